@@ -1,0 +1,1 @@
+"""Type contract of the compiled fastha._wire module."""
