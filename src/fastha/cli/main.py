@@ -6,40 +6,25 @@ so `fastha --version` and `fastha check-config` never pay for uvloop or scapy.
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
 from fastha import __version__
+from fastha.cli.lazy import LazyGroup
 
-# command name -> module in fastha.cli exposing `command`
 COMMANDS: dict[str, str] = {
-    "decode": "decode",
-    "bench": "bench",
-    "check-config": "check_config",
-    "daemon": "daemon",
+    "decode": "fastha.cli.decode:command",
+    "bench": "fastha.cli.bench:command",
+    "check-config": "fastha.cli.check_config:command",
+    "daemon": "fastha.cli.daemon:command",
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(cmd_name)
-        if module is None:
-            return None
-        try:
-            mod = importlib.import_module(f"fastha.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fastha.cli.{module}":
-                return None  # command not built yet
-            raise
-        return mod.command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-v", prog_name="fastha")
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "--version", prog_name="fastha")
 def main() -> None:
     """fastha: keepalived-compatible VRRP and LVS health checking, measured."""
 
