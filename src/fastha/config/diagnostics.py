@@ -1,0 +1,51 @@
+"""Errors and warnings about a configuration, each tied to `file:line`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from fastha.config.source import Where
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class ExitCode(IntEnum):
+    """keepalived `-t` exit codes."""
+
+    OK = 0
+    FATAL = 4  # e.g. the main file cannot be read
+    CONFIG = 5  # configuration errors or warnings
+    SCRIPT_SECURITY = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    where: Where | None
+    severity: Severity
+    message: str
+    # Which keepalived -t exit class this problem belongs to.
+    exit_code: ExitCode = ExitCode.CONFIG
+
+    def __str__(self) -> str:
+        place = f"{self.where}: " if self.where is not None else ""
+        return f"{place}{self.severity.value}: {self.message}"
+
+
+def error(where: Where | None, message: str, exit_code: ExitCode = ExitCode.CONFIG) -> Diagnostic:
+    return Diagnostic(where, Severity.ERROR, message, exit_code)
+
+
+def warning(where: Where | None, message: str) -> Diagnostic:
+    return Diagnostic(where, Severity.WARNING, message)
+
+
+class ConfigFatal(Exception):
+    """The configuration cannot be read at all (exit 4)."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(str(diagnostic))
+        self.diagnostic = diagnostic

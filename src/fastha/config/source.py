@@ -1,0 +1,29 @@
+"""Where configuration text came from: the unit every later stage reports against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A position in an original file (before include/macro/SEQ expansion)."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One logical configuration line after preprocessing.
+
+    `words` are the line's words with quotes removed and comments dropped; `{` and `}`
+    are always words of their own, so `vrrp_instance VI_1 {` and a brace on the next line
+    reach the parser the same way.
+    """
+
+    words: tuple[str, ...]
+    where: Where
