@@ -1,1 +1,167 @@
 """Type contract of the compiled fastha._wire module."""
+
+# ---- codec ----
+# Conventions: addresses, src and dst are *packed* bytes (4 for AF_INET, 16 for
+# AF_INET6; socket.inet_pton output), so nothing is parsed on the hot path. family is
+# socket.AF_INET or socket.AF_INET6. Encoders return the VRRP message only: the kernel's
+# raw socket adds the IP header. Decoders raise DecodeError (a ValueError) for every drop
+# and never read past the buffer; buffers are any bytes-like object.
+
+import enum as _enum
+from collections.abc import Iterable as _Iterable
+from typing import final as _final
+
+_Buffer = bytes | bytearray | memoryview  # any bytes-like object is accepted
+
+AF_INET: int
+AF_INET6: int
+IPPROTO_VRRP: int  # 112
+VRRP_TTL: int  # 255
+VRRP_TYPE_ADVERTISEMENT: int  # 1
+AUTH_NONE: int  # 0
+AUTH_PASS: int  # 1
+AUTH_AH: int  # 2 (decoded, not validated: keepalived's AH is not supported)
+ACCEPTED: int  # 0, what Expect.check returns for an advert it accepts
+
+class DropReason(_enum.IntEnum):
+    TOO_SHORT = 1
+    LENGTH = 2
+    IP_HEADER = 3
+    PROTOCOL = 4
+    TTL = 5
+    VERSION = 6
+    TYPE = 7
+    CHECKSUM = 8
+    AUTH_TYPE = 9
+    AUTH_FAILURE = 10
+    ADDRESS_COUNT = 11
+    ADDRESS_LIST = 12
+    ADVER_INT = 13
+
+class DecodeError(ValueError):
+    reason: DropReason
+    detail: str
+    def __init__(self, reason: int, detail: str = "") -> None: ...
+
+def checksum(data: _Buffer, initial: int = 0) -> int:
+    """RFC 1071 checksum; `initial` is an unfolded partial sum added in."""
+
+def encode_v2(
+    vrid: int,
+    priority: int,
+    adver_int_s: int,
+    addresses: _Iterable[bytes],
+    auth_type: int = 0,
+    auth_data: bytes = b"",
+) -> bytes:
+    """VRRPv2 (RFC 3768) message; auth_data NUL-padded to 8 bytes."""
+
+def encode_v3(
+    vrid: int,
+    priority: int,
+    adver_int_cs: int,
+    addresses: _Iterable[bytes],
+    family: int,
+    src: bytes | None,
+    dst: bytes | None,
+    checksum_as_v2: bool = False,
+) -> bytes:
+    """VRRPv3 (RFC 5798) message; src/dst may be None only with checksum_as_v2 on IPv4."""
+
+@_final
+class AdvertTemplate:
+    """Pre-encoded advert; packet(priority) patches priority and checksum in O(1)."""
+
+    message: bytes  # the last packet returned
+    priority: int
+    def __init__(
+        self,
+        version: int,
+        vrid: int,
+        priority: int,
+        adver_int: int,  # v2 seconds, v3 centiseconds
+        addresses: _Iterable[bytes],
+        family: int = ...,
+        src: bytes | None = None,
+        dst: bytes | None = None,
+        auth_type: int = 0,
+        auth_data: bytes = b"",
+        checksum_as_v2: bool = False,
+    ) -> None: ...
+    def packet(self, priority: int) -> bytes:
+        """Same priority as last time -> the same bytes object, no allocation."""
+
+@_final
+class Advert:
+    version: int
+    type: int
+    vrid: int
+    priority: int
+    count: int
+    auth_type: int  # v2 only; 0 for v3
+    adver_int: int  # v2: seconds; v3: centiseconds (12 bits)
+    checksum: int
+    family: int
+    ttl: int  # -1 when not checked
+    checksum_as_v2: bool  # v3 over IPv4 verified without the pseudo-header
+    address_block: bytes  # count packed addresses, concatenated
+    auth_data: bytes  # v2: 8 bytes; v3: b""
+    src: bytes | None
+    dst: bytes | None
+    @property
+    def addresses(self) -> tuple[bytes, ...]: ...
+    @property
+    def adver_int_cs(self) -> int: ...
+    def to_dict(self) -> dict[str, object]: ...
+
+def decode(
+    buf: _Buffer, family: int, src: bytes | None, dst: bytes | None, ttl: int,
+    checksum_as_v2: bool = False,
+) -> Advert:
+    """VRRP message (IPv6 raw-socket payload or IPv4 payload); ttl=-1 skips the TTL check.
+
+    Checks, in keepalived's order: TTL, too short, version, type, length, checksum.
+    Trailing bytes after the message (Ethernet padding) are ignored.
+    """
+
+def decode_ipv4(packet: _Buffer, checksum_as_v2: bool = False) -> Advert:
+    """Whole IPv4 packet (raw socket delivery): IHL honoured, total length bounds it."""
+
+@_final
+class Expect:
+    """Instance expectations (keepalived vrrp_check_packet); check() never raises."""
+
+    version: int
+    auth_type: int
+    auth_data: bytes  # NUL-padded to 8
+    adver_int: int
+    address_block: bytes
+    count: int
+    check_addresses: bool
+    checksum_as_v2: bool
+    def __init__(
+        self,
+        version: int,
+        auth_type: int = 0,
+        auth_data: bytes = b"",
+        adver_int: int = 100,
+        addresses: _Iterable[bytes] = (),
+        check_addresses: bool = True,
+        checksum_as_v2: bool = False,
+        family: int = ...,
+    ) -> None: ...
+    def decode(
+        self, buf: _Buffer, family: int, src: bytes | None, dst: bytes | None, ttl: int
+    ) -> Advert: ...
+    def decode_ipv4(self, packet: _Buffer) -> Advert: ...
+    def check(self, advert: Advert) -> int:
+        """0 (ACCEPTED) or a DropReason value: VERSION, AUTH_TYPE, AUTH_FAILURE,
+        ADDRESS_COUNT, ADDRESS_LIST, ADVER_INT (v2 only)."""
+
+def garp_frame(mac: bytes, vip: bytes) -> bytes:
+    """60-byte Ethernet frame: broadcast ARP request, spa = tpa = vip, tha zero."""
+
+def na_frame(mac: bytes, target: bytes, src: bytes | None = None, router: bool = False) -> bytes:
+    """86-byte Ethernet frame: unsolicited NA to ff02::1, Override (+Router), TLLA option."""
+
+# ---- end codec ----

@@ -1,5 +1,687 @@
 # cython: language_level=3
 """fastha._wire: the compiled hot path (VRRP codec, checksums, frames, precise timer).
 
-Placeholder until the wire issue lands; see fastha.wire for the public face.
+The codec part comes first (up to `# ---- end codec ----`); see fastha.wire for the
+public face and fastha/_wire.pyi for the contract.
 """
+
+# ---- codec ----
+# VRRP v2/v3 codec, RFC 1071 checksums, receive-side validation, GARP / unsolicited NA
+# frames. Every read of untrusted input goes through a Cursor (cur_take), which returns
+# NULL instead of reading past the end: no input can make the decoder overrun a buffer.
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
+
+import enum as _enum
+import socket as _socket
+
+AF_INET = _socket.AF_INET
+AF_INET6 = _socket.AF_INET6
+IPPROTO_VRRP = 112
+VRRP_TTL = 255  # RFC 3768 5.2.3 / RFC 5798 5.1.1.3: TTL / hop limit MUST be 255
+VRRP_TYPE_ADVERTISEMENT = 1
+AUTH_NONE = 0
+AUTH_PASS = 1
+AUTH_AH = 2
+ACCEPTED = 0
+
+cdef int C_AF_INET = _socket.AF_INET
+cdef int C_AF_INET6 = _socket.AF_INET6
+
+
+cdef enum:
+    # Mirrors DropReason; C constants so the hot path compares ints, not enum objects.
+    R_TOO_SHORT = 1
+    R_LENGTH = 2
+    R_IP_HEADER = 3
+    R_PROTOCOL = 4
+    R_TTL = 5
+    R_VERSION = 6
+    R_TYPE = 7
+    R_CHECKSUM = 8
+    R_AUTH_TYPE = 9
+    R_AUTH_FAILURE = 10
+    R_ADDRESS_COUNT = 11
+    R_ADDRESS_LIST = 12
+    R_ADVER_INT = 13
+
+
+class DropReason(_enum.IntEnum):
+    """Why a received packet was dropped (0, ACCEPTED, is not a drop)."""
+
+    TOO_SHORT = R_TOO_SHORT  # shorter than the fixed VRRP (or IPv4) header
+    LENGTH = R_LENGTH  # count implies more than present, or IP total length inconsistent
+    IP_HEADER = R_IP_HEADER  # IPv4 header malformed (version != 4, IHL < 5)
+    PROTOCOL = R_PROTOCOL  # IP protocol is not 112 (VRRP)
+    TTL = R_TTL  # TTL / hop limit != 255
+    VERSION = R_VERSION  # not 2 or 3, v2 over IPv6, or not the instance's version
+    TYPE = R_TYPE  # not ADVERTISEMENT (1)
+    CHECKSUM = R_CHECKSUM
+    AUTH_TYPE = R_AUTH_TYPE  # v2 auth type differs from the instance's
+    AUTH_FAILURE = R_AUTH_FAILURE  # v2 PASS password differs
+    ADDRESS_COUNT = R_ADDRESS_COUNT  # count differs from the instance's VIP count
+    ADDRESS_LIST = R_ADDRESS_LIST  # same count, different addresses
+    ADVER_INT = R_ADVER_INT  # v2 advert interval differs (v3 adopts the master's)
+
+
+class DecodeError(ValueError):
+    """A received packet that must be dropped; `reason` is a DropReason."""
+
+    def __init__(self, reason, detail=""):
+        self.reason = DropReason(reason)
+        self.detail = detail
+        ValueError.__init__(self, f"{self.reason.name.lower()}{': ' if detail else ''}{detail}")
+
+
+cdef object _drop(int reason, str detail=""):
+    return DecodeError(reason, detail)
+
+
+# ---- cursor: the only way the decoder reads input ----
+
+cdef struct Cursor:
+    const uint8_t* buf
+    Py_ssize_t end
+    Py_ssize_t pos
+
+
+cdef inline const uint8_t* cur_take(Cursor* c, Py_ssize_t n) noexcept nogil:
+    """Pointer to the next n bytes and advance, or NULL if fewer than n remain."""
+    cdef const uint8_t* p
+    if n < 0 or n > c.end - c.pos:
+        return NULL
+    p = c.buf + c.pos
+    c.pos += n
+    return p
+
+
+# ---- RFC 1071 Internet checksum ----
+
+cdef inline uint64_t csum_add(uint64_t acc, const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """One's-complement partial sum of big-endian 16-bit words; an odd tail is zero-padded."""
+    cdef Py_ssize_t i = 0
+    while i + 1 < n:
+        acc += (<uint64_t>p[i] << 8) | p[i + 1]
+        i += 2
+    if n & 1:
+        acc += <uint64_t>p[n - 1] << 8
+    return acc
+
+
+cdef inline uint16_t csum_fold(uint64_t acc) noexcept nogil:
+    """Fold carries back in (RFC 1071 4.1) and complement."""
+    while acc >> 16:
+        acc = (acc & 0xFFFF) + (acc >> 16)
+    return <uint16_t>(~acc & 0xFFFF)
+
+
+cdef inline uint64_t pseudo_sum(int family, const uint8_t* src, const uint8_t* dst,
+                                Py_ssize_t length, int proto) noexcept nogil:
+    """Pseudo-header partial sum: RFC 768/791 for IPv4, RFC 8200 8.1 for IPv6."""
+    cdef Py_ssize_t alen = 4 if family == C_AF_INET else 16
+    cdef uint64_t acc = csum_add(0, src, alen)
+    acc = csum_add(acc, dst, alen)
+    # IPv4: zero, protocol, 16-bit length; IPv6: 32-bit length, 3 zero bytes, next header.
+    acc += <uint64_t>(length & 0xFFFF) + <uint64_t>((length >> 16) & 0xFFFF) + <uint64_t>proto
+    return acc
+
+
+def checksum(data, int initial=0):
+    """RFC 1071 checksum of a bytes-like object; `initial` is a partial sum to add in."""
+    cdef Py_buffer view
+    cdef uint64_t acc
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        acc = csum_add(<uint64_t>initial, <const uint8_t*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return csum_fold(acc)
+
+
+cdef inline Py_ssize_t _alen(int family) except -1:
+    if family == C_AF_INET:
+        return 4
+    if family == C_AF_INET6:
+        return 16
+    raise ValueError(f"family must be AF_INET or AF_INET6, not {family}")
+
+
+cdef inline bytes _addr_arg(object a, Py_ssize_t alen, str what):
+    """A packed address argument as bytes of the family's length (API misuse raises)."""
+    if type(a) is not bytes:
+        if a is None:
+            raise ValueError(f"{what} is required")
+        a = bytes(a)
+    if PyBytes_GET_SIZE(a) != alen:
+        raise ValueError(f"{what} must be {alen} packed bytes, got {PyBytes_GET_SIZE(a)}")
+    return <bytes>a
+
+
+# ---- VRRP messages ----
+#
+# VRRPv2, RFC 3768 5.1 (IPv4 only):
+#     0                   1                   2                   3
+#     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |Version| Type  | Virtual Rtr ID|   Priority    | Count IP Addrs|
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |   Auth Type   |   Adver Int   |          Checksum             |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |                         IP Address (1)                        |
+#    |                            ...                                |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |                     Authentication Data (1)                   |
+#    |                     Authentication Data (2)                   |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#
+# VRRPv3, RFC 5798 5.1 (IPv4 or IPv6):
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |Version| Type  | Virtual Rtr ID|   Priority    |Count IPvX Addr|
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |(rsvd) |     Max Adver Int     |          Checksum             |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |                 IPvX Address(es) (4 or 16 bytes each)         |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+cdef bytes _ZERO8 = b"\x00" * 8
+cdef bytes _EMPTY = b""
+
+
+cdef bytes _encode(int version, int vrid, int priority, int adver_int, object addresses,
+                   int family, object src, object dst, int auth_type, object auth_data,
+                   bint as_v2, uint64_t* base_out):
+    """Build one message. If base_out, store the checksum partial sum with priority 0."""
+    cdef Py_ssize_t alen = _alen(family)
+    cdef Py_ssize_t count, i, n
+    cdef bytes a, out, s, d, auth = _EMPTY
+    cdef uint8_t* p
+    cdef uint64_t acc = 0
+    if not 0 <= vrid <= 255:
+        raise ValueError(f"vrid must be 0..255, not {vrid}")
+    if not 0 <= priority <= 255:
+        raise ValueError(f"priority must be 0..255, not {priority}")
+    addrs = tuple(addresses)
+    count = len(addrs)
+    if count > 255:
+        raise ValueError(f"at most 255 addresses fit in one advert, not {count}")
+    if version == 2:
+        if family != C_AF_INET:
+            raise ValueError("VRRPv2 is IPv4 only (RFC 3768)")
+        if not 0 <= adver_int <= 255:
+            raise ValueError(f"v2 adver_int is 0..255 seconds, not {adver_int}")
+        if not 0 <= auth_type <= 255:
+            raise ValueError(f"auth_type must be 0..255, not {auth_type}")
+        auth = bytes(auth_data)
+        if len(auth) > 8:
+            raise ValueError("v2 auth data is at most 8 bytes (RFC 3768 5.3.10)")
+        n = 8 + count * 4 + 8
+    else:
+        if not 0 <= adver_int <= 4095:
+            raise ValueError(f"v3 adver_int is 0..4095 centiseconds, not {adver_int}")
+        n = 8 + count * alen
+    out = PyBytes_FromStringAndSize(NULL, n)
+    p = <uint8_t*>PyBytes_AS_STRING(out)
+    memset(p, 0, n)
+    p[0] = <uint8_t>((version << 4) | VRRP_TYPE_ADVERTISEMENT)
+    p[1] = <uint8_t>vrid
+    p[2] = <uint8_t>priority
+    p[3] = <uint8_t>count
+    if version == 2:
+        p[4] = <uint8_t>auth_type
+        p[5] = <uint8_t>adver_int
+    else:
+        p[4] = <uint8_t>(adver_int >> 8)  # top 4 bits (reserved) stay zero
+        p[5] = <uint8_t>(adver_int & 0xFF)
+    for i in range(count):
+        a = _addr_arg(addrs[i], alen, "address")
+        memcpy(p + 8 + i * alen, PyBytes_AS_STRING(a), alen)
+    if version == 2:
+        # PASS: password NUL-padded to 8 bytes (RFC 2338 5.3.10); none: 8 zero bytes.
+        memcpy(p + 8 + count * 4, PyBytes_AS_STRING(auth), len(auth))
+    elif not (family == C_AF_INET and as_v2):
+        # RFC 5798 5.2.8: v3 checksum covers the IPv4/IPv6 pseudo-header.
+        s = _addr_arg(src, alen, "src")
+        d = _addr_arg(dst, alen, "dst")
+        acc = pseudo_sum(family, <const uint8_t*>PyBytes_AS_STRING(s),
+                         <const uint8_t*>PyBytes_AS_STRING(d), n, IPPROTO_VRRP)
+    p[2] = 0
+    acc = csum_add(acc, p, n)
+    if base_out != NULL:
+        base_out[0] = acc
+    acc += <uint64_t>priority << 8
+    cdef uint16_t ck = csum_fold(acc)
+    p[2] = <uint8_t>priority
+    p[6] = <uint8_t>(ck >> 8)
+    p[7] = <uint8_t>(ck & 0xFF)
+    return out
+
+
+def encode_v2(int vrid, int priority, int adver_int_s, addresses, int auth_type=0,
+              auth_data=b""):
+    """VRRPv2 advert (RFC 3768) for an IPv4 raw socket: the VRRP message only."""
+    return _encode(2, vrid, priority, adver_int_s, addresses, C_AF_INET, None, None,
+                   auth_type, auth_data, False, NULL)
+
+
+def encode_v3(int vrid, int priority, int adver_int_cs, addresses, int family, src, dst,
+              bint checksum_as_v2=False):
+    """VRRPv3 advert (RFC 5798): the VRRP message only, checksum over the pseudo-header."""
+    return _encode(3, vrid, priority, adver_int_cs, addresses, family, src, dst, 0, b"",
+                   checksum_as_v2, NULL)
+
+
+@cython.final
+cdef class AdvertTemplate:
+    """A pre-encoded advert whose priority alone changes between sends.
+
+    The checksum partial sum without the priority is kept, so a new priority costs one
+    add and fold (RFC 1624 style) and one copy; the same priority returns the same object.
+    """
+
+    cdef readonly bytes message
+    cdef bytes _zero
+    cdef uint64_t _base
+    cdef int _priority
+
+    def __init__(self, int version, int vrid, int priority, int adver_int, addresses,
+                 int family=C_AF_INET, src=None, dst=None, int auth_type=0, auth_data=b"",
+                 bint checksum_as_v2=False):
+        if version not in (2, 3):
+            raise ValueError(f"version must be 2 or 3, not {version}")
+        self._zero = _encode(version, vrid, 0, adver_int, addresses, family, src, dst,
+                             auth_type, auth_data, checksum_as_v2, &self._base)
+        self._priority = -1
+        self.packet(priority)
+
+    @property
+    def priority(self):
+        return self._priority
+
+    cpdef bytes packet(self, int priority):
+        """The message for `priority` (0..255), checksum updated."""
+        cdef bytes out
+        cdef uint8_t* p
+        cdef uint16_t ck
+        cdef Py_ssize_t n
+        if priority == self._priority:
+            return self.message
+        if not 0 <= priority <= 255:
+            raise ValueError(f"priority must be 0..255, not {priority}")
+        n = PyBytes_GET_SIZE(self._zero)
+        out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(self._zero), n)
+        p = <uint8_t*>PyBytes_AS_STRING(out)
+        ck = csum_fold(self._base + (<uint64_t>priority << 8))
+        p[2] = <uint8_t>priority
+        p[6] = <uint8_t>(ck >> 8)
+        p[7] = <uint8_t>(ck & 0xFF)
+        self.message = out
+        self._priority = priority
+        return out
+
+
+@cython.final
+@cython.freelist(16)
+cdef class Advert:
+    """A decoded advert that passed the instance-independent checks. Read-only."""
+
+    cdef readonly int version
+    cdef readonly int type
+    cdef readonly int vrid
+    cdef readonly int priority
+    cdef readonly int count
+    cdef readonly int auth_type
+    cdef readonly int adver_int
+    cdef readonly int checksum
+    cdef readonly int family
+    cdef readonly int ttl
+    cdef readonly bint checksum_as_v2
+    cdef readonly bytes address_block
+    cdef readonly bytes auth_data
+    cdef readonly bytes src
+    cdef readonly bytes dst
+
+    @property
+    def addresses(self):
+        """Tuple of packed addresses (4 or 16 bytes each), in wire order."""
+        cdef Py_ssize_t alen = 4 if self.family == C_AF_INET else 16
+        b = self.address_block
+        return tuple([b[i:i + alen] for i in range(0, len(b), alen)])
+
+    @property
+    def adver_int_cs(self):
+        """Advert interval in centiseconds whatever the version."""
+        return self.adver_int * 100 if self.version == 2 else self.adver_int
+
+    def to_dict(self):
+        """JSON-ready view; addresses as text."""
+        ntop = _socket.inet_ntop
+        d = {
+            "version": self.version,
+            "type": self.type,
+            "vrid": self.vrid,
+            "priority": self.priority,
+            "count": self.count,
+        }
+        if self.version == 2:
+            d["auth_type"] = self.auth_type
+            d["adver_int"] = self.adver_int
+        else:
+            d["max_adver_int"] = self.adver_int
+        d["checksum"] = self.checksum
+        if self.version == 3 and self.family == C_AF_INET:
+            d["checksum_as_v2"] = bool(self.checksum_as_v2)
+        d["addresses"] = [ntop(self.family, a) for a in self.addresses]
+        if self.version == 2:
+            d["auth_data"] = self.auth_data.hex()
+        d["family"] = "ipv4" if self.family == C_AF_INET else "ipv6"
+        if self.src is not None:
+            d["src"] = ntop(self.family, self.src)
+        if self.dst is not None:
+            d["dst"] = ntop(self.family, self.dst)
+        if self.ttl >= 0:
+            d["ttl"] = self.ttl
+        return d
+
+    def __repr__(self):
+        return f"Advert({self.to_dict()!r})"
+
+    def __eq__(self, other):
+        if not isinstance(other, Advert):
+            return NotImplemented
+        return self.to_dict() == (<Advert>other).to_dict()
+
+    def __hash__(self):
+        return hash(tuple(self.to_dict().items()).__repr__())
+
+
+cdef Advert _decode(const uint8_t* data, Py_ssize_t n, int family, object src, object dst,
+                    int ttl, bint as_v2):
+    """Instance-independent checks, in keepalived's order (vrrp.c vrrp_check_packet)."""
+    cdef Cursor c
+    cdef const uint8_t* hdr
+    cdef const uint8_t* addrs
+    cdef const uint8_t* auth = NULL
+    cdef Py_ssize_t alen = _alen(family)
+    cdef int version, count
+    cdef uint64_t acc = 0
+    cdef bytes s = None, d = None
+    c.buf = data
+    c.end = n
+    c.pos = 0
+    # RFC 3768 7.1 / RFC 5798 7.1: TTL / hop limit MUST be 255 (not on the same link else).
+    if ttl >= 0 and ttl != VRRP_TTL:
+        raise _drop(R_TTL, f"{ttl}")
+    hdr = cur_take(&c, 8)
+    if hdr == NULL:
+        raise _drop(R_TOO_SHORT, f"{n} bytes")
+    version = hdr[0] >> 4
+    if version == 2:
+        if family != C_AF_INET:
+            raise _drop(R_VERSION, "v2 over IPv6")
+    elif version != 3:
+        raise _drop(R_VERSION, f"{version}")
+    if hdr[0] & 0x0F != VRRP_TYPE_ADVERTISEMENT:
+        raise _drop(R_TYPE, f"{hdr[0] & 0x0F}")
+    count = hdr[3]
+    addrs = cur_take(&c, count * alen)
+    if addrs == NULL:
+        raise _drop(R_LENGTH, f"count {count} needs {8 + count * alen} bytes, got {n}")
+    if version == 2:
+        auth = cur_take(&c, 8)
+        if auth == NULL:
+            raise _drop(R_LENGTH, f"no room for auth data ({n} bytes)")
+    elif not (family == C_AF_INET and as_v2):
+        s = _addr_arg(src, alen, "src")
+        d = _addr_arg(dst, alen, "dst")
+        acc = pseudo_sum(family, <const uint8_t*>PyBytes_AS_STRING(s),
+                         <const uint8_t*>PyBytes_AS_STRING(d), c.pos, IPPROTO_VRRP)
+    # The checksum covers the VRRP message only: trailing Ethernet padding is not ours.
+    if csum_fold(csum_add(acc, data, c.pos)) != 0:
+        raise _drop(R_CHECKSUM, f"0x{(hdr[6] << 8) | hdr[7]:04x}")
+    cdef Advert a = Advert.__new__(Advert)
+    a.version = version
+    a.type = hdr[0] & 0x0F
+    a.vrid = hdr[1]
+    a.priority = hdr[2]
+    a.count = count
+    if version == 2:
+        a.auth_type = hdr[4]
+        a.adver_int = hdr[5]
+        if memcmp(auth, PyBytes_AS_STRING(_ZERO8), 8) == 0:
+            a.auth_data = _ZERO8
+        else:
+            a.auth_data = PyBytes_FromStringAndSize(<const char*>auth, 8)
+    else:
+        a.auth_type = 0
+        a.adver_int = ((hdr[4] & 0x0F) << 8) | hdr[5]
+        a.auth_data = _EMPTY
+    a.checksum = (hdr[6] << 8) | hdr[7]
+    a.family = family
+    a.ttl = ttl
+    a.checksum_as_v2 = version == 3 and family == C_AF_INET and as_v2
+    a.address_block = PyBytes_FromStringAndSize(<const char*>addrs, count * alen)
+    if s is None and src is not None:
+        s = _addr_arg(src, alen, "src")
+    if d is None and dst is not None:
+        d = _addr_arg(dst, alen, "dst")
+    a.src = s
+    a.dst = d
+    return a
+
+
+def decode(buf, int family, src, dst, int ttl, bint checksum_as_v2=False):
+    """Decode a VRRP message (IPv6 raw-socket payload, or IPv4 payload) -> Advert.
+
+    src/dst are packed (4 or 16 bytes); ttl is the TTL / hop limit, -1 to skip the check.
+    Raises DecodeError(reason) for every drop.
+    """
+    cdef Py_buffer view
+    if type(buf) is bytes:
+        return _decode(<const uint8_t*>PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf),
+                       family, src, dst, ttl, checksum_as_v2)
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        return _decode(<const uint8_t*>view.buf, view.len, family, src, dst, ttl,
+                       checksum_as_v2)
+    finally:
+        PyBuffer_Release(&view)
+
+
+# IPv4 header, RFC 791 3.1 (as an IPv4 raw socket delivers it):
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    |Version|  IHL  |Type of Service|          Total Length         |
+#    |         Identification        |Flags|      Fragment Offset    |
+#    |  Time to Live |    Protocol   |         Header Checksum       |
+#    |                       Source Address                          |
+#    |                    Destination Address                        |
+#    |                    Options (IHL > 5)                          |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2):
+    cdef Cursor c
+    cdef const uint8_t* ip
+    cdef Py_ssize_t ihl, total
+    c.buf = data
+    c.end = n
+    c.pos = 0
+    ip = cur_take(&c, 20)
+    if ip == NULL:
+        raise _drop(R_TOO_SHORT, f"{n} bytes, no IPv4 header")
+    if ip[0] >> 4 != 4:
+        raise _drop(R_IP_HEADER, f"IP version {ip[0] >> 4}")
+    ihl = (ip[0] & 0x0F) * 4
+    if ihl < 20:
+        raise _drop(R_IP_HEADER, f"IHL {ihl // 4}")
+    total = (ip[2] << 8) | ip[3]
+    if cur_take(&c, ihl - 20) == NULL or total < ihl or total > n:
+        raise _drop(R_LENGTH, f"IP total length {total}, IHL {ihl // 4}, got {n} bytes")
+    if ip[9] != IPPROTO_VRRP:
+        raise _drop(R_PROTOCOL, f"{ip[9]}")
+    # Total length bounds the message: Ethernet padding beyond it is ignored.
+    return _decode(data + ihl, total - ihl, C_AF_INET,
+                   PyBytes_FromStringAndSize(<const char*>ip + 12, 4),
+                   PyBytes_FromStringAndSize(<const char*>ip + 16, 4), ip[8], as_v2)
+
+
+def decode_ipv4(packet, bint checksum_as_v2=False):
+    """Decode a whole IPv4 packet as an IPv4 raw socket delivers it (header included)."""
+    cdef Py_buffer view
+    if type(packet) is bytes:
+        return _decode_ipv4(<const uint8_t*>PyBytes_AS_STRING(packet),
+                            PyBytes_GET_SIZE(packet), checksum_as_v2)
+    PyObject_GetBuffer(packet, &view, PyBUF_SIMPLE)
+    try:
+        return _decode_ipv4(<const uint8_t*>view.buf, view.len, checksum_as_v2)
+    finally:
+        PyBuffer_Release(&view)
+
+
+@cython.final
+cdef class Expect:
+    """One instance's expectations of a received advert (keepalived vrrp_check_packet).
+
+    check(advert) -> 0 (ACCEPTED) or a DropReason value; never raises, never allocates
+    on the accept path.
+    """
+
+    cdef readonly int version
+    cdef readonly int auth_type
+    cdef readonly bytes auth_data
+    cdef readonly int adver_int
+    cdef readonly bytes address_block
+    cdef readonly int count
+    cdef readonly bint check_addresses
+    cdef readonly bint checksum_as_v2
+    cdef frozenset _set
+    cdef Py_ssize_t _alen
+
+    def __init__(self, int version, int auth_type=0, auth_data=b"", int adver_int=100,
+                 addresses=(), bint check_addresses=True, bint checksum_as_v2=False,
+                 int family=C_AF_INET):
+        cdef bytes pw = bytes(auth_data)
+        if version not in (2, 3):
+            raise ValueError(f"version must be 2 or 3, not {version}")
+        self._alen = _alen(family)
+        if len(pw) > 8:
+            # keepalived truncates auth_pass to 8 characters, so do we.
+            pw = pw[:8]
+        self.version = version
+        self.auth_type = auth_type
+        self.auth_data = pw + b"\x00" * (8 - len(pw))
+        self.adver_int = adver_int
+        addrs = tuple(_addr_arg(a, self._alen, "address") for a in addresses)
+        self.address_block = b"".join(addrs)
+        self.count = len(addrs)
+        self._set = frozenset(addrs)
+        self.check_addresses = check_addresses
+        self.checksum_as_v2 = checksum_as_v2
+
+    def decode(self, buf, int family, src, dst, int ttl):
+        """decode() with this instance's checksum_as_v2 setting."""
+        return decode(buf, family, src, dst, ttl, self.checksum_as_v2)
+
+    def decode_ipv4(self, packet):
+        return decode_ipv4(packet, self.checksum_as_v2)
+
+    cpdef int check(self, Advert advert):
+        """0 if the advert is for us as configured, else the DropReason value."""
+        if advert.version != self.version:
+            return R_VERSION
+        if self.version == 2:
+            # RFC 3768 7.1: auth type must match; PASS compares all 8 bytes.
+            if advert.auth_type != self.auth_type:
+                return R_AUTH_TYPE
+            if self.auth_type == AUTH_PASS and advert.auth_data != self.auth_data:
+                return R_AUTH_FAILURE
+        if self.check_addresses:
+            # keepalived: count must match and every configured VIP must be present.
+            if advert.count != self.count:
+                return R_ADDRESS_COUNT
+            if advert.address_block != self.address_block:
+                if frozenset(advert.addresses) != self._set:
+                    return R_ADDRESS_LIST
+        # RFC 3768 7.1: v2 drops a differing interval; v3 adopts the master's (5798 6.4.2).
+        if self.version == 2 and advert.adver_int != self.adver_int:
+            return R_ADVER_INT
+        return 0
+
+
+# ---- frames for AF_PACKET ----
+#
+# Gratuitous ARP (RFC 826 / RFC 5227 3), as keepalived sends it (vrrp_arp.c):
+#    Ethernet  dst ff:ff:ff:ff:ff:ff  src MAC  type 0x0806
+#    ARP       htype 1  ptype 0x0800  hlen 6  plen 4  op 1 (request)
+#              sha MAC  spa VIP  tha 00:00:00:00:00:00  tpa VIP
+#    zero padding to the 60-byte Ethernet minimum (not every NIC pads AF_PACKET frames)
+
+def garp_frame(mac, vip):
+    """Gratuitous ARP request announcing `vip` (4 packed bytes) at `mac` (6 bytes)."""
+    cdef bytes m = bytes(mac), v = bytes(vip), out
+    cdef uint8_t* p
+    if len(m) != 6:
+        raise ValueError("mac must be 6 bytes")
+    if len(v) != 4:
+        raise ValueError("vip must be 4 packed bytes")
+    out = PyBytes_FromStringAndSize(NULL, 60)
+    p = <uint8_t*>PyBytes_AS_STRING(out)
+    memset(p, 0, 60)
+    memset(p, 0xFF, 6)
+    memcpy(p + 6, PyBytes_AS_STRING(m), 6)
+    p[12] = 0x08; p[13] = 0x06
+    p[14] = 0; p[15] = 1  # htype Ethernet
+    p[16] = 0x08; p[17] = 0x00  # ptype IPv4
+    p[18] = 6; p[19] = 4
+    p[20] = 0; p[21] = 1  # op request
+    memcpy(p + 22, PyBytes_AS_STRING(m), 6)
+    memcpy(p + 28, PyBytes_AS_STRING(v), 4)
+    memcpy(p + 38, PyBytes_AS_STRING(v), 4)
+    return out
+
+
+# Unsolicited Neighbor Advertisement (RFC 4861 4.4, 7.2.6):
+#    Ethernet  dst 33:33:00:00:00:01  src MAC  type 0x86dd
+#    IPv6      next header 58, hop limit 255, src (VIP by default), dst ff02::1
+#    ICMPv6    type 136 code 0 checksum | R S O reserved | target address
+#    option    type 2 (target link-layer address) length 1 (8 bytes) MAC
+
+cdef bytes _ALL_NODES = _socket.inet_pton(_socket.AF_INET6, "ff02::1")
+
+
+def na_frame(mac, target, src=None, bint router=False):
+    """Unsolicited NA for `target` (16 packed bytes), Override set, Solicited clear."""
+    cdef bytes m = bytes(mac), t = bytes(target), s, out
+    cdef uint8_t* p
+    cdef uint16_t ck
+    s = t if src is None else bytes(src)
+    if len(m) != 6:
+        raise ValueError("mac must be 6 bytes")
+    if len(t) != 16 or len(s) != 16:
+        raise ValueError("target and src must be 16 packed bytes")
+    out = PyBytes_FromStringAndSize(NULL, 86)
+    p = <uint8_t*>PyBytes_AS_STRING(out)
+    memset(p, 0, 86)
+    p[0] = 0x33; p[1] = 0x33; p[5] = 0x01
+    memcpy(p + 6, PyBytes_AS_STRING(m), 6)
+    p[12] = 0x86; p[13] = 0xDD
+    p[14] = 0x60
+    p[19] = 32  # payload length: NA 24 + option 8
+    p[20] = 58
+    p[21] = 255  # RFC 4861 7.1.2: hop limit 255
+    memcpy(p + 22, PyBytes_AS_STRING(s), 16)
+    memcpy(p + 38, PyBytes_AS_STRING(_ALL_NODES), 16)
+    p[54] = 136
+    p[58] = 0xA0 if router else 0x20  # R=0x80, S=0x40 (never unsolicited), O=0x20
+    memcpy(p + 62, PyBytes_AS_STRING(t), 16)
+    p[78] = 2
+    p[79] = 1
+    memcpy(p + 80, PyBytes_AS_STRING(m), 6)
+    ck = csum_fold(csum_add(pseudo_sum(C_AF_INET6, p + 22, p + 38, 32, 58), p + 54, 32))
+    p[56] = <uint8_t>(ck >> 8)
+    p[57] = <uint8_t>(ck & 0xFF)
+    return out
+
+# ---- end codec ----

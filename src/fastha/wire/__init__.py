@@ -2,6 +2,8 @@
 
 `_wire` is compiled and has no pure-Python fallback: a second implementation at run time
 would be a second attack surface. If it is missing, say how to build it.
+
+Addresses are packed bytes throughout (4 for IPv4, 16 for IPv6); see fastha/_wire.pyi.
 """
 
 try:
@@ -11,3 +13,57 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         "fastha._wire (the compiled wire layer) is not built: run "
         "`pip install -e .` (or `python setup.py build_ext --inplace`) with Cython and a C compiler"
     ) from exc
+
+from fastha._wire import (
+    ACCEPTED,
+    AF_INET,
+    AF_INET6,
+    AUTH_AH,
+    AUTH_NONE,
+    AUTH_PASS,
+    IPPROTO_VRRP,
+    VRRP_TTL,
+    VRRP_TYPE_ADVERTISEMENT,
+    Advert,
+    AdvertTemplate,
+    DecodeError,
+    DropReason,
+    Expect,
+    checksum,
+    decode,
+    decode_ipv4,
+    encode_v2,
+    encode_v3,
+    garp_frame,
+    na_frame,
+)
+
+# RFC 5798 5.1.1.2 / RFC 3768 5.2.2: the VRRP multicast groups.
+VRRP_GROUP_V4 = bytes((224, 0, 0, 18))
+VRRP_GROUP_V6 = bytes.fromhex("ff020000000000000000000000000012")
+
+__all__ = [
+    "ACCEPTED",
+    "AF_INET",
+    "AF_INET6",
+    "AUTH_AH",
+    "AUTH_NONE",
+    "AUTH_PASS",
+    "IPPROTO_VRRP",
+    "VRRP_GROUP_V4",
+    "VRRP_GROUP_V6",
+    "VRRP_TTL",
+    "VRRP_TYPE_ADVERTISEMENT",
+    "Advert",
+    "AdvertTemplate",
+    "DecodeError",
+    "DropReason",
+    "Expect",
+    "checksum",
+    "decode",
+    "decode_ipv4",
+    "encode_v2",
+    "encode_v3",
+    "garp_frame",
+    "na_frame",
+]
