@@ -97,7 +97,7 @@ class Capture:
     def start(self) -> Capture:
         self.proc = self.topo.popen(
             self.node,
-            "tcpdump", "-U", "-n", "-i", self.node.ifname, "-w", str(self.path), self.bpf,
+            "tcpdump", "-U", "--immediate-mode", "-n", "-i", self.node.ifname, "-w", str(self.path), self.bpf,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         # tcpdump prints "listening on" to stderr once the capture is armed.
@@ -232,12 +232,14 @@ class Topology:
         return subprocess.run(
             ["ip", "netns", "exec", self._ns(where), *cmd],
             check=check, capture_output=True, text=True, timeout=timeout, input=input,
+            cwd=REPO,  # so `python -m tests.support.<helper>` works from any cwd
         )  # fmt: skip
 
     def popen(self, where: Node | str, *cmd: str, **kw: Any) -> subprocess.Popen[Any]:
         """Start a background process in a namespace; it is killed on close()."""
         # Its own session, so close() can signal the whole group it spawns.
         kw.setdefault("start_new_session", True)
+        kw.setdefault("cwd", REPO)
         proc = subprocess.Popen(["ip", "netns", "exec", self._ns(where), *cmd], **kw)
         self._procs.append(proc)
         return proc

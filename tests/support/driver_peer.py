@@ -1,0 +1,100 @@
+"""Drive fastha.drivers from inside a namespace (``ip netns exec NS python -m
+tests.support.driver_peer ...``); prints one JSON object per line on stdout.
+
+    recv  --dev eth0 --family 6 [--src A] [--peer P ...] --count N --timeout S
+          prints {"ready": true} once the socket is open, then one line per packet
+    send  --dev eth0 --family 4 [--src A] [--peer P ...] --hex PAYLOAD [--count N]
+    garp  --dev eth0 --hex FRAME          sends a prebuilt Ethernet frame via AF_PACKET
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+
+import uvloop
+
+from fastha.drivers.packet import PacketSender
+from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
+
+
+def _out(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _config(a: argparse.Namespace) -> VrrpSocketConfig:
+    return VrrpSocketConfig(
+        ifname=a.dev,
+        family=socket.AF_INET6 if a.family == 6 else socket.AF_INET,
+        src=a.src,
+        mcast_group=a.group,
+        unicast_peers=tuple(a.peer),
+        unicast_ttl=a.ttl,
+    )
+
+
+async def recv(a: argparse.Namespace) -> None:
+    done = asyncio.get_running_loop().create_future()
+    got: list[int] = []
+
+    def on_packet(data: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
+        _out({"hex": bytes(data).hex(), "src": src, "dst": dst, "ttl": ttl, "ifindex": ifindex})
+        got.append(1)
+        if len(got) >= a.count and not done.done():
+            done.set_result(None)
+
+    sock = VrrpSocket(_config(a), on_packet)
+    sock.open()
+    _out({"ready": True, "ifindex": sock.ifindex})
+    try:
+        await asyncio.wait_for(done, a.timeout)
+    except TimeoutError:
+        _out({"timeout": True})
+    finally:
+        sock.close()
+        _out({"stats": {"received": sock.stats.received}})
+
+
+async def send(a: argparse.Namespace) -> None:
+    sock = VrrpSocket(_config(a), lambda *_: None)
+    sock.open()
+    payload = bytes.fromhex(a.hex)
+    copies = 0
+    for _ in range(a.count):
+        copies += sock.send(payload)
+        await asyncio.sleep(a.interval)
+    sock.close()
+    _out({"sent": copies, "stats": {"eagain": sock.stats.send_eagain}})
+
+
+async def garp(a: argparse.Namespace) -> None:
+    sender = PacketSender(a.dev)
+    sender.open()
+    ok = sum(sender.send(bytes.fromhex(a.hex)) for _ in range(a.count))
+    _out({"sent": ok, "mac": sender.mac})
+    sender.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd", choices=("recv", "send", "garp"))
+    p.add_argument("--dev", required=True)
+    p.add_argument("--family", type=int, default=4)
+    p.add_argument("--src")
+    p.add_argument("--group")
+    p.add_argument("--peer", action="append", default=[])
+    p.add_argument("--ttl", type=int, default=255)
+    p.add_argument("--hex", default="")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--interval", type=float, default=0.05)
+    p.add_argument("--timeout", type=float, default=10.0)
+    a = p.parse_args()
+    uvloop.run({"recv": recv, "send": send, "garp": garp}[a.cmd](a))
+
+
+if __name__ == "__main__":
+    main()
