@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +27,7 @@ class Line:
 
     words: tuple[str, ...]
     where: Where
+    # The line's text before word splitting (quotes and escapes intact): keepalived
+    # re-splits script command lines from it with shell-like quoting and escapes
+    # (see fastha.config.lexer.split_quoted_escaped).
+    raw: str = field(default="", compare=False)
