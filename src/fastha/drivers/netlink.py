@@ -1,0 +1,563 @@
+"""rtnetlink through pyroute2's async API: VIPs, virtual routes and rules, link events,
+and VMAC macvlan interfaces. The one module that imports pyroute2's iproute.
+
+Requests are idempotent the way keepalived treats them: adding what is already there
+(EEXIST) or deleting what is gone (EADDRNOTAVAIL / ESRCH / ENOENT) is logged and
+reported as ``False``, never raised — after a crash or a reload the kernel may already
+hold the state we are about to ask for.
+
+Build ``Netlink`` inside the running loop (pyroute2 binds its transport to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyroute2 import AsyncIPRoute as _PyrouteAsyncIPRoute
+from pyroute2.netlink.core import CoreDatagramProtocol
+from pyroute2.netlink.exceptions import NetlinkError
+
+log = logging.getLogger(__name__)
+
+# <linux/if_addr.h>
+IFA_F_NODAD = 0x02
+IFA_F_HOMEADDRESS = 0x10
+IFA_F_NOPREFIXROUTE = 0x200
+# <linux/if.h>
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+RTMGRP_LINK = 0x1
+INFINITY_LIFE_TIME = 0xFFFFFFFF
+
+_GONE = (errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENOENT, errno.ENODEV)
+SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+ROUTE_TYPES = {"unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5,
+               "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}  # fmt: skip
+PROTOS = {"unspec": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "ra": 9,
+          "dhcp": 16, "keepalived": 18}  # fmt: skip
+
+
+def _family(addr: str) -> int:
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def _scope(value: int | str | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return SCOPES[value] if value in SCOPES else int(value)
+
+
+class _ReaderTransport:
+    """Feeds pyroute2's datagram protocol from ``loop.add_reader``.
+
+    uvloop cannot wrap an AF_NETLINK socket in a datagram endpoint ("cannot open a UDP
+    handle, invalid family 16": uvloop#676, pyroute2#1335), and fastha runs one uvloop
+    loop per process. pyroute2 sends on the socket itself; only receiving goes through
+    the transport, so a reader that drains with MSG_DONTWAIT is all it needs.
+    """
+
+    _BUFSIZE = 1 << 16  # one netlink datagram; dumps come a page or two at a time
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: Any, protocol: Any) -> None:
+        self._loop, self._sock, self._protocol = loop, sock, protocol
+        self._fd: int | None = sock.fileno()
+        loop.add_reader(self._fd, self._read)
+
+    def _read(self) -> None:
+        for _ in range(64):  # bounded: a netlink storm must not starve the advert timer
+            try:
+                data = self._sock.recv(self._BUFSIZE, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ENOBUFS: the kernel dropped events for us
+                self._protocol.error_received(exc)
+                return
+            if not data:
+                return
+            self._protocol.datagram_received(data, None)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and not self._loop.is_closed():
+            self._loop.remove_reader(fd)
+
+    abort = close
+
+
+class AsyncIPRoute(_PyrouteAsyncIPRoute):
+    """pyroute2's AsyncIPRoute with a reader-based receive path that works on uvloop."""
+
+    async def setup_endpoint(self) -> None:
+        if getattr(self.local, "transport", None) is not None:
+            return
+        protocol = CoreDatagramProtocol(
+            self.connection_lost, self.enqueue, self._error_event, self.status
+        )
+        transport = _ReaderTransport(self.event_loop, self.socket, protocol)
+        protocol.connection_made(transport)
+        self.local.transport, self.local.protocol = transport, protocol
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualAddress:
+    """One keepalived ``virtual_ipaddress`` line:
+    ``<IP>[/<prefix>] [brd <IP>] [dev <ifname>] [scope <scope>] [label <label>]
+    [peer <IP>] [home] [-nodad|nodad] [noprefixroute] [preferred_lft <secs>]``."""
+
+    address: str
+    prefixlen: int | None = None  # None: /32 or /128, as keepalived
+    dev: str = ""
+    broadcast: str | None = None  # "brd +" in configs becomes the computed address upstream
+    scope: int | str | None = None
+    label: str | None = None
+    peer: str | None = None
+    home: bool = False
+    nodad: bool = False
+    noprefixroute: bool = False
+    preferred_lft: int | None = None  # keepalived uses 0 to deprecate a VIP as source
+
+    @property
+    def family(self) -> int:
+        return _family(self.address)
+
+    @property
+    def plen(self) -> int:
+        if self.prefixlen is not None:
+            return self.prefixlen
+        return 128 if self.family == socket.AF_INET6 else 32
+
+    def __str__(self) -> str:
+        return f"{self.address}/{self.plen} dev {self.dev}"
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualRoute:
+    """One keepalived ``virtual_routes`` line (``src``, ``to``, ``via``/``gw``, ``dev``,
+    ``table``, ``metric``, ``scope``, ``proto``, and the blackhole/unreachable/prohibit
+    types)."""
+
+    dst: str  # "10.0.0.0/8", "default" (family from ``family`` then)
+    via: str | None = None
+    src: str | None = None
+    dev: str | None = None
+    table: int | None = None
+    metric: int | None = None
+    scope: int | str | None = None
+    proto: int | str | None = None
+    type: str = "unicast"
+    family: int | None = None
+
+    def request(self, index_of: Callable[[str], int]) -> dict[str, Any]:
+        req: dict[str, Any] = {}
+        family = self.family
+        if self.dst != "default":
+            net = ipaddress.ip_network(self.dst, strict=False)
+            req["dst"] = str(net.network_address)
+            req["dst_len"] = net.prefixlen
+            family = family or (socket.AF_INET6 if net.version == 6 else socket.AF_INET)
+        elif self.via:
+            family = family or _family(self.via)
+        req["family"] = family or socket.AF_INET
+        if self.via:
+            req["gateway"] = self.via
+        if self.src:
+            req["prefsrc"] = self.src
+        if self.dev:
+            req["oif"] = index_of(self.dev)
+        if self.table is not None:
+            req["table"] = self.table
+        if self.metric is not None:
+            req["priority"] = self.metric
+        if self.scope is not None:
+            req["scope"] = _scope(self.scope)
+        if self.proto is not None:
+            req["proto"] = (
+                PROTOS.get(self.proto, self.proto) if isinstance(self.proto, str) else self.proto
+            )
+        req["type"] = ROUTE_TYPES[self.type]
+        return req
+
+    def __str__(self) -> str:
+        return " ".join(
+            p for p in (self.type if self.type != "unicast" else "", self.dst,
+                        f"via {self.via}" if self.via else "", f"dev {self.dev}" if self.dev else "",
+                        f"table {self.table}" if self.table is not None else "") if p
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualRule:
+    """One keepalived ``virtual_rules`` line (``from``, ``to``, ``table``, ``priority``,
+    ``iif``, ``oif``, ``fwmark[/mask]``)."""
+
+    from_: str | None = None  # "from" in the config
+    to: str | None = None
+    table: int | None = None
+    priority: int | None = None
+    iif: str | None = None
+    oif: str | None = None
+    fwmark: int | None = None
+    fwmask: int | None = None
+    action: str = "to_tbl"  # or "blackhole", "unreachable", "prohibit", "goto"...
+    family: int | None = None
+
+    def request(self) -> dict[str, Any]:
+        req: dict[str, Any] = {"action": self.action}
+        family = self.family
+        for key, value in (("src", self.from_), ("dst", self.to)):
+            if value and value != "all":
+                net = ipaddress.ip_network(value, strict=False)
+                req[key] = str(net.network_address)
+                req[f"{key}_len"] = net.prefixlen
+                family = family or (socket.AF_INET6 if net.version == 6 else socket.AF_INET)
+        req["family"] = family or socket.AF_INET
+        if self.table is not None:
+            req["table"] = self.table
+        if self.priority is not None:
+            req["priority"] = self.priority
+        if self.iif:
+            req["iifname"] = self.iif
+        if self.oif:
+            req["oifname"] = self.oif
+        if self.fwmark is not None:
+            req["fwmark"] = self.fwmark
+            if self.fwmask is not None:
+                req["fwmask"] = self.fwmask
+        return req
+
+    def __str__(self) -> str:
+        return f"from {self.from_ or 'all'} to {self.to or 'all'} table {self.table} priority {self.priority}"
+
+
+@dataclass(frozen=True, slots=True)
+class PresentAddress:
+    """An address as the kernel lists it."""
+
+    address: str
+    prefixlen: int
+    ifindex: int
+    label: str | None
+    scope: int
+    flags: int
+    peer: str | None = None
+
+
+@dataclass(slots=True)
+class LinkState:
+    ifindex: int
+    ifname: str
+    up: bool
+
+
+LinkCallback = Callable[[str, int, bool], None]
+
+
+def vmac_address(vrid: int, family: int = socket.AF_INET) -> str:
+    """RFC 5798 §7.3: 00-00-5E-00-01-{VRID} (IPv4), 00-00-5E-00-02-{VRID} (IPv6)."""
+    if not 1 <= vrid <= 255:
+        raise ValueError(f"VRID {vrid} out of range 1-255")
+    return f"00:00:5e:00:{2 if family == socket.AF_INET6 else 1:02x}:{vrid:02x}"
+
+
+def _nla(msg: Any, name: str) -> Any:
+    return msg.get_attr(name) if hasattr(msg, "get_attr") else msg.get(name)
+
+
+class Netlink:
+    """Requests over one rtnetlink socket; link events over a second one, so replies
+    and notifications never interleave."""
+
+    def __init__(self) -> None:
+        self._ipr: AsyncIPRoute | None = None
+        self._events: AsyncIPRoute | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._index: dict[str, int] = {}
+        self.links: dict[int, LinkState] = {}
+
+    async def open(self) -> Netlink:
+        if self._ipr is None:
+            self._ipr = AsyncIPRoute()
+        return self
+
+    async def __aenter__(self) -> Netlink:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def ipr(self) -> AsyncIPRoute:
+        if self._ipr is None:
+            raise RuntimeError("Netlink.open() was not awaited")
+        return self._ipr
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
+        for ipr in (self._events, self._ipr):
+            if ipr is not None:
+                ipr.close()
+        self._events = self._ipr = None
+
+    # -- interfaces -------------------------------------------------------------------
+
+    async def ifindex(self, ifname: str) -> int:
+        idx = self._index.get(ifname)
+        if idx is None:
+            found = await self.ipr.link_lookup(ifname=ifname)
+            if not found:
+                raise LookupError(f"no interface {ifname!r}")
+            idx = self._index[ifname] = found[0]
+        return idx
+
+    def _index_of(self, ifname: str) -> int:
+        idx = self._index.get(ifname)
+        if idx is None:
+            raise LookupError(f"interface {ifname!r} not resolved; await ifindex() first")
+        return idx
+
+    # -- addresses ----------------------------------------------------------------------
+
+    async def _addr_request(self, vip: VirtualAddress) -> dict[str, Any]:
+        req: dict[str, Any] = {
+            "index": await self.ifindex(vip.dev),
+            "family": vip.family,
+            "prefixlen": vip.plen,
+        }
+        if vip.peer:  # IFA_LOCAL is ours, IFA_ADDRESS the far end (as `ip addr ... peer`)
+            req["local"] = vip.address
+            req["address"] = vip.peer
+        else:
+            req["address"] = vip.address
+        if vip.broadcast:
+            req["broadcast"] = vip.broadcast
+        if vip.scope is not None:
+            req["scope"] = _scope(vip.scope)
+        if vip.label:
+            req["label"] = vip.label
+        flags = (
+            (IFA_F_NODAD if vip.nodad else 0)
+            | (IFA_F_HOMEADDRESS if vip.home else 0)
+            | (IFA_F_NOPREFIXROUTE if vip.noprefixroute else 0)
+        )
+        if flags:
+            req["flags"] = flags
+        if vip.preferred_lft is not None:
+            req["preferred_lft"] = vip.preferred_lft
+            req["valid_lft"] = INFINITY_LIFE_TIME
+        return req
+
+    async def add_address(self, vip: VirtualAddress) -> bool:
+        """Add a VIP; ``False`` if it was already there."""
+        try:
+            await self.ipr.addr("add", **await self._addr_request(vip))
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                log.info("netlink address already present %s", vip)
+                return False
+            raise
+        log.info("netlink address added %s", vip)
+        return True
+
+    async def delete_address(self, vip: VirtualAddress) -> bool:
+        """Remove a VIP; ``False`` if it was already gone."""
+        req = await self._addr_request(vip)
+        for key in ("broadcast", "flags", "preferred_lft", "valid_lft", "scope", "label"):
+            req.pop(key, None)  # the kernel matches on address/prefix only
+        try:
+            await self.ipr.addr("del", **req)
+        except NetlinkError as exc:
+            if exc.code in _GONE:
+                log.info("netlink address already absent %s", vip)
+                return False
+            raise
+        log.info("netlink address deleted %s", vip)
+        return True
+
+    async def list_addresses(
+        self, ifname: str | None = None, family: int = 0
+    ) -> list[PresentAddress]:
+        kw: dict[str, Any] = {}
+        if ifname is not None:
+            kw["index"] = await self.ifindex(ifname)
+        if family:
+            kw["family"] = family
+        out: list[PresentAddress] = []
+        async for msg in await self.ipr.addr("dump", **kw):
+            local = _nla(msg, "IFA_LOCAL")
+            addr = _nla(msg, "IFA_ADDRESS")
+            peer = addr if local and addr and local != addr else None
+            out.append(
+                PresentAddress(
+                    address=local or addr,
+                    prefixlen=msg["prefixlen"],
+                    ifindex=msg["index"],
+                    label=_nla(msg, "IFA_LABEL"),
+                    scope=msg["scope"],
+                    flags=_nla(msg, "IFA_FLAGS") or msg["flags"],
+                    peer=peer,
+                )
+            )
+        return out
+
+    # -- routes and rules ---------------------------------------------------------------
+
+    async def add_route(self, route: VirtualRoute) -> bool:
+        if route.dev:
+            await self.ifindex(route.dev)
+        try:
+            await self.ipr.route("add", **route.request(self._index_of))
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                log.info("netlink route already present %s", route)
+                return False
+            raise
+        log.info("netlink route added %s", route)
+        return True
+
+    async def delete_route(self, route: VirtualRoute) -> bool:
+        if route.dev:
+            await self.ifindex(route.dev)
+        try:
+            await self.ipr.route("del", **route.request(self._index_of))
+        except NetlinkError as exc:
+            if exc.code in _GONE:
+                log.info("netlink route already absent %s", route)
+                return False
+            raise
+        log.info("netlink route deleted %s", route)
+        return True
+
+    async def add_rule(self, rule: VirtualRule) -> bool:
+        try:
+            await self.ipr.rule("add", **rule.request())
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                log.info("netlink rule already present %s", rule)
+                return False
+            raise
+        log.info("netlink rule added %s", rule)
+        return True
+
+    async def delete_rule(self, rule: VirtualRule) -> bool:
+        try:
+            await self.ipr.rule("del", **rule.request())
+        except NetlinkError as exc:
+            if exc.code in _GONE:
+                log.info("netlink rule already absent %s", rule)
+                return False
+            raise
+        log.info("netlink rule deleted %s", rule)
+        return True
+
+    # -- link events ----------------------------------------------------------------------
+
+    async def watch_links(self, callback: LinkCallback) -> dict[int, LinkState]:
+        """Subscribe to RTM_NEWLINK/DELLINK; ``callback(ifname, ifindex, up)`` runs on
+        every change of "up" (IFF_UP and IFF_RUNNING, as keepalived). Returns the initial
+        state, read after subscribing so no change between the two is lost."""
+        if self._events is not None:
+            raise RuntimeError("watch_links() already running")
+        self._events = AsyncIPRoute()
+        await self._events.bind(groups=RTMGRP_LINK)
+        async for msg in await self.ipr.link("dump"):
+            self._update_link(msg, initial=True, callback=callback)
+        self._watch = asyncio.get_running_loop().create_task(
+            self._watch_loop(callback), name="netlink-links"
+        )
+        return dict(self.links)
+
+    def _update_link(self, msg: Any, *, initial: bool, callback: LinkCallback) -> None:
+        idx = msg["index"]
+        name = _nla(msg, "IFLA_IFNAME") or ""
+        deleted = msg.get("event") == "RTM_DELLINK"
+        up = not deleted and (msg["flags"] & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING)
+        old = self.links.get(idx)
+        if deleted:
+            self.links.pop(idx, None)
+            self._index.pop(name, None)
+        else:
+            self.links[idx] = LinkState(idx, name, up)
+            self._index[name] = idx
+        if initial or (old is not None and old.up == up) or (old is None and not up and deleted):
+            return
+        log.info("netlink link %s index=%d %s", name, idx, "UP" if up else "DOWN")
+        try:
+            callback(name, idx, up)
+        except Exception:
+            log.exception("netlink link callback failed for %s", name)
+
+    async def _watch_loop(self, callback: LinkCallback) -> None:
+        events = self._events
+        assert events is not None
+        while True:
+            async for msg in events.get():
+                if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
+                    self._update_link(msg, initial=False, callback=callback)
+
+    # -- VMAC -------------------------------------------------------------------------------
+
+    async def create_vmac(
+        self,
+        ifname: str,
+        base: str,
+        vrid: int,
+        *,
+        family: int = socket.AF_INET,
+        mode: str = "private",
+    ) -> int:
+        """A macvlan on ``base`` with the VRRP virtual MAC (keepalived's ``use_vmac``),
+        brought up; an existing one with that name is reused. Returns its ifindex."""
+        base_idx = await self.ifindex(base)
+        mac = vmac_address(vrid, family)
+        try:
+            await self.ipr.link(
+                "add", ifname=ifname, kind="macvlan", link=base_idx, macvlan_mode=mode, address=mac
+            )
+            log.info("netlink vmac created %s on %s mac=%s mode=%s", ifname, base, mac, mode)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+            log.info("netlink vmac already present %s", ifname)
+        self._index.pop(ifname, None)
+        idx = await self.ifindex(ifname)
+        await self.ipr.link("set", index=idx, state="up")
+        return idx
+
+    async def delete_vmac(self, ifname: str) -> bool:
+        try:
+            idx = await self.ifindex(ifname)
+            await self.ipr.link("del", index=idx)
+        except LookupError:
+            return False
+        except NetlinkError as exc:
+            if exc.code in _GONE:
+                return False
+            raise
+        finally:
+            self._index.pop(ifname, None)
+        log.info("netlink vmac deleted %s", ifname)
+        return True
+
+
+__all__ = [
+    "LinkCallback",
+    "LinkState",
+    "Netlink",
+    "PresentAddress",
+    "VirtualAddress",
+    "VirtualRoute",
+    "VirtualRule",
+    "vmac_address",
+]
