@@ -1,0 +1,102 @@
+"""Inputs to the VRRP state machine. The driver builds these; the machine never reads
+a clock or a socket. Adverts arrive already decoded and validated by the wire layer
+(checksum, TTL, VRID, auth, address list): an invalid packet never reaches the machine,
+so it can never reset or delay a timer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from fastha.vrrp.states import State
+
+
+class TimerKind(IntEnum):
+    ADVER = 1  # Adver_Timer (RFC 5798 §6.2), periodic on a fixed grid
+    MASTER_DOWN = 2  # Master_Down_Timer (§6.2), one-shot
+    GARP_DELAY = 3  # keepalived garp_master_delay: second GARP burst, one-shot
+    GARP_REFRESH = 4  # keepalived garp_master_refresh, periodic
+    GARP_LOWER_PRIO = 5  # keepalived garp_lower_prio_delay, one-shot
+
+
+@dataclass(frozen=True, slots=True)
+class Startup:
+    """The instance's sockets are open: leave Initialize (RFC 5798 §6.4.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertReceived:
+    """A valid ADVERTISEMENT for our VRID.
+
+    `adver_int_cs` is always centiseconds: the v3 field as is, a v2 field (whole
+    seconds) multiplied by 100 by the driver.
+    """
+
+    src: str
+    priority: int
+    adver_int_cs: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerExpired:
+    """A timer armed by `ArmTimer` fired. `deadline_ns` is the tick it fired for; an
+    expiry for a deadline the machine no longer has armed is stale and ignored."""
+
+    kind: TimerKind
+    deadline_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityChanged:
+    """New effective priority from tracking (already clamped by `TrackerSet`)."""
+
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    """The VRRP (primary) interface went up or down."""
+
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFault:
+    """A weightless tracked item failed (fault=True) or every one recovered."""
+
+    fault: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncGoto:
+    """Sync-group command: follow the group to MASTER or BACKUP (keepalived
+    vrrp_sync_master / vrrp_sync_backup)."""
+
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFault:
+    """Sync-group command: another member is in FAULT (fault=True) or all recovered."""
+
+    fault: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Stop the instance: a master releases with priority 0 (RFC 5798 §6.4.3)."""
+
+
+Event = (
+    Startup
+    | AdvertReceived
+    | TimerExpired
+    | PriorityChanged
+    | LinkChanged
+    | TrackFault
+    | SyncGoto
+    | SyncFault
+    | Shutdown
+)
