@@ -1,0 +1,192 @@
+"""Script spawning and the notify FIFO on a real uvloop loop (root: script_user)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from fastha.drivers.fifo import NotifyFifo, fifo_line
+from fastha.drivers.scripts import Script, ScriptResult, ScriptRunner
+from tests.support.prereq import need_root
+
+pytestmark = pytest.mark.system
+
+
+def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run on uvloop; any exception the loop's handler sees fails the test."""
+    errors: list[dict[str, Any]] = []
+
+    async def main() -> Any:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        return await fn()
+
+    result = uvloop.run(main())
+    assert not errors, errors
+    return result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie waiting for a reaper is dead for our purpose
+
+
+def test_exit_codes_come_back() -> None:
+    runner = ScriptRunner()
+
+    async def main() -> list[ScriptResult]:
+        return [
+            await runner.run(Script(("/bin/sh", "-c", "exit 0"))),
+            await runner.run(Script(("/bin/sh", "-c", "exit 3"))),
+            await runner.run(Script(("/bin/sh", "-c", "kill -USR1 $$"))),
+            await runner.run(Script(("/nonexistent/notify.sh",))),
+        ]
+
+    ok, three, signalled, missing = _run(main)
+    assert ok.ok and ok.returncode == 0
+    assert three.returncode == 3 and not three.ok and not three.timed_out
+    assert signalled.returncode == -10  # SIGUSR1
+    assert missing.returncode == 127 and missing.error
+
+
+def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    # The script leaves a background child behind: killing the shell alone would orphan it.
+    script = Script(("/bin/sh", "-c", f"sleep 100 & echo $! > {pidfile}; wait"), timeout=0.3)
+    stubborn = Script(("/bin/sh", "-c", "trap '' TERM; sleep 100 & wait; sleep 100"), timeout=0.2)
+    runner = ScriptRunner(kill_grace=0.3)
+
+    async def main() -> tuple[ScriptResult, ScriptResult]:
+        return await runner.run(script), await runner.run(stubborn)
+
+    res, res2 = _run(main)
+    assert res.timed_out and res.returncode == -15  # SIGTERM reached the shell
+    child = int(pidfile.read_text())
+    assert not _alive(child), "the script's background child survived the timeout"
+    assert res2.timed_out and res2.returncode == -9  # ignored SIGTERM, got SIGKILL
+    assert runner.timeouts == 2 and runner.running == 0
+
+
+def test_loop_keeps_ticking_while_a_script_runs() -> None:
+    events: list[str] = []
+    runner = ScriptRunner()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            events.append("tick")
+            handle[0] = loop.call_later(0.01, tick)
+
+        handle = [loop.call_soon(tick)]
+        events.append("spawn")
+        done = asyncio.Event()
+        runner.spawn(Script(("/bin/sleep", "0.3")), lambda _s, _r: done.set())
+        events.append("spawned")  # spawn() returned at once
+        await done.wait()
+        events.append("done")
+        handle[0].cancel()
+
+    _run(main)
+    # Ordering, not timing: the spawn call returns before the timer's next tick, and
+    # ticks keep arriving while the child sleeps.
+    assert events[:2] == ["spawn", "spawned"]
+    assert events.index("done") > events.index("spawned") + 3
+    assert events[events.index("spawned") + 1 : events.index("done")].count("tick") >= 3
+
+
+def test_concurrency_cap() -> None:
+    runner = ScriptRunner(max_running=2)
+    seen: list[int] = []
+
+    async def main() -> list[ScriptResult]:
+        loop = asyncio.get_running_loop()
+
+        def sample() -> None:
+            seen.append(runner.running)
+            handle[0] = loop.call_later(0.01, sample)
+
+        handle = [loop.call_soon(sample)]
+        results = await asyncio.gather(
+            *(runner.run(Script(("/bin/sleep", "0.1"))) for _ in range(5))
+        )
+        handle[0].cancel()
+        return list(results)
+
+    results = _run(main)
+    assert all(r.ok for r in results)
+    assert max(seen) == 2  # the cap was reached and never exceeded
+    assert runner.started == 5
+
+
+def test_script_user() -> None:
+    need_root()
+    nobody = pwd.getpwnam("nobody")
+    # pytest's tmp_path lives under a 0700 root directory that nobody cannot enter.
+    with tempfile.TemporaryDirectory(prefix="fastha-script-user-") as d:
+        os.chmod(d, 0o777)
+        out = Path(d) / "id"
+
+        async def main() -> ScriptResult:
+            return await ScriptRunner().run(
+                Script(("/bin/sh", "-c", f"id -u > {out}; id -g >> {out}"), user="nobody")
+            )
+
+        assert _run(main).ok
+        assert out.read_text().split() == [str(nobody.pw_uid), str(nobody.pw_gid)]
+
+
+def test_fifo_lines_and_reader_coming_back(tmp_path: Path) -> None:
+    path = tmp_path / "notify.fifo"
+    fifo = NotifyFifo(str(path), create=True)
+    # No reader yet: dropped, not blocked (the open itself would hang without O_NONBLOCK).
+    assert not fifo.notify_instance("VI_1", "BACKUP", 100)
+    assert path.exists() and fifo.stats.dropped_no_reader == 1
+
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert fifo.notify_instance("VI_1", "MASTER", 100)
+        assert fifo.notify_group("G1", "BACKUP")
+        assert fifo.write_line(fifo_line("INSTANCE", "VI_1", "MASTER_RX_LOWER_PRI", 100))
+        data = os.read(reader, 4096)
+    finally:
+        os.close(reader)
+    assert (
+        data
+        == b'INSTANCE "VI_1" MASTER 100\nGROUP "G1" BACKUP 0\nINSTANCE "VI_1" MASTER_RX_LOWER_PRI 100\n'
+    )
+
+    # Reader gone: EPIPE closes our end, nothing raises.
+    assert not fifo.notify_instance("VI_1", "FAULT", 0)
+    # Reader back: picked up again on the next write.
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert fifo.notify_instance("VI_1", "STOP", 0)
+        assert os.read(reader, 4096) == b'INSTANCE "VI_1" STOP 0\n'
+    finally:
+        os.close(reader)
+        fifo.close()
+
+
+def test_fifo_full_pipe_drops_instead_of_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "notify.fifo"
+    os.mkfifo(path)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    fifo = NotifyFifo(str(path))
+    try:
+        for _ in range(10_000):  # 64 KiB pipe, ~28 B lines: fills well before the end
+            fifo.notify_instance("VI_1", "MASTER", 100)
+        assert fifo.stats.dropped_full > 0 and fifo.stats.written > 0
+    finally:
+        fifo.close()
+        os.close(reader)
