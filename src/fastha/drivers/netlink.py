@@ -502,8 +502,17 @@ class Netlink:
         events = self._events
         assert events is not None
         while True:
-            async for msg in events.get():
-                if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
+            try:
+                async for msg in events.get():
+                    if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
+                        self._update_link(msg, initial=False, callback=callback)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # ENOBUFS: the kernel dropped events; re-read every link so no change
+                # is missed (callbacks fire for the ones that differ).
+                log.warning("netlink link events lost (%s), resynchronising", exc)
+                async for msg in await self.ipr.link("dump"):
                     self._update_link(msg, initial=False, callback=callback)
 
     # -- VMAC -------------------------------------------------------------------------------
