@@ -60,9 +60,14 @@ def test_comments_quotes_and_blank_lines() -> None:
     assert lines[1].raw == 'notify "x # y"'
 
 
-def test_backslash_does_not_join_ordinary_lines() -> None:
-    # keepalived 2.2.7: `foo3\` is a word; only $NAME= definitions continue.
-    assert run("foo3\\\nfoo4 x \\\n  more\n") == [(1, "foo3\\"), (2, "foo4 x\\"), (3, "more")]
+def test_backslash_continues_ordinary_lines() -> None:
+    # A deliberate extension over keepalived 2.2.7 (which keeps `\` as a word): the
+    # joined line keeps the file:line of its first physical line.
+    assert run("foo3\\\nfoo4 x \\\n  more\nnext 1\n") == [(1, "foo3 foo4 x more"), (4, "next 1")]
+
+
+def test_backslash_before_blank_line_ends_the_statement() -> None:
+    assert run("a 1 \\\n\nb 2\n") == [(1, "a 1"), (3, "b 2")]
 
 
 def test_crlf_and_missing_final_newline() -> None:

@@ -174,6 +174,8 @@ class _Preprocessor:
         self.generated = 0
         self.reading: list[tuple[str, Where | None]] = []  # (real path, included from)
         self.collecting: Definition | None = None
+        # A line ending in `\` waiting for its continuation: (text so far, first line).
+        self.continued: tuple[str, Where] | None = None
 
     # -- files -------------------------------------------------------------------------
 
@@ -200,6 +202,7 @@ class _Preprocessor:
                     self.diags.append(error(where, "NUL byte in line; the rest is ignored"))
                     raw = raw[:nul]
                 self._physical(raw.rstrip(b"\r").decode("utf-8", "replace"), where)
+            self._flush_continued()
         finally:
             self.reading.pop()
             self.macros.pwd = saved_pwd
@@ -274,6 +277,7 @@ class _Preprocessor:
 
     def _physical(self, raw: str, where: Where) -> None:
         if not raw:
+            self._flush_continued()
             self._end_definition()  # an empty line ends a multi-line definition
             return
         dec = decomment(raw)
@@ -281,8 +285,19 @@ class _Preprocessor:
             self.diags.append(error(where, dec.problem))
         text = dec.text
         if not text:
+            self._flush_continued()
             self._end_definition()  # so does a blank or comment-only line
             return
+        if self.collecting is None:
+            # `\` at the end of an ordinary line continues it (the issue asks for it;
+            # keepalived 2.2.7 keeps the `\` as a word). Definitions keep their own rule.
+            if self.continued is not None:
+                head, where = self.continued
+                self.continued = None
+                text = f"{head} {text.lstrip(BLANKS)}"
+            if text.endswith("\\") and not text.lstrip(BLANKS).startswith("$"):
+                self.continued = (text[:-1].rstrip(BLANKS), where)
+                return
         if self.collecting is not None:
             d = self.collecting
             if text.endswith("\\"):
@@ -294,6 +309,12 @@ class _Preprocessor:
                 self._end_definition()
             return
         self._process(text, where, 0, physical=True)
+
+    def _flush_continued(self) -> None:
+        if self.continued is not None:
+            text, where = self.continued
+            self.continued = None
+            self._process(text, where, 0, physical=True)
 
     def _end_definition(self) -> None:
         if self.collecting is not None and not self.collecting.value:
