@@ -13,6 +13,8 @@ public face and fastha/_wire.pyi for the contract.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport PyObject
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_ITEM, PySequence_Fast_GET_SIZE
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
@@ -204,8 +206,9 @@ cdef bytes _encode(int version, int vrid, int priority, int adver_int, object ad
         raise ValueError(f"vrid must be 0..255, not {vrid}")
     if not 0 <= priority <= 255:
         raise ValueError(f"priority must be 0..255, not {priority}")
-    addrs = tuple(addresses)
-    count = len(addrs)
+    # PySequence_Fast: a list or tuple is used as is (no copy on the per-send path).
+    addrs = PySequence_Fast(addresses, "addresses must be a sequence of packed addresses")
+    count = PySequence_Fast_GET_SIZE(addrs)
     if count > 255:
         raise ValueError(f"at most 255 addresses fit in one advert, not {count}")
     if version == 2:
@@ -215,8 +218,8 @@ cdef bytes _encode(int version, int vrid, int priority, int adver_int, object ad
             raise ValueError(f"v2 adver_int is 0..255 seconds, not {adver_int}")
         if not 0 <= auth_type <= 255:
             raise ValueError(f"auth_type must be 0..255, not {auth_type}")
-        auth = bytes(auth_data)
-        if len(auth) > 8:
+        auth = auth_data if type(auth_data) is bytes else bytes(auth_data)
+        if PyBytes_GET_SIZE(auth) > 8:
             raise ValueError("v2 auth data is at most 8 bytes (RFC 3768 5.3.10)")
         n = 8 + count * 4 + 8
     else:
@@ -237,11 +240,11 @@ cdef bytes _encode(int version, int vrid, int priority, int adver_int, object ad
         p[4] = <uint8_t>(adver_int >> 8)  # top 4 bits (reserved) stay zero
         p[5] = <uint8_t>(adver_int & 0xFF)
     for i in range(count):
-        a = _addr_arg(addrs[i], alen, "address")
+        a = _addr_arg(<object>PySequence_Fast_GET_ITEM(addrs, i), alen, "address")
         memcpy(p + 8 + i * alen, PyBytes_AS_STRING(a), alen)
     if version == 2:
         # PASS: password NUL-padded to 8 bytes (RFC 2338 5.3.10); none: 8 zero bytes.
-        memcpy(p + 8 + count * 4, PyBytes_AS_STRING(auth), len(auth))
+        memcpy(p + 8 + count * 4, PyBytes_AS_STRING(auth), PyBytes_GET_SIZE(auth))
     elif not (family == C_AF_INET and as_v2):
         # RFC 5798 5.2.8: v3 checksum covers the IPv4/IPv6 pseudo-header.
         s = _addr_arg(src, alen, "src")
