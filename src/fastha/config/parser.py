@@ -109,7 +109,10 @@ class _Walker:
         if not ok:
             return None
         if spec.items is not None:
-            return tuple(items)
+            if spec.model is None:
+                return tuple(items)
+            # A named list block (`virtual_server_group NAME { ... }`): header fields + items.
+            fields["items"] = tuple(items)
         return self.build(spec, where, fields)
 
     def item(self, spec: Block, stmt: Statement, items: list[Any]) -> None:
@@ -119,13 +122,20 @@ class _Walker:
             self.skip_block()
             return
         try:
-            items.append(spec.items(stmt.words, stmt.where))
+            value = spec.items(stmt.words, stmt.where)
         except BadValue as exc:
             self.diags.append(error(stmt.where, f"{spec.name}: {exc}"))
+            return
+        if spec.flatten:
+            items.extend(value)
+        else:
+            items.append(value)
 
     def keyword(self, spec: Block, stmt: Statement, fields: dict[str, Any]) -> None:
         name, args = stmt.words[0], stmt.words[1:]
         kw = spec.lookup.get(name)
+        if kw is None and spec.rest is not None:
+            kw, args = spec.rest, stmt.words
         if kw is None:
             self.diags.append(warning(stmt.where, f"unknown keyword '{name}'"))
             if self.opens_block():
@@ -158,6 +168,10 @@ class _Walker:
     def store(kw: Keyword, value: Any, fields: dict[str, Any]) -> None:
         if kw.spreads:
             fields.update(value)
+        elif kw.extends or (
+            kw.block is not None and kw.block.items is not None and kw.block.model is None
+        ):
+            fields.setdefault(kw.target, []).extend(value)
         elif kw.repeat:
             fields.setdefault(kw.target, []).append(value)
         else:

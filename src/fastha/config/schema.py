@@ -33,6 +33,9 @@ class Keyword:
     repeat: bool = False  # may appear many times; values collect into a tuple in order
     # Fields this keyword sets besides its own (when `parse` returns a mapping of them).
     spreads: bool = False
+    # `parse` returns a tuple whose items extend the field (list blocks always do:
+    # `virtual_ipaddress { }` given twice, or `static_routes` blocks, concatenate).
+    extends: bool = False
 
     @property
     def target(self) -> str:
@@ -57,7 +60,15 @@ class Block:
     model: Callable[..., Any] | None = None  # called as model(where=..., **fields)
     keywords: tuple[Keyword, ...] = ()
     header: HeaderParser | None = None
-    items: ItemParser | None = None  # a list block: its value is a tuple of items
+    # A list block: its value is a tuple of items, or model(where, items=..., **header).
+    items: ItemParser | None = None
+    # A list block whose item parser returns a tuple of items per statement
+    # (keepalived's read_value_block: `group { VI_1 VI_2 }` on one line).
+    flatten: bool = False
+    # Statements whose first word is no keyword of this block (an old syntax listing
+    # names directly, as a pre-2.0 vrrp_sync_group did): parsed by this keyword with
+    # ALL the statement's words.
+    rest: Keyword | None = None
     lookup: dict[str, Keyword] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

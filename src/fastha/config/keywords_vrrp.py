@@ -1,0 +1,773 @@
+"""Keyword tables of the VRRP side (keepalived's vrrp/vrrp_parser.c), and their values.
+
+Value ranges are the ones keepalived's parser enforces; relations between keywords
+(priority vs state, strict mode, references) are in validate_vrrp.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastha.config.model import Script
+from fastha.config.model_vrrp import (
+    Authentication,
+    AuthType,
+    GarpGroup,
+    InterfaceUpDownDelay,
+    LinkbeatInterface,
+    ParamMatch,
+    State,
+    Tracked,
+    TrackFile,
+    TrackGroup,
+    UnicastPeer,
+    UseIpvlan,
+    UseVmac,
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
+    VrrpInstance,
+    VrrpScript,
+    VrrpSyncGroup,
+    VrrpTrackProcess,
+)
+from fastha.config.schema import Block, Keyword
+from fastha.config.source import Where
+from fastha.config.values import (
+    Args,
+    BadValue,
+    boolean,
+    choice,
+    flag,
+    integer,
+    ip_address,
+    ip_interface,
+    number,
+    string,
+    text,
+    words,
+)
+
+# --- shared value parsers -------------------------------------------------------------
+
+
+def script(args: Args) -> Script:
+    """`CMD [username [groupname]]`; a command with arguments must be quoted."""
+    if not args:
+        raise BadValue("missing script")
+    return Script(
+        command=args[0],
+        username=args[1] if len(args) > 1 else None,
+        groupname=args[2] if len(args) > 2 else None,
+    )
+
+
+def named(args: Args) -> Mapping[str, Any]:
+    """A block header naming the block: `vrrp_instance VI_1 {`."""
+    if not args:
+        raise BadValue("missing name")
+    return {"name": args[0]}
+
+
+def weight_reverse(lo: int, hi: int) -> Callable[[Args], Mapping[str, Any]]:
+    """`weight N [reverse]` spread into `weight` and `weight_reverse`."""
+    parse = integer(lo, hi)
+
+    def parse_weight(args: Args) -> Mapping[str, Any]:
+        value = parse(args)
+        rest = args[1:]
+        if rest and rest[0] != "reverse":
+            raise BadValue(f"unknown word '{rest[0]}' after weight")
+        return {"weight": value, "weight_reverse": bool(rest)}
+
+    return parse_weight
+
+
+def tracked(lo: int, hi: int, *, allow_reverse: bool = True) -> Callable[[Args, Where], Tracked]:
+    """One line of a track_* block: `NAME [weight N [reverse]]`."""
+    parse = integer(lo, hi)
+
+    def item(args: Args, where: Where) -> Tracked:
+        name, rest = args[0], list(args[1:])
+        weight: int | None = None
+        reverse = False
+        while rest:
+            word = rest.pop(0)
+            if word == "weight":
+                weight = parse(tuple(rest[:1]))
+                rest = rest[1:]
+            elif word == "reverse" and allow_reverse:
+                reverse = True
+            else:
+                raise BadValue(f"{name}: unknown word '{word}'")
+        return Tracked(name=name, weight=weight, reverse=reverse, where=where)
+
+    return item
+
+
+def names(args: Args, where: Where) -> tuple[str, ...]:
+    return tuple(args)
+
+
+# --- addresses, routes and rules (ip addr / ip route / ip rule syntax) -------------------
+
+_SCOPES = ("host", "link", "global", "site", "nowhere", "universe")
+
+
+def _scope(word: str) -> str:
+    if word in _SCOPES or word.isdigit():
+        return word
+    raise BadValue(f"invalid scope '{word}'")
+
+
+def _take(rest: list[str], what: str) -> str:
+    if not rest:
+        raise BadValue(f"missing value for '{what}'")
+    return rest.pop(0)
+
+
+def virtual_address(args: Args, where: Where) -> VirtualAddress:
+    """`IP[/len] [brd IP|+|-] [dev IF] [scope S] [label L] [peer IP[/len]] [home]
+    [-nodad] [noprefixroute] [autojoin] [preferred_lft N] [track_group G] [no_track]
+    [use_vmac [NAME]]` (keepalived's vrrp_ipaddress.c parse_ipaddress)."""
+    address = ip_interface(args[0])
+    fields: dict[str, Any] = {}
+    rest = list(args[1:])
+    while rest:
+        word = rest.pop(0)
+        if word in ("brd", "broadcast"):
+            value = _take(rest, word)
+            if value in ("+", "-"):
+                fields["brd_op"] = value
+            else:
+                fields["brd"] = ip_address((value,))
+        elif word == "dev":
+            fields["dev"] = _take(rest, word)
+        elif word == "scope":
+            fields["scope"] = _scope(_take(rest, word))
+        elif word == "label":
+            fields["label"] = _take(rest, word)
+        elif word == "peer":
+            fields["peer"] = ip_interface(_take(rest, word))
+        elif word == "home":
+            fields["home"] = True
+        elif word == "-nodad":
+            fields["nodad"] = True
+        elif word == "noprefixroute":
+            fields["noprefixroute"] = True
+        elif word == "autojoin":
+            fields["autojoin"] = True
+        elif word == "preferred_lft":
+            value = _take(rest, word)
+            fields["preferred_lft"] = 0 if value == "forever" else integer(0)((value,))
+        elif word == "track_group":
+            fields["track_group"] = _take(rest, word)
+        elif word == "no_track":
+            fields["no_track"] = True
+        elif word == "use_vmac":
+            fields["use_vmac"] = True
+            if rest and not rest[0].startswith(("-",)) and rest[0] not in _ADDRESS_WORDS:
+                fields["vmac_name"] = rest.pop(0)
+        else:
+            raise BadValue(f"unknown option '{word}' for address {args[0]}")
+    if address.version == 6 and fields.get("brd") is not None:
+        raise BadValue("brd is not valid for an IPv6 address")
+    for key in ("brd", "peer"):
+        other = fields.get(key)
+        if other is not None and other.version != address.version:
+            raise BadValue(f"{key} {other} is not the same family as {address}")
+    return VirtualAddress(address=address, where=where, **fields)
+
+
+_ADDRESS_WORDS = frozenset(
+    [
+        "brd",
+        "broadcast",
+        "dev",
+        "scope",
+        "label",
+        "peer",
+        "home",
+        "-nodad",
+        "noprefixroute",
+        "autojoin",
+        "preferred_lft",
+        "track_group",
+        "no_track",
+        "use_vmac",
+    ]
+)
+
+_ROUTE_TYPES = frozenset(
+    [
+        "unicast",
+        "blackhole",
+        "unreachable",
+        "prohibit",
+        "throw",
+        "local",
+        "broadcast",
+        "anycast",
+        "multicast",
+        "nat",
+    ]
+)
+# ip-route options keepalived accepts that take a value and are kept as written.
+_ROUTE_VALUE_OPTIONS = frozenset(
+    [
+        "tos",
+        "dsfield",
+        "realms",
+        "mtu",
+        "advmss",
+        "rtt",
+        "rttvar",
+        "reordering",
+        "window",
+        "cwnd",
+        "initcwnd",
+        "initrwnd",
+        "ssthresh",
+        "rto_min",
+        "features",
+        "quickack",
+        "congctl",
+        "pref",
+        "fastopen_no_cookie",
+        "ttl-propagate",
+        "nexthop",
+        "expires",
+        "encap",
+    ]
+)
+_ROUTE_FLAG_OPTIONS = frozenset(["pervasive"])
+
+
+def _network(word: str, family: int | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        net = ipaddress.ip_network(word, strict=False)
+    except ValueError:
+        raise BadValue(f"'{word}' is not a valid address or prefix") from None
+    if family is not None and net.version != family:
+        raise BadValue(f"{word} is not IPv{family}")
+    return net
+
+
+def virtual_route(args: Args, where: Where) -> VirtualRoute:
+    """An `ip route add` line (keepalived's vrrp_iproute.c alloc_route)."""
+    rest = list(args)
+    fields: dict[str, Any] = {}
+    options: list[tuple[str, str]] = []
+    family: int | None = None
+    to: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    seen_to = False
+    while rest:
+        word = rest.pop(0)
+        if word == "inet6":
+            family = 6
+        elif word == "inet":
+            family = 4
+        elif word in _ROUTE_TYPES:
+            fields["type"] = word
+        elif word == "src":
+            fields["src"] = ip_address((_take(rest, word),))
+        elif word in ("via", "gw"):
+            value = _take(rest, word)
+            if value in ("inet", "inet6"):
+                value = _take(rest, word)
+            fields["via"] = ip_address((value,))
+        elif word in ("dev", "oif"):
+            fields["dev"] = _take(rest, word)
+        elif word == "table":
+            fields["table"] = _take(rest, word)
+        elif word in ("metric", "preference", "priority"):
+            fields["metric"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
+        elif word == "scope":
+            fields["scope"] = _scope(_take(rest, word))
+        elif word in ("proto", "protocol"):
+            fields["protocol"] = _take(rest, word)
+        elif word == "onlink":
+            fields["onlink"] = True
+        elif word == "track_group":
+            fields["track_group"] = _take(rest, word)
+        elif word == "no_track":
+            fields["no_track"] = True
+        elif word in _ROUTE_VALUE_OPTIONS:
+            options.append((word, _take(rest, word)))
+        elif word in _ROUTE_FLAG_OPTIONS:
+            options.append((word, ""))
+        elif word in ("to", "default", "default6") or not seen_to:
+            if word == "to":
+                word = _take(rest, word)
+            seen_to = True
+            if word in ("default", "default6"):
+                if word == "default6":
+                    family = 6
+                to = None
+            else:
+                to = _network(word, family)
+        else:
+            raise BadValue(f"unknown route option '{word}'")
+    if not seen_to:
+        raise BadValue("route has no destination")
+    fam = to.version if to is not None else (family or 4)
+    if family is not None and family != fam:
+        raise BadValue(f"route family mismatch for {to}")
+    for key in ("src", "via"):
+        value = fields.get(key)
+        if value is not None and value.version != fam:
+            raise BadValue(f"route {key} {value} is not IPv{fam}")
+    return VirtualRoute(to=to, family=fam, options=tuple(options), where=where, **fields)
+
+
+_RULE_ACTIONS = frozenset(["blackhole", "unreachable", "prohibit", "nop"])
+_RULE_VALUE_OPTIONS = frozenset(
+    [
+        "tos",
+        "dsfield",
+        "realms",
+        "suppress_prefixlength",
+        "suppress_ifgroup",
+        "uidrange",
+        "ipproto",
+        "sport",
+        "dport",
+        "protocol",
+    ]
+)
+
+
+def virtual_rule(args: Args, where: Where) -> VirtualRule:
+    """An `ip rule add` line (keepalived's vrrp_iprule.c alloc_rule)."""
+    rest = list(args)
+    fields: dict[str, Any] = {}
+    options: list[tuple[str, str]] = []
+    family: int | None = None
+    while rest:
+        word = rest.pop(0)
+        if word == "inet6":
+            family = 6
+        elif word == "inet":
+            family = 4
+        elif word in ("not", "invert"):
+            fields["invert"] = True
+        elif word in ("from", "to"):
+            value = _take(rest, word)
+            net = None if value == "all" else _network(value, family)
+            if net is not None:
+                family = net.version
+            fields["from_" if word == "from" else "to"] = net
+        elif word in ("table", "lookup"):
+            fields["table"] = _take(rest, word)
+            fields["action"] = "table"
+        elif word == "goto":
+            fields["goto"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
+            fields["action"] = "goto"
+        elif word in _RULE_ACTIONS:
+            fields["action"] = word
+        elif word in ("preference", "pref", "priority"):
+            fields["priority"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
+        elif word in ("iif", "dev"):
+            fields["iif"] = _take(rest, word)
+        elif word == "oif":
+            fields["oif"] = _take(rest, word)
+        elif word == "fwmark":
+            mark, _, mask = _take(rest, word).partition("/")
+            fields["fwmark"] = integer(0, 0xFFFFFFFF)((mark,))
+            if mask:
+                fields["fwmask"] = integer(0, 0xFFFFFFFF)((mask,))
+        elif word == "l3mdev":
+            options.append((word, ""))
+        elif word == "track_group":
+            fields["track_group"] = _take(rest, word)
+        elif word == "no_track":
+            fields["no_track"] = True
+        elif word in _RULE_VALUE_OPTIONS:
+            options.append((word, _take(rest, word)))
+        else:
+            raise BadValue(f"unknown rule option '{word}'")
+    return VirtualRule(family=family or 4, options=tuple(options), where=where, **fields)
+
+
+# --- vrrp_instance ----------------------------------------------------------------------
+
+
+def unicast_peer(args: Args, where: Where) -> UnicastPeer:
+    """`IP [min_ttl N] [max_ttl N]`."""
+    address = ip_address(args[:1])
+    fields: dict[str, int] = {}
+    rest = list(args[1:])
+    while rest:
+        word = rest.pop(0)
+        if word not in ("min_ttl", "max_ttl"):
+            raise BadValue(f"unknown unicast_peer option '{word}'")
+        fields[word] = integer(0, 255)((_take(rest, word),))
+    return UnicastPeer(address=address, where=where, **fields)
+
+
+def use_vmac(args: Args) -> UseVmac:
+    name = mac = None
+    for word in args:
+        if word.count(":") == 5:
+            mac = word
+        elif name is None:
+            if len(word) > 15:
+                raise BadValue(f"VMAC interface name '{word}' too long")
+            name = word
+        else:
+            raise BadValue(f"unexpected word '{word}'")
+    return UseVmac(name=name, mac=mac)
+
+
+def use_ipvlan(args: Args) -> UseIpvlan:
+    fields: dict[str, Any] = {}
+    for word in args:
+        if word in ("bridge", "private", "vepa"):
+            fields["mode"] = word
+        elif "name" not in fields and "address" not in fields:
+            try:
+                fields["address"] = ipaddress.ip_interface(word)
+            except ValueError:
+                fields["name"] = word
+        else:
+            fields["address"] = ip_interface(word)
+    return UseIpvlan(**fields)
+
+
+def advert_int(args: Args) -> float:
+    # keepalived: a positive decimal; v2/v3 limits and rounding are checked per version.
+    value = number(0.0)(args)
+    if value <= 0:
+        raise BadValue("advert_int must be greater than 0")
+    return value
+
+
+def garp_extra_if(args: Args) -> Mapping[str, Any]:
+    all_ = bool(args) and args[0] == "all"
+    value = integer(0, 86400)(args[1:] if all_ else args)
+    return {"garp_extra_if": value, "garp_extra_if_all": all_}
+
+
+def old_unicast_checksum(args: Args) -> str:
+    if args and args[0] != "never":
+        raise BadValue(f"unknown option '{args[0]}'")
+    return args[0] if args else ""
+
+
+def lvs_sync_daemon_interface(args: Args) -> str:
+    return string(args)
+
+
+def debug_level(args: Args) -> int:
+    return integer(0, 4)(args) if args else 1
+
+
+def _track_block(name: str, lo: int, hi: int, reverse: bool = True) -> Block:
+    return Block(name, items=tracked(lo, hi, allow_reverse=reverse))
+
+
+def _track_keywords() -> tuple[Keyword, ...]:
+    # Weights as keepalived's parser bounds them (vrrp_parser.c): interfaces, scripts
+    # and processes -253..253 ... except files, which go to 254 (a negative file value).
+    return (
+        Keyword(
+            "track_interface",
+            field="track_interfaces",
+            block=_track_block("track_interface", -253, 253),
+        ),
+        Keyword(
+            "track_script", field="track_scripts", block=_track_block("track_script", -253, 253)
+        ),
+        Keyword("track_file", field="track_files", block=_track_block("track_file", -254, 254)),
+        Keyword(
+            "track_process",
+            field="track_processes",
+            block=_track_block("track_process", -253, 253),
+        ),
+        Keyword("track_bfd", field="track_bfds", block=_track_block("track_bfd", -253, 253)),
+    )
+
+
+def _notify_keywords() -> tuple[Keyword, ...]:
+    return (
+        Keyword("notify_master", script),
+        Keyword("notify_backup", script),
+        Keyword("notify_fault", script),
+        Keyword("notify_stop", script),
+        Keyword("notify_deleted", script),
+        Keyword("notify", script),
+        Keyword("notify_priority_changes", boolean),
+        Keyword("smtp_alert", boolean),
+    )
+
+
+ADDRESS_BLOCK = Block("virtual_ipaddress", items=virtual_address)
+ROUTE_BLOCK = Block("virtual_routes", items=virtual_route)
+RULE_BLOCK = Block("virtual_rules", items=virtual_rule)
+
+AUTHENTICATION = Block(
+    "authentication",
+    model=Authentication,
+    keywords=(
+        Keyword("auth_type", lambda a: AuthType(choice("PASS", "AH")(a))),
+        Keyword("auth_pass", string),
+    ),
+)
+
+_garp_int = integer(0, 2**31 - 1)
+
+VRRP_INSTANCE = Block(
+    "vrrp_instance",
+    model=VrrpInstance,
+    header=named,
+    keywords=(
+        Keyword("state", lambda a: State(choice("MASTER", "BACKUP")(a))),
+        Keyword("interface", string),
+        Keyword("vrf", string),
+        Keyword("use_vmac", use_vmac),
+        Keyword("use_vmac_addr", flag),
+        Keyword("vmac_xmit_base", flag),
+        Keyword("use_ipvlan", use_ipvlan),
+        Keyword("native_ipv6", flag),
+        Keyword("dont_track_primary", flag),
+        *_track_keywords(),
+        Keyword("mcast_src_ip", ip_address, aliases=("unicast_src_ip",)),
+        Keyword("mcast_dst_ip", ip_address),
+        Keyword("track_src_ip", flag),
+        Keyword("version", integer(2, 3)),
+        Keyword("check_unicast_src", flag),
+        Keyword(
+            "unicast_peer",
+            field="unicast_peers",
+            block=Block("unicast_peer", items=unicast_peer),
+        ),
+        Keyword("unicast_fault_no_peer", flag),
+        Keyword("unicast_ttl", integer(0, 255)),
+        Keyword("old_unicast_checksum", old_unicast_checksum),
+        Keyword("garp_master_delay", _garp_int),
+        Keyword("garp_master_repeat", integer(1, 2**31 - 1)),
+        Keyword("garp_lower_prio_delay", _garp_int),
+        Keyword("garp_lower_prio_repeat", _garp_int),
+        Keyword("garp_master_refresh", _garp_int),
+        Keyword("garp_master_refresh_repeat", integer(1, 2**31 - 1)),
+        Keyword("garp_extra_if", garp_extra_if, spreads=True),
+        Keyword(
+            "vmac_garp_intvl",
+            garp_extra_if,
+            spreads=True,
+            deprecated_by="garp_extra_if",
+        ),
+        Keyword("down_timer_adverts", integer(1, 100)),
+        Keyword("lower_prio_no_advert", boolean),
+        Keyword("higher_prio_send_advert", boolean),
+        Keyword("virtual_router_id", integer(1, 255)),
+        Keyword("priority", integer(1, 255)),
+        Keyword("advert_int", advert_int),
+        Keyword("authentication", block=AUTHENTICATION),
+        Keyword("virtual_ipaddress", field="virtual_ipaddresses", block=ADDRESS_BLOCK),
+        Keyword(
+            "virtual_ipaddress_excluded",
+            field="virtual_ipaddresses_excluded",
+            block=Block("virtual_ipaddress_excluded", items=virtual_address),
+        ),
+        Keyword("promote_secondaries", flag),
+        Keyword("virtual_routes", block=ROUTE_BLOCK),
+        Keyword("virtual_rules", block=RULE_BLOCK),
+        Keyword("accept", flag),
+        Keyword("no_accept", lambda a: False, field="accept"),
+        Keyword("nopreempt", flag),
+        # `preempt` is the default; keepalived accepts it to undo nopreempt.
+        Keyword("preempt", lambda a: False, field="nopreempt"),
+        Keyword("preempt_delay", number(0, 1000)),
+        Keyword("skip_check_adv_addr", boolean),
+        Keyword("strict_mode", boolean),
+        Keyword("debug", debug_level),
+        *_notify_keywords(),
+        Keyword("notify_master_rx_lower_pri", script),
+        Keyword("kernel_rx_buf_size", integer(0)),
+        Keyword(
+            "linkbeat_use_polling",
+            flag,
+            deprecated_by="linkbeat_interfaces",
+        ),
+        Keyword(
+            "lvs_sync_daemon_interface",
+            lvs_sync_daemon_interface,
+            deprecated_by="lvs_sync_daemon",
+        ),
+    ),
+)
+
+# --- vrrp_sync_group ----------------------------------------------------------------------
+
+VRRP_SYNC_GROUP = Block(
+    "vrrp_sync_group",
+    model=VrrpSyncGroup,
+    header=named,
+    keywords=(
+        Keyword("group", block=Block("group", items=names, flatten=True)),
+        *_track_keywords(),
+        *_notify_keywords(),
+        Keyword("sync_group_tracking_weight", flag),
+        Keyword(
+            "global_tracking",
+            flag,
+            field="sync_group_tracking_weight",
+            deprecated_by="sync_group_tracking_weight",
+        ),
+    ),
+    # keepalived 1.x listed the instances straight in the sync group block.
+    rest=Keyword("group", words, deprecated_by="group { ... }", extends=True),
+)
+
+# --- trackers -------------------------------------------------------------------------------
+
+
+def script_user(args: Args) -> Mapping[str, Any]:
+    if not args:
+        raise BadValue("missing username")
+    return {"user": args[0], "group": args[1] if len(args) > 1 else None}
+
+
+VRRP_SCRIPT = Block(
+    "vrrp_script",
+    model=VrrpScript,
+    header=named,
+    keywords=(
+        # Keeps all words: `script /bin/check arg` and `script "/bin/check arg"` agree.
+        Keyword("script", text),
+        Keyword("interval", integer(1, 4294)),
+        Keyword("timeout", integer(1, 4294)),
+        Keyword("weight", weight_reverse(-253, 253), spreads=True),
+        Keyword("rise", integer(1, 2**31 - 1)),
+        Keyword("fall", integer(1, 2**31 - 1)),
+        Keyword("user", script_user, spreads=True),
+        Keyword("init_fail", flag),
+    ),
+)
+
+
+def init_file(args: Args) -> Mapping[str, Any]:
+    fields: dict[str, Any] = {"init_file": True}
+    for word in args:
+        if word == "overwrite":
+            fields["init_file_overwrite"] = True
+        else:
+            fields["init_file_value"] = integer()((word,))
+    return fields
+
+
+TRACK_FILE = Block(
+    "track_file",
+    model=TrackFile,
+    header=named,
+    keywords=(
+        Keyword("file", string),
+        Keyword("weight", weight_reverse(-(2**31) + 1, 2**31 - 1), spreads=True),
+        Keyword("init_file", init_file, spreads=True),
+    ),
+)
+
+VRRP_TRACK_PROCESS = Block(
+    "vrrp_track_process",
+    model=VrrpTrackProcess,
+    header=named,
+    keywords=(
+        Keyword("process", words),
+        Keyword("param_match", lambda a: ParamMatch(choice("initial", "partial")(a))),
+        Keyword("weight", weight_reverse(-253, 253), spreads=True),
+        Keyword("quorum", integer(1, 65535)),
+        Keyword("quorum_max", integer(1, 65535)),
+        Keyword("fork_delay", number(0)),
+        Keyword("terminate_delay", number(0)),
+        # `delay` sets both fork and terminate delay.
+        Keyword(
+            "delay",
+            lambda a: dict.fromkeys(("fork_delay", "terminate_delay"), number(0)(a)),
+            spreads=True,
+        ),
+        Keyword("full_command", flag),
+    ),
+)
+
+GARP_GROUP = Block(
+    "garp_group",
+    model=GarpGroup,
+    keywords=(
+        Keyword("garp_interval", number(0, 1000)),
+        Keyword("gna_interval", number(0, 1000)),
+        Keyword("interface", lambda a: (string(a),), field="interfaces", extends=True),
+        Keyword("interfaces", block=Block("interfaces", items=names, flatten=True)),
+    ),
+)
+
+TRACK_GROUP = Block(
+    "track_group",
+    model=TrackGroup,
+    header=named,
+    keywords=(Keyword("group", block=Block("group", items=names, flatten=True)),),
+)
+
+
+def linkbeat_interface(args: Args, where: Where) -> LinkbeatInterface:
+    method = None
+    if len(args) > 1:
+        method = choice("MII", "ETHTOOL", "IOCTL")(args[1:])
+    return LinkbeatInterface(name=args[0], method=method, where=where)
+
+
+def up_down_delay(args: Args, where: Where) -> InterfaceUpDownDelay:
+    if len(args) < 2:
+        raise BadValue(f"{args[0]}: missing down delay")
+    down = number(0, 255)(args[1:2])
+    up = number(0, 255)(args[2:3]) if len(args) > 2 else None
+    return InterfaceUpDownDelay(name=args[0], down_delay=down, up_delay=up, where=where)
+
+
+VRRP_ROOT_KEYWORDS: tuple[Keyword, ...] = (
+    Keyword(
+        "linkbeat_interfaces",
+        block=Block("linkbeat_interfaces", items=linkbeat_interface),
+    ),
+    Keyword(
+        "interface_up_down_delays",
+        block=Block("interface_up_down_delays", items=up_down_delay),
+    ),
+    Keyword("track_group", field="track_groups", block=TRACK_GROUP, repeat=True),
+    Keyword(
+        "static_ipaddress",
+        field="static_ipaddresses",
+        block=Block("static_ipaddress", items=virtual_address),
+        repeat=True,
+    ),
+    Keyword(
+        "static_routes",
+        block=Block("static_routes", items=virtual_route),
+        repeat=True,
+    ),
+    Keyword(
+        "static_rules",
+        block=Block("static_rules", items=virtual_rule),
+        repeat=True,
+    ),
+    Keyword("track_file", field="track_files", block=TRACK_FILE, repeat=True),
+    Keyword(
+        "vrrp_track_file",
+        field="track_files",
+        block=TRACK_FILE,
+        repeat=True,
+        deprecated_by="track_file",
+    ),
+    Keyword(
+        "vrrp_track_process",
+        field="vrrp_track_processes",
+        block=VRRP_TRACK_PROCESS,
+        repeat=True,
+    ),
+    Keyword("vrrp_script", field="vrrp_scripts", block=VRRP_SCRIPT, repeat=True),
+    Keyword("vrrp_sync_group", field="vrrp_sync_groups", block=VRRP_SYNC_GROUP, repeat=True),
+    Keyword("garp_group", field="garp_groups", block=GARP_GROUP, repeat=True),
+    Keyword("vrrp_instance", field="vrrp_instances", block=VRRP_INSTANCE, repeat=True),
+)

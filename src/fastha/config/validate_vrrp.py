@@ -1,0 +1,438 @@
+"""Whole-model checks of the VRRP side, in keepalived's words (vrrp/vrrp.c
+vrrp_complete_instance(), vrrp_data.c, vrrp_sync.c).
+
+keepalived -t reports each of these and carries on ("- ignoring", "- resetting"); the
+ones that leave an instance unusable (no VRID, a VRID clash) are errors, the rest
+warnings. Every check runs; none stops at the first problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+
+from fastha.config.diagnostics import Diagnostic, error, warning
+from fastha.config.model import Config
+from fastha.config.model_vrrp import AuthType, State, VrrpInstance
+from fastha.config.validate import Host, check
+
+OWNER_PRIORITY = 255
+DEFAULT_PRIORITY = 100
+V2_MAX_ADVERT = 255  # seconds, 8-bit field (RFC 3768 section 5.3.7)
+V3_MAX_ADVERT = Decimal("40.95")  # 12-bit centiseconds (RFC 5798 section 5.2.7)
+AUTH_PASS_LEN = 8  # RFC 2338 section 5.3.10
+# How many VIPs fit one advert at MTU 1500 (count is an 8-bit field).
+MAX_VIPS = {4: 255, 6: 90}
+
+
+def effective_priority(vrrp: VrrpInstance) -> int:
+    """keepalived: an unset priority is 255 for initial state MASTER, else 100."""
+    if vrrp.priority is not None:
+        return vrrp.priority
+    return OWNER_PRIORITY if vrrp.state is State.MASTER else DEFAULT_PRIORITY
+
+
+def family(vrrp: VrrpInstance) -> int:
+    """The instance's address family: its first VIP's, else its source / peers', else 4."""
+    if vrrp.virtual_ipaddresses:
+        return vrrp.virtual_ipaddresses[0].address.version
+    if vrrp.mcast_src_ip is not None:
+        return vrrp.mcast_src_ip.version
+    if vrrp.unicast_peers:
+        return vrrp.unicast_peers[0].address.version
+    return 6 if vrrp.native_ipv6 else 4
+
+
+def version(config: Config, vrrp: VrrpInstance) -> int:
+    if family(vrrp) == 6:
+        return 3
+    return vrrp.version or config.global_defs.vrrp_version
+
+
+def strict(config: Config, vrrp: VrrpInstance) -> bool:
+    return vrrp.strict_mode if vrrp.strict_mode is not None else config.global_defs.vrrp_strict
+
+
+@check
+def references(config: Config, host: Host) -> Iterator[Diagnostic]:
+    """track_* names resolve to their blocks; names are unique."""
+    scripts = {s.name for s in config.vrrp_scripts}
+    files = {f.name for f in config.track_files}
+    processes = {p.name for p in config.vrrp_track_processes}
+    bfds = {b.name for b in config.bfd_instances}
+    owners = [(f"({v.name})", v) for v in config.vrrp_instances]
+    owners += [(f"({g.name})", g) for g in config.vrrp_sync_groups]
+    for label, owner in owners:
+        for kind, refs, known in (
+            ("track script", owner.track_scripts, scripts),
+            ("track file", owner.track_files, files),
+            ("track process", owner.track_processes, processes),
+            ("track bfd", owner.track_bfds, bfds),
+        ):
+            for ref in refs:
+                if ref.name not in known:
+                    yield warning(ref.where, f"{label} {kind} {ref.name} not found, ignoring...")
+    for what, items in (
+        ("vrrp instance", config.vrrp_instances),
+        ("vrrp sync group", config.vrrp_sync_groups),
+        ("vrrp_script", config.vrrp_scripts),
+        ("track_file", config.track_files),
+        ("vrrp_track_process", config.vrrp_track_processes),
+        ("track_group", config.track_groups),
+    ):
+        seen: set[str] = set()
+        for item in items:
+            if item.name in seen:
+                yield error(item.where, f"{what} {item.name} already defined")
+            seen.add(item.name)
+    for vscript in config.vrrp_scripts:
+        if not vscript.script:
+            yield warning(vscript.where, f"No script set for vrrp_script {vscript.name} - removing")
+    for tfile in config.track_files:
+        if not tfile.file:
+            yield warning(tfile.where, f"No file set for track_file {tfile.name} - removing")
+    for proc in config.vrrp_track_processes:
+        if not proc.process:
+            yield warning(proc.where, f"No process set for track_process {proc.name} - removing")
+        if proc.quorum_max is not None and proc.quorum_max < proc.quorum:
+            yield warning(
+                proc.where,
+                f"({proc.name}) quorum_max {proc.quorum_max} < quorum {proc.quorum} - ignoring",
+            )
+    instances = {v.name for v in config.vrrp_instances}
+    sync = config.global_defs.lvs_sync_daemon
+    if sync is not None and sync.instance is not None and sync.instance not in instances:
+        yield warning(
+            config.global_defs.where,
+            f"lvs_sync_daemon vrrp instance {sync.instance} not found - ignoring",
+        )
+    groups = {g.name for g in config.track_groups}
+    for vrrp in config.vrrp_instances:
+        for item in (*vrrp.virtual_ipaddresses, *vrrp.virtual_routes, *vrrp.virtual_rules):
+            if item.track_group is not None and item.track_group not in groups:
+                yield warning(item.where, f"track_group {item.track_group} not found")
+    for item in (*config.static_ipaddresses, *config.static_routes, *config.static_rules):
+        if item.track_group is not None and item.track_group not in groups:
+            yield warning(item.where, f"track_group {item.track_group} not found")
+    for tgroup in config.track_groups:
+        for name in tgroup.group:
+            if name not in instances:
+                yield warning(
+                    tgroup.where,
+                    f"track_group {tgroup.name} vrrp instance {name} not found - ignoring",
+                )
+
+
+@check
+def sync_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
+    by_name = {v.name: v for v in config.vrrp_instances}
+    member_of: dict[str, str] = {}
+    for group in config.vrrp_sync_groups:
+        found = []
+        for name in group.group:
+            if name not in by_name:
+                yield warning(
+                    group.where,
+                    f"Virtual router {name} specified in sync group {group.name} "
+                    "doesn't exist - ignoring",
+                )
+            elif name in member_of:
+                yield warning(
+                    group.where,
+                    f"Virtual router {name} cannot exist in more than one sync group; "
+                    f"ignoring {group.name}",
+                )
+            else:
+                member_of[name] = group.name
+                found.append(by_name[name])
+        if not found:
+            yield warning(
+                group.where,
+                f"Sync group {group.name}, no matching virtual router found in group "
+                "declaration - removing",
+            )
+            continue
+        if len(found) == 1:
+            yield warning(
+                group.where,
+                f"Sync group {group.name} has only 1 virtual router(s) - this probably "
+                "isn't what you want",
+            )
+        owners = {effective_priority(v) == OWNER_PRIORITY for v in found}
+        if len(owners) > 1:
+            yield warning(
+                group.where,
+                f"Sync group {group.name} has some member(s) as address owner and some not "
+                "as address owner. This won't work.",
+            )
+        if group.sync_group_tracking_weight:
+            continue
+        # Members' weighted trackers would give members different priorities.
+        scripts = {s.name: s.weight for s in config.vrrp_scripts}
+        for vrrp in found:
+            for ref in vrrp.track_scripts:
+                weight = ref.weight if ref.weight is not None else scripts.get(ref.name, 0)
+                if weight:
+                    yield warning(
+                        ref.where,
+                        f"({vrrp.name}) ignoring tracked script {ref.name} with weights "
+                        f"due to SYNC group",
+                    )
+            for ref in (*vrrp.track_interfaces, *vrrp.track_files, *vrrp.track_processes):
+                if ref.weight:
+                    yield warning(
+                        ref.where,
+                        f"({vrrp.name}) ignoring weight of tracked {ref.name} due to SYNC group",
+                    )
+
+
+@check
+def vrids(config: Config, host: Host) -> Iterator[Diagnostic]:
+    """A VRID is unique per interface and address family (vrrp_data.c)."""
+    seen: dict[tuple[str, int, int], VrrpInstance] = {}
+    for vrrp in config.vrrp_instances:
+        if vrrp.virtual_router_id is None:
+            yield error(vrrp.where, f"({vrrp.name}) the virtual router id must be set")
+            continue
+        ifname = vrrp.interface or config.global_defs.default_interface
+        key = (ifname, family(vrrp), vrrp.virtual_router_id)
+        if key in seen:
+            yield error(
+                vrrp.where,
+                f"{seen[key].name} and {vrrp.name} both use VRID {vrrp.virtual_router_id} "
+                f"with IPv{key[1]} on interface {ifname}",
+            )
+        else:
+            seen[key] = vrrp
+
+
+def _round(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
+
+
+@check
+def instances(config: Config, host: Host) -> Iterator[Diagnostic]:
+    for vrrp in config.vrrp_instances:
+        yield from _instance(config, host, vrrp)
+
+
+def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagnostic]:
+    name = f"({vrrp.name})"
+    where = vrrp.where
+    fam = family(vrrp)
+    ver = version(config, vrrp)
+    is_strict = strict(config, vrrp)
+    prio = effective_priority(vrrp)
+
+    if host.check_interfaces:
+        if vrrp.interface is not None and vrrp.interface not in host.interfaces:
+            yield warning(
+                where,
+                f"WARNING - interface {vrrp.interface} for vrrp_instance {vrrp.name} doesn't exist",
+            )
+        if vrrp.vrf is not None and vrrp.vrf not in host.interfaces:
+            yield warning(where, f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist")
+        for ref in vrrp.track_interfaces:
+            if ref.name not in host.interfaces:
+                yield warning(
+                    ref.where,
+                    f"{name} WARNING - interface {ref.name} for track_interface doesn't exist",
+                )
+    if vrrp.interface == "lo":
+        yield warning(where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")
+
+    if fam == 6 and vrrp.version == 2:
+        yield warning(where, f"{name} cannot use IPv6 with VRRP version 2; setting version 3")
+
+    # Advert interval: v2 whole seconds 1-255, v3 centiseconds up to 40.95 s.
+    advert = Decimal(repr(vrrp.advert_int))
+    if ver == 2:
+        if advert > V2_MAX_ADVERT:
+            yield warning(
+                where,
+                f"{name} VRRPv2 advertisement interval {advert:.2f}s is out of range. "
+                f"Must be less than {V2_MAX_ADVERT + 1}s. Setting to {V2_MAX_ADVERT}s",
+            )
+        elif advert != advert.to_integral_value():
+            yield warning(
+                where,
+                f"{name} VRRPv2 advertisement interval {float(advert):f}s must be an "
+                "integer. rounding",
+            )
+    else:
+        if advert > V3_MAX_ADVERT:
+            yield warning(
+                where,
+                f"{name} VRRPv3 advertisement interval {advert:.2f}s is out of range. "
+                f"Must be less than 40.96s. Setting to {V3_MAX_ADVERT}s",
+            )
+        elif advert != _round(advert, Decimal("0.01")):
+            yield warning(
+                where,
+                f"{name} VRRPv3 advertisement interval {float(advert):f}s must be in units "
+                "of 10ms - rounding",
+            )
+
+    # Priority, state and preemption.
+    if vrrp.nopreempt and prio == OWNER_PRIORITY:
+        yield warning(
+            where, f"{name} nopreempt is incompatible with priority {prio}. resetting nopreempt"
+        )
+    elif vrrp.nopreempt and vrrp.state is State.MASTER:
+        yield warning(
+            where, f"{name} Warning - nopreempt will not work with initial state MASTER - clearing"
+        )
+    if vrrp.preempt_delay:
+        if vrrp.state is State.MASTER:
+            yield warning(
+                where,
+                f"{name} Warning - preempt delay will not work with initial state MASTER - "
+                "clearing",
+            )
+        if is_strict:
+            yield warning(
+                where, f"{name} preempt_delay is incompatible with strict mode - resetting"
+            )
+        elif vrrp.nopreempt:
+            yield warning(
+                where, f"{name} preempt_delay is incompatible with nopreempt mode - resetting"
+            )
+    if prio == OWNER_PRIORITY:
+        scripts = {s.name: s.weight for s in config.vrrp_scripts}
+        for ref in vrrp.track_scripts:
+            weight = ref.weight if ref.weight is not None else scripts.get(ref.name, 0)
+            if weight:
+                yield warning(
+                    ref.where,
+                    f"{name} Cannot have weighted track script '{ref.name}' with priority {prio}",
+                )
+
+    # Virtual addresses.
+    if not vrrp.virtual_ipaddresses:
+        need = "required" if is_strict else "sensible"
+        yield warning(where, f"{name} No VIP specified; at least one is {need}")
+    for vip in vrrp.virtual_ipaddresses:
+        if vip.address.version != fam:
+            yield warning(
+                vip.where,
+                f"{name}: address family must match VRRP instance [{vip.address.ip}] - ignoring",
+            )
+    if fam == 6 and vrrp.virtual_ipaddresses:
+        first = vrrp.virtual_ipaddresses[0].address
+        if not first.ip.is_link_local:
+            must = "must" if is_strict else "should"
+            yield warning(where, f"{name} the first IPv6 VIP address {must} be link local")
+    if len(vrrp.virtual_ipaddresses) > MAX_VIPS[fam]:
+        yield warning(
+            where,
+            f"{name} Number of VIPs ({len(vrrp.virtual_ipaddresses)}) exceeds maximum/space "
+            f"available in packet (max {MAX_VIPS[fam]} addresses) - excess moved to eVIPs",
+        )
+
+    # Sources and peers share the instance's family.
+    if vrrp.mcast_src_ip is not None and vrrp.mcast_src_ip.version != fam:
+        yield warning(
+            where,
+            f"Configuration error: VRRP instance[{vrrp.name}] and src address"
+            f"[{vrrp.mcast_src_ip}] MUST be of the same family !!! Skipping...",
+        )
+    if vrrp.mcast_dst_ip is not None:
+        if vrrp.mcast_dst_ip.version != fam:
+            yield warning(
+                where,
+                f"{name} mcast dest address {vrrp.mcast_dst_ip} MUST match VRRP instance "
+                "family. Skipping...",
+            )
+        if vrrp.unicast_peers:
+            yield warning(where, f"{name} multicast destination specified with unicast - ignoring")
+    for peer in vrrp.unicast_peers:
+        if peer.address.version != fam:
+            yield warning(
+                peer.where,
+                f"Configuration error: VRRP instance[{vrrp.name}] and unicast peer address"
+                f"[{peer.address}] MUST be of the same family !!! Skipping...",
+            )
+        if peer.min_ttl is not None and peer.max_ttl is not None and peer.min_ttl > peer.max_ttl:
+            yield warning(peer.where, f"{name} unicast peer {peer.address} min_ttl > max_ttl")
+
+    # Authentication (RFC 3768 only; removed by RFC 5798).
+    auth = vrrp.authentication
+    if auth is not None and auth.auth_type is not None:
+        if is_strict:
+            yield warning(
+                auth.where, f"{name} Strict mode does not support authentication. Ignoring."
+            )
+        elif ver == 3:
+            yield warning(
+                auth.where, f"{name} VRRP version 3 does not support authentication. Ignoring."
+            )
+        elif not auth.auth_pass:
+            yield warning(
+                auth.where, f"{name} Authentication specified but no password given. Ignoring"
+            )
+        else:
+            if auth.auth_type is AuthType.AH and fam == 6:
+                yield warning(
+                    auth.where, f"{name} Cannot use AH authentication with IPv6. ignoring"
+                )
+            if auth.auth_type is AuthType.AH and vrrp.state is State.MASTER:
+                yield warning(
+                    auth.where,
+                    f"{name} Initial state master is incompatible with AH authentication - "
+                    "clearing",
+                )
+    if auth is not None and auth.auth_pass is not None and len(auth.auth_pass) > AUTH_PASS_LEN:
+        yield warning(auth.where, f"Truncating auth_pass to {AUTH_PASS_LEN} characters")
+
+    # vrrp_strict / strict_mode: RFC conformance.
+    if is_strict:
+        if vrrp.unicast_peers:
+            yield warning(where, f"{name} Unicast peers are not supported in strict mode")
+        if vrrp.state is State.MASTER and prio != OWNER_PRIORITY:
+            yield warning(where, f"{name} State MASTER must match being address owner")
+        if vrrp.use_vmac is not None and vrrp.use_vmac.mac is not None:
+            yield warning(where, f"{name}: cannot specify MAC address with strict mode - clearing")
+        if vrrp.down_timer_adverts is not None and vrrp.down_timer_adverts != 3:
+            yield warning(
+                where, f"{name} down_timer_adverts is incompatible with strict mode - resetting"
+            )
+        if vrrp.garp_master_refresh_repeat not in (None, 1) or (
+            vrrp.garp_master_repeat not in (None, 1)
+        ):
+            yield warning(where, f"{name} Strict mode requires no repeat garps. resetting")
+        if vrrp.garp_master_delay:
+            yield warning(where, f"{name} Strict mode requires no repeat garp delay. resetting")
+        if vrrp.lower_prio_no_advert is False:
+            yield warning(where, f"{name} Strict mode requires no lower priority advert. resetting")
+        if vrrp.higher_prio_send_advert:
+            yield warning(
+                where, f"{name} strict mode requires higher_prio_send_advert to be clear. resetting"
+            )
+        if vrrp.accept and ver == 2:
+            yield warning(
+                where,
+                f"{name} warning - accept mode for VRRP version 2 does not comply with RFC3768 "
+                "- resetting",
+            )
+
+    if vrrp.vmac_xmit_base and vrrp.use_vmac is None:
+        yield warning(where, f"{name} vmac_xmit_base is only valid with a vmac")
+
+
+@check
+def garp_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
+    for index, group in enumerate(config.garp_groups):
+        if group.garp_interval is None and group.gna_interval is None:
+            yield warning(group.where, f"garp group {index} does not have any delay set - removing")
+        if not group.interfaces:
+            yield warning(group.where, "Warning - empty garp_group interfaces block")
+        if host.check_interfaces:
+            for ifname in group.interfaces:
+                if ifname not in host.interfaces:
+                    yield warning(
+                        group.where,
+                        f"WARNING - interface {ifname} specified for garp_group doesn't exist",
+                    )
+    for sgroup in config.vrrp_sync_groups:
+        if not sgroup.group:
+            yield warning(sgroup.where, f"Warning - sync group {sgroup.name} has empty group block")
