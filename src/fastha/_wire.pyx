@@ -13,9 +13,8 @@ public face and fastha/_wire.pyi for the contract.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.ref cimport PyObject
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_ITEM, PySequence_Fast_GET_SIZE
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 import enum as _enum
@@ -397,8 +396,7 @@ cdef class Advert:
             return NotImplemented
         return self.to_dict() == (<Advert>other).to_dict()
 
-    def __hash__(self):
-        return hash(tuple(self.to_dict().items()).__repr__())
+    __hash__ = None  # compared by value, mutable-free but not meant as a dict key
 
 
 cdef Advert _decode(const uint8_t* data, Py_ssize_t n, int family, object src, object dst,
