@@ -71,9 +71,7 @@ def main() -> None:
         ka: dict[str, object] = {"available": ka_path is not None}
         if ka_path is not None:
             first = keepalived.check(path, binary=ka_path)
-            ka_med, ka_all = _median_time(
-                lambda: keepalived.check(path, binary=ka_path), args.runs
-            )
+            ka_med, ka_all = _median_time(lambda: keepalived.check(path, binary=ka_path), args.runs)
             ka.update(
                 version=keepalived.version(ka_path),
                 exit=first.returncode,

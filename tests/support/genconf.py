@@ -59,7 +59,10 @@ def big_config(
             "    persistence_timeout 60",
         ]
         for rs in range(real_servers):
-            out += [f"    real_server 172.20.{vs}.{rs + 2} 8080 {{", f"        weight {1 + rs % 10}"]
+            out += [
+                f"    real_server 172.20.{vs}.{rs + 2} 8080 {{",
+                f"        weight {1 + rs % 10}",
+            ]
             if check == "TCP_CHECK":
                 out += ["        TCP_CHECK {", "            connect_timeout 3", "        }"]
             else:

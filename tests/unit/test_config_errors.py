@@ -71,6 +71,21 @@ def assert_diagnosed(result, exp: Expect, base: Path) -> None:
 
 BROKEN_FILES = sorted(BROKEN.glob("*.conf"))
 
+# Broken configs whose diagnostics fastha does not produce yet (bugs reported to the
+# owners); strict, so the mark must go when the bug is fixed.
+KNOWN_BUGS: dict[str, str] = {
+    "script_security.conf": "no SECURITY VIOLATION check: scripts without "
+    "enable_script_security exit 0 instead of 6",
+}
+
+
+def _broken_params():
+    for path in BROKEN_FILES:
+        marks = []
+        if path.name in KNOWN_BUGS:
+            marks.append(pytest.mark.xfail(reason=KNOWN_BUGS[path.name], strict=True))
+        yield pytest.param(path, id=path.name, marks=marks)
+
 
 @pytest.mark.unit
 def test_every_broken_config_has_a_sidecar() -> None:
@@ -79,7 +94,7 @@ def test_every_broken_config_has_a_sidecar() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("path", BROKEN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", list(_broken_params()))
 def test_broken_config_diagnostics(path: Path) -> None:
     from fastha.config.loader import load
 
@@ -130,7 +145,7 @@ def test_error_in_nested_include_points_into_that_file(tmp_path: Path) -> None:
     (tmp_path / "d" / "e" / "inner.conf").write_text("\n\n" + BAD_INSTANCE.format(n=7))
     result = _load(tmp_path / "main.conf")
     assert ("inner.conf", 7) in _where(result, "never"), _report(result.diagnostics)
-    bad = [d for d in result.diagnostics if "never" in d.message][0]
+    bad = next(d for d in result.diagnostics if "never" in d.message)
     assert Path(bad.where.file).resolve() == (tmp_path / "d/e/inner.conf").resolve()
 
 
