@@ -437,11 +437,9 @@ def use_ipvlan(args: Args) -> UseIpvlan:
 
 
 def advert_int(args: Args) -> float:
-    # keepalived: a positive decimal; v2/v3 limits and rounding are checked per version.
-    value = number(0.0)(args)
-    if value <= 0:
-        raise BadValue("advert_int must be greater than 0")
-    return value
+    # keepalived bounds it to [0.01, 255] here; v2/v3 limits and rounding are checked
+    # per version in validate_vrrp.py.
+    return number(0.01, 255)(args)
 
 
 def garp_extra_if(args: Args) -> Mapping[str, Any]:

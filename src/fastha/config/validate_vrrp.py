@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
-from fastha.config.diagnostics import Diagnostic, error, warning
+from fastha.config.diagnostics import Diagnostic, ExitCode, Severity, error, warning
 from fastha.config.model import Config
 from fastha.config.model_vrrp import AuthType, State, VrrpInstance
+from fastha.config.source import Where
 from fastha.config.validate import Host, check
 
 OWNER_PRIORITY = 255
@@ -23,6 +24,11 @@ V3_MAX_ADVERT = Decimal("40.95")  # 12-bit centiseconds (RFC 5798 section 5.2.7)
 AUTH_PASS_LEN = 8  # RFC 2338 section 5.3.10
 # How many VIPs fit one advert at MTU 1500 (count is an 8-bit field).
 MAX_VIPS = {4: 255, 6: 90}
+
+
+def note(where: Where | None, message: str) -> Diagnostic:
+    """A warning keepalived only logs: shown, but `-t` still exits 0."""
+    return Diagnostic(where, Severity.WARNING, message, ExitCode.OK)
 
 
 def effective_priority(vrrp: VrrpInstance) -> int:
@@ -160,7 +166,7 @@ def sync_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
             )
         owners = {effective_priority(v) == OWNER_PRIORITY for v in found}
         if len(owners) > 1:
-            yield warning(
+            yield note(
                 group.where,
                 f"Sync group {group.name} has some member(s) as address owner and some not "
                 "as address owner. This won't work.",
@@ -236,13 +242,13 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
             if ref.name not in host.interfaces:
                 yield warning(
                     ref.where,
-                    f"{name} WARNING - interface {ref.name} for track_interface doesn't exist",
+                    f"{name} tracked interface {ref.name} doesn't exist",
                 )
     if vrrp.interface == "lo":
         yield warning(where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")
 
     if fam == 6 and vrrp.version == 2:
-        yield warning(where, f"{name} cannot use IPv6 with VRRP version 2; setting version 3")
+        yield note(where, f"{name} cannot use IPv6 with VRRP version 2; setting version 3")
 
     # Advert interval: v2 whole seconds 1-255, v3 centiseconds up to 40.95 s.
     advert = Decimal(repr(vrrp.advert_int))
@@ -304,7 +310,7 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
             if weight:
                 yield warning(
                     ref.where,
-                    f"{name} Cannot have weighted track script '{ref.name}' with priority {prio}",
+                    f"{name} ignoring tracked script {ref.name} with weights due to address_owner",
                 )
 
     # Virtual addresses.
@@ -320,8 +326,10 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
     if fam == 6 and vrrp.virtual_ipaddresses:
         first = vrrp.virtual_ipaddresses[0].address
         if not first.ip.is_link_local:
-            must = "must" if is_strict else "should"
-            yield warning(where, f"{name} the first IPv6 VIP address {must} be link local")
+            if is_strict:
+                yield warning(where, f"{name} the first IPv6 VIP address must be link local")
+            else:
+                yield note(where, f"{name} the first IPv6 VIP address should be link local")
     if len(vrrp.virtual_ipaddresses) > MAX_VIPS[fam]:
         yield warning(
             where,
