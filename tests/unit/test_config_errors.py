@@ -76,6 +76,8 @@ BROKEN_FILES = sorted(BROKEN.glob("*.conf"))
 KNOWN_BUGS: dict[str, str] = {
     "script_security.conf": "no SECURITY VIOLATION check: scripts without "
     "enable_script_security exit 0 instead of 6",
+    "interfaces.conf": "interface problems are reported at the vrrp_instance header line, "
+    "keepalived reports the `interface` line",
 }
 
 
