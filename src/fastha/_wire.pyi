@@ -165,3 +165,104 @@ def na_frame(mac: bytes, target: bytes, src: bytes | None = None, router: bool =
     """86-byte Ethernet frame: unsolicited NA to ff02::1, Override (+Router), TLLA option."""
 
 # ---- end codec ----
+
+
+
+# ---- precise timer ----
+# One timerfd (CLOCK_MONOTONIC, absolute deadlines, non-blocking, close-on-exec) read with
+# loop.add_reader, serving a binary heap of deadlines. All times are CLOCK_MONOTONIC ns.
+# Callbacks run as callback(deadline_ns, now_ns, *args) from the loop's reader callback;
+# an exception goes to loop.call_exception_handler and the timer carries on.
+
+from asyncio import AbstractEventLoop as _PTLoop
+from collections.abc import Callable as _PTCallable
+from typing import Any as _PTAny
+from typing import final as _pt_final
+
+_PTCallback = _PTCallable[..., object]
+
+# Lateness histogram size: [0] at or before the deadline, [b] in [2**(b-1), 2**b) ns,
+# the last bucket also takes everything beyond.
+LATENESS_BUCKETS: int
+
+def monotonic_ns() -> int:
+    """clock_gettime(CLOCK_MONOTONIC) in ns (the same clock as time.monotonic_ns)."""
+
+class _TimerEntry:
+    @property
+    def deadline_ns(self) -> int:
+        """The deadline the entry is (or was last) scheduled for."""
+    @property
+    def cancelled(self) -> bool: ...
+    @property
+    def active(self) -> bool:
+        """True while waiting in the heap (False once a one-shot fired, or cancelled)."""
+    def cancel(self) -> None:
+        """O(log n) removal; a no-op when already fired or cancelled."""
+
+@_pt_final
+class TimerHandle(_TimerEntry):
+    """One-shot deadline from PreciseTimer.call_at."""
+
+    def reschedule(self, deadline_ns: int) -> None:
+        """Move to a new absolute deadline; re-arms a fired or cancelled handle."""
+
+@_pt_final
+class Periodic(_TimerEntry):
+    """Periodic schedule on the fixed grid first + k * interval (PreciseTimer.every).
+
+    When a callback runs at least one interval late, the whole missed slots are skipped
+    (counted in `skipped`) and the next deadline stays on the grid.
+    """
+
+    # Setting it keeps the pending deadline; the one after is pending + new interval.
+    interval_ns: int
+    @property
+    def skipped(self) -> int: ...
+    def reset(self, first_deadline_ns: int | None = None) -> None:
+        """Re-anchor the grid at first_deadline_ns (default now + interval); re-arms."""
+
+@_pt_final
+class PreciseTimer:
+    def __init__(self, loop: _PTLoop) -> None:
+        """Create the timerfd (OSError on failure); start() registers it with loop."""
+    def start(self) -> None:
+        """loop.add_reader on the timerfd (idempotent)."""
+    def close(self) -> None:
+        """remove_reader, close the fd, drop every pending entry (idempotent)."""
+    def call_at(self, deadline_ns: int, callback: _PTCallback, *args: _PTAny) -> TimerHandle:
+        """Run callback(deadline_ns, now_ns, *args) once at the absolute deadline."""
+    def every(
+        self,
+        interval_ns: int,
+        callback: _PTCallback,
+        *args: _PTAny,
+        first_deadline_ns: int | None = None,
+    ) -> Periodic:
+        """Run callback(deadline_ns, now_ns, *args) at first + k * interval_ns.
+
+        first_deadline_ns defaults to now + interval_ns.
+        """
+    def fileno(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def next_deadline_ns(self) -> int | None: ...
+    @property
+    def fired(self) -> int: ...
+    @property
+    def wakeups(self) -> int: ...
+    @property
+    def spurious_wakeups(self) -> int:
+        """Wakeups that found nothing due (earliest entry cancelled or moved later)."""
+    def lateness_histogram(self) -> list[int]:
+        """LATENESS_BUCKETS counts of callback lateness (see LATENESS_BUCKETS)."""
+
+def set_timer_slack_ns(slack_ns: int) -> None:
+    """Thread timer slack via PR_SET_TIMERSLACK (0 = default 50 µs); timerfd expiry may be
+    deferred by up to the slack, so the VRRP child sets 1."""
+
+def get_timer_slack_ns() -> int:
+    """Thread timer slack in ns (PR_GET_TIMERSLACK)."""

@@ -686,3 +686,501 @@ def na_frame(mac, target, src=None, bint router=False):
     return out
 
 # ---- end codec ----
+
+
+# ---- precise timer ----
+# One timerfd (CLOCK_MONOTONIC, absolute deadlines, TFD_NONBLOCK | TFD_CLOEXEC) read
+# with loop.add_reader, serving a binary heap of deadlines. Periodic schedules stay on a
+# fixed grid (next = previous deadline + interval, never now + interval) so the mean
+# interval never drifts. loop.call_at is not used: uvloop's clock is in whole
+# milliseconds and can fire early (uvloop #359, #739).
+
+cimport cython
+from cpython.exc cimport PyErr_SetFromErrno
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, itimerspec, timespec
+from posix.unistd cimport close as _pt_close, read as _pt_read
+
+from fastha._linux cimport (
+    PR_GET_TIMERSLACK,
+    PR_SET_TIMERSLACK,
+    TFD_CLOEXEC,
+    TFD_NONBLOCK,
+    TFD_TIMER_ABSTIME,
+    prctl,
+    timerfd_create,
+    timerfd_settime,
+)
+
+cdef extern from *:
+    int _pt_clzll "__builtin_clzll" (unsigned long long x) nogil
+
+# Lateness histogram: bucket 0 counts callbacks run at or before their deadline, bucket b
+# counts lateness in [2**(b-1), 2**b) ns; the last bucket also takes everything beyond.
+LATENESS_BUCKETS = 40
+cdef enum:
+    _PT_NBUCKETS = 40
+
+
+cdef inline int64_t _pt_now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline int _pt_bucket(int64_t late) noexcept nogil:
+    if late <= 0:
+        return 0
+    cdef int b = 64 - _pt_clzll(<unsigned long long>late)
+    return b if b < _PT_NBUCKETS else _PT_NBUCKETS - 1
+
+
+def monotonic_ns():
+    """CLOCK_MONOTONIC in nanoseconds: the clock every PreciseTimer deadline is on."""
+    return _pt_now()
+
+
+def set_timer_slack_ns(unsigned long slack_ns):
+    """Set the calling thread's timer slack (PR_SET_TIMERSLACK); 0 restores the default.
+
+    The kernel may defer a timerfd expiry by up to the slack (50 µs by default) to batch
+    wakeups; the VRRP child sets 1 ns so adverts leave on their deadline.
+    """
+    if prctl(PR_SET_TIMERSLACK, slack_ns, 0UL, 0UL, 0UL) != 0:
+        PyErr_SetFromErrno(OSError)
+
+
+def get_timer_slack_ns():
+    """The calling thread's timer slack in ns (PR_GET_TIMERSLACK)."""
+    return prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL)
+
+
+cdef class PreciseTimer
+
+
+cdef class _TimerEntry:
+    """A scheduled callback; its heap slot is kept so cancel and move are O(log n)."""
+
+    cdef int64_t _deadline
+    cdef uint64_t _seq          # tie-break: equal deadlines run in scheduling order
+    cdef Py_ssize_t _index      # slot in the timer's heap, -1 while not scheduled
+    cdef bint _cancelled
+    cdef PreciseTimer _timer
+    cdef object _callback
+    cdef tuple _args
+
+    def __cinit__(self):
+        self._index = -1
+
+    @property
+    def deadline_ns(self):
+        """The deadline this entry is (or was last) scheduled for."""
+        return self._deadline
+
+    @property
+    def cancelled(self):
+        return self._cancelled
+
+    @property
+    def active(self):
+        """True while the entry waits in the timer's heap."""
+        return self._index >= 0
+
+    def cancel(self):
+        """Unschedule; a no-op when already fired or cancelled."""
+        self._cancelled = True
+        if self._index >= 0:
+            self._timer._remove(self)
+
+    cdef int _call(self, int64_t now) except -1:
+        try:
+            if self._args:
+                self._callback(self._deadline, now, *self._args)
+            else:
+                self._callback(self._deadline, now)
+        except Exception as exc:
+            self._timer._report(exc, self)
+        return 0
+
+    cdef int _fire(self, int64_t now) except -1:
+        return self._call(now)
+
+
+@cython.final
+cdef class TimerHandle(_TimerEntry):
+    """A one-shot deadline made by PreciseTimer.call_at."""
+
+    def reschedule(self, deadline_ns):
+        """Move to a new absolute deadline, re-arming a fired or cancelled handle."""
+        self._timer._check_open()
+        self._cancelled = False
+        self._timer._move(self, deadline_ns)
+
+    def __repr__(self):
+        state = "cancelled" if self._cancelled else ("active" if self._index >= 0 else "done")
+        return f"<TimerHandle {state} deadline_ns={self._deadline} {self._callback!r}>"
+
+
+@cython.final
+cdef class Periodic(_TimerEntry):
+    """A periodic schedule on the grid first + k * interval (PreciseTimer.every)."""
+
+    cdef int64_t _interval
+    cdef uint64_t _skipped
+
+    @property
+    def interval_ns(self):
+        return self._interval
+
+    @interval_ns.setter
+    def interval_ns(self, value):
+        # The pending deadline stays; the next one is pending + new interval.
+        if value <= 0:
+            raise ValueError(f"interval_ns must be positive, got {value}")
+        self._interval = value
+
+    @property
+    def skipped(self):
+        """Grid slots skipped because a callback ran at least one interval late."""
+        return self._skipped
+
+    def reset(self, first_deadline_ns=None):
+        """Re-anchor the grid at first_deadline_ns (default now + interval); re-arms.
+
+        A VRRP backup calls this on its master-down timer each time it hears an advert.
+        """
+        self._timer._check_open()
+        cdef int64_t first = (
+            _pt_now() + self._interval if first_deadline_ns is None else first_deadline_ns
+        )
+        self._cancelled = False
+        self._timer._move(self, first)
+
+    cdef int _fire(self, int64_t now) except -1:
+        cdef int64_t d = self._deadline
+        cdef int64_t late, iv, missed
+        try:
+            self._call(now)
+        finally:
+            # Requeue unless the callback cancelled or re-anchored us, or closed the timer.
+            if self._index < 0 and not self._cancelled and self._timer._fd >= 0:
+                iv = self._interval  # read now: a change made in the callback applies
+                late = now - d
+                missed = late // iv if late >= iv else 0
+                self._skipped += <uint64_t>missed
+                self._deadline = d + (missed + 1) * iv
+                self._timer._push(self)
+        return 0
+
+    def __repr__(self):
+        state = "cancelled" if self._cancelled else ("active" if self._index >= 0 else "idle")
+        return (
+            f"<Periodic {state} deadline_ns={self._deadline} interval_ns={self._interval}"
+            f" skipped={self._skipped} {self._callback!r}>"
+        )
+
+
+cdef inline bint _pt_before(_TimerEntry a, _TimerEntry b) noexcept:
+    return a._deadline < b._deadline or (a._deadline == b._deadline and a._seq < b._seq)
+
+
+@cython.final
+cdef class PreciseTimer:
+    """Many deadlines served by one timerfd read from an asyncio (or uvloop) loop.
+
+    Callbacks run as callback(deadline_ns, now_ns, *args) straight from the loop's reader
+    callback, so an advert can be sent without awaiting.
+    """
+
+    cdef object _loop
+    cdef int _fd
+    cdef list _heap
+    cdef uint64_t _seq
+    cdef int64_t _armed         # absolute deadline the timerfd is pending for; 0 = none
+    cdef bint _reading
+    cdef bint _dispatching      # defer re-arming to the end of a dispatch pass
+    cdef uint64_t _fired
+    cdef uint64_t _wakeups
+    cdef uint64_t _spurious
+    cdef uint64_t _hist[_PT_NBUCKETS]
+
+    def __cinit__(self):
+        self._fd = -1
+        self._heap = []
+
+    def __init__(self, loop):
+        self._loop = loop
+        self._fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+        if self._fd < 0:
+            PyErr_SetFromErrno(OSError)
+
+    def __dealloc__(self):
+        if self._fd >= 0:
+            _pt_close(self._fd)
+            self._fd = -1
+
+    # -- public API ---------------------------------------------------------------------
+
+    def start(self):
+        """Register the timerfd with the loop (idempotent)."""
+        self._check_open()
+        if not self._reading:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
+    def close(self):
+        """Remove the reader, close the fd and drop every pending entry (idempotent)."""
+        cdef _TimerEntry e
+        if self._fd < 0:
+            return
+        if self._reading and not self._loop.is_closed():
+            self._loop.remove_reader(self._fd)
+        self._reading = False
+        _pt_close(self._fd)
+        self._fd = -1
+        self._armed = 0
+        for e in self._heap:
+            e._index = -1
+        self._heap = []
+
+    def call_at(self, deadline_ns, callback, *args):
+        """Run callback(deadline_ns, now_ns, *args) once at the absolute deadline."""
+        self._check_open()
+        cdef TimerHandle h = TimerHandle.__new__(TimerHandle)
+        h._timer = self
+        h._callback = callback
+        h._args = args
+        h._deadline = deadline_ns
+        self._push(h)
+        return h
+
+    def every(self, interval_ns, callback, *args, first_deadline_ns=None):
+        """Run callback(deadline_ns, now_ns, *args) at first + k * interval_ns.
+
+        first_deadline_ns defaults to now + interval_ns.
+        """
+        self._check_open()
+        if interval_ns <= 0:
+            raise ValueError(f"interval_ns must be positive, got {interval_ns}")
+        cdef Periodic p = Periodic.__new__(Periodic)
+        p._timer = self
+        p._callback = callback
+        p._args = args
+        p._interval = interval_ns
+        p._deadline = _pt_now() + p._interval if first_deadline_ns is None else first_deadline_ns
+        self._push(p)
+        return p
+
+    def fileno(self):
+        return self._fd
+
+    @property
+    def closed(self):
+        return self._fd < 0
+
+    @property
+    def pending(self):
+        """Number of scheduled entries."""
+        return len(self._heap)
+
+    @property
+    def next_deadline_ns(self):
+        """Earliest scheduled deadline, or None."""
+        return (<_TimerEntry>self._heap[0])._deadline if self._heap else None
+
+    @property
+    def fired(self):
+        return self._fired
+
+    @property
+    def wakeups(self):
+        return self._wakeups
+
+    @property
+    def spurious_wakeups(self):
+        """Wakeups that found nothing due (the earliest entry was cancelled or moved)."""
+        return self._spurious
+
+    def lateness_histogram(self):
+        """Counts per log2 bucket: [0] on time, [b] lateness in [2**(b-1), 2**b) ns."""
+        return [self._hist[i] for i in range(_PT_NBUCKETS)]
+
+    # -- loop side ----------------------------------------------------------------------
+
+    def _on_readable(self):
+        cdef uint64_t expirations
+        if self._fd < 0:
+            return
+        if _pt_read(self._fd, &expirations, 8) == 8:
+            self._armed = 0  # the pending expiration is consumed; the fd is now disarmed
+        elif errno != EAGAIN and errno != EINTR:
+            PyErr_SetFromErrno(OSError)
+        self._wakeups += 1
+        self._dispatch()
+
+    cdef int _dispatch(self) except -1:
+        # Only entries due when the pass starts run now: a callback slower than its
+        # interval must not starve the loop; anything later waits for the next wakeup.
+        cdef int64_t limit = _pt_now()
+        cdef int64_t now
+        cdef _TimerEntry e
+        cdef uint64_t ran = 0
+        self._dispatching = True
+        try:
+            while self._fd >= 0 and self._heap:
+                e = <_TimerEntry>self._heap[0]
+                if e._deadline > limit:
+                    break
+                self._pop_top()
+                now = _pt_now()
+                self._hist[_pt_bucket(now - e._deadline)] += 1
+                self._fired += 1
+                ran += 1
+                e._fire(now)
+        finally:
+            self._dispatching = False
+            if self._fd >= 0:
+                self._rearm()
+        if ran == 0:
+            self._spurious += 1
+        return 0
+
+    cdef int _report(self, exc, _TimerEntry e) except -1:
+        self._loop.call_exception_handler(
+            {"message": "Exception in PreciseTimer callback", "exception": exc, "handle": e}
+        )
+        return 0
+
+    cdef int _check_open(self) except -1:
+        if self._fd < 0:
+            raise RuntimeError("PreciseTimer is closed")
+        return 0
+
+    # -- timerfd ------------------------------------------------------------------------
+
+    cdef int _arm(self, int64_t deadline) except -1:
+        # deadline 0 disarms; a past deadline expires at once.
+        cdef itimerspec its
+        memset(&its, 0, sizeof(its))
+        if deadline > 0:
+            its.it_value.tv_sec = deadline // 1000000000
+            its.it_value.tv_nsec = deadline % 1000000000
+        if timerfd_settime(self._fd, TFD_TIMER_ABSTIME, &its, NULL) != 0:
+            PyErr_SetFromErrno(OSError)
+        self._armed = deadline
+        return 0
+
+    cdef int _rearm(self) except -1:
+        cdef int64_t top
+        if not self._heap:
+            if self._armed != 0:
+                self._arm(0)
+            return 0
+        top = (<_TimerEntry>self._heap[0])._deadline
+        if top < 1:
+            top = 1  # 0 would disarm
+        if top != self._armed:
+            self._arm(top)
+        return 0
+
+    cdef int _arm_if_earlier(self) except -1:
+        # A later top (after cancel or move) is left armed: one spurious wakeup is
+        # cheaper than a syscall on every master-down reset.
+        cdef int64_t top
+        if self._dispatching or not self._heap:
+            return 0
+        top = (<_TimerEntry>self._heap[0])._deadline
+        if top < 1:
+            top = 1
+        if self._armed == 0 or top < self._armed:
+            self._arm(top)
+        return 0
+
+    # -- heap ---------------------------------------------------------------------------
+
+    cdef int _push(self, _TimerEntry e) except -1:
+        e._seq = self._seq
+        self._seq += 1
+        e._index = len(self._heap)
+        self._heap.append(e)
+        self._sift_up(e._index)
+        if e._index == 0:
+            self._arm_if_earlier()
+        return 0
+
+    cdef int _move(self, _TimerEntry e, int64_t deadline) except -1:
+        if e._index < 0:
+            e._deadline = deadline
+            return self._push(e)
+        e._deadline = deadline
+        e._seq = self._seq
+        self._seq += 1
+        self._sift_up(e._index)
+        self._sift_down(e._index)
+        if e._index == 0:
+            self._arm_if_earlier()
+        return 0
+
+    cdef int _remove(self, _TimerEntry e) except -1:
+        cdef Py_ssize_t i = e._index
+        cdef _TimerEntry last = <_TimerEntry>self._heap.pop()
+        e._index = -1
+        if last is not e:
+            self._heap[i] = last
+            last._index = i
+            self._sift_up(i)
+            self._sift_down(last._index)
+        return 0
+
+    cdef int _pop_top(self) except -1:
+        cdef _TimerEntry top = <_TimerEntry>self._heap[0]
+        cdef _TimerEntry last = <_TimerEntry>self._heap.pop()
+        top._index = -1
+        if last is not top:
+            self._heap[0] = last
+            last._index = 0
+            self._sift_down(0)
+        return 0
+
+    cdef void _sift_up(self, Py_ssize_t i) noexcept:
+        cdef list heap = self._heap
+        cdef _TimerEntry e = <_TimerEntry>heap[i]
+        cdef _TimerEntry parent
+        cdef Py_ssize_t p
+        while i > 0:
+            p = (i - 1) >> 1
+            parent = <_TimerEntry>heap[p]
+            if not _pt_before(e, parent):
+                break
+            heap[i] = parent
+            parent._index = i
+            i = p
+        heap[i] = e
+        e._index = i
+
+    cdef void _sift_down(self, Py_ssize_t i) noexcept:
+        cdef list heap = self._heap
+        cdef Py_ssize_t n = len(heap)
+        cdef _TimerEntry e = <_TimerEntry>heap[i]
+        cdef _TimerEntry child
+        cdef _TimerEntry right
+        cdef Py_ssize_t c
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            child = <_TimerEntry>heap[c]
+            if c + 1 < n:
+                right = <_TimerEntry>heap[c + 1]
+                if _pt_before(right, child):
+                    c += 1
+                    child = right
+            if not _pt_before(child, e):
+                break
+            heap[i] = child
+            child._index = i
+            i = c
+        heap[i] = e
+        e._index = i

@@ -80,12 +80,15 @@ def recorder(
 
 
 def assert_on_grid(deadlines: list[int], first: int, interval: int, skipped: int) -> None:
-    """Every deadline is first + k * interval; missing slots are exactly the skipped ones."""
+    """Every deadline is first + k * interval, in order; only skipped slots are missing.
+
+    `skipped` may include skips decided after the last recorded call, hence <=.
+    """
     assert all((d - first) % interval == 0 for d in deadlines), deadlines
     ks = [(d - first) // interval for d in deadlines]
     assert ks[0] == 0
     assert ks == sorted(set(ks)), ks
-    assert ks[-1] + 1 == len(ks) + skipped
+    assert ks[-1] + 1 - len(ks) <= skipped
 
 
 # -- clock --------------------------------------------------------------------------------
@@ -142,8 +145,11 @@ def test_late_callback_skips_whole_slots_and_stays_on_grid(rig: Rig) -> None:
     calls: list[tuple[int, int]] = []
     done: asyncio.Future[None] = rig.loop.create_future()
 
+    skipped_at_call: list[int] = []
+
     def cb(deadline_ns: int, now_ns: int) -> None:
         calls.append((deadline_ns, now_ns))
+        skipped_at_call.append(p.skipped)
         if len(calls) == 2:
             time.sleep(3.5 * interval / 1e9)  # block the loop: the next slots pass by
         if len(calls) == 8:
@@ -152,8 +158,11 @@ def test_late_callback_skips_whole_slots_and_stays_on_grid(rig: Rig) -> None:
     p = rig.timer.every(interval, cb, first_deadline_ns=first)
     rig.run_until(done)
     p.cancel()
-    assert p.skipped >= 2
+    assert skipped_at_call[3] >= 2  # decided when the late call (index 2) requeued
     assert_on_grid([d for d, _ in calls], first, interval, p.skipped)
+    # Exactly: the j-th call is for slot j + (slots skipped so far).
+    ks = [(d - first) // interval for d, _ in calls]
+    assert ks == [j + skipped_at_call[j] for j in range(len(calls))]
 
 
 @pytest.mark.unit
@@ -161,6 +170,7 @@ def test_reset_reanchors_the_grid(rig: Rig) -> None:
     interval = 3 * MS
     first = monotonic_ns() + 2 * MS
     anchor: list[int] = []
+    skipped_before: list[int] = []
     calls: list[tuple[int, int]] = []
     done: asyncio.Future[None] = rig.loop.create_future()
 
@@ -169,6 +179,7 @@ def test_reset_reanchors_the_grid(rig: Rig) -> None:
         if len(calls) == 3:
             # Off the old grid on purpose: a backup heard an advert mid-interval.
             anchor.append(now_ns + 7 * MS + 123)
+            skipped_before.append(p.skipped)
             p.reset(anchor[0])
         if len(calls) == 8:
             done.set_result(None)
@@ -177,8 +188,8 @@ def test_reset_reanchors_the_grid(rig: Rig) -> None:
     rig.run_until(done)
     p.cancel()
     deadlines = [d for d, _ in calls]
-    assert deadlines[:3] == [first + k * interval for k in range(3)]
-    assert_on_grid(deadlines[3:], anchor[0], interval, p.skipped)
+    assert_on_grid(deadlines[:3], first, interval, skipped_before[0])
+    assert_on_grid(deadlines[3:], anchor[0], interval, p.skipped - skipped_before[0])
 
 
 @pytest.mark.unit
@@ -210,12 +221,14 @@ def test_reset_rearms_a_cancelled_schedule(rig: Rig) -> None:
 @pytest.mark.unit
 def test_interval_change_in_callback_applies_to_the_next_deadline(rig: Rig) -> None:
     first = monotonic_ns() + 2 * MS
+    skipped_before: list[int] = []
     calls: list[tuple[int, int]] = []
     done: asyncio.Future[None] = rig.loop.create_future()
 
     def cb(deadline_ns: int, now_ns: int) -> None:
         calls.append((deadline_ns, now_ns))
         if len(calls) == 3:
+            skipped_before.append(p.skipped)
             p.interval_ns = 5 * MS
         if len(calls) == 6:
             done.set_result(None)
@@ -224,8 +237,8 @@ def test_interval_change_in_callback_applies_to_the_next_deadline(rig: Rig) -> N
     rig.run_until(done)
     p.cancel()
     deadlines = [d for d, _ in calls]
-    assert_on_grid(deadlines[:3], first, 2 * MS, 0)
-    assert_on_grid(deadlines[2:], deadlines[2], 5 * MS, p.skipped)
+    assert_on_grid(deadlines[:3], first, 2 * MS, skipped_before[0])
+    assert_on_grid(deadlines[2:], deadlines[2], 5 * MS, p.skipped - skipped_before[0])
 
 
 @pytest.mark.unit
@@ -253,14 +266,16 @@ def test_interval_must_be_positive(rig: Rig) -> None:
 @pytest.mark.unit
 def test_periodic_cancelled_in_its_own_callback_stops(rig: Rig) -> None:
     calls: list[int] = []
+    done: asyncio.Future[None] = rig.loop.create_future()
 
     def cb(deadline_ns: int, now_ns: int) -> None:
         calls.append(deadline_ns)
         if len(calls) == 2:
             p.cancel()
+            rig.timer.call_at(deadline_ns + 5 * MS, lambda d, n: done.set_result(None))
 
     p = rig.timer.every(MS, cb)
-    rig.run_for(0.03)
+    rig.run_until(done)  # later than every slot it would have had
     assert len(calls) == 2
     assert p.cancelled and not p.active
     assert rig.timer.pending == 0
@@ -327,7 +342,9 @@ def test_cancelled_handles_never_run_and_are_dropped(rig: Rig) -> None:
     for h in handles[::2]:
         h.cancel()
     assert rig.timer.pending == 1000  # removed eagerly: nothing leaks in the heap
-    rig.run_for(0.03)
+    done: asyncio.Future[None] = rig.loop.create_future()
+    rig.timer.call_at(base + MS, lambda d, n: done.set_result(None))  # after all of them
+    rig.run_until(done)
     assert sorted(ran) == list(range(1, 2000, 2))
     assert all(h.cancelled for h in handles[::2])
     assert not any(h.cancelled or h.active for h in handles[1::2])
@@ -338,14 +355,18 @@ def test_cancelled_handles_never_run_and_are_dropped(rig: Rig) -> None:
 @pytest.mark.unit
 def test_cancelling_the_earliest_wakes_once_and_runs_the_next(rig: Rig) -> None:
     now = monotonic_ns()
-    early = rig.timer.call_at(now + 2 * MS, lambda d, n: pytest.fail("cancelled ran"))
+    ran: list[int] = []
+    early = rig.timer.call_at(now + 2 * MS, lambda d, n: ran.append(d))
     calls, done, cb = recorder(rig, 1)
     rig.timer.call_at(now + 6 * MS, cb)
     early.cancel()
     rig.run_until(done)
+    assert ran == []
     assert calls[0][0] == now + 6 * MS
-    # The fd stayed armed for the cancelled deadline on purpose (no syscall on cancel).
-    assert rig.timer.spurious_wakeups == 1
+    # The fd stayed armed for the cancelled deadline on purpose (no syscall on cancel):
+    # one wakeup finds nothing due (none if the loop stalled past both deadlines).
+    assert rig.timer.spurious_wakeups <= 1
+    assert rig.timer.wakeups - rig.timer.spurious_wakeups == 1
 
 
 @pytest.mark.unit
@@ -471,13 +492,17 @@ def test_close_inside_a_callback_stops_the_pass(rig: Rig) -> None:
     ran: list[int] = []
     base = monotonic_ns() + MS
 
+    done: asyncio.Future[None] = rig.loop.create_future()
+
     def closer(deadline_ns: int, now_ns: int) -> None:
         ran.append(0)
         rig.timer.close()
+        done.set_result(None)
 
     rig.timer.call_at(base, closer)
     rig.timer.call_at(base, lambda d, n: ran.append(1))
-    rig.run_for(0.02)
+    rig.run_until(done)
+    rig.run_for(0.005)
     assert ran == [0]
     assert rig.timer.closed
 
@@ -556,7 +581,9 @@ def test_hundreds_of_periodic_schedules_each_stay_on_their_grid(rig: Rig) -> Non
 
     def tick(deadline_ns: int, now_ns: int, i: int) -> None:
         calls[i].append(deadline_ns)
-        downs[i].reschedule(now_ns + 3 * interval)
+        # From the deadline, not now: the next tick always pops before it, unless
+        # the loop stalled two whole intervals (then the timer rightly fires).
+        downs[i].reschedule(deadline_ns + 3 * interval)
         if len(calls[i]) == 6:
             schedules[i].cancel()
             downs[i].cancel()
@@ -564,8 +591,10 @@ def test_hundreds_of_periodic_schedules_each_stay_on_their_grid(rig: Rig) -> Non
             if finished[0] == n:
                 done.set_result(None)
 
+    downs_fired: set[int] = set()
+
     def master_down(deadline_ns: int, now_ns: int, i: int) -> None:
-        pytest.fail(f"instance {i}: master-down fired while adverts kept coming")
+        downs_fired.add(i)
 
     downs = [rig.timer.call_at(first + 3 * interval, master_down, i) for i in range(n)]
     phases = [first + i * interval // n for i in range(n)]
@@ -573,4 +602,5 @@ def test_hundreds_of_periodic_schedules_each_stay_on_their_grid(rig: Rig) -> Non
     rig.run_until(done)
     for i in range(n):
         assert_on_grid(calls[i], phases[i], interval, schedules[i].skipped)
+    assert downs_fired <= {i for i in range(n) if schedules[i].skipped >= 2}
     assert rig.timer.pending == 0
