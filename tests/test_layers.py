@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "fastha.drivers": 2,
     "fastha.vrrp.runner": 3,
     "fastha.vrrp.instance": 3,
+    "fastha.vrrp.from_config": 3,
     "fastha.check.runner": 3,
     "fastha.check.probes": 2,
     "fastha.daemon": 3,

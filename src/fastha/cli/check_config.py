@@ -12,8 +12,9 @@ from fastha.config.diagnostics import ExitCode
 def run_check(path: str, config_id: str | None, dump: bool) -> int:
     from fastha.config.dump import dumps
     from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
 
-    result = load(path, config_id)
+    result = load(path, config_id if config_id is not None else default_config_id())
     for diag in result.diagnostics:
         click.echo(str(diag), err=True)
     if dump and result.config is not None:

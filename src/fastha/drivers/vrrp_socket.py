@@ -170,7 +170,9 @@ class VrrpSocket:
         sock.setsockopt(
             socket.IPPROTO_IP, socket.IP_MULTICAST_IF, bytes(4) + src + _INT.pack(self.ifindex)
         )
-        if cfg.src:
+        # bind() would also filter what we receive to packets sent to src, which drops
+        # every multicast advert: for multicast, IP_MULTICAST_IF above sets the source.
+        if cfg.src and cfg.unicast_peers:
             sock.bind((cfg.src, 0))
         if cfg.unicast_peers:
             self._dests = tuple((p, 0) for p in cfg.unicast_peers)
@@ -192,7 +194,9 @@ class VrrpSocket:
         # kernel >= 4.20; without it the device binding still filters interfaces
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
-        if cfg.src:
+        # As for IPv4, binding filters received multicast; the kernel sources multicast
+        # adverts from the interface's link-local address (RFC 5798 5.1.2.1).
+        if cfg.src and cfg.unicast_peers:
             scope = ifx if ipaddress.IPv6Address(cfg.src).is_link_local else 0
             sock.bind((cfg.src, 0, 0, scope))
         if cfg.unicast_peers:

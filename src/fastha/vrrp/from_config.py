@@ -1,0 +1,314 @@
+"""keepalived.conf model -> what the VRRP child runs: one `InstanceSpec` per vrrp_instance.
+
+Everything keepalived derives from global_defs (vrrp_version, vrrp_strict, the garp
+defaults, the multicast groups...) is resolved here, once, so the runtime never looks
+at the config model again.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+from dataclasses import dataclass, field
+
+from fastha.config.model import Config, GlobalDefs, Script
+from fastha.config.model_vrrp import AuthType, VrrpInstance, VrrpScript
+from fastha.config.model_vrrp import State as ConfState
+from fastha.config.model_vrrp import VirtualAddress as ConfAddress
+from fastha.config.model_vrrp import VirtualRoute as ConfRoute
+from fastha.config.model_vrrp import VirtualRule as ConfRule
+from fastha.drivers import netlink
+from fastha.drivers.scripts import Script as RunScript
+from fastha.vrrp.params import InstanceParams
+from fastha.vrrp.states import State
+from fastha.vrrp.timing import NS_PER_S
+
+# keepalived gives notify scripts no timeout; we never let one live for ever.
+NOTIFY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedScript:
+    name: str
+    weight: int | None
+    reverse: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    params: InstanceParams
+    ifname: str
+    family: int
+    vips: tuple[netlink.VirtualAddress, ...]
+    excluded: tuple[netlink.VirtualAddress, ...]
+    routes: tuple[netlink.VirtualRoute, ...]
+    rules: tuple[netlink.VirtualRule, ...]
+    src: str | None  # mcast_src_ip / unicast_src_ip
+    mcast_group: str
+    unicast_peers: tuple[str, ...]
+    unicast_ttl: int
+    auth_type: int  # wire AUTH_* value
+    auth_data: bytes
+    notify: dict[str, RunScript] = field(default_factory=dict)  # MASTER/BACKUP/.../"" generic
+    garp_interval_s: float = 0.0
+    gna_interval_s: float = 0.0
+    track_interfaces: tuple[tuple[str, int, bool], ...] = ()  # name, weight, reverse
+    track_scripts: tuple[TrackedScript, ...] = ()
+    track_files: tuple[TrackedScript, ...] = ()
+    sync_group: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.params.name
+
+    @property
+    def advert_addresses(self) -> tuple[bytes, ...]:
+        """Packed VIPs carried in adverts: those of the instance's family (RFC 5798 5.2.9)."""
+        return tuple(
+            socket.inet_pton(self.family, v.address) for v in self.vips if v.family == self.family
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSpec:
+    """A vrrp_script, run by the tracker loop."""
+
+    name: str
+    script: RunScript
+    interval_s: float
+    weight: int
+    reverse: bool
+    rise: int
+    fall: int
+    init_fail: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    name: str
+    members: tuple[str, ...]
+    notify: dict[str, RunScript]
+    tracking_weight: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpSpec:
+    instances: tuple[InstanceSpec, ...]
+    scripts: dict[str, ScriptSpec]
+    track_files: dict[str, tuple[str, int, bool]]  # name -> (path, weight, reverse)
+    groups: tuple[GroupSpec, ...]
+    notify_fifo: str | None
+    startup_delay_s: float
+    router_id: str
+
+
+def _run_script(
+    s: Script | None, g: GlobalDefs, name: str, timeout: float | None
+) -> RunScript | None:
+    if s is None:
+        return None
+    user = s.username or (g.script_user.username if g.script_user else None)
+    group = s.groupname or (g.script_user.groupname if g.script_user else None)
+    return RunScript(
+        argv=tuple(shlex.split(s.command)), timeout=timeout, user=user, group=group, name=name
+    )
+
+
+def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
+    scope = v.scope
+    return netlink.VirtualAddress(
+        address=str(v.address.ip),
+        prefixlen=v.address.network.prefixlen,
+        dev=v.dev or default_dev,
+        broadcast=str(v.brd) if v.brd is not None else None,
+        scope=scope,
+        label=v.label,
+        peer=str(v.peer.ip) if v.peer is not None else None,
+        home=v.home,
+        nodad=v.nodad,
+        noprefixroute=v.noprefixroute,
+        preferred_lft=v.preferred_lft,
+    )
+
+
+def _table(value: str | None) -> int | None:
+    if value is None:
+        return None
+    names = {"main": 254, "local": 255, "default": 253}
+    return names.get(value, int(value) if value.isdigit() else None)
+
+
+def _route(r: ConfRoute) -> netlink.VirtualRoute:
+    return netlink.VirtualRoute(
+        dst=str(r.to) if r.to is not None else "default",
+        via=str(r.via) if r.via is not None else None,
+        src=str(r.src) if r.src is not None else None,
+        dev=r.dev,
+        table=_table(r.table),
+        metric=r.metric,
+        scope=r.scope,
+        proto=r.protocol,
+        type=r.type,
+        family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+    )
+
+
+def _rule(r: ConfRule) -> netlink.VirtualRule:
+    return netlink.VirtualRule(
+        from_=str(r.from_) if r.from_ is not None else None,
+        to=str(r.to) if r.to is not None else None,
+        table=_table(r.table),
+        priority=r.priority,
+        iif=r.iif,
+        oif=r.oif,
+        fwmark=r.fwmark,
+        fwmask=r.fwmask,
+        action="to_tbl" if r.action == "table" else r.action,
+        family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+    )
+
+
+def _pick(instance_value: object, global_value: object) -> object:
+    return global_value if instance_value is None else instance_value
+
+
+def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> InstanceSpec:
+    ifname = vi.interface or ""
+    vips = tuple(_address(v, ifname) for v in vi.virtual_ipaddresses)
+    family = vips[0].family if vips else socket.AF_INET
+    version = vi.version or (3 if family == socket.AF_INET6 else g.vrrp_version)
+    strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
+    initial = State.MASTER if vi.state is ConfState.MASTER else State.BACKUP
+    priority = vi.priority if vi.priority is not None else 100
+    garp_delay = int(_pick(vi.garp_master_delay, g.vrrp_garp_master_delay))  # type: ignore[call-overload]
+    garp_repeat = int(_pick(vi.garp_master_repeat, g.vrrp_garp_master_repeat))  # type: ignore[call-overload]
+    lp_delay = _pick(vi.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay)
+    lp_repeat = _pick(vi.garp_lower_prio_repeat, g.vrrp_garp_lower_prio_repeat)
+    params = InstanceParams(
+        name=vi.name,
+        vrid=vi.virtual_router_id or 0,
+        version=version,
+        priority=priority,
+        adver_int_cs=round(vi.advert_int * 100),
+        initial_state=initial,
+        primary_address=str(vi.mcast_src_ip) if vi.mcast_src_ip is not None else None,
+        nopreempt=vi.nopreempt,
+        preempt_delay_ns=round(vi.preempt_delay * NS_PER_S),
+        down_timer_adverts=int(_pick(vi.down_timer_adverts, g.vrrp_down_timer_adverts)),  # type: ignore[call-overload]
+        strict=strict,
+        accept=vi.accept,
+        dont_track_primary=vi.dont_track_primary,
+        skip_check_adv_addr=vi.skip_check_adv_addr or g.vrrp_skip_check_adv_addr,
+        check_unicast_src=vi.check_unicast_src or g.vrrp_check_unicast_src,
+        lower_prio_no_advert=_pick(vi.lower_prio_no_advert, g.vrrp_lower_prio_no_advert),  # type: ignore[arg-type]
+        higher_prio_send_advert=bool(
+            _pick(vi.higher_prio_send_advert, g.vrrp_higher_prio_send_advert)
+        ),
+        garp_master_delay_ns=garp_delay * NS_PER_S,
+        garp_master_repeat=garp_repeat,
+        garp_master_refresh_ns=int(_pick(vi.garp_master_refresh, g.vrrp_garp_master_refresh))  # type: ignore[call-overload]
+        * NS_PER_S,
+        garp_master_refresh_repeat=int(
+            _pick(vi.garp_master_refresh_repeat, g.vrrp_garp_master_refresh_repeat)  # type: ignore[call-overload]
+        ),
+        garp_lower_prio_delay_ns=None if lp_delay is None else int(lp_delay) * NS_PER_S,  # type: ignore[call-overload]
+        garp_lower_prio_repeat=None if lp_repeat is None else int(lp_repeat),  # type: ignore[call-overload]
+    )
+    auth_type, auth_data = 0, b""
+    if vi.authentication is not None and version == 2:
+        if vi.authentication.auth_type is AuthType.PASS:
+            auth_type = 1
+            auth_data = (vi.authentication.auth_pass or "").encode()[:8]
+        elif vi.authentication.auth_type is AuthType.AH:
+            auth_type = 2
+    group_addr = g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4
+    notify: dict[str, RunScript] = {}
+    for key, script in (
+        ("MASTER", vi.notify_master),
+        ("BACKUP", vi.notify_backup),
+        ("FAULT", vi.notify_fault),
+        ("STOP", vi.notify_stop),
+        ("MASTER_RX_LOWER_PRI", vi.notify_master_rx_lower_pri),
+        ("", vi.notify),
+    ):
+        run = _run_script(
+            script, g, f"{vi.name} notify{'_' + key.lower() if key else ''}", NOTIFY_TIMEOUT_S
+        )
+        if run is not None:
+            notify[key] = run
+    return InstanceSpec(
+        params=params,
+        ifname=ifname,
+        family=family,
+        vips=vips,
+        excluded=tuple(_address(v, ifname) for v in vi.virtual_ipaddresses_excluded),
+        routes=tuple(_route(r) for r in vi.virtual_routes),
+        rules=tuple(_rule(r) for r in vi.virtual_rules),
+        src=str(vi.mcast_src_ip) if vi.mcast_src_ip is not None else None,
+        mcast_group=str(group_addr),
+        unicast_peers=tuple(str(p.address) for p in vi.unicast_peers),
+        unicast_ttl=vi.unicast_ttl or 255,
+        auth_type=auth_type,
+        auth_data=auth_data,
+        notify=notify,
+        garp_interval_s=g.vrrp_garp_interval,
+        gna_interval_s=g.vrrp_gna_interval,
+        track_interfaces=tuple((t.name, t.weight or 0, t.reverse) for t in vi.track_interfaces),
+        track_scripts=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_scripts),
+        track_files=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_files),
+        sync_group=group,
+    )
+
+
+def _script_spec(s: VrrpScript, g: GlobalDefs) -> ScriptSpec:
+    timeout = float(s.timeout if s.timeout is not None else s.interval)
+    run = _run_script(
+        Script(command=s.script or "/bin/false", username=s.user, groupname=s.group),
+        g,
+        s.name,
+        timeout,
+    )
+    assert run is not None
+    return ScriptSpec(
+        name=s.name,
+        script=run,
+        interval_s=float(s.interval),
+        weight=s.weight,
+        reverse=s.weight_reverse,
+        rise=s.rise,
+        fall=s.fall,
+        init_fail=s.init_fail,
+    )
+
+
+def vrrp_spec(config: Config) -> VrrpSpec:
+    g = config.global_defs
+    member_of = {m: sg.name for sg in config.vrrp_sync_groups for m in sg.group}
+    groups = []
+    for sg in config.vrrp_sync_groups:
+        notify = {}
+        for key, script in (
+            ("MASTER", sg.notify_master),
+            ("BACKUP", sg.notify_backup),
+            ("FAULT", sg.notify_fault),
+            ("STOP", sg.notify_stop),
+            ("", sg.notify),
+        ):
+            run = _run_script(script, g, f"{sg.name} notify", NOTIFY_TIMEOUT_S)
+            if run is not None:
+                notify[key] = run
+        groups.append(GroupSpec(sg.name, sg.group, notify, sg.sync_group_tracking_weight))
+    fifo = g.vrrp_notify_fifo or g.notify_fifo
+    return VrrpSpec(
+        instances=tuple(
+            instance_spec(vi, g, member_of.get(vi.name)) for vi in config.vrrp_instances
+        ),
+        scripts={s.name: _script_spec(s, g) for s in config.vrrp_scripts},
+        track_files={
+            t.name: (t.file or "", t.weight, t.weight_reverse) for t in config.track_files
+        },
+        groups=tuple(groups),
+        notify_fifo=fifo.name if fifo is not None else None,
+        startup_delay_s=g.vrrp_startup_delay,
+        router_id=g.router_id or socket.gethostname(),
+    )

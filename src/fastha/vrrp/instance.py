@@ -1,0 +1,367 @@
+"""One running vrrp_instance: the state machine wired to sockets, timers and netlink.
+
+The hot paths are synchronous: a received advert is decoded, checked and fed to the
+machine inside the socket's reader callback, and an advert is sent inside the timer
+callback. Only address changes, GARP bursts and scripts are asynchronous; they run
+in order on the instance's own queue so that "advert, then VIPs, then GARP" holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.netlink import Netlink
+from fastha.drivers.packet import PacketSender
+from fastha.drivers.scripts import Script, ScriptRunner
+from fastha.drivers.vrrp_socket import VrrpSocket
+from fastha.vrrp.actions import (
+    Action,
+    AddVips,
+    ArmTimer,
+    CancelTimer,
+    GroupNotify,
+    Notify,
+    RemoveVips,
+    SendAdvert,
+    SendGratuitous,
+    StateChanged,
+)
+from fastha.vrrp.events import AdvertReceived, Event, TimerExpired, TimerKind
+from fastha.vrrp.from_config import InstanceSpec
+from fastha.vrrp.fsm import Machine
+from fastha.vrrp.states import State
+from fastha.wire import AdvertTemplate, DecodeError, DropReason, Expect, garp_frame, na_frame
+from fastha.wire.timer import Periodic, PreciseTimer, TimerHandle
+from fastha.wire.timer import monotonic_ns as _monotonic_ns
+
+if TYPE_CHECKING:
+    from fastha.vrrp.sync import SyncGroup
+
+log = logging.getLogger("fastha.vrrp")
+
+_STATE_NAMES = {State.MASTER: "MASTER", State.BACKUP: "BACKUP", State.FAULT: "FAULT"}
+_REASON_NAMES = {int(r): r.name for r in DropReason}
+
+
+class Context:
+    """What every instance of the VRRP child shares."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        timer: PreciseTimer,
+        netlink: Netlink,
+        scripts: ScriptRunner,
+        fifo: NotifyFifo | None,
+        release_on_stop: bool = True,
+    ) -> None:
+        self.loop = loop
+        self.timer = timer
+        self.netlink = netlink
+        self.scripts = scripts
+        self.fifo = fifo
+        self.release_on_stop = release_on_stop
+        self.senders: dict[str, PacketSender] = {}
+        self.instances: dict[str, Instance] = {}
+        self.groups: dict[str, SyncGroup] = {}
+        self.group_notify: dict[str, dict[str, Script]] = {}
+
+    def sender(self, ifname: str) -> PacketSender:
+        s = self.senders.get(ifname)
+        if s is None:
+            s = PacketSender(ifname)
+            s.open()
+            self.senders[ifname] = s
+        return s
+
+
+class Instance:
+    def __init__(self, spec: InstanceSpec, ctx: Context, primary_address: str) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.name = spec.name
+        p = spec.params
+        self.machine = Machine(p)
+        self.counters = self.machine.counters
+        self.family = spec.family
+        addresses = spec.advert_addresses
+        self.src = spec.src or primary_address
+        dst = spec.unicast_peers[0] if spec.unicast_peers else spec.mcast_group
+        packed_src = socket.inet_pton(self.family, self.src)
+        packed_dst = socket.inet_pton(self.family, dst)
+        adver_int = p.adver_int_cs // 100 if p.version == 2 else p.adver_int_cs
+        self.template = AdvertTemplate(
+            p.version,
+            p.vrid,
+            p.priority,
+            adver_int,
+            addresses,
+            self.family,
+            packed_src,
+            packed_dst,
+            spec.auth_type,
+            spec.auth_data,
+        )
+        self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
+        self.expect = Expect(
+            p.version,
+            spec.auth_type,
+            spec.auth_data,
+            adver_int,
+            addresses,
+            not p.skip_check_adv_addr,
+            False,
+            self.family,
+        )
+        self.peers = frozenset(spec.unicast_peers)
+        self.sock: VrrpSocket | None = None
+        self.timers: dict[TimerKind, TimerHandle | Periodic] = {}
+        self.queue: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+        self.vips_installed = False
+        self.group: SyncGroup | None = None
+
+    # -- receive ----------------------------------------------------------------------
+
+    def on_packet(self, payload: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
+        counters = self.counters
+        try:
+            advert = self.expect.decode(
+                payload,
+                self.family,
+                socket.inet_pton(self.family, src),
+                socket.inet_pton(self.family, dst),
+                ttl,
+            )
+        except DecodeError as exc:
+            counters.count_drop(exc.reason.name)
+            log.debug("VRRP_Instance(%s) dropped advert from %s: %s", self.name, src, exc)
+            return
+        reason = self.expect.check(advert)
+        if reason:
+            counters.count_drop(_REASON_NAMES.get(reason, str(reason)))
+            log.debug(
+                "VRRP_Instance(%s) dropped advert from %s: %s",
+                self.name,
+                src,
+                _REASON_NAMES.get(reason),
+            )
+            return
+        if self.peers and self.spec.params.check_unicast_src and src not in self.peers:
+            counters.count_drop("UNICAST_SRC")
+            return
+        self.feed(AdvertReceived(src, advert.priority, advert.adver_int_cs))
+
+    # -- the machine --------------------------------------------------------------------
+
+    def feed(self, event: Event, now_ns: int | None = None) -> None:
+        now = _monotonic_ns() if now_ns is None else now_ns
+        if self.group is not None:
+            for member, action in self.group.handle(self.name, event, now):
+                target = self.ctx.instances.get(member) if member else None
+                if target is None:
+                    self.ctx_group_action(action)
+                else:
+                    target.execute(action)
+            return
+        for action in self.machine.handle(event, now):
+            self.execute(action)
+
+    def ctx_group_action(self, action: Action) -> None:
+        if isinstance(action, GroupNotify) and self.group is not None:
+            state = _STATE_NAMES.get(action.state, action.state.name)
+            log.info("VRRP_Group(%s) Syncing instances to %s state", action.group, state)
+            scripts = self.ctx.group_notify.get(action.group, {})
+            self._run_notify(scripts, state, "GROUP", action.group, 0)
+            if self.ctx.fifo is not None:
+                self.ctx.fifo.notify_group(action.group, state)
+
+    def execute(self, action: Action) -> None:
+        if isinstance(action, SendAdvert):
+            self._send(action.priority)
+        elif isinstance(action, ArmTimer):
+            self._arm(action)
+        elif isinstance(action, CancelTimer):
+            t = self.timers.pop(action.kind, None)
+            if t is not None:
+                t.cancel()
+        elif isinstance(action, StateChanged):
+            self._log_state(action)
+        elif isinstance(action, AddVips):
+            self._enqueue(self._add_vips)
+        elif isinstance(action, RemoveVips):
+            self._enqueue(self._remove_vips)
+        elif isinstance(action, SendGratuitous):
+            repeat = action.repeat
+            self._enqueue(lambda: self._gratuitous(repeat))
+        elif isinstance(action, Notify):
+            self._notify(action)
+        elif isinstance(action, GroupNotify):
+            self.ctx_group_action(action)
+
+    def _send(self, priority: int) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        sock.send(self.template.packet(priority))
+
+    def _arm(self, action: ArmTimer) -> None:
+        old = self.timers.pop(action.kind, None)
+        if old is not None:
+            old.cancel()
+        timer = self.ctx.timer
+        if action.interval_ns:
+            self.timers[action.kind] = timer.every(
+                action.interval_ns,
+                self._on_timer,
+                action.kind,
+                first_deadline_ns=action.deadline_ns,
+            )
+        else:
+            self.timers[action.kind] = timer.call_at(
+                action.deadline_ns, self._on_timer, action.kind
+            )
+
+    def _on_timer(self, deadline_ns: int, now_ns: int, kind: TimerKind) -> None:
+        self.feed(TimerExpired(kind, deadline_ns), now_ns)
+
+    def _log_state(self, action: StateChanged) -> None:
+        new = action.new
+        if new in _STATE_NAMES:
+            log.info("VRRP_Instance(%s) Entering %s STATE", self.name, _STATE_NAMES[new])
+        elif new == State.STOP:
+            log.info("VRRP_Instance(%s) Stopped", self.name)
+        log.debug(
+            "VRRP_Instance(%s) %s -> %s: %s", self.name, action.old.name, new.name, action.reason
+        )
+
+    # -- addresses and gratuitous ARP, in order ---------------------------------------------
+
+    def _enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
+        if self.worker is None or self.worker.done():
+            self.worker = self.ctx.loop.create_task(self._work(), name=f"vrrp-{self.name}")
+        self.queue.put_nowait(job)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                if job is None:
+                    return
+                await job()
+            except Exception:
+                log.exception("VRRP_Instance(%s) address/GARP job failed", self.name)
+            finally:
+                self.queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued address/GARP job has run."""
+        if self.worker is not None and not self.worker.done():
+            await self.queue.join()
+
+    async def _add_vips(self) -> None:
+        nl = self.ctx.netlink
+        for vip in (*self.spec.vips, *self.spec.excluded):
+            await nl.add_address(vip)
+        for route in self.spec.routes:
+            await nl.add_route(route)
+        for rule in self.spec.rules:
+            await nl.add_rule(rule)
+        self.vips_installed = True
+        log.info("VRRP_Instance(%s) setting VIPs.", self.name)
+
+    async def _remove_vips(self) -> None:
+        nl = self.ctx.netlink
+        for rule in self.spec.rules:
+            await nl.delete_rule(rule)
+        for route in self.spec.routes:
+            await nl.delete_route(route)
+        for vip in (*self.spec.vips, *self.spec.excluded):
+            await nl.delete_address(vip)
+        self.vips_installed = False
+        log.info("VRRP_Instance(%s) removing VIPs.", self.name)
+
+    async def _gratuitous(self, repeat: int) -> None:
+        frames: list[tuple[PacketSender, bytes, float]] = []
+        for vip in self.spec.vips:
+            sender = self.ctx.sender(vip.dev or self.spec.ifname)
+            packed = socket.inet_pton(vip.family, vip.address)
+            if vip.family == socket.AF_INET6:
+                frames.append(
+                    (sender, na_frame(sender.mac_bytes, packed), self.spec.gna_interval_s)
+                )
+            else:
+                frames.append(
+                    (sender, garp_frame(sender.mac_bytes, packed), self.spec.garp_interval_s)
+                )
+        log.info(
+            "VRRP_Instance(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
+            self.name,
+            self.spec.ifname,
+            len(frames),
+        )
+        for _ in range(max(1, repeat)):
+            for sender, frame, gap in frames:
+                sender.send(frame)
+                if gap:
+                    await asyncio.sleep(gap)
+
+    # -- notify -----------------------------------------------------------------------
+
+    def _notify(self, action: Notify) -> None:
+        state = action.kind.value
+        scripts = self.spec.notify
+        self._run_notify(scripts, state, "INSTANCE", self.name, action.priority)
+        if self.ctx.fifo is not None and action.kind.name in ("MASTER", "BACKUP", "FAULT", "STOP"):
+            self.ctx.fifo.notify_instance(self.name, state, action.priority)
+
+    def _run_notify(
+        self, scripts: dict[str, Script], state: str, kind: str, name: str, priority: int
+    ) -> None:
+        specific = scripts.get(state)
+        if specific is not None:
+            self.ctx.scripts.spawn(specific, _log_script_result)
+        generic = scripts.get("")
+        if generic is not None and state in ("MASTER", "BACKUP", "FAULT", "STOP"):
+            # keepalived's generic notify: $1 GROUP|INSTANCE, $2 name, $3 state, $4 priority.
+            argv = (*generic.argv, kind, name, state, str(priority))
+            self.ctx.scripts.spawn(
+                Script(argv, generic.timeout, generic.user, generic.group, generic.name),
+                _log_script_result,
+            )
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        m = self.machine
+        return {
+            "name": self.name,
+            "state": m.state.name,
+            "priority": self.spec.params.priority,
+            "effective_priority": m.effective_priority,
+            "vrid": self.spec.params.vrid,
+            "interface": self.spec.ifname,
+            "counters": {
+                "advert_rcvd": self.counters.advert_rcvd,
+                "advert_sent": self.counters.advert_sent,
+                "become_master": self.counters.become_master,
+                "release_master": self.counters.release_master,
+                "pri_zero_rcvd": self.counters.pri_zero_rcvd,
+                "pri_zero_sent": self.counters.pri_zero_sent,
+                "drops": dict(self.counters.drops),
+            },
+        }
+
+
+def _log_script_result(script: Script, result: Any) -> None:
+    if result.timed_out:
+        log.warning("Script %s timed out and was killed", script.name)
+    elif result.error:
+        log.warning("Script %s could not run: %s", script.name, result.error)
+    elif result.returncode != 0:
+        log.info("Script %s exited with status %d", script.name, result.returncode)
