@@ -59,6 +59,12 @@ def _daemonize() -> None:
 @click.option("-t", "--config-test", is_flag=True, help="check the configuration and exit")
 @click.option("-i", "--config-id", default=None, help="select @id conditional lines")
 @click.option("-s", "--namespace", default=None, help="run in this network namespace")
+@click.option(
+    "--json-file",
+    default="/tmp/keepalived.json",
+    show_default=True,
+    help="where the JSON signal (SIGRTMIN+2, as keepalived) writes state and counters",
+)
 def command(
     path: str,
     vrrp: bool,
@@ -78,6 +84,7 @@ def command(
     config_test: bool,
     config_id: str | None,
     namespace: str | None,
+    json_file: str,
 ) -> None:
     """Run as keepalived would, from an unmodified keepalived.conf."""
     from fastha.cli.check_config import run_check
@@ -111,7 +118,9 @@ def command(
     _write_pid(pid_file)
     _write_pid(vrrp_pid_file)
     try:
-        code = run_vrrp(result.config, RunOptions(release_on_stop=not dont_release_vrrp))
+        code = run_vrrp(
+            result.config, RunOptions(release_on_stop=not dont_release_vrrp, json_file=json_file)
+        )
     finally:
         for p in (pid_file, vrrp_pid_file):
             if p:

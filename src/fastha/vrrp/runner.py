@@ -36,9 +36,15 @@ FILE_POLL_S = 1.0
 STOP_GRACE_S = 5.0
 
 
+# keepalived's JSON signal (`keepalived --signum=JSON`) and where it writes.
+SIGJSON = signal.SIGRTMIN + 2
+DEFAULT_JSON_FILE = "/tmp/keepalived.json"
+
+
 @dataclass(slots=True)
 class RunOptions:
     release_on_stop: bool = True  # keepalived -V turns it off
+    json_file: str = DEFAULT_JSON_FILE
 
 
 class Demux:
@@ -231,6 +237,7 @@ class VrrpRunner:
         ctx = self.ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(SIGJSON, self.write_json)
         loop.add_signal_handler(
             signal.SIGHUP,
             lambda: log.warning(
@@ -253,6 +260,24 @@ class VrrpRunner:
             if fifo is not None:
                 fifo.close()
         return 0
+
+    def status(self) -> list[dict[str, object]]:
+        if self.ctx is None:
+            return []
+        return [inst.status() for inst in self.ctx.instances.values()]
+
+    def write_json(self) -> None:
+        """keepalived's JSON signal: every instance's state and counters, atomically."""
+        import orjson
+
+        path = self.options.json_file
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.error("Cannot write %s: %s", path, exc)
 
     async def _start(self, ctx: Context, nl: Netlink) -> None:
         demuxes: dict[tuple[str, int, str], Demux] = {}
