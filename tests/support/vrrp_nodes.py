@@ -409,6 +409,33 @@ def vrrp_capture_problems(cap: Capture) -> list[str]:
     return problems
 
 
+# -- prerequisites ------------------------------------------------------------------------
+
+
+def need_impl(impl: Impl) -> None:
+    """Fail (never skip) when an implementation cannot run here."""
+    import subprocess
+
+    import pytest
+
+    from tests.support.prereq import need_root, need_tool
+    from tests.support.vrrp_peer import command
+
+    need_root()
+    need_tool("ip")
+    try:
+        cmd = command(impl, Path("/dev/null"), Path("/tmp"))
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
+    if impl == "fastha":
+        # Fail in a second with the reason, not after every wait times out.
+        r = subprocess.run([cmd[0], "daemon", "--help"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            pytest.fail(
+                f"`fastha daemon` is not available yet: {(r.stderr or r.stdout).strip()[-300:]}"
+            )
+
+
 # -- observer helper (runs inside the observer namespace) ----------------------------------
 
 
