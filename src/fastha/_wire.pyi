@@ -8,8 +8,12 @@
 # and never read past the buffer; buffers are any bytes-like object.
 
 import enum as _enum
+from asyncio import AbstractEventLoop as _PTLoop
+from collections.abc import Callable as _PTCallable
 from collections.abc import Iterable as _Iterable
+from typing import Any as _PTAny
 from typing import final as _final
+from typing import final as _pt_final
 
 _Buffer = bytes | bytearray | memoryview  # any bytes-like object is accepted
 
@@ -174,10 +178,6 @@ def na_frame(mac: bytes, target: bytes, src: bytes | None = None, router: bool =
 # Callbacks run as callback(deadline_ns, now_ns, *args) from the loop's reader callback;
 # an exception goes to loop.call_exception_handler and the timer carries on.
 
-from asyncio import AbstractEventLoop as _PTLoop
-from collections.abc import Callable as _PTCallable
-from typing import Any as _PTAny
-from typing import final as _pt_final
 
 _PTCallback = _PTCallable[..., object]
 
