@@ -53,14 +53,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str | None], str] = {}
 # (file, config-id) -> a fastha bug that makes its verdict differ from keepalived's; kept
 # here (and reported) so the suite stays green while the owner fixes it. The test fails
 # once the two agree, so the entry cannot go stale.
-FASTHA_BUGS: dict[tuple[str, str | None], str] = {
-    ("lvs_ssl.conf", None): "fastha warns \"'lb_algo'/'lb_kind' is deprecated\"; keepalived "
-    "2.2.7 accepts both silently (exit 0)",
-    ("lvs_tcp_smtp.conf", None): "fastha warns \"'host' is deprecated\" in SMTP_CHECK; "
-    "keepalived 2.2.7 accepts host{} silently (exit 0)",
-    ("broken/script_security.conf", None): "no SECURITY VIOLATION check: fastha exits 0 "
-    "where keepalived exits 6 (scripts without enable_script_security)",
-}
+FASTHA_BUGS: dict[tuple[str, str | None], str] = {}
 
 
 def _variants(paths: list[Path]) -> list[tuple[Path, str | None]]:

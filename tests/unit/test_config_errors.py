@@ -73,12 +73,7 @@ BROKEN_FILES = sorted(BROKEN.glob("*.conf"))
 
 # Broken configs whose diagnostics fastha does not produce yet (bugs reported to the
 # owners); strict, so the mark must go when the bug is fixed.
-KNOWN_BUGS: dict[str, str] = {
-    "script_security.conf": "no SECURITY VIOLATION check: scripts without "
-    "enable_script_security exit 0 instead of 6",
-    "interfaces.conf": "interface problems are reported at the vrrp_instance header line, "
-    "keepalived reports the `interface` line",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _broken_params():

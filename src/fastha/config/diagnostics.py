@@ -43,6 +43,11 @@ def warning(where: Where | None, message: str) -> Diagnostic:
     return Diagnostic(where, Severity.WARNING, message)
 
 
+def note(where: Where | None, message: str) -> Diagnostic:
+    """Something keepalived only logs: shown as a warning, but `-t` still exits 0."""
+    return Diagnostic(where, Severity.WARNING, message, ExitCode.OK)
+
+
 class ConfigFatal(Exception):
     """The configuration cannot be read at all (exit 4)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -13,14 +14,14 @@ from fastha.config.source import Where
 
 
 def to_data(obj: Any, *, positions: bool = False) -> Any:
-    """Plain JSON-able data; `where` fields are dropped unless `positions` (golden files
+    """Plain JSON-able data; `where` and `positions` fields are dropped unless `positions` (golden files
     must not depend on the directory the corpus sits in)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         if isinstance(obj, Where):
             return str(obj)
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
-            if f.name == "where" and not positions:
+            if f.name in ("where", "positions") and not positions:
                 continue
             out[f.name] = to_data(getattr(obj, f.name), positions=positions)
         return out
@@ -29,7 +30,7 @@ def to_data(obj: Any, *, positions: bool = False) -> Any:
     if isinstance(obj, tuple | list | frozenset | set):
         items = [to_data(v, positions=positions) for v in obj]
         return sorted(items, key=repr) if isinstance(obj, frozenset | set) else items
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {str(k): to_data(v, positions=positions) for k, v in obj.items()}
     if isinstance(
         obj,

@@ -8,11 +8,11 @@ derives the value from something else (router_id -> host name, and so on).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from fastha.config.source import Where
+from fastha.config.source import Positions, Where, no_positions
 from fastha.config.values import IPAddress
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class GarpExtraIf:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GlobalDefs:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     # Process setup
     tmp_config_directory: str | None = None
     config_save_dir: str | None = None
@@ -245,6 +246,7 @@ class GlobalDefs:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     # Root-level daemon facilities
     net_namespace: str | None = None
     net_namespace_ipvs: str | None = None  # "" = the default namespace

@@ -8,10 +8,10 @@ each checker type's own defaults, so runtime code never re-implements the rules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from fastha.config.source import Where
+from fastha.config.source import Positions, Where, no_positions
 from fastha.config.values import IPAddress
 
 # IPVS's default persistence (IPVS_SVC_PERSISTENT_TIMEOUT): a bare `persistence_timeout`.
@@ -133,6 +133,7 @@ class VsgRange:
     """`IP [port]`, `IP-last [port]`, `IP-IP [port]` or `IP/len [port]`: first..last."""
 
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     first: IPAddress
     last: IPAddress
     port: int | None = None  # 0/absent only for persistent services
@@ -147,6 +148,7 @@ class VsgFwmark:
     """`fwmark N [inet|inet6]`."""
 
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     fwmark: int
     family: Family | None = None
 
@@ -157,6 +159,7 @@ VsgEntry = VsgRange | VsgFwmark
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VirtualServerGroup:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     name: str
     items: tuple[VsgEntry, ...] = ()
 
@@ -185,6 +188,7 @@ class CheckerBase:
     """Options every checker has (MISC_CHECK only from `alpha` on; see its class)."""
 
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     alpha: bool | None = None
     connect_timeout: float | None = None
     retry: int | None = None
@@ -213,6 +217,7 @@ class StatusRange:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Url:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     path: str | None = None
     digest: str | None = None  # md5 hex (genhash)
     # keepalived's default when none is given is 200-299 (applied by `effective_status`).
@@ -256,6 +261,7 @@ class SmtpHost:
     """Deprecated `SMTP_CHECK { host { ... } }`: one more address to check."""
 
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     connect_ip: IPAddress | None = None
     connect_port: int | None = None
     bindto: IPAddress | None = None
@@ -306,6 +312,7 @@ class PingCheck(ConnectionChecker):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileCheck:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     kind: str = "FILE_CHECK"
     track_file: str | None = None
     dynamic: bool = False
@@ -315,6 +322,7 @@ class FileCheck:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BfdCheck:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     kind: str = "BFD_CHECK"
     name: str | None = None
     alpha: bool | None = None
@@ -331,6 +339,7 @@ AnyChecker = Checker | FileCheck | BfdCheck
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RealServer:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     address: IPAddress
     port: int | None = None  # default: the virtual server's port
     weight: int | None = None  # None: the virtual server's weight (default 1)
@@ -355,6 +364,7 @@ class RealServer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SorryServer:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     address: IPAddress
     port: int | None = None
 
@@ -362,6 +372,7 @@ class SorryServer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VirtualServer:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     # Exactly one of address / fwmark / group is set, from the header.
     address: IPAddress | None = None
     port: int | None = None
@@ -427,6 +438,7 @@ class VirtualServer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SslConfig:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     password: str | None = None
     ca: str | None = None
     certificate: str | None = None
@@ -436,6 +448,7 @@ class SslConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BfdInstance:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     name: str
     neighbor_ip: IPAddress | None = None
     source_ip: IPAddress | None = None

@@ -8,11 +8,11 @@ vrrp_version, and so on); validate_vrrp.py and the runtime resolve those.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fastha.config.model import Script
-from fastha.config.source import Where
+from fastha.config.source import Positions, Where, no_positions
 from fastha.config.values import IPAddress
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -45,6 +45,7 @@ class Tracked:
     weight: int | None = None
     reverse: bool = False
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +69,7 @@ class VirtualAddress:
     use_vmac: bool = False
     vmac_name: str | None = None
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +95,7 @@ class VirtualRoute:
     no_track: bool = False
     options: tuple[tuple[str, str], ...] = ()
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +118,7 @@ class VirtualRule:
     no_track: bool = False
     options: tuple[tuple[str, str], ...] = ()
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
 
 
 StaticAddress = VirtualAddress
@@ -128,11 +132,13 @@ class UnicastPeer:
     min_ttl: int | None = None
     max_ttl: int | None = None
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Authentication:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     auth_type: AuthType | None = None
     auth_pass: str | None = None  # keepalived uses the first 8 characters
 
@@ -154,6 +160,7 @@ class UseIpvlan:
 class VrrpInstance:
     name: str
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     state: State | None = None  # BACKUP unless priority 255
     interface: str | None = None
     vrf: str | None = None
@@ -221,6 +228,7 @@ class VrrpInstance:
 class VrrpSyncGroup:
     name: str
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     group: tuple[str, ...] = ()
     track_interfaces: tuple[Tracked, ...] = ()
     track_scripts: tuple[Tracked, ...] = ()
@@ -242,6 +250,7 @@ class VrrpSyncGroup:
 class VrrpScript:
     name: str
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     script: str | None = None  # required
     interval: int = 1
     timeout: int | None = None  # default: interval
@@ -258,6 +267,7 @@ class VrrpScript:
 class TrackFile:
     name: str
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     file: str | None = None  # required
     weight: int = 1
     weight_reverse: bool = False
@@ -270,6 +280,7 @@ class TrackFile:
 class VrrpTrackProcess:
     name: str
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     process: tuple[str, ...] = ()  # command name, then its parameters
     param_match: ParamMatch | None = None
     weight: int = 0
@@ -284,6 +295,7 @@ class VrrpTrackProcess:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GarpGroup:
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     garp_interval: float | None = None
     gna_interval: float | None = None
     interfaces: tuple[str, ...] = ()
@@ -293,6 +305,7 @@ class GarpGroup:
 class TrackGroup:
     name: str
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     group: tuple[str, ...] = ()
 
 
@@ -301,6 +314,7 @@ class LinkbeatInterface:
     name: str
     method: str | None = None  # MII, ETHTOOL, IOCTL
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,3 +323,4 @@ class InterfaceUpDownDelay:
     down_delay: float
     up_delay: float | None = None  # same as down_delay
     where: Where | None = None
+    positions: Positions = field(default_factory=no_positions, compare=False, repr=False)

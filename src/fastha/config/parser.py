@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any
 
-from fastha.config.diagnostics import Diagnostic, error, warning
+from fastha.config.diagnostics import Diagnostic, error, note, warning
 from fastha.config.schema import Block, Keyword
 from fastha.config.source import Line, Where
 from fastha.config.values import BadValue
@@ -72,10 +73,15 @@ class _Walker:
             return True
         return False
 
-    def block(self, spec: Block, where: Where, header: tuple[str, ...], top: bool = False) -> Any:
-        """Parse a block's body (its `{` already consumed); None when it cannot be built."""
+    def block(
+        self, spec: Block, where: Where, header: tuple[str, ...], top: bool = False
+    ) -> tuple[Any, list[Where]]:
+        """Parse a block's body (its `{` already consumed) -> (value, the line of each item
+        of a list block); the value is None when the block cannot be built."""
         fields: dict[str, Any] = {}
+        positions: dict[str, Where] = {}
         items: list[Any] = []
+        item_wheres: list[Where] = []
         ok = True
         if spec.header is not None:
             try:
@@ -101,21 +107,25 @@ class _Walker:
                 self.skip_block()
                 continue
             if spec.items is not None:
-                self.item(spec, stmt, items)
+                self.item(spec, stmt, items, item_wheres)
             else:
-                self.keyword(spec, stmt, fields)
+                self.keyword(spec, stmt, fields, positions)
         if not closed:
             self.diags.append(error(where, f"missing '}}' for {spec.name} block opened here"))
         if not ok:
-            return None
+            return None, item_wheres
         if spec.items is not None:
             if spec.model is None:
-                return tuple(items)
+                return tuple(items), item_wheres
             # A named list block (`virtual_server_group NAME { ... }`): header fields + items.
             fields["items"] = tuple(items)
-        return self.build(spec, where, fields)
+            for i, item_where in enumerate(item_wheres):
+                positions[f"items[{i}]"] = item_where
+        return self.build(spec, where, fields, positions), item_wheres
 
-    def item(self, spec: Block, stmt: Statement, items: list[Any]) -> None:
+    def item(
+        self, spec: Block, stmt: Statement, items: list[Any], item_wheres: list[Where]
+    ) -> None:
         assert spec.items is not None
         if self.opens_block():
             self.diags.append(error(stmt.where, f"{spec.name}: unexpected block"))
@@ -128,10 +138,14 @@ class _Walker:
             return
         if spec.flatten:
             items.extend(value)
+            item_wheres.extend([stmt.where] * len(value))
         else:
             items.append(value)
+            item_wheres.append(stmt.where)
 
-    def keyword(self, spec: Block, stmt: Statement, fields: dict[str, Any]) -> None:
+    def keyword(
+        self, spec: Block, stmt: Statement, fields: dict[str, Any], positions: dict[str, Where]
+    ) -> None:
         name, args = stmt.words[0], stmt.words[1:]
         kw = spec.lookup.get(name)
         if kw is None and spec.rest is not None:
@@ -142,14 +156,16 @@ class _Walker:
                 self.skip_block()
             return
         if kw.deprecated_by:
-            self.diags.append(
-                warning(stmt.where, f"'{name}' is deprecated, use '{kw.deprecated_by}'")
-            )
+            message = f"'{name}' is deprecated, use '{kw.deprecated_by}'"
+            if kw.quiet_deprecation:
+                self.diags.append(note(stmt.where, message))
+            else:
+                self.diags.append(warning(stmt.where, message))
         if kw.block is not None:
             if not self.opens_block():
                 self.diags.append(error(stmt.where, f"'{name}' needs a {{ ... }} block"))
                 return
-            value = self.block(kw.block, stmt.where, args)
+            value, item_wheres = self.block(kw.block, stmt.where, args)
             if value is None:
                 return
         else:
@@ -162,26 +178,53 @@ class _Walker:
             except BadValue as exc:
                 self.diags.append(error(stmt.where, f"{name}: {exc}"))
                 return
-        self.store(kw, value, fields)
+            item_wheres = []
+        self.store(kw, value, fields, positions, stmt.where, item_wheres)
 
     @staticmethod
-    def store(kw: Keyword, value: Any, fields: dict[str, Any]) -> None:
+    def store(
+        kw: Keyword,
+        value: Any,
+        fields: dict[str, Any],
+        positions: dict[str, Where],
+        where: Where,
+        item_wheres: list[Where],
+    ) -> None:
+        """Set the keyword's field(s) and record the line of each (see source.Positions)."""
+        target = kw.target
         if kw.spreads:
             fields.update(value)
+            for key in value:
+                positions[key] = where
         elif kw.extends or (
             kw.block is not None and kw.block.items is not None and kw.block.model is None
         ):
-            fields.setdefault(kw.target, []).extend(value)
+            collected = fields.setdefault(target, [])
+            start = len(collected)
+            collected.extend(value)
+            positions.setdefault(target, where)
+            for i in range(len(value)):
+                positions[f"{target}[{start + i}]"] = (
+                    item_wheres[i] if i < len(item_wheres) else where
+                )
         elif kw.repeat:
-            fields.setdefault(kw.target, []).append(value)
+            collected = fields.setdefault(target, [])
+            positions.setdefault(target, where)
+            positions[f"{target}[{len(collected)}]"] = where
+            collected.append(value)
         else:
-            fields[kw.target] = value  # keepalived: a repeated keyword overrides
+            fields[target] = value  # keepalived: a repeated keyword overrides
+            positions[target] = where
 
-    def build(self, spec: Block, where: Where, fields: dict[str, Any]) -> Any:
+    def build(
+        self, spec: Block, where: Where, fields: dict[str, Any], positions: dict[str, Where]
+    ) -> Any:
         assert spec.model is not None
         for key, value in fields.items():
             if isinstance(value, list):
                 fields[key] = tuple(value)
+        if "positions" in getattr(spec.model, "__dataclass_fields__", ()):
+            fields["positions"] = MappingProxyType(positions)
         try:
             return spec.model(where=where, **fields)
         except BadValue as exc:
@@ -193,4 +236,4 @@ def parse(lines: list[Line], root: Block, diags: list[Diagnostic]) -> Any:
     """Parse every line against `root`; problems are appended to `diags`."""
     walker = _Walker(statements(lines), diags)
     start = lines[0].where if lines else Where("<empty>", 0)
-    return walker.block(root, Where(start.file, 0), (), top=True)
+    return walker.block(root, Where(start.file, 0), (), top=True)[0]

@@ -19,7 +19,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from fastha.config.diagnostics import ConfigFatal, Diagnostic, ExitCode, Severity, error
+from fastha.config.diagnostics import ConfigFatal, Diagnostic, ExitCode, error, note
 from fastha.config.lexer import BLANKS, decomment, split_brace, split_words
 from fastha.config.macros import Definition, Macros
 from fastha.config.source import Line, Where
@@ -58,9 +58,8 @@ _CHECKS = {
 }
 
 
-def info(where: Where | None, message: str) -> Diagnostic:
-    """What keepalived only logs: shown, but it does not change `-t`'s exit code."""
-    return Diagnostic(where, Severity.WARNING, message, ExitCode.OK)
+# What keepalived only logs: shown, but it does not change `-t`'s exit code.
+info = note
 
 
 class _TooMany(Exception):

@@ -29,6 +29,9 @@ class Keyword:
     field: str | None = None  # model field; defaults to the keyword's name
     aliases: tuple[str, ...] = ()
     deprecated_by: str | None = None  # the current spelling, when this name is old
+    # keepalived still accepts this old name without a word (its -t exits 0): fastha
+    # notes the new spelling but, as keepalived, does not count it as a problem.
+    quiet_deprecation: bool = False
     block: Block | None = None  # the keyword opens a `{ ... }` block
     repeat: bool = False  # may appear many times; values collect into a tuple in order
     # Fields this keyword sets besides its own (when `parse` returns a mapping of them).

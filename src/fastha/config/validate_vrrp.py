@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
-from fastha.config.diagnostics import Diagnostic, ExitCode, Severity, error, warning
+from fastha.config.diagnostics import Diagnostic, error, note, warning
 from fastha.config.model import Config
 from fastha.config.model_vrrp import AuthType, State, VrrpInstance
-from fastha.config.source import Where
+from fastha.config.source import where_of
 from fastha.config.validate import Host, check
 
 OWNER_PRIORITY = 255
@@ -24,11 +24,6 @@ V3_MAX_ADVERT = Decimal("40.95")  # 12-bit centiseconds (RFC 5798 section 5.2.7)
 AUTH_PASS_LEN = 8  # RFC 2338 section 5.3.10
 # How many VIPs fit one advert at MTU 1500 (count is an 8-bit field).
 MAX_VIPS = {4: 255, 6: 90}
-
-
-def note(where: Where | None, message: str) -> Diagnostic:
-    """A warning keepalived only logs: shown, but `-t` still exits 0."""
-    return Diagnostic(where, Severity.WARNING, message, ExitCode.OK)
 
 
 def effective_priority(vrrp: VrrpInstance) -> int:
@@ -135,16 +130,16 @@ def sync_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
     member_of: dict[str, str] = {}
     for group in config.vrrp_sync_groups:
         found = []
-        for name in group.group:
+        for i, name in enumerate(group.group):
             if name not in by_name:
                 yield warning(
-                    group.where,
+                    where_of(group, "group", i),
                     f"Virtual router {name} specified in sync group {group.name} "
                     "doesn't exist - ignoring",
                 )
             elif name in member_of:
                 yield warning(
-                    group.where,
+                    where_of(group, "group", i),
                     f"Virtual router {name} cannot exist in more than one sync group; "
                     f"ignoring {group.name}",
                 )
@@ -230,14 +225,18 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
     is_strict = strict(config, vrrp)
     prio = effective_priority(vrrp)
 
+    # keepalived checks these as it reads the `interface` / `vrrp` line, and says so there.
+    if_where = where_of(vrrp, "interface")
     if host.check_interfaces:
         if vrrp.interface is not None and vrrp.interface not in host.interfaces:
             yield warning(
-                where,
+                if_where,
                 f"WARNING - interface {vrrp.interface} for vrrp_instance {vrrp.name} doesn't exist",
             )
         if vrrp.vrf is not None and vrrp.vrf not in host.interfaces:
-            yield warning(where, f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist")
+            yield warning(
+                where_of(vrrp, "vrf"), f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist"
+            )
         for ref in vrrp.track_interfaces:
             if ref.name not in host.interfaces:
                 yield warning(
@@ -245,7 +244,7 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
                     f"{name} tracked interface {ref.name} doesn't exist",
                 )
     if vrrp.interface == "lo":
-        yield warning(where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")
+        yield warning(if_where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")
 
     if fam == 6 and vrrp.version == 2:
         yield note(where, f"{name} cannot use IPv6 with VRRP version 2; setting version 3")

@@ -1,0 +1,296 @@
+"""Script security, as keepalived 2.2.7 checks it before running anything (exit 6).
+
+keepalived (lib/notify.c check_script_secure(), vrrp/vrrp.c check_vrrp_script_security(),
+check/check_data.c check_check_script_security(), core/main.c for start/shutdown
+scripts) decides, for every script it may run:
+
+- who runs it: the script's own `user [group]`, else global `script_user`, else the
+  user `keepalived_script` if it exists, else root. With `enable_script_security` and
+  neither a script user nor `keepalived_script`, keepalived refuses the script ("Unable to
+  set default user keepalived_script for script", exit 5);
+- whether it is found (a bare name is looked up on PATH) and executable by that user;
+- when it runs as root (or is set-uid/gid root), whether any component of its path -
+  `/`, each directory, the file - is owned by a non-root user, or writable by a non-root
+  group or by everyone (the sticky bit excuses a directory). Such a script is insecure:
+  with `enable_script_security` it is disabled.
+
+Then, for each process that runs scripts (VRRP: if there is a vrrp_instance; checker:
+if there is a virtual_server; the parent: start-up/shut-down scripts), keepalived -t
+exits 6 with "SECURITY VIOLATION - ... scripts are being executed but script_security not
+enabled." when any script exists and security is off. Only track scripts (vrrp_script)
+that are insecure or missing are configuration errors (exit 5); notify and checker
+scripts are disabled with a log line only (exit 0). keepalived gives the violation no
+line; fastha points at the first script concerned.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Any
+
+from fastha.config.diagnostics import Diagnostic, ExitCode, error, note
+from fastha.config.lexer import split_quoted_escaped
+from fastha.config.model import Config
+from fastha.config.source import Where, where_of
+from fastha.config.validate import Host, check
+
+DEFAULT_SCRIPT_USER = "keepalived_script"
+
+
+class Flags(IntFlag):
+    """keepalived's SC_* script flags."""
+
+    NONE = 0
+    ISSCRIPT = 1
+    EXECUTABLE = 2
+    NOTFOUND = 4
+    INSECURE = 8
+    INHIBIT = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    """One script keepalived would run, with where it is configured."""
+
+    command: str
+    user: str | None
+    group: str | None
+    where: Where | None
+    track: str | None = None  # the vrrp_script's name, for a track script
+
+
+def program(command: str) -> str:
+    """The file a script command line runs (its first word, keepalived's quoting)."""
+    words, _ = split_quoted_escaped(command)
+    return words[0] if words else ""
+
+
+def _ids(host: Host, user: str | None, group: str | None) -> tuple[int, int] | None:
+    """(uid, gid) for a user [group]; None when they do not exist."""
+    if user is None:
+        return None
+    ids = host.user_ids(user)
+    if ids is None:
+        return None
+    if group is not None:
+        gid = host.group_id(group)
+        if gid is None:
+            return None
+        return ids[0], gid
+    return ids
+
+
+def _executable(st: os.stat_result, uid: int, gid: int) -> bool:
+    mode = st.st_mode
+    anyx = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+    return bool(
+        (uid == 0 and mode & anyx)
+        or (uid == st.st_uid and mode & stat.S_IXUSR)
+        or (
+            uid != st.st_uid
+            and (
+                (gid == st.st_gid and mode & stat.S_IXGRP)
+                or (gid != st.st_gid and mode & stat.S_IXOTH)
+            )
+        )
+    )
+
+
+def _find(host: Host, name: str, uid: int, gid: int) -> str | None:
+    """keepalived's find_path(): a bare name is looked up on PATH."""
+    for directory in host.path.split(":"):
+        candidate = os.path.join(directory, name) if directory else name
+        try:
+            st = host.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and _executable(st, uid, gid):
+            return candidate
+    return None
+
+
+def _unsafe(st: os.stat_result) -> bool:
+    """keepalived: owner not root, or (not a sticky directory) writable by a non-root
+    group or by everyone."""
+    mode = st.st_mode
+    not_sticky_or_file = not (mode & stat.S_ISVTX) or stat.S_ISREG(mode)
+    writable = (st.st_gid != 0 and mode & stat.S_IWGRP) or mode & stat.S_IWOTH
+    return bool(st.st_uid != 0 or (not_sticky_or_file and writable))
+
+
+def script_flags(host: Host, path: str, uid: int, gid: int, security: bool) -> Flags:
+    """keepalived's check_script_secure() for the program `path` run as uid:gid."""
+    if not path:
+        return Flags.NOTFOUND
+    if "/" not in path:
+        found = _find(host, path, uid, gid)
+        if found is None:
+            return Flags.NOTFOUND
+        path = found
+    try:
+        st = host.stat(path)
+    except OSError:
+        return Flags.NOTFOUND
+    flags = Flags.ISSCRIPT
+    if not _executable(st, uid, gid):
+        return flags
+    flags |= Flags.EXECUTABLE
+    mode = st.st_mode
+    setuid_root = st.st_uid == 0 and mode & stat.S_IXUSR and mode & stat.S_ISUID
+    setgid_root = st.st_gid == 0 and mode & stat.S_IXGRP and mode & stat.S_ISGID
+    if not (uid == 0 or gid == 0 or setuid_root or setgid_root):
+        return flags
+    # Every prefix ending at a '/', then the file itself ('//' counts once).
+    prefixes = ["/"] if path.startswith("/") else []
+    for i, c in enumerate(path):
+        if c == "/" and i > 0 and path[i - 1] != "/":
+            prefixes.append(path[:i])
+    prefixes.append(path)
+    for prefix in prefixes:
+        try:
+            pst = host.stat(prefix)
+        except OSError:
+            return flags | Flags.NOTFOUND
+        if _unsafe(pst):
+            flags |= Flags.INSECURE
+            if security:
+                flags |= Flags.INHIBIT
+            break
+    return flags
+
+
+def _notify_scripts(obj: Any, names: tuple[str, ...]) -> Iterator[_Script]:
+    for name in names:
+        script = getattr(obj, name, None)
+        if script is not None:
+            yield _Script(script.command, script.username, script.groupname, where_of(obj, name))
+
+
+_VRRP_NOTIFY = (
+    "notify_backup",
+    "notify_master",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify",
+    "notify_master_rx_lower_pri",
+)
+
+
+def _vrrp_scripts(config: Config) -> list[_Script]:
+    out = [
+        _Script(s.script, s.user, s.group, where_of(s, "script"), track=s.name)
+        for s in config.vrrp_scripts
+        if s.script
+    ]
+    for vrrp in config.vrrp_instances:
+        out.extend(_notify_scripts(vrrp, _VRRP_NOTIFY))
+    for group in config.vrrp_sync_groups:
+        out.extend(_notify_scripts(group, _VRRP_NOTIFY))
+    gdefs = config.global_defs
+    out.extend(_notify_scripts(gdefs, ("notify_fifo_script", "vrrp_notify_fifo_script")))
+    return out
+
+
+def _checker_scripts(config: Config) -> list[_Script]:
+    out: list[_Script] = []
+    for vs in config.virtual_servers:
+        for rs in vs.real_servers:
+            for checker in rs.checkers:
+                misc = getattr(checker, "misc_path", None)
+                if misc:
+                    out.append(
+                        _Script(misc, checker.user, checker.group, where_of(checker, "misc_path"))
+                    )
+        for name in ("quorum_up", "quorum_down"):
+            script = getattr(vs, name)
+            if script is not None:
+                out.append(_Script(script.command, script.user, script.group, where_of(vs, name)))
+        for rs in vs.real_servers:
+            for name in ("notify_up", "notify_down"):
+                script = getattr(rs, name)
+                if script is not None:
+                    out.append(
+                        _Script(script.command, script.user, script.group, where_of(rs, name))
+                    )
+    gdefs = config.global_defs
+    out.extend(_notify_scripts(gdefs, ("notify_fifo_script", "lvs_notify_fifo_script")))
+    return out
+
+
+def _parent_scripts(config: Config) -> list[_Script]:
+    return list(_notify_scripts(config.global_defs, ("startup_script", "shutdown_script")))
+
+
+def _check_group(
+    config: Config, host: Host, scripts: list[_Script], what: str
+) -> Iterator[Diagnostic]:
+    gdefs = config.global_defs
+    security = gdefs.enable_script_security
+    default: tuple[int, int] | None
+    if gdefs.script_user is not None:
+        default = _ids(host, gdefs.script_user.username, gdefs.script_user.groupname)
+    else:
+        default = host.user_ids(DEFAULT_SCRIPT_USER)
+        if default is None and not security:
+            default = (0, 0)  # root, after "default user ... does not exist - please create"
+    total = Flags.NONE
+    first: Where | None = None
+    for script in scripts:
+        if script.user is not None:
+            ids = _ids(host, script.user, script.group)
+            if ids is None:
+                continue  # keepalived rejected the user name while parsing
+        elif default is None:
+            if gdefs.script_user is None:
+                yield error(
+                    script.where, f"Unable to set default user {DEFAULT_SCRIPT_USER} for script"
+                )
+                if script.track is not None:
+                    yield error(
+                        script.where,
+                        f"Unable to set default user for vrrp script {script.track} - removing",
+                    )
+            continue
+        else:
+            ids = default
+        path = program(script.command)
+        flags = script_flags(host, path, ids[0], ids[1], security)
+        if flags & Flags.ISSCRIPT and first is None:
+            first = script.where
+        total |= flags
+        if script.track is not None:
+            if flags & Flags.INHIBIT:
+                yield error(script.where, f"Disabling track script {script.track} due to insecure")
+            elif flags & Flags.NOTFOUND:
+                yield error(
+                    script.where,
+                    f"Disabling track script {script.track} since not found/accessible",
+                )
+        elif flags & Flags.INHIBIT:
+            yield note(script.where, f"Disabling script {path} due to insecure")
+        elif flags & Flags.NOTFOUND:
+            yield note(script.where, f"Disabling script {path} since not found")
+    if not security and total & Flags.ISSCRIPT:
+        extra = " There are insecure scripts." if total & Flags.INSECURE else ""
+        yield error(
+            first,
+            f"SECURITY VIOLATION - {what}scripts are being executed but script_security "
+            f"not enabled.{extra}",
+            ExitCode.SCRIPT_SECURITY,
+        )
+
+
+@check
+def script_security(config: Config, host: Host) -> Iterator[Diagnostic]:
+    if not host.check_scripts:
+        return
+    if config.vrrp_instances:
+        yield from _check_group(config, host, _vrrp_scripts(config), "")
+    if config.virtual_servers:
+        yield from _check_group(config, host, _checker_scripts(config), "check ")
+    yield from _check_group(config, host, _parent_scripts(config), "start/shutdown ")

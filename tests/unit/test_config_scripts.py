@@ -1,0 +1,239 @@
+"""Script security as keepalived 2.2.7 -t checks it (validate_scripts.py), on a pinned host.
+
+The file system, users and PATH are fakes, so every case is exact whatever machine runs
+the tests; the verdicts were taken from Debian's keepalived 2.2.7 on the same layouts
+(the corpus file broken/script_security.conf runs against the real keepalived too).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from fastha.config.diagnostics import ExitCode
+from fastha.config.loader import LoadResult, load
+from fastha.config.source import Where, where_of
+from fastha.config.validate import Host
+
+pytestmark = pytest.mark.unit
+
+DIR = stat.S_IFDIR | 0o755
+EXE = stat.S_IFREG | 0o755
+
+# path -> (mode, uid, gid)
+FILES: dict[str, tuple[int, int, int]] = {
+    "/": (DIR, 0, 0),
+    "/usr": (DIR, 0, 0),
+    "/usr/bin": (DIR, 0, 0),
+    "/usr/bin/true": (EXE, 0, 0),
+    "/usr/bin/pgrep": (EXE, 0, 0),
+    "/etc": (DIR, 0, 0),
+    "/etc/ka": (DIR, 0, 0),
+    "/etc/ka/ok.sh": (EXE, 0, 0),
+    "/etc/ka/world.sh": (stat.S_IFREG | 0o777, 0, 0),
+    "/etc/ka/group.sh": (stat.S_IFREG | 0o775, 0, 100),
+    "/etc/ka/rootgroup.sh": (stat.S_IFREG | 0o775, 0, 0),
+    "/etc/ka/user.sh": (EXE, 1000, 0),
+    "/home": (DIR, 0, 0),
+    "/home/op": (DIR, 1000, 1000),
+    "/home/op/s.sh": (EXE, 0, 0),
+    "/tmp": (stat.S_IFDIR | 0o1777, 0, 0),
+    "/tmp/s.sh": (EXE, 0, 0),
+    "/srv": (stat.S_IFDIR | 0o777, 0, 0),
+    "/srv/s.sh": (EXE, 0, 0),
+}
+
+
+def fake_stat(path: str) -> os.stat_result:
+    try:
+        mode, uid, gid = FILES[path]
+    except KeyError:
+        raise FileNotFoundError(path) from None
+    return os.stat_result((mode, 0, 0, 1, uid, gid, 0, 0, 0, 0))
+
+
+def host(script_user: bool = False) -> Host:
+    users = {"root": (0, 0), "nobody": (65534, 65534)}
+    if script_user:
+        users["keepalived_script"] = (999, 999)
+    return Host(
+        interfaces=frozenset({"eth0"}),
+        user_ids=users.get,
+        group_id={"root": 0, "nogroup": 65534}.get,
+        stat=fake_stat,
+        path="/usr/local/bin:/usr/bin",
+    )
+
+
+INSTANCE = """\
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 31
+    priority 100
+    %s
+    virtual_ipaddress {
+        192.0.2.31/24
+    }
+}
+"""
+
+SERVER = """\
+virtual_server 192.0.2.100 80 {
+    protocol TCP
+    %s
+    real_server 192.0.2.11 80 {
+        %s
+    }
+}
+"""
+
+
+def conf(
+    tmp_path: Path,
+    gdefs: str = "",
+    script: str | None = None,
+    instance: str | None = "track_script { chk }",
+    extra: str = "",
+    keepalived_script: bool = False,
+) -> LoadResult:
+    text = f"global_defs {{\n    router_id t\n{gdefs}\n}}\n"
+    if script is not None:
+        text += f'vrrp_script chk {{\n    script "{script}"\n}}\n'
+    if instance is not None:
+        text += INSTANCE % instance
+    text += extra
+    path = tmp_path / "keepalived.conf"
+    path.write_text(text)
+    return load(path, host=host(keepalived_script))
+
+
+SECURE_ROOT = "    enable_script_security\n    script_user root"
+
+
+def msgs(result: LoadResult) -> list[str]:
+    return [d.message for d in result.diagnostics]
+
+
+def test_scripts_without_script_security_exit_6_at_the_script(tmp_path: Path) -> None:
+    result = conf(tmp_path, script="/usr/bin/pgrep haproxy")
+    assert result.exit_code == ExitCode.SCRIPT_SECURITY
+    (diag,) = [d for d in result.diagnostics if "SECURITY VIOLATION" in d.message]
+    assert diag.message == (
+        "SECURITY VIOLATION - scripts are being executed but script_security not enabled."
+    )
+    assert diag.where is not None and diag.where.line == 6  # the `script` line
+
+
+def test_unused_vrrp_script_counts_but_not_without_instances(tmp_path: Path) -> None:
+    assert conf(tmp_path, script="/usr/bin/true", instance="").exit_code == 6
+    assert conf(tmp_path, script="/usr/bin/true", instance=None).exit_code == 0
+
+
+def test_insecure_scripts_are_named_in_the_violation(tmp_path: Path) -> None:
+    result = conf(tmp_path, script="/etc/ka/world.sh")
+    assert result.exit_code == 6
+    assert any(m.endswith("There are insecure scripts.") for m in msgs(result))
+
+
+@pytest.mark.parametrize(
+    ("script", "verdict"),
+    [
+        ("/etc/ka/ok.sh", 0),
+        ("/etc/ka/world.sh", 5),  # writable by everyone
+        ("/etc/ka/group.sh", 5),  # writable by a non-root group
+        ("/etc/ka/rootgroup.sh", 0),  # group root may write
+        ("/etc/ka/user.sh", 5),  # owned by a user
+        ("/home/op/s.sh", 5),  # in a directory a user owns
+        ("/srv/s.sh", 5),  # in a directory everyone may write
+        ("/tmp/s.sh", 0),  # the sticky bit protects a directory
+        ("pgrep", 0),  # found on PATH
+        ("/etc/ka/missing.sh", 5),
+        ("missing", 5),
+    ],
+)
+def test_track_scripts_run_as_root_must_be_secure(
+    tmp_path: Path, script: str, verdict: int
+) -> None:
+    result = conf(tmp_path, SECURE_ROOT, script=script)
+    assert int(result.exit_code) == verdict, msgs(result)
+    if verdict:
+        (diag,) = result.errors
+        assert diag.message.startswith("Disabling track script chk ")
+        assert diag.where is not None and diag.where.line == 7
+
+
+def test_missing_track_script_without_security_is_a_config_error(tmp_path: Path) -> None:
+    result = conf(tmp_path, script="/etc/ka/missing.sh")
+    assert result.exit_code == ExitCode.CONFIG
+    assert "Disabling track script chk since not found/accessible" in msgs(result)
+    assert not any("SECURITY VIOLATION" in m for m in msgs(result))
+
+
+def test_insecure_notify_script_is_only_logged(tmp_path: Path) -> None:
+    result = conf(tmp_path, SECURE_ROOT, instance="notify_master /etc/ka/world.sh")
+    assert result.exit_code == ExitCode.OK
+    assert "Disabling script /etc/ka/world.sh due to insecure" in msgs(result)
+
+
+def test_a_script_run_by_a_user_needs_no_protection(tmp_path: Path) -> None:
+    gdefs = "    enable_script_security"
+    result = conf(tmp_path, gdefs, script="/etc/ka/world.sh", keepalived_script=True)
+    assert result.exit_code == ExitCode.OK, msgs(result)
+
+
+def test_security_without_any_script_user_refuses_scripts(tmp_path: Path) -> None:
+    result = conf(tmp_path, "    enable_script_security", script="/etc/ka/ok.sh")
+    assert result.exit_code == ExitCode.CONFIG
+    assert msgs(result)[:2] == [
+        "Unable to set default user keepalived_script for script",
+        "Unable to set default user for vrrp script chk - removing",
+    ]
+
+
+def test_checker_and_start_scripts(tmp_path: Path) -> None:
+    misc = conf(tmp_path, extra=SERVER % ("", "MISC_CHECK {\n misc_path /usr/bin/true\n }"))
+    assert misc.exit_code == 6
+    assert any(m.startswith("SECURITY VIOLATION - check scripts") for m in msgs(misc))
+    quorum = conf(tmp_path, extra=SERVER % ("quorum_up /usr/bin/true", "TCP_CHECK {\n }"))
+    assert quorum.exit_code == 6
+    start = conf(tmp_path, "    startup_script /usr/bin/true", instance=None)
+    assert start.exit_code == 6
+    assert any(m.startswith("SECURITY VIOLATION - start/shutdown") for m in msgs(start))
+
+
+# --- positions: every keyword line, recorded once by the parser ----------------------
+
+
+def test_positions_of_keywords_and_list_items(tmp_path: Path) -> None:
+    path = tmp_path / "keepalived.conf"
+    path.write_text(
+        "vrrp_sync_group G {\n"
+        "    group {\n"
+        "        VI_1\n"
+        "        VI_2 VI_3\n"
+        "    }\n"
+        "}\n" + INSTANCE % "track_interface {\n        eth0\n    }"
+    )
+    result = load(path, host=Host(interfaces=frozenset({"eth0"}), check_scripts=False))
+    config = result.config
+    group = config.vrrp_sync_groups[0]
+    vrrp = config.vrrp_instances[0]
+    assert where_of(group, "group") == Where(str(path), 2)
+    assert [where_of(group, "group", i).line for i in range(3)] == [3, 4, 4]
+    assert where_of(vrrp, "interface") == Where(str(path), 9)
+    assert where_of(vrrp, "nopreempt") == vrrp.where  # not written: the block's line
+    missing = [d for d in result.diagnostics if "VI_2" in d.message]
+    assert missing and missing[0].where.line == 4
+
+
+def test_lb_algo_and_lb_kind_are_noted_without_changing_the_verdict(tmp_path: Path) -> None:
+    server = SERVER.replace("protocol TCP", "protocol TCP\n    lb_algo rr\n    lb_kind DR")
+    result = conf(tmp_path, instance=None, extra=server % ("", "TCP_CHECK {\n }"))
+    notes = [d for d in result.diagnostics if "deprecated" in d.message]
+    assert len(notes) == 2
+    assert all(d.exit_code == ExitCode.OK for d in notes)
+    assert result.exit_code == ExitCode.OK and result.ok
