@@ -175,8 +175,8 @@ class GlobalDefs:
     vrrp_rx_bufs_size: int | None = None
     vrrp_rx_bufs_multiplier: int = 3
     # Scheduling of the children (DESIGN.md: applied to the vrrp / checker child)
-    max_auto_priority: int | None = None
-    min_auto_priority_delay: int = 0
+    max_auto_priority: int = 0  # 0: no automatic increases; the keyword alone: 99
+    min_auto_priority_delay: int = 1_000_000  # microseconds
     vrrp_priority: int | None = None
     checker_priority: int | None = None
     bfd_priority: int | None = None
@@ -189,9 +189,10 @@ class GlobalDefs:
     vrrp_rt_priority: int | None = None
     checker_rt_priority: int | None = None
     bfd_rt_priority: int | None = None
-    vrrp_rlimit_rttime: int | None = None
-    checker_rlimit_rttime: int | None = None
-    bfd_rlimit_rttime: int | None = None
+    # RLIMIT_RTTIME (microseconds) set with realtime scheduling.
+    vrrp_rlimit_rttime: int = 10000
+    checker_rlimit_rttime: int = 10000
+    bfd_rlimit_rttime: int = 10000
     # LVS globals
     lvs_timeouts: LvsTimeouts | None = None
     lvs_sync_daemon: LvsSyncDaemon | None = None
@@ -200,7 +201,7 @@ class GlobalDefs:
     rs_init_notifies: bool = False
     no_checker_emails: bool = False
     # SNMP / DBus
-    snmp_socket: str | None = None
+    snmp_socket: str = "unix:/var/agentx/master"
     enable_traps: bool = False
     enable_snmp_vrrp: bool = False
     enable_snmp_checker: bool = False
@@ -208,7 +209,7 @@ class GlobalDefs:
     enable_snmp_rfcv2: bool = False
     enable_snmp_rfcv3: bool = False
     enable_dbus: bool = False
-    dbus_service_name: str | None = None
+    dbus_service_name: str = "org.keepalived.Vrrp1"
     # Scripts
     script_user: RunAs | None = None
     enable_script_security: bool = False
