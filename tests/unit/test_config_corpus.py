@@ -141,3 +141,29 @@ def test_verdict_agrees_with_keepalived(variant: tuple[Path, str | None]) -> Non
     )
     if path.parent == CORPUS and path.name not in EXPECTED_WARNINGS:
         assert ka.returncode == 0, f"good config rejected by keepalived:\n{ka_report}"
+
+
+@pytest.mark.unit
+@pytest.mark.keepalived
+@pytest.mark.parametrize("variant", ALL, ids=_id)
+def test_check_config_cli_agrees_with_keepalived(variant: tuple[Path, str | None]) -> None:
+    """`fastha check-config` exits as keepalived -t, every line `file:line: severity: ...`."""
+    from click.testing import CliRunner
+
+    from fastha.cli.check_config import command
+
+    binary = need_tool("keepalived")
+    path, cid = variant
+    key = (str(path.relative_to(CORPUS)), cid)
+    if key in KNOWN_DIFFERENCES or key in FASTHA_BUGS:
+        pytest.skip("listed difference (see test_verdict_agrees_with_keepalived)")
+    ka = keepalived.check(path, cid, binary=binary)
+    args = ["-f", str(path)] + (["-i", cid] if cid is not None else [])
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == ka.returncode, result.stderr
+    for line in result.stderr.splitlines():
+        if line.endswith(": configuration OK"):
+            continue
+        place, severity, _ = line.split(": ", 2)
+        assert severity in ("error", "warning"), line
+        assert Path(place.rsplit(":", 1)[0]).exists(), line

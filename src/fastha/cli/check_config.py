@@ -16,7 +16,9 @@ def run_check(path: str, config_id: str | None, dump: bool) -> int:
 
     result = load(path, config_id if config_id is not None else default_config_id())
     for diag in result.diagnostics:
-        click.echo(str(diag), err=True)
+        # Every line is `file:line: severity: message`; a problem of the whole file
+        # (it cannot be read) has no line.
+        click.echo(str(diag) if diag.where is not None else f"{path}: {diag}", err=True)
     if dump and result.config is not None:
         sys.stdout.buffer.write(dumps(result.config) + b"\n")
     if result.exit_code == ExitCode.OK:

@@ -39,8 +39,8 @@ def error(where: Where | None, message: str, exit_code: ExitCode = ExitCode.CONF
     return Diagnostic(where, Severity.ERROR, message, exit_code)
 
 
-def warning(where: Where | None, message: str) -> Diagnostic:
-    return Diagnostic(where, Severity.WARNING, message)
+def warning(where: Where | None, message: str, exit_code: ExitCode = ExitCode.CONFIG) -> Diagnostic:
+    return Diagnostic(where, Severity.WARNING, message, exit_code)
 
 
 def note(where: Where | None, message: str) -> Diagnostic:

@@ -21,6 +21,9 @@ enabled." when any script exists and security is off. Only track scripts (vrrp_s
 that are insecure or missing are configuration errors (exit 5); notify and checker
 scripts are disabled with a log line only (exit 0). keepalived gives the violation no
 line; fastha points at the first script concerned.
+
+All of these are warnings: keepalived still starts and runs without the disabled
+scripts, so the configuration loads (LoadResult.ok); only `-t`'s exit code tells.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
 
-from fastha.config.diagnostics import Diagnostic, ExitCode, error, note
+from fastha.config.diagnostics import Diagnostic, ExitCode, note, warning
 from fastha.config.lexer import split_quoted_escaped
 from fastha.config.model import Config
 from fastha.config.source import Where, where_of
@@ -247,11 +250,11 @@ def _check_group(
                 continue  # keepalived rejected the user name while parsing
         elif default is None:
             if gdefs.script_user is None:
-                yield error(
+                yield warning(
                     script.where, f"Unable to set default user {DEFAULT_SCRIPT_USER} for script"
                 )
                 if script.track is not None:
-                    yield error(
+                    yield warning(
                         script.where,
                         f"Unable to set default user for vrrp script {script.track} - removing",
                     )
@@ -265,9 +268,11 @@ def _check_group(
         total |= flags
         if script.track is not None:
             if flags & Flags.INHIBIT:
-                yield error(script.where, f"Disabling track script {script.track} due to insecure")
+                yield warning(
+                    script.where, f"Disabling track script {script.track} due to insecure"
+                )
             elif flags & Flags.NOTFOUND:
-                yield error(
+                yield warning(
                     script.where,
                     f"Disabling track script {script.track} since not found/accessible",
                 )
@@ -277,7 +282,7 @@ def _check_group(
             yield note(script.where, f"Disabling script {path} since not found")
     if not security and total & Flags.ISSCRIPT:
         extra = " There are insecure scripts." if total & Flags.INSECURE else ""
-        yield error(
+        yield warning(
             first,
             f"SECURITY VIOLATION - {what}scripts are being executed but script_security "
             f"not enabled.{extra}",
