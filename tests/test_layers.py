@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "fastha.vrrp.instance": 3,
     "fastha.vrrp.from_config": 3,
     "fastha.check.runner": 3,
+    "fastha.check.scheduler": 3,
     "fastha.check.probes": 2,
     "fastha.daemon": 3,
     "fastha.bench": 3,
