@@ -91,6 +91,7 @@ class VrrpSocket:
     __slots__ = (
         "_anc",
         "_buf",
+        "_cmsg",
         "_dests",
         "_loop",
         "_mv",
@@ -116,6 +117,7 @@ class VrrpSocket:
         self._mv = memoryview(self._buf)
         self._anc = _ANC_SIZE
         self._dests: tuple[tuple[object, ...], ...] = ()
+        self._cmsg: list[tuple[int, int, bytes]] = []
         self.ifindex = 0
         self.stats = VrrpSocketStats()
 
@@ -199,6 +201,13 @@ class VrrpSocket:
         if cfg.src and cfg.unicast_peers:
             scope = ifx if ipaddress.IPv6Address(cfg.src).is_link_local else 0
             sock.bind((cfg.src, 0, 0, scope))
+        elif cfg.src:
+            # An in6_pktinfo on every send pins the source without filtering what we
+            # receive (bind would). Left to itself the kernel may source adverts from a
+            # link-local VIP once it is added, and the v3 checksum (pseudo-header over
+            # src) then fails at every peer.
+            pktinfo = socket.inet_pton(socket.AF_INET6, cfg.src) + _INT.pack(ifx)
+            self._cmsg = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, pktinfo)]
         if cfg.unicast_peers:
             self._dests = tuple(
                 (p, 0, 0, ifx if ipaddress.IPv6Address(p).is_link_local else 0)
@@ -221,7 +230,10 @@ class VrrpSocket:
         ok = 0
         for dest in self._dests:
             try:
-                sock.sendto(payload, dest)
+                if self._cmsg:
+                    sock.sendmsg((payload,), self._cmsg, 0, dest)
+                else:
+                    sock.sendto(payload, dest)
             except BlockingIOError:
                 self.stats.send_eagain += 1
             except OSError as exc:
