@@ -125,6 +125,7 @@ class Instance:
         self.worker: asyncio.Task[None] | None = None
         self.vips_installed = False
         self.group: SyncGroup | None = None
+        self.vmac: str | None = None  # use_vmac: the macvlan this instance sends from
 
     # -- receive ----------------------------------------------------------------------
 
@@ -338,22 +339,93 @@ class Instance:
     # -- status -----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """keepalived's JSON signal entry (vrrp_json.c): {"data": ..., "stats": ...}.
+
+        Field names and meanings are keepalived's (state as VRRP_STATE_* numbers)."""
         m = self.machine
+        p = self.spec.params
+        c = self.counters
+        drops = dict(c.drops)
+        scripts = self.spec.notify
+        data: dict[str, Any] = {
+            "iname": self.name,
+            "dont_track_primary": int(p.dont_track_primary),
+            "skip_check_adv_addr": int(p.skip_check_adv_addr),
+            "strict_mode": int(p.strict),
+            "ifp_ifname": self.spec.ifname,
+            "garp_delay": p.garp_master_delay_ns / 1e9,
+            "garp_refresh": p.garp_master_refresh_ns // 1_000_000_000,
+            "garp_rep": p.garp_master_repeat,
+            "garp_refresh_rep": p.garp_master_refresh_repeat,
+            "vrid": p.vrid,
+            "base_priority": p.priority,
+            "effective_priority": m.effective_priority,
+            "vipset": self.vips_installed,
+            "adver_int": p.adver_int_cs / 100,
+            "accept": int(p.accept if p.accept is not None else not p.strict),
+            "nopreempt": p.nopreempt,
+            "preempt_delay": p.preempt_delay_ns // 1_000_000_000,
+            "state": int(m.state),
+            "version": p.version,
+        }
+        if self.vmac is not None:
+            data["vmac_ifname"] = self.vmac
+        for key, field_name in (
+            ("BACKUP", "script_backup"),
+            ("MASTER", "script_master"),
+            ("FAULT", "script_fault"),
+            ("STOP", "script_stop"),
+            ("", "script"),
+            ("MASTER_RX_LOWER_PRI", "script_master_rx_lower_pri"),
+        ):
+            if key in scripts:
+                data[field_name] = " ".join(scripts[key].argv)
+        for field_name, items in (
+            ("vips", self.spec.vips),
+            ("evips", self.spec.excluded),
+        ):
+            if items:
+                data[field_name] = [f"{v.address}/{v.prefixlen} dev {v.dev}" for v in items]
+        if self.spec.track_interfaces:
+            data["track_ifp"] = [t[0] for t in self.spec.track_interfaces]
+        if self.spec.track_scripts:
+            data["track_script"] = [t.name for t in self.spec.track_scripts]
+        data["auth_type"] = self.spec.auth_type
+        stats = {
+            "advert_rcvd": c.advert_rcvd,
+            "advert_sent": c.advert_sent,
+            "become_master": c.become_master,
+            "release_master": c.release_master,
+            "packet_len_err": drops.get("LENGTH", 0) + drops.get("TOO_SHORT", 0),
+            "advert_interval_err": drops.get("ADVER_INT", 0),
+            "ip_ttl_err": drops.get("TTL", 0),
+            "invalid_type_rcvd": drops.get("TYPE", 0),
+            "addr_list_err": drops.get("ADDRESS_LIST", 0) + drops.get("ADDRESS_COUNT", 0),
+            "invalid_authtype": drops.get("AUTH_TYPE", 0),
+            "authtype_mismatch": drops.get("AUTH_TYPE", 0),
+            "auth_failure": drops.get("AUTH_FAILURE", 0),
+            "pri_zero_rcvd": c.pri_zero_rcvd,
+            "pri_zero_sent": c.pri_zero_sent,
+        }
         return {
+            "data": data,
+            "stats": stats,
+            # fastha's own summary beside keepalived's objects: state by name and every
+            # drop reason, including those keepalived has no counter for.
             "name": self.name,
             "state": m.state.name,
-            "priority": self.spec.params.priority,
+            "priority": p.priority,
             "effective_priority": m.effective_priority,
-            "vrid": self.spec.params.vrid,
+            "vrid": p.vrid,
             "interface": self.spec.ifname,
             "counters": {
-                "advert_rcvd": self.counters.advert_rcvd,
-                "advert_sent": self.counters.advert_sent,
-                "become_master": self.counters.become_master,
-                "release_master": self.counters.release_master,
-                "pri_zero_rcvd": self.counters.pri_zero_rcvd,
-                "pri_zero_sent": self.counters.pri_zero_sent,
-                "drops": dict(self.counters.drops),
+                "advert_rcvd": c.advert_rcvd,
+                "advert_sent": c.advert_sent,
+                "become_master": c.become_master,
+                "release_master": c.release_master,
+                "pri_zero_rcvd": c.pri_zero_rcvd,
+                "pri_zero_sent": c.pri_zero_sent,
+                "drops": drops,
             },
         }
 

@@ -329,7 +329,7 @@ class VrrpRunner:
                 asyncio.gather(*(i.drain() for i in ctx.instances.values())), STOP_GRACE_S
             )
         for inst in ctx.instances.values():
-            log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["counters"])
+            log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
 
 
 def _no_release(spec: InstanceSpec) -> InstanceSpec:
