@@ -8,12 +8,15 @@ ties them to a file:line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # keepalived's WHITE_SPACE_STR: word separators.
 WHITESPACE = " \t\f\n\r\v"
 # decomment() and the trailing trim only treat blanks (isblank) as padding.
 BLANKS = " \t"
+# A run of non-separators: the words of a line without quotes (split_words' fast path).
+_WORD_RE = re.compile(r"[^ \t\f\n\r\v]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,14 @@ def decomment(line: str) -> Decommented:
     `\\` is remembered even after a comment was cut, exactly like keepalived.
     """
     s = line.lstrip(BLANKS)
+    if '"' not in s and "\\" not in s:
+        # Fast path (most lines): no quotes or escapes, the comment is the first ! or #.
+        cut_at = len(s)
+        for mark in "!#":
+            found = s.find(mark, 0, cut_at)
+            if found >= 0:
+                cut_at = found
+        return Decommented(s[:cut_at].rstrip(BLANKS), False)
     out: list[str] = []
     quote = False
     cut: int | None = None  # index in `out` where a comment started
@@ -74,6 +85,8 @@ def split_words(text: str) -> tuple[list[str], str | None]:
     Quotes are removed, nothing is unescaped, and a word ends at a `"` (so `a"b c"`
     is two words, `a` and `b c`). An unmatched quote drops the rest of the line.
     """
+    if '"' not in text:
+        return _WORD_RE.findall(text), None
     words: list[str] = []
     i, n = 0, len(text)
     while True:
@@ -170,6 +183,8 @@ def split_brace(text: str) -> tuple[str, str]:
     """
     if not text:
         return text, ""
+    if "{" not in text and "}" not in text:
+        return text.rstrip(BLANKS), ""  # fast path: no brace at all
     p: int | None = 0
     if text[0] not in "{}":
         p = None

@@ -331,6 +331,10 @@ class _Preprocessor:
         if depth > MAX_NESTING:
             self.diags.append(error(where, f"expansion nested more than {MAX_NESTING} deep"))
             return
+        if "$" not in text and text[:1] not in "@~":  # ("" takes the full path)
+            # Fast path (most lines): no conditional, definition, generator or macro.
+            self._finish(text, where, depth)
+            return
         pending: list[tuple[str, ...]] = []
         rounds = 0
         while True:
