@@ -1,0 +1,287 @@
+"""Capture analysis for the network benchmarks: pcap reading, frame classification,
+failover latencies and advert intervals.
+
+Pure functions over (timestamp, frame) pairs: no namespaces, no processes, so the
+arithmetic is unit-testable and the same code reads a capture made by tcpdump in an
+observer namespace (kernel receive timestamps, CLOCK_REALTIME, nanosecond precision
+with ``--time-stamp-precision nano``). Timestamps of one capture are comparable with
+each other, which is all a latency from one frame to another needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import socket
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# pcap global header magics (host order as written; we accept both byte orders).
+_MAGIC_US = 0xA1B2C3D4
+_MAGIC_NS = 0xA1B23C4D
+_LINKTYPE_ETHERNET = 1
+
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_8021Q = 0x8100
+IPPROTO_VRRP = 112
+
+
+def read_pcap(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """(timestamp ns, frame) per record of a classic pcap file (Ethernet link type)."""
+    data = Path(path).read_bytes()
+    if len(data) < 24:
+        return
+    for endian in ("<", ">"):
+        magic = struct.unpack_from(endian + "I", data, 0)[0]
+        if magic in (_MAGIC_US, _MAGIC_NS):
+            break
+    else:
+        raise ValueError(f"{path}: not a classic pcap file (pcapng is not supported)")
+    scale = 1 if magic == _MAGIC_NS else 1000
+    linktype = struct.unpack_from(endian + "I", data, 20)[0]
+    if linktype != _LINKTYPE_ETHERNET:
+        raise ValueError(f"{path}: link type {linktype}, expected Ethernet (1)")
+    rec = struct.Struct(endian + "IIII")
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, frac, incl, _orig = rec.unpack_from(data, pos)
+        pos += 16
+        if pos + incl > len(data):
+            break  # a record cut short when tcpdump was stopped
+        yield sec * 1_000_000_000 + frac * scale, data[pos : pos + incl]
+        pos += incl
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What the failover analysis needs from one frame."""
+
+    ts_ns: int
+    kind: str  # "vrrp", "garp", "arp_request", "arp_reply", "other"
+    src_mac: str
+    src_ip: str = ""  # IPv4 source (vrrp) or ARP sender protocol address
+    dst_ip: str = ""  # IPv4 destination (vrrp) or ARP target protocol address
+    vrid: int = -1
+    priority: int = -1
+    version: int = -1
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def classify(ts_ns: int, frame: bytes) -> Frame:
+    """Classify an Ethernet frame: VRRP over IPv4, gratuitous ARP (sender == target
+    protocol address, request or reply), other ARP requests and replies."""
+    if len(frame) < 14:
+        return Frame(ts_ns, "other", "")
+    src_mac = _mac(frame[6:12])
+    etype = int.from_bytes(frame[12:14], "big")
+    off = 14
+    if etype == ETH_P_8021Q and len(frame) >= 18:
+        etype = int.from_bytes(frame[16:18], "big")
+        off = 18
+    if etype == ETH_P_ARP and len(frame) >= off + 28:
+        a = frame[off : off + 28]
+        op = int.from_bytes(a[6:8], "big")
+        spa, tpa = socket.inet_ntoa(a[14:18]), socket.inet_ntoa(a[24:28])
+        if spa == tpa and op in (1, 2):
+            kind = "garp"
+        else:
+            kind = "arp_request" if op == 1 else "arp_reply" if op == 2 else "other"
+        return Frame(ts_ns, kind, src_mac, spa, tpa)
+    if etype == ETH_P_IP and len(frame) >= off + 20:
+        ihl = (frame[off] & 0x0F) * 4
+        if frame[off + 9] == IPPROTO_VRRP and len(frame) >= off + ihl + 4:
+            v = frame[off + ihl : off + ihl + 4]
+            return Frame(
+                ts_ns,
+                "vrrp",
+                src_mac,
+                socket.inet_ntoa(frame[off + 12 : off + 16]),
+                socket.inet_ntoa(frame[off + 16 : off + 20]),
+                vrid=v[1],
+                priority=v[2],
+                version=v[0] >> 4,
+            )
+    return Frame(ts_ns, "other", src_mac)
+
+
+def frames(path: str | Path) -> list[Frame]:
+    return [classify(ts, f) for ts, f in read_pcap(path)]
+
+
+# -- statistics -------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending sequence (nan when empty)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
+    return float(sorted_values[rank])
+
+
+def summary(values: Iterable[float]) -> dict[str, float]:
+    """n, mean, p50, p99, p99.9, max, min of the values."""
+    v = sorted(values)
+    return {
+        "n": len(v),
+        "mean": sum(v) / len(v) if v else math.nan,
+        "p50": percentile(v, 50),
+        "p99": percentile(v, 99),
+        "p99.9": percentile(v, 99.9),
+        "max": v[-1] if v else math.nan,
+        "min": v[0] if v else math.nan,
+    }
+
+
+# -- VRRP timing (RFC 5798 section 6.1 / 8.3.2) -----------------------------------------
+
+
+def skew_time_s(priority: int, advert_int_s: float) -> float:
+    """RFC 5798: ((256 - priority) * Master_Adver_Interval) / 256."""
+    return (256 - priority) * advert_int_s / 256
+
+
+def master_down_s(priority: int, advert_int_s: float) -> float:
+    """RFC 5798: 3 * Master_Adver_Interval + Skew_Time."""
+    return 3 * advert_int_s + skew_time_s(priority, advert_int_s)
+
+
+# -- failover -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    """Latencies (ms) of one failover; None when the event was not seen in the capture."""
+
+    origin_ns: int | None  # the master's last advert (kill) or its priority-0 advert
+    advert_ms: float | None  # -> the backup's first advert
+    garp_ms: float | None  # -> the backup's first gratuitous ARP for the VIP
+    reply_ms: float | None  # -> the backup's first ARP reply to the observer's probe
+    problem: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "advert_ms": self.advert_ms,
+            "garp_ms": self.garp_ms,
+            "reply_ms": self.reply_ms,
+            "problem": self.problem,
+        }
+
+
+def failover(
+    window: Sequence[Frame],
+    *,
+    master_ip: str,
+    backup_ip: str,
+    backup_mac: str,
+    vip: str,
+    vrid: int,
+    priority_zero: bool,
+    event_ns: int,
+) -> Failover:
+    """One failover inside ``window`` (frames of one trial, in capture order).
+
+    ``event_ns`` is when the orchestrator signalled the master (same clock as the
+    capture); the backup's first advert is the first one after it. The origin is the
+    master's priority-0 advert (``priority_zero``) or else its last advert before the
+    backup's first one. The ARP reply must come from the backup's MAC: after kill -9
+    the dead master's kernel still holds the VIP and answers for it too.
+    """
+    ms = lambda a, b: (b - a) / 1e6  # noqa: E731
+    b_first = next(
+        (
+            f
+            for f in window
+            if f.kind == "vrrp" and f.vrid == vrid and f.src_ip == backup_ip and f.ts_ns >= event_ns
+        ),
+        None,
+    )
+    if b_first is None:
+        return Failover(None, None, None, None, "no advert from the backup after the event")
+    m_adverts = [
+        f
+        for f in window
+        if f.kind == "vrrp"
+        and f.vrid == vrid
+        and f.src_ip == master_ip
+        and f.ts_ns <= b_first.ts_ns
+    ]
+    if priority_zero:
+        zero = [f for f in m_adverts if f.priority == 0]
+        if not zero:
+            return Failover(None, None, None, None, "no priority-0 advert from the master")
+        origin = zero[0].ts_ns
+    else:
+        live = [f for f in m_adverts if f.priority > 0]
+        if not live:
+            return Failover(None, None, None, None, "no advert from the master before takeover")
+        origin = live[-1].ts_ns
+    garp = next(
+        (
+            f
+            for f in window
+            if f.kind == "garp"
+            and f.src_mac == backup_mac
+            and f.src_ip == vip
+            and f.ts_ns >= origin
+        ),
+        None,
+    )
+    reply = next(
+        (
+            f
+            for f in window
+            if f.kind == "arp_reply"
+            and f.src_mac == backup_mac
+            and f.src_ip == vip
+            and f.ts_ns >= origin
+        ),
+        None,
+    )
+    return Failover(
+        origin,
+        ms(origin, b_first.ts_ns),
+        None if garp is None else ms(origin, garp.ts_ns),
+        None if reply is None else ms(origin, reply.ts_ns),
+    )
+
+
+def advert_intervals_ms(window: Iterable[Frame], src_ip: str, vrid: int) -> list[float]:
+    """Intervals (ms) between consecutive adverts of one sender and VRID."""
+    ts = [f.ts_ns for f in window if f.kind == "vrrp" and f.vrid == vrid and f.src_ip == src_ip]
+    return [(b - a) / 1e6 for a, b in itertools.pairwise(ts)]
+
+
+def interval_figures(intervals_ms: Sequence[float], nominal_ms: float) -> dict[str, Any]:
+    """Mean interval, its error against nominal, and |interval - nominal| percentiles.
+
+    The mean is (last - first) / intervals, so jitter averages out and drift shows;
+    the per-slot mean divides by grid slots instead, so a lost advert is not drift."""
+    if not intervals_ms:
+        return {"n": 0}
+    mean = sum(intervals_ms) / len(intervals_ms)
+    # Per grid slot: a lost advert is counted in `missing`, not as drift.
+    total = sum(intervals_ms)
+    slots = sum(max(1, round(x / nominal_ms)) for x in intervals_ms)
+    per_slot = total / slots
+    dev = summary(abs(x - nominal_ms) for x in intervals_ms)
+    return {
+        "n": len(intervals_ms),
+        "nominal_ms": nominal_ms,
+        "mean_ms": mean,
+        "mean_error_pct": (mean - nominal_ms) / nominal_ms * 100,
+        "mean_per_slot_ms": per_slot,
+        "slot_error_pct": (per_slot - nominal_ms) / nominal_ms * 100,
+        "deviation_us": {k: (v * 1000 if k != "n" else v) for k, v in dev.items()},
+        # Adverts that never came: an interval of at least 1.5 nominal.
+        "missing": sum(
+            max(0, round(x / nominal_ms) - 1) for x in intervals_ms if x >= 1.5 * nominal_ms
+        ),
+    }
