@@ -81,7 +81,9 @@ def run(command: str, *, timeout: float = 300.0, mem: str = "768M", keep: bool =
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)  # UML forks helper processes
                 proc.wait()
-                raise UmlError(f"UML timed out after {timeout}s:\n{_tail(job / 'console')}")
+                raise UmlError(
+                    f"UML timed out after {timeout}s:\n{_tail(job / 'console')}"
+                ) from None
             finally:
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
