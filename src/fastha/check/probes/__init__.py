@@ -1,0 +1,78 @@
+"""Probes: one coroutine per checker kind, `await probe(spec, ctx) -> Outcome`.
+
+Every probe is bounded by its checker's connect_timeout (MISC_CHECK by misc_timeout),
+never blocks the loop, and turns every failure into `Outcome(ok=False, reason=...)`:
+an exception escaping a probe is a bug, and the scheduler still counts it as a failure.
+
+    ctx = ProbeContext(scripts=ScriptRunner())
+    outcome = await run_probe(spec, ctx)
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastha.check.health import Outcome
+from fastha.check.spec import ProbeSpec, TlsSpec
+from fastha.drivers.scripts import ScriptRunner
+
+
+@dataclass(slots=True)
+class ProbeContext:
+    """What probes share: the script runner (MISC_CHECK) and TLS contexts (SSL_GET)."""
+
+    scripts: ScriptRunner | None = None
+    _tls: dict[TlsSpec, ssl.SSLContext] = field(default_factory=dict)
+
+    def tls_context(self, tls: TlsSpec) -> ssl.SSLContext:
+        """keepalived's SSL block: no peer verification unless `ca` is given (then the
+        chain is verified, not the host name); client certificate from certificate/key."""
+        ctx = self._tls.get(tls)
+        if ctx is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            if tls.ca:
+                ctx.load_verify_locations(cafile=tls.ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            else:
+                ctx.verify_mode = ssl.CERT_NONE
+            if tls.certificate:
+                ctx.load_cert_chain(tls.certificate, tls.key or None, tls.password or None)
+            self._tls[tls] = ctx
+        return ctx
+
+    def script_runner(self) -> ScriptRunner:
+        if self.scripts is None:
+            self.scripts = ScriptRunner(max_running=64)
+        return self.scripts
+
+
+ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
+
+
+def _table() -> dict[str, ProbeFn]:
+    from fastha.check.probes import dns, file, http, misc, ping, smtp, tcp, udp
+
+    return {
+        "TCP_CHECK": tcp.probe,
+        "HTTP_GET": http.probe,
+        "SSL_GET": http.probe,
+        "SMTP_CHECK": smtp.probe,
+        "DNS_CHECK": dns.probe,
+        "MISC_CHECK": misc.probe,
+        "UDP_CHECK": udp.probe,
+        "PING_CHECK": ping.probe,
+        "FILE_CHECK": file.probe,
+    }
+
+
+_PROBES: dict[str, ProbeFn] = {}
+
+
+async def run_probe(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
+    if not _PROBES:
+        _PROBES.update(_table())
+    return await _PROBES[spec.kind](spec, ctx)
