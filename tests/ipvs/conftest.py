@@ -1,0 +1,37 @@
+"""Host side of the IPVS tests: boot UML once per session, run tests/ipvs/inside there."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.ipvs import uml
+from tests.support.prereq import need_tool
+
+# tests/ipvs/inside needs ip_vs: only the guest collects it (init.sh sets FASTHA_IN_UML)
+collect_ignore = [] if os.environ.get("FASTHA_IN_UML") == "1" else ["inside"]
+
+
+@pytest.fixture(scope="session")
+def uml_results() -> dict[str, tuple[str, str]]:
+    """nodeid name -> (outcome, details) for every test run inside the guest."""
+    need_tool("linux.uml")
+    need_tool("ipvsadm")
+    res = uml.run(
+        ".venv/bin/python -m pytest -q -p no:cacheprovider -o addopts= "
+        "--junitxml=/job/junit.xml tests/ipvs/inside",
+        timeout=600,
+        keep=True,
+    )
+    try:
+        xml = (res.job / "junit.xml").read_text()
+    except OSError:
+        pytest.fail(f"no results from UML (rc {res.rc}):\n{res.out}\n{res.console[-3000:]}")
+    out: dict[str, tuple[str, str]] = {}
+    for case in ET.fromstring(xml).iter("testcase"):
+        bad = next(iter(case), None)
+        outcome = "passed" if bad is None or bad.tag == "system-out" else bad.tag
+        out[case.get("name", "")] = (outcome, (bad.text or "") if bad is not None else "")
+    return out
