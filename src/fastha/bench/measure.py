@@ -267,10 +267,10 @@ def interval_figures(intervals_ms: Sequence[float], nominal_ms: float) -> dict[s
     if not intervals_ms:
         return {"n": 0}
     mean = sum(intervals_ms) / len(intervals_ms)
-    # Per grid slot: a lost advert is counted in `missing`, not as drift.
+    # Per grid slot: span / slots, so a lost advert (or a late one followed by the
+    # on-grid next) is not counted as drift.
     total = sum(intervals_ms)
-    slots = sum(max(1, round(x / nominal_ms)) for x in intervals_ms)
-    per_slot = total / slots
+    per_slot = total / max(1, round(total / nominal_ms))
     dev = summary(abs(x - nominal_ms) for x in intervals_ms)
     return {
         "n": len(intervals_ms),
