@@ -472,3 +472,19 @@ def test_json_signal_and_garp_refresh(topo: Topology) -> None:
         assert stats["become_master"] == 1 and stats["advert_sent"] > 0
         b = _instance(_json(c, "b"))
         assert b["data"]["state"] == 1 and b["stats"]["advert_rcvd"] > 0  # type: ignore[index]
+
+
+def test_restart_after_crash_removes_stale_vips(topo: Topology) -> None:
+    """kill -9 leaves the VIP configured; the next start (as BACKUP) removes it, as
+    keepalived does at init, so only the master answers ARP for it."""
+    with _pair(topo) as c:
+        c.start("b")
+        c.wait_master(TIMEOUT, expect="b")
+        c.kill("b")
+        assert c.has_vip("b"), "a crashed master leaves its VIP behind"
+        c.start("a")
+        c.wait_master(TIMEOUT, expect="a")
+        c.start("b")
+        c.wait_state("b", "BACKUP", TIMEOUT)
+        _wait("b to drop the stale VIP", lambda: not c.has_any_vip("b"), c)
+        _assert_sole_owner(c, "a")

@@ -56,10 +56,18 @@ class InstanceSpec:
     track_scripts: tuple[TrackedScript, ...] = ()
     track_files: tuple[TrackedScript, ...] = ()
     sync_group: str | None = None
+    vmac: str | None = None  # use_vmac: the macvlan's name (VIPs without dev go on it)
+    vmac_xmit_base: bool = False
 
     @property
     def name(self) -> str:
         return self.params.name
+
+    @property
+    def sock_ifname(self) -> str:
+        """Where adverts are sent and received: the VMAC, so that they carry the virtual
+        MAC (and because macvlan hands frames from our own MAC only to the macvlan)."""
+        return self.vmac if self.vmac and not self.vmac_xmit_base else self.ifname
 
     @property
     def advert_addresses(self) -> tuple[bytes, ...]:
@@ -174,7 +182,12 @@ def _pick(instance_value: object, global_value: object) -> object:
 
 def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> InstanceSpec:
     ifname = vi.interface or ""
-    vips = tuple(_address(v, ifname) for v in vi.virtual_ipaddresses)
+    vmac = None
+    if vi.use_vmac is not None:
+        vmac = vi.use_vmac.name or f"{g.vmac_prefix}.{vi.virtual_router_id or 0}"
+    # keepalived puts addresses without `dev` on the instance's interface: the VMAC.
+    vip_dev = vmac or ifname
+    vips = tuple(_address(v, vip_dev) for v in vi.virtual_ipaddresses)
     family = vips[0].family if vips else socket.AF_INET
     version = vi.version or (3 if family == socket.AF_INET6 else g.vrrp_version)
     strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
@@ -241,7 +254,7 @@ def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> Instanc
         ifname=ifname,
         family=family,
         vips=vips,
-        excluded=tuple(_address(v, ifname) for v in vi.virtual_ipaddresses_excluded),
+        excluded=tuple(_address(v, vip_dev) for v in vi.virtual_ipaddresses_excluded),
         routes=tuple(_route(r) for r in vi.virtual_routes),
         rules=tuple(_rule(r) for r in vi.virtual_rules),
         src=str(vi.mcast_src_ip) if vi.mcast_src_ip is not None else None,
@@ -257,6 +270,8 @@ def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> Instanc
         track_scripts=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_scripts),
         track_files=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_files),
         sync_group=group,
+        vmac=vmac,
+        vmac_xmit_base=vi.vmac_xmit_base,
     )
 
 

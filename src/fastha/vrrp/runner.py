@@ -21,9 +21,11 @@ from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
+from fastha.vrrp.actions import RemoveVips
 from fastha.vrrp.events import LinkChanged, Shutdown, Startup
 from fastha.vrrp.from_config import InstanceSpec, VrrpSpec, vrrp_spec
 from fastha.vrrp.instance import Context, Instance
+from fastha.vrrp.states import State
 from fastha.vrrp.sync import SyncGroup
 from fastha.vrrp.trackers import FileTracker, InterfaceTracker, ScriptTracker, TrackerSet
 from fastha.wire.timer import PreciseTimer, set_timer_slack_ns
@@ -95,6 +97,8 @@ class VrrpRunner:
         self.tracking = Tracking()
         self.ctx: Context | None = None
         self.stopping = asyncio.Event()
+        self.vmacs: list[str] = []
+        self.base_sysctls: dict[str, dict[str, int | None]] = {}
 
     async def _primary_address(self, nl: Netlink, spec: InstanceSpec) -> str:
         vip_addrs = {v.address for v in spec.vips}
@@ -119,21 +123,21 @@ class VrrpRunner:
         if spec.unicast_peers:
             demux = Demux(False, spec.mcast_group)
             config = VrrpSocketConfig(
-                spec.ifname,
+                spec.sock_ifname,
                 spec.family,
                 src=inst.src,
                 unicast_peers=spec.unicast_peers,
                 unicast_ttl=spec.unicast_ttl,
             )
         else:
-            key = (spec.ifname, spec.family, inst.src)
+            key = (spec.sock_ifname, spec.family, inst.src)
             found = demuxes.get(key)
             if found is not None:
                 found.by_vrid[spec.params.vrid] = inst
                 inst.sock = next(
                     s
                     for s in self.sockets
-                    if s.config.ifname == spec.ifname
+                    if s.config.ifname == spec.sock_ifname
                     and s.config.family == spec.family
                     and s.config.src == inst.src
                     and not s.config.unicast_peers
@@ -141,7 +145,7 @@ class VrrpRunner:
                 return
             demux = demuxes[key] = Demux(True, spec.mcast_group)
             config = VrrpSocketConfig(
-                spec.ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
+                spec.sock_ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
             )
         demux.by_vrid[spec.params.vrid] = inst
         sock = VrrpSocket(config, demux.on_packet)
@@ -256,6 +260,8 @@ class VrrpRunner:
                 sender.close()
             timer.close()
             await scripts.close()
+            if self.vmacs and self.options.release_on_stop:  # a failed start, too
+                await self._remove_vmacs(nl)
             await nl.close()
             if fifo is not None:
                 fifo.close()
@@ -292,6 +298,8 @@ class VrrpRunner:
                 )
             inst = Instance(spec, ctx, primary)
             ctx.instances[inst.name] = inst
+            if spec.vmac:
+                await self._create_vmac(nl, inst)
             self._socket_for(inst, demuxes)
         for g in self.spec.groups:
             members = {m: ctx.instances[m].machine for m in g.members if m in ctx.instances}
@@ -311,11 +319,49 @@ class VrrpRunner:
             inst.feed(Startup())
             for event in self.tracking.sets[inst.name].events():
                 inst.feed(event)
+            if inst.machine.state != State.MASTER:
+                # keepalived removes VIPs at startup: a crashed run (kill -9) left them
+                # configured, and a backup holding them would answer ARP for them.
+                inst.execute(RemoveVips())
         loop = asyncio.get_running_loop()
         for name in self.tracking.scripts:
             self.tasks.append(loop.create_task(self._script_loop(name), name=f"script-{name}"))
         if self.tracking.files:
             self.tasks.append(loop.create_task(self._file_loop(), name="track-files"))
+
+    async def _create_vmac(self, nl: Netlink, inst: Instance) -> None:
+        """keepalived's use_vmac: at startup, a macvlan (private mode) on the interface
+        with the VRRP virtual MAC, brought up; the VIPs go on it when master.
+
+        Sysctls as keepalived sets them (vrrp_if_config.c): the VMAC answers ARP only
+        for its own addresses, accepts packets with local sources and skips rp_filter;
+        the base interface stops answering ARP for addresses it does not hold
+        (arp_ignore 1, arp_filter 1), restored on exit."""
+        spec = inst.spec
+        assert spec.vmac is not None
+        await nl.create_vmac(spec.vmac, spec.ifname, spec.params.vrid, family=spec.family)
+        inst.vmac = spec.vmac
+        self.vmacs.append(spec.vmac)
+        if spec.family == socket.AF_INET:
+            for name, value in (("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0)):
+                _set_sysctl(spec.vmac, name, value)
+            if spec.ifname not in self.base_sysctls:
+                saved = {}
+                for name in ("arp_ignore", "arp_filter"):
+                    saved[name] = _set_sysctl(spec.ifname, name, 1)
+                self.base_sysctls[spec.ifname] = saved
+        log.info("VRRP_Instance(%s) using VMAC %s on %s", inst.name, spec.vmac, spec.ifname)
+
+    async def _remove_vmacs(self, nl: Netlink) -> None:
+        for name in self.vmacs:
+            with contextlib.suppress(Exception):
+                await nl.delete_vmac(name)
+        self.vmacs.clear()
+        for ifname, saved in self.base_sysctls.items():
+            for name, value in saved.items():
+                if value is not None:
+                    _set_sysctl(ifname, name, value)
+        self.base_sysctls.clear()
 
     async def _stop(self, ctx: Context) -> None:
         for task in self.tasks:
@@ -330,6 +376,23 @@ class VrrpRunner:
             )
         for inst in ctx.instances.values():
             log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
+        if self.options.release_on_stop:  # -V: the VIPs stay, so does the VMAC under them
+            await self._remove_vmacs(ctx.netlink)
+
+
+def _set_sysctl(ifname: str, name: str, value: int) -> int | None:
+    """Set net.ipv4.conf.IFNAME.NAME; returns the old value (None if unreadable)."""
+    path = f"/proc/sys/net/ipv4/conf/{ifname}/{name}"
+    try:
+        with open(path) as fh:
+            old = int(fh.read().strip() or 0)
+        if old != value:
+            with open(path, "w") as fh:
+                fh.write(f"{value}\n")
+        return old
+    except (OSError, ValueError) as exc:
+        log.warning("Cannot set %s to %d: %s", path, value, exc)
+        return None
 
 
 def _no_release(spec: InstanceSpec) -> InstanceSpec:

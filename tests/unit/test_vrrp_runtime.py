@@ -1,0 +1,101 @@
+"""The VRRP runtime without a network: config -> InstanceSpec, and the JSON signal's shape."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastha.config.loader import load
+from fastha.vrrp.from_config import InstanceSpec, vrrp_spec
+from fastha.vrrp.instance import Context, Instance
+
+BASE = """
+global_defs {{
+    router_id t
+    vrrp_garp_master_refresh 5
+}}
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+{extra}
+    virtual_ipaddress {{
+        198.18.0.100/24
+        198.18.0.101/24 dev eth1
+    }}
+}}
+"""
+
+
+def _spec(tmp_path: Path, extra: str = "") -> InstanceSpec:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(BASE.format(extra=extra))
+    result = load(conf)
+    assert result.config is not None, [str(d) for d in result.diagnostics]
+    (spec,) = vrrp_spec(result.config).instances
+    return spec
+
+
+def test_plain_instance_sends_on_its_interface(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    assert spec.vmac is None and spec.sock_ifname == "eth0"
+    assert [v.dev for v in spec.vips] == ["eth0", "eth1"]
+    assert spec.params.garp_master_refresh_ns == 5 * 10**9
+
+
+def test_use_vmac_default_name_carries_vips_and_adverts(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "    use_vmac")
+    assert spec.vmac == "vrrp.51"
+    assert spec.ifname == "eth0"  # the base: primary address and link state
+    assert spec.sock_ifname == "vrrp.51"
+    # keepalived: addresses without dev go on the VMAC, an explicit dev is kept.
+    assert [v.dev for v in spec.vips] == ["vrrp.51", "eth1"]
+
+
+def test_use_vmac_named_and_xmit_base(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "    use_vmac vmac51\n    vmac_xmit_base")
+    assert spec.vmac == "vmac51"
+    assert spec.sock_ifname == "eth0"
+    assert spec.vips[0].dev == "vmac51"
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Instance:
+    spec = _spec(
+        tmp_path, "    notify_master /bin/true\n    track_interface {\n        eth1\n    }"
+    )
+    ctx: Any = Context(None, None, None, None, None)  # type: ignore[arg-type]
+    return Instance(spec, ctx, "198.18.0.11")
+
+
+def test_json_entry_has_keepalived_shape(instance: Instance) -> None:
+    entry = instance.status()
+    data, stats = entry["data"], entry["stats"]
+    assert data["iname"] == "VI_1" and data["vrid"] == 51 and data["version"] == 2
+    assert data["state"] == 0  # VRRP_STATE_INIT before Startup
+    assert data["base_priority"] == 150 and data["effective_priority"] == 150
+    assert data["ifp_ifname"] == "eth0" and data["garp_refresh"] == 5
+    assert data["vips"] == ["198.18.0.100/24 dev eth0", "198.18.0.101/24 dev eth1"]
+    assert data["track_ifp"] == ["eth1"] and data["script_master"] == "/bin/true"
+    assert data["accept"] == 1 and data["vipset"] is False
+    for key in ("advert_rcvd", "advert_sent", "become_master", "release_master",
+                "packet_len_err", "ip_ttl_err", "auth_failure", "pri_zero_rcvd",
+                "pri_zero_sent"):  # fmt: skip
+        assert stats[key] == 0, key
+    # fastha's summary beside it, for tools that want names not numbers.
+    assert entry["name"] == "VI_1" and entry["state"] == "INIT"
+    assert entry["counters"]["drops"] == {}
+
+
+def test_json_counts_drops_under_keepalived_names(instance: Instance) -> None:
+    instance.counters.count_drop("TTL")
+    instance.counters.count_drop("AUTH_FAILURE")
+    instance.counters.count_drop("TOO_SHORT")
+    stats = instance.status()["stats"]
+    assert stats["ip_ttl_err"] == 1 and stats["auth_failure"] == 1
+    assert stats["packet_len_err"] == 1
+    assert instance.family == socket.AF_INET
