@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -28,7 +29,9 @@ def uml_results() -> dict[str, tuple[str, str]]:
     try:
         xml = (res.job / "junit.xml").read_text()
     except OSError:
+        shutil.rmtree(res.job, ignore_errors=True)
         pytest.fail(f"no results from UML (rc {res.rc}):\n{res.out}\n{res.console[-3000:]}")
+    shutil.rmtree(res.job, ignore_errors=True)
     out: dict[str, tuple[str, str]] = {}
     for case in ET.fromstring(xml).iter("testcase"):
         bad = next(iter(case), None)

@@ -50,8 +50,14 @@ def kernel() -> str:
     return KERNEL
 
 
-def run(command: str, *, timeout: float = 300.0, mem: str = "768M", keep: bool = False,
-        files: dict[str, str] | None = None) -> Result:
+def run(
+    command: str,
+    *,
+    timeout: float = 300.0,
+    mem: str = "768M",
+    keep: bool = False,
+    files: dict[str, str] | None = None,
+) -> Result:
     """Boot a guest, run ``command`` (sh syntax, cwd /work/main) in it, return its result.
 
     ``files`` are written into the job dir first (visible inside as /job/<name>). A guest
@@ -69,8 +75,11 @@ def run(command: str, *, timeout: float = 300.0, mem: str = "768M", keep: bool =
             f"init={INIT}", f"FASTHA_JOB={job}", f"umid={umid}", f"uml_dir={job}",
             "con=null", "ssl=null", "con0=null,fd:1", "quiet",
         ]  # fmt: skip
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": "/dev/shm",
-               "HOME": str(job)}  # make_umid crashes without $HOME
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "TMPDIR": "/dev/shm",
+            "HOME": str(job),
+        }  # make_umid crashes without $HOME
         with open(job / "console", "wb") as console:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
                                     stderr=subprocess.STDOUT, env=env, cwd=job,
