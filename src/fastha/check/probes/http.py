@@ -156,10 +156,14 @@ async def fetch(
     """One GET; raises OSError/ProbeTimeout/ConnectionError/ssl.SSLError on failure."""
     ep: Endpoint = spec.endpoint
     loop = asyncio.get_running_loop()
-    sock, addr = open_socket(ep, socket.SOCK_STREAM)
+    plain = ep.bindto is None and ep.bind_port is None and not ep.bind_if and ep.fwmark is None
+    sock: socket.socket | None = None
+    if not plain:
+        sock, addr = open_socket(ep, socket.SOCK_STREAM)
     transport = None
     try:
-        await connect(sock, addr, ep.connect_timeout)
+        if sock is not None:
+            await connect(sock, addr, ep.connect_timeout)
         proto = _Response(
             request_bytes(spec, url), url.needs_body if need_body is None else need_body
         )
@@ -171,8 +175,12 @@ async def fetch(
             kw["server_hostname"] = sni or str(ep.host)
             kw["ssl_handshake_timeout"] = ep.connect_timeout
         async with asyncio.timeout(ep.connect_timeout):
-            transport, _ = await loop.create_connection(lambda: proto, sock=sock, **kw)
-            sock = None  # the transport owns it now
+            if sock is None:  # no socket options: the loop connects (cheaper in uvloop)
+                where = {"host": str(ep.host), "port": ep.port}
+                transport, _ = await loop.create_connection(lambda: proto, **where, **kw)
+            else:
+                transport, _ = await loop.create_connection(lambda: proto, sock=sock, **kw)
+                sock = None  # the transport owns it now
             return await proto.done
     except TimeoutError as exc:
         raise ProbeTimeout("timeout") from exc
