@@ -48,7 +48,7 @@ class TrackScript:
 
     name: str
     script: str  # full command line; absolute paths (keepalived's script security)
-    interval: float = 1
+    interval: int = 1  # keepalived 2.2.7: whole seconds (it ignores "0.2" with a warning)
     weight: int = 0  # 0: failing puts the instance in FAULT; else priority +/- weight
     fall: int = 1
     rise: int = 1
@@ -64,6 +64,13 @@ class NodeSpec:
     preempt_delay: float | None = None
     track_scripts: tuple[TrackScript, ...] = ()
     extra: tuple[str, ...] = ()  # raw lines appended inside vrrp_instance
+
+    def __post_init__(self) -> None:
+        # keepalived 2.2.7 warns (keepalived -t exit 5) and drops one of them.
+        if self.nopreempt and self.preempt_delay is not None:
+            raise ValueError("preempt_delay is incompatible with nopreempt")
+        if self.nopreempt and self.state == "MASTER":
+            raise ValueError("nopreempt needs the initial state BACKUP")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.netns import Topology
 from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
+from tests.support.vrrp_peer import FASTHA, command
 
 pytestmark = pytest.mark.system
 
@@ -141,7 +142,7 @@ def test_nopreempt_keeps_the_lower_priority_master(topo: Topology, impl: str) ->
 @pytest.mark.parametrize("impl", IMPLS)
 def test_track_script_weight_moves_the_master(topo: Topology, impl: str) -> None:
     flag = topo.tmp_path / "a-is-sick"
-    check = TrackScript("chk_a", f"/usr/bin/test ! -e {flag}", interval=0.2, weight=-100)
+    check = TrackScript("chk_a", f"/usr/bin/test ! -e {flag}", weight=-100)
     with _pair(topo, impl, track_scripts=(check,)) as c:
         c.start_all()
         c.wait_master(TIMEOUT, expect="a")
@@ -151,3 +152,31 @@ def test_track_script_weight_moves_the_master(topo: Topology, impl: str) -> None
         flag.unlink()  # a: back to 150, preempts
         c.wait_master(TIMEOUT, expect="a")
         _assert_sole_owner(c, "a")
+
+
+CONFIG_SHAPES = [
+    Router(version=2, advert_int=1, auth_pass="fastha1", unicast=True),
+    Router(version=3, family=6, advert_int=0.2, unicast=True),
+    Router(version=3, advert_int=0.2, vip_count=3),
+]
+
+
+@pytest.mark.keepalived
+@pytest.mark.parametrize("router", CONFIG_SHAPES, ids=lambda r: r.label())
+def test_generated_configs_are_clean_for_both(topo: Topology, router: Router) -> None:
+    """The harness's keepalived.conf passes `keepalived -t` (exit 0: not even a warning)
+    and `fastha check-config`, each run inside the node so the interface exists."""
+    need_impl("keepalived")
+    check = TrackScript("chk", "/usr/bin/true", weight=-20)
+    specs = [
+        NodeSpec("a", priority=150, preempt_delay=2, track_scripts=(check,)),
+        NodeSpec("b", priority=100, nopreempt=True),
+        NodeSpec("c", priority=50, state="MASTER"),
+    ]
+    c = VrrpCluster(topo, router, specs, observer=False)
+    for n in c:
+        kt = [*command("keepalived", n.conf, c.workdir / n.name), "-t"]
+        r = topo.run(n.node, *kt, check=False)
+        assert r.returncode == 0, f"keepalived -t exit {r.returncode}\n{r.stdout}{r.stderr}"
+        r = topo.run(n.node, str(FASTHA), "check-config", "-f", str(n.conf), check=False)
+        assert r.returncode == 0, f"fastha check-config exit {r.returncode}\n{r.stdout}{r.stderr}"
