@@ -10,6 +10,7 @@ Bounds are protocol-level and generous.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -488,3 +489,47 @@ def test_restart_after_crash_removes_stale_vips(topo: Topology) -> None:
         c.wait_state("b", "BACKUP", TIMEOUT)
         _wait("b to drop the stale VIP", lambda: not c.has_any_vip("b"), c)
         _assert_sole_owner(c, "a")
+
+
+def test_three_nodes_hand_over_by_priority(topo: Topology) -> None:
+    specs = [
+        NodeSpec("a", "fastha", 150),
+        NodeSpec("b", "fastha", 100),
+        NodeSpec("c", "fastha", 50),
+    ]
+    with VrrpCluster(topo, FAST3, specs) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        _assert_sole_owner(c, "a")
+        c.kill("a")
+        c.wait_master(TIMEOUT, expect="b")
+        assert c["c"].state() == "BACKUP", "the next priority takes over, not any backup"
+        c.wait_observer_macs([c["b"].mac, c["a"].mac] if c.has_any_vip("a") else [c["b"].mac])
+        assert c.stop("b") == 0
+        c.wait_master(TIMEOUT, expect="c")
+        _wait("c to hold the VIP", lambda: c.has_vip("c"), c)
+        assert c.ping_vip(count=2)
+
+
+def test_garp_repeat_and_interval(topo: Topology) -> None:
+    router = Router(
+        version=3,
+        advert_int=0.2,
+        global_extra=("vrrp_garp_master_repeat 4", "vrrp_garp_interval 0.2"),
+    )
+    with _pair(topo, router) as c:
+        with c.bridge_capture("arp") as cap:
+            c.start_all()
+            c.wait_master(TIMEOUT, expect="a")
+            _assert_sole_owner(c, "a")
+            time.sleep(2)
+        times = [
+            float(p["frame.time_relative"])
+            for p in cap.packets(
+                f"arp.isgratuitous == 1 && eth.src == {c['a'].mac}",
+                fields=("frame.time_relative",),
+            )
+        ]
+        assert len(times) == 4, times  # garp_master_repeat, no refresh configured
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) > 0.1, f"vrrp_garp_interval 0.2 s spaces them: {gaps}"
