@@ -533,3 +533,28 @@ def test_garp_repeat_and_interval(topo: Topology) -> None:
         assert len(times) == 4, times  # garp_master_repeat, no refresh configured
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) > 0.1, f"vrrp_garp_interval 0.2 s spaces them: {gaps}"
+
+
+def test_notify_fifo_script_reads_every_line(topo: Topology) -> None:
+    """notify_fifo with notify_fifo_script: fastha creates the FIFO, runs the reader
+    with the FIFO's name appended and loses no line written before it started."""
+    fifo = topo.tmp_path / "events.fifo"
+    out = topo.tmp_path / "events.out"
+    reader = topo.tmp_path / "reader.sh"
+    reader.write_text(f'#!/bin/sh\nexec cat "$1" >> {out}\n')
+    reader.chmod(0o755)
+    router = Router(
+        version=3,
+        advert_int=0.2,
+        global_extra=(f"notify_fifo {fifo}", f"notify_fifo_script {reader}"),
+    )
+    with VrrpCluster(topo, router, [NodeSpec("a", "fastha", 150)]) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        want = ['INSTANCE "VI_1" BACKUP 150', 'INSTANCE "VI_1" MASTER 150']
+        _wait("the reader to log both lines", lambda: out.exists() and
+              out.read_text().splitlines() == want, c)  # fmt: skip
+        assert c.stop("a") == 0
+    assert fifo.exists() and os.path.exists(fifo)
+    left = subprocess.run(["pgrep", "-f", f"cat {fifo}"], capture_output=True, text=True)
+    assert not left.stdout.split(), "the reader is stopped with the daemon"

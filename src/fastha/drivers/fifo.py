@@ -52,9 +52,10 @@ class FifoStats:
 
 
 class NotifyFifo:
-    def __init__(self, path: str, *, create: bool = False) -> None:
+    def __init__(self, path: str, *, create: bool = False, hold_open: bool = False) -> None:
         self.path = path
         self.create = create  # keepalived creates it when it also runs the fifo script
+        self.hold_open = hold_open
         self._fd = -1
         self.stats = FifoStats()
 
@@ -63,8 +64,11 @@ class NotifyFifo:
             return True
         if self.create and not os.path.exists(self.path):
             os.mkfifo(self.path, 0o600)
+        # A FIFO we created for our own notify_fifo_script is held open read-write, as
+        # keepalived does: lines written before the script opens it wait in the pipe.
+        mode = os.O_RDWR if self.hold_open else os.O_WRONLY
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(self.path, mode | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno not in (errno.ENXIO, errno.ENOENT):
                 self.stats.errors += 1
@@ -79,6 +83,10 @@ class NotifyFifo:
         self._fd = fd
         log.info("notify_fifo %s: reader attached", self.path)
         return True
+
+    def open(self) -> bool:
+        """Open (creating it when ours) now rather than at the first line."""
+        return self._open()
 
     def write_line(self, line: bytes) -> bool:
         """Write one line; ``False`` if it was dropped. Never blocks, never raises."""

@@ -106,6 +106,7 @@ class VrrpSpec:
     track_files: dict[str, tuple[str, int, bool]]  # name -> (path, weight, reverse)
     groups: tuple[GroupSpec, ...]
     notify_fifo: str | None
+    notify_fifo_script: RunScript | None
     startup_delay_s: float
     router_id: str
 
@@ -313,7 +314,18 @@ def vrrp_spec(config: Config) -> VrrpSpec:
             if run is not None:
                 notify[key] = run
         groups.append(GroupSpec(sg.name, sg.group, notify, sg.sync_group_tracking_weight))
-    fifo = g.vrrp_notify_fifo or g.notify_fifo
+    fifo, fifo_script = g.vrrp_notify_fifo, g.vrrp_notify_fifo_script
+    if fifo is None:
+        fifo, fifo_script = g.notify_fifo, g.notify_fifo_script
+    fifo_run = None
+    if fifo is not None and fifo_script is not None:
+        # keepalived runs the FIFO's reader itself, the FIFO's name appended, for ever.
+        run = _run_script(fifo_script, g, "notify_fifo_script", None)
+        assert run is not None
+        fifo_run = RunScript(
+            argv=(*run.argv, fifo.name), timeout=None, user=run.user, group=run.group,
+            name=run.name,
+        )  # fmt: skip
     return VrrpSpec(
         instances=tuple(
             instance_spec(vi, g, member_of.get(vi.name)) for vi in config.vrrp_instances
@@ -324,6 +336,7 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         },
         groups=tuple(groups),
         notify_fifo=fifo.name if fifo is not None else None,
+        notify_fifo_script=fifo_run,
         startup_delay_s=g.vrrp_startup_delay,
         router_id=g.router_id or socket.gethostname(),
     )

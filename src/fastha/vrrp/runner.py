@@ -237,7 +237,11 @@ class VrrpRunner:
         nl = Netlink()
         await nl.open()
         scripts = ScriptRunner()
-        fifo = NotifyFifo(self.spec.notify_fifo) if self.spec.notify_fifo else None
+        fifo_script = self.spec.notify_fifo_script
+        fifo = None
+        if self.spec.notify_fifo:
+            ours = fifo_script is not None
+            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours)
         ctx = self.ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -248,6 +252,9 @@ class VrrpRunner:
                 "Reload requested: not supported by the VRRP child yet; keeping the running configuration"
             ),
         )
+        if fifo is not None and fifo_script is not None:
+            fifo.open()  # create it and hold it open before its reader starts
+            scripts.spawn(fifo_script)
         try:
             await self._start(ctx, nl)
             await self.stopping.wait()
