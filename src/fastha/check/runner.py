@@ -1,0 +1,351 @@
+"""The checker child: health checks and IPVS reconciliation on one uvloop loop.
+
+    config -> Plan (spec) -> Health -> Scheduler (probes on the precise timer)
+                                     \\-> Changed(vs) -> desired table -> kernel dump
+                                                      -> planner ops -> IPVS driver
+
+At start: ``lvs_timeouts``, ``lvs_flush``, then the initial table (every virtual server
+with its real servers presumed up, or down with ``alpha``) before the first probe ends.
+On a health change only the virtual servers that changed are dumped and reconciled; the
+changes are coalesced, so a burst of probe results costs one pass. Every kernel
+operation is logged once, in keepalived's words where it has them ("Adding service
+[192.168.1.1]:tcp:80 to VS [10.0.0.1]:tcp:80"); a line the health model already logged
+for the same change is not repeated.
+
+Ownership: fastha touches only the services and real servers its config names (a
+foreign entry made with ipvsadm survives, even inside one of our services), unless
+``lvs_flush``. On SIGTERM it removes the services it owns (the kernel drops their real
+servers), or flushes the whole table with ``lvs_flush_on_stop``; ``-I``
+(dont_release_ipvs) leaves everything in place. SIGHUP is logged: reload arrives with
+the daemon issue. ``lvs_sync_daemon`` follows a VRRP instance's state, which the daemon
+parent will forward; the checker child alone does not start it.
+
+    run_checker(config, CheckOptions(release_on_stop=True)) -> exit code
+    python -m fastha.check.runner -f keepalived.conf -l [-I]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+import signal
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastha.check.desired import DesiredError, DesiredTable
+from fastha.check.health import Action, Changed, Health, Log, Notify
+from fastha.check.ipvs_model import Service, ServiceKey, Timeouts
+from fastha.check.planner import Op, OpKind, plan
+from fastha.check.probes import ProbeContext
+from fastha.check.scheduler import Scheduler
+from fastha.check.spec import build_plan
+from fastha.config.model import FlushOnStop
+from fastha.drivers.ipvs import IPVS
+from fastha.drivers.scripts import Script, ScriptRunner
+
+log = logging.getLogger("fastha.check")
+
+STOP_SCRIPTS_WAIT = 5.0  # seconds the omega notifiers get at shutdown
+
+
+@dataclass(slots=True)
+class CheckOptions:
+    release_on_stop: bool = True  # keepalived -I (dont_release_ipvs) turns it off
+
+
+@dataclass(slots=True)
+class Counters:
+    reconciles: int = 0
+    ops: int = 0
+    failed_ops: int = 0
+    notifies: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class CheckerRunner:
+    def __init__(
+        self,
+        config: Any,
+        options: CheckOptions | None = None,
+        *,
+        ipvs_factory: Callable[[], IPVS] = IPVS,
+    ) -> None:
+        self.config = config
+        self.options = options if options is not None else CheckOptions()
+        self.ipvs_factory = ipvs_factory
+        self.plan = build_plan(config)
+        self.health = Health(self.plan)
+        self.table = DesiredTable(config)  # DesiredError: the config cannot be a table
+        gd = getattr(config, "global_defs", None)
+        su = getattr(gd, "script_user", None)
+        self.script_user = (su.username, su.groupname) if su is not None else (None, None)
+        self.counters = Counters()
+        self.ipvs: IPVS | None = None
+        self.scheduler: Scheduler | None = None
+        self.scripts = ScriptRunner()
+        self.stopping: asyncio.Event | None = None
+        self._dirty: set[int] = set()
+        self._wake: asyncio.Event | None = None
+        self._logged: set[str] = set()  # health log lines since the last pass
+        self._reconciler: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ actions
+
+    def on_actions(self, actions: list[Action]) -> None:
+        """The scheduler's callback (sync, on the loop): never blocks."""
+        for a in actions:
+            if isinstance(a, Changed):
+                self._dirty.add(a.vs)
+            elif isinstance(a, Log):
+                self._logged.add(a.text)
+            elif isinstance(a, Notify):
+                self._notify(a)
+        if self._dirty and self._wake is not None:
+            self._wake.set()
+
+    def _notify(self, a: Notify) -> asyncio.Task[Any]:
+        user, group = a.script.user, a.script.group
+        if user is None:
+            user, group = self.script_user
+        name = f"{a.event} {self.table.vss[a.vs].name}" + (f" {a.rs}" if a.rs else "")
+        self.counters.notifies += 1
+        log.info("Executing [%s] for %s", a.script.command, name)
+        script = Script(tuple(shlex.split(a.script.command)), user=user, group=group, name=name)
+        return self.scripts.spawn(script)
+
+    # ------------------------------------------------------------ reconciliation
+
+    async def kernel(self, keys: set[ServiceKey] | None = None) -> list[Service]:
+        """The kernel's services (all, or those in ``keys``) with their real servers."""
+        assert self.ipvs is not None
+        out = []
+        for svc in await self.ipvs.services(dests=False):
+            if keys is None or svc.key in keys:
+                dests = tuple(await self.ipvs.dests(svc))
+                out.append(Service(**{f: getattr(svc, f) for f in _FIELDS}, dests=dests))
+        return out
+
+    async def reconcile(self, vis: Iterable[int]) -> list[Op]:
+        """Make the kernel hold what virtual servers ``vis`` should; return the ops run."""
+        assert self.ipvs is not None
+        vis = sorted(set(vis))
+        want = [s for vi in vis for s in self.table.services(vi, self.health.desired(vi))]
+        kernel = await self.kernel({s.key for s in want})
+        ops = plan(want, kernel, previous=self.table.owned(vis))
+        await self._apply(ops, kernel)
+        return ops
+
+    async def _apply(self, ops: Sequence[Op], kernel: Iterable[Service]) -> None:
+        assert self.ipvs is not None
+        self.counters.reconciles += 1
+        if not ops:
+            self._logged.clear()
+            return
+        have = {s.key: s.dest_map() for s in kernel}
+        said: set[str] = set()
+        for op in ops:
+            text = self.describe(op, have)
+            if text not in said and text not in self._logged:
+                log.info("%s", text)
+            said.add(text)
+        self._logged.clear()
+        res = await self.ipvs.apply(ops)
+        self.counters.ops += res.done + len(res.already)
+        self.counters.failed_ops += len(res.failed)
+
+    def describe(self, op: Op, have: dict[ServiceKey, dict[tuple[str, int], Any]]) -> str:
+        """One log line per kernel operation, in keepalived's words (ipwrapper.c)."""
+        vs = self.table.vs_of(op.service.key)
+        name = vs.name if vs is not None else str(op.service)
+        proto = vs.proto if vs is not None else "?"
+        if vs is not None and vs.name != str(op.service) and len(vs.services) > 1:
+            label = f"{name} ({op.service})"  # one service of a group
+        else:
+            label = name
+        if op.kind is OpKind.ADD_SERVICE:
+            return f"Adding VS {label}"
+        if op.kind is OpKind.EDIT_SERVICE:
+            return f"Updating VS {label}"
+        if op.kind is OpKind.DEL_SERVICE:
+            return f"Removing VS {label}"
+        d = op.dest
+        assert d is not None
+        rs = f"[{d.addr}]:{proto}:{d.port}"
+        if op.kind is OpKind.ADD_DEST:
+            tail = " (inhibited, weight 0)" if d.weight == 0 else ""
+            return f"Adding service {rs} to VS {name}{tail}"
+        if op.kind is OpKind.DEL_DEST:
+            return f"Removing service {rs} from VS {name}"
+        old = have.get(op.service.key, {}).get(d.key)
+        if old is not None and (old.weight == 0) != (d.weight == 0):
+            if d.weight == 0:
+                return f"Disabling service {rs} from VS {name}"
+            return f"Enabling service {rs} to VS {name}"
+        if old is not None and old.weight != d.weight:
+            return (f"Changing weight from {old.weight} to {d.weight} for active service {rs} "
+                    f"of VS {name}")  # fmt: skip
+        return f"Updating service {rs} of VS {name}"
+
+    async def _reconcile_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._dirty:
+                vis, self._dirty = self._dirty, set()
+                try:
+                    await self.reconcile(vis)
+                except (OSError, ConnectionError) as exc:
+                    # The next change retries these virtual servers; do not spin.
+                    log.error("IPVS reconciliation failed: %s", exc)
+                    self.counters.errors.append(str(exc))
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, ipvs: IPVS) -> None:
+        self.ipvs = ipvs
+        gd = getattr(self.config, "global_defs", None)
+        t = getattr(gd, "lvs_timeouts", None)
+        if t is not None:
+            await ipvs.set_timeouts(Timeouts(tcp=t.tcp or 0, tcpfin=t.tcpfin or 0,
+                                             udp=t.udp or 0))  # fmt: skip
+            log.info("Setting IPVS timeouts tcp %s tcpfin %s udp %s", t.tcp, t.tcpfin, t.udp)
+        if getattr(gd, "lvs_flush", False):
+            log.info("Flushing IPVS table (lvs_flush)")
+            await ipvs.flush()
+        sd = getattr(gd, "lvs_sync_daemon", None)
+        if sd is not None:
+            log.warning(
+                "lvs_sync_daemon on %s follows VRRP instance %s: started by the daemon "
+                "parent, not by the checker child alone", sd.interface, sd.instance)  # fmt: skip
+        for text in self.plan.skipped:
+            log.warning("Not checking %s", text)
+        self._wake = asyncio.Event()
+        self.scheduler = Scheduler(self.health, ProbeContext(scripts=self.scripts),
+                                   on_actions=self.on_actions)  # fmt: skip
+        self.scheduler.start()  # Health.start(): Changed for every virtual server
+        # The initial table, before any probe result can change it.
+        vis, self._dirty = self._dirty | set(range(len(self.table))), set()
+        await self.reconcile(vis)
+        log.info("IPVS table initialised: %d virtual services", sum(
+            len(v.services) for v in self.table.vss))  # fmt: skip
+        self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop())
+        if self._dirty:
+            self._wake.set()
+
+    async def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+        if self.scheduler is not None:
+            await self.scheduler.close()  # also cancels running scripts
+            tasks = [self._notify(a) for a in self.scheduler.stop_actions()
+                     if isinstance(a, Notify)]  # fmt: skip
+            if tasks:
+                await asyncio.wait(tasks, timeout=STOP_SCRIPTS_WAIT)
+        await self.scripts.close()
+        if self.ipvs is None:
+            return
+        if not self.options.release_on_stop:
+            log.info("Leaving IPVS table in place (dont_release_ipvs)")
+            return
+        gd = getattr(self.config, "global_defs", None)
+        if getattr(gd, "lvs_flush_on_stop", None) is FlushOnStop.ALL:
+            log.info("Flushing IPVS table (lvs_flush_on_stop)")
+            await self.ipvs.flush()
+            return
+        owned = self.table.owned()
+        kernel = await self.kernel({s.key for s in owned})
+        await self._apply(plan([], kernel, previous=owned), kernel)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.stopping = stopping = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.warning(
+            "Reload requested: reload arrives with the daemon issue; keeping the running "
+            "configuration"))  # fmt: skip
+        ipvs = self.ipvs_factory()
+        try:
+            await ipvs.open()
+        except OSError as exc:
+            log.error("IPVS: %s (is ip_vs loaded?)", exc)
+            ipvs.close()
+            return 1
+        code = 0
+        try:
+            await self.start(ipvs)
+            log.info("Checker started: %d checks, %d virtual servers", len(self.plan.checks),
+                     len(self.table))  # fmt: skip
+            await stopping.wait()
+            log.info("Stopping")
+        except (OSError, ConnectionError) as exc:
+            log.error("IPVS: %s", exc)
+            code = 1
+        finally:
+            try:
+                await self.stop()
+            finally:
+                ipvs.close()
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+        log.info("Stopped")
+        return code
+
+
+_FIELDS = tuple(f for f in Service.__slots__ if f != "dests")
+
+
+def run_checker(
+    config: Any,
+    options: CheckOptions | None = None,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> int:
+    """Run the checker side in this process until SIGTERM/SIGINT; the exit code."""
+    import uvloop
+
+    try:
+        runner = CheckerRunner(config, options)
+    except DesiredError as exc:
+        log.error("Configuration cannot be programmed into IPVS: %s", exc)
+        return 1
+    with asyncio.Runner(loop_factory=loop_factory or uvloop.new_event_loop) as r:
+        return r.run(runner.run())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fastha.check.runner``: the checker child alone (keepalived -C flags)."""
+    import argparse
+
+    from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
+    from fastha.vrrp.runner import configure_logging
+
+    ap = argparse.ArgumentParser(prog="python -m fastha.check.runner")
+    ap.add_argument("-f", "--use-file", default="/etc/keepalived/keepalived.conf")
+    ap.add_argument("-n", "--dont-fork", action="store_true",
+                    help="accepted: this entry point always stays in the foreground")  # fmt: skip
+    ap.add_argument("-l", "--log-console", action="store_true")
+    ap.add_argument("-D", "--log-detail", action="store_true")
+    ap.add_argument("-I", "--dont-release-ipvs", action="store_true")
+    ap.add_argument("-i", "--config-id", default=None)
+    args = ap.parse_args(argv)
+    result = load(args.use_file,
+                  args.config_id if args.config_id is not None else default_config_id())  # fmt: skip
+    for diag in result.diagnostics:
+        print(diag, file=sys.stderr)
+    if not result.ok:
+        print(f"{args.use_file}: configuration has errors; not starting", file=sys.stderr)
+        return 1
+    configure_logging(console=args.log_console, detail=args.log_detail, name="fastha_checker")
+    return run_checker(result.config, CheckOptions(release_on_stop=not args.dont_release_ipvs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
