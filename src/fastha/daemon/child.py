@@ -1,0 +1,146 @@
+"""The children's entry point: `python -m fastha.daemon.child vrrp|check|sleep ...`.
+
+The parent (fastha.daemon.supervisor) spawns `vrrp` and `check`; each loads the
+configuration itself (already validated by the parent) and runs its runner until
+SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real children are
+built elsewhere: a child that does nothing but obey signals (it appends each signal's
+name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket).
+
+Every child asks the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG), so a
+`kill -9` of the parent leaves no orphan holding VIPs or IPVS entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+log = logging.getLogger("fastha.daemon")
+
+# keepalived's KEEPALIVED_EXIT_FATAL: the parent gives up instead of respawning.
+EXIT_FATAL = 3
+ENV_PARENT_PID = "FASTHA_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """SIGTERM when the parent goes; exit at once if it already went (the race between
+    fork and prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    expected = os.environ.get(ENV_PARENT_PID)
+    if expected is not None and os.getppid() != int(expected):
+        sys.exit(0)
+
+
+def _logging(console: bool, detail: bool, name: str) -> None:
+    from fastha.vrrp.runner import configure_logging
+
+    configure_logging(console=console, detail=detail, name=name)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
+
+    result = load(args.file, args.config_id or default_config_id())
+    if not result.ok:
+        for diag in result.errors:
+            log.error("%s", diag)
+        log.error("%s: configuration has errors; child not starting", args.file)
+        sys.exit(EXIT_FATAL)
+    return result.config
+
+
+def _vrrp(args: argparse.Namespace) -> int:
+    _logging(args.log_console, args.log_detail, "fastha_vrrp")
+    config = _load(args)
+    from fastha.vrrp.runner import RunOptions, run_vrrp
+
+    options = RunOptions(release_on_stop=not args.dont_release)
+    if args.json_file:
+        options.json_file = args.json_file
+    return run_vrrp(config, options)
+
+
+def _check(args: argparse.Namespace) -> int:
+    _logging(args.log_console, args.log_detail, "fastha_checker")
+    config = _load(args)
+    try:
+        from fastha.check import runner
+    except ImportError as exc:
+        log.error("The checker child is not available in this build: %s", exc)
+        return EXIT_FATAL
+    options_cls = getattr(runner, "RunOptions", None)
+    options = options_cls(release_on_stop=not args.dont_release) if options_cls else None
+    return int(runner.run_checker(config, options))
+
+
+async def _obey_signals(args: argparse.Namespace) -> int:
+    """The stub: record signals, stop on TERM/INT, answer `status`."""
+    from fastha.daemon import child_status
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    seen: list[str] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        seen.append(signum.name)
+        if args.record:
+            with open(args.record, "a") as fh:
+                fh.write(f"{os.getpid()} {signum.name}\n")
+        if signum in (signal.SIGTERM, signal.SIGINT) and not args.ignore_term:
+            stop.set()
+
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    def status(_request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "role": args.role,
+            "pid": os.getpid(),
+            "stub": True,
+            "signals": seen,
+            "netns": os.stat("/proc/self/ns/net").st_ino,
+        }
+
+    server = await child_status.serve_from_env({"status": status, "dump": status})
+    await stop.wait()
+    await child_status.close(server)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fastha.daemon.child")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    for kind in ("vrrp", "check"):
+        p = sub.add_parser(kind)
+        p.add_argument("-f", "--use-file", dest="file", required=True)
+        p.add_argument("-i", "--config-id", default=None)
+        p.add_argument("-l", "--log-console", action="store_true")
+        p.add_argument("-D", "--log-detail", action="store_true")
+        # -V for the VRRP child, -I for the checker: leave what we installed on stop.
+        p.add_argument("--dont-release", action="store_true")
+        p.add_argument("--json-file", default=None)
+    stub = sub.add_parser("sleep", help="test stand-in: does nothing but obey signals")
+    stub.add_argument("--role", default="vrrp")
+    stub.add_argument("--record", default=None, help="append each signal received here")
+    stub.add_argument("--ignore-term", action="store_true", help="to test the kill -9 path")
+    args = parser.parse_args(argv)
+
+    die_with_parent()
+    if args.kind == "vrrp":
+        return _vrrp(args)
+    if args.kind == "check":
+        return _check(args)
+    return asyncio.run(_obey_signals(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
