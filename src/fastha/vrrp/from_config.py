@@ -18,6 +18,7 @@ from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
 from fastha.drivers import netlink
+from fastha.drivers.sched import Scheduling
 from fastha.drivers.scripts import Script as RunScript
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
@@ -109,6 +110,7 @@ class VrrpSpec:
     notify_fifo_script: RunScript | None
     startup_delay_s: float
     router_id: str
+    sched: Scheduling = field(default_factory=Scheduling)
 
 
 def _run_script(
@@ -339,4 +341,11 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         notify_fifo_script=fifo_run,
         startup_delay_s=g.vrrp_startup_delay,
         router_id=g.router_id or socket.gethostname(),
+        sched=Scheduling(
+            nice=g.vrrp_priority,
+            rt_priority=g.vrrp_rt_priority,
+            rlimit_rttime_us=g.vrrp_rlimit_rttime,
+            no_swap=g.vrrp_no_swap,
+            cpu_affinity=g.vrrp_cpu_affinity,
+        ),
     )

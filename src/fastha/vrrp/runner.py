@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastha.config.model import Config
+from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.scripts import ScriptRunner
@@ -232,6 +233,7 @@ class VrrpRunner:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         set_timer_slack_ns(1)  # timerfd expiry may otherwise be deferred by 50 µs
+        sched.apply(self.spec.sched, "VRRP child")
         timer = PreciseTimer(loop)
         timer.start()
         nl = Netlink()
