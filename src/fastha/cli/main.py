@@ -16,6 +16,9 @@ COMMANDS: dict[str, str] = {
     "bench": "fastha.cli.bench:command",
     "check-config": "fastha.cli.check_config:command",
     "daemon": "fastha.cli.daemon:command",
+    "status": "fastha.cli.status:command",
+    "reload": "fastha.cli.reload:command",
+    "dump": "fastha.cli.dump:command",
 }
 
 

@@ -1,0 +1,133 @@
+"""`fastha status`: every VRRP instance and real server, from the running daemon."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from fastha.daemon.control import DEFAULT_CONTROL_SOCKET
+
+VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+
+
+def socket_option(fn: Any) -> Any:
+    return click.option(
+        "--socket",
+        "socket_path",
+        default=DEFAULT_CONTROL_SOCKET,
+        show_default=True,
+        envvar="FASTHA_CONTROL_SOCKET",
+        help="the daemon's control socket",
+    )(fn)
+
+
+def ask(socket_path: str, cmd: str) -> Any:
+    """The daemon's answer, or exit 1 with the reason."""
+    from fastha.daemon.control import ControlError, request_sync
+
+    try:
+        return request_sync(socket_path, cmd)
+    except ControlError as exc:
+        click.echo(f"fastha {cmd}: {exc}", err=True)
+        sys.exit(1)
+
+
+def table(rows: list[list[Any]]) -> str:
+    """Left-aligned columns, two spaces apart; the first row is the header."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+def render(status: dict[str, Any]) -> str:
+    out: list[str] = []
+    parent = status.get("parent") or {}
+    rows: list[list[Any]] = [["CHILD", "PID", "RUNNING", "RESTARTS", "LAST EXIT"]]
+    for kind, child in (parent.get("children") or {}).items():
+        rows.append(
+            [
+                kind,
+                child.get("pid") or "-",
+                "yes" if child.get("running") else "no",
+                child.get("restarts", 0),
+                child.get("last_exit_status") or "-",
+            ]
+        )
+    out.append(
+        f"fastha pid {parent.get('pid')}  config {parent.get('config_file')}  "
+        f"reloads {parent.get('reloads', 0)} (refused {parent.get('refused_reloads', 0)})"
+    )
+    out.append(table(rows))
+    vrrp = status.get("vrrp")
+    if isinstance(vrrp, dict):
+        out.append("")
+        if "error" in vrrp:
+            out.append(f"VRRP: {vrrp['error']}")
+        else:
+            rows = [
+                [
+                    "INSTANCE",
+                    "STATE",
+                    "PRIO",
+                    "BASE",
+                    "VRID",
+                    "IFACE",
+                    "ADV RX",
+                    "ADV TX",
+                    "BECAME MASTER",
+                ]
+            ]
+            for entry in vrrp.get("instances") or ():
+                d, s = entry.get("data") or {}, entry.get("stats") or {}
+                rows.append(
+                    [
+                        d.get("iname"),
+                        VRRP_STATES.get(d.get("state"), d.get("state")),
+                        d.get("effective_priority"),
+                        d.get("base_priority"),
+                        d.get("vrid"),
+                        d.get("ifp_ifname"),
+                        s.get("advert_rcvd", "-"),
+                        s.get("advert_sent", "-"),
+                        s.get("become_master", "-"),
+                    ]
+                )
+            out.append(table(rows))
+    check = status.get("check")
+    if isinstance(check, dict):
+        out.append("")
+        if "error" in check:
+            out.append(f"Checkers: {check['error']}")
+        else:
+            rows = [["VIRTUAL SERVER", "REAL SERVER", "HEALTH", "WEIGHT", "LAST CHECK"]]
+            for vs in check.get("virtual_servers") or ():
+                for rs in vs.get("real_servers") or ():
+                    rows.append(
+                        [
+                            vs.get("vs"),
+                            rs.get("rs"),
+                            "UP" if rs.get("alive") else "DOWN",
+                            rs.get("weight", "-"),
+                            rs.get("last_check") or "-",
+                        ]
+                    )
+            out.append(table(rows))
+    return "\n".join(out)
+
+
+@click.command("status")
+@socket_option
+@click.option("--json", "as_json", is_flag=True, help="the daemon's answer as JSON")
+def command(socket_path: str, as_json: bool) -> None:
+    """Show VRRP instances, real servers and children of the running daemon."""
+    status = ask(socket_path, "status")
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(status, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        click.echo(render(status))
