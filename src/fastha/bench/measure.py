@@ -115,6 +115,58 @@ def frames(path: str | Path) -> list[Frame]:
     return [classify(ts, f) for ts, f in read_pcap(path)]
 
 
+class PcapTail:
+    """Reads the records a running tcpdump (``-U``) has appended since the last call,
+    so a benchmark analyses each trial while the capture goes on. A record cut short
+    at the end of the file is left for the next call."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._pos = 0
+        self._rec: struct.Struct | None = None
+        self._scale = 1
+
+    def _header(self, data: bytes) -> bool:
+        if len(data) < 24:
+            return False
+        for endian in ("<", ">"):
+            magic = struct.unpack_from(endian + "I", data, 0)[0]
+            if magic in (_MAGIC_US, _MAGIC_NS):
+                break
+        else:
+            raise ValueError(f"{self.path}: not a classic pcap file")
+        if struct.unpack_from(endian + "I", data, 20)[0] != _LINKTYPE_ETHERNET:
+            raise ValueError(f"{self.path}: not an Ethernet capture")
+        self._scale = 1 if magic == _MAGIC_NS else 1000
+        self._rec = struct.Struct(endian + "IIII")
+        return True
+
+    def read(self) -> list[Frame]:
+        """The frames appended since the previous call, classified."""
+        try:
+            with self.path.open("rb") as fh:
+                if self._rec is None:
+                    if not self._header(fh.read(24)):
+                        return []
+                    self._pos = 24
+                fh.seek(self._pos)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        rec, out, pos = self._rec, [], 0
+        assert rec is not None
+        while pos + 16 <= len(data):
+            sec, frac, incl, _orig = rec.unpack_from(data, pos)
+            if pos + 16 + incl > len(data):
+                break
+            out.append(
+                classify(sec * 1_000_000_000 + frac * self._scale, data[pos + 16 : pos + 16 + incl])
+            )
+            pos += 16 + incl
+        self._pos += pos
+        return out
+
+
 # -- statistics -------------------------------------------------------------------------
 
 
@@ -257,6 +309,29 @@ def advert_intervals_ms(window: Iterable[Frame], src_ip: str, vrid: int) -> list
     """Intervals (ms) between consecutive adverts of one sender and VRID."""
     ts = [f.ts_ns for f in window if f.kind == "vrrp" and f.vrid == vrid and f.src_ip == src_ip]
     return [(b - a) / 1e6 for a, b in itertools.pairwise(ts)]
+
+
+def advert_times_ns(window: Iterable[Frame], src_ip: str, vrid: int) -> list[int]:
+    return [f.ts_ns for f in window if f.kind == "vrrp" and f.vrid == vrid and f.src_ip == src_ip]
+
+
+def grid_lateness_us(ts_ns: Sequence[int], nominal_ms: float) -> list[float]:
+    """Lateness (µs) of each advert of one sender against its own fixed grid.
+
+    Each advert is given its slot k = round((t - t0) / nominal); the grid period is the
+    observed per-slot mean (span / slots, so clock-rate differences between sender and
+    capture are not lateness) and its phase the earliest advert relative to the grid,
+    so the most punctual advert is on time (lateness 0) and the rest are >= 0. A lost
+    advert leaves a slot empty; it does not shift the others."""
+    if len(ts_ns) < 2:
+        return []
+    nominal_ns = nominal_ms * 1e6
+    t0 = ts_ns[0]
+    slots = [round((t - t0) / nominal_ns) for t in ts_ns]
+    period = (ts_ns[-1] - t0) / slots[-1] if slots[-1] else nominal_ns
+    rel = [t - t0 - k * period for t, k in zip(ts_ns, slots, strict=True)]
+    phase = min(rel)
+    return [(r - phase) / 1000 for r in rel]
 
 
 def interval_figures(intervals_ms: Sequence[float], nominal_ms: float) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from fastha.cli.lazy import LazyGroup
 BENCHES: dict[str, str] = {
     "codec": "fastha.bench.codec:command",
     "timer": "fastha.bench.timer:command",
+    "failover": "fastha.bench.failover:command",
+    "jitter": "fastha.bench.jitter:command",
+    "scale": "fastha.bench.scale:command",
 }
 
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "status": "fastha.cli.status:command",
     "reload": "fastha.cli.reload:command",
     "dump": "fastha.cli.dump:command",
+    "lab": "fastha.cli.lab:command",
 }
 
 

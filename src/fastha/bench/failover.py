@@ -1,0 +1,450 @@
+"""`fastha bench failover`: how fast a backup takes over, measured on the wire.
+
+One lab per implementation (fastha, and keepalived with ``--peer keepalived``), all up
+at once: two directors (a: 150, b: 100) and a client that captures every VRRP and ARP
+frame with tcpdump (kernel receive timestamps, ns): the same point for every frame, so
+differences are fair. Trials of each kind alternate between the implementations, so
+both share the machine's noise. Per trial the master (a) is
+
+  kill  -- kill -9'd: nothing more is sent;
+  term  -- sent SIGTERM: it sends priority 0 and removes its VIPs;
+  link  -- cut off: its bridge port goes down (carrier loss, as a pulled cable);
+
+while the client sends an ARP request for the VIP every millisecond, and the capture
+gives, from the master's last advert (kill, link) or its priority-0 advert (term):
+the backup's first advert, its first gratuitous ARP, its first ARP reply to the client.
+
+Bounds (RFC 5798 section 6.4.2/6.4.3): kill and link -> Master_Down_Interval =
+3 * advert_int + skew_time; term -> skew_time = (256 - 100) * advert_int / 256.
+Before the trials the steady master's advert intervals are captured over ``--adverts``
+adverts (both labs in the same window). Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fastha.bench import measure, report
+from fastha.bench.lab import (
+    IFNAME,
+    VRID_BASE,
+    Director,
+    Impl,
+    Lab,
+    LabError,
+    LabSpec,
+    keepalived_binary,
+    need_tools,
+    teardown_on_signals,
+    unique_name,
+)
+
+KINDS = ("kill", "term", "link")
+KIND_TITLE = {
+    "kill": "kill -9 (from the last advert)",
+    "term": "SIGTERM (from the priority-0 advert)",
+    "link": "link down (from the last advert)",
+}
+METRICS = (("advert", "first advert"), ("garp", "first GARP"), ("reply", "first ARP reply"))
+PRIO_MASTER, PRIO_BACKUP = 150, 100
+PROBE_INTERVAL_S = 0.001
+SETTLE_S = 0.15  # after the master is back, before the next trial
+
+
+def bounds_ms(advert_int: float) -> dict[str, float]:
+    md = measure.master_down_s(PRIO_BACKUP, advert_int) * 1000
+    return {"kill": md, "term": measure.skew_time_s(PRIO_BACKUP, advert_int) * 1000, "link": md}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "keepalived": _keepalived_version(),
+    }
+
+
+def _keepalived_version() -> str | None:
+    exe = keepalived_binary()
+    if exe is None:
+        return None
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    first = (r.stderr or r.stdout).splitlines()
+    return first[0].strip() if first else None
+
+
+def default_peer() -> str:
+    return "keepalived" if keepalived_binary() else "none"
+
+
+def impls_for(peer: str) -> list[Impl]:
+    if peer == "keepalived" and keepalived_binary() is None:
+        raise click.ClickException(
+            "--peer keepalived: keepalived is not installed (Debian: apt-get install keepalived)"
+        )
+    return ["fastha", "keepalived"] if peer == "keepalived" else ["fastha"]
+
+
+@dataclass
+class ImplRun:
+    """One implementation's lab, capture and results so far."""
+
+    impl: Impl
+    lab: Lab
+    pcap: Path
+    tail: measure.PcapTail
+    frames: list[measure.Frame] = field(default_factory=list)
+    trials: dict[str, list[measure.Failover]] = field(default_factory=dict)
+    intervals_ms: list[float] = field(default_factory=list)
+    since_ns: int = 0  # end of the previous trial: a trial's window starts after it
+
+    def pull(self) -> None:
+        self.frames.extend(self.tail.read())
+
+
+def _trial(run: ImplRun, kind: str, advert_int: float, vip: str, vrid: int) -> None:
+    lab = run.lab
+    a, b = lab["a"], lab["b"]
+    md = measure.master_down_s(PRIO_BACKUP, advert_int)
+    probe_s = 3 * md + 0.25  # the takeover and its first ARP reply fit well inside
+    prober = lab.python(
+        lab.client, "-m", "fastha.bench.lab", "probe", IFNAME, vip,
+        str(math.ceil(probe_s / PROBE_INTERVAL_S)), str(PROBE_INTERVAL_S),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert prober.stdout is not None and prober.stderr is not None
+    if prober.stdout.readline().strip() != b"ready":
+        raise LabError(f"ARP prober failed: {prober.stderr.read().decode(errors='replace')}")
+    time.sleep(0.02)  # a few probes answered by the master first
+    event_ns = time.time_ns()  # CLOCK_REALTIME: the capture's clock
+    if kind == "kill":
+        lab.kill("a")
+    elif kind == "term":
+        lab.stop("a")
+    else:
+        lab.link_down("a")
+    lab.wait_state("b", "MASTER", timeout=10 + 5 * md)
+    prober.wait(timeout=30)
+    end_ns = time.time_ns()
+    # Put the master back; it preempts (priority 150 > 100).
+    if kind == "kill":
+        lab.remove_vips("a")
+        lab.start("a")
+    elif kind == "term":
+        lab.start("a")
+    else:
+        lab.link_up("a")
+    lab.wait_master("a", timeout=20 + 5 * md)
+    time.sleep(max(SETTLE_S, 2 * advert_int))
+    run.pull()
+    start = max(run.since_ns, event_ns - int((2 * advert_int + 0.2) * 1e9))
+    window = [f for f in run.frames if start <= f.ts_ns <= end_ns]
+    run.trials.setdefault(kind, []).append(
+        measure.failover(
+            window,
+            master_ip=a.ipv4,
+            backup_ip=b.ipv4,
+            backup_mac=b.mac,
+            vip=vip,
+            vrid=vrid,
+            priority_zero=(kind == "term"),
+            event_ns=event_ns,
+        )
+    )
+    run.since_ns = time.time_ns() - int(advert_int * 1e9)
+    # Only the steady window's frames are needed later; drop the rest.
+    run.frames = [f for f in run.frames if f.ts_ns >= run.since_ns - int(advert_int * 3e9)]
+
+
+def kind_result(rows: list[measure.Failover]) -> dict[str, Any]:
+    out: dict[str, Any] = {"trials": len(rows), "problems": [r.problem for r in rows if r.problem]}
+    for metric, _ in METRICS:
+        vals = [v for r in rows if (v := getattr(r, f"{metric}_ms")) is not None]
+        out[metric] = measure.summary(vals)
+        out[metric]["samples"] = vals
+    return out
+
+
+def impl_result(run: ImplRun, kinds: tuple[str, ...], advert_int: float) -> dict[str, Any]:
+    iv = measure.interval_figures(run.intervals_ms, advert_int * 1000)
+    iv["summary_ms"] = measure.summary(run.intervals_ms)
+    iv["samples_ms"] = run.intervals_ms
+    return {"impl": run.impl, **{k: kind_result(run.trials.get(k, [])) for k in kinds},
+            "intervals": iv}  # fmt: skip
+
+
+def build_doc(cfg: dict[str, Any], runs: list[ImplRun]) -> dict[str, Any]:
+    adv = cfg["advert_int_ms"] / 1000
+    kinds = tuple(cfg["kinds"])
+    results = {r.impl: impl_result(r, kinds, adv) for r in runs}
+    doc: dict[str, Any] = {
+        "bench": "failover",
+        "config": cfg,
+        "bounds_ms": {k: v for k, v in bounds_ms(adv).items() if k in kinds},
+        "master_down_ms": measure.master_down_s(PRIO_BACKUP, adv) * 1000,
+        "impls": [r.impl for r in runs],
+        "results": results,
+        "ratios": {},
+        "machine": machine(),
+    }
+    if len(runs) == 2:
+        x, y = results[runs[0].impl], results[runs[1].impl]
+        doc["ratios"] = {
+            "of": f"{runs[0].impl}/{runs[1].impl}",
+            **{k: {m: report.ratios(x[k][m], y[k][m]) for m, _ in METRICS} for k in kinds},
+            "interval_deviation_us": report.ratios(
+                x["intervals"].get("deviation_us", {}), y["intervals"].get("deviation_us", {})
+            ),
+        }
+    return doc
+
+
+def tables(doc: dict[str, Any]) -> list[Any]:
+    cfg, bd = doc["config"], doc["bounds_ms"]
+    impls = doc["impls"]
+    rows: list[list[str]] = []
+    for kind in cfg["kinds"]:
+        if rows:
+            rows.append(["---"])
+        for impl in impls:
+            k = doc["results"][impl][kind]
+            for metric, label in METRICS:
+                s = k[metric]
+                rows.append([
+                    f"{impl} {kind}" if metric == "advert" else "",
+                    label,
+                    *(report.fmt(s[c]) for c in report.COLS),
+                    str(s["n"]),
+                    report.fmt(bd[kind]) if metric == "advert" else "",
+                    report.fmt(s["p99"] - bd[kind], 3) if metric == "advert" and s["n"] else "",
+                ])  # fmt: skip
+            if k["problems"]:
+                rows.append(["", f"problems: {len(k['problems'])}", k["problems"][0][:40]])
+        if len(impls) == 2:
+            r = doc["ratios"][kind]["advert"]
+            rows.append(
+                ["", f"ratio {doc['ratios']['of']}", *(report.fmt(r[c], 2) for c in report.COLS)]
+            )
+    title = (
+        f"failover: VRRPv{cfg['version']}, advert_int {cfg['advert_int_ms']:g} ms, "
+        f"priorities {PRIO_MASTER}/{PRIO_BACKUP}, {cfg['trials']} trials per kind; ms"
+    )
+    t1 = report.table(
+        title, ["impl / event", "to", *report.COLS, "n", "bound", "p99-bound"], rows,
+        caption="kill/link bound: 3 x advert_int + skew_time; term bound: skew_time (RFC 5798 6.4)",
+    )  # fmt: skip
+    irows = []
+    for impl in impls:
+        iv = doc["results"][impl]["intervals"]
+        if not iv.get("n"):
+            irows.append([impl, "-", "-", "-", "-", "-", "-", "-"])
+            continue
+        d = iv["deviation_us"]
+        irows.append([
+            impl, str(iv["n"]), f"{iv['mean_ms']:.4f}", f"{iv['mean_error_pct']:+.3f}",
+            *(report.fmt(d[c], 1) for c in report.COLS), str(iv["missing"]),
+        ])  # fmt: skip
+    if len(impls) == 2:
+        r = doc["ratios"]["interval_deviation_us"]
+        irows.append([f"ratio {doc['ratios']['of']}", "", "", "",
+                      *(report.fmt(r[c], 2) for c in report.COLS), ""])  # fmt: skip
+    t2 = report.table(
+        f"steady master's advert intervals (nominal {cfg['advert_int_ms']:g} ms); |interval - nominal| in µs",
+        ["impl", "n", "mean ms", "error %", *(f"{c} µs" for c in report.COLS), "missing"],
+        irows,
+    )  # fmt: skip
+    return [t1, t2]
+
+
+def plot(doc: dict[str, Any], path: str) -> None:
+    cfg = doc["config"]
+    hist = {impl: doc["results"][impl]["intervals"]["samples_ms"] for impl in doc["impls"]}
+    cdf = {
+        f"{impl} {kind}": doc["results"][impl][kind]["advert"]["samples"]
+        for impl in doc["impls"]
+        for kind in cfg["kinds"]
+    }
+    lines = {f"{k} bound": v for k, v in doc["bounds_ms"].items() if k != "link"}
+    report.plot(
+        path,
+        f"fastha bench failover: VRRPv{cfg['version']}, advert_int {cfg['advert_int_ms']:g} ms",
+        hist, "advert interval (ms), steady master, seen by the client",
+        cdf, "failover (ms): master's last / priority-0 advert -> backup's first advert",
+        hist_lines={"nominal": cfg["advert_int_ms"]}, cdf_lines=lines,
+    )  # fmt: skip
+
+
+def run(
+    *,
+    version: int,
+    advert_int: float,
+    trials: int,
+    kinds: tuple[str, ...],
+    adverts: int,
+    peer: str,
+    workdir: Path,
+    on_progress: Callable[[str | None], None] = lambda _m: None,
+    on_update: Callable[[dict[str, Any]], None] = lambda _d: None,
+) -> dict[str, Any]:
+    need_tools("ip", "tcpdump")
+    impls = impls_for(peer)
+    cfg = {
+        "version": version,
+        "advert_int_ms": advert_int * 1000,
+        "priorities": [PRIO_MASTER, PRIO_BACKUP],
+        "trials": trials,
+        "kinds": list(kinds),
+        "adverts": adverts,
+        "peer": peer,
+        "probe_interval_ms": PROBE_INTERVAL_S * 1000,
+    }
+    vip = LabSpec(name="x").vip(0)
+    runs: list[ImplRun] = []
+    with contextlib.ExitStack() as stack:
+        for impl in impls:
+            spec = LabSpec(
+                name=unique_name(f"fhf{impl[0]}"),
+                directors=(Director("a", impl, PRIO_MASTER), Director("b", impl, PRIO_BACKUP)),
+                version=version,  # type: ignore[arg-type]
+                advert_int=advert_int,
+            )
+            lab = stack.enter_context(Lab(spec))
+            pcap = workdir / f"{impl}.pcap"
+            stack.enter_context(lab.capture(pcap))
+            runs.append(ImplRun(impl, lab, pcap, measure.PcapTail(pcap)))
+        for r in runs:
+            r.lab.wait_master("a", timeout=30)
+        time.sleep(max(0.3, 3 * advert_int))
+        on_progress(f"steady state: {adverts} adverts")
+        t0 = time.time_ns()
+        time.sleep(adverts * advert_int + 2 * advert_int)
+        t1 = time.time_ns()
+        for r in runs:
+            r.pull()
+            steady = [f for f in r.frames if t0 <= f.ts_ns <= t1]
+            r.intervals_ms = measure.advert_intervals_ms(steady, r.lab["a"].ipv4, VRID_BASE)[
+                :adverts
+            ]
+            r.since_ns = t1
+        on_progress(None)
+        on_update(build_doc(cfg, runs))
+        for i in range(trials):
+            for kind in kinds:
+                for r in runs:
+                    on_progress(f"{r.impl} {kind} {i + 1}/{trials}")
+                    _trial(r, kind, advert_int, vip, VRID_BASE)
+                    on_progress(None)
+                    on_update(build_doc(cfg, runs))
+    return build_doc(cfg, runs)
+
+
+@click.command("failover")
+@click.option(
+    "--trials", default=5, show_default=True, help="Trials of each kind, per implementation."
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KINDS),
+    help="Failover kinds (default: all).",
+)
+@click.option(
+    "--advert-int",
+    default=0.01,
+    show_default=True,
+    help="advert_int in seconds (VRRPv3: 0.01 and up).",
+)
+@click.option(
+    "--vrrp-version", "version", type=click.Choice(["2", "3"]), default="3", show_default=True
+)
+@click.option(
+    "--adverts",
+    default=1000,
+    show_default=True,
+    help="Steady-state adverts for the interval figures.",
+)
+@click.option(
+    "--peer",
+    type=click.Choice(["keepalived", "none"]),
+    default=None,
+    help="Run keepalived side by side (default: when installed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (orjson).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG: advert-interval histogram and failover CDF.",
+)
+@click.option("--keep", is_flag=True, help="Keep the captures (prints their directory).")
+def command(
+    trials: int,
+    kinds: tuple[str, ...],
+    advert_int: float,
+    version: str,
+    adverts: int,
+    peer: str | None,
+    as_json: bool,
+    plot_path: str | None,
+    keep: bool,
+) -> None:
+    """Failover latency on a namespace lab (kill -9, SIGTERM, link down), from a capture."""  # fmt: skip
+    if os.geteuid() != 0:
+        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    if trials < 1 or adverts < 2:
+        raise click.BadParameter("need --trials >= 1 and --adverts >= 2")
+    if version == "2" and not float(advert_int).is_integer():
+        raise click.BadParameter("VRRPv2 advert_int is whole seconds; use --vrrp-version 3")
+    peer = peer or default_peer()
+    kinds = kinds or KINDS
+    n_impl = len(impls_for(peer))
+    workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-failover-"))
+    state: dict[str, Any] = {}
+
+    def render() -> Any:
+        from rich.console import Group
+
+        return Group(*tables(state)) if state else ""
+
+    try:
+        with (
+            teardown_on_signals(),
+            report.LiveReport("starting labs", 1 + trials * len(kinds) * n_impl, render) as live,
+        ):
+
+            def progress(msg: str | None) -> None:
+                live.note(msg) if msg else live.advance()
+
+            doc = run(version=int(version), advert_int=advert_int, trials=trials, kinds=kinds,
+                      adverts=adverts, peer=peer, workdir=workdir, on_progress=progress,
+                      on_update=state.update)  # fmt: skip
+    except LabError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if not keep:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    if plot_path:
+        plot(doc, plot_path)
+        doc["plot"] = str(plot_path)
+    if as_json:
+        click.echo(report.dumps(doc))
+    else:
+        report.print_tables(*tables(doc))
+    if keep:
+        click.echo(f"captures kept in {workdir}", err=True)

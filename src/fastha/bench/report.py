@@ -1,0 +1,204 @@
+"""Output shared by the network benchmarks: a rich table and progress bar while they
+run, JSON (orjson) for machines, a PNG (matplotlib, Agg) for people.
+
+rich and matplotlib are imported inside the functions that use them: they are the
+``bench`` extra, and nothing else in fastha needs them.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+COLS = ("p50", "p99", "p99.9", "max")
+PEER_COLOUR = {"fastha": "tab:blue", "keepalived": "tab:orange"}
+
+
+def ratio(a: float | None, b: float | None) -> float:
+    """a / b, nan when either is missing or b is 0 (orjson writes nan as null)."""
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return math.nan
+    return a / b
+
+
+def ratios(x: Mapping[str, float], y: Mapping[str, float]) -> dict[str, float]:
+    return {c: ratio(x.get(c), y.get(c)) for c in COLS}
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}f}"
+
+
+def dumps(doc: Any) -> str:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], caption: str = ""
+) -> Any:
+    """A rich Table: the first column left-aligned, the rest right-aligned."""
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption or None, title_justify="left", caption_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+    for r in rows:
+        if r and r[0] == "---":
+            t.add_section()
+            continue
+        t.add_row(*r)
+    return t
+
+
+class LiveReport:
+    """A live view on stderr: the benchmark's table (re-rendered by ``render``) above a
+    progress bar. On a terminal it is transient (the final table is printed once to
+    stdout by the caller); elsewhere rich prints nothing until the end."""
+
+    def __init__(self, description: str, total: int, render: Callable[[], Any]) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.render = render
+        self.description = description
+        self.total = total
+        self._live: Any = None
+        self._progress: Any = None
+        self._task: Any = None
+
+    def _group(self) -> Any:
+        from rich.console import Group
+
+        return Group(self.render(), self._progress)
+
+    def __enter__(self) -> LiveReport:
+        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self._task = self._progress.add_task(self.description, total=self.total)
+        if self.console.is_terminal:
+            self._live = Live(
+                self._group(), console=self.console, transient=True, refresh_per_second=8
+            )
+            self._live.__enter__()
+        return self
+
+    def advance(self, n: int = 1, description: str | None = None) -> None:
+        kw = {} if description is None else {"description": description}
+        self._progress.update(self._task, advance=n, **kw)
+        self.refresh()
+
+    def note(self, description: str) -> None:
+        self._progress.update(self._task, description=description)
+        if not self.console.is_terminal:
+            self.console.print(description, highlight=False)
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._group())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+
+def print_tables(*tables: Any) -> None:
+    from rich.console import Console
+
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, width=160)  # a log file: do not squash columns
+    for t in tables:
+        console.print(t)
+
+
+def plot(
+    path: str | Path,
+    title: str,
+    hist: Mapping[str, Sequence[float]],
+    hist_xlabel: str,
+    cdf: Mapping[str, Sequence[float]],
+    cdf_xlabel: str,
+    hist_lines: Mapping[str, float] | None = None,
+    cdf_lines: Mapping[str, float] | None = None,
+) -> Path:
+    """One figure, two panels: a histogram of ``hist`` series (e.g. advert intervals)
+    and an empirical CDF of ``cdf`` series (e.g. failover latencies), each series
+    labelled (``"fastha kill"``); ``*_lines`` draw labelled vertical lines (bounds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
+    fig.suptitle(title)
+    allv = [v for s in hist.values() for v in s if not math.isnan(v)]
+    if allv:
+        lo, hi = min(allv), max(allv)
+        bins = 80 if hi > lo else 1
+        for label, series in hist.items():
+            vals = [v for v in series if not math.isnan(v)]
+            if vals:
+                ax1.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None, alpha=0.55,
+                         label=f"{label} (n={len(vals)})", color=_colour(label))  # fmt: skip
+        ax1.set_yscale("log")
+    else:
+        ax1.text(0.5, 0.5, "no samples", ha="center", transform=ax1.transAxes)
+    for label, x in (hist_lines or {}).items():
+        ax1.axvline(x, linestyle="--", color="grey", linewidth=1)
+        ax1.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90,
+                     va="top", ha="right", fontsize=8, color="grey")  # fmt: skip
+    ax1.set_xlabel(hist_xlabel)
+    ax1.set_ylabel("count (log)")
+    ax1.legend(fontsize=8)
+    ax1.grid(alpha=0.3)
+    styles = ["-", "--", ":", "-."]
+    drew = False
+    for i, (label, series) in enumerate(cdf.items()):
+        vals = sorted(v for v in series if v is not None and not math.isnan(v))
+        if not vals:
+            continue
+        ys = [(k + 1) / len(vals) for k in range(len(vals))]
+        ax2.step(vals, ys, where="post", label=f"{label} (n={len(vals)})",
+                 color=_colour(label), linestyle=styles[i % len(styles)])  # fmt: skip
+        drew = True
+    if not drew:
+        ax2.text(0.5, 0.5, "no samples", ha="center", transform=ax2.transAxes)
+    for label, x in (cdf_lines or {}).items():
+        ax2.axvline(x, linestyle="--", color="grey", linewidth=1)
+        ax2.annotate(label, (x, 0.02), rotation=90, va="bottom", ha="right", fontsize=8,
+                     color="grey")  # fmt: skip
+    ax2.set_xlabel(cdf_xlabel)
+    ax2.set_ylabel("fraction")
+    ax2.set_ylim(0, 1.02)
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _colour(label: str) -> str | None:
+    return next((c for k, c in PEER_COLOUR.items() if label.startswith(k)), None)
