@@ -111,6 +111,10 @@ class VrrpSpec:
     startup_delay_s: float
     router_id: str
     sched: Scheduling = field(default_factory=Scheduling)
+    # static_ipaddress / static_routes / static_rules: set at start, never moved by VRRP.
+    static_addresses: tuple[netlink.VirtualAddress, ...] = ()
+    static_routes: tuple[netlink.VirtualRoute, ...] = ()
+    static_rules: tuple[netlink.VirtualRule, ...] = ()
 
 
 def _run_script(
@@ -341,6 +345,9 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         notify_fifo_script=fifo_run,
         startup_delay_s=g.vrrp_startup_delay,
         router_id=g.router_id or socket.gethostname(),
+        static_addresses=tuple(_address(a, a.dev or "") for a in config.static_ipaddresses),
+        static_routes=tuple(_route(r) for r in config.static_routes),
+        static_rules=tuple(_rule(r) for r in config.static_rules),
         sched=Scheduling(
             nice=g.vrrp_priority,
             rt_priority=g.vrrp_rt_priority,

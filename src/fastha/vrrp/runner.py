@@ -294,7 +294,27 @@ class VrrpRunner:
         except OSError as exc:
             log.error("Cannot write %s: %s", path, exc)
 
+    async def _statics(self, nl: Netlink, add: bool) -> None:
+        """static_ipaddress/routes/rules: keepalived sets them at start and, unless -V,
+        removes them on stop."""
+        spec = self.spec
+        if add:
+            for a in spec.static_addresses:
+                await nl.add_address(a)
+            for r in spec.static_routes:
+                await nl.add_route(r)
+            for rule in spec.static_rules:
+                await nl.add_rule(rule)
+        else:
+            for rule in spec.static_rules:
+                await nl.delete_rule(rule)
+            for r in spec.static_routes:
+                await nl.delete_route(r)
+            for a in spec.static_addresses:
+                await nl.delete_address(a)
+
     async def _start(self, ctx: Context, nl: Netlink) -> None:
+        await self._statics(nl, add=True)
         demuxes: dict[tuple[str, int, str], Demux] = {}
         group_of = {m: g for g in self.spec.groups for m in g.members}
         for spec in self.spec.instances:
@@ -387,6 +407,7 @@ class VrrpRunner:
             log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
         if self.options.release_on_stop:  # -V: the VIPs stay, so does the VMAC under them
             await self._remove_vmacs(ctx.netlink)
+            await self._statics(ctx.netlink, add=False)
 
 
 def _set_sysctl(ifname: str, name: str, value: int) -> int | None:
