@@ -240,3 +240,35 @@ virtual_server group BIG {
 """)  # fmt: skip
     with pytest.raises(DesiredError, match=str(RANGE_MAX)):
         DesiredTable(cfg)
+
+
+def test_real_server_ports_unless_nat_follow_keepalived(tmp_path: Path) -> None:
+    """keepalived resets a DR/TUN real server's port to the service's, clears it for a
+    fwmark service, and keeps it in a group (warning only); health and table agree."""
+    cfg = config(tmp_path, """\
+virtual_server 10.0.0.1 80 {
+    lvs_method DR
+    protocol TCP
+    real_server 192.168.1.1 8080 {
+        TCP_CHECK { connect_port 8080 }
+    }
+}
+virtual_server fwmark 3 {
+    lvs_method TUN
+    real_server 192.168.1.2 8080 {
+    }
+}
+virtual_server 10.0.0.2 80 {
+    lvs_method NAT
+    protocol TCP
+    real_server 192.168.1.3 8080 {
+    }
+}
+""")  # fmt: skip
+    p = build_plan(cfg)
+    assert [str(v.real_servers[0].key) for v in p.virtual_servers] == [
+        "[192.168.1.1]:80", "[192.168.1.2]:0", "[192.168.1.3]:8080"]  # fmt: skip
+    assert p.checks[0].probe.endpoint.port == 8080
+    got = by_name(DesiredTable(cfg).owned())
+    assert [d.key for s in got.values() for d in s.dests] == [
+        ("192.168.1.1", 80), ("192.168.1.2", 0), ("192.168.1.3", 8080)]  # fmt: skip

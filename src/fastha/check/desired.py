@@ -40,7 +40,7 @@ from fastha.check.ipvs_model import (
     TunFlags,
     TunType,
 )
-from fastha.check.spec import RsKey
+from fastha.check.spec import RsKey, rs_key
 from fastha.config.model_lvs import (
     PERSISTENCE_TIMEOUT_DEFAULT,
     Family,
@@ -190,11 +190,6 @@ def vs_services(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> 
     return out
 
 
-def _rs_key(vs: VirtualServer, rs: RealServer) -> RsKey:
-    # As spec.build_plan keys them (the health model's RsKey).
-    return RsKey(rs.address, rs.port if rs.port is not None else (vs.port or 0))
-
-
 @dataclass(frozen=True, slots=True)
 class VsTable:
     """One virtual_server block: its services and how to build its destinations."""
@@ -230,7 +225,7 @@ class DesiredTable:
                 templates[key] = dest_template(sorry_server_method(vs))
                 configured[key] = 1
             for rs in vs.real_servers:
-                key = _rs_key(vs, rs)
+                key = rs_key(vs, rs)
                 templates[key] = dest_template(real_server_method(vs, rs), rs)
                 configured[key] = rs.weight if rs.weight is not None else vs.weight
             table = VsTable(

@@ -26,6 +26,7 @@ from fastha.config.model_lvs import (
     FileCheck,
     HttpGet,
     HttpProtocol,
+    Method,
     MiscCheck,
     NotifyScript,
     PingCheck,
@@ -40,6 +41,7 @@ from fastha.config.model_lvs import (
     Url,
     VirtualServer,
     checker_timing,
+    real_server_method,
     real_server_weight,
 )
 from fastha.config.values import IPAddress
@@ -238,6 +240,17 @@ class Plan:
 # ---------------------------------------------------------------- building
 
 
+def rs_key(vs: VirtualServer, rs: RealServer) -> RsKey:
+    """A real server's address and the port keepalived gives it: its own, else the
+    virtual server's; unless NAT, a fwmark service's real servers have none and an
+    IP:port service's have its port (keepalived resets them; validate_lvs warns)."""
+    port = rs.port if rs.port is not None else (vs.port or 0)
+    non_nat = real_server_method(vs, rs).method is not Method.NAT
+    if rs.port is not None and vs.group is None and non_nat:
+        port = 0 if vs.fwmark is not None else (vs.port or 0)
+    return RsKey(rs.address, port)
+
+
 def _endpoint(c: ConnectionChecker | SmtpHost, rs_key: RsKey, timeout: float) -> Endpoint:
     return Endpoint(
         host=c.connect_ip if c.connect_ip is not None else rs_key.address,
@@ -400,7 +413,7 @@ def build_plan(config: Any, *, default_helo: str = "localhost") -> Plan:
     for vs in config.virtual_servers:
         rss: list[RsPlan] = []
         for rs in vs.real_servers:
-            key = RsKey(rs.address, rs.port if rs.port is not None else (vs.port or 0))
+            key = rs_key(vs, rs)
             cids: list[int] = []
             for c in rs.checkers:
                 for probe, base in b.probes(vs, rs, key, c):
