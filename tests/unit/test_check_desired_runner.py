@@ -1,0 +1,147 @@
+"""The checker runner's reconciliation against a model kernel (planner.apply): initial
+table, health edges touching only the changed virtual server, log lines once each,
+foreign entries, stop with release / -I / lvs_flush_on_stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from fastha.check.health import Outcome
+from fastha.check.ipvs_model import Dest, Service, Timeouts
+from fastha.check.planner import Op, apply
+from fastha.check.runner import CheckerRunner, CheckOptions
+from fastha.config.loader import load
+from fastha.drivers.ipvs import ApplyResult
+
+pytestmark = pytest.mark.unit
+
+CONF = """\
+global_defs {
+    lvs_timeouts tcp 900
+    @FLUSH lvs_flush_on_stop
+}
+virtual_server 10.0.0.1 80 {
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    real_server 192.168.1.1 80 {
+        TCP_CHECK {
+        }
+    }
+    real_server 192.168.1.2 80 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 10.0.0.2 80 {
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    real_server 192.168.1.1 80 {
+        TCP_CHECK {
+        }
+    }
+}
+"""
+FOREIGN = Service("10.9.9.9", 80, dests=(Dest("10.9.9.10", 80),))
+
+
+class ModelIPVS:
+    """The driver's surface the runner uses, over planner.apply's kernel model."""
+
+    def __init__(self, table: list[Service]) -> None:
+        self.table = list(table)
+        self.applied: list[list[Op]] = []
+        self.timeouts: Timeouts | None = None
+        self.flushed = 0
+
+    async def services(self, *, dests: bool = True) -> list[Service]:
+        return list(self.table)
+
+    async def dests(self, svc: Service) -> list[Dest]:
+        return list(next(s for s in self.table if s.key == svc.key).dests)
+
+    async def apply(self, ops: list[Op]) -> ApplyResult:
+        self.applied.append(list(ops))
+        self.table = apply(self.table, ops)
+        return ApplyResult(done=len(ops))
+
+    async def set_timeouts(self, t: Timeouts) -> None:
+        self.timeouts = t
+
+    async def flush(self) -> None:
+        self.flushed += 1
+        self.table = []
+
+
+def runner(tmp_path: Path, release: bool = True, flush: bool = False) -> CheckerRunner:
+    path = tmp_path / "keepalived.conf"
+    path.write_text(CONF)
+    res = load(path, "FLUSH" if flush else None)
+    assert res.ok, res.errors
+    return CheckerRunner(res.config, CheckOptions(release_on_stop=release))
+
+
+def weights(ipvs: ModelIPVS) -> dict[str, dict[str, int]]:
+    return {str(s): {str(d): d.weight for d in s.dests} for s in ipvs.table}
+
+
+async def _start(r: CheckerRunner, ipvs: ModelIPVS) -> None:
+    r.ipvs = ipvs  # type: ignore[assignment]
+    r._wake = asyncio.Event()
+    r.on_actions(r.health.start())
+    await r.reconcile(range(len(r.table)))
+    r._dirty.clear()
+
+
+def test_edges_touch_only_the_changed_virtual_servers(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, "fastha.check")
+    r = runner(tmp_path)
+    ipvs = ModelIPVS([FOREIGN])
+
+    async def main() -> None:
+        await _start(r, ipvs)
+        assert weights(ipvs) == {
+            "TCP 10.9.9.9:80": {"10.9.9.10:80": 1},
+            "TCP 10.0.0.1:80": {"192.168.1.1:80": 1, "192.168.1.2:80": 1},
+            "TCP 10.0.0.2:80": {"192.168.1.1:80": 1},
+        }
+        # 192.168.1.2 goes down: one op, in 10.0.0.1:80 only
+        cid = r.plan.virtual_servers[0].real_servers[1].checks[0]
+        for _ in range(2):
+            _, actions = r.health.feed(cid, Outcome(False))
+            r.on_actions(actions)
+        assert r._dirty == {0}
+        ops = await r.reconcile(r._dirty)
+        assert [str(o) for o in ops] == ["del_dest TCP 10.0.0.1:80 -> 192.168.1.2:80"]
+
+    asyncio.run(main())
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert lines.count("Adding service [192.168.1.1]:tcp:80 to VS [10.0.0.1]:tcp:80") == 1
+    assert "Adding VS [10.0.0.2]:tcp:80" in lines
+    # the health model said it (the scheduler logs its Log actions): the op is not repeated
+    assert "Removing service [192.168.1.2]:tcp:80 from VS [10.0.0.1]:tcp:80" not in lines
+
+
+@pytest.mark.parametrize(
+    ("release", "flush", "left"),
+    [
+        (True, False, ["TCP 10.9.9.9:80"]),
+        (False, False, ["TCP 10.9.9.9:80", "TCP 10.0.0.1:80", "TCP 10.0.0.2:80"]),
+        (True, True, []),
+    ],
+)
+def test_stop(tmp_path: Path, release: bool, flush: bool, left: list[str]) -> None:
+    r = runner(tmp_path, release=release, flush=flush)
+    ipvs = ModelIPVS([FOREIGN])
+
+    async def main() -> None:
+        await _start(r, ipvs)
+        await r.stop()
+
+    asyncio.run(main())
+    assert [str(s) for s in ipvs.table] == left
