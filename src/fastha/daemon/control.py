@@ -147,6 +147,9 @@ class JsonServer:
             uid = peer_uid(writer.get_extra_info("socket"))
             if uid not in self.allowed_uids:
                 log.warning("control: refused a client with uid %d on %s", uid, self.path)
+                # Read its request first, so the refusal is the answer to it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(reader.readline(), 5.0)
                 writer.write(encode({"ok": False, "error": "permission denied: root only"}))
                 await writer.drain()
                 return
@@ -207,7 +210,9 @@ def request_sync(path: str, cmd: str, timeout: float = 10.0, **args: Any) -> Any
     try:
         try:
             sock.connect(path)
-            sock.sendall(encode({"cmd": cmd, **args}))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # A server that refuses us may close first; its answer is still there.
+                sock.sendall(encode({"cmd": cmd, **args}))
             chunks: list[bytes] = []
             size = 0
             while not chunks or not chunks[-1].endswith(b"\n"):
