@@ -316,22 +316,37 @@ def advert_times_ns(window: Iterable[Frame], src_ip: str, vrid: int) -> list[int
 
 
 def grid_lateness_us(ts_ns: Sequence[int], nominal_ms: float) -> list[float]:
-    """Lateness (µs) of each advert of one sender against its own fixed grid.
+    """Lateness (µs) of each advert of one sender against its own fixed schedule.
 
-    Each advert is given its slot k = round((t - t0) / nominal); the grid period is the
-    observed per-slot mean (span / slots, so clock-rate differences between sender and
-    capture are not lateness) and its phase the earliest advert relative to the grid,
-    so the most punctual advert is on time (lateness 0) and the rest are >= 0. A lost
-    advert leaves a slot empty; it does not shift the others."""
-    if len(ts_ns) < 2:
+    The schedule is the line t = t0 + k * period fitted to the adverts: slots k from
+    (t - t0) / period (strictly increasing, so a lost advert leaves its slot empty and
+    does not shift the others), period refitted by least squares from the median gap,
+    so a sender whose clock or period differs from nominal is not "late" for that
+    (``interval_figures`` reports the mean-interval error). Its phase is the earliest
+    advert, so the most punctual one is on time (0) and the rest are >= 0. A sender
+    that schedules each advert from the previous one (not from a grid) wanders from
+    any line: that wander shows here as lateness, which is the point."""
+    if len(ts_ns) < 3:
         return []
-    nominal_ns = nominal_ms * 1e6
     t0 = ts_ns[0]
-    slots = [round((t - t0) / nominal_ns) for t in ts_ns]
-    period = (ts_ns[-1] - t0) / slots[-1] if slots[-1] else nominal_ns
-    rel = [t - t0 - k * period for t, k in zip(ts_ns, slots, strict=True)]
-    phase = min(rel)
-    return [(r - phase) / 1000 for r in rel]
+    rel = [t - t0 for t in ts_ns]
+    gaps = sorted(b - a for a, b in itertools.pairwise(ts_ns))
+    period = gaps[len(gaps) // 2] or nominal_ms * 1e6
+    slots: list[int] = []
+    for _ in range(3):
+        slots = []
+        for r in rel:
+            k = round(r / period)
+            slots.append(k if not slots or k > slots[-1] else slots[-1] + 1)
+        n = len(slots)
+        mk, mr = sum(slots) / n, sum(rel) / n
+        den = sum((k - mk) ** 2 for k in slots)
+        if not den:
+            break
+        period = sum((k - mk) * (r - mr) for k, r in zip(slots, rel, strict=True)) / den
+    off = [r - k * period for r, k in zip(rel, slots, strict=True)]
+    phase = min(off)
+    return [(o - phase) / 1000 for o in off]
 
 
 def interval_figures(intervals_ms: Sequence[float], nominal_ms: float) -> dict[str, Any]:
