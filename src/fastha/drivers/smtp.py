@@ -1,0 +1,233 @@
+"""SMTP alerts as keepalived sends them (keepalived/core/smtp.c), without blocking.
+
+keepalived speaks plain SMTP: `HELO <smtp_helo_name or "localhost">`, `MAIL FROM:<from>`,
+one `RCPT TO:<addr>` per notification_email, `DATA`, then these headers and the body:
+
+    Date: Mon, 01 Mar 2021 09:44:08 +0000      (local time, strftime %a, %d %b %Y %H:%M:%S %z)
+    From: <notification_email_from>
+    Subject: [<router_id>] VRRP Instance VI_1 - Entering MASTER state
+    X-Mailer: Keepalived
+    To: a@example.com,
+     b@example.com
+
+    => VRRP Instance is now owning VRRP VIPs <=
+
+Subjects and bodies (vrrp_notify.c, check_*.c):
+
+    [rid] VRRP Instance NAME - Entering MASTER|BACKUP|FAULT state / - Stopping
+    [rid] VRRP Group NAME - (same)
+    [rid] Realserver [ip]:tcp:port of virtual server [ip]:tcp:port - UP|DOWN
+    [rid] Virtualserver VS - subject
+
+An address written `Name <addr>` is sent as `<addr>` in the envelope (keepalived takes
+the part in angle brackets). The whole exchange is bounded by smtp_connect_timeout; a
+failure is logged with keepalived's wording and never raised to the caller: an alert
+must not disturb the process sending it.
+
+    alerts = SmtpAlerts.from_config(config.global_defs)
+    alerts.vrrp("VI_1", "MASTER")                 # fire and forget on the running loop
+    alerts.real_server("[10.0.1.1]:tcp:80", "[10.0.0.1]:tcp:80", up=False,
+                       body="=> TCP CHECK failed on service <=")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("fastha.smtp")
+
+# vrrp_smtp_notifier() / vrrp_sync_smtp_notifier(): state -> (subject, body).
+VRRP_INSTANCE_MAILS = {
+    "MASTER": ("Entering MASTER state", "=> VRRP Instance is now owning VRRP VIPs <="),
+    "BACKUP": ("Entering BACKUP state", "=> VRRP Instance is no longer owning VRRP VIPs <="),
+    "FAULT": ("Entering FAULT state", "=> VRRP Instance is no longer owning VRRP VIPs <="),
+    "STOP": ("Stopping", "=> VRRP Instance stopping <="),
+}
+VRRP_GROUP_MAILS = {
+    "MASTER": ("Entering MASTER state", "=> All VRRP group instances are now in MASTER state <="),
+    "BACKUP": ("Entering BACKUP state", "=> All VRRP group instances are now in BACKUP state <="),
+    "FAULT": ("Entering FAULT state", "=> All VRRP group instances are now in FAULT state <="),
+    "STOP": ("Stopping", "=> All VRRP group instances are now stopping <="),
+}
+# The checkers' bodies (check_tcp.c, check_http.c, ...): up, and down without a reason.
+CHECK_SUCCEED = "=> CHECK succeed on service <="
+CHECK_FAILED = "=> CHECK failed on service <="
+TCP_CHECK_SUCCEED = "=> TCP CHECK succeed on service <="
+MAX_HEADERS_LENGTH = 256  # keepalived truncates the subject here
+MAX_BODY_LENGTH = 512  # and the body here (NUL included)
+
+
+def format_endpoint(address: str, port: int, protocol: str = "tcp") -> str:
+    """keepalived's inet_sockaddrtotrio(): `[10.0.0.1]:tcp:80`, as FMT_RS / FMT_VS."""
+    return f"[{address}]:{protocol}:{port}"
+
+
+def envelope_address(address: str) -> str:
+    """keepalived's MAIL FROM/RCPT TO argument: `Name <a@b>` -> `a@b`."""
+    if address.endswith(">") and "<" in address:
+        return address[address.rindex("<") + 1 : -1]
+    return address
+
+
+def rfc822_date(now: float | None = None) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S %z", time.localtime(now))
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    server: str
+    port: int = 25
+    emails: tuple[str, ...] = ()
+    email_from: str = ""
+    helo_name: str | None = None
+    connect_timeout: float = 30.0
+    router_id: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """keepalived sends only with both recipients and a server."""
+        return bool(self.emails) and bool(self.server)
+
+
+def settings_from_config(gdefs: Any) -> SmtpSettings | None:
+    """From global_defs, with keepalived's defaults (from: keepalived@<host name>,
+    router_id: the host name); None when alerts cannot be sent."""
+    if not gdefs.smtp_server or not gdefs.notification_emails:
+        return None
+    host = socket.gethostname()
+    return SmtpSettings(
+        server=str(gdefs.smtp_server),
+        port=int(gdefs.smtp_server_port),
+        emails=tuple(gdefs.notification_emails),
+        email_from=gdefs.notification_email_from or f"keepalived@{host}",
+        helo_name=gdefs.smtp_helo_name,
+        connect_timeout=float(gdefs.smtp_connect_timeout),
+        router_id=gdefs.router_id or host,
+    )
+
+
+def build_message(settings: SmtpSettings, subject: str, body: str, now: float | None = None) -> str:
+    """The DATA part exactly as keepalived's body_cmd() writes it (before dot-stuffing)."""
+    subject = subject[: MAX_HEADERS_LENGTH - 1]
+    body = body[: MAX_BODY_LENGTH - 1]
+    to = ",\r\n".join(f" {e}" for e in settings.emails)
+    return (
+        f"Date: {rfc822_date(now)}\r\n"
+        f"From: {settings.email_from}\r\n"
+        f"Subject: {subject}\r\n"
+        "X-Mailer: Keepalived\r\n"
+        f"To:{to}\r\n"
+        "\r\n"
+        f"{body}\r\n"
+    )
+
+
+def _subject(router_id: str | None, text: str) -> str:
+    return f"[{router_id}] {text}" if router_id else text
+
+
+class SmtpAlerts:
+    """Composes keepalived's alerts and sends each on the running loop in the background."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._tasks: set[asyncio.Task[bool]] = set()
+        self.sent = 0
+        self.failed = 0
+
+    @classmethod
+    def from_config(cls, gdefs: Any) -> SmtpAlerts | None:
+        settings = settings_from_config(gdefs)
+        return cls(settings) if settings is not None else None
+
+    # ---- the alerts keepalived sends
+
+    def vrrp(self, instance: str, state: str) -> asyncio.Task[bool] | None:
+        mail = VRRP_INSTANCE_MAILS.get(state)
+        if mail is None:
+            return None
+        rid = self.settings.router_id
+        return self.send(f"[{rid}] VRRP Instance {instance} - {mail[0]}", mail[1])
+
+    def vrrp_group(self, group: str, state: str) -> asyncio.Task[bool] | None:
+        mail = VRRP_GROUP_MAILS.get(state)
+        if mail is None:
+            return None
+        rid = self.settings.router_id
+        return self.send(f"[{rid}] VRRP Group {group} - {mail[0]}", mail[1])
+
+    def real_server(
+        self, rs: str, vs: str, up: bool, body: str | None = None
+    ) -> asyncio.Task[bool]:
+        """`rs`/`vs` as format_endpoint() gives them; `body` the checker's wording."""
+        rid = self.settings.router_id
+        subject = f"[{rid}] Realserver {rs} of virtual server {vs} - {'UP' if up else 'DOWN'}"
+        return self.send(subject, body or (CHECK_SUCCEED if up else CHECK_FAILED))
+
+    def virtual_server(self, vs: str, subject: str, body: str) -> asyncio.Task[bool]:
+        rid = self.settings.router_id
+        return self.send(f"[{rid}] Virtualserver {vs} - {subject}", body)
+
+    def other(self, subject: str, body: str) -> asyncio.Task[bool]:
+        return self.send(_subject(self.settings.router_id, subject), body)
+
+    # ---- sending
+
+    def send(self, subject: str, body: str) -> asyncio.Task[bool]:
+        """In the background; the task is kept referenced until done."""
+        task = asyncio.get_running_loop().create_task(self.deliver(subject, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def deliver(self, subject: str, body: str) -> bool:
+        """Send now; True when the server accepted it. Never raises (logged)."""
+        import aiosmtplib
+
+        s = self.settings
+        where = f"[{s.server}]:{s.port}"
+        message = build_message(s, subject, body)
+        try:
+            client = aiosmtplib.SMTP(
+                hostname=s.server,
+                port=s.port,
+                timeout=s.connect_timeout,
+                local_hostname=s.helo_name or "localhost",
+                use_tls=False,
+                start_tls=False,
+            )
+            async with asyncio.timeout(s.connect_timeout):
+                await client.connect()
+                try:
+                    await client.helo()
+                    await client.sendmail(
+                        envelope_address(s.email_from),
+                        [envelope_address(e) for e in s.emails],
+                        message.encode("utf-8"),
+                    )
+                finally:
+                    try:
+                        await client.quit()
+                    except Exception:
+                        client.close()
+        except TimeoutError:
+            self.failed += 1
+            log.info("Timeout connecting SMTP server %s.", where)
+            return False
+        except Exception as exc:
+            self.failed += 1
+            log.info("SMTP connection ERROR to %s: %s", where, exc)
+            return False
+        self.sent += 1
+        log.debug("SMTP alert successfully sent.")
+        return True
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for alerts in flight (on stop: the 'Stopping' mails)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)

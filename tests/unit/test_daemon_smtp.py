@@ -1,0 +1,187 @@
+"""SMTP alerts received by a real SMTP server (aiosmtpd) on loopback: envelope, HELO,
+headers and body as keepalived sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import email.utils
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import uvloop
+from aiosmtpd.smtp import SMTP as SMTPProtocol
+
+from fastha.config.model import GlobalDefs
+from fastha.drivers.smtp import (
+    SmtpAlerts,
+    SmtpSettings,
+    build_message,
+    envelope_address,
+    format_endpoint,
+    settings_from_config,
+)
+
+pytestmark = pytest.mark.unit
+
+
+class Inbox:
+    """aiosmtpd handler: keeps every message with its envelope and HELO name."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            {
+                "helo": session.host_name,
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "content": envelope.original_content,
+            }
+        )
+        self.arrived.set()
+        return "250 OK"
+
+
+def run(fn: Callable[[], Awaitable[Any]]) -> Any:
+    errors: list[dict[str, Any]] = []
+
+    async def main() -> Any:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        return await fn()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+        result = r.run(main())
+    assert not errors, errors
+    return result
+
+
+async def smtp_server(inbox: Inbox) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: SMTPProtocol(inbox, hostname="mx.test"), "127.0.0.1", 0)
+
+
+SETTINGS = SmtpSettings(
+    server="127.0.0.1",
+    emails=("ops@example.com", "Pager <pager@example.com>"),
+    email_from="Director A <lb-a@example.com>",
+    helo_name="lb-a.example.com",
+    connect_timeout=10.0,
+    router_id="LB_A",
+)
+
+
+def received(settings: SmtpSettings, send: Callable[[SmtpAlerts], Any]) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        inbox = Inbox()
+        server = await smtp_server(inbox)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            alerts = SmtpAlerts(replace(settings, port=port))
+            task = send(alerts)  # returns at once: the mail goes in the background
+            assert isinstance(task, asyncio.Task)
+            assert await task is True
+            await asyncio.wait_for(inbox.arrived.wait(), 10)
+            assert alerts.sent == 1 and alerts.failed == 0
+        finally:
+            server.close()
+            await server.wait_closed()
+        assert len(inbox.messages) == 1
+        return inbox.messages[0]
+
+    return run(go)
+
+
+def test_vrrp_master_alert_as_keepalived_sends_it() -> None:
+    got = received(SETTINGS, lambda a: a.vrrp("VI_1", "MASTER"))
+    assert got["helo"] == "lb-a.example.com"
+    assert got["mail_from"] == "lb-a@example.com"
+    assert got["rcpt_tos"] == ["ops@example.com", "pager@example.com"]
+    raw: bytes = got["content"]
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    assert msg["Subject"] == "[LB_A] VRRP Instance VI_1 - Entering MASTER state"
+    assert msg["From"] == "Director A <lb-a@example.com>"
+    assert msg["X-Mailer"] == "Keepalived"
+    assert msg["To"] == "ops@example.com,\r\n Pager <pager@example.com>"
+    assert b"\r\nTo: ops@example.com,\r\n Pager <pager@example.com>\r\n\r\n" in raw
+    assert email.utils.parsedate_to_datetime(msg["Date"]) is not None
+    # Header order and the body, byte for byte as keepalived's body_cmd().
+    assert [k for k, _ in msg.items()] == ["Date", "From", "Subject", "X-Mailer", "To"]
+    assert raw.endswith(b"\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n")
+
+
+def test_group_and_real_server_alerts() -> None:
+    got = received(SETTINGS, lambda a: a.vrrp_group("VG_1", "FAULT"))
+    msg = email.message_from_bytes(got["content"])
+    assert msg["Subject"] == "[LB_A] VRRP Group VG_1 - Entering FAULT state"
+    assert msg.get_payload().strip() == "=> All VRRP group instances are now in FAULT state <="
+
+    rs = format_endpoint("192.0.2.10", 80)
+    vs = format_endpoint("198.51.100.1", 80)
+    got = received(SETTINGS, lambda a: a.real_server(rs, vs, up=False))
+    msg = email.message_from_bytes(got["content"])
+    assert msg["Subject"] == (
+        "[LB_A] Realserver [192.0.2.10]:tcp:80 of virtual server [198.51.100.1]:tcp:80 - DOWN"
+    )
+    assert msg.get_payload().strip() == "=> CHECK failed on service <="
+
+    got = received(
+        SETTINGS,
+        lambda a: a.real_server(rs, vs, up=True, body="=> TCP CHECK succeed on service <="),
+    )
+    msg = email.message_from_bytes(got["content"])
+    assert msg["Subject"].endswith(" - UP")
+    assert msg.get_payload().strip() == "=> TCP CHECK succeed on service <="
+
+
+def test_a_dead_server_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "fastha.smtp")
+    # A port nothing listens on: bind one and close it.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+
+    async def go() -> bool:
+        alerts = SmtpAlerts(replace(SETTINGS, port=port))
+        ok = await alerts.vrrp("VI_1", "BACKUP")
+        assert alerts.failed == 1
+        return ok
+
+    assert run(go) is False
+    assert f"SMTP connection ERROR to [127.0.0.1]:{port}" in caplog.text
+
+
+def test_settings_from_global_defs_with_keepalived_defaults() -> None:
+    assert settings_from_config(GlobalDefs()) is None
+    gdefs = GlobalDefs(notification_emails=("a@x",), smtp_server="127.0.0.1", smtp_server_port=2525)
+    s = settings_from_config(gdefs)
+    assert s is not None
+    host = socket.gethostname()
+    assert s.email_from == f"keepalived@{host}"
+    assert s.router_id == host
+    assert s.port == 2525
+    assert s.connect_timeout == 30.0
+
+
+def test_message_text_is_keepalived_s() -> None:
+    text = build_message(SETTINGS, "[LB_A] x", "body", now=0)
+    assert text.split("\r\n")[1:] == [
+        "From: Director A <lb-a@example.com>",
+        "Subject: [LB_A] x",
+        "X-Mailer: Keepalived",
+        "To: ops@example.com,",
+        " Pager <pager@example.com>",
+        "",
+        "body",
+        "",
+    ]
+    assert envelope_address("a@b") == "a@b"
+    assert envelope_address("A <a@b>") == "a@b"
