@@ -439,3 +439,79 @@ def _root_only(daemons: Callable[..., Daemon], nobody: pwd.struct_passwd, contro
     os.chmod(d.control, 0o666)  # a mistaken chmod: SO_PEERCRED still says no
     assert "permission denied: root only" in as_nobody()
     assert d.stop() == 0
+
+
+def fastha(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "fastha"), *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+
+
+def test_status_reload_dump_commands(daemons: Callable[..., Daemon]) -> None:
+    d = daemons().start()
+    d.wait_ready()
+    pids = d.child_pids()
+    sock = ["--socket", d.control]
+
+    out = fastha("status", "--json", *sock)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert set(status) == {"parent", "vrrp", "check"}
+    assert status["parent"]["children"]["vrrp"]["pid"] == pids["vrrp"]
+    assert status["check"]["pid"] == pids["check"]
+
+    out = fastha("status", *sock)
+    assert out.returncode == 0, out.stderr
+    header = out.stdout.splitlines()[1].split()
+    assert header == ["CHILD", "PID", "RUNNING", "RESTARTS", "LAST", "EXIT"]
+    assert f"vrrp   {pids['vrrp']}" in out.stdout
+
+    d.conf.write_text(BAD)
+    out = fastha("reload", *sock)
+    assert out.returncode == 1
+    assert f"{d.conf}:5: error: virtual_router_id: 300 is out of range" in out.stderr
+    assert "reload refused" in out.stderr
+    d.conf.write_text(GOOD.replace("test", "again"))
+    out = fastha("reload", *sock)
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: len(d.signals()) == 2, "both children to get SIGHUP")
+
+    out = fastha("dump", *sock)
+    assert out.returncode == 0, out.stderr
+    dump = json.loads(out.stdout)
+    assert dump["config"]["global_defs"]["router_id"] == "again"
+    assert dump["vrrp"]["role"] == "vrrp"
+    assert d.stop() == 0
+
+    out = fastha("status", *sock)
+    assert out.returncode == 1
+    assert "No such file or directory" in out.stderr
+
+
+def test_metrics_through_the_parent(daemons: Callable[..., Daemon]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    d = daemons(metrics_listen=f"127.0.0.1:{port}").start()
+    d.wait_ready()
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    up = {
+        s.labels["child"]: s.value
+        for f in text_string_to_metric_families(body.decode())
+        if f.name == "fastha_child_up"
+        for s in f.samples
+    }
+    assert up == {"vrrp": 1.0, "check": 1.0}
+    assert d.stop() == 0

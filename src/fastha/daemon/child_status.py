@@ -17,6 +17,7 @@ In the child's runner, inside its running loop:
         "status": lambda req: runner.status_dict(),   # JSON-able, see fastha.daemon.metrics
         "dump": lambda req: runner.dump_dict(),
     })
+    # in the status dict: "timer": child_status.timer_status(precise_timer)
     loop.add_signal_handler(signal.SIGHUP, on_hup)   # on_hup: child_status.reload_config()
     ...
     await child_status.close(server)
@@ -87,3 +88,17 @@ def reload_config(path: str | None = None, config_id: str | None = None) -> Any:
         log.error("Reload: %s has errors; keeping the running configuration", path)
         return None
     return result.config
+
+
+def timer_status(timer: Any) -> dict[str, Any]:
+    """A child's precise timer for its `status` answer: the lateness histogram with its
+    bucket bounds (what fastha.daemon.metrics exposes) and the wakeup counters."""
+    from fastha.wire.timer import lateness_bucket_bounds_ns
+
+    return {
+        "lateness_histogram": list(timer.lateness_histogram()),
+        "bounds_ns": lateness_bucket_bounds_ns(),
+        "fired": timer.fired,
+        "wakeups": timer.wakeups,
+        "spurious_wakeups": timer.spurious_wakeups,
+    }

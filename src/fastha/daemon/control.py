@@ -111,6 +111,7 @@ class JsonServer:
         self.allowed_uids = allowed_uids
         self.server: asyncio.AbstractServer | None = None
         self.requests = 0
+        self._clients: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> JsonServer:
         sock = _bind(self.path)
@@ -120,6 +121,11 @@ class JsonServer:
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+            # A client waiting on a slow handler must not outlive the server.
+            for task in list(self._clients):
+                task.cancel()
+            if self._clients:
+                await asyncio.wait(set(self._clients))
             with contextlib.suppress(Exception):
                 await self.server.wait_closed()
             self.server = None
@@ -143,6 +149,9 @@ class JsonServer:
         return {"ok": True, "result": result}
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
         try:
             uid = peer_uid(writer.get_extra_info("socket"))
             if uid not in self.allowed_uids:
@@ -165,7 +174,10 @@ class JsonServer:
                 await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass  # a client that went away or sent a line over MAX_REQUEST
+        except asyncio.CancelledError:
+            pass  # close(): the stream machinery must not see a cancelled handler
         finally:
+            self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

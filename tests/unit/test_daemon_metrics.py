@@ -1,0 +1,232 @@
+"""Prometheus exposition scraped over loopback and read back with prometheus_client's
+own parser (an independent oracle), fed by a real precise timer's histogram."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import uvloop
+from prometheus_client.parser import text_string_to_metric_families
+
+from fastha.daemon.child_status import timer_status
+from fastha.daemon.metrics import MetricsServer, render
+from fastha.wire.timer import PreciseTimer, lateness_bucket_bounds_ns, monotonic_ns
+
+pytestmark = pytest.mark.unit
+
+
+def run(fn: Callable[[], Awaitable[Any]]) -> Any:
+    errors: list[dict[str, Any]] = []
+
+    async def main() -> Any:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        return await fn()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+        result = r.run(main())
+    assert not errors, errors
+    return result
+
+
+async def real_timer_status() -> dict[str, Any]:
+    """Fire a few deadlines on a real timer and report it as a child does."""
+    loop = asyncio.get_running_loop()
+    timer = PreciseTimer(loop)
+    timer.start()
+    done = asyncio.Event()
+    fired: list[int] = []
+
+    def cb(deadline_ns: int, now_ns: int) -> None:
+        fired.append(now_ns - deadline_ns)
+        if len(fired) == 5:
+            done.set()
+
+    now = monotonic_ns()
+    for i in range(5):
+        timer.call_at(now + (i + 1) * 1_000_000, cb)
+    await asyncio.wait_for(done.wait(), 10)
+    status = timer_status(timer)
+    timer.close()
+    assert sum(status["lateness_histogram"]) == 5
+    return status
+
+
+def status_with(timer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "parent": {
+            "pid": 1,
+            "uptime_s": 12.5,
+            "reloads": 2,
+            "refused_reloads": 1,
+            "children": {
+                "vrrp": {"pid": 2, "running": True, "restarts": 1},
+                "check": {"pid": None, "running": False, "restarts": 0},
+            },
+        },
+        "vrrp": {
+            "instances": [
+                {
+                    "data": {
+                        "iname": "VI_1",
+                        "state": 2,
+                        "effective_priority": 150,
+                        "base_priority": 100,
+                        "vrid": 51,
+                    },
+                    "stats": {"advert_rcvd": 7, "advert_sent": 40, "become_master": 1},
+                },
+                {
+                    "data": {"iname": 'odd "name"\\', "state": 1, "vrid": 52},
+                    "stats": {"advert_rcvd": 3},
+                },
+            ],
+            "timer": timer,
+        },
+        "check": {"error": "not running"},
+    }
+
+
+def families(text: str) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def sample(fams: dict[str, Any], family: str, name: str, **labels: str) -> float:
+    found = [
+        s.value
+        for s in fams[family].samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    assert len(found) == 1, (family, name, labels, fams[family].samples)
+    return found[0]
+
+
+def test_exposition_scraped_and_parsed() -> None:
+    async def go() -> tuple[list[bytes], dict[str, Any]]:
+        timer = await real_timer_status()
+        status = status_with(timer)
+        calls = 0
+
+        async def source() -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            return status
+
+        server = await MetricsServer("127.0.0.1", 0, source).start()
+        port = server.address[1]
+        answers = []
+        try:
+            for path in ("/metrics", "/nope"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                await writer.drain()
+                answers.append(await reader.read())
+                writer.close()
+        finally:
+            await server.close()
+        assert calls == 1
+        return answers, timer
+
+    (ok, missing), timer = run(go)
+    head, _, body = ok.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Type: text/plain; version=0.0.4; charset=utf-8" in head
+    assert missing.startswith(b"HTTP/1.1 404 ")
+
+    fams = families(body.decode())
+    assert sample(fams, "fastha_up", "fastha_up") == 1
+    assert sample(fams, "fastha_reloads", "fastha_reloads_total") == 2
+    assert sample(fams, "fastha_child_up", "fastha_child_up", child="vrrp") == 1
+    assert sample(fams, "fastha_child_up", "fastha_child_up", child="check") == 0
+    state = "fastha_vrrp_state"
+    assert sample(fams, state, state, instance="VI_1", state="MASTER") == 1
+    assert sample(fams, state, state, instance="VI_1", state="BACKUP") == 0
+    assert sample(fams, state, state, instance='odd "name"\\', state="BACKUP") == 1
+    assert (
+        sample(
+            fams,
+            "fastha_vrrp_effective_priority",
+            "fastha_vrrp_effective_priority",
+            instance="VI_1",
+        )
+        == 150
+    )
+    assert (
+        sample(fams, "fastha_vrrp_advert_sent", "fastha_vrrp_advert_sent_total", instance="VI_1")
+        == 40
+    )
+    # The histogram: cumulative buckets at the timer's bounds, ending at +Inf = count.
+    hist = fams["fastha_timer_lateness_seconds"]
+    assert hist.type == "histogram"
+    buckets = [s for s in hist.samples if s.name.endswith("_bucket")]
+    bounds = lateness_bucket_bounds_ns()
+    assert [b.labels["le"] for b in buckets][:-1] == [repr(x / 1e9) for x in bounds[:-1]]
+    assert buckets[-1].labels["le"] == "+Inf"
+    counts = timer["lateness_histogram"]
+    assert [b.value for b in buckets] == [sum(counts[: i + 1]) for i in range(len(counts))]
+    assert (
+        sample(
+            fams,
+            "fastha_timer_lateness_seconds",
+            "fastha_timer_lateness_seconds_count",
+            child="vrrp",
+        )
+        == 5
+    )
+
+
+def test_real_servers_and_ipvs_stats() -> None:
+    status = {
+        "parent": {"children": {"check": {"running": True, "restarts": 0}}},
+        "check": {
+            "virtual_servers": [
+                {
+                    "vs": "[198.51.100.1]:tcp:80",
+                    "real_servers": [
+                        {
+                            "rs": "[192.0.2.10]:tcp:80",
+                            "alive": True,
+                            "weight": 3,
+                            "stats": {"conns": 10, "inbytes": 1000},
+                        },
+                        {"rs": "[192.0.2.11]:tcp:80", "alive": False, "weight": 0},
+                    ],
+                }
+            ]
+        },
+    }
+    fams = families(render(status))
+    vs = "[198.51.100.1]:tcp:80"
+    assert (
+        sample(
+            fams,
+            "fastha_real_server_up",
+            "fastha_real_server_up",
+            virtual_server=vs,
+            real_server="[192.0.2.10]:tcp:80",
+        )
+        == 1
+    )
+    assert (
+        sample(
+            fams,
+            "fastha_real_server_up",
+            "fastha_real_server_up",
+            virtual_server=vs,
+            real_server="[192.0.2.11]:tcp:80",
+        )
+        == 0
+    )
+    assert (
+        sample(
+            fams,
+            "fastha_ipvs_conns",
+            "fastha_ipvs_conns_total",
+            virtual_server=vs,
+            real_server="[192.0.2.10]:tcp:80",
+        )
+        == 10
+    )
+    assert sample(fams, "fastha_child_up", "fastha_child_up", child="check") == 1
