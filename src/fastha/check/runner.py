@@ -260,7 +260,10 @@ class CheckerRunner:
             await self.ipvs.flush()
             return
         owned = self.table.owned()
-        kernel = await self.kernel({s.key for s in owned})
+        keys = {s.key for s in owned}
+        # Nothing is desired: only whole services go (the kernel drops their real
+        # servers), so their real servers need not be dumped.
+        kernel = [s for s in await self.ipvs.services(dests=False) if s.key in keys]
         await self._apply(plan([], kernel, previous=owned), kernel)
 
     async def run(self) -> int:
