@@ -181,6 +181,7 @@ class Supervisor:
         self.control: JsonServer | None = None
         self.metrics: Any = None
         self._reload_lock: asyncio.Lock | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
         o = options
         if o.vrrp:
             self.slots["vrrp"] = ChildSlot("vrrp", o.vrrp_pid_file, f"{o.run_dir}/vrrp.sock")
@@ -384,7 +385,9 @@ class Supervisor:
     # ---- reload
 
     def _on_hup(self) -> None:
-        asyncio.get_running_loop().create_task(self.reload(), name="reload")
+        task = asyncio.get_running_loop().create_task(self.reload(), name="reload")
+        self._pending.add(task)  # referenced until done
+        task.add_done_callback(self._pending.discard)
 
     async def reload(self) -> dict[str, Any]:
         """Validate the file off to the side; only a clean one reaches the children."""
