@@ -92,8 +92,10 @@ def command(
     if config_test:
         # keepalived -t ignores its logging/foreground flags; so do we.
         sys.exit(run_check(path, config_id, dump=False))
-    if check or not vrrp:
-        _refuse("the health-checker child is not available yet; run the VRRP side alone with -P")
+    if vrrp and check:
+        _refuse("-P and -C together: give neither to run both")
+    if not (vrrp or check):
+        _refuse("running both children under one parent is not available yet: use -P or -C")
     if namespace:
         _refuse("-s/--namespace is not available yet; run under `ip netns exec NAME`")
 
@@ -110,19 +112,30 @@ def command(
         sys.stdout.buffer.write(dumps(result.config) + b"\n")
         sys.stdout.flush()
 
-    from fastha.vrrp.runner import RunOptions, configure_logging, run_vrrp
+    from fastha.vrrp.runner import configure_logging
 
     if not dont_fork:
         _daemonize()
-    configure_logging(console=log_console or no_syslog, detail=log_detail)
+    child_pid_file = vrrp_pid_file if vrrp else checkers_pid_file
+    configure_logging(
+        console=log_console or no_syslog,
+        detail=log_detail,
+        name="fastha_vrrp" if vrrp else "fastha_checkers",
+    )
     _write_pid(pid_file)
-    _write_pid(vrrp_pid_file)
+    _write_pid(child_pid_file)
     try:
-        code = run_vrrp(
-            result.config, RunOptions(release_on_stop=not dont_release_vrrp, json_file=json_file)
-        )
+        if vrrp:
+            from fastha.vrrp.runner import RunOptions, run_vrrp
+
+            options = RunOptions(release_on_stop=not dont_release_vrrp, json_file=json_file)
+            code = run_vrrp(result.config, options)
+        else:
+            from fastha.check.runner import CheckOptions, run_checker
+
+            code = run_checker(result.config, CheckOptions(release_on_stop=not dont_release_ipvs))
     finally:
-        for p in (pid_file, vrrp_pid_file):
+        for p in (pid_file, child_pid_file):
             if p:
                 with contextlib.suppress(OSError):
                     os.unlink(p)

@@ -1,5 +1,5 @@
 """The checker child end to end in a real ip_vs: real servers on loopback addresses,
-``python -m fastha.check.runner`` as a subprocess, ``ipvsadm -Ln`` as the judge.
+``fastha daemon -C -n -l`` as a subprocess, ``ipvsadm -Ln`` as the judge.
 
 Edges, never durations: each wait polls the table until it matches (the deadline only
 guards against a hang). Checkers run at delay_loop 1 s / connect_timeout 1 s / retry 1.
@@ -249,8 +249,9 @@ def checker(tmp_path: Path, *flags: str) -> Iterator[subprocess.Popen]:
     conf.write_text(CONF)
     logf = open(tmp_path / "checker.log", "w")  # noqa: SIM115
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "fastha.check.runner", "-f", str(conf),
-                             "-l", *flags], stdout=logf, stderr=subprocess.STDOUT, env=env,
+    # The operator's command line: keepalived's -C -n -l, through the fastha CLI.
+    proc = subprocess.Popen([sys.executable, "-m", "fastha.cli.main", "daemon", "-C", "-n",
+                             "-l", "-f", str(conf), *flags], stdout=logf, stderr=subprocess.STDOUT, env=env,
                             cwd=Path(__file__).resolve().parents[3])  # fmt: skip
     try:
         yield proc
