@@ -119,7 +119,11 @@ class Advert:
     def to_dict(self) -> dict[str, object]: ...
 
 def decode(
-    buf: _Buffer, family: int, src: bytes | None, dst: bytes | None, ttl: int,
+    buf: _Buffer,
+    family: int,
+    src: bytes | None,
+    dst: bytes | None,
+    ttl: int,
     checksum_as_v2: bool = False,
 ) -> Advert:
     """VRRP message (IPv6 raw-socket payload or IPv4 payload); ttl=-1 skips the TTL check.
@@ -170,14 +174,11 @@ def na_frame(mac: bytes, target: bytes, src: bytes | None = None, router: bool =
 
 # ---- end codec ----
 
-
-
 # ---- precise timer ----
 # One timerfd (CLOCK_MONOTONIC, absolute deadlines, non-blocking, close-on-exec) read with
 # loop.add_reader, serving a binary heap of deadlines. All times are CLOCK_MONOTONIC ns.
 # Callbacks run as callback(deadline_ns, now_ns, *args) from the loop's reader callback;
 # an exception goes to loop.call_exception_handler and the timer carries on.
-
 
 _PTCallback = _PTCallable[..., object]
 
