@@ -247,6 +247,13 @@ def test_hup_with_a_good_file_signals_each_child_once(
     assert d.child_pids() == pids
     dump = request_sync(d.control, "dump")
     assert dump["config"]["global_defs"]["router_id"] == "changed"
+    # keepalived's data/stats signals are passed on too.
+    d.proc.send_signal(signal.SIGUSR1)
+    d.proc.send_signal(signal.SIGUSR2)
+    wait_for(lambda: len(d.signals()) == 6, "USR1 and USR2 at both children")
+    for pid in pids.values():
+        got = [n for p, n in d.signals() if p == pid]
+        assert got[0] == "SIGHUP" and sorted(got[1:]) == ["SIGUSR1", "SIGUSR2"]
     assert d.stop() == 0
 
 

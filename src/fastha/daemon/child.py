@@ -98,7 +98,7 @@ async def _obey_signals(args: argparse.Namespace) -> int:
         if signum in (signal.SIGTERM, signal.SIGINT) and not args.ignore_term:
             stop.set()
 
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
         loop.add_signal_handler(signum, on_signal, signum)
 
     def status(_request: dict[str, Any]) -> dict[str, Any]:

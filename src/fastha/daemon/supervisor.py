@@ -17,6 +17,7 @@ What the parent does, in keepalived's order:
 - SIGHUP (or `fastha reload`): the new file is parsed and validated off to the side; with
   errors, every error is logged with file:line and the children are not told (they keep
   the old config); else each child gets SIGHUP and applies the difference itself.
+- SIGUSR1, SIGUSR2 and the JSON signal (SIGRTMIN+2) are passed on to the children.
 - SIGTERM/SIGINT: STOPPING=1, SIGTERM to each child, wait `stop_timeout` seconds, then
   SIGKILL; shutdown_script; pid files and sockets removed; exit 0.
 
@@ -51,6 +52,9 @@ DEFAULT_CHECKERS_PID_FILE = "/run/checkers.pid"
 CLONE_NEWNET = 0x40000000
 
 TITLES = {"vrrp": "VRRP child", "check": "Checker child"}
+# keepalived's parent passes these on: SIGUSR1 (data file), SIGUSR2 (stats file), and
+# the JSON signal (SIGRTMIN+2); each child writes its own part.
+FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGRTMIN + 2)
 
 
 @dataclass(slots=True)
@@ -224,6 +228,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
+        for signum in FORWARDED:
+            loop.add_signal_handler(signum, self._signal_children, signum)
         scripts = ScriptRunner(max_running=2)
         try:
             await script_security.run_logged(scripts, script_security.startup_script(self.config))
@@ -241,7 +247,7 @@ class Supervisor:
         finally:
             await scripts.close()
             await self._close_servers()
-            for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, *FORWARDED):
                 loop.remove_signal_handler(signum)
         log.info("Stopped")
         return self.exit_code
