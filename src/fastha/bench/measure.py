@@ -319,8 +319,8 @@ def grid_lateness_us(ts_ns: Sequence[int], nominal_ms: float) -> list[float]:
     """Lateness (µs) of each advert of one sender against its own fixed schedule.
 
     The schedule is the line t = t0 + k * period fitted to the adverts: slots k from
-    (t - t0) / period (strictly increasing, so a lost advert leaves its slot empty and
-    does not shift the others), period refitted by least squares from the median gap,
+    (t - t0) / period (a lost advert leaves its slot empty and does not shift the
+    others), period refitted by least squares from the median gap,
     so a sender whose clock or period differs from nominal is not "late" for that
     (``interval_figures`` reports the mean-interval error). Its phase is the earliest
     advert, so the most punctual one is on time (0) and the rest are >= 0. A sender
@@ -333,17 +333,24 @@ def grid_lateness_us(ts_ns: Sequence[int], nominal_ms: float) -> list[float]:
     gaps = sorted(b - a for a, b in itertools.pairwise(ts_ns))
     period = gaps[len(gaps) // 2] or nominal_ms * 1e6
     slots: list[int] = []
+    base, early = 0.0, 0.5  # first pass: nearest slot
     for _ in range(3):
         slots = []
         for r in rel:
-            k = round(r / period)
-            slots.append(k if not slots or k > slots[-1] else slots[-1] + 1)
+            # Adverts are never early on a grid sender; one more than half a period late
+            # still belongs to its own slot, not the next (after the first pass: up to
+            # 3/4 of a period late, 1/4 early, around the median phase).
+            # No "strictly increasing" fix-up: one misplaced advert would push every
+            # later one a slot on.
+            slots.append(math.floor((r - base) / period + early))
         n = len(slots)
         mk, mr = sum(slots) / n, sum(rel) / n
         den = sum((k - mk) ** 2 for k in slots)
         if not den:
             break
         period = sum((k - mk) * (r - mr) for k, r in zip(slots, rel, strict=True)) / den
+        offs = sorted(r - k * period for r, k in zip(rel, slots, strict=True))
+        base, early = offs[len(offs) // 2], 0.25
     off = [r - k * period for r, k in zip(rel, slots, strict=True)]
     phase = min(off)
     return [(o - phase) / 1000 for o in off]
