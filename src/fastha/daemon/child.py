@@ -72,14 +72,9 @@ def _vrrp(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     _logging(args.log_console, args.log_detail, "fastha_checker")
     config = _load(args)
-    try:
-        from fastha.check import runner
-    except ImportError as exc:
-        log.error("The checker child is not available in this build: %s", exc)
-        return EXIT_FATAL
-    options_cls = getattr(runner, "RunOptions", None)
-    options = options_cls(release_on_stop=not args.dont_release) if options_cls else None
-    return int(runner.run_checker(config, options))
+    from fastha.check.runner import CheckOptions, run_checker
+
+    return int(run_checker(config, CheckOptions(release_on_stop=not args.dont_release)))
 
 
 async def _obey_signals(args: argparse.Namespace) -> int:
