@@ -41,6 +41,18 @@ def apply(sched: Scheduling, who: str) -> list[str]:
         log.warning(msg)
         problems.append(msg)
 
+    # Order matters: mlockall faults in every page, which under SCHED_RR with a 10 ms
+    # RLIMIT_RTTIME gets the process killed, so memory is locked before going real-time.
+    if sched.no_swap:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) != 0:
+            err = ctypes.get_errno()
+            fail("no_swap (mlockall)", OSError(err, os.strerror(err)))
+    if sched.cpu_affinity:
+        try:
+            os.sched_setaffinity(0, sched.cpu_affinity)
+        except OSError as exc:
+            fail(f"cpu affinity {sched.cpu_affinity}", exc)
     if sched.nice is not None:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, sched.nice)
@@ -57,14 +69,4 @@ def apply(sched: Scheduling, who: str) -> list[str]:
             os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(sched.rt_priority))
         except OSError as exc:
             fail(f"realtime priority {sched.rt_priority}", exc)
-    if sched.cpu_affinity:
-        try:
-            os.sched_setaffinity(0, sched.cpu_affinity)
-        except OSError as exc:
-            fail(f"cpu affinity {sched.cpu_affinity}", exc)
-    if sched.no_swap:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) != 0:
-            err = ctypes.get_errno()
-            fail("no_swap (mlockall)", OSError(err, os.strerror(err)))
     return problems
