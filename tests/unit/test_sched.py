@@ -21,6 +21,10 @@ print(os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0) == os.SCHED_R
 for line in open("/proc/self/status"):
     if line.startswith("VmLck"):
         print(line.split()[1])
+# As the VRRP child does before it stops: teardown under SCHED_RR would trip RLIMIT_RTTIME.
+from fastha.drivers.sched import leave_realtime
+leave_realtime()
+print(os.sched_getscheduler(0) == os.SCHED_OTHER)
 """
 
 
@@ -35,6 +39,7 @@ def test_knobs_are_applied() -> None:
     assert (nice, rr, prio, rttime) == ("5", "True", "10", "10000")
     assert cpus == "[0]"
     assert int(out[2]) > 0  # mlockall locked the pages
+    assert out[3] == "True"  # left SCHED_RR before exiting
 
 
 @pytest.mark.unit

@@ -70,3 +70,14 @@ def apply(sched: Scheduling, who: str) -> list[str]:
         except OSError as exc:
             fail(f"realtime priority {sched.rt_priority}", exc)
     return problems
+
+
+def leave_realtime() -> None:
+    """Back to SCHED_OTHER before shutting down: stopping and interpreter teardown run
+    long stretches without a blocking syscall, which RLIMIT_RTTIME would punish with
+    SIGKILL under SCHED_RR."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError as exc:
+        log.warning("cannot leave real-time scheduling: %s", exc.strerror or exc)
