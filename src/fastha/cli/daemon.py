@@ -10,8 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from fastha.config.model import Config
 
 DEFAULT_CONF = "/etc/keepalived/keepalived.conf"
 
@@ -38,6 +43,27 @@ def _daemonize() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+
+
+def _reloader(path: str, config_id: str | None) -> Callable[[], Config | None]:
+    """SIGHUP in a child: re-read `-f FILE` (with the same `-i ID`); log every
+    diagnostic with file:line; None when the file has errors."""
+    import logging
+
+    from fastha.config.diagnostics import Severity
+    from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
+
+    log = logging.getLogger("fastha.config")
+
+    def reload_config() -> Config | None:
+        result = load(path, config_id if config_id is not None else default_config_id())
+        for diag in result.diagnostics:
+            log.log(logging.ERROR if diag.severity is Severity.ERROR else logging.WARNING,
+                    "%s", diag)  # fmt: skip
+        return result.config if result.ok else None
+
+    return reload_config
 
 
 @click.command("daemon", context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,7 +154,11 @@ def command(
         if vrrp:
             from fastha.vrrp.runner import RunOptions, run_vrrp
 
-            options = RunOptions(release_on_stop=not dont_release_vrrp, json_file=json_file)
+            options = RunOptions(
+                release_on_stop=not dont_release_vrrp,
+                json_file=json_file,
+                reload_config=_reloader(path, config_id),
+            )
             code = run_vrrp(result.config, options)
         else:
             from fastha.check.runner import CheckOptions, run_checker

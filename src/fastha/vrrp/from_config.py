@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from fastha.config.model import Config, GlobalDefs, Script
 from fastha.config.model_vrrp import AuthType, VrrpInstance, VrrpScript
@@ -101,6 +101,20 @@ class GroupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LvsSyncSpec:
+    """global_defs lvs_sync_daemon, resolved: the kernel's IPVS sync daemon follows
+    `instance` (master daemon while it is MASTER, backup daemon otherwise)."""
+
+    instance: str
+    ifname: str
+    syncid: int  # keepalived: the instance's VRID unless `id` is given
+    maxlen: int = 0  # 0: kernel default
+    mcast_group: str = ""  # "": kernel default 224.0.0.81
+    mcast_port: int = 0  # 0: kernel default 8848
+    mcast_ttl: int = 0  # 0: kernel default 1
+
+
+@dataclass(frozen=True, slots=True)
 class VrrpSpec:
     instances: tuple[InstanceSpec, ...]
     scripts: dict[str, ScriptSpec]
@@ -115,6 +129,7 @@ class VrrpSpec:
     static_addresses: tuple[netlink.VirtualAddress, ...] = ()
     static_routes: tuple[netlink.VirtualRoute, ...] = ()
     static_rules: tuple[netlink.VirtualRule, ...] = ()
+    lvs_syncd: LvsSyncSpec | None = None
 
 
 def _run_script(
@@ -303,6 +318,31 @@ def _script_spec(s: VrrpScript, g: GlobalDefs) -> ScriptSpec:
     )
 
 
+def _lvs_syncd(config: Config) -> LvsSyncSpec | None:
+    """keepalived's lvs_syncd: the global keyword, or the deprecated per-instance
+    `lvs_sync_daemon_interface` (which names the instance holding it)."""
+    g = config.global_defs
+    by_name = {vi.name: vi for vi in config.vrrp_instances}
+    sd = g.lvs_sync_daemon
+    if sd is not None:
+        vi = by_name.get(sd.instance) if sd.instance is not None else None
+        if vi is None:
+            return None  # validation warned: "... not found - ignoring"
+        return LvsSyncSpec(
+            instance=vi.name,
+            ifname=sd.interface,
+            syncid=sd.id if sd.id is not None else (vi.virtual_router_id or 0),
+            maxlen=sd.maxlen or 0,
+            mcast_group=str(sd.group) if sd.group is not None else "",
+            mcast_port=sd.port if sd.port != 8848 else 0,
+            mcast_ttl=sd.ttl or 0,
+        )
+    for vi in config.vrrp_instances:
+        if vi.lvs_sync_daemon_interface:
+            return LvsSyncSpec(vi.name, vi.lvs_sync_daemon_interface, vi.virtual_router_id or 0)
+    return None
+
+
 def vrrp_spec(config: Config) -> VrrpSpec:
     g = config.global_defs
     member_of = {m: sg.name for sg in config.vrrp_sync_groups for m in sg.group}
@@ -355,4 +395,140 @@ def vrrp_spec(config: Config) -> VrrpSpec:
             no_swap=g.vrrp_no_swap,
             cpu_affinity=g.vrrp_cpu_affinity,
         ),
+        lvs_syncd=_lvs_syncd(config),
+    )
+
+
+# -- reload: what changed between two specs ------------------------------------------------
+
+# What binds an instance to its socket and its place in the VRID demultiplexer: a change
+# in any of these stops the running instance and starts a new one (keepalived, too,
+# treats a changed interface/VRID/family as a different router).
+_IDENTITY_NAMES = {
+    "ifname": "interface",
+    "family": "family",
+    "src": "source address",
+    "mcast_group": "multicast group",
+    "unicast_peers": "unicast peers",
+    "unicast_ttl": "unicast_ttl",
+    "vmac": "use_vmac",
+    "vmac_xmit_base": "vmac_xmit_base",
+}
+# Friendlier names for the in-place changes the log reports.
+_PARAM_NAMES = {"adver_int_cs": "advert_int", "primary_address": "mcast_src_ip"}
+_SPEC_NAMES = {
+    "vips": "virtual_ipaddress",
+    "excluded": "virtual_ipaddress_excluded",
+    "routes": "virtual_routes",
+    "rules": "virtual_rules",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceChange:
+    """One vrrp_instance present before and after a reload."""
+
+    old: InstanceSpec
+    new: InstanceSpec
+    changes: tuple[str, ...]  # what differs, keepalived keyword names where they exist
+
+    @property
+    def name(self) -> str:
+        return self.new.name
+
+
+@dataclass(frozen=True, slots=True)
+class SpecDiff:
+    unchanged: tuple[str, ...]
+    changed: tuple[InstanceChange, ...]  # applied to the running instance in place
+    restarted: tuple[InstanceChange, ...]  # identity changed: stop, then start anew
+    added: tuple[InstanceSpec, ...]
+    removed: tuple[InstanceSpec, ...]
+    scripts: tuple[str, ...]  # vrrp_script / vrrp_track_file names added, removed, changed
+    groups: bool  # vrrp_sync_group definitions differ
+    statics: bool  # static_ipaddress / static_routes / static_rules differ
+    lvs_syncd: bool
+    restart_only: tuple[str, ...]  # global settings a reload cannot change (logged)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.changed or self.restarted or self.added or self.removed or self.scripts
+            or self.groups or self.statics or self.lvs_syncd or self.restart_only
+        )  # fmt: skip
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.unchanged)} unchanged, {len(self.changed)} changed, "
+            f"{len(self.restarted)} restarted, {len(self.added)} added, "
+            f"{len(self.removed)} removed"
+        )
+
+
+def identity_changes(old: InstanceSpec, new: InstanceSpec) -> tuple[str, ...]:
+    """Why `new` cannot take over `old`'s running instance (empty: it can)."""
+    out = [label for f, label in _IDENTITY_NAMES.items() if getattr(old, f) != getattr(new, f)]
+    if old.params.vrid != new.params.vrid:
+        out.insert(0, "virtual_router_id")
+    if bool(old.unicast_peers) != bool(new.unicast_peers):
+        out.append("unicast/multicast")
+    return tuple(out)
+
+
+def instance_changes(old: InstanceSpec, new: InstanceSpec) -> tuple[str, ...]:
+    """What an in-place reload of `old` into `new` changes."""
+    out = [
+        _PARAM_NAMES.get(f.name, f.name)
+        for f in fields(InstanceParams)
+        if getattr(old.params, f.name) != getattr(new.params, f.name)
+    ]
+    for f in fields(InstanceSpec):
+        if f.name in ("params", *_IDENTITY_NAMES):
+            continue
+        if getattr(old, f.name) != getattr(new, f.name):
+            out.append(_SPEC_NAMES.get(f.name, f.name))
+    return tuple(out)
+
+
+def diff_specs(old: VrrpSpec, new: VrrpSpec) -> SpecDiff:
+    """The reload plan: which running instances stay as they are, change in place,
+    restart, stop or start. Instances are matched by name, as keepalived does."""
+    before = {i.name: i for i in old.instances}
+    after = {i.name: i for i in new.instances}
+    unchanged: list[str] = []
+    changed: list[InstanceChange] = []
+    restarted: list[InstanceChange] = []
+    for name, n in after.items():
+        o = before.get(name)
+        if o is None:
+            continue
+        if n == o:
+            unchanged.append(name)
+        elif why := identity_changes(o, n):
+            restarted.append(InstanceChange(o, n, why))
+        else:
+            changed.append(InstanceChange(o, n, instance_changes(o, n)))
+    scripts = sorted(
+        {k for k in old.scripts.keys() | new.scripts.keys()
+         if old.scripts.get(k) != new.scripts.get(k)}
+        | {k for k in old.track_files.keys() | new.track_files.keys()
+           if old.track_files.get(k) != new.track_files.get(k)}
+    )  # fmt: skip
+    restart_only: list[str] = []
+    if (old.notify_fifo, old.notify_fifo_script) != (new.notify_fifo, new.notify_fifo_script):
+        restart_only.append("notify_fifo")
+    if old.sched != new.sched:
+        restart_only.append("vrrp scheduling (vrrp_priority, vrrp_rt_priority ...)")
+    return SpecDiff(
+        unchanged=tuple(unchanged),
+        changed=tuple(changed),
+        restarted=tuple(restarted),
+        added=tuple(s for name, s in after.items() if name not in before),
+        removed=tuple(s for name, s in before.items() if name not in after),
+        scripts=tuple(scripts),
+        groups=old.groups != new.groups,
+        statics=(old.static_addresses, old.static_routes, old.static_rules)
+        != (new.static_addresses, new.static_routes, new.static_rules),
+        lvs_syncd=old.lvs_syncd != new.lvs_syncd,
+        restart_only=tuple(restart_only),
     )

@@ -35,6 +35,7 @@ from fastha.vrrp.events import AdvertReceived, Event, TimerExpired, TimerKind
 from fastha.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
+from fastha.vrrp.timing import adver_int_ns
 from fastha.wire import AdvertTemplate, DecodeError, DropReason, Expect, garp_frame, na_frame
 from fastha.wire.timer import Periodic, PreciseTimer, TimerHandle
 from fastha.wire.timer import monotonic_ns as _monotonic_ns
@@ -70,6 +71,8 @@ class Context:
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
         self.group_notify: dict[str, dict[str, Script]] = {}
+        # Told of every state change after it is logged (the lvs_sync_daemon follows one).
+        self.on_state_change: Callable[[Instance, StateChanged], None] | None = None
 
     def sender(self, ifname: str) -> PacketSender:
         s = self.senders.get(ifname)
@@ -89,8 +92,23 @@ class Instance:
         self.machine = Machine(p)
         self.counters = self.machine.counters
         self.family = spec.family
-        addresses = spec.advert_addresses
         self.src = spec.src or primary_address
+        self._build_codec()
+        self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
+        self.peers = frozenset(spec.unicast_peers)
+        self.sock: VrrpSocket | None = None
+        self.timers: dict[TimerKind, TimerHandle | Periodic] = {}
+        self.queue: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+        self.vips_installed = False
+        self.group: SyncGroup | None = None
+        self.vmac: str | None = None  # use_vmac: the macvlan this instance sends from
+
+    def _build_codec(self) -> None:
+        """The advert template and the receive-side expectations, from the spec."""
+        spec = self.spec
+        p = self.machine.params
+        addresses = spec.advert_addresses
         dst = spec.unicast_peers[0] if spec.unicast_peers else spec.mcast_group
         packed_src = socket.inet_pton(self.family, self.src)
         packed_dst = socket.inet_pton(self.family, dst)
@@ -107,7 +125,6 @@ class Instance:
             spec.auth_type,
             spec.auth_data,
         )
-        self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
         self.expect = Expect(
             p.version,
             spec.auth_type,
@@ -118,14 +135,44 @@ class Instance:
             False,
             self.family,
         )
-        self.peers = frozenset(spec.unicast_peers)
-        self.sock: VrrpSocket | None = None
-        self.timers: dict[TimerKind, TimerHandle | Periodic] = {}
-        self.queue: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
-        self.worker: asyncio.Task[None] | None = None
-        self.vips_installed = False
-        self.group: SyncGroup | None = None
-        self.vmac: str | None = None  # use_vmac: the macvlan this instance sends from
+
+    # -- reload -----------------------------------------------------------------------
+
+    def reconfigure(self, spec: InstanceSpec, now_ns: int | None = None) -> None:
+        """Reload: take `spec` (same interface, VRID, family and socket) in place.
+
+        The machine keeps its state and timers. A new base priority is set here; the
+        runner then feeds the new effective priority through tracking. A new advert
+        interval re-arms a master's Adver_Timer; the VIP list is diffed and, while the
+        VIPs are set, only the addresses that differ are removed or added (with a
+        gratuitous ARP burst for the new ones only): the others never flap."""
+        old = self.spec
+        m = self.machine
+        params, warnings = spec.params.normalised()
+        for w in warnings:
+            log.warning("VRRP_Instance%s", w)
+        old_params = m.params
+        self.spec = spec
+        m.params = params
+        if params.priority != old_params.priority:
+            m.base_priority = params.priority
+        self._build_codec()
+        if params.adver_int_cs != old_params.adver_int_cs:
+            if m.state == State.MASTER:
+                # RFC 5798 6.4.3: a master advertises its own configured interval.
+                m.master_adver_int_cs = params.adver_int_cs
+                now = _monotonic_ns() if now_ns is None else now_ns
+                interval = adver_int_ns(params.adver_int_cs)
+                out: list[Action] = []
+                # Through the machine, so its timer bookkeeping accepts the new grid.
+                m._arm(TimerKind.ADVER, now + interval, interval, out)
+                for action in out:
+                    self.execute(action)
+            elif params.version == 2:
+                m.master_adver_int_cs = params.adver_int_cs  # v2 peers must agree
+        addrs = (old.vips, old.excluded, old.routes, old.rules)
+        if m.vips_set and addrs != (spec.vips, spec.excluded, spec.routes, spec.rules):
+            self._enqueue(lambda: self._swap_vips(old, spec))
 
     # -- receive ----------------------------------------------------------------------
 
@@ -193,6 +240,8 @@ class Instance:
                 t.cancel()
         elif isinstance(action, StateChanged):
             self._log_state(action)
+            if self.ctx.on_state_change is not None:
+                self.ctx.on_state_change(self, action)
         elif isinstance(action, AddVips):
             self._enqueue(self._add_vips)
         elif isinstance(action, RemoveVips):
@@ -287,9 +336,41 @@ class Instance:
         self.vips_installed = False
         log.info("VRRP_Instance(%s) removing VIPs.", self.name)
 
-    async def _gratuitous(self, repeat: int) -> None:
+    async def _swap_vips(self, old: InstanceSpec, new: InstanceSpec) -> None:
+        """Reload while master: remove what left the config, add what joined it."""
+        nl = self.ctx.netlink
+
+        def missing(items: tuple[Any, ...], other: tuple[Any, ...]) -> list[Any]:
+            return [x for x in items if x not in other]
+
+        for rule in missing(old.rules, new.rules):
+            await nl.delete_rule(rule)
+        for route in missing(old.routes, new.routes):
+            await nl.delete_route(route)
+        old_addrs, new_addrs = (*old.vips, *old.excluded), (*new.vips, *new.excluded)
+        for vip in missing(old_addrs, new_addrs):
+            await nl.delete_address(vip)
+            log.info(
+                "VRRP_Instance(%s) removing VIP %s/%d dev %s (reload)",
+                self.name, vip.address, vip.prefixlen, vip.dev,
+            )  # fmt: skip
+        for vip in missing(new_addrs, old_addrs):
+            await nl.add_address(vip)
+            log.info(
+                "VRRP_Instance(%s) adding VIP %s/%d dev %s (reload)",
+                self.name, vip.address, vip.prefixlen, vip.dev,
+            )  # fmt: skip
+        for route in missing(new.routes, old.routes):
+            await nl.add_route(route)
+        for rule in missing(new.rules, old.rules):
+            await nl.add_rule(rule)
+        added = missing(new.vips, old.vips)
+        if added:
+            await self._gratuitous(max(1, self.machine.params.garp_master_repeat), added)
+
+    async def _gratuitous(self, repeat: int, vips: list[Any] | None = None) -> None:
         frames: list[tuple[PacketSender, bytes, float]] = []
-        for vip in self.spec.vips:
+        for vip in self.spec.vips if vips is None else vips:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
             packed = socket.inet_pton(vip.family, vip.address)
             if vip.family == socket.AF_INET6:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from fastha.config.model import Config
 from fastha.drivers import sched
@@ -22,14 +24,38 @@ from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
-from fastha.vrrp.actions import RemoveVips
-from fastha.vrrp.events import LinkChanged, Shutdown, Startup
-from fastha.vrrp.from_config import InstanceSpec, VrrpSpec, vrrp_spec
+from fastha.vrrp.actions import RemoveVips, StateChanged
+from fastha.vrrp.events import (
+    LinkChanged,
+    PriorityChanged,
+    Shutdown,
+    Startup,
+    SyncFault,
+    TrackFault,
+)
+from fastha.vrrp.from_config import (
+    InstanceSpec,
+    LvsSyncSpec,
+    SpecDiff,
+    VrrpSpec,
+    diff_specs,
+    vrrp_spec,
+)
 from fastha.vrrp.instance import Context, Instance
+from fastha.vrrp.params import PRIO_OWNER
 from fastha.vrrp.states import State
 from fastha.vrrp.sync import SyncGroup
-from fastha.vrrp.trackers import FileTracker, InterfaceTracker, ScriptTracker, TrackerSet
+from fastha.vrrp.trackers import (
+    Evaluation,
+    FileTracker,
+    InterfaceTracker,
+    ScriptTracker,
+    TrackerSet,
+)
 from fastha.wire.timer import PreciseTimer, set_timer_slack_ns
+
+if TYPE_CHECKING:
+    from fastha.drivers.ipvs import IPVS
 
 log = logging.getLogger("fastha.vrrp")
 
@@ -48,6 +74,9 @@ DEFAULT_JSON_FILE = "/tmp/keepalived.json"
 class RunOptions:
     release_on_stop: bool = True  # keepalived -V turns it off
     json_file: str = DEFAULT_JSON_FILE
+    # SIGHUP re-reads the configuration through this; None means the file has errors
+    # (already logged with file:line) and the running configuration stays.
+    reload_config: Callable[[], Config | None] | None = None
 
 
 class Demux:
@@ -94,12 +123,23 @@ class VrrpRunner:
         self.spec: VrrpSpec = vrrp_spec(config)
         self.options = options
         self.sockets: list[VrrpSocket] = []
-        self.tasks: list[asyncio.Task[None]] = []
+        # Multicast sockets, shared per (interface, family, source) and demultiplexed.
+        self.mcast: dict[tuple[str, int, str], tuple[Demux, VrrpSocket]] = {}
+        self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
+        self.file_task: asyncio.Task[None] | None = None
         self.tracking = Tracking()
         self.ctx: Context | None = None
         self.stopping = asyncio.Event()
         self.vmacs: list[str] = []
         self.base_sysctls: dict[str, dict[str, int | None]] = {}
+        # Held by start, every reload and stop: they never interleave.
+        self.reload_lock = asyncio.Lock()
+        self.reload_tasks: set[asyncio.Task[SpecDiff | None]] = set()
+        # lvs_sync_daemon: (state, config) wanted and running; see _syncd_work.
+        self.ipvs: IPVS | None = None
+        self.syncd_want: tuple[str, object] | None = None
+        self.syncd_running: tuple[str, object] | None = None
+        self.syncd_task: asyncio.Task[None] | None = None
 
     async def _primary_address(self, nl: Netlink, spec: InstanceSpec) -> str:
         vip_addrs = {v.address for v in spec.vips}
@@ -119,7 +159,7 @@ class VrrpRunner:
         log.warning("VRRP_Instance(%s) no usable source address on %s", spec.name, spec.ifname)
         return "::" if spec.family == socket.AF_INET6 else "0.0.0.0"
 
-    def _socket_for(self, inst: Instance, demuxes: dict[tuple[str, int, str], Demux]) -> None:
+    def _socket_for(self, inst: Instance) -> None:
         spec = inst.spec
         if spec.unicast_peers:
             demux = Demux(False, spec.mcast_group)
@@ -132,19 +172,12 @@ class VrrpRunner:
             )
         else:
             key = (spec.sock_ifname, spec.family, inst.src)
-            found = demuxes.get(key)
+            found = self.mcast.get(key)
             if found is not None:
-                found.by_vrid[spec.params.vrid] = inst
-                inst.sock = next(
-                    s
-                    for s in self.sockets
-                    if s.config.ifname == spec.sock_ifname
-                    and s.config.family == spec.family
-                    and s.config.src == inst.src
-                    and not s.config.unicast_peers
-                )
+                found[0].by_vrid[spec.params.vrid] = inst
+                inst.sock = found[1]
                 return
-            demux = demuxes[key] = Demux(True, spec.mcast_group)
+            demux = Demux(True, spec.mcast_group)
             config = VrrpSocketConfig(
                 spec.sock_ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
             )
@@ -153,14 +186,57 @@ class VrrpRunner:
         sock.open()
         self.sockets.append(sock)
         inst.sock = sock
+        if not spec.unicast_peers:
+            self.mcast[(spec.sock_ifname, spec.family, inst.src)] = (demux, sock)
 
-    def _track(self, inst: Instance, ignore_weights: bool) -> None:
-        t = self.tracking
+    def _unsocket(self, inst: Instance) -> None:
+        """Detach a stopped instance; close its socket when nobody else uses it."""
+        sock, inst.sock = inst.sock, None
+        if sock is None:
+            return
+        spec = inst.spec
+        if not spec.unicast_peers:
+            key = (spec.sock_ifname, spec.family, inst.src)
+            demux, _ = self.mcast[key]
+            if demux.by_vrid.get(spec.params.vrid) is inst:
+                del demux.by_vrid[spec.params.vrid]
+            if demux.by_vrid:
+                return
+            del self.mcast[key]
+        sock.close()
+        self.sockets.remove(sock)
+
+    def _build_tracking(self, old: Tracking | None, old_spec: VrrpSpec | None) -> Tracking:
+        """Tracked objects and every instance's TrackerSet, from the current spec.
+
+        On reload a tracker whose definition did not change is reused with its state
+        (a script's rise/fall count, a file's value, a link's state), so an unchanged
+        instance evaluates exactly as before."""
+        assert self.ctx is not None
+        t = Tracking()
+        group_of = {m: g.name for g in self.spec.groups for m in g.members}
+        for inst in self.ctx.instances.values():
+            group = self.ctx.groups.get(group_of.get(inst.name, ""))
+            self._track(t, old, old_spec, inst, group.member_ignores_weights if group else False)
+        return t
+
+    def _track(
+        self,
+        t: Tracking,
+        old: Tracking | None,
+        old_spec: VrrpSpec | None,
+        inst: Instance,
+        ignore_weights: bool,
+    ) -> None:
         spec = inst.spec
         ts = TrackerSet(spec.params.priority, ignore_weights=ignore_weights)
         t.sets[inst.name] = ts
+        links = {ls.ifname: ls.up for ls in self.ctx.netlink.links.values()} if self.ctx else {}
         for name, weight, reverse in spec.track_interfaces:
-            iface = t.interfaces.setdefault(name, InterfaceTracker(name))
+            iface = t.interfaces.get(name) or (old.interfaces.get(name) if old else None)
+            if iface is None:
+                iface = InterfaceTracker(name, links.get(name, True))
+            t.interfaces[name] = iface
             ts.track_interface(iface, weight, reverse)
             t.users.setdefault(f"if:{name}", []).append(inst)
         for tracked in spec.track_scripts:
@@ -171,10 +247,11 @@ class VrrpRunner:
                 )
                 continue
             tracker = t.scripts.get(s.name)
+            if old is not None and old_spec is not None and old_spec.scripts.get(s.name) == s:
+                tracker = tracker or old.scripts.get(s.name)  # same definition: same state
             if tracker is None:
-                tracker = t.scripts[s.name] = ScriptTracker(
-                    s.name, s.weight, s.reverse, s.rise, s.fall, s.init_fail
-                )
+                tracker = ScriptTracker(s.name, s.weight, s.reverse, s.rise, s.fall, s.init_fail)
+            t.scripts[s.name] = tracker
             ts.track_script(
                 tracker, tracked.weight, tracked.reverse if tracked.weight is not None else None
             )
@@ -187,9 +264,18 @@ class VrrpRunner:
                 )
                 continue
             _, weight, reverse = f
-            tracker = t.files.setdefault(tracked.name, FileTracker(tracked.name, weight, reverse))
+            tracker_f = t.files.get(tracked.name)
+            if (
+                old is not None
+                and old_spec is not None
+                and old_spec.track_files.get(tracked.name) == f
+            ):
+                tracker_f = tracker_f or old.files.get(tracked.name)
+            if tracker_f is None:
+                tracker_f = FileTracker(tracked.name, weight, reverse)
+            t.files[tracked.name] = tracker_f
             ts.track_file(
-                tracker, tracked.weight, tracked.reverse if tracked.weight is not None else None
+                tracker_f, tracked.weight, tracked.reverse if tracked.weight is not None else None
             )
             t.users.setdefault(f"file:{tracked.name}", []).append(inst)
 
@@ -204,10 +290,9 @@ class VrrpRunner:
         if iface is not None and iface.set(up):
             self.tracking.changed(f"if:{ifname}")
 
-    async def _script_loop(self, name: str) -> None:
+    async def _script_loop(self, name: str, tracker: ScriptTracker) -> None:
         assert self.ctx is not None
-        s = self.spec.scripts[name]
-        tracker = self.tracking.scripts[name]
+        s = self.spec.scripts[name]  # a reload that changes it restarts this loop
         while True:
             result = await self.ctx.scripts.run(s.script)
             ok = result.returncode == 0 and not result.timed_out and result.error is None
@@ -218,7 +303,9 @@ class VrrpRunner:
 
     async def _file_loop(self) -> None:
         while True:
-            for name, tracker in self.tracking.files.items():
+            for name, tracker in list(self.tracking.files.items()):
+                if name not in self.spec.track_files:
+                    continue  # removed by a reload in progress
                 path = self.spec.track_files[name][0]
                 try:
                     with open(path) as fh:
@@ -233,7 +320,6 @@ class VrrpRunner:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         set_timer_slack_ns(1)  # timerfd expiry may otherwise be deferred by 50 µs
-        sched.apply(self.spec.sched, "VRRP child")
         timer = PreciseTimer(loop)
         timer.start()
         nl = Netlink()
@@ -248,20 +334,24 @@ class VrrpRunner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(SIGJSON, self.write_json)
-        loop.add_signal_handler(
-            signal.SIGHUP,
-            lambda: log.warning(
-                "Reload requested: not supported by the VRRP child yet; keeping the running configuration"
-            ),
-        )
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        ctx.on_state_change = self._on_state_change
         if fifo is not None and fifo_script is not None:
             fifo.open()  # create it and hold it open before its reader starts
             scripts.spawn(fifo_script)
         try:
-            await self._start(ctx, nl)
+            async with self.reload_lock:
+                await self._start(ctx, nl)
+            # Start-up garbage is frozen out of future collections, then the child goes
+            # real-time: a long GC pass under SCHED_RR would trip RLIMIT_RTTIME.
+            gc.collect()
+            gc.freeze()
+            sched.apply(self.spec.sched, "VRRP child")
             await self.stopping.wait()
+            sched.leave_realtime()
             log.info("Stopping")
-            await self._stop(ctx)
+            async with self.reload_lock:
+                await self._stop(ctx)
         finally:
             for sock in self.sockets:
                 sock.close()
@@ -315,48 +405,310 @@ class VrrpRunner:
 
     async def _start(self, ctx: Context, nl: Netlink) -> None:
         await self._statics(nl, add=True)
-        demuxes: dict[tuple[str, int, str], Demux] = {}
-        group_of = {m: g for g in self.spec.groups for m in g.members}
         for spec in self.spec.instances:
-            primary = await self._primary_address(nl, spec)
-            if spec.params.primary_address is None:
-                from dataclasses import replace
-
-                spec = replace(
-                    spec, params=replace(spec.params, primary_address=spec.src or primary)
-                )
-            inst = Instance(spec, ctx, primary)
-            ctx.instances[inst.name] = inst
-            if spec.vmac:
-                await self._create_vmac(nl, inst)
-            self._socket_for(inst, demuxes)
-        for g in self.spec.groups:
-            members = {m: ctx.instances[m].machine for m in g.members if m in ctx.instances}
-            group = SyncGroup(g.name, members, tracking_weight=g.tracking_weight)
-            ctx.groups[g.name] = group
-            ctx.group_notify[g.name] = g.notify
-            for m in members:
-                ctx.instances[m].group = group
-        for inst in ctx.instances.values():
-            group = ctx.groups.get(group_of[inst.name].name) if inst.name in group_of else None
-            self._track(inst, ignore_weights=group.member_ignores_weights if group else False)
+            await self._create(ctx, nl, spec)
+        self._rebuild_groups(ctx)
+        self.tracking = self._build_tracking(None, None)
         await nl.watch_links(self._on_link)
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
             await asyncio.sleep(self.spec.startup_delay_s)
         for inst in ctx.instances.values():
-            inst.feed(Startup())
-            for event in self.tracking.sets[inst.name].events():
-                inst.feed(event)
-            if inst.machine.state != State.MASTER:
-                # keepalived removes VIPs at startup: a crashed run (kill -9) left them
-                # configured, and a backup holding them would answer ARP for them.
-                inst.execute(RemoveVips())
+            self._boot(inst)
+        self._sync_tasks()
+
+    async def _create(self, ctx: Context, nl: Netlink, spec: InstanceSpec) -> Instance:
+        """An instance with its socket (and VMAC), not started yet."""
+        primary = await self._primary_address(nl, spec)
+        if spec.params.primary_address is None:
+            spec = replace(spec, params=replace(spec.params, primary_address=spec.src or primary))
+        inst = Instance(spec, ctx, primary)
+        ctx.instances[inst.name] = inst
+        if spec.vmac:
+            await self._create_vmac(nl, inst)
+        self._socket_for(inst)
+        return inst
+
+    def _boot(self, inst: Instance) -> None:
+        inst.feed(Startup())
+        for event in self.tracking.sets[inst.name].events():
+            inst.feed(event)
+        if inst.machine.state != State.MASTER:
+            # keepalived removes VIPs at startup: a crashed run (kill -9) left them
+            # configured, and a backup holding them would answer ARP for them.
+            inst.execute(RemoveVips())
+
+    def _rebuild_groups(self, ctx: Context) -> None:
+        """vrrp_sync_groups over the running instances. A group that existed keeps its
+        state; members whose group changed are released or held as the group says."""
+        old = ctx.groups
+        for inst in ctx.instances.values():
+            inst.group = None
+            inst.machine.sync_gate = None
+        ctx.groups, ctx.group_notify = {}, {}
+        for g in self.spec.groups:
+            members = {m: ctx.instances[m].machine for m in g.members if m in ctx.instances}
+            group = SyncGroup(g.name, members, tracking_weight=g.tracking_weight)
+            prev = old.get(g.name)
+            if prev is not None and prev.members.keys() == members.keys():
+                group.state = prev.state
+            else:
+                states = {m.state for m in members.values()}
+                if len(states) == 1 and states <= {State.MASTER, State.BACKUP, State.FAULT}:
+                    group.state = next(iter(states))
+            ctx.groups[g.name] = group
+            ctx.group_notify[g.name] = g.notify
+            for m in members:
+                ctx.instances[m].group = group
+        for inst in ctx.instances.values():
+            m = inst.machine
+            if inst.group is None:
+                want = False
+            else:
+                want = m.own_up and any(not o.own_up for o in inst.group.members.values())
+            if m.sync_fault != want:
+                inst.feed(SyncFault(want))
+
+    def _sync_tasks(self) -> None:
+        """One loop per tracked vrrp_script (restarted when its tracker was replaced)
+        and one for the track files."""
         loop = asyncio.get_running_loop()
-        for name in self.tracking.scripts:
-            self.tasks.append(loop.create_task(self._script_loop(name), name=f"script-{name}"))
-        if self.tracking.files:
-            self.tasks.append(loop.create_task(self._file_loop(), name="track-files"))
+        for name, (task, tracker) in list(self.script_tasks.items()):
+            if self.tracking.scripts.get(name) is not tracker:
+                task.cancel()
+                del self.script_tasks[name]
+        for name, tracker in self.tracking.scripts.items():
+            if name not in self.script_tasks:
+                task = loop.create_task(self._script_loop(name, tracker), name=f"script-{name}")
+                self.script_tasks[name] = (task, tracker)
+        if self.tracking.files and self.file_task is None:
+            self.file_task = loop.create_task(self._file_loop(), name="track-files")
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def _on_hup(self) -> None:
+        if self.options.reload_config is None:
+            log.warning("Reload requested, but no configuration file to re-read; ignored")
+            return
+        task = asyncio.get_running_loop().create_task(self.reload(), name="vrrp-reload")
+        self.reload_tasks.add(task)
+        task.add_done_callback(self.reload_tasks.discard)
+
+    async def reload(self) -> SpecDiff | None:
+        """SIGHUP: re-read the configuration and apply only what changed. Returns the
+        plan applied, or None when the new file has errors (the old one keeps running)."""
+        assert self.options.reload_config is not None
+        async with self.reload_lock:
+            if self.stopping.is_set() or self.ctx is None:
+                return None
+            log.info("Reloading")
+            try:
+                config = self.options.reload_config()
+            except Exception:
+                log.exception("Reload failed")
+                config = None
+            if config is None:
+                log.error("Reload failed: configuration has errors; keeping the running one")
+                return None
+            new = vrrp_spec(config)
+            diff = diff_specs(self.spec, new)
+            try:
+                await self._apply(self.ctx, diff, new)
+            except Exception:
+                # Half applied: what ran stays; log loudly rather than lose the child.
+                log.exception("Reload failed while applying the new configuration")
+                return None
+            log.info("Reload finished: %s", diff.summary())
+            return diff
+
+    async def _apply(self, ctx: Context, diff: SpecDiff, new: VrrpSpec) -> None:
+        nl = ctx.netlink
+        for label in diff.restart_only:
+            log.warning("Reload: %s changed; it takes effect at the next restart", label)
+        for name in diff.unchanged:
+            log.debug("VRRP_Instance(%s) unchanged", name)
+        for spec in diff.removed:
+            log.info("VRRP_Instance(%s) removed from the configuration: stopping", spec.name)
+            await self._remove(ctx, ctx.instances[spec.name])
+        for ch in diff.restarted:
+            log.info(
+                "VRRP_Instance(%s) %s changed: restarting the instance",
+                ch.name, ", ".join(ch.changes),
+            )  # fmt: skip
+            await self._remove(ctx, ctx.instances[ch.name])
+        old_spec, self.spec = self.spec, new
+        for ch in diff.changed:
+            inst = ctx.instances[ch.name]
+            log.info("VRRP_Instance(%s) reloading in place: %s", ch.name, ", ".join(ch.changes))
+            spec = ch.new
+            if spec.params.primary_address is None:
+                spec = replace(spec, params=replace(spec.params, primary_address=inst.src))
+            inst.reconfigure(spec)
+        fresh: list[Instance] = []
+        for spec in (*(ch.new for ch in diff.restarted), *diff.added):
+            if spec in diff.added:
+                log.info("VRRP_Instance(%s) added to the configuration: starting", spec.name)
+            fresh.append(await self._create(ctx, nl, spec))
+        # Trackers and groups are rebuilt for everyone; an instance whose evaluation did
+        # not change receives no event, so nothing moves.
+        old_tracking = self.tracking
+        before = {n: ts.evaluate() for n, ts in old_tracking.sets.items() if n in ctx.instances}
+        self._rebuild_groups(ctx)
+        self.tracking = self._build_tracking(old_tracking, old_spec)
+        for inst in ctx.instances.values():
+            if inst not in fresh:
+                ts = self.tracking.sets[inst.name]
+                ts.events()  # later events are relative to this evaluation
+                self._retrack(inst, before.get(inst.name), ts.evaluate())
+        self._sync_tasks()
+        for inst in fresh:
+            self._boot(inst)
+        if diff.statics:
+            await self._statics_swap(nl, old_spec, new)
+        if diff.lvs_syncd:
+            self._syncd_follow()
+
+    def _retrack(self, inst: Instance, before: Evaluation | None, now: Evaluation) -> None:
+        m = inst.machine
+        if m.base_priority == PRIO_OWNER:
+            m.effective_priority = PRIO_OWNER  # the owner's priority never moves
+        elif now.priority != m.effective_priority:
+            log.info(
+                "VRRP_Instance(%s) Changing effective priority from %d to %d",
+                inst.name, m.effective_priority, now.priority,
+            )  # fmt: skip
+            inst.feed(PriorityChanged(now.priority))
+        if (before.fault if before is not None else False) != now.fault:
+            inst.feed(TrackFault(now.fault, "; ".join(now.faults) or "tracking recovered"))
+
+    async def _remove(self, ctx: Context, inst: Instance) -> None:
+        """Stop one instance for good (reload): priority 0 if master, VIPs removed."""
+        inst.group = None
+        inst.machine.sync_gate = None
+        inst.feed(Shutdown())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(inst.drain(), STOP_GRACE_S)
+        inst.queue.put_nowait(None)  # ends its worker
+        for handle in inst.timers.values():
+            handle.cancel()
+        inst.timers.clear()
+        self._unsocket(inst)
+        if inst.vmac is not None:
+            with contextlib.suppress(Exception):
+                await ctx.netlink.delete_vmac(inst.vmac)
+            if inst.vmac in self.vmacs:
+                self.vmacs.remove(inst.vmac)
+        del ctx.instances[inst.name]
+        log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
+
+    async def _statics_swap(self, nl: Netlink, old: VrrpSpec, new: VrrpSpec) -> None:
+        for rule in old.static_rules:
+            if rule not in new.static_rules:
+                await nl.delete_rule(rule)
+        for route in old.static_routes:
+            if route not in new.static_routes:
+                await nl.delete_route(route)
+        for a in old.static_addresses:
+            if a not in new.static_addresses:
+                await nl.delete_address(a)
+        for a in new.static_addresses:
+            if a not in old.static_addresses:
+                await nl.add_address(a)
+        for route in new.static_routes:
+            if route not in old.static_routes:
+                await nl.add_route(route)
+        for rule in new.static_rules:
+            if rule not in old.static_rules:
+                await nl.add_rule(rule)
+
+    # -- lvs_sync_daemon ------------------------------------------------------------------
+
+    def _on_state_change(self, inst: Instance, change: StateChanged) -> None:
+        """keepalived (vrrp.c, ipvswrapper.c): the sync daemon's instance starts it as
+        master on entering MASTER (stopping the backup one) and as backup at start-up
+        otherwise and on leaving MASTER (stopping the master one)."""
+        sd = self.spec.lvs_syncd
+        if sd is None or inst.name != sd.instance:
+            return
+        if change.new == State.MASTER:
+            self._syncd_set("master")
+        elif change.new in (State.BACKUP, State.FAULT) and change.old in (
+            State.INIT,
+            State.MASTER,
+        ):
+            self._syncd_set("backup")
+
+    def _syncd_follow(self) -> None:
+        """After a reload changed lvs_sync_daemon: restart it with the new settings in
+        the state its instance is in now (stop it when it is gone)."""
+        sd = self.spec.lvs_syncd
+        inst = self.ctx.instances.get(sd.instance) if sd is not None and self.ctx else None
+        if inst is None or inst.machine.state not in (State.MASTER, State.BACKUP, State.FAULT):
+            self._syncd_set(None)
+        else:
+            self._syncd_set("master" if inst.machine.state == State.MASTER else "backup")
+
+    def _syncd_set(self, state: str | None) -> None:
+        sd = self.spec.lvs_syncd
+        self.syncd_want = None if state is None or sd is None else (state, sd)
+        if self.syncd_task is None or self.syncd_task.done():
+            self.syncd_task = asyncio.get_running_loop().create_task(
+                self._syncd_work(), name="lvs-syncd"
+            )
+
+    async def _syncd_work(self) -> None:
+        """Drive the kernel's sync daemon to `syncd_want`, one netlink call at a time."""
+        from fastha.drivers.ipvs import IPVS, SyncDaemon
+
+        while self.syncd_running != self.syncd_want:
+            want = self.syncd_want
+            try:
+                if self.ipvs is None:
+                    ipvs = IPVS()
+                    await ipvs.open()
+                    self.ipvs = ipvs
+                if self.syncd_running is not None:
+                    state = self.syncd_running[0]
+                    self.syncd_running = None
+                    await self.ipvs.stop_daemon(state)
+                    log.info("Stopped IPVS sync daemon (%s)", state)
+                if want is not None:
+                    state, sd = want
+                    assert isinstance(sd, LvsSyncSpec)
+                    # As keepalived's ipvs_syncd_master/backup: stop the other one first.
+                    await self.ipvs.stop_daemon("backup" if state == "master" else "master")
+                    await self.ipvs.start_daemon(
+                        SyncDaemon(
+                            state=state,
+                            ifname=sd.ifname,
+                            syncid=sd.syncid,
+                            maxlen=sd.maxlen,
+                            mcast_group=sd.mcast_group,
+                            mcast_port=sd.mcast_port,
+                            mcast_ttl=sd.mcast_ttl,
+                        )
+                    )
+                    self.syncd_running = want
+                    log.info(
+                        "Starting IPVS sync daemon in %s state (interface %s, syncid %d)",
+                        state.upper(), sd.ifname, sd.syncid,
+                    )  # fmt: skip
+            except Exception as exc:
+                log.error("IPVS sync daemon: cannot go %s: %s", want and want[0], exc)
+                if self.syncd_want == want:
+                    self.syncd_want = self.syncd_running  # retried on the next change
+                    return
+
+    async def _syncd_stop(self) -> None:
+        if self.syncd_want is None and self.syncd_running is None:
+            return
+        self._syncd_set(None)
+        if self.syncd_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.syncd_task), STOP_GRACE_S)
+        if self.ipvs is not None:
+            self.ipvs.close()
+            self.ipvs = None
 
     async def _create_vmac(self, nl: Netlink, inst: Instance) -> None:
         """keepalived's use_vmac: at startup, a macvlan (private mode) on the interface
@@ -393,8 +745,10 @@ class VrrpRunner:
         self.base_sysctls.clear()
 
     async def _stop(self, ctx: Context) -> None:
-        for task in self.tasks:
+        for task, _ in self.script_tasks.values():
             task.cancel()
+        if self.file_task is not None:
+            self.file_task.cancel()
         for inst in ctx.instances.values():
             if not self.options.release_on_stop:
                 inst.spec = _no_release(inst.spec)
@@ -405,6 +759,8 @@ class VrrpRunner:
             )
         for inst in ctx.instances.values():
             log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
+        # keepalived vrrp_terminate_phase1: stop the sync daemon this process runs.
+        await self._syncd_stop()
         if self.options.release_on_stop:  # -V: the VIPs stay, so does the VMAC under them
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)

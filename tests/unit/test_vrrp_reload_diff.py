@@ -1,0 +1,128 @@
+"""The reload plan: two keepalived.conf files -> which instances stay, change in place,
+restart, stop or start (fastha.vrrp.from_config.diff_specs), and lvs_sync_daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fastha.config.loader import load
+from fastha.vrrp.from_config import LvsSyncSpec, VrrpSpec, diff_specs, vrrp_spec
+
+pytestmark = pytest.mark.unit
+
+
+def instance(
+    name: str = "VI_1",
+    *,
+    interface: str = "eth0",
+    vrid: int = 51,
+    priority: int = 100,
+    advert_int: str = "1",
+    vips: tuple[str, ...] = ("198.18.0.100/24",),
+    extra: str = "",
+) -> str:
+    return (
+        f"vrrp_instance {name} {{\n    interface {interface}\n    virtual_router_id {vrid}\n"
+        f"    priority {priority}\n    advert_int {advert_int}\n{extra}"
+        "    virtual_ipaddress {\n" + "".join(f"        {v}\n" for v in vips) + "    }\n}\n"
+    )
+
+
+def spec(tmp_path: Path, *blocks: str, name: str = "a.conf") -> VrrpSpec:
+    conf = tmp_path / name
+    conf.write_text("global_defs {\n    router_id t\n}\n" + "".join(blocks))
+    result = load(conf)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    return vrrp_spec(result.config)
+
+
+def test_same_file_is_an_empty_plan(tmp_path: Path) -> None:
+    text = (instance(), instance("VI_2", vrid=52, vips=("198.18.0.102/24",)))
+    d = diff_specs(spec(tmp_path, *text), spec(tmp_path, *text, name="b.conf"))
+    assert d.empty
+    assert d.unchanged == ("VI_1", "VI_2")
+    assert not (d.changed or d.restarted or d.added or d.removed)
+
+
+def test_priority_advert_int_and_vips_change_in_place(tmp_path: Path) -> None:
+    old = spec(tmp_path, instance())
+    new = spec(
+        tmp_path,
+        instance(priority=200, advert_int="2", vips=("198.18.0.100/24", "198.18.0.101/24")),
+        name="b.conf",
+    )
+    d = diff_specs(old, new)
+    assert not d.restarted and not d.unchanged
+    (ch,) = d.changed
+    assert ch.name == "VI_1"
+    assert set(ch.changes) == {"priority", "advert_int", "virtual_ipaddress"}
+    assert ch.new.params.priority == 200
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "extra", "why"),
+    [
+        ({"interface": "eth1"}, "", "interface"),
+        ({"vrid": 52}, "", "virtual_router_id"),
+        ({"vips": ("fd00:198:18::100/64",)}, "", "family"),
+        ({}, "    unicast_peer {\n        198.18.0.12\n    }\n", "unicast/multicast"),
+    ],
+)
+def test_identity_change_restarts(
+    tmp_path: Path, kwargs: dict[str, object], extra: str, why: str
+) -> None:
+    d = diff_specs(spec(tmp_path, instance()), spec(tmp_path, instance(**kwargs, extra=extra),
+                                                       name="b.conf"))  # type: ignore[arg-type]  # fmt: skip
+    assert not d.changed
+    (ch,) = d.restarted
+    assert why in ch.changes
+
+
+def test_added_and_removed_instances(tmp_path: Path) -> None:
+    old = spec(tmp_path, instance(), instance("VI_2", vrid=52))
+    new = spec(tmp_path, instance(), instance("VI_3", vrid=53), name="b.conf")
+    d = diff_specs(old, new)
+    assert d.unchanged == ("VI_1",)
+    assert [s.name for s in d.added] == ["VI_3"]
+    assert [s.name for s in d.removed] == ["VI_2"]
+    assert d.summary() == "1 unchanged, 0 changed, 0 restarted, 1 added, 1 removed"
+
+
+def test_track_script_and_vrrp_script_changes(tmp_path: Path) -> None:
+    script = 'vrrp_script chk {{\n    script "/bin/true"\n    weight {w}\n}}\n'
+    tracked = "    track_script {\n        chk\n    }\n"
+    old = spec(tmp_path, script.format(w=10), instance())
+    new = spec(tmp_path, script.format(w=20), instance(extra=tracked), name="b.conf")
+    d = diff_specs(old, new)
+    assert d.scripts == ("chk",)
+    (ch,) = d.changed
+    assert ch.changes == ("track_scripts",)
+
+
+def test_sync_group_change(tmp_path: Path) -> None:
+    group = "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+    blocks = (instance(), instance("VI_2", vrid=52))
+    d = diff_specs(spec(tmp_path, *blocks), spec(tmp_path, group, *blocks, name="b.conf"))
+    assert d.groups
+    assert {c.name for c in d.changed} == {"VI_1", "VI_2"}
+    assert all(c.changes == ("sync_group",) for c in d.changed)
+
+
+def test_lvs_sync_daemon_resolves_instance_and_syncid(tmp_path: Path) -> None:
+    conf = tmp_path / "s.conf"
+    conf.write_text(
+        "global_defs {\n    lvs_sync_daemon eth0 VI_1 maxlen 1400 ttl 2 group 224.0.0.82\n}\n"
+        + instance(vrid=42)
+    )
+    result = load(conf)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    s = vrrp_spec(result.config)
+    assert s.lvs_syncd == LvsSyncSpec(
+        instance="VI_1", ifname="eth0", syncid=42, maxlen=1400, mcast_group="224.0.0.82",
+        mcast_ttl=2,
+    )  # fmt: skip
+    old = spec(tmp_path, instance(vrid=42))
+    d = diff_specs(old, s)
+    assert d.lvs_syncd and d.unchanged == ("VI_1",)
