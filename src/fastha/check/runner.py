@@ -16,9 +16,20 @@ Ownership: fastha touches only the services and real servers its config names (a
 foreign entry made with ipvsadm survives, even inside one of our services), unless
 ``lvs_flush``. On SIGTERM it removes the services it owns (the kernel drops their real
 servers), or flushes the whole table with ``lvs_flush_on_stop``; ``-I``
-(dont_release_ipvs) leaves everything in place. SIGHUP is logged: reload arrives with
-the daemon issue. ``lvs_sync_daemon`` follows a VRRP instance's state, which the daemon
-parent will forward; the checker child alone does not start it.
+(dont_release_ipvs) leaves everything in place. ``lvs_sync_daemon`` follows a VRRP
+instance's state, which the VRRP child drives; the checker child does not start it.
+
+SIGHUP: ``CheckOptions.reload_config()`` re-reads the file (None: it has errors, which
+it logged with file:line; the running config stays). Checks identical in both configs
+keep their state and schedule; a virtual server whose services, real servers and health
+verdict are unchanged is not dumped and gets no operation; changed and new ones are
+reconciled with ``previous`` = what the old config owned, so entries dropped from the
+config go and foreign entries stay (check/reload.py). One line ends every reload:
+"Reload finished: ...; N IPVS operations".
+
+ha_suspend: the checkers of such a virtual server run only while its address is local
+(drivers/addrwatch.py); a check shared with a virtual server that is not suspended
+keeps running.
 
     run_checker(config, CheckOptions(release_on_stop=True)) -> exit code
     python -m fastha.check.runner -f keepalived.conf -l [-I]
@@ -41,9 +52,11 @@ from fastha.check.health import Action, Changed, Health, Log, Notify
 from fastha.check.ipvs_model import Service, ServiceKey, Timeouts
 from fastha.check.planner import Op, OpKind, plan
 from fastha.check.probes import ProbeContext
+from fastha.check.reload import ReloadDiff, carry
 from fastha.check.scheduler import Scheduler
 from fastha.check.spec import build_plan
 from fastha.config.model import FlushOnStop
+from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.ipvs import IPVS
 from fastha.drivers.scripts import Script, ScriptRunner
 
@@ -55,6 +68,8 @@ STOP_SCRIPTS_WAIT = 5.0  # seconds the omega notifiers get at shutdown
 @dataclass(slots=True)
 class CheckOptions:
     release_on_stop: bool = True  # keepalived -I (dont_release_ipvs) turns it off
+    # SIGHUP: re-read the configuration; None when it has errors (logged with file:line).
+    reload_config: Callable[[], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +78,9 @@ class Counters:
     ops: int = 0
     failed_ops: int = 0
     notifies: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
+    last_reload_ops: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -73,6 +91,7 @@ class CheckerRunner:
         options: CheckOptions | None = None,
         *,
         ipvs_factory: Callable[[], IPVS] = IPVS,
+        addr_factory: Callable[[Callable[[Address, bool], None]], AddressWatcher] | None = None,
     ) -> None:
         self.config = config
         self.options = options if options is not None else CheckOptions()
@@ -92,6 +111,12 @@ class CheckerRunner:
         self._wake: asyncio.Event | None = None
         self._logged: set[str] = set()  # health log lines since the last pass
         self._reconciler: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None  # one reconciliation or reload at a time
+        self._prev_table: DesiredTable | None = None  # names for removals during a reload
+        self.addr_factory = addr_factory if addr_factory is not None else AddressWatcher
+        self.addresses: AddressWatcher | None = None
+        self._reload_tasks: set[asyncio.Task[Any]] = set()
+        self._skipped_logged: set[str] = set()
 
     # ------------------------------------------------------------ actions
 
@@ -107,11 +132,12 @@ class CheckerRunner:
         if self._dirty and self._wake is not None:
             self._wake.set()
 
-    def _notify(self, a: Notify) -> asyncio.Task[Any]:
+    def _notify(self, a: Notify, table: DesiredTable | None = None) -> asyncio.Task[Any]:
         user, group = a.script.user, a.script.group
         if user is None:
             user, group = self.script_user
-        name = f"{a.event} {self.table.vss[a.vs].name}" + (f" {a.rs}" if a.rs else "")
+        vss = (table or self.table).vss
+        name = f"{a.event} {vss[a.vs].name}" + (f" {a.rs}" if a.rs else "")
         self.counters.notifies += 1
         log.info("Executing [%s] for %s", a.script.command, name)
         script = Script(tuple(shlex.split(a.script.command)), user=user, group=group, name=name)
@@ -160,6 +186,8 @@ class CheckerRunner:
     def describe(self, op: Op, have: dict[ServiceKey, dict[tuple[str, int], Any]]) -> str:
         """One log line per kernel operation, in keepalived's words (ipwrapper.c)."""
         vs = self.table.vs_of(op.service.key)
+        if vs is None and self._prev_table is not None:
+            vs = self._prev_table.vs_of(op.service.key)
         name = vs.name if vs is not None else str(op.service)
         proto = vs.proto if vs is not None else "?"
         if vs is not None and vs.name != str(op.service) and len(vs.services) > 1:
@@ -191,23 +219,179 @@ class CheckerRunner:
         return f"Updating service {rs} of VS {name}"
 
     async def _reconcile_loop(self) -> None:
-        assert self._wake is not None
+        assert self._wake is not None and self._lock is not None
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._dirty:
-                vis, self._dirty = self._dirty, set()
-                try:
-                    await self.reconcile(vis)
-                except (OSError, ConnectionError) as exc:
-                    # The next change retries these virtual servers; do not spin.
-                    log.error("IPVS reconciliation failed: %s", exc)
-                    self.counters.errors.append(str(exc))
+            async with self._lock:
+                while self._dirty:
+                    vis, self._dirty = self._dirty, set()
+                    try:
+                        await self.reconcile(vis)
+                    except (OSError, ConnectionError) as exc:
+                        # The next change retries these virtual servers; do not spin.
+                        log.error("IPVS reconciliation failed: %s", exc)
+                        self.counters.errors.append(str(exc))
+
+    # ------------------------------------------------------------ reload
+
+    def _on_hup(self) -> None:
+        if self.options.reload_config is None:
+            log.warning("Reload requested, but no configuration file to re-read; ignored")
+            return
+        task = asyncio.get_running_loop().create_task(self.reload_from_file(),
+                                                      name="checker-reload")  # fmt: skip
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def reload_from_file(self) -> ReloadDiff | None:
+        """SIGHUP: re-read the file (off the loop's thread) and apply the difference."""
+        assert self.options.reload_config is not None
+        log.info("Reloading")
+        try:
+            config = await asyncio.get_running_loop().run_in_executor(
+                None, self.options.reload_config)  # fmt: skip
+        except Exception:
+            log.exception("Reload failed")
+            config = None
+        if config is None:
+            self.counters.reload_failures += 1
+            log.error("Reload failed: configuration has errors; keeping the running one")
+            return None
+        return await self.reload(config)
+
+    async def reload(self, config: Any) -> ReloadDiff | None:
+        """Run ``config`` from now on, changing only what changed (module docstring)."""
+        assert self.ipvs is not None and self.scheduler is not None and self._lock is not None
+        try:
+            plan_ = build_plan(config)
+            table = DesiredTable(config)
+        except DesiredError as exc:
+            self.counters.reload_failures += 1
+            log.error("Reload failed: configuration cannot be programmed into IPVS: %s; "
+                      "keeping the running one", exc)  # fmt: skip
+            return None
+        async with self._lock:
+            if self.stopping is not None and self.stopping.is_set():
+                return None
+            old_health, old_table, old_config = self.health, self.table, self.config
+            health, actions, diff = carry(old_health, old_table, plan_, table)
+            # Health changes not reconciled yet, renumbered into the new config.
+            new_of = {oi: vi for vi, oi in diff.old_index.items()}
+            pending = {new_of[oi] for oi in self._dirty if oi in new_of}
+            self._dirty = set()
+            # The omega notifiers of virtual servers that go (keepalived clear_service_vs).
+            gone = set(diff.removed)
+            omega = [a for a in old_health.stop() if isinstance(a, Notify) and a.vs in gone]
+            # The swap: nothing awaits between here and the scheduler's rebind, so every
+            # probe result from now on lands in the new health model.
+            self.config, self.plan, self.health, self.table = config, plan_, health, table
+            self.scheduler.rebind(health)
+            for text in plan_.skipped:
+                if text not in self._skipped_logged:
+                    log.warning("Not checking %s", text)
+            self._skipped_logged = set(plan_.skipped)
+            for a in actions:
+                if isinstance(a, Log):
+                    log.info("%s", a.text)
+            self.on_actions([a for a in actions if not isinstance(a, Changed)])
+            for a in omega:
+                self._notify(a, old_table)
+            self._apply_suspension()
+            await self._reload_globals(old_config)
+            reconcile = set(diff.changed) | set(diff.added) | pending | self._dirty
+            self._dirty = set()
+            self._prev_table = old_table
+            try:
+                ops = await self._reload_table(reconcile, set(diff.unchanged), old_table)
+            except (OSError, ConnectionError) as exc:
+                log.error("IPVS reconciliation failed during reload: %s", exc)
+                self.counters.errors.append(str(exc))
+                self._dirty |= reconcile  # retried with the next change
+                ops = []
+            finally:
+                self._prev_table = None
+            self.counters.reloads += 1
+            self.counters.last_reload_ops = len(ops)
+            log.info("Reload finished: %s; %d IPVS operations", diff.summary(), len(ops))
+            return diff
+
+    async def _reload_globals(self, old_config: Any) -> None:
+        assert self.ipvs is not None
+        old = getattr(getattr(old_config, "global_defs", None), "lvs_timeouts", None)
+        new = getattr(getattr(self.config, "global_defs", None), "lvs_timeouts", None)
+        if new is not None and new != old:
+            await self.ipvs.set_timeouts(Timeouts(tcp=new.tcp or 0, tcpfin=new.tcpfin or 0,
+                                                  udp=new.udp or 0))  # fmt: skip
+            log.info("Setting IPVS timeouts tcp %s tcpfin %s udp %s", new.tcp, new.tcpfin,
+                     new.udp)  # fmt: skip
+
+    async def _reload_table(
+        self, vis: set[int], unchanged: set[int], old_table: DesiredTable
+    ) -> list[Op]:
+        """Reconcile virtual servers ``vis`` and remove what only the old config owned.
+        One service-only dump; real servers are dumped only for services reconciled.
+        An unchanged virtual server whose service is missing or altered in the kernel
+        is reconciled too (someone ran ipvsadm)."""
+        assert self.ipvs is not None
+        kernel_svcs = {s.key: s for s in await self.ipvs.services(dests=False)}
+        for vi in unchanged:
+            for s in self.table.vss[vi].services:
+                k = kernel_svcs.get(s.key)
+                if k is None or k.attrs() != s.attrs():
+                    vis.add(vi)
+                    break
+        want = [s for vi in sorted(vis) for s in self.table.services(vi, self.health.desired(vi))]
+        want_keys = {s.key for s in want}
+        ours_now = set(self.table.by_key)
+        old_owned = old_table.owned()
+        kernel: list[Service] = []
+        for key, svc in kernel_svcs.items():
+            if key in want_keys:
+                kernel.append(Service(**{f: getattr(svc, f) for f in _FIELDS},
+                                      dests=tuple(await self.ipvs.dests(svc))))  # fmt: skip
+            elif key in old_table.by_key and key not in ours_now:
+                kernel.append(svc)  # only the old config had it: removed whole
+        ops = plan(want, kernel, previous=[*old_owned, *self.table.owned(sorted(vis))])
+        await self._apply(ops, kernel)
+        return ops
+
+    # ------------------------------------------------------------ ha_suspend
+
+    def _on_address(self, addr: Address, present: bool) -> None:
+        self._apply_suspension()
+
+    def _suspended_vss(self) -> set[int]:
+        w = self.addresses
+        return {vi for vi, v in enumerate(self.plan.virtual_servers)
+                if v.ha_suspend and v.vip is not None
+                and w is not None and not w.is_local(v.vip)}  # fmt: skip
+
+    def _apply_suspension(self) -> None:
+        """Suspend the checks whose every user is a suspended virtual server; resume the
+        others (keepalived: "Suspending/Activating healthchecker for service ...")."""
+        sched = self.scheduler
+        if sched is None:
+            return
+        off = self._suspended_vss()
+        now = sched.suspended
+        for cid, users in enumerate(self.health.users):
+            want = bool(users) and all(vi in off for vi, _ in users)
+            if want == (cid in now):
+                continue
+            (sched.suspend if want else sched.resume)(cid)
+            word = "Suspending" if want else "Activating"
+            for vi, ri in users:
+                v = self.plan.virtual_servers[vi]
+                r = v.real_servers[ri]
+                log.info("%s healthchecker for service [%s]:%s:%d for VS %s", word,
+                         r.key.address, v.protocol, r.key.port, v.name)  # fmt: skip
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self, ipvs: IPVS) -> None:
         self.ipvs = ipvs
+        self._lock = asyncio.Lock()
         gd = getattr(self.config, "global_defs", None)
         t = getattr(gd, "lvs_timeouts", None)
         if t is not None:
@@ -224,9 +408,18 @@ class CheckerRunner:
                 "parent, not by the checker child alone", sd.interface, sd.instance)  # fmt: skip
         for text in self.plan.skipped:
             log.warning("Not checking %s", text)
+        self._skipped_logged = set(self.plan.skipped)
         self._wake = asyncio.Event()
         self.scheduler = Scheduler(self.health, ProbeContext(scripts=self.scripts),
                                    on_actions=self.on_actions)  # fmt: skip
+        # ha_suspend: the watcher is always on (a reload may add ha_suspend); checks of
+        # a virtual server whose address is not here are suspended before the first probe.
+        try:
+            self.addresses = await self.addr_factory(self._on_address).open()
+        except OSError as exc:
+            log.error("Cannot watch local addresses (%s): ha_suspend not applied", exc)
+            self.addresses = None
+        self._apply_suspension()
         self.scheduler.start()  # Health.start(): Changed for every virtual server
         # The initial table, before any probe result can change it.
         vis, self._dirty = self._dirty | set(range(len(self.table))), set()
@@ -238,6 +431,12 @@ class CheckerRunner:
             self._wake.set()
 
     async def stop(self) -> None:
+        for task in list(self._reload_tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.addresses is not None:
+            self.addresses.close()
         if self._reconciler is not None:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -271,9 +470,7 @@ class CheckerRunner:
         self.stopping = stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: log.warning(
-            "Reload requested: reload arrives with the daemon issue; keeping the running "
-            "configuration"))  # fmt: skip
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         ipvs = self.ipvs_factory()
         try:
             await ipvs.open()
@@ -347,7 +544,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.use_file}: configuration has errors; not starting", file=sys.stderr)
         return 1
     configure_logging(console=args.log_console, detail=args.log_detail, name="fastha_checker")
-    return run_checker(result.config, CheckOptions(release_on_stop=not args.dont_release_ipvs))
+
+    def reload_config() -> Any:
+        again = load(args.use_file, args.config_id if args.config_id is not None
+                     else default_config_id())  # fmt: skip
+        for diag in again.diagnostics:
+            log.log(logging.ERROR if diag in again.errors else logging.WARNING, "%s", diag)
+        return again.config if again.ok else None
+
+    return run_checker(result.config, CheckOptions(release_on_stop=not args.dont_release_ipvs,
+                                                   reload_config=reload_config))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,7 +10,13 @@ check waits a random share of its `warmup` (keepalived spreads checks the same w
     sched.start()
     ...
     sched.suspend(cid) / sched.resume(cid)            # ha_suspend
+    sched.rebind(new_health)                          # reload: same Check, same schedule
     await sched.close()
+
+Internally a check is known by its `Check` value, not its index: on reload a check that
+is in both plans keeps its deadline and its running probe (whose result goes to the new
+Health under the new index), a check only in the old plan is cancelled, and a new one
+starts as at start-up.
 
 Lateness of each probe start (now - deadline) is kept for the benchmark and status.
 """
@@ -26,6 +32,7 @@ from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
 from fastha.check.probes import ProbeContext, run_probe
+from fastha.check.spec import Check
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
 log = logging.getLogger("fastha.check")
@@ -52,10 +59,10 @@ class Scheduler:
         self._own_timer = timer is None
         self.rng = rng if rng is not None else random.Random()
         self.bootstrap_delay = bootstrap_delay
-        n = len(health.checks)
-        self._handles: list[TimerHandle | None] = [None] * n
-        self._running: dict[int, asyncio.Task[None]] = {}
-        self.suspended: set[int] = set()
+        self._index: dict[Check, int] = {c: i for i, c in enumerate(health.checks)}
+        self._handles: dict[Check, TimerHandle] = {}
+        self._running: dict[Check, asyncio.Task[None]] = {}
+        self._suspended: set[Check] = set()
         self.started = 0
         self.completed = 0
         self.failed = 0
@@ -70,16 +77,39 @@ class Scheduler:
             self._timer = PreciseTimer(loop)
         self._timer.start()
         self._emit(self.health.start())
+        self._arm_new(self.health.checks)
+
+    def _arm_new(self, checks: tuple[Check, ...] | list[Check]) -> None:
+        """First probe of each check: after a random share of its warmup."""
         now = monotonic_ns()
-        for cid, check in enumerate(self.health.checks):
+        for check in checks:
             warm = self.rng.uniform(0.0, check.warmup) if check.warmup > 0 else 0.0
-            self._arm(cid, now + int((self.bootstrap_delay + warm) * NS))
+            self._arm(check, now + int((self.bootstrap_delay + warm) * NS))
+
+    def rebind(self, health: Health) -> tuple[int, int, int]:
+        """Reload: run ``health``'s checks from now on. Checks in both plans keep their
+        deadline, running probe and suspension; the others stop; new ones are armed as at
+        start. Returns (kept, started, stopped)."""
+        old = self._index
+        self.health = health
+        self._index = {c: i for i, c in enumerate(health.checks)}
+        gone = [c for c in old if c not in self._index]
+        for c in gone:
+            h = self._handles.pop(c, None)
+            if h is not None:
+                h.cancel()
+            t = self._running.pop(c, None)
+            if t is not None:
+                t.cancel()
+            self._suspended.discard(c)
+        new = [c for c in health.checks if c not in old]
+        self._arm_new(new)
+        return len(self._index) - len(new), len(new), len(gone)
 
     async def close(self) -> None:
         self._closed = True
-        for h in self._handles:
-            if h is not None:
-                h.cancel()
+        for h in self._handles.values():
+            h.cancel()
         tasks = list(self._running.values())
         for t in tasks:
             t.cancel()
@@ -97,38 +127,52 @@ class Scheduler:
 
     def suspend(self, cid: int) -> None:
         """ha_suspend: skip probes (the check keeps its state) until resumed."""
-        self.suspended.add(cid)
+        self._suspended.add(self.health.checks[cid])
 
     def resume(self, cid: int) -> None:
-        self.suspended.discard(cid)
+        """Probe again now (keepalived re-activates the checker for its next run)."""
+        check = self.health.checks[cid]
+        if check not in self._suspended:
+            return
+        self._suspended.discard(check)
+        if check not in self._running and self._timer is not None:
+            self._arm(check, monotonic_ns())
+
+    @property
+    def suspended(self) -> set[int]:
+        return {self._index[c] for c in self._suspended if c in self._index}
 
     # ------------------------------------------------------------ schedule
 
-    def _arm(self, cid: int, deadline_ns: int) -> None:
+    def _arm(self, check: Check, deadline_ns: int) -> None:
         if self._closed:
             return
         assert self._timer is not None
-        h = self._handles[cid]
+        h = self._handles.get(check)
         if h is None:
-            self._handles[cid] = self._timer.call_at(deadline_ns, self._due, cid)
+            self._handles[check] = self._timer.call_at(deadline_ns, self._due, check)
         else:
             h.reschedule(deadline_ns)
 
-    def _due(self, deadline_ns: int, now_ns: int, cid: int) -> None:
-        check = self.health.checks[cid]
-        if cid in self.suspended:
-            self._arm(cid, now_ns + int(check.delay_loop * NS))
+    def _due(self, deadline_ns: int, now_ns: int, check: Check) -> None:
+        if check not in self._index:  # dropped by a reload
+            return
+        if check in self._suspended:
+            self._arm(check, now_ns + int(check.delay_loop * NS))
             return
         if len(self.lateness_ns) >= LATENESS_KEEP:
             del self.lateness_ns[: LATENESS_KEEP // 2]
         self.lateness_ns.append(now_ns - deadline_ns)
         self.started += 1
-        task = asyncio.get_running_loop().create_task(self._run(cid))
-        self._running[cid] = task
-        task.add_done_callback(lambda _t, cid=cid: self._running.pop(cid, None))
+        task = asyncio.get_running_loop().create_task(self._run(check))
+        self._running[check] = task
+        task.add_done_callback(lambda t, c=check: self._done(c, t))
 
-    async def _run(self, cid: int) -> None:
-        check = self.health.checks[cid]
+    def _done(self, check: Check, task: asyncio.Task[None]) -> None:
+        if self._running.get(check) is task:
+            del self._running[check]
+
+    async def _run(self, check: Check) -> None:
         try:
             outcome = await run_probe(check.probe, self.ctx)
         except asyncio.CancelledError:
@@ -139,6 +183,9 @@ class Scheduler:
         self.completed += 1
         if not outcome.ok:
             self.failed += 1
+        cid = self._index.get(check)
+        if cid is None:  # a reload dropped the check while it ran
+            return
         step, actions = self.health.feed(cid, outcome)
         if step.edge:
             word = "succeeded" if step.up else "failed"
@@ -149,7 +196,7 @@ class Scheduler:
             log.info("%s failed (%s), retry %d", check.describe(), outcome.reason, step.retry_it)
         self._emit(actions)
         delay = check.delay_before_retry if step.retrying else check.delay_loop
-        self._arm(cid, monotonic_ns() + int(delay * NS))
+        self._arm(check, monotonic_ns() + int(delay * NS))
 
     def _emit(self, actions: list[Action]) -> None:
         for a in actions:

@@ -226,6 +226,7 @@ class VsPlan:
     sorry_server_inhibit: bool = False
     omega: bool = False
     ha_suspend: bool = False
+    vip: IPAddress | None = None  # the virtual address (IP:port services): ha_suspend
     real_servers: tuple[RsPlan, ...] = ()
 
 
@@ -449,6 +450,7 @@ def build_plan(config: Any, *, default_helo: str = "localhost") -> Plan:
                 sorry_server_inhibit=vs.sorry_server_inhibit,
                 omega=vs.omega,
                 ha_suspend=vs.ha_suspend,
+                vip=vs.address if vs.fwmark is None and vs.group is None else None,
                 real_servers=tuple(rss),
             )
         )

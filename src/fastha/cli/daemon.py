@@ -163,7 +163,9 @@ def command(
         else:
             from fastha.check.runner import CheckOptions, run_checker
 
-            code = run_checker(result.config, CheckOptions(release_on_stop=not dont_release_ipvs))
+            code = run_checker(result.config, CheckOptions(
+                release_on_stop=not dont_release_ipvs,
+                reload_config=_reloader(path, config_id)))  # fmt: skip
     finally:
         for p in (pid_file, child_pid_file):
             if p:

@@ -1,0 +1,212 @@
+"""Which IP addresses are local on this host, kept current from rtnetlink address events.
+
+The checker child needs it for ``ha_suspend``: a virtual server's checkers run only while
+its virtual address is on this director (the VRRP VIP moved here). keepalived does the
+same from its netlink address monitor (check_api.c update_checker_activity).
+
+One NETLINK_ROUTE socket subscribed to RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, read
+with ``loop.add_reader`` (uvloop cannot wrap AF_NETLINK in a datagram endpoint; see
+fastha.drivers.netlink), then one RTM_GETADDR dump on it, so no change between the
+subscription and the initial state is lost. Messages are parsed with struct through
+bounds-checked reads: a malformed one is dropped and counted, never a crash. An overrun
+(ENOBUFS: the kernel dropped events) re-reads every address.
+
+    w = AddressWatcher(callback)          # callback(address, present) on every edge
+    await w.open()                        # initial state in w.local, no callbacks
+    w.is_local(ipaddress.ip_address("10.0.0.1"))
+    w.close()
+
+An address counts as local while any interface holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+NETLINK_ROUTE = 0
+RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV6_IFADDR = 0x100
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 2, 3, 4
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+_HDR = struct.Struct("=IHHII")  # nlmsghdr
+_IFA = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
+_NLA = struct.Struct("=HH")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+AddressCallback = Callable[[Address, bool], None]
+
+
+def parse_addr_message(msg: bytes) -> tuple[int, Address, int] | None:
+    """(RTM_NEWADDR or RTM_DELADDR, the local address, ifindex) of one whole netlink
+    message, or None when it is not an address message. ValueError when malformed."""
+    if len(msg) < _HDR.size:
+        raise ValueError(f"message of {len(msg)} bytes")
+    length, mtype = _HDR.unpack_from(msg)[:2]
+    if mtype not in (RTM_NEWADDR, RTM_DELADDR):
+        return None
+    if length > len(msg) or length < _HDR.size + _IFA.size:
+        raise ValueError(f"address message length {length} of {len(msg)} bytes")
+    family, _plen, _flags, _scope, index = _IFA.unpack_from(msg, _HDR.size)
+    size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
+    if size is None:
+        return None
+    found: dict[int, bytes] = {}
+    off = _HDR.size + _IFA.size
+    while off + _NLA.size <= length:
+        n, atype = _NLA.unpack_from(msg, off)
+        if n < _NLA.size or off + n > length:
+            raise ValueError(f"attribute {atype} length {n} at {off} runs past {length}")
+        if atype in (IFA_ADDRESS, IFA_LOCAL):
+            found[atype] = msg[off + 4 : off + n]
+        off += (n + 3) & ~3
+    # IFA_LOCAL is the address itself (IFA_ADDRESS is the peer on point-to-point links);
+    # IPv6 sends only IFA_ADDRESS.
+    raw = found.get(IFA_LOCAL, found.get(IFA_ADDRESS))
+    if raw is None or len(raw) != size:
+        raise ValueError(f"address attribute of {0 if raw is None else len(raw)} bytes")
+    return mtype, ipaddress.ip_address(raw), index
+
+
+class AddressWatcher:
+    def __init__(self, callback: AddressCallback | None = None) -> None:
+        self.callback = callback
+        self.holders: dict[Address, set[int]] = {}  # address -> interfaces holding it
+        self.malformed = 0
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._seq = 0
+        self._dumping = False
+        self._dump_seen: dict[Address, set[int]] = {}
+        self._dump_done: asyncio.Future[None] | None = None
+
+    @property
+    def local(self) -> frozenset[Address]:
+        return frozenset(self.holders)
+
+    def is_local(self, addr: Address) -> bool:
+        return addr in self.holders
+
+    async def open(self) -> AddressWatcher:
+        self._loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                             NETLINK_ROUTE)  # fmt: skip
+        sock.bind((0, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+        await self._dump(initial=True)
+        return self
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        if self._dump_done is not None and not self._dump_done.done():
+            self._dump_done.cancel()
+
+    # -- reading
+
+    async def _dump(self, *, initial: bool) -> None:
+        assert self._sock is not None and self._loop is not None
+        self._seq += 1
+        self._dumping, self._dump_seen = True, {}
+        self._dump_done = self._loop.create_future()
+        req = _HDR.pack(_HDR.size + 4, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0)
+        self._sock.send(req + struct.pack("=Bxxx", socket.AF_UNSPEC))
+        await self._dump_done
+        seen, self._dumping = self._dump_seen, False
+        if initial:
+            self.holders = seen
+            return
+        # Resynchronised after lost events: an edge for every address that differs.
+        for addr in set(self.holders) | set(seen):
+            was, now = addr in self.holders, addr in seen
+            if was != now:
+                self._edge(addr, now)
+        self.holders = seen
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        for _ in range(64):  # bounded: an event storm must not starve the loop
+            try:
+                data = self._sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS and not self._dumping:
+                    log.warning("netlink address events lost, resynchronising")
+                    assert self._loop is not None
+                    self._loop.create_task(self._dump(initial=False))
+                    continue
+                log.error("netlink address watcher: %s", exc)
+                return
+            self._dispatch(data)
+
+    def _dispatch(self, data: bytes) -> None:
+        off = 0
+        while off + _HDR.size <= len(data):
+            length, mtype, _flags, seq, _pid = _HDR.unpack_from(data, off)
+            if length < _HDR.size or off + length > len(data):
+                self.malformed += 1
+                return
+            msg = data[off : off + length]
+            off += (length + 3) & ~3
+            if mtype in (NLMSG_DONE, NLMSG_ERROR) and seq == self._seq and self._dumping:
+                if self._dump_done is not None and not self._dump_done.done():
+                    self._dump_done.set_result(None)
+                continue
+            try:
+                parsed = parse_addr_message(msg)
+            except ValueError as exc:
+                self.malformed += 1
+                log.debug("netlink address message dropped: %s", exc)
+                continue
+            if parsed is None:
+                continue
+            kind, addr, index = parsed
+            if self._dumping and seq == self._seq:
+                self._dump_seen.setdefault(addr, set()).add(index)
+            else:
+                self._event(kind, addr, index)
+
+    def _event(self, kind: int, addr: Address, index: int) -> None:
+        if self._dumping:  # keep the dump's picture in step with events during it
+            if kind == RTM_NEWADDR:
+                self._dump_seen.setdefault(addr, set()).add(index)
+            else:
+                self._dump_seen.get(addr, set()).discard(index)
+                if not self._dump_seen.get(addr, True):
+                    del self._dump_seen[addr]
+            return
+        was = addr in self.holders
+        if kind == RTM_NEWADDR:
+            self.holders.setdefault(addr, set()).add(index)
+        else:
+            held = self.holders.get(addr)
+            if held is not None:
+                held.discard(index)
+                if not held:
+                    del self.holders[addr]
+        now = addr in self.holders
+        if was != now:
+            self._edge(addr, now)
+
+    def _edge(self, addr: Address, present: bool) -> None:
+        log.debug("netlink address %s %s", addr, "added" if present else "removed")
+        if self.callback is not None:
+            try:
+                self.callback(addr, present)
+            except Exception:
+                log.exception("address callback failed for %s", addr)
