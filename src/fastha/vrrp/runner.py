@@ -503,7 +503,10 @@ class VrrpRunner:
                 return None
             log.info("Reloading")
             try:
-                config = self.options.reload_config()
+                # Parsed off the loop's thread: the GIL still switches every few ms, so
+                # adverts stay on time while a large file is read.
+                loop = asyncio.get_running_loop()
+                config = await loop.run_in_executor(None, self.options.reload_config)
             except Exception:
                 log.exception("Reload failed")
                 config = None
