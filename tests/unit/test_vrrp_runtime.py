@@ -99,3 +99,42 @@ def test_json_counts_drops_under_keepalived_names(instance: Instance) -> None:
     assert stats["ip_ttl_err"] == 1 and stats["auth_failure"] == 1
     assert stats["packet_len_err"] == 1
     assert instance.family == socket.AF_INET
+
+
+def _unicast_instance(tmp_path: Path, peer_line: str) -> tuple[Instance, list[Any]]:
+    spec = _spec(
+        tmp_path,
+        f"    unicast_src_ip 198.18.0.11\n    unicast_peer {{\n        {peer_line}\n    }}",
+    )
+    ctx: Any = Context(None, None, None, None, None)  # type: ignore[arg-type]
+    inst = Instance(spec, ctx, "198.18.0.11")
+    fed: list[Any] = []
+    inst.feed = lambda event, now_ns=None: fed.append(event)  # type: ignore[method-assign]
+    return inst, fed
+
+
+def _advert_from_peer(ttl: int) -> tuple[memoryview, str, str, int, int]:
+    from fastha.wire import encode_v2
+
+    vips = [socket.inet_aton("198.18.0.100"), socket.inet_aton("198.18.0.101")]
+    return memoryview(encode_v2(51, 100, 1, vips)), "198.18.0.12", "198.18.0.11", ttl, 2
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("ttl", [255, 64, 1])
+def test_unicast_accepts_any_ttl_without_peer_bounds(tmp_path: Path, ttl: int) -> None:
+    # keepalived checks TTL 255 for multicast only; keepalived 2.2.7 itself sends IPv6
+    # unicast adverts with hop limit 64.
+    inst, fed = _unicast_instance(tmp_path, "198.18.0.12")
+    inst.on_packet(*_advert_from_peer(ttl))
+    assert len(fed) == 1 and fed[0].priority == 100
+    assert inst.counters.drops == {}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("ttl", "accepted"), [(250, True), (255, True), (249, False), (64, False)])
+def test_unicast_peer_ttl_bounds(tmp_path: Path, ttl: int, accepted: bool) -> None:
+    inst, fed = _unicast_instance(tmp_path, "198.18.0.12 min_ttl 250 max_ttl 255")
+    inst.on_packet(*_advert_from_peer(ttl))
+    assert bool(fed) is accepted
+    assert inst.counters.drops == ({} if accepted else {"TTL": 1})

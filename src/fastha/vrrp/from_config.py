@@ -59,6 +59,8 @@ class InstanceSpec:
     sync_group: str | None = None
     vmac: str | None = None  # use_vmac: the macvlan's name (VIPs without dev go on it)
     vmac_xmit_base: bool = False
+    # unicast_peer ... min_ttl/max_ttl: the TTL range accepted from that peer.
+    peer_ttl: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def name(self) -> str:
@@ -283,6 +285,11 @@ def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> Instanc
         mcast_group=str(group_addr),
         unicast_peers=tuple(str(p.address) for p in vi.unicast_peers),
         unicast_ttl=vi.unicast_ttl or 255,
+        peer_ttl=tuple(
+            (str(p.address), p.min_ttl or 0, p.max_ttl if p.max_ttl is not None else 255)
+            for p in vi.unicast_peers
+            if p.min_ttl is not None or p.max_ttl is not None
+        ),
         auth_type=auth_type,
         auth_data=auth_data,
         notify=notify,

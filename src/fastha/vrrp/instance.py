@@ -96,6 +96,7 @@ class Instance:
         self._build_codec()
         self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
         self.peers = frozenset(spec.unicast_peers)
+        self.peer_ttl = {addr: (lo, hi) for addr, lo, hi in spec.peer_ttl}
         self.sock: VrrpSocket | None = None
         self.timers: dict[TimerKind, TimerHandle | Periodic] = {}
         self.queue: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
@@ -178,6 +179,15 @@ class Instance:
 
     def on_packet(self, payload: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
         counters = self.counters
+        if self.peers:
+            # keepalived checks TTL 255 only for multicast: unicast crosses routers, and
+            # keepalived 2.2.7 itself sends IPv6 unicast adverts with hop limit 64. A peer's
+            # min_ttl/max_ttl, when configured, bounds it instead.
+            lo, hi = self.peer_ttl.get(src, (0, 255))
+            if not lo <= ttl <= hi:
+                counters.count_drop("TTL")
+                return
+            ttl = -1
         try:
             advert = self.expect.decode(
                 payload,
