@@ -3,8 +3,9 @@ keepalived.conf into a real ip_vs (UML), against ``ipvsadm -R`` restoring the sa
 
 Same guest, same table as benchmarks/bench_ipvs.py (which times the bare driver). Here
 the whole path the checker takes at start is timed: config load, plan + health + desired
-table, then ``CheckerRunner.start`` (dump, plan, batched apply), and its SIGTERM path
-(``stop``: remove what it owns). Figures from a UML guest: compare them with each other,
+table, then ``CheckerRunner.start`` (dump, plan, batched apply), a reload of the same file
+(no operation), a reload changing one real server's weight (one edit), and the SIGTERM
+path (``stop``: remove what it owns). Figures from a UML guest: compare them with each other,
 not with other machines. Never asserts a timing.
 
     .venv/bin/python benchmarks/bench_checker_apply.py [--services 1000] [--dests 10]
@@ -50,10 +51,17 @@ async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
 
     n = n_svc * (n_dest + 1)
     res: dict[str, list[float]] = {"load": [], "build": [], "start": [], "stop": [],
-                                   "ipvsadm": []}  # fmt: skip
-    with tempfile.NamedTemporaryFile("w", suffix=".conf") as fh:
-        fh.write(conf_text(n_svc, n_dest))
+                                   "ipvsadm": [], "reload_same": [], "reload_one": []}  # fmt: skip
+    text0 = conf_text(n_svc, n_dest)
+    # The first real server's weight, 1 -> 9: one edit in one virtual server.
+    text1 = text0.replace("        weight 1\n", "        weight 9\n", 1)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as fh, \
+            tempfile.NamedTemporaryFile("w", suffix=".conf") as fh1:  # fmt: skip
+        fh.write(text0)
         fh.flush()
+        fh1.write(text1)
+        fh1.flush()
+        changed = load(fh1.name).config
         text = restore_text(table(n_svc, n_dest))
         async with IPVS() as ipvs:
             for _ in range(rounds):
@@ -70,6 +78,16 @@ async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
                 res["load"].append(t1 - t0)
                 res["build"].append(t2 - t1)
                 res["start"].append(t3 - t2)
+                # Reload (the config already parsed: the parse is timed as "load").
+                same = load(fh.name).config
+                t0 = time.perf_counter()
+                assert await runner.reload(same) is not None
+                res["reload_same"].append(time.perf_counter() - t0)
+                assert runner.counters.last_reload_ops == 0
+                t0 = time.perf_counter()
+                assert await runner.reload(changed) is not None
+                res["reload_one"].append(time.perf_counter() - t0)
+                assert runner.counters.last_reload_ops == 1
                 t0 = time.perf_counter()
                 await runner.stop()
                 res["stop"].append(time.perf_counter() - t0)
@@ -109,6 +127,10 @@ def main() -> None:
     print(f"  plan + health + desired table:      {best['build'] * 1e3:8.1f} ms")
     print(f"  runner start (dump, plan, apply):   {best['start'] * 1e3:8.1f} ms "
           f"{n / best['start']:9.0f} entries/s")  # fmt: skip
+    print(
+        f"  reload, same file (0 operations):   {best['reload_same'] * 1e3:8.1f} ms (+ config load)"
+    )
+    print(f"  reload, one weight (1 operation):   {best['reload_one'] * 1e3:8.1f} ms")
     print(f"  runner stop (remove what it owns):  {best['stop'] * 1e3:8.1f} ms")
     print(f"  ipvsadm -R (same table):            {best['ipvsadm'] * 1e3:8.1f} ms "
           f"{n / best['ipvsadm']:9.0f} entries/s")  # fmt: skip

@@ -171,13 +171,14 @@ class CheckerRunner:
         if not ops:
             self._logged.clear()
             return
-        have = {s.key: s.dest_map() for s in kernel}
-        said: set[str] = set()
-        for op in ops:
-            text = self.describe(op, have)
-            if text not in said and text not in self._logged:
-                log.info("%s", text)
-            said.add(text)
+        if log.isEnabledFor(logging.INFO):  # 11,000 lines cost ~0.2 s to format
+            have = {s.key: s.dest_map() for s in kernel}
+            said: set[str] = set()
+            for op in ops:
+                text = self.describe(op, have)
+                if text not in said and text not in self._logged:
+                    log.info("%s", text)
+                said.add(text)
         self._logged.clear()
         res = await self.ipvs.apply(ops)
         self.counters.ops += res.done + len(res.already)
