@@ -379,6 +379,8 @@ class Instance:
             await self._gratuitous(max(1, self.machine.params.garp_master_repeat), added)
 
     async def _gratuitous(self, repeat: int, vips: list[Any] | None = None) -> None:
+        if self.machine.state != State.MASTER:  # left MASTER while queued: never announce
+            return
         frames: list[tuple[PacketSender, bytes, float]] = []
         for vip in self.spec.vips if vips is None else vips:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
