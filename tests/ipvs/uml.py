@@ -4,7 +4,7 @@ This machine's kernel has no IPVS; Debian's ``user-mode-linux`` kernel does, as 
 The guest boots as an ordinary process with the host's root filesystem mounted read-only
 over hostfs (so the project's venv, ipvsadm and this tree are all there), takes a writable
 overlayfs snapshot of it, loads ip_vs and its schedulers, brings ``lo`` up, runs the
-command from /work/main and writes its exit code and output into a job directory shared
+command from the checkout and writes its exit code and output into a job directory shared
 read-write over hostfs; then it powers itself off (sysrq ``o``). See ``init.sh``.
 
 Used by tests/ipvs/conftest.py (one boot per test session, running tests/ipvs/inside)
@@ -58,7 +58,7 @@ def run(
     keep: bool = False,
     files: dict[str, str] | None = None,
 ) -> Result:
-    """Boot a guest, run ``command`` (sh syntax, cwd /work/main) in it, return its result.
+    """Boot a guest, run ``command`` (sh syntax, cwd the checkout) in it, return its result.
 
     ``files`` are written into the job dir first (visible inside as /job/<name>). A guest
     that outlives ``timeout`` is killed and ``UmlError`` raised with its console.
@@ -72,7 +72,8 @@ def run(
         umid = job.name
         argv = [
             kernel(), f"mem={mem}", "rootfstype=hostfs", "rootflags=/", "ro",
-            f"init={INIT}", f"FASTHA_JOB={job}", f"umid={umid}", f"uml_dir={job}",
+            f"init={INIT}", f"FASTHA_JOB={job}", f"FASTHA_ROOT={ROOT}", f"umid={umid}",
+            f"uml_dir={job}",
             "con=null", "ssl=null", "con0=null,fd:1", "quiet",
         ]  # fmt: skip
         env = {
