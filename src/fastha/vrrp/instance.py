@@ -101,6 +101,9 @@ class Instance:
         self.timers: dict[TimerKind, TimerHandle | Periodic] = {}
         self.queue: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
+        # The running GARP/NA burst: its own task, so leaving MASTER cancels it instead
+        # of queueing the VIP removal behind repeat x interval of sleeps.
+        self.garp_task: asyncio.Task[None] | None = None
         self.vips_installed = False
         self.group: SyncGroup | None = None
         self.vmac: str | None = None  # use_vmac: the macvlan this instance sends from
@@ -255,6 +258,7 @@ class Instance:
         elif isinstance(action, AddVips):
             self._enqueue(self._add_vips)
         elif isinstance(action, RemoveVips):
+            self._cancel_garp()
             self._enqueue(self._remove_vips)
         elif isinstance(action, SendGratuitous):
             repeat = action.repeat
@@ -399,8 +403,23 @@ class Instance:
             self.spec.ifname,
             len(frames),
         )
-        for _ in range(max(1, repeat)):
+        self._cancel_garp()
+        self.garp_task = self.ctx.loop.create_task(
+            self._garp_burst(frames, max(1, repeat)), name=f"garp-{self.name}"
+        )
+
+    def _cancel_garp(self) -> None:
+        if self.garp_task is not None and not self.garp_task.done():
+            self.garp_task.cancel()
+        self.garp_task = None
+
+    async def _garp_burst(
+        self, frames: list[tuple[PacketSender, bytes, float]], repeat: int
+    ) -> None:
+        for _ in range(repeat):
             for sender, frame, gap in frames:
+                if self.machine.state != State.MASTER:
+                    return
                 sender.send(frame)
                 if gap:
                     await asyncio.sleep(gap)
