@@ -190,16 +190,14 @@ def build_doc(cfg: dict[str, Any], runs: list[ImplRun]) -> dict[str, Any]:
     adv = cfg["advert_int_ms"] / 1000
     kinds = tuple(cfg["kinds"])
     results = {r.impl: impl_result(r, kinds, adv) for r in runs}
-    doc: dict[str, Any] = {
-        "bench": "failover",
-        "config": cfg,
-        "bounds_ms": {k: v for k, v in bounds_ms(adv).items() if k in kinds},
-        "master_down_ms": measure.master_down_s(PRIO_BACKUP, adv) * 1000,
-        "impls": [r.impl for r in runs],
-        "results": results,
-        "ratios": {},
-        "machine": machine(),
-    }
+    doc = report.new_doc(
+        "failover",
+        cfg,
+        [r.impl for r in runs],
+        results,
+        bounds_ms={k: v for k, v in bounds_ms(adv).items() if k in kinds},
+        master_down_ms=measure.master_down_s(PRIO_BACKUP, adv) * 1000,
+    )
     if len(runs) == 2:
         x, y = results[runs[0].impl], results[runs[1].impl]
         doc["ratios"] = {
@@ -377,19 +375,7 @@ def run(
     show_default=True,
     help="Steady-state adverts for the interval figures.",
 )
-@click.option(
-    "--peer",
-    type=click.Choice(["keepalived", "none"]),
-    default=None,
-    help="Run keepalived side by side (default: when installed).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (orjson).")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    help="Write a PNG: advert-interval histogram and failover CDF.",
-)
+@report.bench_options("Write a PNG: advert-interval histogram and failover CDF.")
 @click.option("--keep", is_flag=True, help="Keep the captures (prints their directory).")
 def command(
     trials: int,

@@ -27,7 +27,7 @@ from typing import Any
 import click
 
 from fastha.bench import measure, report
-from fastha.bench.failover import default_peer, impls_for, machine
+from fastha.bench.failover import default_peer, impls_for
 from fastha.bench.lab import (
     VRID_BASE,
     Director,
@@ -61,15 +61,8 @@ def phase_figures(ts_ns: list[int], adverts: int, advert_int: float) -> dict[str
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     impls = list(results)
-    doc: dict[str, Any] = {
-        "bench": "jitter",
-        "config": cfg,
-        "bound_ms": measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000,
-        "impls": impls,
-        "results": results,
-        "ratios": {},
-        "machine": machine(),
-    }
+    bound_ms = measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000
+    doc = report.new_doc("jitter", cfg, impls, results, bound_ms=bound_ms)
     if len(impls) == 2:
         x, y = results[impls[0]], results[impls[1]]
         doc["ratios"] = {"of": f"{impls[0]}/{impls[1]}"}
@@ -230,19 +223,7 @@ def run(
     help="Phases (default: idle and load).",
 )
 @click.option("--hogs", default=0, help="CPU hogs per director under load (default: one per CPU).")
-@click.option(
-    "--peer",
-    type=click.Choice(["keepalived", "none"]),
-    default=None,
-    help="Run keepalived side by side (default: when installed).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (orjson).")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    help="Write a PNG: interval histogram and CDF.",
-)
+@report.bench_options("Write a PNG: interval histogram and CDF.")
 def command(
     adverts: int,
     advert_int: float,

@@ -11,9 +11,12 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import click
 import orjson
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 COLS = ("p50", "p99", "p99.9", "max")
 PEER_COLOUR = {"fastha": "tab:blue", "keepalived": "tab:orange"}
@@ -202,3 +205,39 @@ def plot(
 
 def _colour(label: str) -> str | None:
     return next((c for k, c in PEER_COLOUR.items() if label.startswith(k)), None)
+
+
+def bench_options(
+    plot_help: str, peer_help: str = "Run keepalived side by side (default: when installed)."
+) -> Callable[[F], F]:
+    """The options every lab bench shares: --peer, --json and --plot."""
+
+    def decorate(fn: F) -> F:
+        fn = click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help=plot_help)(
+            fn
+        )
+        fn = click.option(
+            "--json", "as_json", is_flag=True, help="Print the figures as JSON (orjson)."
+        )(fn)
+        return click.option(
+            "--peer", type=click.Choice(["keepalived", "none"]), default=None, help=peer_help
+        )(fn)
+
+    return decorate
+
+
+def new_doc(
+    bench: str, cfg: dict[str, Any], impls: list[str], results: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The head of every bench's JSON document; `ratios` is filled by the bench."""
+    from fastha.bench.failover import machine
+
+    return {
+        "bench": bench,
+        "config": cfg,
+        **extra,
+        "impls": impls,
+        "results": results,
+        "ratios": {},
+        "machine": machine(),
+    }

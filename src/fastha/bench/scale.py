@@ -30,7 +30,7 @@ from typing import Any
 import click
 
 from fastha.bench import measure, report
-from fastha.bench.failover import default_peer, impls_for, machine
+from fastha.bench.failover import default_peer, impls_for
 from fastha.bench.lab import (
     VRID_BASE,
     Director,
@@ -117,15 +117,8 @@ def one(
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     impls = list(results)
-    doc: dict[str, Any] = {
-        "bench": "scale",
-        "config": cfg,
-        "bound_ms": measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000,
-        "impls": impls,
-        "results": results,
-        "ratios": {},
-        "machine": machine(),
-    }
+    bound_ms = measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000
+    doc = report.new_doc("scale", cfg, impls, results, bound_ms=bound_ms)
     if len(impls) == 2:
         x, y = results[impls[0]], results[impls[1]]
         doc["ratios"] = {
@@ -195,18 +188,8 @@ def plot(doc: dict[str, Any], path: str) -> None:
 @click.option(
     "--vrrp-version", "version", type=click.Choice(["2", "3"]), default="3", show_default=True
 )
-@click.option(
-    "--peer",
-    type=click.Choice(["keepalived", "none"]),
-    default=None,
-    help="Also run keepalived (default: when installed).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON (orjson).")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    help="Write a PNG: lateness histogram and CDF.",
+@report.bench_options(
+    "Write a PNG: lateness histogram and CDF.", "Also run keepalived (default: when installed)."
 )
 def command(
     instances: int,
