@@ -13,14 +13,13 @@ not with other machines. Never asserts a timing.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import uml_bench
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -103,23 +102,10 @@ def main() -> None:
     import logging
 
     logging.getLogger("fastha").setLevel(logging.WARNING)
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--services", type=int, default=1000)
-    ap.add_argument("--dests", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--guest", action="store_true", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.guest:
-        print(json.dumps(asyncio.run(guest(a.services, a.dests, a.rounds))))
+    got = uml_bench.main("bench_checker_apply.py", guest)
+    if got is None:
         return
-    from tests.ipvs import uml
-
-    r = uml.run(f".venv/bin/python benchmarks/bench_checker_apply.py --guest --services "
-                f"{a.services} --dests {a.dests} --rounds {a.rounds}", timeout=900)  # fmt: skip
-    if r.rc != 0:
-        sys.exit(f"guest failed (rc {r.rc}):\n{r.out}")
-    res = json.loads(r.out.strip().splitlines()[-1])
-    best = {k: min(v) for k, v in res.items()}
+    a, best = got
     n = a.services * (a.dests + 1)
     print(f"checker initial apply in UML, {a.services} VS x {a.dests} RS = {n} entries, "
           f"best of {a.rounds}")  # fmt: skip

@@ -11,13 +11,12 @@ other, not to other machines. Never asserts a timing.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import uml_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -81,23 +80,10 @@ async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--services", type=int, default=1000)
-    ap.add_argument("--dests", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--guest", action="store_true", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.guest:
-        print(json.dumps(asyncio.run(guest(a.services, a.dests, a.rounds))))
+    got = uml_bench.main("bench_ipvs.py", guest)
+    if got is None:
         return
-    from tests.ipvs import uml
-
-    r = uml.run(f".venv/bin/python benchmarks/bench_ipvs.py --guest --services {a.services} "
-                f"--dests {a.dests} --rounds {a.rounds}", timeout=900)  # fmt: skip
-    if r.rc != 0:
-        sys.exit(f"guest failed (rc {r.rc}):\n{r.out}")
-    res = json.loads(r.out.strip().splitlines()[-1])
-    best = {k: min(v) for k, v in res.items()}
+    a, best = got
     n = a.services * (a.dests + 1)
     print(
         f"IPVS in UML, {a.services} services x {a.dests} real servers = {n} entries, "
