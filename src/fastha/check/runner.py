@@ -40,9 +40,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +58,9 @@ from fastha.check.reload import ReloadDiff, carry
 from fastha.check.scheduler import Scheduler
 from fastha.check.spec import build_plan
 from fastha.config.model import FlushOnStop
+from fastha.daemon import child_status
+from fastha.daemon.alerts import CheckerAlerts
+from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.ipvs import IPVS
 from fastha.drivers.scripts import Script, ScriptRunner
@@ -63,6 +68,7 @@ from fastha.drivers.scripts import Script, ScriptRunner
 log = logging.getLogger("fastha.check")
 
 STOP_SCRIPTS_WAIT = 5.0  # seconds the omega notifiers get at shutdown
+_IGNORED = (signal.SIGUSR2, signal.SIGRTMIN + 2)
 
 
 @dataclass(slots=True)
@@ -70,6 +76,8 @@ class CheckOptions:
     release_on_stop: bool = True  # keepalived -I (dont_release_ipvs) turns it off
     # SIGHUP: re-read the configuration; None when it has errors (logged with file:line).
     reload_config: Callable[[], Any] | None = None
+    # keepalived's SIGUSR1 file for the checker (fastha.daemon.dumpfiles).
+    data_file: str = "/tmp/keepalived_check.data"
 
 
 @dataclass(slots=True)
@@ -117,18 +125,25 @@ class CheckerRunner:
         self.addresses: AddressWatcher | None = None
         self._reload_tasks: set[asyncio.Task[Any]] = set()
         self._skipped_logged: set[str] = set()
+        self.alerts = CheckerAlerts(config, self.health)
+        self.started_at = time.time()
 
     # ------------------------------------------------------------ actions
 
     def on_actions(self, actions: list[Action]) -> None:
         """The scheduler's callback (sync, on the loop): never blocks."""
+        touched: set[int] = set()
         for a in actions:
             if isinstance(a, Changed):
                 self._dirty.add(a.vs)
+                touched.add(a.vs)
             elif isinstance(a, Log):
                 self._logged.add(a.text)
             elif isinstance(a, Notify):
                 self._notify(a)
+                touched.add(a.vs)
+        if self.alerts.enabled:
+            self.alerts.observe(self.health, touched)
         if self._dirty and self._wake is not None:
             self._wake.set()
 
@@ -288,6 +303,7 @@ class CheckerRunner:
             # probe result from now on lands in the new health model.
             self.config, self.plan, self.health, self.table = config, plan_, health, table
             self.scheduler.rebind(health)
+            self.alerts.configure(config, health)
             for text in plan_.skipped:
                 if text not in self._skipped_logged:
                     log.warning("Not checking %s", text)
@@ -388,6 +404,79 @@ class CheckerRunner:
                 log.info("%s healthchecker for service [%s]:%s:%d for VS %s", word,
                          r.key.address, v.protocol, r.key.port, v.name)  # fmt: skip
 
+    # ------------------------------------------------------------ status
+
+    def status_dict(self, _request: object = None) -> dict[str, Any]:
+        """The checker child's `status` answer (shape: fastha.daemon.metrics): every
+        virtual server with its real servers' health, weight and last check result."""
+        from fastha.daemon.child_status import timer_status
+
+        sched = self.scheduler
+        suspended = sched.suspended if sched is not None else set()
+        vss: list[dict[str, Any]] = []
+        for vh in self.health.vss:
+            p = vh.plan
+            rss: list[dict[str, Any]] = []
+            for r in vh.servers:
+                checks = [self._check_status(cid, cid in suspended) for cid in r.plan.checks]
+                rss.append({
+                    "rs": f"[{r.key.address}]:{p.protocol}:{r.key.port}",
+                    "address": str(r.key.address),
+                    "port": r.key.port,
+                    "alive": r.alive,
+                    "weight": r.weight,
+                    "configured_weight": r.plan.weight,
+                    "inhibit_on_failure": r.plan.inhibit_on_failure,
+                    "last_check": _summary(checks),
+                    "checks": checks,
+                })  # fmt: skip
+            vss.append({
+                "vs": p.name,
+                "protocol": p.protocol,
+                "quorum": p.quorum,
+                "hysteresis": p.hysteresis,
+                "quorum_up": vh.quorum_up,
+                "sorry_server_active": vh.sorry_active,
+                "alive_weight": vh.weight_sum(),
+                "real_servers": rss,
+            })  # fmt: skip
+        timer = getattr(sched, "_timer", None) if sched is not None else None
+        c = self.counters
+        return {
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "virtual_servers": vss,
+            "counters": {
+                "reconciles": c.reconciles,
+                "ipvs_ops": c.ops,
+                "failed_ipvs_ops": c.failed_ops,
+                "notifies": c.notifies,
+                "reloads": c.reloads,
+                "reload_failures": c.reload_failures,
+                "last_reload_ops": c.last_reload_ops,
+                "probes_started": sched.started if sched else 0,
+                "probes_completed": sched.completed if sched else 0,
+                "probes_failed": sched.failed if sched else 0,
+            },
+            "smtp": {"sent": self.alerts.sent, "failed": self.alerts.failed},
+            "timer": timer_status(timer) if timer is not None else None,
+        }
+
+    def _check_status(self, cid: int, suspended: bool) -> dict[str, Any]:
+        c = self.health.checkers[cid]
+        return {
+            "check": self.plan.checks[cid].describe(),
+            "state": c.state.name,
+            "retry": c.retry_it,
+            "successes": c.successes,
+            "failures": c.failures,
+            "suspended": suspended,
+        }
+
+    def write_data(self) -> None:
+        """keepalived's SIGUSR1 in the checker: its part of the data (virtual servers)."""
+        write_text(self.options.data_file, checker_data_text(self.config, self.status_dict()))
+
     # ------------------------------------------------------------ lifecycle
 
     async def start(self, ipvs: IPVS) -> None:
@@ -472,12 +561,20 @@ class CheckerRunner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        loop.add_signal_handler(signal.SIGUSR1, self.write_data)
+        # keepalived's stats and JSON signals are the VRRP child's; here they must not
+        # terminate the process (a real-time signal's default action).
+        for sig in _IGNORED:
+            loop.add_signal_handler(sig, log.debug, "Signal %s ignored by the checker", sig)
+        status_server = await child_status.serve_from_env(
+            {"status": self.status_dict, "dump": self.status_dict})  # fmt: skip
         ipvs = self.ipvs_factory()
         try:
             await ipvs.open()
         except OSError as exc:
             log.error("IPVS: %s (is ip_vs loaded?)", exc)
             ipvs.close()
+            await child_status.close(status_server)
             return 1
         code = 0
         try:
@@ -494,13 +591,30 @@ class CheckerRunner:
                 await self.stop()
             finally:
                 ipvs.close()
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                await self.alerts.drain(STOP_SCRIPTS_WAIT)
+                await child_status.close(status_server)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
+                            *_IGNORED):  # fmt: skip
                     loop.remove_signal_handler(sig)
         log.info("Stopped")
         return code
 
 
 _FIELDS = tuple(f for f in Service.__slots__ if f != "dests")
+
+
+def _summary(checks: list[dict[str, Any]]) -> str:
+    """One word for a real server's checks: the worst of them."""
+    if not checks:
+        return "no checker"
+    states = {c["state"] for c in checks}
+    if "DOWN" in states:
+        return "failed"
+    if any(c["retry"] for c in checks):
+        return "failing (retrying)"
+    if states <= {"UP"}:
+        return "ok"
+    return "pending"
 
 
 def run_checker(

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from fastha.daemon.control import DEFAULT_CONTROL_SOCKET
+from fastha.daemon.paths import default_control_socket
 
 VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
 
@@ -16,8 +17,9 @@ def socket_option(fn: Any) -> Any:
     return click.option(
         "--socket",
         "socket_path",
-        default=DEFAULT_CONTROL_SOCKET,
-        show_default=True,
+        default=default_control_socket,
+        show_default=f"{DEFAULT_CONTROL_SOCKET}; in a named network namespace "
+        "/run/fastha/NAME/control.sock",
         envvar="FASTHA_CONTROL_SOCKET",
         help="the daemon's control socket",
     )(fn)
@@ -41,6 +43,14 @@ def table(rows: list[list[Any]]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     )
+
+
+def _when(ts: Any) -> str:
+    if not isinstance(ts, (int, float)) or not ts:
+        return "-"
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def render(status: dict[str, Any]) -> str:
@@ -68,19 +78,9 @@ def render(status: dict[str, Any]) -> str:
         if "error" in vrrp:
             out.append(f"VRRP: {vrrp['error']}")
         else:
-            rows = [
-                [
-                    "INSTANCE",
-                    "STATE",
-                    "PRIO",
-                    "BASE",
-                    "VRID",
-                    "IFACE",
-                    "ADV RX",
-                    "ADV TX",
-                    "BECAME MASTER",
-                ]
-            ]
+            rows = [["INSTANCE", "STATE", "PRIO", "BASE", "VRID", "IFACE", "MASTER",
+                     "MASTER PRIO", "LAST TRANSITION", "ADV RX", "ADV TX", "BECAME MASTER",
+                     "PRIO 0 RX/TX"]]  # fmt: skip
             for entry in vrrp.get("instances") or ():
                 d, s = entry.get("data") or {}, entry.get("stats") or {}
                 rows.append(
@@ -91,9 +91,13 @@ def render(status: dict[str, Any]) -> str:
                         d.get("base_priority"),
                         d.get("vrid"),
                         d.get("ifp_ifname"),
+                        entry.get("master_address") or "-",
+                        entry.get("master_priority", "-"),
+                        _when(entry.get("last_transition")),
                         s.get("advert_rcvd", "-"),
                         s.get("advert_sent", "-"),
                         s.get("become_master", "-"),
+                        f"{s.get('pri_zero_rcvd', '-')}/{s.get('pri_zero_sent', '-')}",
                     ]
                 )
             out.append(table(rows))
@@ -103,16 +107,25 @@ def render(status: dict[str, Any]) -> str:
         if "error" in check:
             out.append(f"Checkers: {check['error']}")
         else:
-            rows = [["VIRTUAL SERVER", "REAL SERVER", "HEALTH", "WEIGHT", "LAST CHECK"]]
+            rows = [["VIRTUAL SERVER", "QUORUM", "REAL SERVER", "HEALTH", "WEIGHT",
+                     "LAST CHECK", "CHECKS OK/FAILED"]]  # fmt: skip
             for vs in check.get("virtual_servers") or ():
+                quorum = "up" if vs.get("quorum_up") else "DOWN"
+                if vs.get("sorry_server_active"):
+                    quorum += " (sorry server)"
                 for rs in vs.get("real_servers") or ():
+                    checks = rs.get("checks") or ()
+                    ok = sum(c.get("successes", 0) for c in checks)
+                    bad = sum(c.get("failures", 0) for c in checks)
                     rows.append(
                         [
                             vs.get("vs"),
+                            quorum,
                             rs.get("rs"),
                             "UP" if rs.get("alive") else "DOWN",
                             rs.get("weight", "-"),
                             rs.get("last_check") or "-",
+                            f"{ok}/{bad}",
                         ]
                     )
             out.append(table(rows))

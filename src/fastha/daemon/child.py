@@ -6,8 +6,13 @@ SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real child
 built elsewhere: a child that does nothing but obey signals (it appends each signal's
 name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket).
 
-Every child asks the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG), so a
-`kill -9` of the parent leaves no orphan holding VIPs or IPVS entries.
+Every child asks the kernel for SIGKILL when the parent dies (PR_SET_PDEATHSIG): a
+`kill -9` of the parent is a crash of the whole daemon, as `kill -9` of keepalived's
+process group is. No orphan is left, and none says goodbye either (a VRRP master that
+sent priority 0 on its parent's death would turn a crash into a clean handover, which
+is not what happened and not what a failover measurement may see). The parent's SIGTERM
+is the clean stop. Each child re-reads the file on SIGHUP (child_status.reload_config)
+and answers `status`/`dump` on $FASTHA_CHILD_SOCKET.
 """
 
 from __future__ import annotations
@@ -29,20 +34,27 @@ ENV_PARENT_PID = "FASTHA_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """SIGTERM when the parent goes; exit at once if it already went (the race between
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """`signum` when the parent goes; exit at once if it already went (the race between
     fork and prctl)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
     expected = os.environ.get(ENV_PARENT_PID)
     if expected is not None and os.getppid() != int(expected):
         sys.exit(0)
 
 
-def _logging(console: bool, detail: bool, name: str) -> None:
-    from fastha.vrrp.runner import configure_logging
+def _logging(args: argparse.Namespace, name: str) -> None:
+    from fastha.daemon import logs
 
-    configure_logging(console=console, detail=detail, name=name)
+    logs.configure(name, console=args.log_console, syslog=not args.no_syslog,
+                   detail=args.log_detail, facility=logs.parse_facility(args.log_facility))  # fmt: skip
+
+
+def _reloader(args: argparse.Namespace) -> Any:
+    from fastha.daemon import child_status
+
+    return lambda: child_status.reload_config(args.file, args.config_id)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -59,22 +71,30 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _vrrp(args: argparse.Namespace) -> int:
-    _logging(args.log_console, args.log_detail, "fastha_vrrp")
+    _logging(args, "fastha_vrrp")
     config = _load(args)
     from fastha.vrrp.runner import RunOptions, run_vrrp
 
-    options = RunOptions(release_on_stop=not args.dont_release)
+    options = RunOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))
     if args.json_file:
         options.json_file = args.json_file
+    if args.data_file:
+        options.data_file = args.data_file
+    if args.stats_file:
+        options.stats_file = args.stats_file
     return run_vrrp(config, options)
 
 
 def _check(args: argparse.Namespace) -> int:
-    _logging(args.log_console, args.log_detail, "fastha_checker")
+    _logging(args, "fastha_checker")
     config = _load(args)
     from fastha.check.runner import CheckOptions, run_checker
+    from fastha.daemon.dumpfiles import check_data_file
 
-    return int(run_checker(config, CheckOptions(release_on_stop=not args.dont_release)))
+    options = CheckOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))
+    if args.data_file:
+        options.data_file = check_data_file(args.data_file)
+    return int(run_checker(config, options))
 
 
 async def _obey_signals(args: argparse.Namespace) -> int:
@@ -120,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("-i", "--config-id", default=None)
         p.add_argument("-l", "--log-console", action="store_true")
         p.add_argument("-D", "--log-detail", action="store_true")
+        p.add_argument("-G", "--no-syslog", action="store_true")
+        p.add_argument("-S", "--log-facility", default=None)
         # -V for the VRRP child, -I for the checker: leave what we installed on stop.
         p.add_argument("--dont-release", action="store_true")
         p.add_argument("--json-file", default=None)
+        p.add_argument("--data-file", default=None, help="SIGUSR1 (the checker: *_check)")
+        p.add_argument("--stats-file", default=None, help="SIGUSR2")
     stub = sub.add_parser("sleep", help="test stand-in: does nothing but obey signals")
     stub.add_argument("--role", default="vrrp")
     stub.add_argument("--record", default=None, help="append each signal received here")

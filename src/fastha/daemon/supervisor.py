@@ -17,7 +17,8 @@ What the parent does, in keepalived's order:
 - SIGHUP (or `fastha reload`): the new file is parsed and validated off to the side; with
   errors, every error is logged with file:line and the children are not told (they keep
   the old config); else each child gets SIGHUP and applies the difference itself.
-- SIGUSR1, SIGUSR2 and the JSON signal (SIGRTMIN+2) are passed on to the children.
+- SIGUSR1 is passed on to both children (each writes its data file), SIGUSR2 and the
+  JSON signal (SIGRTMIN+2) to the VRRP child (the stats and JSON files are VRRP's).
 - SIGTERM/SIGINT: STOPPING=1, SIGTERM to each child, wait `stop_timeout` seconds, then
   SIGKILL; shutdown_script; pid files and sockets removed; exit 0.
 
@@ -53,8 +54,14 @@ CLONE_NEWNET = 0x40000000
 
 TITLES = {"vrrp": "VRRP child", "check": "Checker child"}
 # keepalived's parent passes these on: SIGUSR1 (data file), SIGUSR2 (stats file), and
-# the JSON signal (SIGRTMIN+2); each child writes its own part.
+# the JSON signal (SIGRTMIN+2); each child writes its own part. Which child gets which:
+# a real-time signal nobody handles would terminate the checker.
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGRTMIN + 2)
+FORWARD_TO: dict[int, tuple[str, ...]] = {
+    signal.SIGUSR1: ("vrrp", "check"),
+    signal.SIGUSR2: ("vrrp",),
+    signal.SIGRTMIN + 2: ("vrrp",),
+}
 
 
 @dataclass(slots=True)
@@ -74,6 +81,10 @@ class SupervisorOptions:
     metrics_listen: str | None = None  # "HOST:PORT", opt-in
     log_console: bool = False  # -l, passed on to the children
     log_detail: bool = False  # -D
+    no_syslog: bool = False  # -G
+    log_facility: str | None = None  # -S
+    data_file: str | None = None  # SIGUSR1 (the checker's gets _check)
+    stats_file: str | None = None  # SIGUSR2
     release_vrrp: bool = True  # -V turns it off
     release_ipvs: bool = True  # -I turns it off
     json_file: str | None = None
@@ -229,7 +240,7 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
         for signum in FORWARDED:
-            loop.add_signal_handler(signum, self._signal_children, signum)
+            loop.add_signal_handler(signum, self._signal_children, signum, FORWARD_TO[signum])
         scripts = ScriptRunner(max_running=2)
         try:
             await script_security.run_logged(scripts, script_security.startup_script(self.config))
@@ -275,6 +286,14 @@ class Supervisor:
             argv.append("-l")
         if o.log_detail:
             argv.append("-D")
+        if o.no_syslog:
+            argv.append("-G")
+        if o.log_facility is not None:
+            argv += ["-S", o.log_facility]
+        if o.data_file:
+            argv += ["--data-file", o.data_file]
+        if slot.kind == "vrrp" and o.stats_file:
+            argv += ["--stats-file", o.stats_file]
         if (slot.kind == "vrrp" and not o.release_vrrp) or (
             slot.kind == "check" and not o.release_ipvs
         ):
@@ -354,9 +373,13 @@ class Supervisor:
             slot.restarts += 1
             await self._spawn(slot)
 
-    def _signal_children(self, signum: int) -> dict[str, int]:
+    def _signal_children(
+        self, signum: int, kinds: tuple[str, ...] = ("vrrp", "check")
+    ) -> dict[str, int]:
         sent: dict[str, int] = {}
         for slot in self.slots.values():
+            if slot.kind not in kinds:
+                continue
             pid = slot.pid
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -420,8 +443,10 @@ class Supervisor:
             if not result.ok:
                 for text in errors:
                     log.error("%s", text)
+                # The children's wording for the same outcome (operators grep for it).
                 log.error(
-                    "Reload refused: %s has %d error(s); keeping the running configuration",
+                    "Reload failed: configuration has errors; keeping the running one "
+                    "(%s: %d error(s); the children were not signalled)",
                     path,
                     len(errors),
                 )

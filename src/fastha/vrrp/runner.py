@@ -14,11 +14,15 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fastha.config.model import Config
+from fastha.daemon import child_status
+from fastha.daemon.alerts import VrrpAlerts
+from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
@@ -77,6 +81,9 @@ class RunOptions:
     # SIGHUP re-reads the configuration through this; None means the file has errors
     # (already logged with file:line) and the running configuration stays.
     reload_config: Callable[[], Config | None] | None = None
+    # keepalived's SIGUSR1 / SIGUSR2 files (fastha.daemon.dumpfiles).
+    data_file: str = "/tmp/keepalived.data"
+    stats_file: str = "/tmp/keepalived.stats"
 
 
 class Demux:
@@ -121,6 +128,7 @@ class Tracking:
 class VrrpRunner:
     def __init__(self, config: Config, options: RunOptions) -> None:
         self.spec: VrrpSpec = vrrp_spec(config)
+        self.config = config
         self.options = options
         self.sockets: list[VrrpSocket] = []
         # Multicast sockets, shared per (interface, family, source) and demultiplexed.
@@ -140,6 +148,11 @@ class VrrpRunner:
         self.syncd_want: tuple[str, object] | None = None
         self.syncd_running: tuple[str, object] | None = None
         self.syncd_task: asyncio.Task[None] | None = None
+        # Status and alerts: wall-clock time of each instance's last transition, and
+        # the SMTP alerts this configuration asks for (fastha.daemon.alerts).
+        self.transitions: dict[str, float] = {}
+        self.alerts = VrrpAlerts(config)
+        self.started_at = time.time()
 
     async def _primary_address(self, nl: Netlink, spec: InstanceSpec) -> str:
         vip_addrs = {v.address for v in spec.vips}
@@ -334,12 +347,17 @@ class VrrpRunner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(SIGJSON, self.write_json)
+        loop.add_signal_handler(signal.SIGUSR1, self.write_data)
+        loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         ctx.on_state_change = self._on_state_change
         if fifo is not None and fifo_script is not None:
             fifo.open()  # create it and hold it open before its reader starts
             scripts.spawn(fifo_script)
+        status_server = None
         try:
+            status_server = await child_status.serve_from_env(
+                {"status": self.status_dict, "dump": self.status_dict})  # fmt: skip
             async with self.reload_lock:
                 await self._start(ctx, nl)
             # Start-up garbage is frozen out of future collections, then the child goes
@@ -352,7 +370,9 @@ class VrrpRunner:
             log.info("Stopping")
             async with self.reload_lock:
                 await self._stop(ctx)
+            await self.alerts.drain(STOP_GRACE_S)
         finally:
+            await child_status.close(status_server)
             for sock in self.sockets:
                 sock.close()
             for sender in ctx.senders.values():
@@ -370,6 +390,41 @@ class VrrpRunner:
         if self.ctx is None:
             return []
         return [inst.status() for inst in self.ctx.instances.values()]
+
+    def status_dict(self, _request: object = None) -> dict[str, object]:
+        """The VRRP child's `status` answer (fastha.daemon.metrics documents the shape):
+        keepalived's JSON entry per instance plus master, wantstate, last transition."""
+        from fastha.daemon.child_status import timer_status
+
+        instances: list[dict[str, object]] = []
+        groups: list[dict[str, object]] = []
+        timer: dict[str, object] | None = None
+        if self.ctx is not None:
+            for inst in self.ctx.instances.values():
+                entry = inst.status()
+                m = inst.machine
+                entry["wantstate"] = m.wantstate.name
+                entry["master_address"] = (
+                    m.master_address if m.state == State.MASTER or m.master_priority else None
+                )
+                entry["master_priority"] = m.master_priority
+                entry["last_transition"] = self.transitions.get(inst.name)
+                entry["sync_group"] = inst.group.name if inst.group is not None else None
+                instances.append(entry)
+            for name, g in self.ctx.groups.items():
+                groups.append({"name": name, "state": g.state.name, "members": list(g.members)})
+            timer = timer_status(self.ctx.timer)
+        return {"pid": os.getpid(), "started_at": self.started_at, "instances": instances,
+                "sync_groups": groups, "timer": timer,
+                "smtp": {"sent": self.alerts.sent, "failed": self.alerts.failed}}  # fmt: skip
+
+    def write_data(self) -> None:
+        """keepalived's SIGUSR1: the data file (VRRP topology as text)."""
+        write_text(self.options.data_file, vrrp_data_text(self.config, self.status_dict()))
+
+    def write_stats(self) -> None:
+        """keepalived's SIGUSR2: the stats file (per-instance counters as text)."""
+        write_text(self.options.stats_file, vrrp_stats_text(self.status_dict()))
 
     def write_json(self) -> None:
         """keepalived's JSON signal: every instance's state and counters, atomically."""
@@ -515,6 +570,8 @@ class VrrpRunner:
                 return None
             new = vrrp_spec(config)
             diff = diff_specs(self.spec, new)
+            self.config = config
+            self.alerts.configure(config)
             try:
                 await self._apply(self.ctx, diff, new)
             except Exception:
@@ -630,6 +687,8 @@ class VrrpRunner:
         """keepalived (vrrp.c, ipvswrapper.c): the sync daemon's instance starts it as
         master on entering MASTER (stopping the backup one) and as backup at start-up
         otherwise and on leaving MASTER (stopping the master one)."""
+        self.transitions[inst.name] = time.time()
+        self.alerts.transition(inst, change.new)
         sd = self.spec.lvs_syncd
         if sd is None or inst.name != sd.instance:
             return
