@@ -226,6 +226,11 @@ class Supervisor:
         finally:
             remove_pid_file(o.pid_file)
             self.notify.close()
+            # The per-namespace directories (fastha.daemon.paths) go when left empty.
+            for directory in {o.run_dir, *(os.path.dirname(p) for p in (
+                    o.pid_file, o.vrrp_pid_file, o.checkers_pid_file) if p)}:  # fmt: skip
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
 
     # ---- the loop
 
