@@ -1,10 +1,14 @@
-"""Script spawning and the notify FIFO on a real uvloop loop (root: script_user)."""
+"""Script spawning and the notify FIFO on a real uvloop loop (root: script_user, the
+per-run cgroups that contain setsid escapees and fork bombs)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pwd
+import signal
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +20,7 @@ import uvloop
 from fastha.drivers.fifo import NotifyFifo, fifo_line
 from fastha.drivers.scripts import Script, ScriptResult, ScriptRunner
 from tests.support.prereq import need_root
+from tests.support.procscan import describe, marked, need_script_cgroups
 
 pytestmark = pytest.mark.system
 
@@ -190,3 +195,181 @@ def test_fifo_full_pipe_drops_instead_of_blocking(tmp_path: Path) -> None:
     finally:
         fifo.close()
         os.close(reader)
+
+
+# -- containment (issue 8, script abuse): cgroup per run --------------------------------
+
+
+def _token() -> str:
+    return f"fastha-test-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def test_setsid_escapee_is_killed_on_timeout(tmp_path: Path) -> None:
+    """A double fork + setsid leaves the process group; only the cgroup still holds it.
+    The same script under a runner without cgroups shows the escape."""
+    need_root()
+    need_script_cgroups()
+    pidfile = tmp_path / "escapee.pid"
+    token = _token()
+    body = (
+        f"export FASTHA_TEST_MARK={token}; "
+        f"( setsid sh -c 'echo $$ > {pidfile}; exec sleep 100' & ); "
+        f"while [ ! -s {pidfile} ]; do sleep 0.01; done; sleep 100"
+    )
+    script = Script(("/bin/sh", "-c", body), timeout=0.5, name="escape")
+    contained = ScriptRunner(kill_grace=0.3)
+
+    async def main(runner: ScriptRunner) -> ScriptResult:
+        try:
+            return await runner.run(script)
+        finally:
+            await runner.close()
+
+    res = _run(lambda: main(contained))
+    assert res.timed_out
+    escapee = int(pidfile.read_text())
+    assert not _alive(escapee), "the setsid escapee survived the timeout"
+    assert marked(token) == [], describe(marked(token))
+    assert contained.escaped_killed >= 1
+
+    pidfile.unlink()
+    bare = ScriptRunner(kill_grace=0.3, cgroups=False)
+    res = _run(lambda: main(bare))
+    escapee = int(pidfile.read_text())
+    try:
+        assert res.timed_out
+        assert _alive(escapee), "without a cgroup the escapee is expected to survive"
+        assert os.getsid(escapee) != os.getsid(os.getpid())
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_fork_limit_and_all_children_die(tmp_path: Path) -> None:
+    """200 forks under max_tasks=32: the limit stops them; the timeout kills them all."""
+    need_root()
+    need_script_cgroups()
+    count = tmp_path / "forked"
+    token = _token()
+    body = (
+        "import os, time\n"
+        f"os.environ['FASTHA_TEST_MARK'] = '{token}'\n"
+        "n = 0\n"
+        "for _ in range(200):\n"
+        "    try:\n"
+        "        pid = os.fork()\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    if pid == 0:\n"
+        "        os.execv('/bin/sleep', ['sleep', '100'])\n"
+        "    n += 1\n"
+        f"open('{count}', 'w').write(str(n))\n"
+        "time.sleep(100)\n"
+    )
+    runner = ScriptRunner(kill_grace=0.3, max_tasks=32)
+
+    async def main() -> ScriptResult:
+        try:
+            return await runner.run(Script((sys.executable, "-c", body), timeout=3.0))
+        finally:
+            await runner.close()
+
+    res = _run(main)
+    assert res.timed_out
+    forked = int(count.read_text())
+    assert 0 < forked < 32, forked  # the script itself is one of the 32 tasks
+    assert marked(token) == [], describe(marked(token))
+
+
+def test_real_fork_bomb_is_contained() -> None:
+    need_root()
+    need_script_cgroups()
+    token = _token()
+    body = f"export FASTHA_TEST_MARK={token}; b() {{ b | b & }}; b; sleep 100"
+    runner = ScriptRunner(kill_grace=0.3, max_tasks=24)
+
+    async def main() -> ScriptResult:
+        try:
+            return await runner.run(Script(("/bin/bash", "-c", body), timeout=1.0))
+        finally:
+            await runner.close()
+
+    res = _run(main)
+    assert res.timed_out
+    assert marked(token) == [], describe(marked(token))
+
+
+def test_huge_output_does_not_block() -> None:
+    body = "head -c 64M /dev/zero; head -c 64M /dev/zero >&2; exit 0"
+
+    async def main() -> ScriptResult:
+        return await ScriptRunner().run(Script(("/bin/sh", "-c", body), timeout=60))
+
+    res = _run(main)
+    assert res.ok and not res.timed_out
+
+
+def test_background_child_of_a_finished_script_lives_on(tmp_path: Path) -> None:
+    """keepalived's behaviour: a notify script may start a daemon; it is not killed when
+    the script exits, and it leaves the run's cgroup (no task limit, nothing to remove)."""
+    need_root()
+    need_script_cgroups()
+    pidfile = tmp_path / "daemon.pid"
+    runner = ScriptRunner()
+
+    async def main() -> ScriptResult:
+        try:
+            return await runner.run(
+                Script(("/bin/sh", "-c", f"sleep 100 & echo $! > {pidfile}; exit 0"), timeout=5)
+            )
+        finally:
+            await runner.close()
+
+    assert _run(main).ok
+    child = int(pidfile.read_text())
+    try:
+        assert _alive(child)
+        assert "fastha-scripts." not in Path(f"/proc/{child}/cgroup").read_text()
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
+def test_scripts_run_at_normal_priority_from_a_realtime_loop(tmp_path: Path) -> None:
+    need_root()
+    out = tmp_path / "policy"
+    body = f"import os; open('{out}', 'w').write(str(os.sched_getscheduler(0)))"
+
+    async def main() -> ScriptResult:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+        try:
+            return await ScriptRunner().run(Script((sys.executable, "-c", body), timeout=10))
+        finally:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+    assert _run(main).ok
+    assert int(out.read_text()) == os.SCHED_OTHER
+
+
+def test_odd_exits_are_logged_once_per_change(caplog: pytest.LogCaptureFixture) -> None:
+    runner = ScriptRunner()
+    scripts = [
+        ("chk", "exit 255"),
+        ("chk", "exit 255"),  # unchanged: no second line
+        ("chk", "exit 137"),
+        ("chk", "kill -KILL $$"),
+        ("chk", "exit 0"),
+    ]
+
+    async def main() -> list[ScriptResult]:
+        return [await runner.run(Script(("/bin/sh", "-c", b), name=n)) for n, b in scripts]
+
+    with caplog.at_level(logging.INFO, logger="fastha.drivers.scripts"):
+        results = _run(main)
+    assert [r.returncode for r in results] == [255, 255, 137, -9, 0]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Script chk")]
+    assert lines == [
+        "Script chk exited with status 255",
+        "Script chk exited with status 137",
+        "Script chk killed by signal SIGKILL",
+        "Script chk exited with status 0",
+    ]
