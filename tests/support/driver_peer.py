@@ -2,7 +2,9 @@
 tests.support.driver_peer ...``); prints one JSON object per line on stdout.
 
     recv  --dev eth0 --family 6 [--src A] [--peer P ...] --count N --timeout S
-          prints {"ready": true} once the socket is open, then one line per packet
+          [--vrid V ... [--rx-size BYTES]]   kernel VRID filter, receive buffer share
+          prints {"ready": true, "rcvbuf": N} once the socket is open, then one line
+          per packet
     send  --dev eth0 --family 4 [--src A] [--peer P ...] --hex PAYLOAD [--count N]
     garp  --dev eth0 --hex FRAME          sends a prebuilt Ethernet frame via AF_PACKET
 """
@@ -18,7 +20,7 @@ import sys
 import uvloop
 
 from fastha.drivers.packet import PacketSender
-from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import RxBufs, VrrpSocket, VrrpSocketConfig
 
 
 def _out(obj: object) -> None:
@@ -47,9 +49,10 @@ async def recv(a: argparse.Namespace) -> None:
         if len(got) >= a.count and not done.done():
             done.set_result(None)
 
-    sock = VrrpSocket(_config(a), on_packet)
+    vrids = {v: RxBufs(size=a.rx_size) for v in a.vrid} if a.vrid else None
+    sock = VrrpSocket(_config(a), on_packet, vrids=vrids)
     sock.open()
-    _out({"ready": True, "ifindex": sock.ifindex})
+    _out({"ready": True, "ifindex": sock.ifindex, "rcvbuf": sock.rcvbuf})
     try:
         await asyncio.wait_for(done, a.timeout)
     except TimeoutError:
@@ -92,6 +95,8 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--interval", type=float, default=0.05)
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--vrid", type=int, action="append", default=[])
+    p.add_argument("--rx-size", type=int, default=0)
     a = p.parse_args()
     uvloop.run({"recv": recv, "send": send, "garp": garp}[a.cmd](a))
 

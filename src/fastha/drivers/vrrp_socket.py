@@ -11,19 +11,34 @@ memoryview of the VRRP message (IPv4 header stripped) over a buffer reused for t
 next packet: valid during the callback only, copy it (``bytes(payload)``) to keep it.
 The TTL / hop limit is reported so the protocol layer can drop anything not 255
 (RFC 5798 §7.1 / RFC 3768 §7.1).
+
+Under a flood of hostile packets two things keep the advert timer on time:
+
+- a classic BPF socket filter (SO_ATTACH_FILTER) passes only packets whose VRID some
+  instance on the socket owns, so packets for other routers never wake the loop. Only
+  the VRID is checked in the kernel: a packet for an owned VRID with a bad version or
+  type still reaches its instance, which counts it under VERSION / TYPE (keepalived's
+  invalid_type_rcvd is per instance, and the drop counters stay exact for every packet
+  aimed at an instance). A packet too short to carry a VRID is dropped in the kernel too
+  (the demultiplexer ignored it before, uncounted);
+- the receive buffer is sized as keepalived's vrrp_rx_bufs_policy says (SO_RCVBUFFORCE
+  as root, so a namespace's net.core.rmem_max does not cap it), else DEFAULT_RCVBUF.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +54,43 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 # Largest VRRP message: 255 IPv6 addresses (16 B each) + header; round up to a jumbo.
 _BUFSIZE = 9216
 # Packets drained per wakeup: bounded so one flood cannot starve the timer reader.
 _DRAIN_MAX = 64
+# Times one timer deadline may stop a drain: its reader runs within that many wakeups
+# when its fd is ready; past that (a deadline whose fd is not readable yet) the socket
+# is drained anyway, so it can never starve.
+_MAX_YIELDS = 3
 _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop limit
 _INT = struct.Struct("=i")
+_monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC, the PreciseTimer's clock
+# Receive buffer asked for when global_defs sets no vrrp_rx_bufs_policy (keepalived then
+# keeps the kernel's rmem_default, 208 KiB: ~100-250 hostile frames, a few ms of a
+# 20k/s flood). The kernel doubles it for its bookkeeping: 1 MiB holds ~1,500 frames of
+# the fuzz drill, 75 ms of a 20k/s flood, and bounds the queueing delay a good advert can
+# see behind a full buffer to ~15 ms of decoding.
+DEFAULT_RCVBUF = 1 << 20
+
+# Classic BPF (linux/filter.h): the opcodes the VRID filter uses.
+_BPF_LD_B_ABS = 0x30  # A = pkt[k]
+_BPF_LD_B_IND = 0x50  # A = pkt[X + k]
+_BPF_LDX_B_MSH = 0xB1  # X = 4 * (pkt[k] & 0xf): the IPv4 header length
+_BPF_JEQ_K = 0x15  # pc += (A == k) ? jt : jf
+_BPF_RET_K = 0x06  # accept k bytes (0: drop)
+_SOCK_FILTER = struct.Struct("=HBBI")  # struct sock_filter {code, jt, jf, k}
 
 RecvCallback = Callable[[memoryview, str, str, int, int], None]
+
+
+class DeadlineSource(Protocol):
+    """What the drain needs of fastha.wire.timer.PreciseTimer."""
+
+    @property
+    def next_deadline_ns(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +108,84 @@ class VrrpSocketConfig:
     unicast_peers: tuple[str, ...] = ()
     unicast_ttl: int = 255
     mcast_ttl: int = 255
-    rcvbuf: int = 0  # 0 = kernel default
+    rcvbuf: int = 0  # SO_RCVBUF for the socket; 0: from the instances' RxBufs, see rcvbuf_for
 
     @property
     def group(self) -> str:
         if self.mcast_group:
             return self.mcast_group
         return VRRP_MCAST_GROUP6 if self.family == socket.AF_INET6 else VRRP_MCAST_GROUP4
+
+
+@dataclass(frozen=True, slots=True)
+class RxBufs:
+    """One instance's share of its socket's receive buffer: keepalived's
+    vrrp_rx_bufs_policy resolved (vrrp.c adds every instance's share on a socket).
+
+    SIZE: ``size`` bytes; ADVERT: multiplier x advert length, also in ``size``; MTU:
+    ``mtu_multiplier`` x the interface MTU, known only when the socket opens. All zero:
+    no policy, the socket gets DEFAULT_RCVBUF.
+    """
+
+    size: int = 0
+    mtu_multiplier: int = 0
+
+    def bytes_for(self, mtu: int) -> int:
+        return self.size + self.mtu_multiplier * mtu
+
+
+def rcvbuf_for(shares: Mapping[int, RxBufs], mtu: int) -> int:
+    """SO_RCVBUF for a socket shared by these instances (VRID -> share)."""
+    total = sum(s.bytes_for(mtu) for s in shares.values())
+    return total or DEFAULT_RCVBUF
+
+
+def vrid_filter(family: int, vrids: Iterable[int]) -> list[tuple[int, int, int, int]]:
+    """Classic BPF program passing only VRRP packets whose VRID is in ``vrids``.
+
+    An IPv4 raw socket's filter sees the IP header (the VRID is byte 1 after IHL x 4
+    bytes); an IPv6 one sees the VRRP message only. A load past the end of the packet
+    ends the program with 0: a packet too short to carry a VRID is dropped.
+    """
+    ids = sorted({int(v) for v in vrids})
+    if any(not 0 <= v <= 255 for v in ids):
+        raise ValueError(f"VRID out of range in {ids}")
+    if family == socket.AF_INET6:
+        prog = [(_BPF_LD_B_ABS, 0, 0, 1)]
+    else:
+        prog = [(_BPF_LDX_B_MSH, 0, 0, 0), (_BPF_LD_B_IND, 0, 0, 1)]
+    n = len(ids)
+    # jeq i jumps over the n - 1 - i jeqs after it and the drop to the accept.
+    prog += [(_BPF_JEQ_K, n - i, 0, v) for i, v in enumerate(ids)]
+    prog += [(_BPF_RET_K, 0, 0, 0), (_BPF_RET_K, 0, 0, 0xFFFFFFFF)]
+    return prog
+
+
+def attach_filter(sock: socket.socket, prog: list[tuple[int, int, int, int]]) -> None:
+    """SO_ATTACH_FILTER; attaching again replaces the previous program atomically."""
+    code = b"".join(_SOCK_FILTER.pack(*ins) for ins in prog)
+    buf = ctypes.create_string_buffer(code, len(code))
+    # struct sock_fprog {unsigned short len; struct sock_filter *filter;}
+    fprog = struct.pack("@HP", len(prog), ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def set_rcvbuf(sock: socket.socket, size: int) -> int:
+    """SO_RCVBUFFORCE (CAP_NET_ADMIN: not capped by net.core.rmem_max), else SO_RCVBUF.
+    Returns what the kernel granted (it doubles the request for its bookkeeping)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
+def interface_mtu(ifname: str) -> int:
+    try:
+        with open(f"/sys/class/net/{ifname}/mtu") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 1500
 
 
 @dataclass(slots=True)
@@ -93,12 +207,17 @@ class VrrpSocket:
         "_buf",
         "_cmsg",
         "_dests",
+        "_due",
         "_loop",
         "_mv",
         "_on_packet",
+        "_shares",
         "_sock",
+        "_timer",
+        "_yielded",
         "config",
         "ifindex",
+        "rcvbuf",
         "stats",
     )
 
@@ -108,10 +227,21 @@ class VrrpSocket:
         on_packet: RecvCallback,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
+        vrids: Mapping[int, RxBufs] | None = None,
+        timer: DeadlineSource | None = None,
     ) -> None:
+        """``vrids``: the VRIDs the instances on this socket own, each with its share of
+        the receive buffer; the kernel then drops every other VRID (None: no filter).
+        ``timer``: the advert timer; a drain that finds its deadline passed returns so
+        the timer's reader runs first (see _drain4)."""
         self.config = config
         self._on_packet = on_packet
         self._loop = loop
+        self._shares: dict[int, RxBufs] | None = None if vrids is None else dict(vrids)
+        self._timer = timer
+        self._due = 0  # the timer deadline _yielded counts for
+        self._yielded = 0
+        self.rcvbuf = 0  # what the kernel granted
         self._sock: socket.socket | None = None
         self._buf = bytearray(_BUFSIZE)
         self._mv = memoryview(self._buf)
@@ -138,8 +268,7 @@ class VrrpSocket:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, cfg.ifname.encode())
-            if cfg.rcvbuf:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.rcvbuf)
+            self._apply(sock)
             if v6:
                 self._setup6(sock)
             else:
@@ -150,14 +279,43 @@ class VrrpSocket:
         self._sock = sock
         loop.add_reader(sock.fileno(), self._on_readable)
         log.info(
-            "vrrp_socket open dev=%s family=%s src=%s %s",
+            "vrrp_socket open dev=%s family=%s src=%s %s rcvbuf=%d vrids=%s",
             cfg.ifname,
             "inet6" if v6 else "inet",
             cfg.src or "-",
             f"unicast_peers={','.join(cfg.unicast_peers)}"
             if cfg.unicast_peers
             else f"group={cfg.group}",
+            self.rcvbuf,
+            ",".join(map(str, sorted(self._shares))) if self._shares is not None else "any",
         )
+
+    @property
+    def vrids(self) -> frozenset[int] | None:
+        """The VRIDs the kernel filter passes (None: every VRID)."""
+        return None if self._shares is None else frozenset(self._shares)
+
+    def add_vrid(self, vrid: int, share: RxBufs | None = None) -> None:
+        """Another instance on this (shared) socket: pass its VRID, grow the buffer."""
+        if self._shares is None:
+            return  # unfiltered: every VRID passes already
+        self._shares[vrid] = share or RxBufs()
+        if self._sock is not None:
+            self._apply(self._sock)
+
+    def remove_vrid(self, vrid: int) -> None:
+        if self._shares is None or self._shares.pop(vrid, None) is None:
+            return
+        if self._sock is not None:
+            self._apply(self._sock)
+
+    def _apply(self, sock: socket.socket) -> None:
+        """Receive buffer and VRID filter from the current instances."""
+        cfg = self.config
+        size = cfg.rcvbuf or rcvbuf_for(self._shares or {}, interface_mtu(cfg.ifname))
+        self.rcvbuf = set_rcvbuf(sock, size)
+        if self._shares is not None:
+            attach_filter(sock, vrid_filter(cfg.family, self._shares))
 
     def _setup4(self, sock: socket.socket) -> None:
         cfg = self.config
@@ -258,12 +416,26 @@ class VrrpSocket:
         sock = self._sock
         if sock is None:
             return
+        due = 0
+        timer = self._timer
+        if timer is not None:
+            due = timer.next_deadline_ns or 0
+            if due != self._due:
+                self._due, self._yielded = due, 0
+            elif self._yielded >= _MAX_YIELDS:
+                due = 0  # yielded enough for this deadline: drain
+            if due and _monotonic_ns() >= due:
+                # The timer is due but its reader has not run: it is later in this
+                # epoll batch, or in the next one behind us (epoll hands a level-
+                # triggered fd back first). Reading nothing lets it run first.
+                self._yielded += 1
+                return
         if self.config.family == socket.AF_INET6:
-            self._drain6(sock)
+            self._drain6(sock, due)
         else:
-            self._drain4(sock)
+            self._drain4(sock, due)
 
-    def _drain4(self, sock: socket.socket) -> None:
+    def _drain4(self, sock: socket.socket, due: int) -> None:
         buf, mv, ifx, cb = self._buf, self._mv, self.ifindex, self._on_packet
         for _ in range(_DRAIN_MAX):
             try:
@@ -289,8 +461,13 @@ class VrrpSocket:
                 )
             except Exception:
                 log.exception("vrrp_socket callback failed dev=%s", self.config.ifname)
+            if due and _monotonic_ns() >= due:
+                # An advert is due: stop here so the timer's reader runs (the socket
+                # stays readable; the next wakeup goes on where this one stopped).
+                self._yielded += 1
+                return
 
-    def _drain6(self, sock: socket.socket) -> None:
+    def _drain6(self, sock: socket.socket, due: int) -> None:
         bufs, anc, cb = [self._buf], self._anc, self._on_packet
         mv = self._mv
         for _ in range(_DRAIN_MAX):
@@ -324,6 +501,9 @@ class VrrpSocket:
                 cb(mv[:n], src, dst, hops, ifx)
             except Exception:
                 log.exception("vrrp_socket callback failed dev=%s", self.config.ifname)
+            if due and _monotonic_ns() >= due:
+                self._yielded += 1
+                return
 
     # -- close ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import shlex
 import socket
 from dataclasses import dataclass, field, fields
 
-from fastha.config.model import Config, GlobalDefs, Script
+from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
 from fastha.config.model_vrrp import AuthType, VrrpInstance, VrrpScript
 from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
@@ -20,6 +20,7 @@ from fastha.config.model_vrrp import VirtualRule as ConfRule
 from fastha.drivers import netlink
 from fastha.drivers.sched import Scheduling
 from fastha.drivers.scripts import Script as RunScript
+from fastha.drivers.vrrp_socket import RxBufs
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import NS_PER_S
@@ -61,6 +62,8 @@ class InstanceSpec:
     vmac_xmit_base: bool = False
     # unicast_peer ... min_ttl/max_ttl: the TTL range accepted from that peer.
     peer_ttl: tuple[tuple[str, int, int], ...] = ()
+    # global_defs vrrp_rx_bufs_*: this instance's share of its socket's receive buffer.
+    rx_bufs: RxBufs = field(default_factory=RxBufs)
 
     @property
     def name(self) -> str:
@@ -200,6 +203,24 @@ def _rule(r: ConfRule) -> netlink.VirtualRule:
     )
 
 
+def rx_bufs(g: GlobalDefs, family: int, version: int, naddr: int) -> RxBufs:
+    """keepalived's vrrp_rx_bufs_policy for one instance (vrrp.c, vrrp_create_sockpool):
+    SIZE bytes; ADVERT: multiplier x the advert's length with its IPv4 header
+    (vrrp_adv_len); MTU: multiplier x the interface MTU (resolved when the socket opens).
+    No policy: keepalived keeps the kernel default, fastha the socket's DEFAULT_RCVBUF
+    (a larger one: see fastha.drivers.vrrp_socket)."""
+    policy, mult = g.vrrp_rx_bufs_policy, g.vrrp_rx_bufs_multiplier
+    if policy is RxBufsPolicy.SIZE:
+        return RxBufs(size=g.vrrp_rx_bufs_size or 0)
+    if policy is RxBufsPolicy.ADVERT:
+        v6 = family == socket.AF_INET6
+        length = (0 if v6 else 20) + 8 + naddr * (16 if v6 else 4) + (8 if version == 2 else 0)
+        return RxBufs(size=mult * length)
+    if policy is RxBufsPolicy.MTU:
+        return RxBufs(mtu_multiplier=mult)
+    return RxBufs()
+
+
 def _pick(instance_value: object, global_value: object) -> object:
     return global_value if instance_value is None else instance_value
 
@@ -301,6 +322,7 @@ def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> Instanc
         sync_group=group,
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
+        rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
     )
 
 
@@ -428,6 +450,7 @@ _SPEC_NAMES = {
     "excluded": "virtual_ipaddress_excluded",
     "routes": "virtual_routes",
     "rules": "virtual_rules",
+    "rx_bufs": "vrrp_rx_bufs_policy",
 }
 
 

@@ -188,6 +188,7 @@ class VrrpRunner:
             found = self.mcast.get(key)
             if found is not None:
                 found[0].by_vrid[spec.params.vrid] = inst
+                found[1].add_vrid(spec.params.vrid, spec.rx_bufs)  # kernel VRID filter
                 inst.sock = found[1]
                 return
             demux = Demux(True, spec.mcast_group)
@@ -195,7 +196,9 @@ class VrrpRunner:
                 spec.sock_ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
             )
         demux.by_vrid[spec.params.vrid] = inst
-        sock = VrrpSocket(config, demux.on_packet)
+        sock = VrrpSocket(
+            config, demux.on_packet, vrids={spec.params.vrid: spec.rx_bufs}, timer=inst.ctx.timer
+        )
         sock.open()
         self.sockets.append(sock)
         inst.sock = sock
