@@ -16,6 +16,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,44 @@ def test_hup_with_a_bad_file_keeps_the_old_config_and_leaves_children_alone(
     assert request_sync(d.control, "dump")["config"]["global_defs"]["router_id"] == "test"
     assert d.signals() == []
     assert d.stop() == 0
+
+
+def test_children_run_the_validated_config_not_the_file_as_it_is_now(
+    daemons: Callable[..., Daemon],
+) -> None:
+    """The file changes (garbage) after the parent validated it: a child reloading or
+    respawned then still runs what the parent accepted, from the snapshot."""
+    d = daemons().start()
+    status = d.wait_ready()
+    assert status["vrrp"]["router_id"] == "test" and status["check"]["router_id"] == "test"
+    assert d.proc is not None
+    d.conf.write_text(GOOD.replace("test", "changed"))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(d.signals()) == 2, "both children to get SIGHUP")
+    wait_for(
+        lambda: all(request_sync(d.control, "status")[k]["router_id"] == "changed"
+                    for k in ("vrrp", "check")),
+        "both children to run the new config",
+    )  # fmt: skip
+    snapshot = d.tmp / "run" / "config.snapshot"
+    assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600
+    d.conf.write_text("vrrp_instance VI_1 {\n  virtual_router_id 300\n")  # half-written
+    pids = d.child_pids()
+    # A child reloading now (a HUP the parent did not validate) keeps the accepted one.
+    os.kill(pids["check"], signal.SIGHUP)
+    wait_for(lambda: len(d.signals()) == 3, "the checker to get SIGHUP")
+    assert request_sync(d.control, "status")["check"]["router_id"] == "changed"
+    # A respawned child starts from the snapshot: the daemon does not stop.
+    os.kill(pids["vrrp"], signal.SIGKILL)
+    new = wait_for(
+        lambda: (p := d.child_pids().get("vrrp")) not in (None, pids["vrrp"]) and p,
+        "a new VRRP child",
+    )
+    status = d.wait_ready()
+    assert status["vrrp"]["pid"] == new and status["vrrp"]["router_id"] == "changed"
+    assert d.proc.poll() is None
+    assert d.stop() == 0
+    assert not snapshot.exists()
 
 
 def test_a_killed_child_is_respawned_with_backoff(daemons: Callable[..., Daemon]) -> None:

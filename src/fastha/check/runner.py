@@ -124,6 +124,9 @@ class CheckerRunner:
         self.addr_factory = addr_factory if addr_factory is not None else AddressWatcher
         self.addresses: AddressWatcher | None = None
         self._reload_tasks: set[asyncio.Task[Any]] = set()
+        # Held from reading the new config to applying it: two quick SIGHUPs apply in
+        # order, the last one read winning (the VRRP runner's reload_lock).
+        self._reload_lock = asyncio.Lock()
         self._skipped_logged: set[str] = set()
         self.alerts = CheckerAlerts(config, self.health)
         self.started_at = time.time()
@@ -263,18 +266,19 @@ class CheckerRunner:
     async def reload_from_file(self) -> ReloadDiff | None:
         """SIGHUP: re-read the file (off the loop's thread) and apply the difference."""
         assert self.options.reload_config is not None
-        log.info("Reloading")
-        try:
-            config = await asyncio.get_running_loop().run_in_executor(
-                None, self.options.reload_config)  # fmt: skip
-        except Exception:
-            log.exception("Reload failed")
-            config = None
-        if config is None:
-            self.counters.reload_failures += 1
-            log.error("Reload failed: configuration has errors; keeping the running one")
-            return None
-        return await self.reload(config)
+        async with self._reload_lock:
+            log.info("Reloading")
+            try:
+                config = await asyncio.get_running_loop().run_in_executor(
+                    None, self.options.reload_config)  # fmt: skip
+            except Exception:
+                log.exception("Reload failed")
+                config = None
+            if config is None:
+                self.counters.reload_failures += 1
+                log.error("Reload failed: configuration has errors; keeping the running one")
+                return None
+            return await self.reload(config)
 
     async def reload(self, config: Any) -> ReloadDiff | None:
         """Run ``config`` from now on, changing only what changed (module docstring)."""

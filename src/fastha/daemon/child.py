@@ -1,8 +1,8 @@
 """The children's entry point: `python -m fastha.daemon.child vrrp|check|sleep ...`.
 
 The parent (fastha.daemon.supervisor) spawns `vrrp` and `check`; each loads the
-configuration itself (already validated by the parent) and runs its runner until
-SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real children are
+configuration the parent validated (its snapshot, $FASTHA_CONFIG_SNAPSHOT; the file only
+when run without a parent) and runs its runner until SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real children are
 built elsewhere: a child that does nothing but obey signals (it appends each signal's
 name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket).
 
@@ -11,8 +11,8 @@ Every child asks the kernel for SIGKILL when the parent dies (PR_SET_PDEATHSIG):
 process group is. No orphan is left, and none says goodbye either (a VRRP master that
 sent priority 0 on its parent's death would turn a crash into a clean handover, which
 is not what happened and not what a failover measurement may see). The parent's SIGTERM
-is the clean stop. Each child re-reads the file on SIGHUP (child_status.reload_config)
-and answers `status`/`dump` on $FASTHA_CHILD_SOCKET.
+is the clean stop. Each child loads the parent's new snapshot on SIGHUP
+(child_status.reload_config) and answers `status`/`dump` on $FASTHA_CHILD_SOCKET.
 """
 
 from __future__ import annotations
@@ -60,7 +60,16 @@ def _reloader(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace) -> Any:
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
+    from fastha.daemon import child_status
 
+    snapshot = os.environ.get(child_status.ENV_SNAPSHOT)
+    if snapshot:
+        # What the parent validated, whatever the file holds now (it may be mid-edit).
+        try:
+            return child_status.read_snapshot(snapshot)
+        except child_status.SnapshotError as exc:
+            log.error("%s; child not starting", exc)
+            sys.exit(EXIT_FATAL)
     result = load(args.file, args.config_id or default_config_id())
     if not result.ok:
         for diag in result.errors:
@@ -104,9 +113,22 @@ async def _obey_signals(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     seen: list[str] = []
+    # Like the real children: the parent's snapshot at start (fatal if unreadable) and
+    # on SIGHUP, so the tests can see which configuration a child runs.
+    snapshot = os.environ.get(child_status.ENV_SNAPSHOT)
+    config: Any = None
+    if snapshot:
+        try:
+            config = child_status.read_snapshot(snapshot)
+        except child_status.SnapshotError as exc:
+            log.error("%s; child not starting", exc)
+            return EXIT_FATAL
 
     def on_signal(signum: signal.Signals) -> None:
+        nonlocal config
         seen.append(signum.name)
+        if signum == signal.SIGHUP and snapshot:
+            config = child_status.reload_config() or config
         if args.record:
             with open(args.record, "a") as fh:
                 fh.write(f"{os.getpid()} {signum.name}\n")
@@ -123,6 +145,7 @@ async def _obey_signals(args: argparse.Namespace) -> int:
             "stub": True,
             "signals": seen,
             "netns": os.stat("/proc/self/ns/net").st_ino,
+            "router_id": None if config is None else config.global_defs.router_id,
         }
 
     server = await child_status.serve_from_env({"status": status, "dump": status})

@@ -4,10 +4,13 @@ The parent gives each child, in its environment:
 
 - `FASTHA_CHILD_SOCKET`: where to answer `status` and `dump` (the control protocol of
   `fastha.daemon.control`, root only). The parent proxies `fastha status` to it.
-- `FASTHA_CONFIG_FILE`, `FASTHA_CONFIG_ID`: the file to re-read on SIGHUP. The parent
-  has already validated it; re-reading here keeps the child independent of the parent's
-  memory (the file may have changed again since: then it is validated again, and an
-  invalid one keeps the old config, as in the parent).
+- `FASTHA_CONFIG_SNAPSHOT`: the configuration the parent validated last, pickled to a
+  file in its run dir (`write_snapshot`, atomically, mode 0600). A child loads it at
+  start and on SIGHUP instead of re-reading the file: the file may have changed again
+  since the parent validated it (half-written, broken), and a child must only ever run
+  what the parent accepted -- a respawned child too.
+- `FASTHA_CONFIG_FILE`, `FASTHA_CONFIG_ID`: the file itself, read only when there is no
+  snapshot (a child run by hand, without a parent).
 
 In the child's runner, inside its running loop:
 
@@ -28,10 +31,15 @@ A handler may be a coroutine function. It runs on the child's loop, so it must b
 
 from __future__ import annotations
 
+import contextlib
+import copyreg
+import io
 import logging
 import os
+import pickle
+import types
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from fastha.daemon.control import ROOT_ONLY, Handler, JsonServer
 
@@ -40,6 +48,59 @@ log = logging.getLogger("fastha.daemon")
 ENV_SOCKET = "FASTHA_CHILD_SOCKET"
 ENV_CONFIG = "FASTHA_CONFIG_FILE"
 ENV_CONFIG_ID = "FASTHA_CONFIG_ID"
+ENV_SNAPSHOT = "FASTHA_CONFIG_SNAPSHOT"
+SNAPSHOT_NAME = "config.snapshot"
+
+
+class SnapshotError(Exception):
+    """The parent's snapshot cannot be read."""
+
+
+def _mappingproxy(data: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
+    return types.MappingProxyType(data)
+
+
+class _Pickler(pickle.Pickler):
+    # The config model freezes its mappings in mappingproxy, which pickle refuses.
+    dispatch_table: ClassVar[dict[Any, Any]] = {
+        **copyreg.dispatch_table,
+        types.MappingProxyType: lambda m: (_mappingproxy, (dict(m),)),
+    }
+
+
+def dump_config(config: Any) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(config)
+    return buf.getvalue()
+
+
+def write_snapshot(path: str, config: Any) -> None:
+    """Write `config` to `path` atomically (a temporary file renamed over it, 0600):
+    a child starting meanwhile reads the old snapshot or the new one, never half of one."""
+    data = dump_config(config)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_snapshot(path: str) -> Any:
+    """The configuration in the parent's snapshot; SnapshotError when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)  # root-owned, 0600, written by our parent
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        raise SnapshotError(f"cannot read configuration snapshot {path}: {exc}") from exc
 
 
 async def serve(
@@ -70,11 +131,19 @@ async def close(server: JsonServer | None) -> None:
 
 
 def reload_config(path: str | None = None, config_id: str | None = None) -> Any:
-    """Re-read the configuration for a reload: the new model, or None (errors logged
-    with file:line, keep running the old one)."""
+    """The configuration for a reload: the new model, or None (errors logged, keep
+    running the old one). The parent's snapshot when there is one ($FASTHA_CONFIG_SNAPSHOT),
+    else the file re-read and validated here (errors with file:line)."""
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
+    snapshot = os.environ.get(ENV_SNAPSHOT)
+    if snapshot:
+        try:
+            return read_snapshot(snapshot)
+        except SnapshotError as exc:
+            log.error("Reload: %s; keeping the running configuration", exc)
+            return None
     path = path or os.environ.get(ENV_CONFIG)
     if not path:
         log.error("Reload: no configuration file ($%s unset)", ENV_CONFIG)

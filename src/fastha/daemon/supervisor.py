@@ -16,7 +16,10 @@ What the parent does, in keepalived's order:
   instead; a child exiting with EXIT_FATAL (bad config) stops it too.
 - SIGHUP (or `fastha reload`): the new file is parsed and validated off to the side; with
   errors, every error is logged with file:line and the children are not told (they keep
-  the old config); else each child gets SIGHUP and applies the difference itself.
+  the old config); else the validated model is written to the snapshot in the run dir
+  (child_status.write_snapshot) and each child gets SIGHUP, loads that snapshot -- never
+  the file, which may have changed again -- and applies the difference itself. A
+  respawned child starts from the snapshot too.
 - SIGUSR1 is passed on to both children (each writes its data file), SIGUSR2 and the
   JSON signal (SIGRTMIN+2) to the VRRP child (the stats and JSON files are VRRP's).
 - SIGTERM/SIGINT: STOPPING=1, SIGTERM to each child, wait `stop_timeout` seconds, then
@@ -32,6 +35,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import pickle
 import signal
 import sys
 import time
@@ -203,6 +207,14 @@ class Supervisor:
         if o.check:
             self.slots["check"] = ChildSlot("check", o.checkers_pid_file, f"{o.run_dir}/check.sock")
 
+    @property
+    def snapshot_path(self) -> str:
+        """The validated config the children load, at start and on SIGHUP."""
+        return os.path.join(self.options.run_dir, child_status.SNAPSHOT_NAME)
+
+    def _write_snapshot(self, config: Any) -> None:
+        child_status.write_snapshot(self.snapshot_path, config)
+
     # ---- process-wide setup, before the loop
 
     def run(self) -> int:
@@ -225,6 +237,8 @@ class Supervisor:
                 return runner.run(self.main())
         finally:
             remove_pid_file(o.pid_file)
+            with contextlib.suppress(OSError):
+                os.unlink(self.snapshot_path)
             self.notify.close()
             # The per-namespace directories (fastha.daemon.paths) go when left empty.
             for directory in {o.run_dir, *(os.path.dirname(p) for p in (
@@ -250,6 +264,8 @@ class Supervisor:
         try:
             await script_security.run_logged(scripts, script_security.startup_script(self.config))
             await self._start_servers()
+            if self.slots:
+                self._write_snapshot(self.config)
             for slot in self.slots.values():
                 slot.backoff = self.options.backoff_initial
                 await self._spawn(slot)
@@ -312,6 +328,7 @@ class Supervisor:
         env.pop("NOTIFY_SOCKET", None)  # systemd talks to the parent only
         env[child_status.ENV_SOCKET] = slot.socket_path
         env[child_status.ENV_CONFIG] = self.options.config_file
+        env[child_status.ENV_SNAPSHOT] = self.snapshot_path
         if self.options.config_id is not None:
             env[child_status.ENV_CONFIG_ID] = self.options.config_id
         env[ENV_PARENT_PID] = str(os.getpid())
@@ -459,6 +476,18 @@ class Supervisor:
                 outcome: dict[str, Any] = {"accepted": False, "errors": errors}
                 self.notify.ready(f"running; reload refused ({len(errors)} errors)")
             else:
+                try:
+                    # The children load this, never the file: it may change again.
+                    self._write_snapshot(result.config)
+                except (OSError, pickle.PicklingError) as exc:
+                    log.error("Reload failed: cannot write %s: %s; keeping the running "
+                              "configuration (the children were not signalled)",
+                              self.snapshot_path, exc)  # fmt: skip
+                    self.refused_reloads += 1
+                    outcome = {"accepted": False, "errors": [str(exc)]}
+                    self.last_reload = {"at": time.time(), **outcome}
+                    self.notify.ready("running; reload refused (snapshot not written)")
+                    return outcome
                 self.config = result.config
                 signalled = self._signal_children(signal.SIGHUP)
                 self.reloads += 1
