@@ -17,7 +17,7 @@ import errno
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,32 +358,31 @@ class Netlink:
             req["valid_lft"] = INFINITY_LIFE_TIME
         return req
 
-    async def add_address(self, vip: VirtualAddress) -> bool:
-        """Add a VIP; ``False`` if it was already there."""
+    @staticmethod
+    async def _change(call: Awaitable[Any], what: str, item: object, add: bool) -> bool:
+        """Run one add/del request idempotently: ``False`` (logged) when the kernel says
+        it was already present (add) or already gone (delete)."""
         try:
-            await self.ipr.addr("add", **await self._addr_request(vip))
+            await call
         except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
-                log.info("netlink address already present %s", vip)
+            if exc.code == errno.EEXIST if add else exc.code in _GONE:
+                log.info("netlink %s already %s %s", what, "present" if add else "absent", item)
                 return False
             raise
-        log.info("netlink address added %s", vip)
+        log.info("netlink %s %s %s", what, "added" if add else "deleted", item)
         return True
+
+    async def add_address(self, vip: VirtualAddress) -> bool:
+        """Add a VIP; ``False`` if it was already there."""
+        req = await self._addr_request(vip)
+        return await self._change(self.ipr.addr("add", **req), "address", vip, True)
 
     async def delete_address(self, vip: VirtualAddress) -> bool:
         """Remove a VIP; ``False`` if it was already gone."""
         req = await self._addr_request(vip)
         for key in ("broadcast", "flags", "preferred_lft", "valid_lft", "scope", "label"):
             req.pop(key, None)  # the kernel matches on address/prefix only
-        try:
-            await self.ipr.addr("del", **req)
-        except NetlinkError as exc:
-            if exc.code in _GONE:
-                log.info("netlink address already absent %s", vip)
-                return False
-            raise
-        log.info("netlink address deleted %s", vip)
-        return True
+        return await self._change(self.ipr.addr("del", **req), "address", vip, False)
 
     async def list_addresses(
         self, ifname: str | None = None, family: int = 0
@@ -413,53 +412,25 @@ class Netlink:
 
     # -- routes and rules ---------------------------------------------------------------
 
-    async def add_route(self, route: VirtualRoute) -> bool:
+    async def _route(self, route: VirtualRoute, add: bool) -> bool:
         if route.dev:
-            await self.ifindex(route.dev)
-        try:
-            await self.ipr.route("add", **route.request(self._index_of))
-        except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
-                log.info("netlink route already present %s", route)
-                return False
-            raise
-        log.info("netlink route added %s", route)
-        return True
+            await self.ifindex(route.dev)  # resolves the name _index_of then reads
+        req = route.request(self._index_of)
+        return await self._change(
+            self.ipr.route("add" if add else "del", **req), "route", route, add
+        )
+
+    async def add_route(self, route: VirtualRoute) -> bool:
+        return await self._route(route, True)
 
     async def delete_route(self, route: VirtualRoute) -> bool:
-        if route.dev:
-            await self.ifindex(route.dev)
-        try:
-            await self.ipr.route("del", **route.request(self._index_of))
-        except NetlinkError as exc:
-            if exc.code in _GONE:
-                log.info("netlink route already absent %s", route)
-                return False
-            raise
-        log.info("netlink route deleted %s", route)
-        return True
+        return await self._route(route, False)
 
     async def add_rule(self, rule: VirtualRule) -> bool:
-        try:
-            await self.ipr.rule("add", **rule.request())
-        except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
-                log.info("netlink rule already present %s", rule)
-                return False
-            raise
-        log.info("netlink rule added %s", rule)
-        return True
+        return await self._change(self.ipr.rule("add", **rule.request()), "rule", rule, True)
 
     async def delete_rule(self, rule: VirtualRule) -> bool:
-        try:
-            await self.ipr.rule("del", **rule.request())
-        except NetlinkError as exc:
-            if exc.code in _GONE:
-                log.info("netlink rule already absent %s", rule)
-                return False
-            raise
-        log.info("netlink rule deleted %s", rule)
-        return True
+        return await self._change(self.ipr.rule("del", **rule.request()), "rule", rule, False)
 
     # -- link events ----------------------------------------------------------------------
 
