@@ -24,9 +24,11 @@ Trials default to 50; DRILL_TRIALS=N runs more.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -46,8 +48,17 @@ RERUN = "sudo .venv/bin/python -m pytest -s tests/system/test_drill_split_brain.
 
 
 def _stop_cont(n: VrrpNode, sig: signal.Signals) -> None:
+    """Freeze or thaw the whole daemon: the parent and its children, which run in
+    sessions of their own, so every process in the node's namespace is signalled."""
     assert n.peer.proc is not None
-    os.killpg(n.peer.proc.pid, sig)  # its own session: the whole daemon
+    out = subprocess.run(
+        ["ip", "netns", "pids", n.node.ns], capture_output=True, text=True, check=True
+    ).stdout
+    pids = [int(p) for p in out.split()]
+    assert pids, f"no process in {n.node.ns}"
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _adverts(path: os.PathLike[str], src: str, vrid: int) -> list[int]:
