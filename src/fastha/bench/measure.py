@@ -320,37 +320,48 @@ def grid_lateness_us(ts_ns: Sequence[int], nominal_ms: float) -> list[float]:
 
     The schedule is the line t = t0 + k * period fitted to the adverts: slots k from
     (t - t0) / period (a lost advert leaves its slot empty and does not shift the
-    others), period refitted by least squares from the median gap,
-    so a sender whose clock or period differs from nominal is not "late" for that
-    (``interval_figures`` reports the mean-interval error). Its phase is the earliest
-    advert, so the most punctual one is on time (0) and the rest are >= 0. A sender
-    that schedules each advert from the previous one (not from a grid) wanders from
-    any line: that wander shows here as lateness, which is the point."""
+    others), period refitted as a median of slopes, so a sender whose clock or period
+    differs from nominal is not "late" for that (``interval_figures`` reports the
+    mean-interval error). Its phase is the earliest advert, so the most punctual one is on time (0) and
+    the rest are >= 0. A sender that schedules each advert from the previous one (not
+    from a grid) wanders from any line: that wander shows here as lateness, which is the
+    point.
+
+    The fit grows from the first adverts outwards (64, 128, ... all): a period taken
+    from the median gap alone is off by a few µs when the gaps are skewed (most a hair
+    short, a few late), and over thousands of slots that error wraps a whole period, so
+    slots would be misassigned and every advert look late by a sawtooth."""
     if len(ts_ns) < 3:
         return []
     t0 = ts_ns[0]
     rel = [t - t0 for t in ts_ns]
     gaps = sorted(b - a for a, b in itertools.pairwise(ts_ns))
     period = gaps[len(gaps) // 2] or nominal_ms * 1e6
-    slots: list[int] = []
     base, early = 0.0, 0.5  # first pass: nearest slot
-    for _ in range(3):
-        slots = []
-        for r in rel:
-            # Adverts are never early on a grid sender; one more than half a period late
-            # still belongs to its own slot, not the next (after the first pass: up to
-            # 3/4 of a period late, 1/4 early, around the median phase).
-            # No "strictly increasing" fix-up: one misplaced advert would push every
-            # later one a slot on.
-            slots.append(math.floor((r - base) / period + early))
-        n = len(slots)
-        mk, mr = sum(slots) / n, sum(rel) / n
-        den = sum((k - mk) ** 2 for k in slots)
-        if not den:
-            break
-        period = sum((k - mk) * (r - mr) for k, r in zip(slots, rel, strict=True)) / den
-        offs = sorted(r - k * period for r, k in zip(rel, slots, strict=True))
-        base, early = offs[len(offs) // 2], 0.25
+    n = min(len(rel), 64)
+    passes_at_full = 0
+    slots: list[int] = []
+    while passes_at_full < 3:
+        head = rel[:n]
+        # Adverts are never early on a grid sender; one more than half a period late
+        # still belongs to its own slot, not the next (after the first pass: up to
+        # 3/4 of a period late, 1/4 early, around the median phase).
+        # No "strictly increasing" fix-up: one misplaced advert would push every
+        # later one a slot on.
+        slots = [math.floor((r - base) / period + early) for r in head]
+        # Period: the median slope between adverts half the window apart (Theil-Sen),
+        # not least squares: a few very late adverts would tilt a least-squares line
+        # by µs per slot, and a skewed one by a slot over thousands.
+        h = n // 2
+        slopes = sorted((head[i + h] - head[i]) / (slots[i + h] - slots[i])
+                        for i in range(n - h) if slots[i + h] != slots[i])  # fmt: skip
+        if slopes:
+            period = slopes[len(slopes) // 2]
+            offs = sorted(r - k * period for r, k in zip(head, slots, strict=True))
+            base, early = offs[len(offs) // 2], 0.25
+        if n == len(rel):
+            passes_at_full += 1
+        n = min(len(rel), 2 * n)
     off = [r - k * period for r, k in zip(rel, slots, strict=True)]
     phase = min(off)
     return [(o - phase) / 1000 for o in off]
