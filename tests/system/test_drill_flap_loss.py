@@ -50,12 +50,6 @@ ABSENT_BOUND_MS = 250.0
 DUAL_BOUND_MS = {False: 100.0, True: 400.0}  # without / with loss
 LOSS_S = float(os.environ.get("DRILL_LOSS_S", "12"))
 FLAPS = int(os.environ.get("DRILL_FLAPS", "30"))
-# Known fastha bug (reported, issue 8 drill): after a spurious takeover under loss, the
-# backup's GARP burst can reach the LAN after the master's lower-priority GARP burst
-# (fastha advertises before adding the VIP and GARPing), so hosts' ARP caches point at
-# the backup for up to garp_lower_prio_delay (5 s). Loss-phase VIP absences are printed
-# as "known" and asserted only with DRILL_STRICT=1, until that is fixed.
-STRICT = os.environ.get("DRILL_STRICT") == "1"
 RERUN = "sudo .venv/bin/python -m pytest -s tests/system/test_drill_flap_loss.py"
 
 
@@ -206,7 +200,6 @@ def test_flap_storm_and_random_loss(topo: Topology) -> None:
         holders = [n.name for n in c.vip_holders()]
 
     violations: list[str] = []
-    known: list[str] = []
     if holders != ["a"]:
         violations.append(f"VIP held by {holders} at the end")
     report = []
@@ -220,8 +213,7 @@ def test_flap_storm_and_random_loss(topo: Topology) -> None:
             violations.append(f"{ph.name}: dual master for {over} ms (bound {bound:g})")
         long = [x for x in ph.absent_ms if x > ABSENT_BOUND_MS]
         if long:
-            msg = f"{ph.name}: VIP absent {[round(x) for x in long]} ms"
-            (violations if STRICT or not ph.loss else known).append(msg)
+            violations.append(f"{ph.name}: VIP absent {[round(x) for x in long]} ms")
         if ph.pings < 0.5 * (ph.t1 - ph.t0) / 1e6 / PING_MS:
             violations.append(f"{ph.name}: only {ph.pings} probes")
         d, ab = measure.summary(ph.dual_ms), measure.summary(ph.absent_ms)
@@ -237,7 +229,6 @@ def test_flap_storm_and_random_loss(topo: Topology) -> None:
         + "\n".join(report)
         + f"\n  violations: {len(violations)}\n"
         + "".join(f"    - {v}\n" for v in violations)
-        + (f"  known bug (GARP race, DRILL_STRICT=1 asserts it): {known}\n" if known else "")
         + f"  rerun: {RERUN}"
     )
     assert not violations, violations

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import vrrp_peer
-from tests.support.netns import Topology
+from tests.support.netns import PYTHON, Topology
 from tests.support.prereq import need_tool
 from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
 
@@ -558,3 +558,45 @@ def test_notify_fifo_script_reads_every_line(topo: Topology) -> None:
     assert fifo.exists() and os.path.exists(fifo)
     left = subprocess.run(["pgrep", "-f", f"cat {fifo}"], capture_output=True, text=True)
     assert not left.stdout.split(), "the reader is stopped with the daemon"
+
+
+CLAIMER_MAC = "02:00:5e:00:aa:01"
+CLAIM = """
+import sys
+from scapy.layers.l2 import ARP, Ether
+from scapy.sendrecv import sendp
+mac, vip, iface = sys.argv[1:4]
+sendp(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc=vip, pdst=vip),
+      iface=iface, count=3, inter=0.01, verbose=False)
+"""
+
+
+def test_master_re_announces_a_vip_another_mac_claims(topo: Topology) -> None:
+    """A backup that was master for a moment (the master's adverts lost on the way to
+    it) GARPs the VIP, hears the master and steps down: hosts' ARP caches point at a
+    node without the VIP, and the master never heard that backup's advert. The master
+    watches ARP and announces again when another MAC claims its VIP (drivers/arpwatch),
+    one burst per advert interval, however many frames the claim had."""
+    router = Router(version=3, advert_int=0.2, global_extra=("vrrp_garp_master_delay 0",))
+    with _pair(topo, router) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        _assert_sole_owner(c, "a")
+        assert c.observer is not None
+        time.sleep(0.5)  # a's own take-over burst is over
+        with c.bridge_capture("arp") as cap:
+            time.sleep(0.2)
+            topo.run(c.observer, PYTHON, "-c", CLAIM, CLAIMER_MAC, router.vip,
+                     c.observer.ifname)  # fmt: skip
+            _wait("a's answer in its log", lambda: "announced by" in c["a"].peer.log(), c)
+            time.sleep(0.5)
+        fields = ("frame.time_relative", "eth.src", "arp.src.proto_ipv4")
+        claims = cap.packets(f"eth.src == {CLAIMER_MAC}", fields=fields)
+        answers = cap.packets(f"arp.isgratuitous == 1 && eth.src == {c['a'].mac}", fields=fields)
+        assert len(claims) == 3, claims
+        first_claim = float(claims[0]["frame.time_relative"])
+        assert [a["arp.src.proto_ipv4"] for a in answers] == [router.vip] * 5, answers
+        assert all(float(a["frame.time_relative"]) > first_claim for a in answers)
+        assert not cap.packets(f"eth.src == {c['b'].mac}"), "the backup announced nothing"
+        assert f"{router.vip} announced by {CLAIMER_MAC}" in c["a"].peer.log()
+        _assert_sole_owner(c, "a")

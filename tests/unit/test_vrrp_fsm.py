@@ -26,6 +26,7 @@ from fastha.vrrp.events import (
     TimerExpired,
     TimerKind,
     TrackFault,
+    VipClaimed,
 )
 from fastha.vrrp.fsm import Machine, compare_addresses
 from fastha.vrrp.params import InstanceParams
@@ -366,6 +367,36 @@ def test_lower_prio_no_advert_and_garp_lower_prio_settings() -> None:
     )
     acts = m.handle(AdvertReceived("192.0.2.20", 100, 100), T0 + 10 * S)
     assert acts == (SendGratuitous(2), Notify(NotifyKind.MASTER_RX_LOWER_PRI, 200))
+
+
+def test_master_re_announces_a_vip_another_mac_claims_an_interval_later() -> None:
+    m = started_master(priority=150)  # advert_int 1 s, garp_master_repeat 5
+    now = T0 + 10 * S
+    claim = VipClaimed("192.0.2.100", "02:00:00:00:00:99")
+    assert m.handle(claim, now) == (ArmTimer(TimerKind.GARP_DEFEND, now + S, 0),)
+    # The rest of that node's burst, and its answer to ours: absorbed in the pending one.
+    assert m.handle(claim, now + 1000) == ()
+    assert m.handle(claim, now + S - 1) == ()
+    assert m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + S), now + S) == (SendGratuitous(5),)
+    later = now + 3 * S
+    assert m.handle(claim, later) == (ArmTimer(TimerKind.GARP_DEFEND, later + S, 0),)
+    assert m.state == State.MASTER
+
+
+def test_leaving_master_drops_a_pending_re_announcement() -> None:
+    m = started_master(priority=100)
+    now = T0 + 10 * S
+    m.handle(VipClaimed("192.0.2.100", "02:00:00:00:00:99"), now)
+    acts = m.handle(AdvertReceived("192.0.2.20", 200, 100), now + 1000)
+    assert CancelTimer(TimerKind.GARP_DEFEND) in acts
+    assert m.state == State.BACKUP
+    assert m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + S), now + S) == ()
+
+
+def test_backup_ignores_vip_claims() -> None:
+    m = started_backup(priority=100)
+    assert m.handle(VipClaimed("192.0.2.100", "02:00:00:00:00:99"), T0 + 10 * S) == ()
+    assert m.state == State.BACKUP
 
 
 def test_strict_master_ignores_lower_priority_silently() -> None:

@@ -18,6 +18,7 @@ class TimerKind(IntEnum):
     GARP_DELAY = 3  # keepalived garp_master_delay: second GARP burst, one-shot
     GARP_REFRESH = 4  # keepalived garp_master_refresh, periodic
     GARP_LOWER_PRIO = 5  # keepalived garp_lower_prio_delay, one-shot
+    GARP_DEFEND = 6  # another MAC announced our VIP: announce again, one-shot
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,14 @@ class TimerExpired:
 
     kind: TimerKind
     deadline_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class VipClaimed:
+    """Another MAC announced one of our VIPs in an ARP frame (drivers/arpwatch)."""
+
+    address: str
+    mac: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +108,5 @@ Event = (
     | SyncGoto
     | SyncFault
     | Shutdown
+    | VipClaimed
 )

@@ -36,6 +36,7 @@ from fastha.vrrp.events import (
     TimerExpired,
     TimerKind,
     TrackFault,
+    VipClaimed,
 )
 from fastha.vrrp.params import PRIO_OWNER, InstanceParams
 from fastha.vrrp.priority import clamp_priority
@@ -53,7 +54,12 @@ _NOTIFY = {
     State.FAULT: NotifyKind.FAULT,
     State.STOP: NotifyKind.STOP,
 }
-_GARP_TIMERS = (TimerKind.GARP_DELAY, TimerKind.GARP_REFRESH, TimerKind.GARP_LOWER_PRIO)
+_GARP_TIMERS = (
+    TimerKind.GARP_DELAY,
+    TimerKind.GARP_REFRESH,
+    TimerKind.GARP_LOWER_PRIO,
+    TimerKind.GARP_DEFEND,
+)
 
 
 def compare_addresses(theirs: str, ours: str | None) -> int:
@@ -172,6 +178,8 @@ class Machine:
                 self._on_startup(now_ns, out)
             case Shutdown():
                 self._on_shutdown(out)
+            case VipClaimed():
+                self._on_vip_claimed(now_ns, out)
             case _:
                 raise TypeError(f"not a VRRP event: {event!r}")
         return tuple(out)
@@ -356,6 +364,20 @@ class Machine:
                 out.append(SendGratuitous(p.garp_master_refresh_repeat))
             case TimerKind.GARP_LOWER_PRIO:
                 out.append(SendGratuitous(p.garp_lower_prio_repeat or 0))
+            case TimerKind.GARP_DEFEND:
+                out.append(SendGratuitous(p.garp_master_repeat))
+
+    def _on_vip_claimed(self, now_ns: int, out: list[Action]) -> None:
+        # A node that was master for a moment (our adverts lost on the way to it) may
+        # have pointed hosts' ARP caches at itself, and we may never have heard its
+        # advert: announce again, one advert interval after the first claim, so that
+        # our burst lands after the rest of its burst, and a lower-priority master that
+        # hears ours has had an interval to hear our advert and step down instead of
+        # answering. Claims while the answer is pending are absorbed in it.
+        if self.state != State.MASTER or TimerKind.GARP_DEFEND in self._armed:
+            return
+        delay = adver_int_ns(self.params.adver_int_cs)
+        self._arm(TimerKind.GARP_DEFEND, now_ns + delay, 0, out)
 
     def _on_master_down(self, now_ns: int, out: list[Action]) -> None:
         # RFC 5798 §6.4.2: Master_Down_Timer fired -> become Master.

@@ -14,9 +14,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
-from fastha.drivers.packet import PacketSender
+from fastha.drivers.packet import PacketSender, mac_str
 from fastha.drivers.scripts import Script, ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket
 from fastha.vrrp.actions import (
@@ -31,7 +32,7 @@ from fastha.vrrp.actions import (
     SendGratuitous,
     StateChanged,
 )
-from fastha.vrrp.events import AdvertReceived, Event, TimerExpired, TimerKind
+from fastha.vrrp.events import AdvertReceived, Event, TimerExpired, TimerKind, VipClaimed
 from fastha.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
@@ -68,6 +69,7 @@ class Context:
         self.fifo = fifo
         self.release_on_stop = release_on_stop
         self.senders: dict[str, PacketSender] = {}
+        self.arp_watches: dict[str, ArpWatch] = {}
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
         self.group_notify: dict[str, dict[str, Script]] = {}
@@ -81,6 +83,45 @@ class Context:
             s.open()
             self.senders[ifname] = s
         return s
+
+    def update_arp_watches(self) -> None:
+        """Watch ARP on exactly the interfaces where some instance is MASTER with an
+        IPv4 VIP (drivers/arpwatch: re-announce when another MAC claims one)."""
+        wanted = {
+            vip.dev or inst.spec.ifname
+            for inst in self.instances.values()
+            if inst.machine.state == State.MASTER
+            for vip in inst.spec.vips
+            if vip.family == socket.AF_INET
+        }
+        for ifname in list(self.arp_watches):
+            if ifname not in wanted:
+                self.arp_watches.pop(ifname).close()
+        for ifname in wanted - self.arp_watches.keys():
+            watch = ArpWatch(self.loop, ifname, self._on_arp_claim)
+            try:
+                watch.open()
+            except OSError as exc:
+                log.warning("cannot watch ARP on %s: %s", ifname, exc.strerror or exc)
+                continue
+            self.arp_watches[ifname] = watch
+
+    def close_arp_watches(self) -> None:
+        for watch in self.arp_watches.values():
+            watch.close()
+        self.arp_watches.clear()
+
+    def _on_arp_claim(self, ifname: str, spa: bytes, sha: bytes) -> None:
+        sender = self.senders.get(ifname)
+        if sender is not None and sha == sender.mac_bytes:
+            return  # ours, sent from another socket on this interface
+        address = socket.inet_ntop(socket.AF_INET, spa)
+        for inst in self.instances.values():
+            if inst.machine.state == State.MASTER and any(
+                vip.address == address and (vip.dev or inst.spec.ifname) == ifname
+                for vip in inst.spec.vips
+            ):
+                inst.on_vip_claimed(address, mac_str(sha))
 
 
 class Instance:
@@ -233,6 +274,15 @@ class Instance:
         for action in self.machine.handle(event, now):
             self.execute(action)
 
+    def on_vip_claimed(self, address: str, mac: str) -> None:
+        # Not through the sync group: a re-announcement changes no state.
+        now = _monotonic_ns()
+        for action in self.machine.handle(VipClaimed(address, mac), now):
+            if isinstance(action, ArmTimer):
+                log.info("VRRP_Instance(%s) %s announced by %s, gratuitous ARPs again in %.0f ms",
+                         self.name, address, mac, (action.deadline_ns - now) / 1e6)  # fmt: skip
+            self.execute(action)
+
     def ctx_group_action(self, action: Action) -> None:
         if isinstance(action, GroupNotify) and self.group is not None:
             state = _STATE_NAMES.get(action.state, action.state.name)
@@ -253,6 +303,9 @@ class Instance:
                 t.cancel()
         elif isinstance(action, StateChanged):
             self._log_state(action)
+            if State.MASTER in (action.old, action.new):
+                # After this callback: the advert and the VIPs come first.
+                self.ctx.loop.call_soon(self.ctx.update_arp_watches)
             if self.ctx.on_state_change is not None:
                 self.ctx.on_state_change(self, action)
         elif isinstance(action, AddVips):

@@ -380,6 +380,7 @@ class VrrpRunner:
                 sock.close()
             for sender in ctx.senders.values():
                 sender.close()
+            ctx.close_arp_watches()
             timer.close()
             await scripts.close()
             if self.vmacs and self.options.release_on_stop:  # a failed start, too
