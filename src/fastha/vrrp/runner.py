@@ -631,6 +631,7 @@ class VrrpRunner:
             await self._statics_swap(nl, old_spec, new)
         if diff.lvs_syncd:
             self._syncd_follow()
+        ctx.update_arp_watches()  # a master's VIPs may now sit on another interface
 
     def _retrack(self, inst: Instance, before: Evaluation | None, now: Evaluation) -> None:
         m = inst.machine
