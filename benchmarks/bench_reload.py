@@ -9,8 +9,8 @@ The file is tests/support/genconf.py's: 255 vrrp_instances (two VIPs each) alone
 so every instance becomes MASTER, and virtual servers whose real servers (TCP_CHECK and
 HTTP_GET) all answer: 172.20.0.0/16 is routed to `lo` (AnyIP) where one HTTP server
 listens on port 8080. Once every instance is MASTER and the IPVS table is full, each
-daemon gets --hups SIGHUPs, alternating the unchanged file and one with VI_1's priority
-changed, a second apart. Per HUP:
+daemon gets --hups SIGHUPs a second apart, alternating the running file unchanged and
+one with VI_1's priority moved (51 -> 52, then back). Per HUP:
 
   - reload time: from the signal to the last "done" log line, read from the daemon's own
     console through a pipe and timestamped on arrival (fastha: both children's "Reload
@@ -183,9 +183,13 @@ def run_daemon(d: Daemon, files: list[Path], hups: int, entries: int, tmp: Path)
         before = ipvs_table()
         times: dict[str, list[float]] = {"unchanged": [], "priority": []}
         trace: list[str] = []
+        running = files[1].read_text()
         for k in range(hups):
+            # Even HUPs: the running file again; odd ones: VI_1's priority moved (51 <-> 52).
             kind = "unchanged" if k % 2 == 0 else "priority"
-            files[0].write_text(files[1 + k % 2].read_text())
+            if kind == "priority":
+                running = files[2 if running == files[1].read_text() else 1].read_text()
+            files[0].write_text(running)
             want = {line: con.count(line) + more for line, more in d.done.items()}
             t0 = time.monotonic()
             proc.send_signal(signal.SIGHUP)
