@@ -481,6 +481,7 @@ def test_restart_after_crash_removes_stale_vips(topo: Topology) -> None:
     with _pair(topo) as c:
         c.start("b")
         c.wait_master(TIMEOUT, expect="b")
+        _wait("b to hold the VIP", lambda: c.has_vip("b"), c)  # MASTER is logged before
         c.kill("b")
         assert c.has_vip("b"), "a crashed master leaves its VIP behind"
         c.start("a")

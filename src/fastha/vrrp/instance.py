@@ -303,9 +303,6 @@ class Instance:
                 t.cancel()
         elif isinstance(action, StateChanged):
             self._log_state(action)
-            if State.MASTER in (action.old, action.new):
-                # After this callback: the advert and the VIPs come first.
-                self.ctx.loop.call_soon(self.ctx.update_arp_watches)
             if self.ctx.on_state_change is not None:
                 self.ctx.on_state_change(self, action)
         elif isinstance(action, AddVips):
@@ -391,6 +388,7 @@ class Instance:
             await nl.add_rule(rule)
         self.vips_installed = True
         log.info("VRRP_Instance(%s) setting VIPs.", self.name)
+        self.ctx.update_arp_watches()  # after the VIPs: nothing delays them
 
     async def _remove_vips(self) -> None:
         nl = self.ctx.netlink
@@ -402,6 +400,7 @@ class Instance:
             await nl.delete_address(vip)
         self.vips_installed = False
         log.info("VRRP_Instance(%s) removing VIPs.", self.name)
+        self.ctx.update_arp_watches()
 
     async def _swap_vips(self, old: InstanceSpec, new: InstanceSpec) -> None:
         """Reload while master: remove what left the config, add what joined it."""
