@@ -7,6 +7,9 @@ tests.support.driver_peer ...``); prints one JSON object per line on stdout.
           per packet
     send  --dev eth0 --family 4 [--src A] [--peer P ...] --hex PAYLOAD [--count N]
     garp  --dev eth0 --hex FRAME          sends a prebuilt Ethernet frame via AF_PACKET
+    watch --dev eth0 --family 6 --address VIP --count N --timeout S
+          drivers.arpwatch: prints {"ready": true}, one line per claim (any address),
+          until N claims of VIP, then {"stats": {"malformed": N}}
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 
 import uvloop
 
+from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.packet import PacketSender
 from fastha.drivers.vrrp_socket import RxBufs, VrrpSocket, VrrpSocketConfig
 
@@ -82,9 +86,35 @@ async def garp(a: argparse.Namespace) -> None:
     sender.close()
 
 
+async def watch(a: argparse.Namespace) -> None:
+    done = asyncio.get_running_loop().create_future()
+    family = socket.AF_INET6 if a.family == 6 else socket.AF_INET
+    got: list[int] = []
+
+    def on_claim(ifname: str, address: bytes, mac: bytes) -> None:
+        text = socket.inet_ntop(family, address)
+        _out({"ifname": ifname, "address": text, "mac": mac.hex()})
+        if text != a.address:
+            return
+        got.append(1)
+        if len(got) >= a.count and not done.done():
+            done.set_result(None)
+
+    w = ArpWatch(asyncio.get_running_loop(), a.dev, on_claim, family)
+    w.open()
+    _out({"ready": True})
+    try:
+        await asyncio.wait_for(done, a.timeout)
+    except TimeoutError:
+        _out({"timeout": True})
+    finally:
+        w.close()
+        _out({"stats": {"malformed": w.malformed}})
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=("recv", "send", "garp"))
+    p.add_argument("cmd", choices=("recv", "send", "garp", "watch"))
     p.add_argument("--dev", required=True)
     p.add_argument("--family", type=int, default=4)
     p.add_argument("--src")
@@ -97,8 +127,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--vrid", type=int, action="append", default=[])
     p.add_argument("--rx-size", type=int, default=0)
+    p.add_argument("--address")
     a = p.parse_args()
-    uvloop.run({"recv": recv, "send": send, "garp": garp}[a.cmd](a))
+    uvloop.run({"recv": recv, "send": send, "garp": garp, "watch": watch}[a.cmd](a))
 
 
 if __name__ == "__main__":

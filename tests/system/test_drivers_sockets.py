@@ -254,3 +254,61 @@ def test_drain_yields_to_due_timer(topo: Topology) -> None:
     yielded = got["1"]
     assert yielded["seen"] == 300, got  # nothing starved or lost
     assert len(yielded["fired_at"]) == 1 and yielded["fired_at"][0] < yielded["drain_max"], got
+
+
+def _watch_frames(src_mac: str, family: int) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """Frames a node sends on the wire, and the (address, MAC) claims a watch for
+    ``family`` must report from them, in order: only ARP (4) or only NAs with hop limit
+    255 (6). Everything else is for the kernel filter (6) or the ethertype (4) to drop."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import (
+        ICMPv6EchoRequest,
+        ICMPv6ND_NA,
+        ICMPv6ND_NS,
+        ICMPv6NDOptDstLLAddr,
+        IPv6,
+    )
+    from scapy.layers.l2 import ARP, Ether
+
+    vip4, vip6, other = "198.18.0.100", "fd00:198:18::100", "02:00:5e:00:aa:02"
+    eth4 = Ether(src=src_mac, dst="ff:ff:ff:ff:ff:ff")
+    eth6 = Ether(src=src_mac, dst="33:33:00:00:00:01")
+    ip6 = IPv6(src="fd00:198:18::1", dst="ff02::1", hlim=255)
+    frames = [
+        eth4 / ARP(op=1, hwsrc=src_mac, psrc=vip4, pdst=vip4),
+        eth4 / ARP(op=2, hwsrc=other, psrc=vip4, pdst="198.18.0.2"),
+        eth4 / IP(src=vip4, dst="198.18.0.2") / UDP(dport=9),
+        eth6 / ip6 / ICMPv6ND_NS(tgt=vip6),
+        eth6 / IPv6(src="fd00:198:18::1", dst="ff02::1", hlim=64) / ICMPv6ND_NA(tgt=vip6),
+        eth6 / ip6 / ICMPv6EchoRequest(),
+        eth6 / ip6 / UDP(dport=9),
+        eth6 / ip6 / ICMPv6ND_NA(tgt=vip6, R=0, S=0, O=1),
+        eth6 / ip6 / ICMPv6ND_NA(tgt=vip6, O=1) / ICMPv6NDOptDstLLAddr(lladdr=other),
+    ]
+    vip = vip4 if family == 4 else vip6
+    return [bytes(f) for f in frames], [(vip, m.replace(":", "")) for m in (src_mac, other)]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_vip_claim_watch(topo: Topology, family: int) -> None:
+    """drivers/arpwatch between namespaces: the ARP watch reports each ARP sender and
+    nothing else; the NA watch reports the target and the claimer's MAC (its target
+    link-layer option, else the Ethernet source) of NAs with hop limit 255 only, the
+    kernel filter dropping the rest of the IPv6 traffic before it reaches the loop
+    (malformed stays 0: the parser never saw an NS, echo or UDP)."""
+    a, b, _ = _three(topo)
+    frames, claims = _watch_frames(a.mac or "", family)
+    vip = claims[0][0]
+    proc = topo.popen(b, PYTHON, *PEER, "watch", "--dev", b.ifname, "--family", str(family),
+                      "--address", vip, "--count", str(len(claims)), "--timeout", "10",
+                      stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    assert json.loads(proc.stdout.readline()) == {"ready": True}
+    for frame in frames:
+        topo.run(a, PYTHON, *PEER, "garp", "--dev", a.ifname, "--hex", frame.hex())
+    lines = _finish(proc)
+    # a's kernel announces its own addresses too (an NA once DAD is done): real traffic
+    got = [(ln["address"], ln["mac"]) for ln in lines if ln.get("address") == vip]
+    assert got == claims, lines
+    assert all(ln["ifname"] == b.ifname for ln in lines if "address" in ln)
+    assert lines[-1] == {"stats": {"malformed": 0}}, lines

@@ -564,40 +564,59 @@ def test_notify_fifo_script_reads_every_line(topo: Topology) -> None:
 CLAIMER_MAC = "02:00:5e:00:aa:01"
 CLAIM = """
 import sys
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.sendrecv import sendp
 mac, vip, iface = sys.argv[1:4]
-sendp(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc=vip, pdst=vip),
-      iface=iface, count=3, inter=0.01, verbose=False)
+if ":" in vip:
+    frame = (Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(dst="ff02::1", hlim=255)
+             / ICMPv6ND_NA(tgt=vip, R=0, S=0, O=1) / ICMPv6NDOptDstLLAddr(lladdr=mac))
+else:
+    frame = Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc=vip, pdst=vip)
+sendp(frame, iface=iface, count=3, inter=0.01, verbose=False)
 """
+# tshark: the frames of a claim, their address field, and what makes one unsolicited
+# (a solicited reply to a host probing its cache is not an announcement).
+_CLAIM_FIELDS = {
+    4: ("arp", "arp.src.proto_ipv4", "arp.isgratuitous == 1"),
+    6: ("icmpv6.type == 136", "icmpv6.nd.na.target_address", "icmpv6.nd.na.flag.s == 0"),
+}
 
 
-def test_master_re_announces_a_vip_another_mac_claims(topo: Topology) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_master_re_announces_a_vip_another_mac_claims(topo: Topology, family: int) -> None:
     """A backup that was master for a moment (the master's adverts lost on the way to
-    it) GARPs the VIP, hears the master and steps down: hosts' ARP caches point at a
-    node without the VIP, and the master never heard that backup's advert. The master
-    watches ARP and announces again when another MAC claims its VIP (drivers/arpwatch),
-    one burst per advert interval, however many frames the claim had."""
-    router = Router(version=3, advert_int=0.2, global_extra=("vrrp_garp_master_delay 0",))
+    it) GARPs the VIP (or sends NAs), hears the master and steps down: hosts' neighbour
+    caches point at a node without the VIP, and the master never heard that backup's
+    advert. The master watches ARP and NAs and announces again when another MAC claims
+    its VIP (drivers/arpwatch), one burst per advert interval, however many frames the
+    claim had."""
+    router = Router(version=3, family=family, advert_int=0.2,  # type: ignore[arg-type]
+                    global_extra=("vrrp_garp_master_delay 0",))  # fmt: skip
+    kind, addr_field, unsolicited = _CLAIM_FIELDS[family]
     with _pair(topo, router) as c:
         c.start_all()
         c.wait_master(TIMEOUT, expect="a")
         _assert_sole_owner(c, "a")
         assert c.observer is not None
         time.sleep(0.5)  # a's own take-over burst is over
-        with c.bridge_capture("arp") as cap:
+        with c.bridge_capture("arp" if family == 4 else "icmp6") as cap:
             time.sleep(0.2)
             topo.run(c.observer, PYTHON, "-c", CLAIM, CLAIMER_MAC, router.vip,
                      c.observer.ifname)  # fmt: skip
             _wait("a's answer in its log", lambda: "announced by" in c["a"].peer.log(), c)
             time.sleep(0.5)
-        fields = ("frame.time_relative", "eth.src", "arp.src.proto_ipv4")
-        claims = cap.packets(f"eth.src == {CLAIMER_MAC}", fields=fields)
-        answers = cap.packets(f"arp.isgratuitous == 1 && eth.src == {c['a'].mac}", fields=fields)
+        fields = ("frame.time_relative", "eth.src", addr_field)
+        claims = cap.packets(f"{kind} && eth.src == {CLAIMER_MAC}", fields=fields)
+        answers = cap.packets(f"{kind} && {unsolicited} && eth.src == {c['a'].mac}"
+                              f" && {addr_field} == {router.vip}", fields=fields)  # fmt: skip
         assert len(claims) == 3, claims
         first_claim = float(claims[0]["frame.time_relative"])
-        assert [a["arp.src.proto_ipv4"] for a in answers] == [router.vip] * 5, answers
+        assert [a[addr_field] for a in answers] == [router.vip] * 5, answers
         assert all(float(a["frame.time_relative"]) > first_claim for a in answers)
-        assert not cap.packets(f"eth.src == {c['b'].mac}"), "the backup announced nothing"
+        if family == 4:
+            assert not cap.packets(f"eth.src == {c['b'].mac}"), "the backup announced nothing"
+        else:  # the backup may solicit (DAD, router/neighbour discovery), never advertise
+            assert not cap.packets(f"{kind} && eth.src == {c['b'].mac}"), "the backup sent NAs"
         assert f"{router.vip} announced by {CLAIMER_MAC}" in c["a"].peer.log()
         _assert_sole_owner(c, "a")

@@ -1,15 +1,18 @@
-"""AF_PACKET receiver for ARP on one interface: who else announces our VIPs.
+"""AF_PACKET receivers for ARP and Neighbor Advertisements: who else announces our VIPs.
 
-A backup that takes over for a moment (adverts lost on the way to it) sends its GARP
+A backup that takes over for a moment (adverts lost on the way to it) sends its GARP/NA
 burst, then hears the master again and steps down; the master may never have heard
 that backup's advert, so it never re-announces, and hosts keep sending the VIP's
-traffic to a node that no longer holds it until their ARP entry is probed again
-(seconds). Watching ARP while MASTER closes that gap: an ARP frame whose sender
-protocol address is one of our VIPs, from another MAC, makes the instance announce
-again (RFC 5227 §2.4's "defend", which VRRP's own GARP already is).
+traffic to a node that no longer holds it until their neighbour entry is probed again
+(seconds). Watching while MASTER closes that gap: an ARP frame whose sender protocol
+address is one of our VIPs, or a Neighbor Advertisement whose target is one, from
+another MAC, makes the instance announce again (RFC 5227 §2.4's "defend", which VRRP's
+own GARP/NA already is).
 
 Only interfaces where some instance is MASTER are watched; a backup opens nothing.
-Frames we sent ourselves come back flagged PACKET_OUTGOING and are skipped.
+Frames we sent ourselves come back flagged PACKET_OUTGOING and are skipped. The IPv6
+socket carries a BPF filter passing only ICMPv6 type 136 with hop limit 255, so the
+rest of the interface's IPv6 traffic never wakes the loop.
 """
 
 from __future__ import annotations
@@ -19,16 +22,39 @@ import logging
 import socket
 from collections.abc import Callable
 
+from fastha.drivers import bpf
+
 log = logging.getLogger(__name__)
 
 ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
 PACKET_OUTGOING = 4
-_DRAIN = 64  # frames per wake-up: a flood of ARP never holds the loop for long
+_DRAIN = 64  # frames per wake-up: a flood never holds the loop for long
+_SNAPLEN = 128  # Ethernet + IPv6 + NA + its options; ARP is 42
 
 # Ethernet (14) + ARP for IPv4 over Ethernet (28).
 _ARP_HEAD = b"\x00\x01\x08\x00\x06\x04"  # htype 1, ptype IPv4, hlen 6, plen 4
 
-OnClaim = Callable[[str, bytes, bytes], None]  # (ifname, sender IPv4, sender MAC)
+# Ethernet (14) + IPv6 (40) + NA (24: type, code, checksum, flags, target) + options.
+_ICMPV6 = 58
+_ND_NEIGHBOR_ADVERT = 136
+_ND_OPT_TARGET_LLADDR = 2
+_NA_END = 78
+
+# Without extension headers (RFC 4861 §7.1.2 receivers may see them, senders of
+# unsolicited NAs do not use them): next header at 20, hop limit 21, ICMPv6 type 54.
+NA_FILTER: bpf.Program = [
+    (bpf.LD_B_ABS, 0, 0, 20),
+    (bpf.JEQ_K, 0, 4, _ICMPV6),
+    (bpf.LD_B_ABS, 0, 0, 21),
+    (bpf.JEQ_K, 0, 2, 255),
+    (bpf.LD_B_ABS, 0, 0, 54),
+    (bpf.JEQ_K, 1, 0, _ND_NEIGHBOR_ADVERT),
+    (bpf.RET_K, 0, 0, 0),
+    (bpf.RET_K, 0, 0, _SNAPLEN),
+]
+
+OnClaim = Callable[[str, bytes, bytes], None]  # (ifname, address 4 or 16 B, claimer MAC)
 
 
 def parse_claim(frame: bytes) -> tuple[bytes, bytes] | None:
@@ -38,15 +64,50 @@ def parse_claim(frame: bytes) -> tuple[bytes, bytes] | None:
     return frame[28:32], frame[22:28]
 
 
+def parse_na_claim(frame: bytes) -> tuple[bytes, bytes] | None:
+    """(target address, claimer MAC) of a Neighbor Advertisement: the MAC of its
+    target link-layer address option, else the Ethernet source."""
+    if (
+        len(frame) < _NA_END
+        or frame[12:14] != b"\x86\xdd"
+        or frame[20] != _ICMPV6
+        or frame[21] != 255
+        or frame[54] != _ND_NEIGHBOR_ADVERT
+        or frame[55] != 0
+    ):
+        return None
+    mac = frame[6:12]
+    end = min(len(frame), _NA_END + int.from_bytes(frame[18:20]) - 24)
+    at = _NA_END
+    while at + 8 <= end:
+        kind, units = frame[at], frame[at + 1]
+        if units == 0:
+            return None  # RFC 4861 §4.6: a zero-length option invalidates the packet
+        if kind == _ND_OPT_TARGET_LLADDR and units == 1:
+            mac = frame[at + 2 : at + 8]
+            break
+        at += 8 * units
+    return frame[62:78], mac
+
+
 class ArpWatch:
-    """One AF_PACKET socket bound to ``ifname`` for ETH_P_ARP, read on the loop."""
+    """One AF_PACKET socket bound to ``ifname``, read on the loop: ARP for AF_INET,
+    Neighbor Advertisements for AF_INET6."""
 
-    __slots__ = ("_loop", "_on_claim", "_sock", "ifname", "malformed")
+    __slots__ = ("_loop", "_on_claim", "_parse", "_sock", "family", "ifname", "malformed")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, ifname: str, on_claim: OnClaim) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ifname: str,
+        on_claim: OnClaim,
+        family: int = socket.AF_INET,
+    ) -> None:
         self.ifname = ifname
+        self.family = family
         self._loop = loop
         self._on_claim = on_claim
+        self._parse = parse_na_claim if family == socket.AF_INET6 else parse_claim
         self._sock: socket.socket | None = None
         self.malformed = 0
 
@@ -57,16 +118,26 @@ class ArpWatch:
     def open(self) -> None:
         if self._sock is not None:
             return
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+        # Protocol 0 receives nothing until bind: no frame from another interface (or
+        # unfiltered) is queued in between.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
-            sock.bind((self.ifname, ETH_P_ARP))
+            if self.family == socket.AF_INET6:
+                bpf.attach_filter(sock, NA_FILTER)
+                sock.bind((self.ifname, ETH_P_IPV6))
+            else:
+                sock.bind((self.ifname, ETH_P_ARP))
             sock.setblocking(False)
             self._loop.add_reader(sock.fileno(), self._readable)
         except OSError:
             sock.close()
             raise
         self._sock = sock
-        log.debug("watching ARP on %s", self.ifname)
+        log.debug("watching %s on %s", self._what, self.ifname)
+
+    @property
+    def _what(self) -> str:
+        return "neighbor advertisements" if self.family == socket.AF_INET6 else "ARP"
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -74,7 +145,7 @@ class ArpWatch:
             return
         self._loop.remove_reader(sock.fileno())
         sock.close()
-        log.debug("stopped watching ARP on %s", self.ifname)
+        log.debug("stopped watching %s on %s", self._what, self.ifname)
 
     def _readable(self) -> None:
         sock = self._sock
@@ -82,15 +153,15 @@ class ArpWatch:
             return
         for _ in range(_DRAIN):
             try:
-                frame, addr = sock.recvfrom(64)
+                frame, addr = sock.recvfrom(_SNAPLEN)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.warning("ARP watch on %s: receive failed: %s", self.ifname, exc)
+                log.warning("%s watch on %s: receive failed: %s", self._what, self.ifname, exc)
                 return
             if addr[2] == PACKET_OUTGOING:
                 continue
-            claim = parse_claim(frame)
+            claim = self._parse(frame)
             if claim is None:
                 self.malformed += 1
                 continue

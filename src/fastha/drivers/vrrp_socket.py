@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import ipaddress
 import logging
@@ -39,6 +38,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from fastha.drivers import bpf
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
-SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 # Largest VRRP message: 255 IPv6 addresses (16 B each) + header; round up to a jumbo.
@@ -76,12 +76,6 @@ _monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC, the PreciseTimer's clock
 DEFAULT_RCVBUF = 1 << 20
 
 # Classic BPF (linux/filter.h): the opcodes the VRID filter uses.
-_BPF_LD_B_ABS = 0x30  # A = pkt[k]
-_BPF_LD_B_IND = 0x50  # A = pkt[X + k]
-_BPF_LDX_B_MSH = 0xB1  # X = 4 * (pkt[k] & 0xf): the IPv4 header length
-_BPF_JEQ_K = 0x15  # pc += (A == k) ? jt : jf
-_BPF_RET_K = 0x06  # accept k bytes (0: drop)
-_SOCK_FILTER = struct.Struct("=HBBI")  # struct sock_filter {code, jt, jf, k}
 
 RecvCallback = Callable[[memoryview, str, str, int, int], None]
 
@@ -140,7 +134,7 @@ def rcvbuf_for(shares: Mapping[int, RxBufs], mtu: int) -> int:
     return total or DEFAULT_RCVBUF
 
 
-def vrid_filter(family: int, vrids: Iterable[int]) -> list[tuple[int, int, int, int]]:
+def vrid_filter(family: int, vrids: Iterable[int]) -> bpf.Program:
     """Classic BPF program passing only VRRP packets whose VRID is in ``vrids``.
 
     An IPv4 raw socket's filter sees the IP header (the VRID is byte 1 after IHL x 4
@@ -151,23 +145,14 @@ def vrid_filter(family: int, vrids: Iterable[int]) -> list[tuple[int, int, int, 
     if any(not 0 <= v <= 255 for v in ids):
         raise ValueError(f"VRID out of range in {ids}")
     if family == socket.AF_INET6:
-        prog = [(_BPF_LD_B_ABS, 0, 0, 1)]
+        prog = [(bpf.LD_B_ABS, 0, 0, 1)]
     else:
-        prog = [(_BPF_LDX_B_MSH, 0, 0, 0), (_BPF_LD_B_IND, 0, 0, 1)]
+        prog = [(bpf.LDX_B_MSH, 0, 0, 0), (bpf.LD_B_IND, 0, 0, 1)]
     n = len(ids)
     # jeq i jumps over the n - 1 - i jeqs after it and the drop to the accept.
-    prog += [(_BPF_JEQ_K, n - i, 0, v) for i, v in enumerate(ids)]
-    prog += [(_BPF_RET_K, 0, 0, 0), (_BPF_RET_K, 0, 0, 0xFFFFFFFF)]
+    prog += [(bpf.JEQ_K, n - i, 0, v) for i, v in enumerate(ids)]
+    prog += [(bpf.RET_K, 0, 0, 0), (bpf.RET_K, 0, 0, 0xFFFFFFFF)]
     return prog
-
-
-def attach_filter(sock: socket.socket, prog: list[tuple[int, int, int, int]]) -> None:
-    """SO_ATTACH_FILTER; attaching again replaces the previous program atomically."""
-    code = b"".join(_SOCK_FILTER.pack(*ins) for ins in prog)
-    buf = ctypes.create_string_buffer(code, len(code))
-    # struct sock_fprog {unsigned short len; struct sock_filter *filter;}
-    fprog = struct.pack("@HP", len(prog), ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 def set_rcvbuf(sock: socket.socket, size: int) -> int:
@@ -315,7 +300,7 @@ class VrrpSocket:
         size = cfg.rcvbuf or rcvbuf_for(self._shares or {}, interface_mtu(cfg.ifname))
         self.rcvbuf = set_rcvbuf(sock, size)
         if self._shares is not None:
-            attach_filter(sock, vrid_filter(cfg.family, self._shares))
+            bpf.attach_filter(sock, vrid_filter(cfg.family, self._shares))
 
     def _setup4(self, sock: socket.socket) -> None:
         cfg = self.config

@@ -50,7 +50,7 @@ class TimerExpired:
 
 @dataclass(frozen=True, slots=True)
 class VipClaimed:
-    """Another MAC announced one of our VIPs in an ARP frame (drivers/arpwatch)."""
+    """Another MAC announced one of our VIPs in ARP or an NA (drivers/arpwatch)."""
 
     address: str
     mac: str

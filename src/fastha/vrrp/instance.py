@@ -69,7 +69,8 @@ class Context:
         self.fifo = fifo
         self.release_on_stop = release_on_stop
         self.senders: dict[str, PacketSender] = {}
-        self.arp_watches: dict[str, ArpWatch] = {}
+        self.arp_watches: dict[tuple[str, int], ArpWatch] = {}
+        self._claimed: dict[tuple[str, bytes], list[Instance]] = {}  # (ifname, VIP)
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
         self.group_notify: dict[str, dict[str, Script]] = {}
@@ -85,43 +86,53 @@ class Context:
         return s
 
     def update_arp_watches(self) -> None:
-        """Watch ARP on exactly the interfaces where some instance is MASTER with an
-        IPv4 VIP (drivers/arpwatch: re-announce when another MAC claims one)."""
-        wanted = {
-            vip.dev or inst.spec.ifname
-            for inst in self.instances.values()
-            if inst.machine.state == State.MASTER
-            for vip in inst.spec.vips
-            if vip.family == socket.AF_INET
-        }
-        for ifname in list(self.arp_watches):
-            if ifname not in wanted:
-                self.arp_watches.pop(ifname).close()
-        for ifname in wanted - self.arp_watches.keys():
-            watch = ArpWatch(self.loop, ifname, self._on_arp_claim)
+        """Watch ARP / Neighbor Advertisements on exactly the (interface, family) pairs
+        where some instance is MASTER with a VIP (drivers/arpwatch: re-announce when
+        another MAC claims one)."""
+        claimed: dict[tuple[str, bytes], list[Instance]] = {}
+        for inst in self.instances.values():
+            if inst.machine.state != State.MASTER:
+                continue
+            for vip in inst.spec.vips:
+                key = (vip.dev or inst.spec.ifname, socket.inet_pton(vip.family, vip.address))
+                claimed.setdefault(key, []).append(inst)
+        self._claimed = claimed
+        wanted = {(ifname, _family_of(packed)) for ifname, packed in claimed}
+        for key in list(self.arp_watches):
+            if key not in wanted:
+                self.arp_watches.pop(key).close()
+        for ifname, family in wanted - self.arp_watches.keys():
+            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family)
             try:
                 watch.open()
             except OSError as exc:
-                log.warning("cannot watch ARP on %s: %s", ifname, exc.strerror or exc)
+                log.warning("cannot watch %s on %s: %s",
+                            "ND" if family == socket.AF_INET6 else "ARP", ifname,
+                            exc.strerror or exc)  # fmt: skip
                 continue
-            self.arp_watches[ifname] = watch
+            self.arp_watches[ifname, family] = watch
 
     def close_arp_watches(self) -> None:
         for watch in self.arp_watches.values():
             watch.close()
         self.arp_watches.clear()
+        self._claimed = {}
 
-    def _on_arp_claim(self, ifname: str, spa: bytes, sha: bytes) -> None:
+    def _on_arp_claim(self, ifname: str, address: bytes, mac: bytes) -> None:
+        instances = self._claimed.get((ifname, address))
+        if not instances:
+            return  # not one of our VIPs: most of a segment's ARP
         sender = self.senders.get(ifname)
-        if sender is not None and sha == sender.mac_bytes:
+        if sender is not None and mac == sender.mac_bytes:
             return  # ours, sent from another socket on this interface
-        address = socket.inet_ntop(socket.AF_INET, spa)
-        for inst in self.instances.values():
-            if inst.machine.state == State.MASTER and any(
-                vip.address == address and (vip.dev or inst.spec.ifname) == ifname
-                for vip in inst.spec.vips
-            ):
-                inst.on_vip_claimed(address, mac_str(sha))
+        text = socket.inet_ntop(_family_of(address), address)
+        for inst in instances:
+            if inst.machine.state == State.MASTER:
+                inst.on_vip_claimed(text, mac_str(mac))
+
+
+def _family_of(packed: bytes) -> int:
+    return socket.AF_INET6 if len(packed) == 16 else socket.AF_INET
 
 
 class Instance:
@@ -279,7 +290,7 @@ class Instance:
         now = _monotonic_ns()
         for action in self.machine.handle(VipClaimed(address, mac), now):
             if isinstance(action, ArmTimer):
-                log.info("VRRP_Instance(%s) %s announced by %s, gratuitous ARPs again in %.0f ms",
+                log.info("VRRP_Instance(%s) %s announced by %s, announcing it again in %.0f ms",
                          self.name, address, mac, (action.deadline_ns - now) / 1e6)  # fmt: skip
             self.execute(action)
 
