@@ -58,8 +58,13 @@ class ModelIPVS:
         self.applied: list[list[Op]] = []
         self.timeouts: Timeouts | None = None
         self.flushed = 0
+        self.dumping: asyncio.Event | None = None  # set while a dump waits on ``gate``
+        self.gate: asyncio.Event | None = None
 
     async def services(self, *, dests: bool = True) -> list[Service]:
+        if self.gate is not None and self.dumping is not None:
+            self.dumping.set()
+            await self.gate.wait()
         return list(self.table)
 
     async def dests(self, svc: Service) -> list[Dest]:
@@ -125,6 +130,41 @@ def test_edges_touch_only_the_changed_virtual_servers(tmp_path: Path, caplog) ->
     assert "Adding VS [10.0.0.2]:tcp:80" in lines
     # the health model said it (the scheduler logs its Log actions): the op is not repeated
     assert "Removing service [192.168.1.2]:tcp:80 from VS [10.0.0.1]:tcp:80" not in lines
+
+
+def test_an_edge_during_a_pass_is_logged_once(tmp_path: Path, caplog) -> None:
+    """A health edge that lands while a pass dumps the kernel is the next pass's: that
+    pass must still know health logged it (one line per operation, as keepalived)."""
+    caplog.set_level(logging.INFO, "fastha.check")
+    r = runner(tmp_path)
+    ipvs = ModelIPVS([FOREIGN])
+    vs0 = r.plan.virtual_servers[0]
+
+    def down(rs: int) -> None:
+        for _ in range(2):
+            _, actions = r.health.feed(vs0.real_servers[rs].checks[0], Outcome(False))
+            r.on_actions(actions)
+
+    async def main() -> None:
+        await _start(r, ipvs)
+        down(1)  # 192.168.1.2, in 10.0.0.1:80
+        ipvs.dumping, ipvs.gate = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(r.reconcile(set(r._dirty)))
+        r._dirty.clear()
+        await ipvs.dumping.wait()
+        down(0)  # 192.168.1.1 (both virtual servers) while the first pass dumps
+        ipvs.gate.set()
+        assert [str(o) for o in await first] == ["del_dest TCP 10.0.0.1:80 -> 192.168.1.2:80"]
+        ops = await r.reconcile(r._dirty)
+        assert sorted(str(o) for o in ops) == [
+            "del_dest TCP 10.0.0.1:80 -> 192.168.1.1:80",
+            "del_dest TCP 10.0.0.2:80 -> 192.168.1.1:80",
+        ]
+        assert r._logged == set()
+
+    asyncio.run(main())
+    runner_lines = [rec.getMessage() for rec in caplog.records if rec.module == "runner"]
+    assert not any(ln.startswith("Removing service") for ln in runner_lines), runner_lines
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,7 @@ class CheckerRunner:
         self.stopping: asyncio.Event | None = None
         self._dirty: set[int] = set()
         self._wake: asyncio.Event | None = None
-        self._logged: set[str] = set()  # health log lines since the last pass
+        self._logged: set[str] = set()  # health log lines not yet covered by a pass
         self._reconciler: asyncio.Task[None] | None = None
         self._lock: asyncio.Lock | None = None  # one reconciliation or reload at a time
         self._prev_table: DesiredTable | None = None  # names for removals during a reload
@@ -177,27 +177,35 @@ class CheckerRunner:
         """Make the kernel hold what virtual servers ``vis`` should; return the ops run."""
         assert self.ipvs is not None
         vis = sorted(set(vis))
+        logged = set(self._logged)  # what health said up to the state planned for here
         want = [s for vi in vis for s in self.table.services(vi, self.health.desired(vi))]
         kernel = await self.kernel({s.key for s in want})
         ops = plan(want, kernel, previous=self.table.owned(vis))
-        await self._apply(ops, kernel)
+        await self._apply(ops, kernel, logged)
         return ops
 
-    async def _apply(self, ops: Sequence[Op], kernel: Iterable[Service]) -> None:
+    async def _apply(
+        self, ops: Sequence[Op], kernel: Iterable[Service], logged: set[str] | None = None
+    ) -> None:
+        """Run ``ops``, logging each in keepalived's words unless health already said it
+        (``logged``: the lines seen when the desired state was read). Lines that came
+        while the kernel was dumped belong to the next pass: forgetting them here would
+        log that pass's operations twice."""
         assert self.ipvs is not None
+        logged = set(self._logged) if logged is None else logged
         self.counters.reconciles += 1
         if not ops:
-            self._logged.clear()
+            self._logged -= logged
             return
         if log.isEnabledFor(logging.INFO):  # 11,000 lines cost ~0.2 s to format
             have = {s.key: s.dest_map() for s in kernel}
-            said: set[str] = set()
+            said = set(logged)
             for op in ops:
                 text = self.describe(op, have)
-                if text not in said and text not in self._logged:
+                if text not in said:
                     log.info("%s", text)
                 said.add(text)
-        self._logged.clear()
+        self._logged -= logged
         res = await self.ipvs.apply(ops)
         self.counters.ops += res.done + len(res.already)
         self.counters.failed_ops += len(res.failed)
@@ -362,6 +370,7 @@ class CheckerRunner:
                 if k is None or k.attrs() != s.attrs():
                     vis.add(vi)
                     break
+        logged = set(self._logged)
         want = [s for vi in sorted(vis) for s in self.table.services(vi, self.health.desired(vi))]
         want_keys = {s.key for s in want}
         ours_now = set(self.table.by_key)
@@ -374,7 +383,7 @@ class CheckerRunner:
             elif key in old_table.by_key and key not in ours_now:
                 kernel.append(svc)  # only the old config had it: removed whole
         ops = plan(want, kernel, previous=[*old_owned, *self.table.owned(sorted(vis))])
-        await self._apply(ops, kernel)
+        await self._apply(ops, kernel, logged)
         return ops
 
     # ------------------------------------------------------------ ha_suspend

@@ -313,7 +313,9 @@ def test_checker_table_follows_health_and_release_on_stop(servers, tmp_path: Pat
     # Ours are gone (with the foreign dest inside our service); the foreign service stays.
     assert table() == {FOREIGN_SVC: UP[FOREIGN_SVC]}
     text = log_text(tmp_path)
-    assert text.count("Removing service [198.18.1.1]:tcp:8001 from VS [10.10.0.1]:tcp:80") == 1
+    assert text.count("Removing service [198.18.1.1]:tcp:8001 from VS [10.10.0.1]:tcp:80") == 1, (
+        text
+    )
     assert "Removing service [198.18.1.1]:udp:0 from VS FWM 7" in text
     assert "Checker started: 5 checks" in text  # one probe for the shared real server
     assert "Disabling service [198.18.1.2]:tcp:8002 from VS [10.10.0.1]:tcp:80" in text
