@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import vrrp_peer
+from tests.support.drill_daemon import status
 from tests.support.netns import PYTHON, Topology
 from tests.support.prereq import need_tool
 from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
@@ -619,4 +620,7 @@ def test_master_re_announces_a_vip_another_mac_claims(topo: Topology, family: in
         else:  # the backup may solicit (DAD, router/neighbour discovery), never advertise
             assert not cap.packets(f"{kind} && eth.src == {c['b'].mac}"), "the backup sent NAs"
         assert f"{router.vip} announced by {CLAIMER_MAC}" in c["a"].peer.log()
+        # Every frame of the claim is counted, though one burst answered them all.
+        counters = status(topo, c["a"])["vrrp"]["instances"][0]["counters"]
+        assert counters["vip_claimed"] == len(claims), counters
         _assert_sole_owner(c, "a")

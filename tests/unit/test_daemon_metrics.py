@@ -77,6 +77,7 @@ def status_with(timer: dict[str, Any]) -> dict[str, Any]:
                         "vrid": 51,
                     },
                     "stats": {"advert_rcvd": 7, "advert_sent": 40, "become_master": 1},
+                    "counters": {"vip_claimed": 4, "drops": {"TTL": 2, "UNICAST_SRC": 1}},
                 },
                 {
                     "data": {"iname": 'odd "name"\\', "state": 1, "vrid": 52},
@@ -157,6 +158,13 @@ def test_exposition_scraped_and_parsed() -> None:
         sample(fams, "fastha_vrrp_advert_sent", "fastha_vrrp_advert_sent_total", instance="VI_1")
         == 40
     )
+    claimed = "fastha_vrrp_vip_claimed"
+    assert sample(fams, claimed, claimed + "_total", instance="VI_1") == 4
+    dropped = "fastha_vrrp_dropped"
+    assert sample(fams, dropped, dropped + "_total", instance="VI_1", reason="TTL") == 2
+    assert sample(fams, dropped, dropped + "_total", instance="VI_1", reason="UNICAST_SRC") == 1
+    # An instance whose status has no counters exports none (no zeros made up).
+    assert not [s for s in fams[claimed].samples if s.labels["instance"] != "VI_1"]
     # The histogram: cumulative buckets at the timer's bounds, ending at +Inf = count.
     hist = fams["fastha_timer_lateness_seconds"]
     assert hist.type == "histogram"

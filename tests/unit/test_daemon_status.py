@@ -135,7 +135,7 @@ def _instance(name: str, state: int, prio: int) -> dict[str, Any]:
         "master_priority": prio,
         "last_transition": 1700000000.25,
         "sync_group": None,
-        "counters": {"advert_sent": 12},
+        "counters": {"advert_sent": 12, "vip_claimed": prio // 50, "drops": {"TTL": 3, "AUTH": 4}},
     }
 
 
@@ -179,6 +179,9 @@ def test_checker_status_matches_the_schema_and_renders(tmp_path: Path) -> None:
     jsonschema.validate(status, SCHEMA)
     text = render(status)
     assert "VI_1      MASTER" in text and "198.18.0.1" in text, text
+    header, vi_1, vi_2 = (ln.split() for ln in text.splitlines() if "PRIO 0" in ln or "VI_" in ln)
+    assert header[-3:] == ["DROPPED", "VIP", "CLAIMED"], header
+    assert vi_1[-2:] == ["7", "3"] and vi_2[-2:] == ["7", "2"], (vi_1, vi_2)  # drops, claims
     assert "[198.18.2.1]:tcp:80" in text and "pending" in text
     # A child that did not answer is valid too, and shown as such.
     status["check"] = {"error": "timed out"}

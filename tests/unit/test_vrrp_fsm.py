@@ -378,8 +378,10 @@ def test_master_re_announces_a_vip_another_mac_claims_an_interval_later() -> Non
     assert m.handle(claim, now + 1000) == ()
     assert m.handle(claim, now + S - 1) == ()
     assert m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + S), now + S) == (SendGratuitous(5),)
+    assert m.counters.vip_claimed == 3  # absorbed claims are counted all the same
     later = now + 3 * S
     assert m.handle(claim, later) == (ArmTimer(TimerKind.GARP_DEFEND, later + S, 0),)
+    assert m.counters.vip_claimed == 4
     assert m.state == State.MASTER
 
 
@@ -397,6 +399,7 @@ def test_backup_ignores_vip_claims() -> None:
     m = started_backup(priority=100)
     assert m.handle(VipClaimed("192.0.2.100", "02:00:00:00:00:99"), T0 + 10 * S) == ()
     assert m.state == State.BACKUP
+    assert m.counters.vip_claimed == 0
 
 
 def test_strict_master_ignores_lower_priority_silently() -> None:

@@ -80,9 +80,10 @@ def render(status: dict[str, Any]) -> str:
         else:
             rows = [["INSTANCE", "STATE", "PRIO", "BASE", "VRID", "IFACE", "MASTER",
                      "MASTER PRIO", "LAST TRANSITION", "ADV RX", "ADV TX", "BECAME MASTER",
-                     "PRIO 0 RX/TX"]]  # fmt: skip
+                     "PRIO 0 RX/TX", "DROPPED", "VIP CLAIMED"]]  # fmt: skip
             for entry in vrrp.get("instances") or ():
                 d, s = entry.get("data") or {}, entry.get("stats") or {}
+                c = entry.get("counters") or {}
                 rows.append(
                     [
                         d.get("iname"),
@@ -98,6 +99,8 @@ def render(status: dict[str, Any]) -> str:
                         s.get("advert_sent", "-"),
                         s.get("become_master", "-"),
                         f"{s.get('pri_zero_rcvd', '-')}/{s.get('pri_zero_sent', '-')}",
+                        sum((c.get("drops") or {}).values()) if c else "-",
+                        c.get("vip_claimed", "-"),
                     ]
                 )
             out.append(table(rows))

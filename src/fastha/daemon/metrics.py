@@ -164,6 +164,24 @@ def _vrrp(exp: Exposition, vrrp: dict[str, Any]) -> None:
                 labels,
                 value,
             )
+        # fastha's own counters, beside keepalived's: every drop reason by name
+        # (keepalived's stats merge some and lack others) and VIP claims.
+        counters = entry.get("counters") or {}
+        exp.add(
+            "fastha_vrrp_vip_claimed_total",
+            "counter",
+            "Frames from another MAC announcing one of the instance's VIPs while master.",
+            labels,
+            counters.get("vip_claimed"),
+        )
+        for reason, value in sorted((counters.get("drops") or {}).items()):
+            exp.add(
+                "fastha_vrrp_dropped_total",
+                "counter",
+                "Received adverts dropped, by the reason the wire layer gave.",
+                {**labels, "reason": reason},
+                value,
+            )
     _timer(exp, "vrrp", vrrp.get("timer"))
 
 

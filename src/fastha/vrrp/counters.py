@@ -18,6 +18,9 @@ class Counters:
     release_master: int = 0
     pri_zero_rcvd: int = 0
     pri_zero_sent: int = 0
+    # fastha's own: frames from another MAC announcing one of our VIPs while we were
+    # master (drivers/arpwatch); a neighbour that keeps flapping to master shows here.
+    vip_claimed: int = 0
     # Drop reasons (keepalived: packet_len_err, advert_interval_err, ip_ttl_err,
     # invalid_type_rcvd, addr_list_err, invalid_authtype, authtype_mismatch,
     # auth_failure, chk_err, vrid_err, ...): keyed by the wire layer's reason name.

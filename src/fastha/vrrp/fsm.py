@@ -374,7 +374,10 @@ class Machine:
         # our burst lands after the rest of its burst, and a lower-priority master that
         # hears ours has had an interval to hear our advert and step down instead of
         # answering. Claims while the answer is pending are absorbed in it.
-        if self.state != State.MASTER or TimerKind.GARP_DEFEND in self._armed:
+        if self.state != State.MASTER:
+            return
+        self.counters.vip_claimed += 1
+        if TimerKind.GARP_DEFEND in self._armed:
             return
         delay = adver_int_ns(self.params.adver_int_cs)
         self._arm(TimerKind.GARP_DEFEND, now_ns + delay, 0, out)

@@ -600,6 +600,7 @@ class Instance:
                 "release_master": c.release_master,
                 "pri_zero_rcvd": c.pri_zero_rcvd,
                 "pri_zero_sent": c.pri_zero_sent,
+                "vip_claimed": c.vip_claimed,
                 "drops": drops,
             },
         }
