@@ -430,6 +430,18 @@ def test_references_all_reported(tmp_path: Path) -> None:
     assert all(d.where is not None and d.where.line > 1 for d in result.diagnostics)
 
 
+def test_tracking_fastha_lacks_is_named_not_silently_dropped(tmp_path: Path) -> None:
+    pre = "vrrp_track_process tp {\n process haproxy\n weight 10\n}\n"
+    result = run(tmp_path, one(" track_process { tp }\n" + VIP, pre=pre))
+    [diag] = [d for d in result.diagnostics if "track process tp" in d.message]
+    assert diag.message == (
+        "(V) track process tp: fastha does not track processes (vrrp_track_process) yet;"
+        " ignoring it (the priority will not follow it)"
+    )
+    assert diag.where is not None and diag.where.line == 8  # the track_process line
+    assert result.exit_code == ExitCode.OK  # keepalived -t accepts it: so do we
+
+
 def test_sync_group_checks(tmp_path: Path) -> None:
     text = two(vrid2=52, extra1=" track_script { chk }") + (
         "vrrp_script chk {\n script /bin/true\n weight 10\n}\n"

@@ -54,6 +54,13 @@ def strict(config: Config, vrrp: VrrpInstance) -> bool:
     return vrrp.strict_mode if vrrp.strict_mode is not None else config.global_defs.vrrp_strict
 
 
+# Tracking keepalived has and fastha's VRRP child does not (yet): named at load.
+_NOT_TRACKED = {
+    "track process": "track processes (vrrp_track_process)",
+    "track bfd": "run BFD (bfd_instance)",
+}
+
+
 @check
 def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     """track_* names resolve to their blocks; names are unique."""
@@ -73,6 +80,14 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
             for ref in refs:
                 if ref.name not in known:
                     yield warning(ref.where, f"{label} {kind} {ref.name} not found, ignoring...")
+                elif kind in _NOT_TRACKED:
+                    # keepalived would move the priority with it; say so rather than
+                    # run as if the operator had not asked (the verdict stays keepalived's).
+                    yield note(
+                        ref.where,
+                        f"{label} {kind} {ref.name}: fastha does not {_NOT_TRACKED[kind]} yet;"
+                        " ignoring it (the priority will not follow it)",
+                    )
     for what, items in (
         ("vrrp instance", config.vrrp_instances),
         ("vrrp sync group", config.vrrp_sync_groups),
