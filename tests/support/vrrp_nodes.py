@@ -64,6 +64,7 @@ class NodeSpec:
     preempt_delay: float | None = None
     track_scripts: tuple[TrackScript, ...] = ()
     extra: tuple[str, ...] = ()  # raw lines appended inside vrrp_instance
+    root_extra: tuple[str, ...] = ()  # raw lines before vrrp_instance (vrrp_track_process...)
 
     def __post_init__(self) -> None:
         # keepalived 2.2.7 warns (keepalived -t exit 5) and drops one of them.
@@ -148,6 +149,7 @@ def keepalived_conf(router: Router, spec: NodeSpec, me: Node, peers: Sequence[No
             "}",
             "",
         ]
+    out += [*spec.root_extra, *([""] if spec.root_extra else [])]
     out += [
         f"vrrp_instance {router.instance} {{",
         f"    state {spec.state}",

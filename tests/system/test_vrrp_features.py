@@ -10,9 +10,11 @@ Bounds are protocol-level and generous.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -25,7 +27,14 @@ from tests.support import vrrp_peer
 from tests.support.drill_daemon import status
 from tests.support.netns import PYTHON, Topology
 from tests.support.prereq import need_tool
-from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
+from tests.support.vrrp_nodes import (
+    NodeSpec,
+    Router,
+    TrackScript,
+    VrrpCluster,
+    keepalived_conf,
+    need_impl,
+)
 
 pytestmark = pytest.mark.system
 
@@ -145,6 +154,48 @@ def test_track_script_weight_moves_mastership_and_back(topo: Topology) -> None:
         assert 90 in a_prios, a_prios
         assert a_prios[0] == 150 and a_prios[-1] in (150, 0), a_prios
         assert "VRRP_Script(chk_nginx) failed" in c["a"].peer.log()
+
+
+def test_track_process_moves_mastership_and_back(topo: Topology) -> None:
+    """A (150) tracks a process (vrrp_track_process, weight -60): it dying drops A to
+    90 < B's 100, B takes over; started again, A preempts back. The process is a copy
+    of sleep under a name of its own; A's daemon runs in a network namespace, so this
+    also covers the path where the kernel's process events are out of reach."""
+    exe = topo.tmp_path / f"fhvrrp{os.getpid() % 10**6}"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", exe)
+    tracked = ("vrrp_track_process tp {", f"    process {exe.name}", "    weight -60", "}")
+    proc = subprocess.Popen([exe, "1000"])
+    try:
+        with _pair(topo, FAST3, root_extra=tracked, extra=("track_process {", "    tp", "}")) as c:
+            c.start_all()
+            c.wait_master(TIMEOUT, expect="a")
+            _assert_sole_owner(c, "a")
+            assert status(topo, c["a"])["vrrp"]["instances"][0]["effective_priority"] == 150
+            proc.kill()
+            proc.wait()
+            c.wait_master(TIMEOUT, expect="b")
+            _assert_sole_owner(c, "b")
+            assert status(topo, c["a"])["vrrp"]["instances"][0]["effective_priority"] == 90
+            # A reload that softens the weight: the tracker is rebuilt from a new scan
+            # (still nothing running), and A at 130 preempts back.
+            a = c["a"]
+            spec = dataclasses.replace(a.spec, root_extra=(*tracked[:2], "    weight -20", "}"))
+            a.conf.write_text(keepalived_conf(c.router, spec, a.node, [c["b"].node]))
+            assert a.peer.proc is not None
+            a.peer.proc.send_signal(signal.SIGHUP)
+            _wait("a's reload", lambda: "Reload finished" in a.peer.log(), c)
+            c.wait_master(TIMEOUT, expect="a")
+            assert status(topo, a)["vrrp"]["instances"][0]["effective_priority"] == 130
+            proc = subprocess.Popen([exe, "1000"])
+            _wait("a back at 150", lambda: status(topo, a)["vrrp"]["instances"][0][
+                "effective_priority"] == 150, c)  # fmt: skip
+            _assert_sole_owner(c, "a")
+            log = c["a"].peer.log()
+            assert "VRRP_Track_Process(tp) lost quorum (0 running)" in log, log
+            assert "VRRP_Track_Process(tp) has quorum (1 running)" in log, log
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # -- 2. sync groups ------------------------------------------------------------------------

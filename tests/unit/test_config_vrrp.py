@@ -9,8 +9,9 @@ import pytest
 
 from fastha.config.diagnostics import ExitCode, Severity
 from fastha.config.loader import LoadResult, load
-from fastha.config.model_vrrp import AuthType, State
+from fastha.config.model_vrrp import AuthType, ParamMatch, State
 from fastha.config.validate import Host
+from fastha.vrrp.from_config import vrrp_spec
 
 # The scripts named here do not exist: script security has tests of its own
 # (test_config_scripts.py).
@@ -431,15 +432,32 @@ def test_references_all_reported(tmp_path: Path) -> None:
 
 
 def test_tracking_fastha_lacks_is_named_not_silently_dropped(tmp_path: Path) -> None:
-    pre = "vrrp_track_process tp {\n process haproxy\n weight 10\n}\n"
-    result = run(tmp_path, one(" track_process { tp }\n" + VIP, pre=pre))
-    [diag] = [d for d in result.diagnostics if "track process tp" in d.message]
+    pre = "bfd_instance b1 {\n neighbor_ip 198.18.0.9\n}\n"
+    result = run(tmp_path, one(" track_bfd { b1 }\n" + VIP, pre=pre))
+    [diag] = [d for d in result.diagnostics if "track bfd b1" in d.message]
     assert diag.message == (
-        "(V) track process tp: fastha does not track processes (vrrp_track_process) yet;"
+        "(V) track bfd b1: fastha does not run BFD (bfd_instance) yet;"
         " ignoring it (the priority will not follow it)"
     )
-    assert diag.where is not None and diag.where.line == 8  # the track_process line
+    assert diag.where is not None and diag.where.line == 7  # the track_bfd line
     assert result.exit_code == ExitCode.OK  # keepalived -t accepts it: so do we
+
+
+def test_track_process_keywords_as_keepalived_reads_them(tmp_path: Path) -> None:
+    pre = (
+        "vrrp_track_process any {\n process haproxy\n param_match\n quorum_max 0\n}\n"
+        "vrrp_track_process two {\n process haproxy\n quorum 2\n quorum_max 1\n}\n"
+    )
+    result = run(tmp_path, one(" track_process {\n any\n two\n }\n" + VIP, pre=pre))
+    assert not [d for d in result.diagnostics if "track process" in d.message]
+    any_, two = result.config.vrrp_track_processes
+    assert any_.param_match is ParamMatch.EXACT and any_.quorum_max == 0
+    assert (two.quorum, two.quorum_max) == (2, 1)
+    assert "(two) quorum_max 1 < quorum 2 - ignoring" in messages(result)
+    spec = vrrp_spec(result.config).track_processes
+    assert (spec["any"].quorum, spec["any"].quorum_max) == (1, 0)  # the tracker makes it 0
+    assert spec["any"].match.full_command  # param_match matches the command line
+    assert (spec["two"].quorum, spec["two"].quorum_max) == (2, None)  # ignored, as keepalived
 
 
 def test_sync_group_checks(tmp_path: Path) -> None:

@@ -674,10 +674,14 @@ VRRP_TRACK_PROCESS = Block(
     header=named,
     keywords=(
         Keyword("process", words),
-        Keyword("param_match", lambda a: ParamMatch(choice("initial", "partial")(a))),
+        # Bare `param_match`: the parameters must match exactly.
+        Keyword(
+            "param_match",
+            lambda a: ParamMatch(choice("initial", "partial")(a)) if a else ParamMatch.EXACT,
+        ),
         Keyword("weight", weight_reverse(-253, 253), spreads=True),
         Keyword("quorum", integer(1, 65535)),
-        Keyword("quorum_max", integer(1, 65535)),
+        Keyword("quorum_max", integer(0, 65535)),
         Keyword("fork_delay", number(0)),
         Keyword("terminate_delay", number(0)),
         # `delay` sets both fork and terminate delay.

@@ -29,6 +29,7 @@ class AuthType(StrEnum):
 
 
 class ParamMatch(StrEnum):
+    EXACT = "exact"  # bare `param_match`
     INITIAL = "initial"
     PARTIAL = "partial"
 

@@ -54,9 +54,14 @@ def strict(config: Config, vrrp: VrrpInstance) -> bool:
     return vrrp.strict_mode if vrrp.strict_mode is not None else config.global_defs.vrrp_strict
 
 
+def quorum_max_ignored(quorum: int, quorum_max: int | None) -> bool:
+    """keepalived drops a quorum_max below quorum, except 0 with the default quorum
+    ("fail if the process runs at all")."""
+    return quorum_max is not None and quorum_max < quorum and not (quorum_max == 0 == quorum - 1)
+
+
 # Tracking keepalived has and fastha's VRRP child does not (yet): named at load.
 _NOT_TRACKED = {
-    "track process": "track processes (vrrp_track_process)",
     "track bfd": "run BFD (bfd_instance)",
 }
 
@@ -110,7 +115,7 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     for proc in config.vrrp_track_processes:
         if not proc.process:
             yield warning(proc.where, f"No process set for track_process {proc.name} - removing")
-        if proc.quorum_max is not None and proc.quorum_max < proc.quorum:
+        if quorum_max_ignored(proc.quorum, proc.quorum_max):
             yield warning(
                 proc.where,
                 f"({proc.name}) quorum_max {proc.quorum_max} < quorum {proc.quorum} - ignoring",

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import pickle
@@ -46,6 +45,7 @@ from fastha.daemon import child_status
 from fastha.daemon.child import ENV_PARENT_PID, EXIT_FATAL
 from fastha.daemon.control import DEFAULT_CONTROL_SOCKET, ControlError, JsonServer, request
 from fastha.daemon.sdnotify import Notifier
+from fastha.drivers import netns
 
 log = logging.getLogger("fastha.daemon")
 
@@ -54,7 +54,6 @@ DEFAULT_RUN_DIR = "/run/fastha"
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 DEFAULT_VRRP_PID_FILE = "/run/vrrp.pid"
 DEFAULT_CHECKERS_PID_FILE = "/run/checkers.pid"
-CLONE_NEWNET = 0x40000000
 
 TITLES = {"vrrp": "VRRP child", "check": "Checker child"}
 # keepalived's parent passes these on: SIGUSR1 (data file), SIGUSR2 (stats file), and
@@ -133,16 +132,8 @@ def describe_status(returncode: int) -> str:
 
 
 def enter_namespace(name: str) -> None:
-    """setns(2) into /run/netns/NAME (os.setns is Python 3.12+)."""
-    path = f"/run/netns/{name}"
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
+    """setns(2) into /run/netns/NAME."""
+    netns.setns(f"/run/netns/{name}")
 
 
 def write_pid_file(path: str, pid: int) -> None:

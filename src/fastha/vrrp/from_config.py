@@ -12,16 +12,18 @@ import socket
 from dataclasses import dataclass, field, fields
 
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
-from fastha.config.model_vrrp import AuthType, VrrpInstance, VrrpScript
+from fastha.config.model_vrrp import AuthType, VrrpInstance, VrrpScript, VrrpTrackProcess
 from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
+from fastha.config.validate_vrrp import quorum_max_ignored
 from fastha.drivers import netlink
 from fastha.drivers.sched import Scheduling
 from fastha.drivers.scripts import Script as RunScript
 from fastha.drivers.vrrp_socket import RxBufs
 from fastha.vrrp.params import InstanceParams
+from fastha.vrrp.proctrack import ProcessMatch, ProcessSpec
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import NS_PER_S
 
@@ -57,6 +59,7 @@ class InstanceSpec:
     track_interfaces: tuple[tuple[str, int, bool], ...] = ()  # name, weight, reverse
     track_scripts: tuple[TrackedScript, ...] = ()
     track_files: tuple[TrackedScript, ...] = ()
+    track_processes: tuple[TrackedScript, ...] = ()
     sync_group: str | None = None
     vmac: str | None = None  # use_vmac: the macvlan's name (VIPs without dev go on it)
     vmac_xmit_base: bool = False
@@ -135,6 +138,7 @@ class VrrpSpec:
     static_routes: tuple[netlink.VirtualRoute, ...] = ()
     static_rules: tuple[netlink.VirtualRule, ...] = ()
     lvs_syncd: LvsSyncSpec | None = None
+    track_processes: dict[str, ProcessSpec] = field(default_factory=dict)
 
 
 def _run_script(
@@ -319,6 +323,9 @@ def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> Instanc
         track_interfaces=tuple((t.name, t.weight or 0, t.reverse) for t in vi.track_interfaces),
         track_scripts=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_scripts),
         track_files=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_files),
+        track_processes=tuple(
+            TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_processes
+        ),
         sync_group=group,
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
@@ -372,6 +379,17 @@ def _lvs_syncd(config: Config) -> LvsSyncSpec | None:
     return None
 
 
+def _process_spec(p: VrrpTrackProcess) -> ProcessSpec:
+    match = ProcessMatch.from_words(
+        p.name, p.process, p.param_match.value if p.param_match else None, p.full_command
+    )
+    qmax = None if quorum_max_ignored(p.quorum, p.quorum_max) else p.quorum_max
+    return ProcessSpec(
+        match, p.weight, p.weight_reverse, p.quorum, qmax,
+        round(p.fork_delay * 1e9), round(p.terminate_delay * 1e9),
+    )  # fmt: skip
+
+
 def vrrp_spec(config: Config) -> VrrpSpec:
     g = config.global_defs
     member_of = {m: sg.name for sg in config.vrrp_sync_groups for m in sg.group}
@@ -408,6 +426,9 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         scripts={s.name: _script_spec(s, g) for s in config.vrrp_scripts},
         track_files={
             t.name: (t.file or "", t.weight, t.weight_reverse) for t in config.track_files
+        },
+        track_processes={
+            p.name: _process_spec(p) for p in config.vrrp_track_processes if p.process
         },
         groups=tuple(groups),
         notify_fifo=fifo.name if fifo is not None else None,
@@ -451,6 +472,7 @@ _SPEC_NAMES = {
     "routes": "virtual_routes",
     "rules": "virtual_rules",
     "rx_bufs": "vrrp_rx_bufs_policy",
+    "track_processes": "track_process",
 }
 
 
@@ -543,6 +565,8 @@ def diff_specs(old: VrrpSpec, new: VrrpSpec) -> SpecDiff:
          if old.scripts.get(k) != new.scripts.get(k)}
         | {k for k in old.track_files.keys() | new.track_files.keys()
            if old.track_files.get(k) != new.track_files.get(k)}
+        | {k for k in old.track_processes.keys() | new.track_processes.keys()
+           if old.track_processes.get(k) != new.track_processes.get(k)}
     )  # fmt: skip
     restart_only: list[str] = []
     if (old.notify_fifo, old.notify_fifo_script) != (new.notify_fifo, new.notify_fifo_script):

@@ -26,6 +26,7 @@ from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
+from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
 from fastha.vrrp.actions import RemoveVips, StateChanged
@@ -47,6 +48,7 @@ from fastha.vrrp.from_config import (
 )
 from fastha.vrrp.instance import Context, Instance
 from fastha.vrrp.params import PRIO_OWNER
+from fastha.vrrp.proctrack import ProcessTracker
 from fastha.vrrp.states import State
 from fastha.vrrp.sync import SyncGroup
 from fastha.vrrp.trackers import (
@@ -116,6 +118,7 @@ class Tracking:
     interfaces: dict[str, InterfaceTracker] = field(default_factory=dict)
     scripts: dict[str, ScriptTracker] = field(default_factory=dict)
     files: dict[str, FileTracker] = field(default_factory=dict)
+    processes: dict[str, ProcessTracker] = field(default_factory=dict)
     users: dict[str, list[Instance]] = field(default_factory=dict)  # "kind:name" -> users
     sets: dict[str, TrackerSet] = field(default_factory=dict)  # instance name -> set
 
@@ -135,6 +138,7 @@ class VrrpRunner:
         self.mcast: dict[tuple[str, int, str], tuple[Demux, VrrpSocket]] = {}
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
+        self.procwatch: ProcWatch | None = None
         self.tracking = Tracking()
         self.ctx: Context | None = None
         self.stopping = asyncio.Event()
@@ -255,45 +259,39 @@ class VrrpRunner:
             t.interfaces[name] = iface
             ts.track_interface(iface, weight, reverse)
             t.users.setdefault(f"if:{name}", []).append(inst)
-        for tracked in spec.track_scripts:
-            s = self.spec.scripts.get(tracked.name)
-            if s is None:
-                log.warning(
-                    "VRRP_Instance(%s) track_script %s not found, ignoring", inst.name, tracked.name
+        kinds = (
+            ("script", "track_script", spec.track_scripts, self.spec.scripts,
+             old_spec.scripts if old_spec else None, t.scripts, old.scripts if old else None,
+             lambda _, s: ScriptTracker(s.name, s.weight, s.reverse, s.rise, s.fall, s.init_fail),
+             ts.track_script),
+            ("file", "track_file", spec.track_files, self.spec.track_files,
+             old_spec.track_files if old_spec else None, t.files, old.files if old else None,
+             lambda name, f: FileTracker(name, f[1], f[2]), ts.track_file),
+            ("proc", "track_process", spec.track_processes, self.spec.track_processes,
+             old_spec.track_processes if old_spec else None, t.processes,
+             old.processes if old else None, lambda _, p: p.tracker(), ts.track_process),
+        )  # fmt: skip
+        for key, keyword, tracked_items, defs, old_defs, now, before, make, bind in kinds:
+            for tracked in tracked_items:
+                d = defs.get(tracked.name)
+                if d is None:
+                    log.warning(
+                        "VRRP_Instance(%s) %s %s not found, ignoring",
+                        inst.name, keyword, tracked.name,
+                    )  # fmt: skip
+                    continue
+                # One tracker per definition; a reload keeps it (and its state) when the
+                # definition did not change.
+                tracker = now.get(tracked.name)
+                if tracker is None and old_defs is not None and old_defs.get(tracked.name) == d:
+                    tracker = before.get(tracked.name) if before is not None else None
+                if tracker is None:
+                    tracker = make(tracked.name, d)
+                now[tracked.name] = tracker
+                bind(
+                    tracker, tracked.weight, tracked.reverse if tracked.weight is not None else None
                 )
-                continue
-            tracker = t.scripts.get(s.name)
-            if old is not None and old_spec is not None and old_spec.scripts.get(s.name) == s:
-                tracker = tracker or old.scripts.get(s.name)  # same definition: same state
-            if tracker is None:
-                tracker = ScriptTracker(s.name, s.weight, s.reverse, s.rise, s.fall, s.init_fail)
-            t.scripts[s.name] = tracker
-            ts.track_script(
-                tracker, tracked.weight, tracked.reverse if tracked.weight is not None else None
-            )
-            t.users.setdefault(f"script:{s.name}", []).append(inst)
-        for tracked in spec.track_files:
-            f = self.spec.track_files.get(tracked.name)
-            if f is None:
-                log.warning(
-                    "VRRP_Instance(%s) track_file %s not found, ignoring", inst.name, tracked.name
-                )
-                continue
-            _, weight, reverse = f
-            tracker_f = t.files.get(tracked.name)
-            if (
-                old is not None
-                and old_spec is not None
-                and old_spec.track_files.get(tracked.name) == f
-            ):
-                tracker_f = tracker_f or old.files.get(tracked.name)
-            if tracker_f is None:
-                tracker_f = FileTracker(tracked.name, weight, reverse)
-            t.files[tracked.name] = tracker_f
-            ts.track_file(
-                tracker_f, tracked.weight, tracked.reverse if tracked.weight is not None else None
-            )
-            t.users.setdefault(f"file:{tracked.name}", []).append(inst)
+                t.users.setdefault(f"{key}:{tracked.name}", []).append(inst)
 
     def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
         if self.ctx is None:
@@ -376,6 +374,8 @@ class VrrpRunner:
             await self.alerts.drain(STOP_GRACE_S)
         finally:
             await child_status.close(status_server)
+            if self.procwatch is not None:
+                self.procwatch.close()
             for sock in self.sockets:
                 sock.close()
             for sender in ctx.senders.values():
@@ -468,6 +468,7 @@ class VrrpRunner:
             await self._create(ctx, nl, spec)
         self._rebuild_groups(ctx)
         self.tracking = self._build_tracking(None, None)
+        self._sync_procwatch(set(self.tracking.processes))
         await nl.watch_links(self._on_link)
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
@@ -542,6 +543,24 @@ class VrrpRunner:
                 self.script_tasks[name] = (task, tracker)
         if self.tracking.files and self.file_task is None:
             self.file_task = loop.create_task(self._file_loop(), name="track-files")
+
+    def _sync_procwatch(self, fresh: set[str]) -> None:
+        """The process watch follows the tracked processes: rebuilt (and /proc read
+        again) when what it looks for changed; `fresh` trackers start from that scan."""
+        loop = asyncio.get_running_loop()
+        tracked = {
+            name: (self.spec.track_processes[name].match, tracker)
+            for name, tracker in self.tracking.processes.items()
+        }
+        old = self.procwatch
+        if old is not None and not fresh and old.tracked == tracked:
+            return
+        if old is not None:
+            old.close()
+        self.procwatch = None
+        if tracked:
+            self.procwatch = ProcWatch(tracked, lambda name: self.tracking.changed(f"proc:{name}"))
+            self.procwatch.start(loop, fresh)
 
     # -- reload ---------------------------------------------------------------------------
 
@@ -619,6 +638,13 @@ class VrrpRunner:
         before = {n: ts.evaluate() for n, ts in old_tracking.sets.items() if n in ctx.instances}
         self._rebuild_groups(ctx)
         self.tracking = self._build_tracking(old_tracking, old_spec)
+        self._sync_procwatch(
+            {
+                n
+                for n, p in self.tracking.processes.items()
+                if old_tracking.processes.get(n) is not p
+            }
+        )
         for inst in ctx.instances.values():
             if inst not in fresh:
                 ts = self.tracking.sets[inst.name]
@@ -812,6 +838,8 @@ class VrrpRunner:
         self.base_sysctls.clear()
 
     async def _stop(self, ctx: Context) -> None:
+        if self.procwatch is not None:
+            self.procwatch.close()
         for task, _ in self.script_tasks.values():
             task.cancel()
         if self.file_task is not None:

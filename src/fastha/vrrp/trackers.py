@@ -20,6 +20,7 @@ from fastha.vrrp.priority import (
     weighted_contribution,
     weightless_fault,
 )
+from fastha.vrrp.proctrack import ProcessTracker
 
 
 @dataclass(slots=True)
@@ -143,7 +144,9 @@ class TrackerSet:
     so the group).
     """
 
-    __slots__ = ("_files", "_ifaces", "_last", "_scripts", "base_priority", "ignore_weights")
+    __slots__ = (
+        "_files", "_ifaces", "_last", "_procs", "_scripts", "base_priority", "ignore_weights",
+    )  # fmt: skip
 
     def __init__(self, base_priority: int, *, ignore_weights: bool = False) -> None:
         self.base_priority = base_priority
@@ -151,6 +154,7 @@ class TrackerSet:
         self._scripts: list[tuple[ScriptTracker, int, bool]] = []
         self._ifaces: list[tuple[InterfaceTracker, int, bool]] = []
         self._files: list[tuple[FileTracker, int, bool]] = []
+        self._procs: list[tuple[ProcessTracker, int, bool]] = []
         self._last: Evaluation | None = None
 
     def track_script(
@@ -172,17 +176,27 @@ class TrackerSet:
         r = tfile.reverse if reverse is None else reverse
         self._files.append((tfile, w, r))
 
+    def track_process(
+        self, proc: ProcessTracker, weight: int | None = None, reverse: bool | None = None
+    ) -> None:
+        w = proc.weight if weight is None else weight
+        r = proc.reverse if reverse is None else reverse
+        self._procs.append((proc, w, r))
+
     def evaluate(self) -> Evaluation:
         offsets = 0
         faults: list[str] = []
         iw = self.ignore_weights
-        for iface, w, r in self._ifaces:
+        # Up/down items: a link, a process quorum. (ok, weight, reverse, what).
+        flags = [(i.up, w, r, f"interface {i.name}") for i, w, r in self._ifaces]
+        flags += [(p.ok, w, r, f"process {p.name} ({p.count} running)") for p, w, r in self._procs]
+        for ok, w, r, what in flags:
             w = 0 if iw else w
             if w == 0:
-                if weightless_fault(iface.up, r):
-                    faults.append(f"interface {iface.name} {'up' if iface.up else 'down'}")
+                if weightless_fault(ok, r):
+                    faults.append(f"{what} {'up' if ok else 'down'}")
             else:
-                offsets += weighted_contribution(iface.up, w, r)
+                offsets += weighted_contribution(ok, w, r)
         for script, w, r in self._scripts:
             w = 0 if iw else w
             if w == 0:
