@@ -126,3 +126,26 @@ def test_lvs_sync_daemon_resolves_instance_and_syncid(tmp_path: Path) -> None:
     old = spec(tmp_path, instance(vrid=42))
     d = diff_specs(old, s)
     assert d.lvs_syncd and d.unchanged == ("VI_1",)
+
+
+def test_sync_group_tracking_reaches_every_member(tmp_path: Path) -> None:
+    """keepalived applies a vrrp_sync_group's track_* to each member; a name the member
+    tracks itself keeps the member's own line."""
+    s = spec(
+        tmp_path,
+        "vrrp_script chk {\n    script /bin/true\n}\n",
+        "vrrp_track_process tp {\n    process haproxy\n}\n",
+        instance(extra="    track_script {\n        chk weight 5\n    }\n"),
+        instance("VI_2", vrid=52, vips=("198.18.0.102/24",)),
+        "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n"
+        "    track_script {\n        chk\n    }\n    track_process {\n        tp\n    }\n"
+        "    track_interface {\n        eth1\n    }\n}\n",
+    )
+    vi_1, vi_2 = s.instances
+    assert [(t.name, t.weight) for t in vi_1.track_scripts] == [("chk", 5)]
+    assert [(t.name, t.weight) for t in vi_2.track_scripts] == [("chk", None)]
+    assert (
+        [t.name for t in vi_1.track_processes] == [t.name for t in vi_2.track_processes] == ["tp"]
+    )
+    assert vi_1.track_interfaces == vi_2.track_interfaces == (("eth1", 0, False),)
+    assert vi_1.sync_group == vi_2.sync_group == "G"

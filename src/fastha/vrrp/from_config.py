@@ -12,7 +12,14 @@ import socket
 from dataclasses import dataclass, field, fields
 
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
-from fastha.config.model_vrrp import AuthType, VrrpInstance, VrrpScript, VrrpTrackProcess
+from fastha.config.model_vrrp import (
+    AuthType,
+    Tracked,
+    VrrpInstance,
+    VrrpScript,
+    VrrpSyncGroup,
+    VrrpTrackProcess,
+)
 from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
@@ -229,7 +236,17 @@ def _pick(instance_value: object, global_value: object) -> object:
     return global_value if instance_value is None else instance_value
 
 
-def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> InstanceSpec:
+def _tracked(own: tuple[Tracked, ...], group: tuple[Tracked, ...]) -> tuple[TrackedScript, ...]:
+    """An instance's track_* lines, then its sync group's (keepalived applies a group's
+    tracking to every member; a name the instance lists itself keeps its own line)."""
+    names = {t.name for t in own}
+    lines = (*own, *(t for t in group if t.name not in names))
+    return tuple(TrackedScript(t.name, t.weight, t.reverse) for t in lines)
+
+
+def instance_spec(
+    vi: VrrpInstance, g: GlobalDefs, group: VrrpSyncGroup | None = None
+) -> InstanceSpec:
     ifname = vi.interface or ""
     vmac = None
     if vi.use_vmac is not None:
@@ -320,13 +337,14 @@ def instance_spec(vi: VrrpInstance, g: GlobalDefs, group: str | None) -> Instanc
         notify=notify,
         garp_interval_s=g.vrrp_garp_interval,
         gna_interval_s=g.vrrp_gna_interval,
-        track_interfaces=tuple((t.name, t.weight or 0, t.reverse) for t in vi.track_interfaces),
-        track_scripts=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_scripts),
-        track_files=tuple(TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_files),
-        track_processes=tuple(
-            TrackedScript(t.name, t.weight, t.reverse) for t in vi.track_processes
+        track_interfaces=tuple(
+            (t.name, t.weight or 0, t.reverse)
+            for t in _tracked(vi.track_interfaces, group.track_interfaces if group else ())
         ),
-        sync_group=group,
+        track_scripts=_tracked(vi.track_scripts, group.track_scripts if group else ()),
+        track_files=_tracked(vi.track_files, group.track_files if group else ()),
+        track_processes=_tracked(vi.track_processes, group.track_processes if group else ()),
+        sync_group=group.name if group else None,
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
@@ -392,7 +410,7 @@ def _process_spec(p: VrrpTrackProcess) -> ProcessSpec:
 
 def vrrp_spec(config: Config) -> VrrpSpec:
     g = config.global_defs
-    member_of = {m: sg.name for sg in config.vrrp_sync_groups for m in sg.group}
+    member_of = {m: sg for sg in config.vrrp_sync_groups for m in sg.group}
     groups = []
     for sg in config.vrrp_sync_groups:
         notify = {}
