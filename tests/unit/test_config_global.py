@@ -13,6 +13,7 @@ from fastha.config.diagnostics import ExitCode
 from fastha.config.loader import LoadResult, load
 from fastha.config.model import FlushOnStop, GlobalDefs, RxBufsPolicy
 from fastha.config.validate import Host
+from fastha.config.validate_unsupported import GLOBAL
 
 pytestmark = pytest.mark.unit
 # The scripts named here do not exist: script security has tests of its own
@@ -107,9 +108,15 @@ global_defs {
 def test_full_global_defs(tmp_path: Path) -> None:
     result = run(tmp_path, FULL)
     # The only complaint: the sync daemon names an instance this file does not define.
-    assert [d.message for d in result.diagnostics] == [
+    notes = [d for d in result.diagnostics if d.exit_code == ExitCode.OK]
+    assert [d.message for d in result.diagnostics if d not in notes] == [
         "lvs_sync_daemon vrrp instance VI_1 not found - ignoring"
     ]
+    # Besides, every keyword fastha reads and does not act on is named at its line.
+    assert len(notes) == 15 and all("is not supported by fastha" in d.message for d in notes)
+    enable_dbus = next(d for d in notes if d.message.startswith("enable_dbus "))
+    assert enable_dbus.where is not None
+    assert FULL.splitlines()[enable_dbus.where.line - 1].strip() == "enable_dbus"
     cfg = result.config
     assert (cfg.net_namespace, cfg.net_namespace_ipvs, cfg.instance) == ("blue", "", "lb1")
     assert cfg.use_pid_dir and cfg.linkbeat_use_polling and cfg.child_wait_time == 10
@@ -182,7 +189,12 @@ def test_documented_defaults() -> None:
 def test_deprecated_global_spellings(tmp_path: Path, old: str, new: str, check) -> None:
     result = run(tmp_path, f"global_defs {{\n    {old}\n}}\n")
     name = old.split()[0]
-    assert [d.message for d in result.diagnostics] == [f"'{name}' is deprecated, use '{new}'"]
+    messages = [d.message for d in result.diagnostics]
+    assert messages[0] == f"'{name}' is deprecated, use '{new}'"
+    # ... and where fastha does not act on the new keyword either, it says so too.
+    assert messages[1:] == (
+        [f"{new} is not supported by fastha; ignored ({GLOBAL[new]})"] if new in GLOBAL else []
+    )
     assert check(result.config.global_defs)
 
 

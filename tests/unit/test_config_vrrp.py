@@ -11,6 +11,7 @@ from fastha.config.diagnostics import ExitCode, Severity
 from fastha.config.loader import LoadResult, load
 from fastha.config.model_vrrp import AuthType, ParamMatch, State
 from fastha.config.validate import Host
+from fastha.config.validate_unsupported import INSTANCE
 from fastha.vrrp.from_config import vrrp_spec
 
 # The scripts named here do not exist: script security has tests of its own
@@ -441,6 +442,22 @@ def test_tracking_fastha_lacks_is_named_not_silently_dropped(tmp_path: Path) -> 
     )
     assert diag.where is not None and diag.where.line == 7  # the track_bfd line
     assert result.exit_code == ExitCode.OK  # keepalived -t accepts it: so do we
+
+
+def test_keywords_fastha_does_not_act_on_are_named_at_their_lines(tmp_path: Path) -> None:
+    text = one(" promote_secondaries\n notify_priority_changes\n no_accept\n" + VIP)
+    result = run(tmp_path, text)
+    notes = {d.message: d.where.line for d in result.diagnostics if d.where is not None}
+    lines = text.splitlines()
+    for keyword in ("promote_secondaries", "notify_priority_changes"):
+        [(msg, line)] = [(m, ln) for m, ln in notes.items() if m.startswith(f"(V) {keyword} ")]
+        assert msg.endswith(f"({INSTANCE[keyword]})") and lines[line - 1].strip() == keyword
+    [line] = [ln for m, ln in notes.items() if "no_accept (vrrp_strict) is not enforced" in m]
+    assert lines[line - 1].strip() == "no_accept"
+    assert result.exit_code == ExitCode.OK
+    # The address owner always accepts: nothing to say.
+    owner = run(tmp_path, one(" priority 255\n no_accept\n" + VIP))
+    assert not [d for d in owner.diagnostics if "no_accept" in d.message]
 
 
 def test_track_process_keywords_as_keepalived_reads_them(tmp_path: Path) -> None:

@@ -64,7 +64,12 @@ def check(fn: Check) -> Check:
 
 def validate(config: Any, host: Host | None = None) -> list[Diagnostic]:
     # Importing registers the checks of each side of the model.
-    from fastha.config import validate_lvs, validate_scripts, validate_vrrp  # noqa: F401
+    from fastha.config import (  # noqa: F401
+        validate_lvs,
+        validate_scripts,
+        validate_unsupported,
+        validate_vrrp,
+    )
 
     host = host or Host()
     out: list[Diagnostic] = []
