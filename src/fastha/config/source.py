@@ -23,9 +23,9 @@ class Where:
 class Line:
     """One logical configuration line after preprocessing.
 
-    `words` are the line's words with quotes removed and comments dropped; `{` and `}`
-    are always words of their own, so `vrrp_instance VI_1 {` and a brace on the next line
-    reach the parser the same way.
+    `words` are the line's words with quotes removed and comments dropped; an unquoted
+    `{` or `}` is always a line of its own, so `vrrp_instance VI_1 {` and a brace on the
+    next line reach the parser the same way.
     """
 
     words: tuple[str, ...]
