@@ -198,6 +198,35 @@ def test_track_process_moves_mastership_and_back(topo: Topology) -> None:
         proc.wait()
 
 
+@pytest.mark.parametrize("family", [4, 6])
+def test_strict_master_drops_traffic_to_its_vips(topo: Topology, family: int) -> None:
+    """vrrp_strict without accept (RFC 5798 §6.1 Accept_Mode off): the master answers ARP
+    and Neighbor Solicitations for the VIP, so hosts send to it, but packets addressed to
+    the VIP are dropped (keepalived's nftables rules; drivers/firewall); the node's own
+    address still answers. The rules leave with the daemon."""
+    need_tool("nft")
+    router = Router(version=3, family=family, advert_int=0.2,  # type: ignore[arg-type]
+                    global_extra=("vrrp_strict",))  # fmt: skip
+    with _pair(topo, router) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        _wait("a to hold the VIP", lambda: _has(c, "a", router.vip), c)
+        c.wait_observer_macs([c["a"].mac], TIMEOUT)  # ARP / ND still answered
+        a = c["a"]
+        own = a.node.ipv4 if family == 4 else a.node.ipv6
+        assert own is not None and c.ping_vip(own, count=1), "a's own address must answer"
+        assert not c.ping_vip(count=2), f"{router.vip} answered ping in no_accept mode"
+        listed = topo.run(a.node, "nft", "list", "table", "inet", "fastha").stdout
+        assert router.vip in listed, listed
+        assert a.peer.log().count("no_accept: nftables table inet fastha drops") == 1
+        c.stop("a")
+        c.wait_master(TIMEOUT, expect="b")
+        tables = topo.run(a.node, "nft", "list", "tables").stdout
+        assert "fastha" not in tables, tables
+        _wait("b to hold the VIP", lambda: _has(c, "b", router.vip), c)
+        assert not c.ping_vip(count=1), "b in no_accept mode answered ping"
+
+
 # -- 2. sync groups ------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fastha.config.loader import load
+from fastha.drivers.firewall import ruleset
 from fastha.vrrp.from_config import LvsSyncSpec, VrrpSpec, diff_specs, vrrp_spec
 
 pytestmark = pytest.mark.unit
@@ -149,3 +150,29 @@ def test_sync_group_tracking_reaches_every_member(tmp_path: Path) -> None:
     )
     assert vi_1.track_interfaces == vi_2.track_interfaces == (("eth1", 0, False),)
     assert vi_1.sync_group == vi_2.sync_group == "G"
+
+
+def test_no_accept_addresses_are_those_of_instances_not_in_accept_mode(tmp_path: Path) -> None:
+    s = spec(
+        tmp_path,
+        instance(
+            extra="    no_accept\n    virtual_ipaddress_excluded {\n        198.18.1.1\n    }\n"
+        ),
+        instance("VI_2", vrid=52, vips=("198.18.0.102/24",)),  # accept: keepalived's default
+        # The owner always accepts.
+        instance("VI_3", vrid=53, priority=255, vips=("198.18.0.103/24",), extra="    no_accept\n"),
+    )
+    assert s.no_accept_addresses() == {"198.18.0.100", "198.18.1.1"}
+    strict = spec(tmp_path, "global_defs {\n    vrrp_strict\n}\n", instance(), name="s.conf")
+    assert strict.no_accept_addresses() == {"198.18.0.100"}
+    assert (strict.nft_table, strict.nft_priority) == (None, -1)
+
+
+def test_no_accept_ruleset() -> None:
+    text = ruleset("t1", ["198.18.0.10", "fd00::1", "198.18.0.9", "198.18.0.10"], priority=-5)
+    assert text.splitlines()[:2] == ["table inet t1 {}", "delete table inet t1"]
+    assert "set vips4 { type ipv4_addr; elements = { 198.18.0.9, 198.18.0.10 }; }" in text
+    assert "set vips6 { type ipv6_addr; elements = { fd00::1 }; }" in text
+    assert text.count("priority -5; policy accept;") == 2
+    assert "ip6 daddr @vips6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept" in text
+    assert "set vips6 { type ipv6_addr; }" in ruleset("t1", ["198.18.0.1"])

@@ -13,7 +13,6 @@ from fastha.config.diagnostics import Diagnostic, note
 from fastha.config.model import Config
 from fastha.config.source import where_of
 from fastha.config.validate import Host, check
-from fastha.config.validate_vrrp import OWNER_PRIORITY
 
 # field -> what happens instead (keyword names are the field names).
 INSTANCE: Mapping[str, str] = {
@@ -38,9 +37,8 @@ SYNC_GROUP: Mapping[str, str] = {
     "notify_priority_changes": "priority changes reach the log, status and metrics",
 }
 GLOBAL: Mapping[str, str] = {
-    "vrrp_iptables": "no firewall rules are added for VIPs (accept mode is not enforced)",
+    "vrrp_iptables": "no_accept is enforced with nftables (table `nftables` names)",
     "vrrp_ipsets": "no ipsets are made",
-    "nftables": "no firewall rules are added for VIPs (accept mode is not enforced)",
     "nftables_ipvs": "no nftables rules are added for IPVS",
     "disable_local_igmp": "the kernel's IGMP settings are left as they are",
     "vrrp_notify_priority_changes": "priority changes reach the log, status and metrics",
@@ -106,15 +104,6 @@ def unsupported(config: Config, host: Host) -> Iterator[Diagnostic]:
     for vi in config.vrrp_instances:
         for keyword, instead in _set(vi, INSTANCE):
             yield _note(vi, f"({vi.name}) ", keyword, instead)
-        strict = g.vrrp_strict if vi.strict_mode is None else vi.strict_mode
-        no_accept = vi.accept is False or (vi.accept is None and strict)
-        if no_accept and vi.priority != OWNER_PRIORITY:
-            # keepalived drops traffic to the VIPs with nftables/iptables rules then.
-            yield note(
-                where_of(vi, "accept") if vi.accept is False else where_of(vi, "strict_mode"),
-                f"({vi.name}) no_accept (vrrp_strict) is not enforced by fastha: no firewall"
-                " rules drop traffic to the VIPs; they answer as in accept mode",
-            )
     for sg in config.vrrp_sync_groups:
         for keyword, instead in _set(sg, SYNC_GROUP):
             yield _note(sg, f"({sg.name}) ", keyword, instead)

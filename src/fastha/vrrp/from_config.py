@@ -146,6 +146,18 @@ class VrrpSpec:
     static_rules: tuple[netlink.VirtualRule, ...] = ()
     lvs_syncd: LvsSyncSpec | None = None
     track_processes: dict[str, ProcessSpec] = field(default_factory=dict)
+    # global_defs nftables [TABLENAME] / nftables_priority: the no_accept firewall.
+    nft_table: str | None = None
+    nft_priority: int = -1
+
+    def no_accept_addresses(self) -> set[str]:
+        """VIPs and eVIPs of the instances not in Accept_Mode (no_accept, vrrp_strict)."""
+        return {
+            v.address
+            for i in self.instances
+            if not i.params.accept_mode
+            for v in (*i.vips, *i.excluded)
+        }
 
 
 def _run_script(
@@ -448,6 +460,8 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         track_processes={
             p.name: _process_spec(p) for p in config.vrrp_track_processes if p.process
         },
+        nft_table=g.nftables,
+        nft_priority=g.nftables_priority,
         groups=tuple(groups),
         notify_fifo=fifo.name if fifo is not None else None,
         notify_fifo_script=fifo_run,

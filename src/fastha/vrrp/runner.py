@@ -25,6 +25,7 @@ from fastha.daemon.alerts import VrrpAlerts
 from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
@@ -139,6 +140,7 @@ class VrrpRunner:
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
+        self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
         self.ctx: Context | None = None
         self.stopping = asyncio.Event()
@@ -464,6 +466,7 @@ class VrrpRunner:
 
     async def _start(self, ctx: Context, nl: Netlink) -> None:
         await self._statics(nl, add=True)
+        await self.firewall.apply(self.spec.no_accept_addresses())  # before any VIP
         for spec in self.spec.instances:
             await self._create(ctx, nl, spec)
         self._rebuild_groups(ctx)
@@ -620,6 +623,7 @@ class VrrpRunner:
             )  # fmt: skip
             await self._remove(ctx, ctx.instances[ch.name])
         old_spec, self.spec = self.spec, new
+        await self._firewall_follow(old_spec, new)
         for ch in diff.changed:
             inst = ctx.instances[ch.name]
             log.info("VRRP_Instance(%s) reloading in place: %s", ch.name, ", ".join(ch.changes))
@@ -658,6 +662,15 @@ class VrrpRunner:
         if diff.lvs_syncd:
             self._syncd_follow()
         ctx.update_arp_watches()  # a master's VIPs may now sit on another interface
+
+    async def _firewall_follow(self, old: VrrpSpec, new: VrrpSpec) -> None:
+        """Reload: the no_accept table follows the new file (before any new VIP)."""
+        if (old.nft_table, old.nft_priority) != (new.nft_table, new.nft_priority):
+            await self.firewall.remove()
+            self.firewall = VipFirewall(new.nft_table, new.nft_priority)
+        elif old.no_accept_addresses() == new.no_accept_addresses():
+            return
+        await self.firewall.apply(new.no_accept_addresses())
 
     def _retrack(self, inst: Instance, before: Evaluation | None, now: Evaluation) -> None:
         m = inst.machine
@@ -859,6 +872,7 @@ class VrrpRunner:
         if self.options.release_on_stop:  # -V: the VIPs stay, so does the VMAC under them
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)
+            await self.firewall.remove()  # ... and the rules that guard them
 
 
 def _set_sysctl(ifname: str, name: str, value: int) -> int | None:

@@ -1,0 +1,107 @@
+"""no_accept (RFC 5798 §6.1 Accept_Mode off; keepalived's default under vrrp_strict):
+a master that is not the address owner must not accept packets addressed to the VIPs.
+
+keepalived enforces it with nftables (or iptables) rules; so do we, with one `inet`
+table (global_defs `nftables TABLENAME`, default `fastha`) holding a set of the
+no-accept instances' addresses and two base chains that drop traffic to and from
+them, Neighbor Solicitations and Advertisements excepted so IPv6 neighbours still
+resolve them. ARP and our own GARP/NA (AF_PACKET) never pass through nftables.
+
+The set holds every such address all the time: the input and output hooks only see
+an address while it is configured here, so nothing changes on a state transition and
+failover pays nothing. The table is replaced as a whole (one `nft -f` transaction) at
+start and on reload, and deleted at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import shutil
+from collections.abc import Iterable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TABLE = "fastha"
+_ND = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
+
+
+def ruleset(table: str, addresses: Iterable[str], priority: int = -1) -> str:
+    """The `nft -f` script that replaces `table` with one dropping `addresses`."""
+    v4 = sorted({a for a in addresses if ipaddress.ip_address(a).version == 4},
+                key=ipaddress.ip_address)  # fmt: skip
+    v6 = sorted({a for a in addresses if ipaddress.ip_address(a).version == 6},
+                key=ipaddress.ip_address)  # fmt: skip
+
+    def elements(items: list[str]) -> str:
+        return f" elements = {{ {', '.join(items)} }};" if items else ""
+
+    return "\n".join(
+        (
+            f"table inet {table} {{}}",  # so that the delete below never fails
+            f"delete table inet {table}",
+            f"table inet {table} {{",
+            f"  set vips4 {{ type ipv4_addr;{elements(v4)} }}",
+            f"  set vips6 {{ type ipv6_addr;{elements(v6)} }}",
+            "  chain in {",
+            f"    type filter hook input priority {priority}; policy accept;",
+            "    ip daddr @vips4 drop",
+            f"    ip6 daddr @vips6 {_ND}",
+            "    ip6 daddr @vips6 drop",
+            "  }",
+            "  chain out {",
+            f"    type filter hook output priority {priority}; policy accept;",
+            "    ip saddr @vips4 drop",
+            f"    ip6 saddr @vips6 {_ND}",
+            "    ip6 saddr @vips6 drop",
+            "  }",
+            "}",
+            "",
+        )
+    )
+
+
+class VipFirewall:
+    def __init__(self, table: str | None = None, priority: int = -1) -> None:
+        self.table = table or DEFAULT_TABLE
+        self.priority = priority
+        # Unknown at start: a run killed with -9 may have left its table behind.
+        self.installed = True
+        self._nft = shutil.which("nft")
+        self._warned = False
+
+    async def _run(self, script: str) -> bool:
+        if self._nft is None:
+            if not self._warned:
+                log.error("no_accept: nft (Debian package nftables) is not installed; "
+                          "traffic to the VIPs is accepted")  # fmt: skip
+                self._warned = True
+            return False
+        proc = await asyncio.create_subprocess_exec(
+            self._nft, "-f", "-", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await proc.communicate(script.encode())
+        if proc.returncode != 0:
+            log.error("no_accept: nft failed (exit %s): %s", proc.returncode,
+                      err.decode(errors="replace").strip())  # fmt: skip
+            return False
+        return True
+
+    async def apply(self, addresses: Iterable[str]) -> None:
+        """Drop traffic to exactly `addresses` (none: no table at all)."""
+        addresses = set(addresses)
+        if not addresses:
+            await self.remove()
+            return
+        if await self._run(ruleset(self.table, addresses, self.priority)):
+            self.installed = True
+            log.info("no_accept: nftables table inet %s drops traffic to %d address(es)",
+                     self.table, len(addresses))  # fmt: skip
+
+    async def remove(self) -> None:
+        if self.installed and self._nft is not None:
+            await self._run(f"table inet {self.table} {{}}\ndelete table inet {self.table}\n")
+            log.debug("no_accept: nftables table inet %s removed", self.table)
+        self.installed = False
