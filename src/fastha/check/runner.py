@@ -523,12 +523,15 @@ class CheckerRunner:
             log.error("Cannot watch local addresses (%s): ha_suspend not applied", exc)
             self.addresses = None
         self._apply_suspension()
-        self.scheduler.start()  # Health.start(): Changed for every virtual server
-        # The initial table, before any probe result can change it.
+        # Health.start(): Changed for every virtual server. No probe yet: the initial
+        # table first, before any probe result can change it and without probes in
+        # flight while it is written (a busy loop would time them out).
+        self.scheduler.start(probe=False)
         vis, self._dirty = self._dirty | set(range(len(self.table))), set()
         await self.reconcile(vis)
         log.info("IPVS table initialised: %d virtual services", sum(
             len(v.services) for v in self.table.vss))  # fmt: skip
+        self.scheduler.probe_all()
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop())
         if self._dirty:
             self._wake.set()

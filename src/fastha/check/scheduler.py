@@ -71,12 +71,19 @@ class Scheduler:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def start(self, *, probe: bool = True) -> None:
+        """Health's first state; probes armed now, or by `probe_all` later (the
+        checker child applies the initial IPVS table first: a probe in flight while
+        that keeps the loop busy would time out on our account, not the server's)."""
         loop = asyncio.get_running_loop()
         if self._timer is None:
             self._timer = PreciseTimer(loop)
         self._timer.start()
         self._emit(self.health.start())
+        if probe:
+            self.probe_all()
+
+    def probe_all(self) -> None:
         self._arm_new(self.health.checks)
 
     def _arm_new(self, checks: tuple[Check, ...] | list[Check]) -> None:

@@ -66,16 +66,19 @@ class VipFirewall:
     def __init__(self, table: str | None = None, priority: int = -1) -> None:
         self.table = table or DEFAULT_TABLE
         self.priority = priority
-        # Unknown at start: a run killed with -9 may have left its table behind.
-        self.installed = True
+        # None: unknown (a run killed with -9 may have left its table behind).
+        self.installed: bool | None = None
         self._nft = shutil.which("nft")
         self._warned = False
 
-    async def _run(self, script: str) -> bool:
+    async def _run(self, script: str, *, quiet: bool = False) -> bool:
+        """`nft -f -`; a failure is an error, or a debug line when `quiet` (the
+        clean-up of a table that may not exist, on a host that may have no nftables)."""
+        say = log.debug if quiet else log.error
         if self._nft is None:
-            if not self._warned:
-                log.error("no_accept: nft (Debian package nftables) is not installed; "
-                          "traffic to the VIPs is accepted")  # fmt: skip
+            if not self._warned and not quiet:
+                say("no_accept: nft (Debian package nftables) is not installed; "
+                    "traffic to the VIPs is accepted")  # fmt: skip
                 self._warned = True
             return False
         proc = await asyncio.create_subprocess_exec(
@@ -84,8 +87,8 @@ class VipFirewall:
         )  # fmt: skip
         _, err = await proc.communicate(script.encode())
         if proc.returncode != 0:
-            log.error("no_accept: nft failed (exit %s): %s", proc.returncode,
-                      err.decode(errors="replace").strip())  # fmt: skip
+            say("no_accept: nft failed (exit %s): %s", proc.returncode,
+                err.decode(errors="replace").strip())  # fmt: skip
             return False
         return True
 
@@ -101,7 +104,8 @@ class VipFirewall:
                      self.table, len(addresses))  # fmt: skip
 
     async def remove(self) -> None:
-        if self.installed and self._nft is not None:
-            await self._run(f"table inet {self.table} {{}}\ndelete table inet {self.table}\n")
-            log.debug("no_accept: nftables table inet %s removed", self.table)
+        if self.installed is not False:
+            script = f"table inet {self.table} {{}}\ndelete table inet {self.table}\n"
+            if await self._run(script, quiet=self.installed is None):
+                log.debug("no_accept: nftables table inet %s removed", self.table)
         self.installed = False
