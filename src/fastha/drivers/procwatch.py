@@ -249,10 +249,19 @@ class ProcWatch:
     # -- running ------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop, fresh: Iterable[str]) -> None:
-        """Scan now, then follow events or poll. Trackers named in `fresh` take the
-        scan's status as their first; the others (kept over a reload) move to it as
-        to any other reading, and the caller compares before and after."""
+        """Subscribe, scan, then follow events (queued since subscribing, so nothing
+        between the scan and the first read is lost) or poll. Trackers named in `fresh`
+        take the scan's status as their first; the others (kept over a reload) move to
+        it as to any other reading, and the caller compares before and after."""
         self._loop = loop
+        try:
+            self._sock = open_connector()
+        except OSError as e:
+            log.warning(
+                "VRRP_Track_Process: kernel process events unavailable (%s); "
+                "scanning /proc every %g s",
+                e.strerror or e, self.poll_s,
+            )  # fmt: skip
         self._starting = True
         try:
             self.scan()
@@ -268,15 +277,8 @@ class ProcWatch:
             else:
                 tracker.count = self.counts[name]  # its pending delay decides
             self._arm(tracker)
-        try:
-            self._sock = open_connector()
-        except OSError as e:
+        if self._sock is None:
             self.mode = "polling"
-            log.warning(
-                "VRRP_Track_Process: kernel process events unavailable (%s); "
-                "scanning /proc every %g s",
-                e.strerror or e, self.poll_s,
-            )  # fmt: skip
             self._poller = loop.create_task(self._poll(), name="track-process-poll")
             return
         self._sock.setblocking(False)

@@ -261,6 +261,8 @@ class VrrpRunner:
             t.interfaces[name] = iface
             ts.track_interface(iface, weight, reverse)
             t.users.setdefault(f"if:{name}", []).append(inst)
+        # Per kind: user key, keyword, the instance's lines, definitions now and before
+        # the reload, trackers now and before, how to make one, how the set binds it.
         kinds = (
             ("script", "track_script", spec.track_scripts, self.spec.scripts,
              old_spec.scripts if old_spec else None, t.scripts, old.scripts if old else None,
