@@ -81,11 +81,15 @@ class VipFirewall:
                     "traffic to the VIPs is accepted")  # fmt: skip
                 self._warned = True
             return False
-        proc = await asyncio.create_subprocess_exec(
-            self._nft, "-f", "-", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await proc.communicate(script.encode())
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._nft, "-f", "-", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await proc.communicate(script.encode())
+        except OSError as exc:  # never the reason a VRRP child stops
+            say("no_accept: cannot run nft: %s", exc)
+            return False
         if proc.returncode != 0:
             say("no_accept: nft failed (exit %s): %s", proc.returncode,
                 err.decode(errors="replace").strip())  # fmt: skip

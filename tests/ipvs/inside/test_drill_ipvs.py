@@ -360,7 +360,9 @@ def test_drill_crash_ipvs(daemon: Daemon) -> None:
             violations.append(f"{where}: processes {procs}, want {sorted(expect)}")
         restarts = {k: v["restarts"] for k, v in parent["children"].items()}
         if restarts != child_kills:
-            violations.append(f"{where}: restarts {restarts} for kills {child_kills}")
+            exits = {k: v.get("last_exit_status") for k, v in parent["children"].items()}
+            violations.append(f"{where}: restarts {restarts} for kills {child_kills}, "
+                              f"last exits {exits}\n{d.text()[-3000:]}")  # fmt: skip
     print(
         f"\ndrill crash (IPVS, UML): trials {KILLS}, seed {SEED}, faults injected "
         f"{sum(faults.values())} kill -9 (parent {faults['parent']}, VRRP child "
