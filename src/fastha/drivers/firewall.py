@@ -9,7 +9,7 @@ resolve them. ARP and our own GARP/NA (AF_PACKET) never pass through nftables.
 
 The set holds every such address all the time: the input and output hooks only see
 an address while it is configured here, so nothing changes on a state transition and
-failover pays nothing. The table is replaced as a whole (one `nft -f` transaction) at
+failover pays nothing. The table is replaced as a whole (one `nft -f FILE` transaction) at
 start and on reload, and deleted at stop.
 """
 
@@ -19,6 +19,7 @@ import asyncio
 import ipaddress
 import logging
 import shutil
+import tempfile
 from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class VipFirewall:
         self._warned = False
 
     async def _run(self, script: str, *, quiet: bool = False) -> bool:
-        """`nft -f -`; a failure is an error, or a debug line when `quiet` (the
+        """`nft -f FILE`; a failure is an error, or a debug line when `quiet` (the
         clean-up of a table that may not exist, on a host that may have no nftables)."""
         say = log.debug if quiet else log.error
         if self._nft is None:
@@ -81,13 +82,18 @@ class VipFirewall:
                     "traffic to the VIPs is accepted")  # fmt: skip
                 self._warned = True
             return False
+        # The script goes in a file, not a pipe: an nft that fails at once (no
+        # nf_tables) closes its stdin before we write, and uvloop raises on that.
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self._nft, "-f", "-", stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            _, err = await proc.communicate(script.encode())
-        except OSError as exc:  # never the reason a VRRP child stops
+            with tempfile.NamedTemporaryFile("w", prefix="fastha-nft-", suffix=".nft") as f:
+                f.write(script)
+                f.flush()
+                proc = await asyncio.create_subprocess_exec(
+                    self._nft, "-f", f.name, stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                _, err = await proc.communicate()
+        except (OSError, RuntimeError) as exc:  # never the reason a VRRP child stops
             say("no_accept: cannot run nft: %s", exc)
             return False
         if proc.returncode != 0:
