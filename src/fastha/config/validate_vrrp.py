@@ -60,12 +60,6 @@ def quorum_max_ignored(quorum: int, quorum_max: int | None) -> bool:
     return quorum_max is not None and quorum_max < quorum and not (quorum_max == 0 == quorum - 1)
 
 
-# Tracking keepalived has and fastha's VRRP child does not (yet): named at load.
-_NOT_TRACKED = {
-    "track bfd": "run BFD (bfd_instance)",
-}
-
-
 @check
 def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     """track_* names resolve to their blocks; names are unique."""
@@ -85,13 +79,13 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
             for ref in refs:
                 if ref.name not in known:
                     yield warning(ref.where, f"{label} {kind} {ref.name} not found, ignoring...")
-                elif kind in _NOT_TRACKED:
+                elif kind == "track bfd":
                     # keepalived would move the priority with it; say so rather than
                     # run as if the operator had not asked (the verdict stays keepalived's).
                     yield note(
                         ref.where,
-                        f"{label} {kind} {ref.name}: fastha does not {_NOT_TRACKED[kind]} yet;"
-                        " ignoring it (the priority will not follow it)",
+                        f"{label} {kind} {ref.name}: fastha does not run BFD (bfd_instance)"
+                        " yet; ignoring it (the priority will not follow it)",
                     )
     for what, items in (
         ("vrrp instance", config.vrrp_instances),

@@ -30,18 +30,16 @@ _ND = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
 
 def ruleset(table: str, addresses: Iterable[str], priority: int = -1) -> str:
     """The `nft -f` script that replaces `table` with one dropping `addresses`."""
-    v4 = sorted({a for a in addresses if ipaddress.ip_address(a).version == 4},
-                key=ipaddress.ip_address)  # fmt: skip
-    v6 = sorted({a for a in addresses if ipaddress.ip_address(a).version == 6},
-                key=ipaddress.ip_address)  # fmt: skip
+    by_family: dict[int, list[str]] = {4: [], 6: []}
+    for ip in sorted({ipaddress.ip_address(a) for a in addresses}, key=lambda ip: (ip.version, ip)):
+        by_family[ip.version].append(str(ip))
+    v4, v6 = by_family[4], by_family[6]
 
     def elements(items: list[str]) -> str:
         return f" elements = {{ {', '.join(items)} }};" if items else ""
 
-    return "\n".join(
+    return _drop_table(table) + "\n".join(
         (
-            f"table inet {table} {{}}",  # so that the delete below never fails
-            f"delete table inet {table}",
             f"table inet {table} {{",
             f"  set vips4 {{ type ipv4_addr;{elements(v4)} }}",
             f"  set vips6 {{ type ipv6_addr;{elements(v6)} }}",
@@ -61,6 +59,11 @@ def ruleset(table: str, addresses: Iterable[str], priority: int = -1) -> str:
             "",
         )
     )
+
+
+def _drop_table(table: str) -> str:
+    """Delete `table`, made first so that the delete never fails."""
+    return f"table inet {table} {{}}\ndelete table inet {table}\n"
 
 
 class VipFirewall:
@@ -114,8 +117,7 @@ class VipFirewall:
                      self.table, len(addresses))  # fmt: skip
 
     async def remove(self) -> None:
-        if self.installed is not False:
-            script = f"table inet {self.table} {{}}\ndelete table inet {self.table}\n"
-            if await self._run(script, quiet=self.installed is None):
-                log.debug("no_accept: nftables table inet %s removed", self.table)
+        quiet = self.installed is None
+        if self.installed is not False and await self._run(_drop_table(self.table), quiet=quiet):
+            log.debug("no_accept: nftables table inet %s removed", self.table)
         self.installed = False

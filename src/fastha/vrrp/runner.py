@@ -667,12 +667,13 @@ class VrrpRunner:
 
     async def _firewall_follow(self, old: VrrpSpec, new: VrrpSpec) -> None:
         """Reload: the no_accept table follows the new file (before any new VIP)."""
+        addresses = new.no_accept_addresses()
         if (old.nft_table, old.nft_priority) != (new.nft_table, new.nft_priority):
             await self.firewall.remove()
             self.firewall = VipFirewall(new.nft_table, new.nft_priority)
-        elif old.no_accept_addresses() == new.no_accept_addresses():
+        elif old.no_accept_addresses() == addresses:
             return
-        await self.firewall.apply(new.no_accept_addresses())
+        await self.firewall.apply(addresses)
 
     def _retrack(self, inst: Instance, before: Evaluation | None, now: Evaluation) -> None:
         m = inst.machine

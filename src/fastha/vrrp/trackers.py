@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastha.vrrp.events import PriorityChanged, TrackFault
 from fastha.vrrp.priority import (
@@ -157,12 +158,18 @@ class TrackerSet:
         self._procs: list[tuple[ProcessTracker, int, bool]] = []
         self._last: Evaluation | None = None
 
+    @staticmethod
+    def _bind(items: list[Any], tracker: Any, weight: int | None, reverse: bool | None) -> None:
+        """The instance's own weight (and its `reverse`) where its line gives one, else
+        the tracked object's."""
+        w = tracker.weight if weight is None else weight
+        r = tracker.reverse if reverse is None else reverse
+        items.append((tracker, w, r))
+
     def track_script(
         self, script: ScriptTracker, weight: int | None = None, reverse: bool | None = None
     ) -> None:
-        w = script.weight if weight is None else weight
-        r = script.reverse if reverse is None else reverse
-        self._scripts.append((script, w, r))
+        self._bind(self._scripts, script, weight, reverse)
 
     def track_interface(
         self, iface: InterfaceTracker, weight: int = 0, reverse: bool = False
@@ -172,16 +179,12 @@ class TrackerSet:
     def track_file(
         self, tfile: FileTracker, weight: int | None = None, reverse: bool | None = None
     ) -> None:
-        w = tfile.weight if weight is None else weight
-        r = tfile.reverse if reverse is None else reverse
-        self._files.append((tfile, w, r))
+        self._bind(self._files, tfile, weight, reverse)
 
     def track_process(
         self, proc: ProcessTracker, weight: int | None = None, reverse: bool | None = None
     ) -> None:
-        w = proc.weight if weight is None else weight
-        r = proc.reverse if reverse is None else reverse
-        self._procs.append((proc, w, r))
+        self._bind(self._procs, proc, weight, reverse)
 
     def evaluate(self) -> Evaluation:
         offsets = 0
