@@ -24,7 +24,16 @@ back; a stayed MASTER; no track-script process left (every script process and
 descendant carries a marker in its environment; /proc is scanned for it). After the
 nodes stop: no notify-script process left either. From a capture on the bridge: a's
 advert intervals during the abuse have the same mean as the 3 s before it (within
-10% of the interval) and no missing advert (an interval >= 1.5 x 50 ms).
+10% of the interval) and no missing advert (an interval >= 1.5 x 50 ms); the worst
+interval of each trial is printed.
+
+The nodes run with ``vrrp_rt_priority`` (scripts still start at SCHED_OTHER), as a
+director that runs scripts like these should: 400 processes woken and exiting at once
+delay even a process that has nothing to do with them by 5-12 ms on a 2-core VM, and in
+CI's noise by more than 25 ms. That is the kernel's fair scheduler, not our loop; under
+real-time priority what remains is the loop's own timing, which is what this drill
+checks. (Before the spawner thread, a script's fork and cgroup join ran on the loop and
+held a's adverts back by up to 40 ms per run; benchmarks/bench_scripts.py measures that.)
 
     sudo .venv/bin/python -m pytest -s tests/system/test_drill_scripts.py
 """
@@ -106,9 +115,11 @@ def test_drill_script_abuse(topo: Topology) -> None:
             extra=(f'notify "/bin/sh {d}/notify.sh {modes["notify"]}"',),
         )  # fmt: skip
 
-    router = Router(version=3, advert_int=ADVERT)
+    # Real-time, so the kernel's scheduling of 400 dying processes is not measured (above).
+    router = Router(version=3, advert_int=ADVERT, global_extra=("vrrp_rt_priority 50",))
     violations: list[str] = []
     figures: dict[str, int] = {"peak_forks": 0, "escapees_seen": 0, "notify_alive": 0}
+    marks: list[tuple[str, int]] = []  # (mode, when its trial began)
     with VrrpCluster(topo, router, [spec("a", 150, -10, "MASTER"), spec("b", 100, 0)]) as c:
         a, b = c["a"], c["b"]
         c.start_all()
@@ -123,6 +134,7 @@ def test_drill_script_abuse(topo: Topology) -> None:
             t_abuse = time.time_ns()
             notify = 0  # live notify-script processes (they are never killed)
             for mode in MODES:
+                marks.append((mode, time.time_ns()))
                 assert time.monotonic() - t_start < 55, f"drill over its time budget at {mode}"
                 logs = {n.name: n.peer.log() for n in (a, b)}
                 fails = {k: _count(v, "VRRP_Script(chk) failed") for k, v in logs.items()}
@@ -236,11 +248,21 @@ def test_drill_script_abuse(topo: Topology) -> None:
         f"{figures['notify_alive']}, left after stop {len(left)}\n"
         f"  a's adverts before: {line(base)}\n"
         f"  a's adverts during: {line(abuse)}\n"
+        f"  worst interval per trial (ms): {_worst_per_trial(ts, marks, t_end)}\n"
         f"  violations: {len(violations)}\n"
         + "".join(f"    - {v}\n" for v in violations[:20])
         + f"  rerun: {RERUN}"
     )
     assert not violations, violations
+
+
+def _worst_per_trial(ts: list[int], marks: list[tuple[str, int]], t_end: int) -> str:
+    ends = [t for _, t in marks[1:]] + [t_end]
+    worst = []
+    for (mode, lo), hi in zip(marks, ends, strict=True):
+        iv = _intervals(ts, lo, hi)
+        worst.append(f"{mode} {max(iv):.1f}" if iv else f"{mode} -")
+    return ", ".join(worst)
 
 
 def _ppid(pid: int) -> int:

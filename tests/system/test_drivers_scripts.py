@@ -334,13 +334,16 @@ def test_background_child_of_a_finished_script_lives_on(tmp_path: Path) -> None:
         os.kill(child, signal.SIGKILL)
 
 
-def test_scripts_run_at_normal_priority_from_a_realtime_loop(tmp_path: Path) -> None:
+# As sched.apply sets it (the kernel resets the child), and plain SCHED_RR (the runner does).
+@pytest.mark.parametrize("reset", [True, False], ids=["reset-on-fork", "plain-rr"])
+def test_scripts_run_at_normal_priority_from_a_realtime_loop(tmp_path: Path, reset: bool) -> None:
     need_root()
+    policy = os.SCHED_RR | (os.SCHED_RESET_ON_FORK if reset else 0)
     out = tmp_path / "policy"
     body = f"import os; open('{out}', 'w').write(str(os.sched_getscheduler(0)))"
 
     async def main() -> ScriptResult:
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+        os.sched_setscheduler(0, policy, os.sched_param(1))
         try:
             return await ScriptRunner().run(Script((sys.executable, "-c", body), timeout=10))
         finally:

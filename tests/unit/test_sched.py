@@ -15,7 +15,9 @@ from fastha.drivers.sched import Scheduling, apply
 problems = apply(Scheduling(nice=5, rt_priority=10, rlimit_rttime_us=10000,
                             no_swap=True, cpu_affinity=(0,)), "test")
 print(repr(problems))
-print(os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0) == os.SCHED_RR,
+# Real-time with reset-on-fork: the scripts the child spawns start at SCHED_OTHER.
+print(os.getpriority(os.PRIO_PROCESS, 0),
+      os.sched_getscheduler(0) == os.SCHED_RR | os.SCHED_RESET_ON_FORK,
       os.sched_getparam(0).sched_priority, sorted(os.sched_getaffinity(0)),
       resource.getrlimit(resource.RLIMIT_RTTIME)[0])
 for line in open("/proc/self/status"):

@@ -66,7 +66,9 @@ def apply(sched: Scheduling, who: str) -> list[str]:
             except (OSError, ValueError) as exc:
                 fail(f"rlimit_rttime {sched.rlimit_rttime_us}", OSError(str(exc)))
         try:
-            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(sched.rt_priority))
+            # Reset on fork: the scripts we spawn start at SCHED_OTHER, nice 0.
+            policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK
+            os.sched_setscheduler(0, policy, os.sched_param(sched.rt_priority))
         except OSError as exc:
             fail(f"realtime priority {sched.rt_priority}", exc)
     return problems

@@ -5,13 +5,13 @@ shell script leaves behind), with stdin/stdout/stderr on /dev/null (MBs of outpu
 nothing and never block), optionally as another user/group (keepalived's
 ``script_user``), and at normal scheduling priority even when the VRRP child is
 real-time (keepalived resets it the same way: a busy script must not starve the loop).
-The loop reaps it asynchronously (uvloop watches children with libuv's SIGCHLD
-handling). A semaphore caps how many run at once: a flapping link must not fork-bomb
+A spawner thread starts it (vfork, never a fork of this process on the loop thread)
+and the loop waits for its pidfd. A semaphore caps how many run at once: a flapping link must not fork-bomb
 the VRRP child.
 
 Containment. A process group is not enough: a script that double-forks and calls
 ``setsid`` leaves it, and keepalived then loses track of it. So each run also gets its
-own cgroup (``<our cgroup>/fastha-scripts.<pid>/s<n>``), joined between fork and exec:
+own cgroup (``<our cgroup>/fastha-scripts.<pid>/s<n>``), joined before the script's exec:
 
 - cgroup v2 (wherever ``cgroup2`` is mounted): membership cannot be left without root;
   a timeout SIGTERMs every member, then writes ``cgroup.kill`` (SIGKILL to all, atomic
@@ -40,13 +40,16 @@ only; the runner logs that once.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import grp
 import logging
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -104,6 +107,43 @@ def describe(result: ScriptResult) -> str:
             sig = str(-result.returncode)
         return f"killed by signal {sig}"
     return f"exited with status {result.returncode}"
+
+
+# The run's cgroup(s) joined by the process itself ("0" is the writer), then the script
+# exec'd in its place: $1 is how many cgroup.procs paths follow, then the script's argv.
+# A join that fails leaves the script unconfined rather than not run.
+_JOIN = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do { echo 0 >"$1"; } 2>/dev/null; shift; '
+    'n=$((n - 1)); done; exec "$@"'
+)
+
+
+def _resolve(exe: str, env: dict[str, str] | None) -> str | None:
+    """What execvp would run, checked before the /bin/sh that joins the cgroup, so a
+    missing script is still "failed to start" and not the shell's status 127."""
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    return shutil.which(exe, path=path)
+
+
+async def _exited(proc: subprocess.Popen[bytes]) -> int:
+    """The script's exit status, waited for on the loop: its pidfd turns readable when
+    it exits (uvloop reaps only the children it spawned itself)."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:  # before Linux 5.3: a thread waits instead
+        return await loop.run_in_executor(None, proc.wait)
+    try:
+        while proc.poll() is None:
+            readable = loop.create_future()
+            loop.add_reader(fd, lambda f=readable: f.done() or f.set_result(None))
+            try:
+                await readable
+            finally:
+                loop.remove_reader(fd)
+    finally:
+        os.close(fd)
+    return proc.returncode
 
 
 # -- containment: one cgroup per run ------------------------------------------------
@@ -212,20 +252,7 @@ class RunCgroup:
 
     dirs: list[str]
     home: list[str]  # our own cgroup.procs in the same hierarchies, for release()
-    procs: list[bytes]  # <dir>/cgroup.procs, pre-encoded for the forked child
-
-    def join(self) -> None:
-        """In the child, between fork and exec. A failure leaves the script unconfined
-        rather than not run; the parent notices and logs it."""
-        for path in self.procs:
-            try:
-                fd = os.open(path, os.O_WRONLY)
-                try:
-                    os.write(fd, b"0")
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
+    procs: list[str]  # <dir>/cgroup.procs, written by the script's process itself
 
     def members(self) -> list[int]:
         return _read_pids(os.path.join(self.dirs[0], "cgroup.procs"))
@@ -362,7 +389,7 @@ class ScriptCgroups:
         return RunCgroup(
             dirs,
             list(self.homes),
-            [os.fsencode(os.path.join(d, "cgroup.procs")) for d in dirs],
+            [os.path.join(d, "cgroup.procs") for d in dirs],
         )
 
     def close(self) -> None:
@@ -388,6 +415,7 @@ class ScriptRunner:
         self._cgroups: ScriptCgroups | None = None  # opened on first use
         self._cgroups_opened = False
         self._stale: list[RunCgroup] = []  # not yet removable (members still exiting)
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, "fastha-spawn")
         self._last: dict[str, str] = {}  # name -> how it last ended, for change logs
         self.running = 0
         self.started = 0
@@ -445,48 +473,28 @@ class ScriptRunner:
 
     async def _run(self, script: Script) -> ScriptResult:
         name = script.name or script.argv[0]
-        creds = _credentials(script.user, script.group)
         cgs = self.cgroups
         self._retry_stale()
-        cg = cgs.new() if cgs is not None else None
-        realtime = os.sched_getscheduler(0) in (os.SCHED_RR, os.SCHED_FIFO)
-        preexec = None
-        if creds is not None or cg is not None or realtime:
-
-            def preexec() -> None:  # in the child, between fork and exec
-                if cg is not None:
-                    cg.join()  # as root, before dropping privileges
-                if realtime:
-                    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-                if creds is not None:
-                    uid, gid, groups = creds
-                    os.setgroups(groups)
-                    os.setgid(gid)
-                    os.setuid(uid)
-
+        loop = asyncio.get_running_loop()
         t0 = time.monotonic()
+        # The spawner thread forks, so the loop never waits for it (see _start).
+        started = loop.run_in_executor(self._spawner, self._start, script, cgs)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *script.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group, killed as one
-                preexec_fn=preexec,
-                env=script.env,
-                close_fds=True,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
+            proc, cg = await asyncio.shield(started)
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError, subprocess.SubprocessError, KeyError):
+                proc, cg = await started
+                await self._kill(proc, cg)
+            raise
+        except (OSError, subprocess.SubprocessError, KeyError) as exc:
             rc = 126 if isinstance(exc, PermissionError) else 127
             log.warning("script %s failed to start: %s", name, exc)
-            if cg is not None:
-                cg.remove()
             return ScriptResult(rc, error=str(exc))
         self.started += 1
         self.running += 1
         try:
             try:
-                rc = await asyncio.wait_for(proc.wait(), script.timeout)
+                rc = await asyncio.wait_for(_exited(proc), script.timeout)
             except TimeoutError:
                 self.timeouts += 1
                 log.warning(
@@ -508,7 +516,55 @@ class ScriptRunner:
         log.debug("script %s exited rc=%d", name, rc)
         return ScriptResult(rc, duration=time.monotonic() - t0)
 
-    async def _kill(self, proc: asyncio.subprocess.Process, cg: RunCgroup | None) -> int:
+    @staticmethod
+    def _start(
+        script: Script, cgs: ScriptCgroups | None
+    ) -> tuple[subprocess.Popen[bytes], RunCgroup | None]:
+        """In the spawner thread. A fork on the loop thread stalled it for as long as
+        the kernel takes to copy our page tables (3-6 ms here), and a cgroup join
+        between fork and exec for an RCU grace period on top (10-40 ms): adverts went
+        out that late at every run of a vrrp_script. Here, without a ``preexec_fn``,
+        Popen uses vfork (the parent is suspended for microseconds, the GIL released),
+        and the run's cgroup is joined by a two-line /bin/sh that then execs the script
+        (in its own process: its wait is nobody else's)."""
+        argv = list(script.argv)
+        if _resolve(argv[0], script.env) is None:
+            raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
+        cg = cgs.new() if cgs is not None else None
+        if cg is not None:
+            argv = ["/bin/sh", "-c", _JOIN, "fastha-script", str(len(cg.procs)), *cg.procs, *argv]
+        creds = _credentials(script.user, script.group)
+        # Where the kernel does not reset it for us (SCHED_RESET_ON_FORK, which
+        # sched.apply sets), a real-time policy is dropped in the child: this one
+        # case forks.
+        policy = os.sched_getscheduler(0)
+        preexec = None
+        if policy in (os.SCHED_RR, os.SCHED_FIFO):
+
+            def preexec() -> None:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, killed as one
+                preexec_fn=preexec,
+                env=script.env,
+                close_fds=True,
+                user=creds[0] if creds else None,
+                group=creds[1] if creds else None,
+                extra_groups=creds[2] if creds else None,
+            )
+        except BaseException:
+            if cg is not None:
+                cg.remove()
+            raise
+        return proc, cg
+
+    async def _kill(self, proc: subprocess.Popen[bytes], cg: RunCgroup | None) -> int:
         # The session leader's pid is the process group id (start_new_session).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -517,7 +573,7 @@ class ScriptRunner:
             self.escaped_killed += len(escaped)
             cg.signal(signal.SIGTERM)
         try:
-            return await asyncio.wait_for(proc.wait(), self.kill_grace)
+            return await asyncio.wait_for(_exited(proc), self.kill_grace)
         except TimeoutError:
             pass
         finally:
@@ -529,7 +585,7 @@ class ScriptRunner:
                 cg.kill()
                 await self._wait_empty(cg)
                 self._drop(cg)
-        return await proc.wait()
+        return await _exited(proc)
 
     async def _wait_empty(self, cg: RunCgroup, limit: float = 2.0) -> None:
         """SIGKILLed members leave the cgroup as they exit: a few ms."""
@@ -557,6 +613,7 @@ class ScriptRunner:
                 await self._wait_empty(cg)
             self._retry_stale()
             self._cgroups.close()
+        self._spawner.shutdown(wait=False)
 
 
 def _pgid(pid: int) -> int:
