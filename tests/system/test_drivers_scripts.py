@@ -376,3 +376,53 @@ def test_odd_exits_are_logged_once_per_change(caplog: pytest.LogCaptureFixture) 
         "Script chk killed by signal SIGKILL",
         "Script chk exited with status 0",
     ]
+
+
+def test_script_starts_inside_its_cgroup_as_itself(tmp_path: Path) -> None:
+    """The run's cgroup is joined before the script's own code runs, and the script is
+    exec'd in the joining process's place: its first line already sees the cgroup and
+    its pid is the one the runner waits for."""
+    need_root()
+    need_script_cgroups()
+    out = tmp_path / "seen"
+    body = f"import os; open('{out}', 'w').write(f'{{os.getpid()}}\\n' + open('/proc/self/cgroup').read())"
+    runner = ScriptRunner()
+    pids: list[int] = []
+    real_start = runner._start
+
+    def start(script: Script, cgs: Any) -> Any:
+        proc, cg = real_start(script, cgs)
+        pids.append(proc.pid)
+        return proc, cg
+
+    runner._start = start  # type: ignore[method-assign]
+
+    async def main() -> ScriptResult:
+        try:
+            return await runner.run(Script((sys.executable, "-c", body), timeout=10))
+        finally:
+            await runner.close()
+
+    assert _run(main).ok
+    pid, *cgroups = out.read_text().splitlines()
+    assert int(pid) == pids[0]
+    assert any("/fastha-scripts." in line for line in cgroups), cgroups
+
+
+def test_missing_script_fails_to_start(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> ScriptResult:
+        return await ScriptRunner().run(Script(("/nonexistent/fastha-script",), timeout=5))
+
+    with caplog.at_level(logging.WARNING):
+        res = _run(main)
+    assert (res.returncode, res.ok) == (127, False) and res.error
+    assert "failed to start" in caplog.text
+
+
+def test_script_user_root_under_root_keeps_our_credentials() -> None:
+    """No change of user is made (so Popen can vfork) when the script user is us."""
+    need_root()
+    from fastha.drivers.scripts import _credentials
+
+    assert _credentials("root", None) is None
+    assert _credentials("nobody", None) is not None

@@ -6,8 +6,8 @@ nothing and never block), optionally as another user/group (keepalived's
 ``script_user``), and at normal scheduling priority even when the VRRP child is
 real-time (keepalived resets it the same way: a busy script must not starve the loop).
 A spawner thread starts it (vfork, never a fork of this process on the loop thread)
-and the loop waits for its pidfd. A semaphore caps how many run at once: a flapping link must not fork-bomb
-the VRRP child.
+and the loop waits for its pidfd. A semaphore caps how many run at once: a flapping
+link must not fork-bomb the VRRP child.
 
 Containment. A process group is not enough: a script that double-forks and calls
 ``setsid`` leaves it, and keepalived then loses track of it. So each run also gets its
@@ -85,12 +85,19 @@ class ScriptResult:
 
 
 def _credentials(user: str | None, group: str | None) -> tuple[int, int, list[int]] | None:
-    """Resolved in the parent: the child only makes three syscalls before exec."""
+    """Resolved in the parent: the child only makes three syscalls before exec. None
+    when they are ours already (``script_user root`` under root): a change of user
+    makes Popen fork instead of vfork."""
     if user is None and group is None:
         return None
     pw = pwd.getpwnam(user) if user is not None else pwd.getpwuid(os.getuid())
     gid = grp.getgrnam(group).gr_gid if group is not None else pw.pw_gid
     groups = os.getgrouplist(pw.pw_name, gid)
+    # The primary group counts as a member whether or not it is in the list.
+    if (pw.pw_uid, gid) == (os.geteuid(), os.getegid()) and set(groups) | {gid} == set(
+        os.getgroups()
+    ) | {gid}:
+        return None
     return pw.pw_uid, gid, groups
 
 
@@ -523,9 +530,9 @@ class ScriptRunner:
         """In the spawner thread. A fork on the loop thread stalled it for as long as
         the kernel takes to copy our page tables (3-6 ms here), and a cgroup join
         between fork and exec for an RCU grace period on top (10-40 ms): adverts went
-        out that late at every run of a vrrp_script. Here, without a ``preexec_fn``,
-        Popen uses vfork (the parent is suspended for microseconds, the GIL released),
-        and the run's cgroup is joined by a two-line /bin/sh that then execs the script
+        out that late at every run of a vrrp_script. Here, without a ``preexec_fn`` or
+        a change of user, Popen uses vfork (no page tables copied; this thread waits
+        for the exec, the loop does not), and the run's cgroup is joined by a two-line /bin/sh that then execs the script
         (in its own process: its wait is nobody else's)."""
         argv = list(script.argv)
         if _resolve(argv[0], script.env) is None:
