@@ -184,8 +184,14 @@ def command(
     result = load(path, config_id if config_id is not None else default_config_id())
     for diag in result.diagnostics:
         click.echo(str(diag), err=True)
-    if not result.ok:
-        _refuse(f"{path}: configuration has errors; not starting")
+    if not result.startable:
+        # Only where keepalived itself does not run (see Diagnostic.stops); on any other
+        # error it starts with its fallback, which the model already holds.
+        stops = [d for d in result.diagnostics if d.stops]
+        _refuse(f"{path}: {stops[0] if stops else 'cannot be read'}; not starting")
+    if result.errors:
+        click.echo(f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
+                   "starting as keepalived does, with its fallback for each", err=True)  # fmt: skip
     config = result.config
     if dump_conf:
         sys.stdout.buffer.write(dumps(config) + b"\n")

@@ -29,6 +29,11 @@ class Diagnostic:
     message: str
     # Which keepalived -t exit class this problem belongs to.
     exit_code: ExitCode = ExitCode.CONFIG
+    # keepalived itself does not run with this: it exits at start-up (a keyword missing
+    # its parameter), or its VRRP child exits with a permanent CONFIG error and takes the
+    # parent with it (no VRID, an unknown interface...). On every other problem keepalived
+    # logs, applies its fallback and runs, and so does fastha's daemon (loader.startable).
+    stops: bool = False
 
     def __str__(self) -> str:
         place = f"{self.where}: " if self.where is not None else ""
@@ -41,6 +46,11 @@ def error(where: Where | None, message: str, exit_code: ExitCode = ExitCode.CONF
 
 def warning(where: Where | None, message: str, exit_code: ExitCode = ExitCode.CONFIG) -> Diagnostic:
     return Diagnostic(where, Severity.WARNING, message, exit_code)
+
+
+def stop(where: Where | None, message: str, exit_code: ExitCode = ExitCode.CONFIG) -> Diagnostic:
+    """An error keepalived does not start with (see Diagnostic.stops)."""
+    return Diagnostic(where, Severity.ERROR, message, exit_code, stops=True)
 
 
 def note(where: Where | None, message: str) -> Diagnostic:

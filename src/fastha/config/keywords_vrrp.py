@@ -521,7 +521,12 @@ VRRP_INSTANCE = Block(
     model=VrrpInstance,
     header=named,
     keywords=(
-        Keyword("state", lambda a: State(choice("MASTER", "BACKUP")(a))),
+        # vrrp_parser.c vrrp_state_handler: strcmp, so `master` is "unknown state 'master',
+        # defaulting to BACKUP".
+        Keyword(
+            "state",
+            lambda a: State(choice("MASTER", "BACKUP", casefold=False, fallback="BACKUP")(a)),
+        ),
         Keyword("interface", string),
         Keyword("vrf", string),
         Keyword("use_vmac", use_vmac),
@@ -545,11 +550,11 @@ VRRP_INSTANCE = Block(
         Keyword("unicast_ttl", integer(0, 255)),
         Keyword("old_unicast_checksum", old_unicast_checksum),
         Keyword("garp_master_delay", _garp_int),
-        Keyword("garp_master_repeat", integer(1, 2**31 - 1)),
+        Keyword("garp_master_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
         Keyword("garp_lower_prio_delay", _garp_int),
         Keyword("garp_lower_prio_repeat", _garp_int),
         Keyword("garp_master_refresh", _garp_int),
-        Keyword("garp_master_refresh_repeat", integer(1, 2**31 - 1)),
+        Keyword("garp_master_refresh_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
         Keyword("garp_extra_if", garp_extra_if, spreads=True),
         Keyword(
             "vmac_garp_intvl",
@@ -561,7 +566,9 @@ VRRP_INSTANCE = Block(
         Keyword("lower_prio_no_advert", boolean),
         Keyword("higher_prio_send_advert", boolean),
         Keyword("virtual_router_id", integer(1, 255)),
-        Keyword("priority", integer(1, 255)),
+        # "Priority not valid! must be between 1 & 255. Using default 100" (even with
+        # state MASTER, whose unset priority would be 255).
+        Keyword("priority", integer(1, 255, fallback=100)),
         Keyword("advert_int", advert_int),
         Keyword("authentication", block=AUTHENTICATION),
         Keyword("virtual_ipaddress", field="virtual_ipaddresses", block=ADDRESS_BLOCK),
@@ -636,11 +643,11 @@ VRRP_SCRIPT = Block(
     keywords=(
         # Keeps all words: `script /bin/check arg` and `script "/bin/check arg"` agree.
         Keyword("script", text),
-        Keyword("interval", integer(1, 4294)),
-        Keyword("timeout", integer(1, 4294)),
+        Keyword("interval", integer(0, 4294, lenient=True, zero=1)),
+        Keyword("timeout", integer(0, 4294, lenient=True, zero=1)),
         Keyword("weight", weight_reverse(-253, 253), spreads=True),
-        Keyword("rise", integer(1, 2**31 - 1)),
-        Keyword("fall", integer(1, 2**31 - 1)),
+        Keyword("rise", integer(1, 2**31 - 1, lenient=True, fallback=1)),
+        Keyword("fall", integer(1, 2**31 - 1, lenient=True, fallback=1)),
         Keyword("user", script_user, spreads=True),
         Keyword("init_fail", flag),
     ),

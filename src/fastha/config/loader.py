@@ -27,6 +27,13 @@ class LoadResult:
         return self.config is not None and not self.errors
 
     @property
+    def startable(self) -> bool:
+        """What the daemon starts with: keepalived starts on errors too, with its fallback
+        for each (the parser and the fix-ups put it in the model); it stops only on the
+        problems marked `stops`. A reload still wants `ok` (the running config is kept)."""
+        return self.config is not None and not any(d.stops for d in self.diagnostics)
+
+    @property
     def exit_code(self) -> ExitCode:
         """keepalived -t's code: the worst class of problem seen."""
         if not self.diagnostics:
