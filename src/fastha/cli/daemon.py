@@ -188,7 +188,9 @@ def command(
         # Only where keepalived itself does not run (see Diagnostic.stops); on any other
         # error it starts with its fallback, which the model already holds.
         stops = [d for d in result.diagnostics if d.stops]
-        _refuse(f"{path}: {stops[0] if stops else 'cannot be read'}; not starting")
+        # keepalived's parent exits KEEPALIVED_EXIT_CONFIG (2) when its VRRP child stops
+        # on its configuration, as on a missing parameter.
+        _refuse(f"{path}: {stops[0] if stops else 'cannot be read'}; not starting", 2)
     if result.errors:
         click.echo(f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
                    "starting as keepalived does, with its fallback for each", err=True)  # fmt: skip

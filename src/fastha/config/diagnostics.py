@@ -17,6 +17,9 @@ class ExitCode(IntEnum):
     """keepalived `-t` exit codes."""
 
     OK = 0
+    # keepalived exit()s on the spot, -t or not: a keyword missing its parameter
+    # (lib/parser.c null_strvec, KEEPALIVED_EXIT_CONFIG).
+    PARSE_EXIT = 2
     FATAL = 4  # e.g. the main file cannot be read
     CONFIG = 5  # configuration errors or warnings
     SCRIPT_SECURITY = 6

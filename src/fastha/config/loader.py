@@ -38,6 +38,8 @@ class LoadResult:
         """keepalived -t's code: the worst class of problem seen."""
         if not self.diagnostics:
             return ExitCode.OK
+        if any(d.exit_code is ExitCode.PARSE_EXIT for d in self.diagnostics):
+            return ExitCode.PARSE_EXIT  # keepalived stopped there
         return max(d.exit_code for d in self.diagnostics)
 
 

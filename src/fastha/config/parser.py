@@ -13,7 +13,7 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
-from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
+from fastha.config.diagnostics import Diagnostic, ExitCode, error, note, stop, warning
 from fastha.config.schema import Block, Keyword
 from fastha.config.source import Line, Where
 from fastha.config.values import BadValue, Fallback, MissingValue
@@ -194,7 +194,9 @@ class _Walker:
     def problem(where: Where, message: str, exc: BadValue) -> Diagnostic:
         """A value keepalived cannot use: it runs on without it, except for a missing
         parameter, where it exits."""
-        return stop(where, message) if isinstance(exc, MissingValue) else error(where, message)
+        if isinstance(exc, MissingValue):
+            return stop(where, message, ExitCode.PARSE_EXIT)
+        return error(where, message)
 
     @staticmethod
     def store(

@@ -14,8 +14,8 @@ start either.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
@@ -285,7 +285,11 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
     for ref in vrrp.track_interfaces:
         missing.append(
             interface_problem(
-                config, host, ref.name, ref.where, f"{name} tracked interface {ref.name} doesn't exist"
+                config,
+                host,
+                ref.name,
+                ref.where,
+                f"{name} tracked interface {ref.name} doesn't exist",
             )
         )
     for item in (*vrrp.virtual_ipaddresses, *vrrp.virtual_ipaddresses_excluded):
