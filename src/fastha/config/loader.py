@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -56,4 +57,16 @@ def load(
     config = parse(lines, ROOT, diags)
     if config is not None:
         diags.extend(validate(config, host))
+        config = settle(config)
     return LoadResult(config, tuple(diags))
+
+
+def settle(config: Any) -> Any:
+    """The model keepalived runs: what validation reported as dropped is dropped
+    (a virtual server with no real servers, ...), so no part of the daemon programs it."""
+    from fastha.config.validate_lvs import kept_virtual_servers
+
+    kept = kept_virtual_servers(config)
+    if kept == tuple(config.virtual_servers):
+        return config
+    return dataclasses.replace(config, virtual_servers=kept)
