@@ -169,3 +169,29 @@ def test_fallback_values_are_keepalived_values(tmp_path: Path, path: Path | str)
         theirs = _script_values(ka, name)
         assert theirs, f"keepalived dumped no script {name}"
         assert ours == theirs, name
+
+
+@pytest.fixture(scope="module")
+def case_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bool, str]]:
+    from tests.unit.test_config_keepalived_verdicts import CASES
+
+    need_root()
+    need_tool("keepalived")
+    base = tmp_path_factory.mktemp("cases")
+    paths = []
+    for case, (text, _runs) in sorted(CASES.items()):
+        path = base / f"{case}.conf"
+        path.write_text(text)
+        paths.append(path)
+    with ThreadPoolExecutor(4) as pool:
+        got = pool.map(lambda p: starts(p, checker=False), paths)
+        return {p.stem: v for p, v in zip(paths, got, strict=True)}
+
+
+def test_small_cases_start_as_keepalived_does(case_verdicts: dict[str, tuple[bool, str]]) -> None:
+    """The start-up verdicts tests/unit/test_config_keepalived_verdicts.py expects are
+    keepalived's own (so that unit test cannot drift from the oracle)."""
+    from tests.unit.test_config_keepalived_verdicts import CASES
+
+    wrong = {c: runs for c, (_text, runs) in CASES.items() if case_verdicts[c][0] != runs}
+    assert not wrong, {c: case_verdicts[c][1][-1500:] for c in wrong}

@@ -295,8 +295,10 @@ GLOBAL_DEFS = Block(
         Keyword("vrrp_garp_lower_prio_repeat", _garp),
         Keyword("vrrp_garp_master_refresh", _garp),
         Keyword("vrrp_garp_master_refresh_repeat", integer(1, 2**31 - 1)),
-        Keyword("vrrp_garp_interval", number(0, 1000)),
-        Keyword("vrrp_gna_interval", number(0, 1000)),
+        # global_parser.c: read_decimal_unsigned_strvec(..., 1, UINT_MAX, TIMER_HZ_DIGITS):
+        # 1 us to 4294.967295 s; 0 is "vrrp_garp_interval '0' is invalid" (ignored).
+        Keyword("vrrp_garp_interval", number(0.000001, 4294.967295)),
+        Keyword("vrrp_gna_interval", number(0.000001, 4294.967295)),
         Keyword("vrrp_min_garp", boolean),
         Keyword("vrrp_garp_extra_if", garp_extra_if),
         Keyword(

@@ -513,3 +513,27 @@ def garp_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
     for sgroup in config.vrrp_sync_groups:
         if not sgroup.group:
             yield warning(sgroup.where, f"Warning - sync group {sgroup.name} has empty group block")
+
+
+@check
+def address_interfaces(config: Config, host: Host) -> Iterator[Diagnostic]:
+    """The `dev` of static addresses, and of static and virtual routes and rules
+    (vrrp_ipaddress.c, vrrp_iproute.c, vrrp_iprule.c: IF_CREATE_IF_DYNAMIC); the VIPs'
+    are checked with their instance."""
+    routes = (*config.static_routes, *(r for v in config.vrrp_instances for r in v.virtual_routes))
+    rules = (*config.static_rules, *(r for v in config.vrrp_instances for r in v.virtual_rules))
+    found: list[Diagnostic | None] = []
+    for addr in config.static_ipaddresses:
+        if addr.dev is not None:
+            message = f"WARNING - interface {addr.dev} for ip address {addr.address} doesn't exist"
+            found.append(interface_problem(config, host, addr.dev, addr.where, message))
+    for route in routes:
+        if route.dev is not None:
+            message = f"WARNING - interface {route.dev} for VROUTE nexthop doesn't exist"
+            found.append(interface_problem(config, host, route.dev, route.where, message))
+    for rule in rules:
+        for ifname in (rule.iif, rule.oif):
+            if ifname is not None:
+                message = f"WARNING - interface {ifname} for rule doesn't exist"
+                found.append(interface_problem(config, host, ifname, rule.where, message))
+    yield from (d for d in found if d is not None)
