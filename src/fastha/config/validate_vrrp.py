@@ -67,7 +67,7 @@ def quorum_max_ignored(quorum: int, quorum_max: int | None) -> bool:
 
 
 def interface_problem(
-    config: Config, host: Host, name: str, where: Any, message: str
+    config: Config, host: Host, name: str, where: Any, message: str, *, waits: bool = False
 ) -> Diagnostic | None:
     """An interface the configuration names (vrrp_instance interface, a VIP's, route's or
     rule's dev, track_interface, garp_group...) that does not exist. keepalived looks each
@@ -78,10 +78,13 @@ def interface_problem(
     if not host.check_interfaces or name in host.interfaces:
         return None
     if config.global_defs.dynamic_interfaces:
+        # fastha waits for an instance's own interface (vrrp/runner.py), not yet for the
+        # others (a VIP's, route's, rule's dev, track_interface, the VRF): said here.
+        later = "" if waits else " (fastha: not waited for, only an instance's interface is)"
         return note(
             where,
             f"Configuration specifies interface {name} which doesn't currently exist - "
-            "will use if created",
+            f"will use if created{later}",
         )
     return stop(where, message)
 
@@ -273,6 +276,7 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
             interface_problem(
                 config, host, vrrp.interface, if_where,
                 f"WARNING - interface {vrrp.interface} for vrrp_instance {vrrp.name} doesn't exist",
+                waits=vrrp.use_vmac is None,
             )
         )  # fmt: skip
     if vrrp.vrf is not None:

@@ -378,8 +378,11 @@ class Netlink:
         return await self._change(self.ipr.addr("add", **req), "address", vip, True)
 
     async def delete_address(self, vip: VirtualAddress) -> bool:
-        """Remove a VIP; ``False`` if it was already gone."""
-        req = await self._addr_request(vip)
+        """Remove a VIP; ``False`` if it was already gone (its interface too)."""
+        try:
+            req = await self._addr_request(vip)
+        except LookupError:
+            return False  # no interface, no address (dynamic_interfaces: not there yet)
         for key in ("broadcast", "flags", "preferred_lft", "valid_lft", "scope", "label"):
             req.pop(key, None)  # the kernel matches on address/prefix only
         return await self._change(self.ipr.addr("del", **req), "address", vip, False)
