@@ -37,6 +37,9 @@ def conf(*, globals_: str = "", outside: str = "", inside: str = "", vip_dev: st
 
 
 DYN = "    dynamic_interfaces"
+ROUTES_RULES = (
+    Path(__file__).resolve().parents[1] / "golden" / "config" / "fallback" / "routes_rules.conf"
+).read_text()
 
 # id -> (config, does keepalived run it)
 CASES: dict[str, tuple[str, bool]] = {
@@ -77,6 +80,9 @@ CASES: dict[str, tuple[str, bool]] = {
     "state_lowercase": (conf(inside="    state master"), True),
     "priority_missing": (conf(inside="    priority"), False),
     "no_vrid": (conf().replace("virtual_router_id 51", ""), False),
+    # Every route/rule word keepalived reads, and some it refuses (proto, pref, a table
+    # name rt_tables does not have): the same lines must be errors.
+    "routes_rules": (ROUTES_RULES, True),
 }
 
 

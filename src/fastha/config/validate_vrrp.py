@@ -541,3 +541,18 @@ def address_interfaces(config: Config, host: Host) -> Iterator[Diagnostic]:
                 message = f"WARNING - interface {ifname} for rule doesn't exist"
                 found.append(interface_problem(config, host, ifname, rule.where, message))
     yield from (d for d in found if d is not None)
+
+
+@check
+def route_rule_options(config: Config, host: Host) -> Iterator[Diagnostic]:
+    """Route and rule options keepalived installs that fastha keeps but does not (the
+    model's `options`): said at their line, never dropped in silence."""
+    routes = (*config.static_routes, *(r for v in config.vrrp_instances for r in v.virtual_routes))
+    rules = (*config.static_rules, *(r for v in config.vrrp_instances for r in v.virtual_rules))
+    for kind, items in (("route", routes), ("rule", rules)):
+        for item in items:
+            for name, _value in item.options:
+                yield note(
+                    item.where,
+                    f"{kind} option '{name}' is not installed by fastha yet (keepalived does)",
+                )
