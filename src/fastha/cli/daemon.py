@@ -184,10 +184,12 @@ def command(
     result = load(path, config_id if config_id is not None else default_config_id())
     for diag in result.diagnostics:
         click.echo(str(diag), err=True)
-    if not result.startable:
-        # Only where keepalived itself does not run (see Diagnostic.stops); on any other
-        # error it starts with its fallback, which the model already holds.
-        stops = [d for d in result.diagnostics if d.stops]
+    # Only where keepalived itself does not run (see Diagnostic.stops: the VRRP child's
+    # problems not with -C alone); on any other error it starts with its fallback, which
+    # the model already holds.
+    runs_vrrp = vrrp or not check
+    if not result.starts(vrrp=runs_vrrp):
+        stops = result.stoppers(vrrp=runs_vrrp)
         # keepalived's parent exits KEEPALIVED_EXIT_CONFIG (2) when its VRRP child stops
         # on its configuration, as on a missing parameter.
         _refuse(f"{path}: {stops[0] if stops else 'cannot be read'}; not starting", 2)

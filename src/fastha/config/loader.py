@@ -7,7 +7,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from fastha.config.diagnostics import ConfigFatal, Diagnostic, ExitCode, Severity
+from fastha.config.diagnostics import (
+    STOPS_ALL,
+    STOPS_VRRP,
+    ConfigFatal,
+    Diagnostic,
+    ExitCode,
+    Severity,
+)
 from fastha.config.parser import parse
 from fastha.config.preprocess import load_lines
 from fastha.config.validate import Host, validate
@@ -27,12 +34,24 @@ class LoadResult:
         """Usable: read and free of errors (warnings allowed, as keepalived runs with them)."""
         return self.config is not None and not self.errors
 
+    def stoppers(self, *, vrrp: bool = True) -> tuple[Diagnostic, ...]:
+        """The problems keepalived does not run with (Diagnostic.stops); the VRRP child's
+        only count when it runs (`vrrp`)."""
+        return tuple(
+            d for d in self.diagnostics
+            if d.stops == STOPS_ALL or (vrrp and d.stops == STOPS_VRRP)
+        )  # fmt: skip
+
+    def starts(self, *, vrrp: bool = True) -> bool:
+        """Would keepalived run (`vrrp`: with its VRRP child)? keepalived starts on errors
+        too, with its fallback for each (the parser and the fix-ups put it in the model),
+        and so does the daemon. A reload still wants `ok` (the running config is kept)."""
+        return self.config is not None and not self.stoppers(vrrp=vrrp)
+
     @property
     def startable(self) -> bool:
-        """What the daemon starts with: keepalived starts on errors too, with its fallback
-        for each (the parser and the fix-ups put it in the model); it stops only on the
-        problems marked `stops`. A reload still wants `ok` (the running config is kept)."""
-        return self.config is not None and not any(d.stops for d in self.diagnostics)
+        """`starts()` with both children, as keepalived runs a file by default."""
+        return self.starts()
 
     @property
     def exit_code(self) -> ExitCode:

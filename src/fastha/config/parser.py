@@ -13,7 +13,7 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
-from fastha.config.diagnostics import Diagnostic, ExitCode, error, note, stop, warning
+from fastha.config.diagnostics import STOPS_ALL, Diagnostic, ExitCode, error, note, stop, warning
 from fastha.config.schema import Block, Keyword
 from fastha.config.source import Line, Where
 from fastha.config.values import BadValue, Fallback, MissingValue
@@ -195,7 +195,7 @@ class _Walker:
         """A value keepalived cannot use: it runs on without it, except for a missing
         parameter, where it exits."""
         if isinstance(exc, MissingValue):
-            return stop(where, message, ExitCode.PARSE_EXIT)
+            return stop(where, message, ExitCode.PARSE_EXIT, child=STOPS_ALL)
         return error(where, message)
 
     @staticmethod
