@@ -461,13 +461,15 @@ REAL_SERVER = Block(
     header=_address_port,
     keywords=(
         *_SERVER_TIMING,
-        Keyword("weight", integer(0, 65535)),
+        # check_parser.c rs_weight_handler: 0 to IPVS_WEIGHT_MAX (INT32_MAX), read with
+        # ignore_error ("2x" runs as 2); so are the thresholds.
+        Keyword("weight", integer(0, 2**31 - 1, lenient=True)),
         Keyword("lvs_method", _lvs_method),
         Keyword("inhibit_on_failure", boolean),
         Keyword("notify_up", _notify_script),
         Keyword("notify_down", _notify_script),
-        Keyword("uthreshold", uint),
-        Keyword("lthreshold", uint),
+        Keyword("uthreshold", integer(0, 2**32 - 1, lenient=True)),
+        Keyword("lthreshold", integer(0, 2**32 - 1, lenient=True)),
         Keyword("smtp_alert", boolean),
         Keyword("virtualhost", string),
         Keyword("snmp_name", string),
@@ -493,7 +495,8 @@ VIRTUAL_SERVER = Block(
             quiet_deprecation=True,
         ),
         *_FLAGS,
-        Keyword("weight", integer(0, 65535)),
+        # vs_weight_handler: 1 to INT32_MAX, read with ignore_error.
+        Keyword("weight", integer(1, 2**31 - 1, lenient=True)),
         Keyword("lvs_method", _lvs_method),
         Keyword(
             "lb_kind",

@@ -47,18 +47,21 @@ def _one(args: Args, what: str) -> str:
     return args[0]
 
 
-def _strtol_prefix(word: str) -> int | None:
-    """The number C's strtol/strtoul reads at the start of `word` (base 10), or None."""
+def _strtol_prefix(word: str, signed: bool) -> int | None:
+    """The number C's strtol (`signed`) or strtoul reads at the start of `word` (base 10):
+    0 when no digit starts it, as C returns; None for a '-' given to strtoul (keepalived's
+    "negative number")."""
     text = word.lstrip(" \t")
-    digits = len(text) - len(text.lstrip("+-"))
-    if digits > 1:
+    sign = text[:1] if text[:1] in ("+", "-") else ""
+    if sign == "-" and not signed:
         return None
-    end = digits
+    end = len(sign)
     while end < len(text) and text[end].isdigit():
         end += 1
-    if end == digits:
-        return None
-    return int(text[:end], 10)
+    digits = text[len(sign) : end]
+    if not digits:
+        return 0
+    return int(sign + digits, 10)
 
 
 def flag(args: Args) -> bool:
@@ -107,8 +110,8 @@ def integer(
     """A whole number in [lo, hi]. keepalived's own fallbacks, where it has one:
 
     - `lenient`: keepalived read it with ignore_error (lib/parser.c read_unsigned_func):
-      outside -t, a number followed by junk ("5x") is used as the number it starts with,
-      when that is in range;
+      outside -t, a word with junk is used as the number strtoul reads from it ("5x" is
+      5, "abc" is 0) when that is in range;
     - `fallback`: the value keepalived uses for anything it cannot read ("Using default");
     - `zero`: the value a 0 becomes ("must be greater than 0, setting to 1").
     """
@@ -118,8 +121,11 @@ def integer(
         try:
             value = int(word, 0) if word.lower().startswith(("0x", "0o")) else int(word, 10)
         except ValueError:
-            prefix = _strtol_prefix(word) if lenient else None
+            signed = lo is not None and lo < 0
+            prefix = _strtol_prefix(word, signed) if lenient else None
             if prefix is not None and _in(prefix, lo, hi):
+                if prefix == 0 and zero is not _NO_FALLBACK:
+                    prefix = zero
                 raise Fallback(f"invalid number '{word}'; using {prefix}", prefix) from None
             if fallback is not _NO_FALLBACK:
                 raise Fallback(f"'{word}' is not an integer; using {fallback}", fallback) from None
@@ -159,7 +165,9 @@ def number(lo: float | None = None, hi: float | None = None) -> ValueParser:
 
 
 def _bound(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def choice(*options: str, casefold: bool = True, fallback: Any = _NO_FALLBACK) -> ValueParser:
