@@ -74,12 +74,17 @@ def test_fallback_config_exit_code_is_keepalived_t(path: Path) -> None:
 def _instance_values(result: StartResult, name: str) -> dict[str, str]:
     dump = result.section("VRRP Instance", name)
     return {k: dump[k] for k in ("Priority", "Wantstate", "Gratuitous ARP repeat",
-                                  "Gratuitous ARP refresh repeat") if k in dump}  # fmt: skip
+                                  "Gratuitous ARP refresh repeat", "Authentication type")
+            if k in dump}  # fmt: skip
 
 
 def _script_values(result: StartResult, name: str) -> dict[str, str]:
     dump = result.section("VRRP Script", name)
     return {k: dump[k] for k in ("Interval", "Rise", "Fall") if k in dump}
+
+
+# keepalived's dump of the auth type (vrrp_data.c dump_vrrp) by its wire value.
+_AUTH_NAMES = {0: "none", 1: "SIMPLE_PASSWORD", 2: "IPSEC_AH"}
 
 
 def _fastha_values(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
@@ -96,6 +101,7 @@ def _fastha_values(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, dic
             "Wantstate": i.params.initial_state.name,
             "Gratuitous ARP repeat": str(i.params.garp_master_repeat),
             "Gratuitous ARP refresh repeat": str(i.params.garp_master_refresh_repeat),
+            **({"Authentication type": _AUTH_NAMES[i.auth_type]} if i.params.version == 2 else {}),
         }
         for i in spec.instances
     }
@@ -136,6 +142,17 @@ vrrp_instance VI_2 {
         198.18.0.11/24
     }
 }
+vrrp_instance VI_3 {
+    interface eth0
+    virtual_router_id 53
+    authentication {
+        auth_type pass
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        198.18.0.12/24
+    }
+}
 """
 
 
@@ -147,7 +164,8 @@ vrrp_instance VI_2 {
 def test_fallback_values_are_keepalived_values(tmp_path: Path, path: Path | str) -> None:
     """Each value keepalived replaces (priority '150,abc' -> 100, state 'master' ->
     BACKUP, garp repeat 0 -> 1, '4z' -> 4, script interval 0 -> 1, rise '2y' -> 2, fall
-    'abc' -> 1, priority 300 -> 100 even for MASTER) is the value fastha runs with."""
+    'abc' -> 1, priority 300 -> 100 even for MASTER, auth_type 'pass' -> none) is the
+    value fastha runs with."""
     need_root()
     need_tool("keepalived")
     if isinstance(path, str):

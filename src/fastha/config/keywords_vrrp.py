@@ -648,7 +648,9 @@ AUTHENTICATION = Block(
     "authentication",
     model=Authentication,
     keywords=(
-        Keyword("auth_type", lambda a: AuthType(choice("PASS", "AH")(a))),
+        # vrrp_auth_type_handler: strcmp, so `pass` is "unknown authentication type" and the
+        # instance runs without authentication (as its keepalived peers would).
+        Keyword("auth_type", lambda a: AuthType(choice("PASS", "AH", casefold=False)(a))),
         Keyword("auth_pass", string),
     ),
 )
@@ -823,7 +825,11 @@ VRRP_TRACK_PROCESS = Block(
         # Bare `param_match`: the parameters must match exactly.
         Keyword(
             "param_match",
-            lambda a: ParamMatch(choice("initial", "partial")(a)) if a else ParamMatch.EXACT,
+            lambda a: (
+                ParamMatch(choice("initial", "partial", casefold=False)(a))
+                if a
+                else ParamMatch.EXACT
+            ),
         ),
         Keyword("weight", weight_reverse(-253, 253), spreads=True),
         Keyword("quorum", integer(1, 65535)),
@@ -862,7 +868,7 @@ TRACK_GROUP = Block(
 def linkbeat_interface(args: Args, where: Where) -> LinkbeatInterface:
     method = None
     if len(args) > 1:
-        method = choice("MII", "ETHTOOL", "IOCTL")(args[1:])
+        method = choice("MII", "ETHTOOL", "IOCTL", casefold=False)(args[1:])
     return LinkbeatInterface(name=args[0], method=method, where=where)
 
 
