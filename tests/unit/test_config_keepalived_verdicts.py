@@ -79,6 +79,12 @@ CASES: dict[str, tuple[str, bool]] = {
     "priority_junk": (conf(inside="    priority 100,abc"), True),
     "state_lowercase": (conf(inside="    state master"), True),
     "priority_missing": (conf(inside="    priority"), False),
+    "boolean_capital": (conf(inside="    lower_prio_no_advert True"), True),
+    "boolean_digit": (conf(inside="    higher_prio_send_advert 1"), True),
+    "auth_type_lowercase": (
+        conf(inside="    authentication {\n auth_type pass\n auth_pass x\n }"),
+        True,
+    ),
     "no_vrid": (conf().replace("virtual_router_id 51", ""), False),
     # Every route/rule word keepalived reads, and some it refuses (proto, pref, a table
     # name rt_tables does not have): the same lines must be errors.

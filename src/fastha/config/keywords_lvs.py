@@ -80,7 +80,9 @@ def _vsg_item(args: Args, where: Where) -> m.VsgEntry:
     """`fwmark N [inet|inet6]` or `<IP | IP-last | IP-IP | IP/len> [port]`."""
     if args[0] == "fwmark":
         mark = integer(1, 2**32 - 1)(args[1:])
-        family = m.Family(choice("inet", "inet6")(args[2:])) if len(args) > 2 else None
+        family = (
+            m.Family(choice("inet", "inet6", casefold=False)(args[2:])) if len(args) > 2 else None
+        )
         return m.VsgFwmark(where=where, fwmark=mark, family=family)
     if len(args) > 2:
         raise BadValue(f"extra words: {' '.join(args[2:])}")

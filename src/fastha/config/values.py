@@ -70,13 +70,15 @@ def flag(args: Args) -> bool:
 
 
 def boolean(args: Args) -> bool:
-    """Optional true/false after the keyword; bare keyword means true (keepalived's get_value_bool)."""
+    """Optional true/false after the keyword; bare keyword means true. keepalived's
+    check_true_false (lib/parser.c) takes exactly true/on/yes and false/off/no, lower
+    case: anything else ("True", "1") is an error and the keyword is ignored."""
     if not args:
         return True
-    word = args[0].lower()
-    if word in ("true", "on", "yes", "1"):
+    word = args[0]
+    if word in ("true", "on", "yes"):
         return True
-    if word in ("false", "off", "no", "0"):
+    if word in ("false", "off", "no"):
         return False
     raise BadValue(f"'{args[0]}' is not a boolean (true/false, on/off, yes/no)")
 
