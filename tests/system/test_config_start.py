@@ -74,7 +74,9 @@ def test_fallback_config_exit_code_is_keepalived_t(path: Path) -> None:
 def _instance_values(result: StartResult, name: str) -> dict[str, str]:
     dump = result.section("VRRP Instance", name)
     return {k: dump[k] for k in ("Priority", "Wantstate", "Gratuitous ARP repeat",
-                                  "Gratuitous ARP refresh repeat", "Authentication type")
+                                  "Gratuitous ARP refresh repeat", "Authentication type",
+                                  "Send advert after receive lower priority advert",
+                                  "Gratuitous ARP delay", "Down timer adverts")
             if k in dump}  # fmt: skip
 
 
@@ -101,6 +103,15 @@ def _fastha_values(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, dic
             "Wantstate": i.params.initial_state.name,
             "Gratuitous ARP repeat": str(i.params.garp_master_repeat),
             "Gratuitous ARP refresh repeat": str(i.params.garp_master_refresh_repeat),
+            "Gratuitous ARP delay": str(i.params.garp_master_delay_ns // 10**9),
+            "Down timer adverts": str(i.params.down_timer_adverts),
+            "Send advert after receive lower priority advert": str(
+                not (
+                    i.params.lower_prio_no_advert
+                    if i.params.lower_prio_no_advert is not None
+                    else i.params.strict
+                )
+            ).lower(),
             **({"Authentication type": _AUTH_NAMES[i.auth_type]} if i.params.version == 2 else {}),
         }
         for i in spec.instances
@@ -145,6 +156,9 @@ vrrp_instance VI_2 {
 vrrp_instance VI_3 {
     interface eth0
     virtual_router_id 53
+    lower_prio_no_advert True
+    garp_master_delay 3x
+    down_timer_adverts 5z
     authentication {
         auth_type pass
         auth_pass secret
@@ -164,7 +178,9 @@ vrrp_instance VI_3 {
 def test_fallback_values_are_keepalived_values(tmp_path: Path, path: Path | str) -> None:
     """Each value keepalived replaces (priority '150,abc' -> 100, state 'master' ->
     BACKUP, garp repeat 0 -> 1, '4z' -> 4, script interval 0 -> 1, rise '2y' -> 2, fall
-    'abc' -> 1, priority 300 -> 100 even for MASTER, auth_type 'pass' -> none) is the
+    'abc' -> 1, priority 300 -> 100 even for MASTER, auth_type 'pass' -> none,
+    lower_prio_no_advert 'True' ignored, garp_master_delay '3x' -> 3,
+    down_timer_adverts '5z' -> 5) is the
     value fastha runs with."""
     need_root()
     need_tool("keepalived")

@@ -517,8 +517,9 @@ VIRTUAL_SERVER = Block(
         Keyword("snmp_name", string),
         Keyword("alpha", flag),
         Keyword("omega", flag),
-        Keyword("quorum", integer(1, 2**32 - 1)),
-        Keyword("hysteresis", uint),
+        # check_parser.c: read with ignore_error.
+        Keyword("quorum", integer(1, 2**32 - 1, lenient=True)),
+        Keyword("hysteresis", integer(0, 2**32 - 1, lenient=True)),
         Keyword("quorum_up", _notify_script),
         Keyword("quorum_down", _notify_script),
         Keyword("ip_family", _enum(m.Family, casefold=False)),

@@ -49,6 +49,7 @@ from fastha.config.values import (
     ip_address,
     ip_interface,
     number,
+    settle,
     string,
     text,
     words,
@@ -77,36 +78,43 @@ def named(args: Args) -> Mapping[str, Any]:
 
 def weight_reverse(lo: int, hi: int) -> Callable[[Args], Mapping[str, Any]]:
     """`weight N [reverse]` spread into `weight` and `weight_reverse`."""
-    parse = integer(lo, hi)
+    parse = integer(lo, hi, lenient=True)  # keepalived: read_int_strvec(..., true)
 
     def parse_weight(args: Args) -> Mapping[str, Any]:
-        value = parse(args)
+        value, problem = settle(parse, args)
         rest = args[1:]
         if rest and rest[0] != "reverse":
             raise BadValue(f"unknown word '{rest[0]}' after weight")
-        return {"weight": value, "weight_reverse": bool(rest)}
+        out = {"weight": value, "weight_reverse": bool(rest)}
+        if problem:
+            raise Fallback(problem, out)
+        return out
 
     return parse_weight
 
 
 def tracked(lo: int, hi: int, *, allow_reverse: bool = True) -> Callable[[Args, Where], Tracked]:
     """One line of a track_* block: `NAME [weight N [reverse]]`."""
-    parse = integer(lo, hi)
+    parse = integer(lo, hi, lenient=True)  # keepalived: read_int_strvec(..., true)
 
     def item(args: Args, where: Where) -> Tracked:
         name, rest = args[0], list(args[1:])
         weight: int | None = None
         reverse = False
+        problem = None
         while rest:
             word = rest.pop(0)
             if word == "weight":
-                weight = parse(tuple(rest[:1]))
+                weight, problem = settle(parse, tuple(rest[:1]))
                 rest = rest[1:]
             elif word == "reverse" and allow_reverse:
                 reverse = True
             else:
                 raise BadValue(f"{name}: unknown word '{word}'")
-        return Tracked(name=name, weight=weight, reverse=reverse, where=where)
+        out = Tracked(name=name, weight=weight, reverse=reverse, where=where)
+        if problem:
+            raise Fallback(f"{name}: {problem}", out)
+        return out
 
     return item
 
@@ -583,8 +591,11 @@ def advert_int(args: Args) -> float:
 
 def garp_extra_if(args: Args) -> Mapping[str, Any]:
     all_ = bool(args) and args[0] == "all"
-    value = integer(0, 86400)(args[1:] if all_ else args)
-    return {"garp_extra_if": value, "garp_extra_if_all": all_}
+    value, problem = settle(integer(0, 86400, lenient=True), args[1:] if all_ else args)
+    out = {"garp_extra_if": value, "garp_extra_if_all": all_}
+    if problem:
+        raise Fallback(problem, out)
+    return out
 
 
 def old_unicast_checksum(args: Args) -> str:
@@ -655,7 +666,8 @@ AUTHENTICATION = Block(
     ),
 )
 
-_garp_int = integer(0, 2**31 - 1)
+# vrrp_parser.c reads these with ignore_error (a word with junk runs as strtoul's number).
+_garp_int = integer(0, 2**31 - 1, lenient=True)
 
 VRRP_INSTANCE = Block(
     "vrrp_instance",
@@ -680,7 +692,7 @@ VRRP_INSTANCE = Block(
         Keyword("mcast_src_ip", ip_address, aliases=("unicast_src_ip",)),
         Keyword("mcast_dst_ip", ip_address),
         Keyword("track_src_ip", flag),
-        Keyword("version", integer(2, 3)),
+        Keyword("version", integer(2, 3, lenient=True)),
         Keyword("check_unicast_src", flag),
         Keyword(
             "unicast_peer",
@@ -703,7 +715,7 @@ VRRP_INSTANCE = Block(
             spreads=True,
             deprecated_by="garp_extra_if",
         ),
-        Keyword("down_timer_adverts", integer(1, 100)),
+        Keyword("down_timer_adverts", integer(1, 100, lenient=True)),
         Keyword("lower_prio_no_advert", boolean),
         Keyword("higher_prio_send_advert", boolean),
         Keyword("virtual_router_id", integer(1, 255)),
@@ -832,8 +844,8 @@ VRRP_TRACK_PROCESS = Block(
             ),
         ),
         Keyword("weight", weight_reverse(-253, 253), spreads=True),
-        Keyword("quorum", integer(1, 65535)),
-        Keyword("quorum_max", integer(0, 65535)),
+        Keyword("quorum", integer(1, 65535, lenient=True)),
+        Keyword("quorum_max", integer(0, 65535, lenient=True)),
         Keyword("fork_delay", number(0)),
         Keyword("terminate_delay", number(0)),
         # `delay` sets both fork and terminate delay.

@@ -41,6 +41,15 @@ class Fallback(BadValue):
         self.value = value
 
 
+def settle(parse: ValueParser, args: Args) -> tuple[Any, str | None]:
+    """For a parser built of others: run `parse`, -> (value, keepalived's message when it
+    fell back). The caller builds its own value and re-raises `Fallback` with it."""
+    try:
+        return parse(args), None
+    except Fallback as exc:
+        return exc.value, str(exc)
+
+
 def _one(args: Args, what: str) -> str:
     if not args:
         raise MissingValue(f"missing {what}")
