@@ -507,7 +507,7 @@ static_routes {
     inet6 default via 2001:db8::1
 }
 static_rules {
-    from 192.0.2.0/24 table 100
+    from 192.0.2.0/24 table 100 priority 100
 }
 linkbeat_interfaces {
     eth0
@@ -533,3 +533,20 @@ garp_group {
     ]
     assert cfg.interface_up_down_delays[0].up_delay == 4
     assert cfg.garp_groups[0].interfaces == ("eth0", "eth1")
+
+
+def test_rules_without_priority_get_keepalived_s(tmp_path: Path) -> None:
+    """vrrp_iprule.c: 16384, then one less per rule of the family, in line order, with
+    keepalived's warning (so -t exits 5)."""
+    result = run(
+        tmp_path,
+        "static_rules {\n from 192.0.2.0/24 table 100\n from 2001:db8::/64 table 100\n}\n"
+        + one(" virtual_rules {\n from 192.0.3.0/24 table 100\n }\n" + VIP)
+        + "static_rules {\n from 192.0.4.0/24 table 100 priority 7\n"
+        " from 192.0.5.0/24 table 100\n}\n",
+    )
+    cfg = result.config
+    assert [r.priority for r in cfg.static_rules] == [16384, 16384, 7, 16382]
+    assert cfg.vrrp_instances[0].virtual_rules[0].priority == 16383
+    assert sum("Rule has no preference specified" in m for m in messages(result)) == 4
+    assert result.exit_code == ExitCode.CONFIG

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from fastha.config.diagnostics import (
 )
 from fastha.config.parser import parse
 from fastha.config.preprocess import load_lines
+from fastha.config.source import Where
 from fastha.config.validate import Host, validate
 
 
@@ -76,16 +78,19 @@ def load(
     config = parse(lines, ROOT, diags)
     if config is not None:
         diags.extend(validate(config, host))
-        config = settle(config)
+        config = settle(config, {line.where: i for i, line in enumerate(lines)}, diags)
     return LoadResult(config, tuple(diags))
 
 
-def settle(config: Any) -> Any:
-    """The model keepalived runs: what validation reported as dropped is dropped
-    (a virtual server with no real servers, ...), so no part of the daemon programs it."""
+def settle(config: Any, order: Mapping[Where, int], diags: list[Diagnostic]) -> Any:
+    """The model keepalived runs: what validation reported as dropped is dropped (a
+    virtual server with no real servers, ...), so no part of the daemon programs it; and
+    what keepalived fills in across the file is filled in (rules' priorities, in the
+    order of the lines: `order`), with its message."""
     from fastha.config.validate_lvs import kept_virtual_servers
+    from fastha.config.validate_vrrp import rule_priorities
 
     kept = kept_virtual_servers(config)
-    if kept == tuple(config.virtual_servers):
-        return config
-    return dataclasses.replace(config, virtual_servers=kept)
+    if kept != tuple(config.virtual_servers):
+        config = dataclasses.replace(config, virtual_servers=kept)
+    return rule_priorities(config, order, diags)

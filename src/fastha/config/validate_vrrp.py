@@ -13,14 +13,15 @@ start either.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
-from fastha.config.model_vrrp import AuthType, State, VrrpInstance
-from fastha.config.source import where_of
+from fastha.config.model_vrrp import AuthType, State, VirtualRule, VrrpInstance
+from fastha.config.source import Where, where_of
 from fastha.config.validate import Host, check
 
 OWNER_PRIORITY = 255
@@ -556,3 +557,43 @@ def route_rule_options(config: Config, host: Host) -> Iterator[Diagnostic]:
                     item.where,
                     f"{kind} option '{name}' is not installed by fastha yet (keepalived does)",
                 )
+
+
+RULE_START_PRIORITY = 16384  # vrrp_iprule.c
+
+
+def rule_priorities(config: Config, order: Mapping[Where, int], diags: list[Diagnostic]) -> Config:
+    """keepalived gives a static or virtual rule without a preference one of its own:
+    16384, then one less for each such rule of the same family, in the order of the
+    lines (vrrp_iprule.c alloc_rule), and says so. The model gets those numbers."""
+    found: list[tuple[int, int, int, VirtualRule]] = []  # (line order, owner, index, rule)
+    for i, rule in enumerate(config.static_rules):
+        found.append((order.get(rule.where, 0) if rule.where else 0, -1, i, rule))
+    for vi, vrrp in enumerate(config.vrrp_instances):
+        for i, rule in enumerate(vrrp.virtual_rules):
+            found.append((order.get(rule.where, 0) if rule.where else 0, vi, i, rule))
+    nxt = {4: RULE_START_PRIORITY, 6: RULE_START_PRIORITY}
+    new: dict[tuple[int, int], VirtualRule] = {}
+    for _line, owner, i, rule in sorted(found, key=lambda f: f[0]):
+        if rule.priority is not None:
+            continue
+        prio = nxt[rule.family]
+        nxt[rule.family] -= 1
+        diags.append(
+            warning(
+                rule.where,
+                f"Rule has no preference specified - setting to {prio}. "
+                "This is probably not what you want.",
+            )
+        )
+        new[(owner, i)] = replace(rule, priority=prio)
+    if not new:
+        return config
+    statics = tuple(new.get((-1, i), r) for i, r in enumerate(config.static_rules))
+    instances = tuple(
+        replace(v, virtual_rules=tuple(new.get((vi, i), r) for i, r in enumerate(v.virtual_rules)))
+        if any(o == vi for o, _ in new)
+        else v
+        for vi, v in enumerate(config.vrrp_instances)
+    )
+    return replace(config, static_rules=statics, vrrp_instances=instances)
