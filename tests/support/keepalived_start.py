@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.keepalived import keepalived_path
+from tests.support.vrrp_peer import FASTHA
 
 _counter = itertools.count()
 _STAMP = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}: ")
@@ -72,9 +73,11 @@ def start(
     args: Sequence[str] = ("-P",),
     settle: float = 4.0,
     until: tuple[str, ...] = ("Startup complete", "Initializing ipvs"),
+    impl: str = "keepalived",
 ) -> StartResult:
-    """Run keepalived on `conf` (a path) in a new namespace; see the module docstring."""
-    binary = keepalived_path()
+    """Run keepalived (or, `impl="fastha"`, fastha's daemon, the same way) on `conf` (a
+    path) in a new namespace; see the module docstring."""
+    binary = keepalived_path() if impl == "keepalived" else str(FASTHA)
     if binary is None:
         raise RuntimeError("keepalived is not installed (apt-get install keepalived)")
     ns = f"fhks{os.getpid() % 10000}x{next(_counter)}"
@@ -87,9 +90,16 @@ def start(
         _ip("-n", ns, "link", "set", "eth0p", "up")
         with tempfile.TemporaryDirectory(prefix="fastha-ka-") as tmp:
             log = Path(tmp) / "log"
-            argv = ["ip", "netns", "exec", ns, binary, *args, "-n", "-l", "-D", "-d",
-                    "-f", str(Path(conf).resolve()), "-p", f"{tmp}/p", "-r", f"{tmp}/r",
-                    "-c", f"{tmp}/c", "-b", f"{tmp}/b"]  # fmt: skip
+            if impl == "keepalived":
+                argv = ["ip", "netns", "exec", ns, binary, *args, "-n", "-l", "-D", "-d",
+                        "-f", str(Path(conf).resolve()), "-p", f"{tmp}/p", "-r", f"{tmp}/r",
+                        "-c", f"{tmp}/c", "-b", f"{tmp}/b"]  # fmt: skip
+            else:
+                argv = ["ip", "netns", "exec", ns, binary, "daemon", *args, "-n", "-l",
+                        "-f", str(Path(conf).resolve()), "-p", f"{tmp}/p", "-r", f"{tmp}/r",
+                        "-c", f"{tmp}/c", "--control-socket", f"{tmp}/ctl.sock",
+                        "--json-file", f"{tmp}/j", "--data-file", f"{tmp}/d",
+                        "--stats-file", f"{tmp}/s"]  # fmt: skip
             with log.open("wb") as out:
                 proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
             deadline = time.monotonic() + settle

@@ -229,3 +229,26 @@ def test_small_cases_start_as_keepalived_does(case_verdicts: dict[str, tuple[boo
 
     wrong = {c: runs for c, (_text, runs) in CASES.items() if case_verdicts[c][0] != runs}
     assert not wrong, {c: case_verdicts[c][1][-1500:] for c in wrong}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["inline", *sorted(p for p in FALLBACK.glob("*.conf") if "vrrp_instance" in p.read_text())],
+    ids=lambda p: p if isinstance(p, str) else _name(p),
+)
+def test_fastha_daemon_starts_where_keepalived_starts(tmp_path: Path, path: Path | str) -> None:
+    """The daemon itself (not only the loader's verdict): `fastha daemon -P` on each
+    fallback config runs exactly when keepalived -P does."""
+    need_root()
+    need_tool("keepalived")
+    if isinstance(path, str):
+        path = tmp_path / "keepalived.conf"
+        path.write_text(FALLBACK_VRRP)
+    ka = start(path, args=("-P",))
+    ours = start(path, args=("-P",), impl="fastha", settle=15.0)
+    assert ours.runs == ka.runs, (
+        f"keepalived {'runs' if ka.runs else 'stops'}:\n{ka.log[-2000:]}\n"
+        f"--- fastha:\n{ours.log[-3000:]}"
+    )
+    if not ka.runs:
+        assert ours.returncode == ka.returncode == 2, ours.log[-2000:]
