@@ -140,3 +140,4 @@ def test_routes_and_rules_are_keepalived_s(tmp_path: Path) -> None:
     # host's `ip` prints table 200 by number) and did drop the `proto` one.
     assert any(r.get("table") == "200" for r in ka_routes), ka_log[-2500:]
     assert not any(r.get("dst") == "198.18.15.0/24" for r in ka_routes), ka_log[-2500:]
+    assert any(r.get("dst") == "198.18.25.0/24" and r.get("nexthops") for r in ka_routes)

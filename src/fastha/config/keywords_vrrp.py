@@ -19,6 +19,7 @@ from fastha.config.model_vrrp import (
     GarpGroup,
     InterfaceUpDownDelay,
     LinkbeatInterface,
+    NextHop,
     ParamMatch,
     State,
     Tracked,
@@ -367,7 +368,10 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
             options.append((word, value))
         elif word in _ROUTE_KEPT_FLAGS:
             options.append((word, ""))
-        elif word in ("nexthop", "or"):
+        elif word == "nexthop":
+            fields["nexthops"] = _nexthops([word, *rest], family)
+            rest = []
+        elif word == "or":
             options.append((word, " ".join(rest)))
             rest = []
         else:
@@ -403,6 +407,42 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
     if problem:
         raise Fallback(problem, route)
     return route
+
+
+def _nexthops(words: list[str], family: int | None) -> tuple[NextHop, ...]:
+    """`nexthop via A dev I weight N onlink nexthop ...` (vrrp_iproute.c parse_nexthops):
+    anything else after them is "Route has trailing nonsense"."""
+    hops: list[NextHop] = []
+    while words and words[0] == "nexthop":
+        words.pop(0)
+        hop: dict[str, Any] = {}
+        while words and words[0] != "nexthop":
+            word = words.pop(0)
+            if word == "via":
+                value = _take(words, word)
+                if value in ("inet", "inet6"):
+                    value = _take(words, word)
+                addr = ip_address((value,))
+                if family is not None and addr.version != family:
+                    raise BadValue("Address family mismatch for next hop")
+                family = addr.version
+                hop["via"] = addr
+            elif word == "dev":
+                hop["dev"] = _take(words, word)
+            elif word == "weight":
+                value = _take(words, word)
+                weight = integer(0, 256)((value,))
+                if not weight:
+                    raise BadValue("Invalid weight 0 specified for route")
+                hop["weight"] = weight
+            elif word == "onlink":
+                hop["onlink"] = True
+            elif word in ("realms", "encap", "as"):
+                raise BadValue(f"nexthop {word} is not supported by fastha yet")
+            else:
+                raise BadValue(f"Route has trailing nonsense - {word}")
+        hops.append(NextHop(**hop))
+    return tuple(hops)
 
 
 _RULE_ACTIONS = frozenset(["blackhole", "unreachable", "prohibit", "nop"])

@@ -74,6 +74,16 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NextHop:
+    """One `nexthop via ADDR dev IF weight N onlink` of a multipath route."""
+
+    via: IPAddress | None = None
+    dev: str | None = None
+    weight: int | None = None  # 1-256, as written
+    onlink: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VirtualRoute:
     """A virtual_routes / static_routes line (`ip route add` syntax).
 
@@ -98,6 +108,7 @@ class VirtualRoute:
     # and the names given with `lock`.
     metrics: tuple[tuple[str, int | str], ...] = ()
     lock: tuple[str, ...] = ()
+    nexthops: tuple[NextHop, ...] = ()  # RTA_MULTIPATH
     track_group: str | None = None
     no_track: bool = False
     # Options keepalived accepts that fastha keeps but does not install (validate says so).

@@ -171,6 +171,8 @@ class VirtualRoute:
     # ones locked.
     metrics: tuple[tuple[str, int | str], ...] = ()
     lock: tuple[str, ...] = ()
+    # RTA_MULTIPATH: (via, dev, weight 1-256, onlink) per next hop.
+    nexthops: tuple[tuple[str | None, str | None, int | None, bool], ...] = ()
 
     def request(self, index_of: Callable[[str], int]) -> dict[str, Any]:
         req: dict[str, Any] = {}
@@ -204,6 +206,20 @@ class VirtualRoute:
             req["tos"] = self.tos
         if self.onlink:
             req["flags"] = RTNH_F_ONLINK
+        if self.nexthops:
+            hops = []
+            for via, dev, weight, onlink in self.nexthops:
+                hop: dict[str, Any] = {"hops": (weight or 1) - 1}
+                if via:
+                    hop["gateway"] = via
+                    family = family or _family(via)
+                if dev:
+                    hop["oif"] = index_of(dev)
+                if onlink:
+                    hop["flags"] = RTNH_F_ONLINK
+                hops.append(hop)
+            req["multipath"] = hops
+            req["family"] = req.get("family") or family or socket.AF_INET
         if self.metrics or self.lock:
             metrics: dict[str, int | str] = {
                 _RTAX_NAMES.get(name, name): value for name, value in self.metrics

@@ -205,6 +205,10 @@ def _route(r: ConfRoute) -> netlink.VirtualRoute:
         onlink=r.onlink,
         metrics=r.metrics,
         lock=r.lock,
+        nexthops=tuple(
+            (str(h.via) if h.via is not None else None, h.dev, h.weight, h.onlink)
+            for h in r.nexthops
+        ),
     )
 
 
