@@ -111,3 +111,46 @@ def test_dynamic_interfaces_waits_for_the_interface(
               "198.18.71.10"), 15, peer)  # fmt: skip
     finally:
         peer.stop()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_interfaces_are_looked_up_in_the_namespace(
+    topo: Topology, tmp_path: Path, impl: str
+) -> None:
+    """`-s NETNS` from the host: the instance's interface exists only in that namespace,
+    and both daemons look it up there (keepalived enters it before reading the file)."""
+    import subprocess
+
+    from tests.support.vrrp_peer import FASTHA, keepalived_binary
+
+    node = topo.node("a", ipv4="198.18.70.2/24")
+    topo.run(node, "ip", "link", "add", "late0", "type", "veth", "peer", "name", "late0p")
+    topo.run(node, "ip", "addr", "add", "198.18.71.2/24", "dev", "late0")
+    for dev in ("late0p", "late0"):
+        topo.run(node, "ip", "link", "set", dev, "up")
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(CONF.format(dynamic="", ifname=node.ifname))
+    run = tmp_path / "run"
+    run.mkdir()
+    if impl == "keepalived":
+        cmd = [keepalived_binary() or "keepalived", "-n", "-l", "-P", "-s", node.ns, "-f",
+               str(conf), "-p", f"{run}/p", "-r", f"{run}/r", "-c", f"{run}/c"]  # fmt: skip
+    else:
+        cmd = [str(FASTHA), "daemon", "-P", "-n", "-l", "-s", node.ns, "-f", str(conf),
+               "-p", f"{run}/p", "-r", f"{run}/r", "--control-socket", f"{run}/ctl.sock",
+               "--json-file", f"{run}/j"]  # fmt: skip
+    log = tmp_path / "log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"{impl} exited {proc.returncode}:\n{log.read_text()}"
+            if _has(topo, node, "late0", "198.18.71.10"):
+                return
+            time.sleep(0.2)
+        pytest.fail(f"{impl}: no VIP on late0:\n{log.read_text()[-3000:]}")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)

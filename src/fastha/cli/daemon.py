@@ -71,6 +71,21 @@ def _umask(text: str | None) -> int | None:
     return value
 
 
+def _namespace_interfaces(name: str) -> frozenset[str] | None:
+    """The interfaces of network namespace NAME (`ip -n NAME -o link`), or None."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ip", "-n", name, "-o", "link", "show"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # "2: eth0@if5: <BROADCAST,...": the name, without its "@peer".
+    return frozenset(
+        line.split(": ", 2)[1].split("@", 1)[0] for line in out.splitlines() if ": " in line
+    )
+
+
 def _has_vrrp(config: Config) -> bool:
     return bool(config.vrrp_instances or config.static_ipaddresses or config.static_routes
                 or config.static_rules)  # fmt: skip
@@ -181,7 +196,17 @@ def command(
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
-    result = load(path, config_id if config_id is not None else default_config_id())
+    cid = config_id if config_id is not None else default_config_id()
+    result = load(path, cid)
+    netns = namespace or (result.config.net_namespace if result.config else None)
+    if netns:
+        # keepalived enters the namespace before it looks interfaces up: so do we, for
+        # the interface checks (a missing one stops keepalived's VRRP child).
+        from fastha.config.validate import Host
+
+        names = _namespace_interfaces(netns)
+        host = Host(interfaces=names) if names is not None else Host(check_interfaces=False)
+        result = load(path, cid, host=host)
     for diag in result.diagnostics:
         click.echo(str(diag), err=True)
     # Only where keepalived itself does not run (see Diagnostic.stops: the VRRP child's
