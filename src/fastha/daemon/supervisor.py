@@ -66,6 +66,9 @@ FORWARD_TO: dict[int, tuple[str, ...]] = {
     signal.SIGRTMIN + 2: ("vrrp",),
 }
 
+_PATH_OPTIONS = ("config_file", "pid_file", "vrrp_pid_file", "checkers_pid_file",
+                 "control_socket", "run_dir", "data_file", "stats_file", "json_file")  # fmt: skip
+
 
 @dataclass(slots=True)
 class SupervisorOptions:
@@ -193,6 +196,11 @@ class Supervisor:
         self._reload_lock: asyncio.Lock | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         o = options
+        # run() moves to "/": what the command line named relative to where we were
+        # started is anchored first.
+        for name in _PATH_OPTIONS:
+            if getattr(o, name):
+                setattr(o, name, os.path.abspath(getattr(o, name)))
         if o.vrrp:
             self.slots["vrrp"] = ChildSlot("vrrp", o.vrrp_pid_file, f"{o.run_dir}/vrrp.sock")
         if o.check:
@@ -213,6 +221,9 @@ class Supervisor:
         import uvloop
 
         o = self.options
+        # As daemons do (keepalived's xdaemon): the directory we were started from may
+        # belong to anyone, and nothing of ours may be looked up in it.
+        os.chdir("/")
         if o.umask is not None:
             os.umask(o.umask)
         if o.namespace:
@@ -256,7 +267,12 @@ class Supervisor:
             await script_security.run_logged(scripts, script_security.startup_script(self.config))
             await self._start_servers()
             if self.slots:
-                self._write_snapshot(self.config)
+                try:
+                    self._write_snapshot(self.config)
+                except OSError as exc:
+                    log.error("Cannot write %s: %s; not starting", self.snapshot_path, exc)
+                    self.exit_code = 1
+                    return 1
             for slot in self.slots.values():
                 slot.backoff = self.options.backoff_initial
                 await self._spawn(slot)
@@ -288,7 +304,9 @@ class Supervisor:
 
     def _argv(self, slot: ChildSlot) -> list[str]:
         o = self.options
-        argv = [sys.executable, "-m", "fastha.daemon.child"]
+        # -I: isolated (no script/working directory, PYTHON* or user site on sys.path): a
+        # module planted where the daemon was started never runs as root in a child.
+        argv = [sys.executable, "-I", "-m", "fastha.daemon.child"]
         if o.stub_children:
             return [*argv, "sleep", "--role", slot.kind, *o.stub_args]
         argv += [slot.kind, "-f", o.config_file]

@@ -25,6 +25,7 @@ from fastha.daemon.alerts import VrrpAlerts
 from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
@@ -325,9 +326,10 @@ class VrrpRunner:
                 if name not in self.spec.track_files:
                     continue  # removed by a reload in progress
                 path = self.spec.track_files[name][0]
+                # Non-blocking, no symlink, regular files only: a FIFO put in its place
+                # would block open() and every advert with it (keepalived: O_NONBLOCK).
                 try:
-                    with open(path) as fh:
-                        text = fh.read(64)
+                    text = read_small(path, 64).decode(errors="replace")
                 except OSError:
                     text = "0"
                 if tracker.set_text(text):
@@ -438,14 +440,7 @@ class VrrpRunner:
         """keepalived's JSON signal: every instance's state and counters, atomically."""
         import orjson
 
-        path = self.options.json_file
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.error("Cannot write %s: %s", path, exc)
+        write_text(self.options.json_file, orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
 
     async def _statics(self, nl: Netlink, add: bool) -> None:
         """static_ipaddress/routes/rules: keepalived sets them at start and, unless -V,
