@@ -462,7 +462,11 @@ class Supervisor:
             path = self.options.config_file
             self.notify.reloading()
             log.info("Reloading: validating %s", path)
-            result = load(path, self.options.config_id or default_config_id())
+            # In a thread: a big (or hostile, bounded) file must not stop the loop that
+            # answers status and respawns children.
+            result = await asyncio.to_thread(
+                load, path, self.options.config_id or default_config_id()
+            )
             errors = [str(d) if d.where else f"{path}: {d}" for d in result.errors]
             warnings = [
                 str(d) if d.where else f"{path}: {d}"
