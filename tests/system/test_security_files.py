@@ -175,6 +175,7 @@ def test_dump_files_planted_symlinks_and_files(topo: Topology, mallory: Attacker
 
 # -- item 4: a module planted in the daemon's working directory ----------------------
 
+PLANT = "import sys\nopen(sys.argv[1], 'w').write(sys.argv[2])"
 PAYLOAD = "import os\nopen({marker!r}, 'a').write(f'{{os.getuid()}}\\n')\n"
 
 
@@ -184,8 +185,9 @@ def test_planted_module_in_working_directory(topo: Topology, mallory: Attacker, 
     work.mkdir()
     os.chown(work, mallory.uid, mallory.gid)
     marker = base / "tmp" / "pwned"
+    payload = PAYLOAD.format(marker=str(marker))
     for module in ("argparse", "ctypes", "uvloop", "orjson", "pickle"):
-        mallory.python(f"open({str(work / module) + '.py'!r}, 'w').write({PAYLOAD.format(marker=str(marker))!r})")
+        mallory.python(PLANT, str(work / f"{module}.py"), payload)
     with single(topo, "fastha") as cluster:
         harden(cluster["a"], cwd=str(work))
         up(cluster)

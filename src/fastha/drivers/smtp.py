@@ -209,7 +209,8 @@ class SmtpAlerts:
                 hostname=s.server,
                 port=s.port,
                 timeout=s.connect_timeout,
-                local_hostname=one_line(s.helo_name or "") or "localhost",
+                # One word (EHLO's argument): no CR/LF, nor blanks aiosmtplib refuses.
+                local_hostname="".join(one_line(s.helo_name or "").split()) or "localhost",
                 use_tls=False,
                 start_tls=False,
             )
