@@ -367,3 +367,23 @@ def test_file_check_fifo_read_does_not_block(mallory: Attacker, base: Path) -> N
     except subprocess.TimeoutExpired:
         pytest.fail("reading a FIFO planted as a FILE_CHECK file blocked")
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
+
+
+# -- Low: a reload of a config that fans out to nothing ---------------------------------
+
+
+def test_reload_of_exploding_config_is_refused_and_daemon_holds(topo: Topology) -> None:
+    need_impl("fastha")
+    with single(topo, "fastha") as cluster:
+        node = cluster["a"]
+        up(cluster)
+        good = node.conf.read_text()
+        bomb = ["$L0="]
+        for k in range(1, 12):  # ten of the level below, eleven levels, all empty
+            bomb += [f"$L{k}=" + " \\\n".join([f"$L{k - 1}"] * 10), ""]
+        node.conf.write_text("\n".join([*bomb, "$L11", good]))
+        assert node.peer.proc is not None
+        os.kill(node.peer.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: "Reload failed" in node.peer.log(), 120), node.peer.tail()
+        assert "fanning out to nothing" in node.peer.log(), node.peer.tail()
+        holds(cluster)

@@ -46,6 +46,7 @@ from fastha.daemon.child import ENV_PARENT_PID, EXIT_FATAL
 from fastha.daemon.control import DEFAULT_CONTROL_SOCKET, ControlError, JsonServer, request
 from fastha.daemon.sdnotify import Notifier
 from fastha.drivers import netns
+from fastha.drivers.files import write_atomic
 
 log = logging.getLogger("fastha.daemon")
 
@@ -141,15 +142,9 @@ def enter_namespace(name: str) -> None:
 
 def write_pid_file(path: str, pid: int) -> None:
     """keepalived's format: the pid and a newline, mode 0644, replaced atomically."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.{pid}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, f"{pid}\n".encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    # As the dump files: no predictable temporary a planted symlink could redirect.
+    write_atomic(path, f"{pid}\n".encode(), 0o644)
 
 
 def remove_pid_file(path: str | None) -> None:

@@ -349,7 +349,8 @@ class VrrpRunner:
         fifo = None
         if self.spec.notify_fifo:
             ours = fifo_script is not None
-            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours)
+            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours,
+                              owner=_fifo_owner(self.config))  # fmt: skip
         ctx = self.ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -871,6 +872,20 @@ class VrrpRunner:
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)
             await self.firewall.remove()  # ... and the rules that guard them
+
+
+def _fifo_owner(config: Config) -> int | None:
+    """The uid `notify_fifo NAME USER` names: its FIFO may be that user's (else root's)."""
+    import pwd
+
+    g = config.global_defs
+    fifo = g.vrrp_notify_fifo or g.notify_fifo
+    if fifo is None or not fifo.username:
+        return None
+    try:
+        return pwd.getpwnam(fifo.username).pw_uid
+    except KeyError:
+        return None
 
 
 def _set_sysctl(ifname: str, name: str, value: int) -> int | None:
