@@ -212,7 +212,7 @@ def daemon_command(impl: Impl, conf: Path, rundir: Path) -> list[str]:
     """The foreground, VRRP-only command line of ``impl`` for ``conf``."""
     if impl == "fastha":
         return [
-            sys.executable, "-m", "fastha.cli.main", "daemon", "-P", "-n", "-l",
+            sys.executable, "-I", "-m", "fastha.cli.main", "daemon", "-P", "-n", "-l",
             "-f", str(conf), "--json-file", str(rundir / "fastha.json"),
             "-p", str(rundir / "fastha.pid"), "-r", str(rundir / "vrrp.pid"),
         ]  # fmt: skip
@@ -364,6 +364,7 @@ class Lab:
         ns = node.ns if isinstance(node, Node) else self.nodes[node].ns
         kw.setdefault("start_new_session", True)
         kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("cwd", "/")  # never the operator's directory: nothing looked up there
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
         self._procs[proc.pid] = proc
         return proc
@@ -373,8 +374,8 @@ class Lab:
         return _exec(ns, *cmd, check=check).stdout
 
     def python(self, node: Node | str, *args: str, **kw: Any) -> subprocess.Popen[Any]:
-        """This interpreter (fastha importable) inside a namespace."""
-        return self.popen(node, sys.executable, *args, **kw)
+        """This interpreter (fastha importable; -I: isolated) inside a namespace."""
+        return self.popen(node, sys.executable, "-I", *args, **kw)
 
     def start(self, name: str) -> Node:
         n = self.nodes[name]
