@@ -1,88 +1,105 @@
-"""A real unprivileged local user for attack tests, and places it can reach.
+"""A real local attacker for the security tests: a user made with useradd, the files a
+root daemon's scripts live in, and what that user can do to them with his own rights.
 
-    with local_attacker() as mallory, scratch_dir() as base:
-        mallory.run("ln", "-s", "/etc/shadow", f"{base}/tmp/keepalived.data")
-
-`local_attacker()` creates a system user with `useradd` (no home, no login shell) and
-removes it with `userdel` on any exit; its commands run through `setpriv` with its uid,
-gid and no supplementary groups, so the kernel, not the test, decides what it may do.
-`scratch_dir()` makes a root-owned 0755 directory under /tmp (pytest's own tmp_path is
-0700: the attacker could not reach into it) with `tmp/` (1777, root's: a private /tmp)
-and `root/` (0700, root's: where the victim files live), removed on exit.
+    pw = useradd("fha-atk-1234")          # removed with userdel(name) whatever happens
+    st = stage(base, pw)                  # scripts in a 0777 dir, via a link into his
+    attack(st, pw, ("dir", "link"))       # dir, world-writable; payloads touch markers
+    st.marks("pwned.")                    # [(marker name, owner uid)]
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-import shutil
+import pwd
 import subprocess
-import tempfile
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.prereq import need_root, need_tool
-
-PYTHON = "/usr/bin/python3"  # the system's: the attacker needs nothing of ours
+CASES = ("dir", "link", "file", "notify")
 
 
-@dataclass(frozen=True, slots=True)
-class Attacker:
-    name: str
-    uid: int
-    gid: int
-
-    def argv(self, *cmd: str) -> list[str]:
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                "--reset-env", "--", *cmd]  # fmt: skip
-
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*cmd), check=check, capture_output=True, text=True,
-                              timeout=30, cwd="/")  # fmt: skip
-
-    def popen(self, *cmd: str, **kw: object) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.argv(*cmd), cwd="/", **kw)  # type: ignore[call-overload,no-any-return]
-
-    def python(self, code: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run(PYTHON, "-c", code, *args)
+def useradd(name: str) -> pwd.struct_passwd:
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--user-group",
+         "--shell", "/usr/sbin/nologin", name],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return pwd.getpwnam(name)
 
 
-@contextlib.contextmanager
-def local_attacker() -> Iterator[Attacker]:
-    need_root()
-    for tool in ("useradd", "userdel", "setpriv"):
-        need_tool(tool)
-    name = f"fhatk{secrets.token_hex(3)}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
-                    "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)  # fmt: skip
-    try:
-        import pwd
-
-        pw = pwd.getpwnam(name)
-        yield Attacker(name, pw.pw_uid, pw.pw_gid)
-    finally:
-        subprocess.run(["userdel", name], check=False, capture_output=True)
-        subprocess.run(["groupdel", name], check=False, capture_output=True)
+def userdel(name: str) -> None:
+    """userdel refuses while a process of the user lives (a script just finishing):
+    retry a few times, then force it."""
+    for _ in range(50):
+        if subprocess.run(["userdel", name], check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    subprocess.run(["userdel", "--force", name], check=True, capture_output=True)
 
 
-@contextlib.contextmanager
-def scratch_dir() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="fastha-sec-", dir="/tmp"))
-    try:
-        base.chmod(0o755)
-        (base / "tmp").mkdir(mode=0o755)
-        (base / "tmp").chmod(0o1777)
-        (base / "root").mkdir(mode=0o700)
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+def as_user(pw: pwd.struct_passwd, command: str) -> None:
+    """Run a shell snippet as that user (no root left: uid, gid and groups dropped)."""
+    subprocess.run(
+        ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+         "--", "/bin/sh", "-ec", command],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
 
 
-def victim(base: Path, name: str, text: str = "root's file: must never change\n") -> Path:
-    """A root-owned 0600 file in root's directory of `base`."""
-    path = base / "root" / name
-    path.write_text(text)
-    os.chmod(path, 0o600)
+def script(path: Path, body: str, mode: int = 0o755) -> Path:
+    path.write_text(f"#!/bin/sh\n{body}\nexit 0\n")
+    path.chmod(mode)
     return path
+
+
+@dataclass
+class Stage:
+    base: Path
+    markers: Path
+    scripts: dict[str, Path]  # case -> the path the config names
+    payloads: dict[str, str]  # case -> the payload text
+
+    def marks(self, prefix: str) -> list[tuple[str, int]]:
+        """(name, owner uid) of every marker file starting with prefix."""
+        return sorted(
+            (p.name, p.stat().st_uid) for p in self.markers.iterdir() if p.name.startswith(prefix)
+        )
+
+
+def stage(base: Path, atk: pwd.struct_passwd) -> Stage:
+    markers = base / "markers"
+    markers.mkdir()
+    markers.chmod(0o777)
+    safe, opened, theirs = base / "safe", base / "open", base / "theirs"
+    safe.mkdir()
+    opened.mkdir()
+    opened.chmod(0o777)
+    theirs.mkdir()
+    os.chown(theirs, atk.pw_uid, atk.pw_gid)
+    (safe / "link").symlink_to(theirs)
+    benign = "true"
+    scripts = {
+        "control": script(safe / "control.sh", f"touch {markers}/control.$(id -u)"),
+        "dir": script(opened / "chk.sh", benign),
+        "link": safe / "link" / "chk.sh",
+        "file": script(safe / "writable.sh", benign, 0o777),
+        "notify": script(safe / "notify.sh", benign, 0o777),
+    }
+    script(theirs / "chk.sh", benign)  # root's file, in the attacker's directory
+    payloads = {
+        case: f"#!/bin/sh\ntouch {markers}/pwned.{case}.$(id -u)\nexit 0\n" for case in CASES
+    }
+    return Stage(base, markers, scripts, payloads)
+
+
+def attack(st: Stage, atk: pwd.struct_passwd, cases: tuple[str, ...]) -> None:
+    """What the attacker can do with his own rights: replace a file in a directory he
+    may write (dir, link), rewrite a file he may write (file, notify)."""
+    for case in cases:
+        path, payload = st.scripts[case], st.payloads[case]
+        if case in ("dir", "link"):
+            cmd = f"rm -f {path}; printf '%s' '{payload}' > {path}; chmod 755 {path}"
+        else:
+            cmd = f"printf '%s' '{payload}' > {path}"
+        as_user(atk, cmd)

@@ -1,7 +1,7 @@
 """Issue 15: files and code a root daemon must not let a local user turn against it.
 
 Every test performs the attack as a real unprivileged user it creates
-(tests/support/attacker.py: useradd, setpriv, userdel on any exit), against the real
+(tests/support/attacker_files.py: useradd, setpriv, userdel on any exit), against the real
 daemon in a network namespace, then asserts the attack failed AND the daemon kept its
 state and VIP. Where keepalived 2.2.7 has the same defence (its /tmp dump files,
 CVE-2018-19044/19045/19046; its non-blocking track_file read) the same attack runs
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.attacker import PYTHON, Attacker, local_attacker, scratch_dir, victim
+from tests.support.attacker_files import PYTHON, Attacker, local_attacker, scratch_dir, victim
 from tests.support.netns import Topology
 from tests.support.vrrp_nodes import NodeSpec, Router, VrrpCluster, VrrpNode, need_impl
 from tests.support.vrrp_peer import IMPLS, MARKER, Impl, Peer, command, fastha_binary
