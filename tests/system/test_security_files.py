@@ -173,6 +173,39 @@ def test_dump_files_planted_symlinks_and_files(topo: Topology, mallory: Attacker
         holds(cluster)
 
 
+def test_dump_writer_refuses_places_others_control(mallory: Attacker, base: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """The one writer of every dump file (keepalived_check.data too): where someone else
+    could redirect or replace the file it refuses, and says why; in a sticky /tmp it
+    replaces what was planted by a file of root's."""
+    from fastha.daemon.dumpfiles import check_data_file, write_text
+
+    tmpd = base / "tmp"
+    opened = base / "open"
+    opened.mkdir()
+    opened.chmod(0o777)  # root's, writable by all, not sticky
+    mallory.run("mkdir", "-m", "0755", str(tmpd / "theirs"))
+    mallory.run("ln", "-s", str(base / "root"), str(tmpd / "link"))  # -> root's directory
+    refused = {
+        tmpd / "theirs" / "keepalived.data": "owned by uid",
+        opened / "keepalived.data": "writable by others",
+        tmpd / "link" / "keepalived.data": "owned by uid",
+    }
+    for path, why in refused.items():
+        caplog.clear()
+        assert write_text(str(path), "VRRP Topology\n") is False, path
+        assert f"Cannot write {path}" in caplog.text and why in caplog.text, caplog.text
+    assert not (base / "root" / "keepalived.data").exists()
+    assert not (opened / "keepalived.data").exists()
+    target = Path(check_data_file(str(tmpd / "keepalived.data")))
+    mallory.run("sh", "-c", f"echo planted > {target} && chmod 666 {target}")
+    assert write_text(str(target), "LVS Topology\n") is True
+    st = os.lstat(target)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o644)
+    assert target.read_text() == "LVS Topology\n"
+    assert sorted(p.name for p in tmpd.iterdir()) == ["keepalived_check.data", "link", "theirs"]
+
+
 # -- item 4: a module planted in the daemon's working directory ----------------------
 
 PLANT = "import sys\nopen(sys.argv[1], 'w').write(sys.argv[2])"

@@ -41,18 +41,36 @@ def _trusted_uids() -> frozenset[int]:
     return frozenset({0, os.geteuid()})
 
 
-def _check_dir(fd: int, shown: str) -> None:
-    st = os.fstat(fd)
+def _check_mode(st: os.stat_result, shown: str) -> None:
     if st.st_uid not in _trusted_uids():
         raise UnsafePath(f"{shown} is owned by uid {st.st_uid}, not root")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+    if (
+        stat.S_ISDIR(st.st_mode)
+        and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        and not st.st_mode & stat.S_ISVTX
+    ):
         raise UnsafePath(f"{shown} is writable by others and not sticky")
+
+
+def _check_dir(fd: int, shown: str) -> None:
+    _check_mode(os.fstat(fd), shown)
+
+
+def _check_links(directory: str) -> None:
+    """The path as written, too: a symlink on the way (/tmp/x -> /etc, made by someone
+    else) would steer our file into a directory of its maker's choosing, and its real
+    path alone would pass. Every symlink must be root's, in directories that are."""
+    path = ""
+    for part in (p for p in os.path.abspath(directory).split("/") if p):
+        path += "/" + part
+        _check_mode(os.lstat(path), path)
 
 
 def open_dir(directory: str) -> int:
     """An fd on `directory` after checking every component of its real path from `/`
-    (root-owned, not writable by others unless sticky; no symlink swapped in since).
-    Raises UnsafePath (or OSError: missing)."""
+    (root-owned, not writable by others unless sticky; no symlink swapped in since)
+    and every symlink on the way (root's). Raises UnsafePath (or OSError: missing)."""
+    _check_links(directory or ".")
     real = os.path.realpath(directory or ".")
     fd = os.open("/", _DIR_FLAGS)
     try:
