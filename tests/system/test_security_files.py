@@ -420,3 +420,25 @@ def test_reload_of_exploding_config_is_refused_and_daemon_holds(topo: Topology) 
         assert wait_for(lambda: "Reload failed" in node.peer.log(), 120), node.peer.tail()
         assert "fanning out to nothing" in node.peer.log(), node.peer.tail()
         holds(cluster)
+
+
+def test_reload_validates_off_the_parents_loop(topo: Topology) -> None:
+    """The parent answers `status` while it validates a big file (the ordering shows it:
+    the answer predates the reload's outcome), so a hostile file cannot freeze it."""
+    from fastha.daemon.control import request_sync
+
+    need_impl("fastha")
+    with single(topo, "fastha") as cluster:
+        node = cluster["a"]
+        up(cluster)
+        good = node.conf.read_text()
+        big = "~SEQ(i, 1, 100000) vrrp_script s${i} { script /bin/true }\n"
+        bad = "vrrp_instance BAD {\n    virtual_router_id 300\n}\n"  # refused: nothing applied
+        node.conf.write_text(good + big + bad)
+        assert node.peer.proc is not None
+        os.kill(node.peer.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: "Reloading: validating" in node.peer.log()), node.peer.tail()
+        answer = request_sync(f"/run/fastha/{node.node.ns}/control.sock", "status", timeout=120)
+        assert answer["parent"]["last_reload"] is None, "status waited for the validation"
+        assert wait_for(lambda: "Reload failed" in node.peer.log(), 120), node.peer.tail()
+        holds(cluster)
