@@ -424,5 +424,7 @@ def test_script_user_root_under_root_keeps_our_credentials() -> None:
     need_root()
     from fastha.drivers.scripts import _credentials
 
-    assert _credentials("root", None) is None
-    assert _credentials("nobody", None) is not None
+    assert _credentials(Script(("x",), user="root")) is None
+    assert _credentials(Script(("x",), user="nobody")) is not None
+    assert _credentials(Script(("x",), uid=0, gid=0)) is None
+    assert _credentials(Script(("x",), uid=65534, gid=65534)) == (65534, 65534, [65534])

@@ -64,6 +64,7 @@ def host(script_user: bool = False) -> Host:
         user_ids=users.get,
         group_id={"root": 0, "nogroup": 65534}.get,
         stat=fake_stat,
+        lstat=fake_stat,  # no symlinks in the fake
         path="/usr/local/bin:/usr/bin",
     )
 
