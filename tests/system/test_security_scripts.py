@@ -1,0 +1,265 @@
+"""Script security where scripts run (issue 15 items 1 and 5): attacks by a real local
+user on the scripts a root daemon runs, against fastha and against keepalived 2.2.7.
+
+An unprivileged user (created here with useradd, removed afterwards) goes after the
+scripts of a single MASTER node whose keepalived.conf has ``enable_script_security``
+and ``script_user root``:
+
+  dir      a root vrrp_script, root-owned, in a 0777 directory: the attacker swaps the
+           file for his own after the daemon has started
+  link     a root vrrp_script reached through a symlink into the attacker's directory:
+           he swaps the file there
+  file     a root vrrp_script that is world-writable: he rewrites its content
+  notify   a world-writable notify_master script, rewritten before the daemon starts
+  quote    a vrrp_script and a notify_backup with an unbalanced quote (no attacker:
+           keepalived drops them; they must not stop the VRRP child)
+
+Each payload touches ``pwned.<case>.<uid>`` in a marker directory. keepalived disables
+every one of these scripts, so none of the attacker's code ever runs as root; a control
+script in a root-owned directory keeps running as root (proof that scripts run at all),
+the node stays MASTER with its VIP, and the daemon keeps running. The same test runs
+against keepalived: it shows the test tells a defended daemon from an undefended one.
+
+And keepalived's default script user: without ``script_user``, scripts run as
+``keepalived_script`` when that user exists (created here when missing).
+
+The MISC_CHECK / checker notify side is in test_security_checker_scripts below: the
+checker child needs IPVS, which only the UML kernel has, so it checks what that child
+builds from the same config (the plan and the notify resolver) with the same real
+files and user, and runs what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.netns import Topology
+from tests.support.prereq import need_root, need_tool
+from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
+
+pytestmark = pytest.mark.system
+
+IMPLS = [
+    pytest.param("keepalived", marks=pytest.mark.keepalived, id="keepalived"),
+    pytest.param("fastha", id="fastha"),
+]
+TIMEOUT = 15
+
+
+def _useradd(name: str) -> pwd.struct_passwd:
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--user-group",
+         "--shell", "/usr/sbin/nologin", name],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return pwd.getpwnam(name)
+
+
+def _userdel(name: str) -> None:
+    """userdel refuses while a process of the user lives (a script just finishing):
+    retry a few times, then force it."""
+    for _ in range(50):
+        if subprocess.run(["userdel", name], check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    subprocess.run(["userdel", "--force", name], check=True, capture_output=True)
+
+
+@pytest.fixture
+def attacker() -> Iterator[pwd.struct_passwd]:
+    """A real unprivileged user, removed after the test whatever its outcome (any
+    process it left is killed first)."""
+    need_root()
+    need_tool("useradd")
+    need_tool("setpriv")
+    name = f"fha-atk-{secrets.token_hex(4)}"
+    pw = _useradd(name)
+    try:
+        yield pw
+    finally:
+        _userdel(name)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A root-owned 0755 directory under /tmp (pytest's tmp_path is 0700: no local
+    user could reach it, so no attack could be staged there)."""
+    d = Path(tempfile.mkdtemp(prefix="fastha-sec-", dir="/tmp"))
+    try:
+        d.chmod(0o755)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def as_user(pw: pwd.struct_passwd, script: str) -> None:
+    """Run a shell snippet as that user (no root left: uid, gid and groups dropped)."""
+    subprocess.run(
+        ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+         "--", "/bin/sh", "-ec", script],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+
+
+def _script(path: Path, body: str, mode: int = 0o755) -> Path:
+    path.write_text(f"#!/bin/sh\n{body}\nexit 0\n")
+    path.chmod(mode)
+    return path
+
+
+@dataclass
+class Stage:
+    base: Path
+    markers: Path
+    scripts: dict[str, Path]  # case -> the path the config names
+    payloads: dict[str, str]  # case -> the payload text
+
+    def marks(self, prefix: str) -> list[tuple[str, int]]:
+        """(name, owner uid) of every marker file starting with prefix."""
+        return sorted(
+            (p.name, p.stat().st_uid) for p in self.markers.iterdir() if p.name.startswith(prefix)
+        )
+
+
+def _stage(base: Path, atk: pwd.struct_passwd) -> Stage:
+    markers = base / "markers"
+    markers.mkdir()
+    markers.chmod(0o777)
+    safe, opened, theirs = base / "safe", base / "open", base / "theirs"
+    safe.mkdir()
+    opened.mkdir()
+    opened.chmod(0o777)
+    theirs.mkdir()
+    os.chown(theirs, atk.pw_uid, atk.pw_gid)
+    (safe / "link").symlink_to(theirs)
+    benign = "true"
+    scripts = {
+        "control": _script(safe / "control.sh", f"touch {markers}/control.$(id -u)"),
+        "dir": _script(opened / "chk.sh", benign),
+        "link": safe / "link" / "chk.sh",
+        "file": _script(safe / "writable.sh", benign, 0o777),
+        "notify": _script(safe / "notify.sh", benign, 0o777),
+    }
+    _script(theirs / "chk.sh", benign)  # root's file, in the attacker's directory
+    payloads = {
+        case: f"#!/bin/sh\ntouch {markers}/pwned.{case}.$(id -u)\nexit 0\n"
+        for case in ("dir", "link", "file", "notify")
+    }
+    return Stage(base, markers, scripts, payloads)
+
+
+def _attack(st: Stage, atk: pwd.struct_passwd, cases: tuple[str, ...]) -> None:
+    """What the attacker can do with his own rights: replace a file in a directory he
+    may write (dir, link), rewrite a file he may write (file, notify)."""
+    for case in cases:
+        path, payload = st.scripts[case], st.payloads[case]
+        if case in ("dir", "link"):
+            cmd = f"rm -f {path}; printf '%s' '{payload}' > {path}; chmod 755 {path}"
+        else:
+            cmd = f"printf '%s' '{payload}' > {path}"
+        as_user(atk, cmd)
+
+
+def _wait_file(path: Path, timeout: float, c: VrrpCluster) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared\n{c.logs()}")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_local_user_cannot_get_root_through_scripts(
+    topo: Topology, impl: str, attacker: pwd.struct_passwd, workdir: Path
+) -> None:
+    need_impl(impl)  # type: ignore[arg-type]
+    st = _stage(workdir, attacker)
+    _attack(st, attacker, ("notify",))  # planted before the daemon starts
+    tracks = (
+        *(TrackScript(f"chk_{c}", str(st.scripts[c])) for c in ("control", "dir", "link", "file")),
+        TrackScript("chk_quote", "/bin/true 'x"),
+    )
+    node = NodeSpec(
+        "a", impl, priority=150, state="MASTER",  # type: ignore[arg-type]
+        track_scripts=tracks,
+        extra=(f"notify_master {st.scripts['notify']}", "notify_backup \"/bin/true 'x\""),
+    )  # fmt: skip
+    with VrrpCluster(topo, Router(version=3), [node], observer=False) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        c.wait_vip("a", TIMEOUT)
+        control = st.markers / "control.0"
+        _wait_file(control, TIMEOUT, c)
+        c.wait_master(TIMEOUT, expect="a")
+        before = c["a"].peer.states()
+        _attack(st, attacker, ("dir", "link", "file"))
+        # Two more runs of the control script: every script (interval 1 s) had its turn
+        # after the swaps.
+        for _ in range(2):
+            control.unlink()
+            _wait_file(control, TIMEOUT, c)
+        as_root = [(n, uid) for n, uid in st.marks("pwned.") if uid == 0 or n.endswith(".0")]
+        assert not as_root, f"the attacker's code ran as root: {as_root}\n{c.logs()}"
+        assert c["a"].peer.running, c.logs()
+        # Not one transition since (no FAULT, no restarted VRRP child).
+        assert c["a"].peer.states() == before and before[-1] == "MASTER", c.logs()
+        assert c.has_vip("a"), c.logs()
+
+
+@pytest.fixture
+def keepalived_script_user() -> Iterator[pwd.struct_passwd]:
+    """The user keepalived runs scripts as by default; created (and removed) here
+    when the host does not have it."""
+    need_root()
+    need_tool("useradd")
+    try:
+        existing: pwd.struct_passwd | None = pwd.getpwnam("keepalived_script")
+    except KeyError:
+        existing = None
+    if existing is not None:
+        yield existing
+        return
+    pw = _useradd("keepalived_script")
+    try:
+        yield pw
+    finally:
+        _userdel("keepalived_script")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_default_script_user_is_keepalived_script(
+    topo: Topology, impl: str, keepalived_script_user: pwd.struct_passwd, workdir: Path
+) -> None:
+    """No script_user: vrrp_script and notify run as keepalived_script, never root."""
+    need_impl(impl)  # type: ignore[arg-type]
+    markers = workdir / "markers"
+    markers.mkdir()
+    markers.chmod(0o777)
+    who = _script(workdir / "who.sh", f"touch {markers}/track.$(id -u)")
+    notify = _script(workdir / "notify.sh", f"touch {markers}/notify.$(id -u)")
+    node = NodeSpec(
+        "a", impl, priority=150, state="MASTER",  # type: ignore[arg-type]
+        track_scripts=(TrackScript("chk_who", str(who)),),
+        extra=(f"notify_master {notify}",),
+    )  # fmt: skip
+    uid = keepalived_script_user.pw_uid
+    with VrrpCluster(topo, Router(version=3, script_user=None), [node], observer=False) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        c.wait_vip("a", TIMEOUT)
+        for name in (f"track.{uid}", f"notify.{uid}"):
+            _wait_file(markers / name, TIMEOUT, c)
+        seen = sorted((p.name, p.stat().st_uid) for p in markers.iterdir())
+        assert seen == [(f"notify.{uid}", uid), (f"track.{uid}", uid)], c.logs()
+        assert c["a"].peer.running, c.logs()
