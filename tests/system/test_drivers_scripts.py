@@ -451,7 +451,7 @@ def test_non_root_script_is_contained_and_runs_as_its_user() -> None:
             f"while [ ! -s {pidfile} ]; do sleep 0.01; done; sleep 100"
         )
         runner = ScriptRunner(kill_grace=0.3, max_tasks=16)
-        script = Script(("/bin/sh", "-c", body), timeout=1.0, uid=nobody.pw_uid, gid=nobody.pw_gid)
+        script = Script(("/bin/sh", "-c", body), timeout=1.0, user="nobody")
 
         async def main() -> ScriptResult:
             try:
@@ -478,7 +478,6 @@ def test_non_root_script_stops_at_pids_max() -> None:
     """The task limit holds for a nobody script: 200 forks under max_tasks=16."""
     need_root()
     need_script_cgroups()
-    nobody = pwd.getpwnam("nobody")
     token = _token()
     with tempfile.TemporaryDirectory(prefix="fastha-script-user-") as d:
         os.chmod(d, 0o777)
@@ -499,9 +498,7 @@ def test_non_root_script_stops_at_pids_max() -> None:
             "time.sleep(100)\n"
         )
         runner = ScriptRunner(kill_grace=0.3, max_tasks=16)
-        script = Script(
-            (sys.executable, "-c", body), timeout=3.0, uid=nobody.pw_uid, gid=nobody.pw_gid
-        )
+        script = Script((sys.executable, "-c", body), timeout=3.0, user="nobody")
 
         async def main() -> ScriptResult:
             try:
