@@ -31,6 +31,7 @@ files and user, and runs what is left.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import secrets
@@ -263,3 +264,67 @@ def test_default_script_user_is_keepalived_script(
         seen = sorted((p.name, p.stat().st_uid) for p in markers.iterdir())
         assert seen == [(f"notify.{uid}", uid), (f"track.{uid}", uid)], c.logs()
         assert c["a"].peer.running, c.logs()
+
+
+def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) -> None:
+    """The checker child's scripts - MISC_CHECK, notify_up/down, quorum_up/down - after
+    the same attacks: what that child builds from the config (build_plan for the
+    MISC_CHECKs, CheckerRunner's resolver for the notifies) is run for real. The
+    attacker's code never runs as root; the control MISC_CHECK and notify_down still run.
+    keepalived's checker needs IPVS (only the UML kernel has it): not run against it here.
+    """
+    from fastha.check.health import Notify
+    from fastha.check.probes import ProbeContext, run_probe
+    from fastha.check.runner import CheckerRunner
+    from fastha.check.spec import MiscSpec, build_plan
+    from fastha.config.loader import load
+
+    st = _stage(workdir, attacker)
+    _attack(st, attacker, ("notify",))
+    notify_down = _script(workdir / "safe" / "down.sh", f"touch {st.markers}/down.$(id -u)")
+    s = st.scripts
+    conf = workdir / "keepalived.conf"
+    conf.write_text(
+        "global_defs {\n    router_id t\n    enable_script_security\n    script_user root\n}\n"
+        "virtual_server 198.18.0.100 80 {\n    protocol TCP\n"
+        f'    quorum_up {s["notify"]}\n    quorum_down "{s["dir"]} down"\n'
+        + "".join(
+            f"    real_server 198.18.0.{11 + i} 80 {{\n"
+            f"        notify_up {s['notify']}\n        notify_down {notify_down}\n"
+            f'        MISC_CHECK {{\n            misc_path "{s[case]}"\n        }}\n    }}\n'
+            for i, case in enumerate(("control", "dir", "link", "file"))
+        )
+        + "}\n"
+    )
+    config = load(conf).config
+    assert config is not None
+    plan = build_plan(config)
+    misc = [c.probe for c in plan.checks if isinstance(c.probe, MiscSpec)]
+    _attack(st, attacker, ("dir", "link", "file"))
+
+    # Every notify and quorum script through the checker's own _notify, and every
+    # MISC_CHECK left in the plan through the MISC_CHECK probe.
+    events = []
+    for i, vs in enumerate(plan.virtual_servers):
+        events += [Notify(vs.quorum_up, "quorum_up", i), Notify(vs.quorum_down, "quorum_down", i)]
+        for rs in vs.real_servers:
+            events += [Notify(rs.notify_up, "notify_up", i, rs.key)]
+            events += [Notify(rs.notify_down, "notify_down", i, rs.key)]
+
+    async def run_all() -> None:
+        checker = CheckerRunner(config)
+        try:
+            tasks = [t for t in map(checker._notify, events) if t is not None]
+            assert all(r.ok for r in await asyncio.gather(*tasks))
+            ctx = ProbeContext(scripts=checker.scripts)
+            for m in misc:
+                assert (await run_probe(m, ctx)).ok
+        finally:
+            await checker.scripts.close()
+
+    asyncio.run(run_all())
+    # The control MISC_CHECK and notify_down ran, as root (script_user root).
+    assert st.marks("control.") == [("control.0", 0)]
+    assert st.marks("down.") == [("down.0", 0)]
+    as_root = [(n, uid) for n, uid in st.marks("pwned.") if uid == 0 or n.endswith(".0")]
+    assert not as_root, f"the attacker's code ran as root: {as_root}"
