@@ -315,9 +315,11 @@ class Resolved:
 
     @property
     def runnable(self) -> bool:
+        """keepalived keeps a script that is executable, or a `</file` test (SYSTEM),
+        unless inhibited or not found."""
         f = self.flags
         return not f & (Flags.INHIBIT | Flags.NOTFOUND | Flags.UNUSABLE) and bool(
-            f & Flags.EXECUTABLE
+            f & (Flags.EXECUTABLE | Flags.SYSTEM)
         )
 
 

@@ -123,7 +123,16 @@ def _check_group(
     for script in scripts:
         _, error = split_command(script.command)
         if error is not None:
-            yield warning(script.where, error)
+            # keepalived drops the script; an unmatched quote is a config error (exit 5),
+            # a trailing backslash only logged.
+            if error.startswith("Missing escape char"):
+                yield note(script.where, error)
+            else:
+                yield warning(script.where, error)
+            if script.track is not None:
+                yield warning(
+                    script.where, f"No script set for vrrp_script {script.track} - removing"
+                )
             continue
         resolved = resolve(script.command, script.user, script.group, gdefs, host)
         flags = resolved.flags
