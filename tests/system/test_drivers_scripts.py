@@ -446,7 +446,8 @@ def test_non_root_script_is_contained_and_runs_as_its_user() -> None:
         seen, pidfile = Path(d) / "seen", Path(d) / "escapee.pid"
         body = (
             f"export FASTHA_TEST_MARK={token}; "
-            f"{{ id -u; id -g; id -G; cat /proc/self/cgroup; }} > {seen}; "
+            f"{{ id -u; id -g; id -G; grep -E '^Cap(Prm|Eff|Amb)' /proc/self/status; "
+            f"cat /proc/self/cgroup; }} > {seen}; "
             f"( setsid sh -c 'echo $$ > {pidfile}; exec sleep 100' & ); "
             f"while [ ! -s {pidfile} ]; do sleep 0.01; done; sleep 100"
         )
@@ -461,7 +462,9 @@ def test_non_root_script_is_contained_and_runs_as_its_user() -> None:
 
         res = _run(main)
         try:
-            uid, gid, groups, *cgroups = seen.read_text().splitlines()
+            uid, gid, groups, *caps_cgroups = seen.read_text().splitlines()
+            caps, cgroups = caps_cgroups[:3], caps_cgroups[3:]
+            assert [c.split()[1] for c in caps] == ["0000000000000000"] * 3, caps
             ids = (nobody.pw_uid, nobody.pw_gid, nobody.pw_gid)
             assert (uid, gid, groups) == tuple(map(str, ids))
             assert any("/fastha-scripts." in line for line in cgroups), cgroups
