@@ -242,27 +242,33 @@ def keepalived_script_user() -> Iterator[pwd.struct_passwd]:
 def test_default_script_user_is_keepalived_script(
     topo: Topology, impl: str, keepalived_script_user: pwd.struct_passwd, workdir: Path
 ) -> None:
-    """No script_user: vrrp_script and notify run as keepalived_script, never root."""
+    """No script_user: vrrp_script, notify_master, the generic notify and the notify FIFO's
+    script run as keepalived_script, never root."""
     need_impl(impl)  # type: ignore[arg-type]
     markers = workdir / "markers"
     markers.mkdir()
     markers.chmod(0o777)
-    who = _script(workdir / "who.sh", f"touch {markers}/track.$(id -u)")
-    notify = _script(workdir / "notify.sh", f"touch {markers}/notify.$(id -u)")
+    kinds = ("track", "notify_master", "notify", "fifo")
+    sh = {k: _script(workdir / f"{k}.sh", f"touch {markers}/{k}.$(id -u)") for k in kinds}
     node = NodeSpec(
         "a", impl, priority=150, state="MASTER",  # type: ignore[arg-type]
-        track_scripts=(TrackScript("chk_who", str(who)),),
-        extra=(f"notify_master {notify}",),
+        track_scripts=(TrackScript("chk_who", str(sh["track"])),),
+        extra=(f"notify_master {sh['notify_master']}", f"notify {sh['notify']}"),
     )  # fmt: skip
+    router = Router(
+        version=3,
+        script_user=None,
+        global_extra=(f"vrrp_notify_fifo {workdir}/fifo", f"vrrp_notify_fifo_script {sh['fifo']}"),
+    )
     uid = keepalived_script_user.pw_uid
-    with VrrpCluster(topo, Router(version=3, script_user=None), [node], observer=False) as c:
+    with VrrpCluster(topo, router, [node], observer=False) as c:
         c.start_all()
         c.wait_master(TIMEOUT, expect="a")
         c.wait_vip("a", TIMEOUT)
-        for name in (f"track.{uid}", f"notify.{uid}"):
-            _wait_file(markers / name, TIMEOUT, c)
+        for k in kinds:
+            _wait_file(markers / f"{k}.{uid}", TIMEOUT, c)
         seen = sorted((p.name, p.stat().st_uid) for p in markers.iterdir())
-        assert seen == [(f"notify.{uid}", uid), (f"track.{uid}", uid)], c.logs()
+        assert seen == sorted((f"{k}.{uid}", uid) for k in kinds), c.logs()
         assert c["a"].peer.running, c.logs()
 
 
