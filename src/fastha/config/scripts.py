@@ -37,6 +37,7 @@ from fastha.config.model import GlobalDefs
 from fastha.config.validate import Host
 
 DEFAULT_SCRIPT_USER = "keepalived_script"
+_NO_DEFAULT_USER = f"Script user '{DEFAULT_SCRIPT_USER}' does not exist"
 
 
 class Flags(IntFlag):
@@ -282,7 +283,7 @@ def run_as(
         elif host.user_ids(DEFAULT_SCRIPT_USER) is not None:
             user, group = DEFAULT_SCRIPT_USER, None
         else:
-            notes.append(f"Script user '{DEFAULT_SCRIPT_USER}' does not exist")
+            notes.append(_NO_DEFAULT_USER)
             if gdefs.enable_script_security:
                 notes.append(f"Unable to set default user {DEFAULT_SCRIPT_USER} for script")
                 return None
@@ -345,6 +346,7 @@ def resolve(
 
 
 log = logging.getLogger("fastha.scripts")
+_said: set[str] = set()
 
 
 def enabled(
@@ -361,6 +363,10 @@ def enabled(
     r = resolve(command, user, group, gdefs, host)
     bad = r.flags & (Flags.INSECURE | Flags.INHIBIT | Flags.NOTFOUND | Flags.UNUSABLE)
     for line in r.notes:
+        if line == _NO_DEFAULT_USER:
+            if line in _said:
+                continue  # keepalived looks the default user up once
+            _said.add(line)
         log.log(logging.WARNING if bad else logging.INFO, "%s", line)
     if what is not None:
         if r.flags & Flags.INHIBIT:
