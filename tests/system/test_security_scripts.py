@@ -32,19 +32,17 @@ files and user, and runs what is left.
 from __future__ import annotations
 
 import asyncio
-import os
 import pwd
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.attacker import attack, script, stage, useradd, userdel
 from tests.support.netns import Topology
 from tests.support.prereq import need_root, need_tool
 from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
@@ -58,25 +56,6 @@ IMPLS = [
 TIMEOUT = 15
 
 
-def _useradd(name: str) -> pwd.struct_passwd:
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--user-group",
-         "--shell", "/usr/sbin/nologin", name],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return pwd.getpwnam(name)
-
-
-def _userdel(name: str) -> None:
-    """userdel refuses while a process of the user lives (a script just finishing):
-    retry a few times, then force it."""
-    for _ in range(50):
-        if subprocess.run(["userdel", name], check=False, capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-    subprocess.run(["userdel", "--force", name], check=True, capture_output=True)
-
-
 @pytest.fixture
 def attacker() -> Iterator[pwd.struct_passwd]:
     """A real unprivileged user, removed after the test whatever its outcome (any
@@ -85,11 +64,11 @@ def attacker() -> Iterator[pwd.struct_passwd]:
     need_tool("useradd")
     need_tool("setpriv")
     name = f"fha-atk-{secrets.token_hex(4)}"
-    pw = _useradd(name)
+    pw = useradd(name)
     try:
         yield pw
     finally:
-        _userdel(name)
+        userdel(name)
 
 
 @pytest.fixture
@@ -102,74 +81,6 @@ def workdir() -> Iterator[Path]:
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-def as_user(pw: pwd.struct_passwd, script: str) -> None:
-    """Run a shell snippet as that user (no root left: uid, gid and groups dropped)."""
-    subprocess.run(
-        ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
-         "--", "/bin/sh", "-ec", script],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-
-
-def _script(path: Path, body: str, mode: int = 0o755) -> Path:
-    path.write_text(f"#!/bin/sh\n{body}\nexit 0\n")
-    path.chmod(mode)
-    return path
-
-
-@dataclass
-class Stage:
-    base: Path
-    markers: Path
-    scripts: dict[str, Path]  # case -> the path the config names
-    payloads: dict[str, str]  # case -> the payload text
-
-    def marks(self, prefix: str) -> list[tuple[str, int]]:
-        """(name, owner uid) of every marker file starting with prefix."""
-        return sorted(
-            (p.name, p.stat().st_uid) for p in self.markers.iterdir() if p.name.startswith(prefix)
-        )
-
-
-def _stage(base: Path, atk: pwd.struct_passwd) -> Stage:
-    markers = base / "markers"
-    markers.mkdir()
-    markers.chmod(0o777)
-    safe, opened, theirs = base / "safe", base / "open", base / "theirs"
-    safe.mkdir()
-    opened.mkdir()
-    opened.chmod(0o777)
-    theirs.mkdir()
-    os.chown(theirs, atk.pw_uid, atk.pw_gid)
-    (safe / "link").symlink_to(theirs)
-    benign = "true"
-    scripts = {
-        "control": _script(safe / "control.sh", f"touch {markers}/control.$(id -u)"),
-        "dir": _script(opened / "chk.sh", benign),
-        "link": safe / "link" / "chk.sh",
-        "file": _script(safe / "writable.sh", benign, 0o777),
-        "notify": _script(safe / "notify.sh", benign, 0o777),
-    }
-    _script(theirs / "chk.sh", benign)  # root's file, in the attacker's directory
-    payloads = {
-        case: f"#!/bin/sh\ntouch {markers}/pwned.{case}.$(id -u)\nexit 0\n"
-        for case in ("dir", "link", "file", "notify")
-    }
-    return Stage(base, markers, scripts, payloads)
-
-
-def _attack(st: Stage, atk: pwd.struct_passwd, cases: tuple[str, ...]) -> None:
-    """What the attacker can do with his own rights: replace a file in a directory he
-    may write (dir, link), rewrite a file he may write (file, notify)."""
-    for case in cases:
-        path, payload = st.scripts[case], st.payloads[case]
-        if case in ("dir", "link"):
-            cmd = f"rm -f {path}; printf '%s' '{payload}' > {path}; chmod 755 {path}"
-        else:
-            cmd = f"printf '%s' '{payload}' > {path}"
-        as_user(atk, cmd)
 
 
 def _wait_file(path: Path, timeout: float, c: VrrpCluster) -> None:
@@ -185,8 +96,8 @@ def test_local_user_cannot_get_root_through_scripts(
     topo: Topology, impl: str, attacker: pwd.struct_passwd, workdir: Path
 ) -> None:
     need_impl(impl)  # type: ignore[arg-type]
-    st = _stage(workdir, attacker)
-    _attack(st, attacker, ("notify",))  # planted before the daemon starts
+    st = stage(workdir, attacker)
+    attack(st, attacker, ("notify",))  # planted before the daemon starts
     tracks = (
         *(TrackScript(f"chk_{c}", str(st.scripts[c])) for c in ("control", "dir", "link", "file")),
         TrackScript("chk_quote", "/bin/true 'x"),
@@ -204,7 +115,7 @@ def test_local_user_cannot_get_root_through_scripts(
         _wait_file(control, TIMEOUT, c)
         c.wait_master(TIMEOUT, expect="a")
         before = c["a"].peer.states()
-        _attack(st, attacker, ("dir", "link", "file"))
+        attack(st, attacker, ("dir", "link", "file"))
         # Two more runs of the control script: every script (interval 1 s) had its turn
         # after the swaps.
         for _ in range(2):
@@ -231,15 +142,15 @@ def keepalived_script_user() -> Iterator[pwd.struct_passwd]:
     if existing is not None:
         yield existing
         return
-    pw = _useradd("keepalived_script")
+    pw = useradd("keepalived_script")
     try:
         yield pw
     finally:
-        _userdel("keepalived_script")
+        userdel("keepalived_script")
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_default_script_user_is_keepalived_script(
+def test_default_script_user_is_keepalivedscript(
     topo: Topology, impl: str, keepalived_script_user: pwd.struct_passwd, workdir: Path
 ) -> None:
     """No script_user: vrrp_script, notify_master, the generic notify and the notify FIFO's
@@ -249,7 +160,7 @@ def test_default_script_user_is_keepalived_script(
     markers.mkdir()
     markers.chmod(0o777)
     kinds = ("track", "notify_master", "notify", "fifo")
-    sh = {k: _script(workdir / f"{k}.sh", f"touch {markers}/{k}.$(id -u)") for k in kinds}
+    sh = {k: script(workdir / f"{k}.sh", f"touch {markers}/{k}.$(id -u)") for k in kinds}
     node = NodeSpec(
         "a", impl, priority=150, state="MASTER",  # type: ignore[arg-type]
         track_scripts=(TrackScript("chk_who", str(sh["track"])),),
@@ -285,9 +196,9 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     from fastha.check.spec import MiscSpec, build_plan
     from fastha.config.loader import load
 
-    st = _stage(workdir, attacker)
-    _attack(st, attacker, ("notify",))
-    notify_down = _script(workdir / "safe" / "down.sh", f"touch {st.markers}/down.$(id -u)")
+    st = stage(workdir, attacker)
+    attack(st, attacker, ("notify",))
+    notify_down = script(workdir / "safe" / "down.sh", f"touch {st.markers}/down.$(id -u)")
     s = st.scripts
     conf = workdir / "keepalived.conf"
     conf.write_text(
@@ -306,7 +217,7 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     assert config is not None
     plan = build_plan(config)
     misc = [c.probe for c in plan.checks if isinstance(c.probe, MiscSpec)]
-    _attack(st, attacker, ("dir", "link", "file"))
+    attack(st, attacker, ("dir", "link", "file"))
 
     # Every notify and quorum script through the checker's own _notify, and every
     # MISC_CHECK left in the plan through the MISC_CHECK probe.
