@@ -23,10 +23,10 @@ against keepalived: it shows the test tells a defended daemon from an undefended
 And keepalived's default script user: without ``script_user``, scripts run as
 ``keepalived_script`` when that user exists (created here when missing).
 
-The MISC_CHECK / checker notify side is in test_security_checker_scripts below: the
-checker child needs IPVS, which only the UML kernel has, so it checks what that child
-builds from the same config (the plan and the notify resolver) with the same real
-files and user, and runs what is left.
+The checker child's scripts (MISC_CHECK, notify_up/down, quorum_up/down): whole daemons,
+fastha -C and keepalived -C, in tests/ipvs/inside/test_security_checker.py (they need
+ip_vs: UML); here, test_security_checker_scripts runs what that child builds from the
+config (its plan, its _notify), in a second, on this kernel.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     the same attacks: what that child builds from the config (build_plan for the
     MISC_CHECKs, CheckerRunner's resolver for the notifies) is run for real. The
     attacker's code never runs as root; the control MISC_CHECK and notify_down still run.
-    keepalived's checker needs IPVS (only the UML kernel has it): not run against it here.
+    (Against keepalived, with its checker running: tests/ipvs/inside/test_security_checker.py)
     """
     from fastha.check.health import Notify
     from fastha.check.probes import ProbeContext, run_probe
