@@ -87,6 +87,7 @@ class Router:
     instance: str = "VI_1"
     vip_count: int = 1
     global_extra: tuple[str, ...] = ()  # raw lines appended inside global_defs
+    script_user: str | None = "root"  # None: keepalived's default (keepalived_script)
 
     def __post_init__(self) -> None:
         if self.auth_pass is not None and self.version != 2:
@@ -133,7 +134,7 @@ def keepalived_conf(router: Router, spec: NodeSpec, me: Node, peers: Sequence[No
         f"    router_id {spec.name}",
         f"    vrrp_version {router.version}",
         "    enable_script_security",
-        "    script_user root",
+        *([f"    script_user {router.script_user}"] if router.script_user else []),
         *(f"    {line}" for line in router.global_extra),
         "}",
         "",

@@ -7,7 +7,7 @@ at the config model again.
 
 from __future__ import annotations
 
-import shlex
+import dataclasses
 import socket
 from dataclasses import dataclass, field, fields
 
@@ -24,6 +24,7 @@ from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
+from fastha.config.scripts import enabled
 from fastha.config.validate_vrrp import quorum_max_ignored
 from fastha.drivers import netlink
 from fastha.drivers.sched import Scheduling
@@ -161,15 +162,15 @@ class VrrpSpec:
 
 
 def _run_script(
-    s: Script | None, g: GlobalDefs, name: str, timeout: float | None
+    s: Script | None, g: GlobalDefs, name: str, timeout: float | None, what: str | None = None
 ) -> RunScript | None:
+    """The script as keepalived runs it (fastha.config.scripts); None when disabled."""
     if s is None:
         return None
-    user = s.username or (g.script_user.username if g.script_user else None)
-    group = s.groupname or (g.script_user.groupname if g.script_user else None)
-    return RunScript(
-        argv=tuple(shlex.split(s.command)), timeout=timeout, user=user, group=group, name=name
-    )
+    r = enabled(s.command, s.username, s.groupname, g, what)
+    if r is None:
+        return None
+    return RunScript(argv=r.argv, timeout=timeout, uid=r.uid, gid=r.gid, name=name)
 
 
 def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
@@ -257,7 +258,10 @@ def _tracked(own: tuple[Tracked, ...], group: tuple[Tracked, ...]) -> tuple[Trac
 
 
 def instance_spec(
-    vi: VrrpInstance, g: GlobalDefs, group: VrrpSyncGroup | None = None
+    vi: VrrpInstance,
+    g: GlobalDefs,
+    group: VrrpSyncGroup | None = None,
+    disabled_scripts: frozenset[str] | set[str] = frozenset(),
 ) -> InstanceSpec:
     ifname = vi.interface or ""
     vmac = None
@@ -353,7 +357,12 @@ def instance_spec(
             (t.name, t.weight or 0, t.reverse)
             for t in _tracked(vi.track_interfaces, group.track_interfaces if group else ())
         ),
-        track_scripts=_tracked(vi.track_scripts, group.track_scripts if group else ()),
+        # keepalived drops a disabled (insecure, missing) vrrp_script from every list.
+        track_scripts=tuple(
+            t
+            for t in _tracked(vi.track_scripts, group.track_scripts if group else ())
+            if t.name not in disabled_scripts
+        ),
         track_files=_tracked(vi.track_files, group.track_files if group else ()),
         track_processes=_tracked(vi.track_processes, group.track_processes if group else ()),
         sync_group=group.name if group else None,
@@ -363,15 +372,18 @@ def instance_spec(
     )
 
 
-def _script_spec(s: VrrpScript, g: GlobalDefs) -> ScriptSpec:
+def _script_spec(s: VrrpScript, g: GlobalDefs) -> ScriptSpec | None:
+    """None for a script keepalived disables (removed from every track_script list)."""
     timeout = float(s.timeout if s.timeout is not None else s.interval)
     run = _run_script(
         Script(command=s.script or "/bin/false", username=s.user, groupname=s.group),
         g,
         s.name,
         timeout,
+        f"track script {s.name}",
     )
-    assert run is not None
+    if run is None:
+        return None
     return ScriptSpec(
         name=s.name,
         script=run,
@@ -444,16 +456,15 @@ def vrrp_spec(config: Config) -> VrrpSpec:
     if fifo is not None and fifo_script is not None:
         # keepalived runs the FIFO's reader itself, the FIFO's name appended, for ever.
         run = _run_script(fifo_script, g, "notify_fifo_script", None)
-        assert run is not None
-        fifo_run = RunScript(
-            argv=(*run.argv, fifo.name), timeout=None, user=run.user, group=run.group,
-            name=run.name,
-        )  # fmt: skip
+        if run is not None:
+            fifo_run = dataclasses.replace(run, argv=(*run.argv, fifo.name))
+    scripts = {s.name: _script_spec(s, g) for s in config.vrrp_scripts}
+    disabled = {name for name, spec in scripts.items() if spec is None}
     return VrrpSpec(
         instances=tuple(
-            instance_spec(vi, g, member_of.get(vi.name)) for vi in config.vrrp_instances
+            instance_spec(vi, g, member_of.get(vi.name), disabled) for vi in config.vrrp_instances
         ),
-        scripts={s.name: _script_spec(s, g) for s in config.vrrp_scripts},
+        scripts={name: spec for name, spec in scripts.items() if spec is not None},
         track_files={
             t.name: (t.file or "", t.weight, t.weight_reverse) for t in config.track_files
         },

@@ -9,6 +9,7 @@ in order on the instance's own queue so that "advert, then VIPs, then GARP" hold
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -506,10 +507,7 @@ class Instance:
         if generic is not None and state in ("MASTER", "BACKUP", "FAULT", "STOP"):
             # keepalived's generic notify: $1 GROUP|INSTANCE, $2 name, $3 state, $4 priority.
             argv = (*generic.argv, kind, name, state, str(priority))
-            self.ctx.scripts.spawn(
-                Script(argv, generic.timeout, generic.user, generic.group, generic.name),
-                _log_script_result,
-            )
+            self.ctx.scripts.spawn(dataclasses.replace(generic, argv=argv), _log_script_result)
 
     # -- status -----------------------------------------------------------------------
 
