@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import click
 
 from fastha.cli.lazy import LazyGroup
@@ -15,6 +18,20 @@ BENCHES: dict[str, str] = {
 }
 
 
+def _need(module: str, why: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        click.echo(f"fastha bench: {why} needs {module}, which is not installed: "
+                   "pip install 'fastha[bench]'", err=True)  # fmt: skip
+        sys.exit(1)
+
+
 @click.group(cls=LazyGroup, lazy=BENCHES)
-def command() -> None:
+@click.pass_context
+def command(ctx: click.Context) -> None:
     """Measure fastha on this machine (figures and in-run ratios)."""
+    # Said before a lab is built, not after a run: the tables need rich, plots matplotlib.
+    if ctx.resilient_parsing or any(a in ("-h", "--help") for a in ctx.args):
+        return
+    _need("rich", "the benches' live tables")
+    if any(a == "--plot" or a.startswith("--plot=") for a in ctx.args):
+        _need("matplotlib", "--plot")
