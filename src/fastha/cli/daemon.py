@@ -218,7 +218,8 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
     cls=KeepalivedCommand,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.option("-f", "--use-file", "path", default=DEFAULT_CONF, show_default=True)
+@click.option("-f", "--use-file", "path", default=DEFAULT_CONF, show_default=True,
+              help="the configuration file")  # fmt: skip
 @click.option("-P", "--vrrp", is_flag=True, help="run the VRRP child (alone unless -C)")
 @click.option("-C", "--check", is_flag=True, help="run the checker child (alone unless -P)")
 @click.option("-B", "--no_bfd", is_flag=True,
@@ -266,9 +267,10 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
               help="SIGUSR2's file")  # fmt: skip
 @click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
               help="serve Prometheus metrics here (off by default)")  # fmt: skip
-@click.option("--control-socket", default=None, metavar="PATH",
+@click.option("--control-socket", default=None, metavar="PATH", envvar="FASTHA_CONTROL_SOCKET",
               help="the control socket (default /run/fastha/control.sock, or "
-                   "/run/fastha/NETNS/control.sock in a named network namespace)")  # fmt: skip
+                   "/run/fastha/NETNS/control.sock in a named network namespace; "
+                   "$FASTHA_CONTROL_SOCKET, which fastha status/reload/dump read too)")  # fmt: skip
 @click.option("--no-supervise", is_flag=True, hidden=True,
               help="debugging: run the one child (-P or -C) in this process")  # fmt: skip
 @_refused_options
