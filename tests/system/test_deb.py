@@ -330,8 +330,11 @@ def test_daemon_runs_as_its_unit_runs_it(
         assert parent_cmd.startswith(b"fastha: parent"), parent_cmd
         assert Path(f"/proc/{proc.pid}/comm").read_text().strip() == "fastha: parent"
         for title in ("fastha: vrrp", "fastha: checker"):
-            r = sh("pgrep", "-P", str(proc.pid), "-x", title, check=False)
-            assert r.returncode == 0 and len(r.stdout.split()) == 1, (title, r)
+            # (READY=1 comes once they are spawned; each names itself as it starts.)
+            r = wait_for(lambda t=title: sh("pgrep", "-P", str(proc.pid), "-x", t, check=False)
+                         if sh("pgrep", "-P", str(proc.pid), "-x", t, check=False).returncode == 0
+                         else None, title)  # fmt: skip
+            assert len(r.stdout.split()) == 1, (title, r)
         assert instance() is not None and instance()["priority"] == 100  # type: ignore[index]
 
         conf.write_text(CONF.format(ifname=node.ifname, priority=110))
