@@ -192,7 +192,7 @@ def test_install_run_purge(package: list[str], tmp_path: Path) -> None:
     # Commands without the bench extra say what to install, in one line, no traceback.
     r = sh("/usr/sbin/fastha", "bench", "failover", "--help", check=False)
     assert r.returncode == 0, r.stderr
-    r = sh("/usr/sbin/fastha", "bench", "codec", check=False)
+    r = sh("/usr/sbin/fastha", "bench", "failover", check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "pip install 'fastha[bench]'" in r.stderr
 
@@ -374,4 +374,6 @@ def test_purge_leaves_nothing(package: list[str]) -> None:
                              "/var/lib/systemd/deb-systemd-helper-enabled/fastha.service",
                              "/var/lib/systemd/deb-systemd-helper-masked/fastha.service")
                  if os.path.lexists(p)]  # fmt: skip
+    leftovers += [str(p) for p in Path("/var/lib/systemd").rglob("*fastha*")]
+    leftovers += [str(p) for p in Path("/etc/systemd").rglob("*fastha*")]
     assert leftovers == []
