@@ -335,7 +335,7 @@ def test_daemon_runs_as_its_unit_runs_it(
                          if sh("pgrep", "-P", str(proc.pid), "-x", t, check=False).returncode == 0
                          else None, title)  # fmt: skip
             assert len(r.stdout.split()) == 1, (title, r)
-        assert instance() is not None and instance()["priority"] == 100  # type: ignore[index]
+        wait_for(lambda: (instance() or {}).get("priority") == 100, "VI_1 running")
 
         conf.write_text(CONF.format(ifname=node.ifname, priority=110))
         r = reload()
