@@ -325,6 +325,11 @@ def command(
         sys.exit(0)
     if sigfunc is not None:
         number = signum(sigfunc)
+        if sigfunc == "STATS_CLEAR":
+            # keepalived's SIGRTMAX-1; fastha does not handle it, and the signal's default
+            # action would stop the daemon: no number a script could send.
+            _refuse("--signum=STATS_CLEAR is not supported by fastha: statistics are not "
+                    "cleared on a signal")  # fmt: skip
         if number is None:
             click.echo(f"Unknown sigfunc {sigfunc}", err=True)
             sys.exit(1)
