@@ -91,6 +91,7 @@ class SupervisorOptions:
     release_vrrp: bool = True  # -V turns it off
     release_ipvs: bool = True  # -I turns it off
     json_file: str | None = None
+    all_config: bool = False  # -e: every include must be there (at reload too)
     stop_timeout: float = 10.0  # seconds between SIGTERM and SIGKILL of a child
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
@@ -444,7 +445,8 @@ class Supervisor:
             path = self.options.config_file
             self.notify.reloading()
             log.info("Reloading: validating %s", path)
-            result = load(path, self.options.config_id or default_config_id())
+            result = load(path, self.options.config_id or default_config_id(),
+                          all_config=self.options.all_config)  # fmt: skip
             errors = [str(d) if d.where else f"{path}: {d}" for d in result.errors]
             warnings = [
                 str(d) if d.where else f"{path}: {d}"
