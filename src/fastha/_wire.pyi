@@ -24,8 +24,11 @@ VRRP_TTL: int  # 255
 VRRP_TYPE_ADVERTISEMENT: int  # 1
 AUTH_NONE: int  # 0
 AUTH_PASS: int  # 1
-AUTH_AH: int  # 2 (decoded, not validated: keepalived's AH is not supported)
+AUTH_AH: int  # 2: keepalived's IPsec-AH (see AhKey, encode_ipv4)
 ACCEPTED: int  # 0, what Expect.check returns for an advert it accepts
+IPPROTO_AH: int  # 51
+AH_LEN: int  # 24: keepalived's AH header (HMAC-MD5-96 ICV)
+IPTOS_PREC_INTERNETCONTROL: int  # 0xc0, the TOS of keepalived's IPv4 adverts
 
 class DropReason(_enum.IntEnum):
     TOO_SHORT = 1
@@ -112,6 +115,9 @@ class Advert:
     auth_data: bytes  # v2: 8 bytes; v3: b""
     src: bytes | None
     dst: bytes | None
+    ah: bool  # the IPv4 packet carried keepalived's AH header (decode_ipv4 only)
+    ah_spi: int
+    ah_seq: int
     @property
     def addresses(self) -> tuple[bytes, ...]: ...
     @property
@@ -165,6 +171,32 @@ class Expect:
     def check(self, advert: Advert) -> int:
         """0 (ACCEPTED) or a DropReason value: VERSION, AUTH_TYPE, AUTH_FAILURE,
         ADDRESS_COUNT, ADDRESS_LIST, ADVER_INT (v2 only)."""
+
+@_final
+class AhKey:
+    """keepalived's `auth_type AH` key (auth_pass NUL-padded to 8 bytes)."""
+
+    key: bytes
+    def __init__(self, key: bytes) -> None: ...
+    def icv(self, data: _Buffer) -> bytes:
+        """HMAC-MD5 of data truncated to 12 bytes."""
+    def verify(self, packet: _Buffer, unicast: bool = False) -> bool:
+        """Whole IPv4 packet with an AH header: does its ICV match (mutable fields
+        zeroed as keepalived's vrrp_in_chk_ipsecah does)?"""
+
+def encode_ipv4(
+    message: _Buffer,
+    ident: int,
+    ttl: int,
+    src: bytes,
+    dst: bytes,
+    ah: AhKey | None = None,
+    seq: int = 0,
+    unicast: bool = False,
+    tos: int = ...,
+) -> bytes:
+    """IPv4 header (TOS 0xc0, no DF, checksum 0 for the kernel) [+ AH] + message, as
+    keepalived sends adverts on its IP_HDRINCL socket."""
 
 def garp_frame(mac: bytes, vip: bytes) -> bytes:
     """60-byte Ethernet frame: broadcast ARP request, spa = tpa = vip, tha zero."""
