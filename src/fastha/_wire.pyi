@@ -138,8 +138,9 @@ def decode(
     Trailing bytes after the message (Ethernet padding) are ignored.
     """
 
-def decode_ipv4(packet: _Buffer, checksum_as_v2: bool = False) -> Advert:
-    """Whole IPv4 packet (raw socket delivery): IHL honoured, total length bounds it."""
+def decode_ipv4(packet: _Buffer, checksum_as_v2: bool = False, check_ttl: bool = True) -> Advert:
+    """Whole IPv4 packet (raw socket delivery): IHL honoured, total length bounds it;
+    keepalived's AH header (protocol 51) is read into ah, ah_spi, ah_seq."""
 
 @_final
 class Expect:
@@ -167,7 +168,7 @@ class Expect:
     def decode(
         self, buf: _Buffer, family: int, src: bytes | None, dst: bytes | None, ttl: int
     ) -> Advert: ...
-    def decode_ipv4(self, packet: _Buffer) -> Advert: ...
+    def decode_ipv4(self, packet: _Buffer, check_ttl: bool = True) -> Advert: ...
     def check(self, advert: Advert) -> int:
         """0 (ACCEPTED) or a DropReason value: VERSION, AUTH_TYPE, AUTH_FAILURE,
         ADDRESS_COUNT, ADDRESS_LIST, ADVER_INT (v2 only)."""

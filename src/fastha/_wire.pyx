@@ -514,7 +514,7 @@ def decode(buf, int family, src, dst, int ttl, bint checksum_as_v2=False):
 #    |                    Options (IHL > 5)                          |
 #    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
-cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2):
+cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2, bint check_ttl=True):
     cdef Cursor c
     cdef const uint8_t* ip
     cdef Py_ssize_t ihl, total
@@ -547,7 +547,8 @@ cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2):
     # Total length bounds the message: Ethernet padding beyond it is ignored.
     a = _decode(data + ihl, total - ihl, C_AF_INET,
                 PyBytes_FromStringAndSize(<const char*>ip + 12, 4),
-                PyBytes_FromStringAndSize(<const char*>ip + 16, 4), ip[8], as_v2)
+                PyBytes_FromStringAndSize(<const char*>ip + 16, 4), ip[8] if check_ttl else -1,
+                as_v2)
     if ah != NULL:
         a.ah = True
         a.ah_spi = (<uint32_t>ah[4] << 24) | (<uint32_t>ah[5] << 16) | (<uint32_t>ah[6] << 8) | ah[7]
@@ -555,15 +556,17 @@ cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2):
     return a
 
 
-def decode_ipv4(packet, bint checksum_as_v2=False):
-    """Decode a whole IPv4 packet as an IPv4 raw socket delivers it (header included)."""
+def decode_ipv4(packet, bint checksum_as_v2=False, bint check_ttl=True):
+    """Decode a whole IPv4 packet as an IPv4 raw socket delivers it (header included).
+
+    check_ttl=False skips the TTL 255 check (keepalived makes it for multicast only)."""
     cdef Py_buffer view
     if type(packet) is bytes:
         return _decode_ipv4(<const uint8_t*>PyBytes_AS_STRING(packet),
-                            PyBytes_GET_SIZE(packet), checksum_as_v2)
+                            PyBytes_GET_SIZE(packet), checksum_as_v2, check_ttl)
     PyObject_GetBuffer(packet, &view, PyBUF_SIMPLE)
     try:
-        return _decode_ipv4(<const uint8_t*>view.buf, view.len, checksum_as_v2)
+        return _decode_ipv4(<const uint8_t*>view.buf, view.len, checksum_as_v2, check_ttl)
     finally:
         PyBuffer_Release(&view)
 
@@ -612,8 +615,8 @@ cdef class Expect:
         """decode() with this instance's checksum_as_v2 setting."""
         return decode(buf, family, src, dst, ttl, self.checksum_as_v2)
 
-    def decode_ipv4(self, packet):
-        return decode_ipv4(packet, self.checksum_as_v2)
+    def decode_ipv4(self, packet, bint check_ttl=True):
+        return decode_ipv4(packet, self.checksum_as_v2, check_ttl)
 
     cpdef int check(self, Advert advert):
         """0 if the advert is for us as configured, else the DropReason value."""

@@ -311,7 +311,9 @@ def instance_spec(
             auth_type = 1
             auth_data = (vi.authentication.auth_pass or "").encode()[:8]
         elif vi.authentication.auth_type is AuthType.AH:
+            # keepalived keys the AH HMAC with auth_pass, NUL-padded to 8 bytes.
             auth_type = 2
+            auth_data = (vi.authentication.auth_pass or "").encode()[:8]
     group_addr = g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4
     notify: dict[str, RunScript] = {}
     for key, script in (
@@ -556,6 +558,8 @@ def identity_changes(old: InstanceSpec, new: InstanceSpec) -> tuple[str, ...]:
         out.insert(0, "virtual_router_id")
     if bool(old.unicast_peers) != bool(new.unicast_peers):
         out.append("unicast/multicast")
+    if (old.auth_type == 2) != (new.auth_type == 2):
+        out.append("auth_type AH")  # AH adverts are IP protocol 51: another socket
     return tuple(out)
 
 

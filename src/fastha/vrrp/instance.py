@@ -37,7 +37,17 @@ from fastha.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import adver_int_ns
-from fastha.wire import AdvertTemplate, DecodeError, DropReason, Expect, garp_frame, na_frame
+from fastha.wire import (
+    AUTH_AH,
+    AdvertTemplate,
+    AhKey,
+    DecodeError,
+    DropReason,
+    Expect,
+    encode_ipv4,
+    garp_frame,
+    na_frame,
+)
 from fastha.wire.timer import Periodic, PreciseTimer, TimerHandle
 from fastha.wire.timer import monotonic_ns as _monotonic_ns
 
@@ -145,6 +155,14 @@ class Instance:
         self.counters = self.machine.counters
         self.family = spec.family
         self.src = spec.src or primary_address
+        # IPv4 adverts carry our own IP header, as keepalived's (vrrp.c vrrp_update_pkt):
+        # the ID counts adverts per instance and skips 0 (0 lets the kernel pick one).
+        self.ip_id = 0
+        # keepalived's AH sequence counter: one per instance, for what it sends and
+        # what it has accepted (ipsecah_counter); `cycle` once it would pass 0xFFFFFFFD.
+        self.ah_seq = 0
+        self.ah_cycle = False
+        self._frame = self._frame_ipv4
         self._build_codec()
         self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
         self.peers = frozenset(spec.unicast_peers)
@@ -179,8 +197,11 @@ class Instance:
             packed_src,
             packed_dst,
             spec.auth_type,
-            spec.auth_data,
+            b"" if spec.auth_type == AUTH_AH else spec.auth_data,  # AH: 8 zero bytes
         )
+        self.packed_src = packed_src
+        self.ip_ttl = spec.unicast_ttl if spec.unicast_peers else 255
+        self.ah_key = AhKey(spec.auth_data) if spec.auth_type == AUTH_AH else None
         self.expect = Expect(
             p.version,
             spec.auth_type,
@@ -244,16 +265,25 @@ class Instance:
                 return
             ttl = -1
         try:
-            advert = self.expect.decode(
-                payload,
-                self.family,
-                socket.inet_pton(self.family, src),
-                socket.inet_pton(self.family, dst),
-                ttl,
-            )
+            if self.ah_key is not None:
+                # An AH socket hands over the whole IPv4 packet: the ICV covers it.
+                advert = self.expect.decode_ipv4(payload, ttl >= 0)
+            else:
+                advert = self.expect.decode(
+                    payload,
+                    self.family,
+                    socket.inet_pton(self.family, src),
+                    socket.inet_pton(self.family, dst),
+                    ttl,
+                )
         except DecodeError as exc:
             counters.count_drop(exc.reason.name)
             log.debug("VRRP_Instance(%s) dropped advert from %s: %s", self.name, src, exc)
+            return
+        # keepalived checks AH after version and auth type, before the rest.
+        ah = advert.ah and advert.version == 2 and advert.auth_type == AUTH_AH
+        if ah and not self._ah_accept(payload, advert):
+            counters.count_drop("AUTH_FAILURE")
             return
         reason = self.expect.check(advert)
         if reason:
@@ -269,6 +299,34 @@ class Instance:
             counters.count_drop("UNICAST_SRC")
             return
         self.feed(AdvertReceived(src, advert.priority, advert.adver_int_cs))
+
+    def _ah_accept(self, packet: memoryview, advert: Any) -> bool:
+        """keepalived's vrrp_in_chk_ipsecah: the ICV, SPI = source, then a sequence
+        number above every one seen or sent (the counter is shared with sending)."""
+        assert self.ah_key is not None
+        if not self.ah_key.verify(packet, bool(self.peers)):
+            log.info("(%s) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation"
+                      " or bad password !", self.name)  # fmt: skip
+            return False
+        spi = int.from_bytes(advert.src, "big")
+        if advert.ah_spi != spi:
+            log.info("IPSEC AH : invalid IPSEC SPI value. %u and expect %u", spi, advert.ah_spi)
+            return False
+        seq = advert.ah_seq
+        if seq <= self.ah_seq:
+            log.info("(%s) IPSEC-AH : sequence number %u already processed. Packet dropped."
+                      " Local(%u)", self.name, seq, self.ah_seq)  # fmt: skip
+            return False
+        self.ah_seq = seq
+        m = self.machine
+        if m.state == State.BACKUP:
+            self.ah_cycle = False
+        elif m.state == State.MASTER and 0 < advert.priority < m.effective_priority:
+            # vrrp_state_master_rx: a lower priority advert syncs our counter past it.
+            log.info("(%s) IPSEC-AH : Syncing seq_num - Increment seq", self.name)
+            self.ah_seq = seq + 1
+            self.ah_cycle = False
+        return True
 
     # -- the machine --------------------------------------------------------------------
 
@@ -313,6 +371,9 @@ class Instance:
             if t is not None:
                 t.cancel()
         elif isinstance(action, StateChanged):
+            if action.new == State.MASTER and self.ah_cycle:
+                # vrrp_state_goto_master: a cycled AH counter starts again.
+                self.ah_cycle, self.ah_seq = False, 0
             self._log_state(action)
             if self.ctx.on_state_change is not None:
                 self.ctx.on_state_change(self, action)
@@ -333,7 +394,21 @@ class Instance:
         sock = self.sock
         if sock is None:
             return
-        sock.send(self.template.packet(priority))
+        if self.family != socket.AF_INET:
+            sock.send(self.template.packet(priority))
+            return
+        # One ID (and AH sequence number) per advert, whatever the number of peers.
+        self.ip_id = self.ip_id % 0xFFFF + 1
+        if self.ah_key is not None:
+            if self.ah_seq > 0xFFFFFFFD:
+                self.ah_cycle = True
+            else:
+                self.ah_seq += 1
+        sock.send(self.template.packet(priority), self._frame)
+
+    def _frame_ipv4(self, message: bytes | bytearray | memoryview, dst: bytes) -> bytes:
+        return encode_ipv4(message, self.ip_id, self.ip_ttl, self.packed_src, dst,
+                           self.ah_key, self.ah_seq, bool(self.peers))  # fmt: skip
 
     def _arm(self, action: ArmTimer) -> None:
         old = self.timers.pop(action.kind, None)

@@ -29,7 +29,13 @@ from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
-from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import (
+    AH_LEN,
+    IPPROTO_AH,
+    IPPROTO_VRRP,
+    VrrpSocket,
+    VrrpSocketConfig,
+)
 from fastha.vrrp.actions import RemoveVips, StateChanged
 from fastha.vrrp.events import (
     LinkChanged,
@@ -59,6 +65,7 @@ from fastha.vrrp.trackers import (
     ScriptTracker,
     TrackerSet,
 )
+from fastha.wire import AUTH_AH
 from fastha.wire.timer import PreciseTimer, set_timer_slack_ns
 
 if TYPE_CHECKING:
@@ -92,20 +99,22 @@ class RunOptions:
 class Demux:
     """Hands a received advert to the instance owning its VRID."""
 
-    __slots__ = ("by_vrid", "group", "multicast", "unknown_vrid")
+    __slots__ = ("ah", "by_vrid", "group", "multicast", "unknown_vrid")
 
-    def __init__(self, multicast: bool, group: str) -> None:
+    def __init__(self, multicast: bool, group: str, ah: bool = False) -> None:
         self.by_vrid: dict[int, Instance] = {}
         self.multicast = multicast
         self.group = group
+        self.ah = ah  # an AH socket's payload is the whole IPv4 packet
         self.unknown_vrid = 0
 
     def on_packet(self, payload: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
         # Raw sockets see every VRRP packet on the interface: a multicast socket takes
         # only the group's, a unicast one everything else, so no packet is handled twice.
-        if (dst == self.group) is not self.multicast or len(payload) < 2:
+        at = (payload[0] & 0x0F) * 4 + AH_LEN + 1 if self.ah and payload else 1
+        if (dst == self.group) is not self.multicast or len(payload) <= at:
             return
-        inst = self.by_vrid.get(payload[1])
+        inst = self.by_vrid.get(payload[at])
         if inst is None:
             self.unknown_vrid += 1
             return
@@ -136,7 +145,7 @@ class VrrpRunner:
         self.options = options
         self.sockets: list[VrrpSocket] = []
         # Multicast sockets, shared per (interface, family, source) and demultiplexed.
-        self.mcast: dict[tuple[str, int, str], tuple[Demux, VrrpSocket]] = {}
+        self.mcast: dict[tuple[str, int, str, int], tuple[Demux, VrrpSocket]] = {}
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
@@ -180,26 +189,37 @@ class VrrpRunner:
 
     def _socket_for(self, inst: Instance) -> None:
         spec = inst.spec
+        # keepalived's AH adverts are IP protocol 51: a socket of their own. IPv4 adverts
+        # carry our own IP header (IP_HDRINCL), as keepalived's do.
+        proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
+        hdrincl = spec.family == socket.AF_INET
         if spec.unicast_peers:
-            demux = Demux(False, spec.mcast_group)
+            demux = Demux(False, spec.mcast_group, proto == IPPROTO_AH)
             config = VrrpSocketConfig(
                 spec.sock_ifname,
                 spec.family,
                 src=inst.src,
                 unicast_peers=spec.unicast_peers,
                 unicast_ttl=spec.unicast_ttl,
+                proto=proto,
+                hdrincl=hdrincl,
             )
         else:
-            key = (spec.sock_ifname, spec.family, inst.src)
+            key = _mcast_key(inst)
             found = self.mcast.get(key)
             if found is not None:
                 found[0].by_vrid[spec.params.vrid] = inst
                 found[1].add_vrid(spec.params.vrid, spec.rx_bufs)  # kernel VRID filter
                 inst.sock = found[1]
                 return
-            demux = Demux(True, spec.mcast_group)
+            demux = Demux(True, spec.mcast_group, proto == IPPROTO_AH)
             config = VrrpSocketConfig(
-                spec.sock_ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
+                spec.sock_ifname,
+                spec.family,
+                src=inst.src,
+                mcast_group=spec.mcast_group,
+                proto=proto,
+                hdrincl=hdrincl,
             )
         demux.by_vrid[spec.params.vrid] = inst
         sock = VrrpSocket(
@@ -209,7 +229,7 @@ class VrrpRunner:
         self.sockets.append(sock)
         inst.sock = sock
         if not spec.unicast_peers:
-            self.mcast[(spec.sock_ifname, spec.family, inst.src)] = (demux, sock)
+            self.mcast[_mcast_key(inst)] = (demux, sock)
 
     def _unsocket(self, inst: Instance) -> None:
         """Detach a stopped instance; close its socket when nobody else uses it."""
@@ -218,7 +238,7 @@ class VrrpRunner:
             return
         spec = inst.spec
         if not spec.unicast_peers:
-            key = (spec.sock_ifname, spec.family, inst.src)
+            key = _mcast_key(inst)
             demux, _ = self.mcast[key]
             if demux.by_vrid.get(spec.params.vrid) is inst:
                 del demux.by_vrid[spec.params.vrid]
@@ -876,6 +896,13 @@ class VrrpRunner:
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)
             await self.firewall.remove()  # ... and the rules that guard them
+
+
+def _mcast_key(inst: Instance) -> tuple[str, int, str, int]:
+    """Multicast sockets are shared per (interface, family, source, IP protocol)."""
+    spec = inst.spec
+    proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
+    return (spec.sock_ifname, spec.family, inst.src, proto)
 
 
 def _set_sysctl(ifname: str, name: str, value: int) -> int | None:

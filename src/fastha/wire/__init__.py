@@ -17,8 +17,8 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 from fastha._wire import (
     ACCEPTED,
     AF_INET,
-    AH_LEN,
     AF_INET6,
+    AH_LEN,
     AUTH_AH,
     AUTH_NONE,
     AUTH_PASS,
