@@ -200,7 +200,8 @@ def encode_ipv4(
     keepalived sends adverts on its IP_HDRINCL socket."""
 
 def garp_frame(mac: bytes, vip: bytes) -> bytes:
-    """60-byte Ethernet frame: broadcast ARP request, spa = tpa = vip, tha zero."""
+    """42-byte Ethernet frame: broadcast ARP request, spa = tpa = vip, tha broadcast
+    (keepalived 2.2.7's GARP)."""
 
 def na_frame(mac: bytes, target: bytes, src: bytes | None = None, router: bool = False) -> bytes:
     """86-byte Ethernet frame: unsolicited NA to ff02::1, Override (+Router), TLLA option."""

@@ -767,11 +767,12 @@ def encode_ipv4(message, int ident, int ttl, src, dst, AhKey ah=None, unsigned l
 
 # ---- frames for AF_PACKET ----
 #
-# Gratuitous ARP (RFC 826 / RFC 5227 3), as keepalived sends it (vrrp_arp.c):
+# Gratuitous ARP (RFC 826 / RFC 5227 3), as keepalived 2.2.7 sends it (vrrp_arp.c
+# send_gratuitous_arp_immediate):
 #    Ethernet  dst ff:ff:ff:ff:ff:ff  src MAC  type 0x0806
 #    ARP       htype 1  ptype 0x0800  hlen 6  plen 4  op 1 (request)
-#              sha MAC  spa VIP  tha 00:00:00:00:00:00  tpa VIP
-#    zero padding to the 60-byte Ethernet minimum (not every NIC pads AF_PACKET frames)
+#              sha MAC  spa VIP  tha ff:ff:ff:ff:ff:ff (the broadcast address)  tpa VIP
+#    42 bytes, unpadded: the NIC pads to the Ethernet minimum, as for keepalived's
 
 def garp_frame(mac, vip):
     """Gratuitous ARP request announcing `vip` (4 packed bytes) at `mac` (6 bytes)."""
@@ -781,9 +782,9 @@ def garp_frame(mac, vip):
         raise ValueError("mac must be 6 bytes")
     if len(v) != 4:
         raise ValueError("vip must be 4 packed bytes")
-    out = PyBytes_FromStringAndSize(NULL, 60)
+    out = PyBytes_FromStringAndSize(NULL, 42)
     p = <uint8_t*>PyBytes_AS_STRING(out)
-    memset(p, 0, 60)
+    memset(p, 0, 42)
     memset(p, 0xFF, 6)
     memcpy(p + 6, PyBytes_AS_STRING(m), 6)
     p[12] = 0x08; p[13] = 0x06
@@ -793,6 +794,7 @@ def garp_frame(mac, vip):
     p[20] = 0; p[21] = 1  # op request
     memcpy(p + 22, PyBytes_AS_STRING(m), 6)
     memcpy(p + 28, PyBytes_AS_STRING(v), 4)
+    memset(p + 32, 0xFF, 6)
     memcpy(p + 38, PyBytes_AS_STRING(v), 4)
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,7 @@ class Context:
         self.fifo = fifo
         self.release_on_stop = release_on_stop
         self.senders: dict[str, PacketSender] = {}
+        self._gna_router: dict[str, tuple[bool, float]] = {}  # ifname -> (router, when)
         self.arp_watches: dict[tuple[str, int], ArpWatch] = {}
         self._claimed: dict[tuple[str, bytes], list[Instance]] = {}  # (ifname, VIP)
         self.instances: dict[str, Instance] = {}
@@ -94,6 +96,20 @@ class Context:
             s.open()
             self.senders[ifname] = s
         return s
+
+    def gna_router(self, ifname: str) -> bool:
+        """Whether unsolicited NAs on `ifname` set the Router flag: keepalived's
+        set_ipv6_forwarding (net.ipv6.conf.IF.forwarding), read again at most every 5 s."""
+        now = time.monotonic()
+        seen = self._gna_router.get(ifname)
+        if seen is None or now - seen[1] >= 5:
+            try:
+                with open(f"/proc/sys/net/ipv6/conf/{ifname}/forwarding") as fh:
+                    router = int(fh.read()) != 0
+            except (OSError, ValueError):
+                router = False
+            seen = self._gna_router[ifname] = (router, now)
+        return seen[0]
 
     def update_arp_watches(self) -> None:
         """Watch ARP / Neighbor Advertisements on exactly the (interface, family) pairs
@@ -528,8 +544,13 @@ class Instance:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
             packed = socket.inet_pton(vip.family, vip.address)
             if vip.family == socket.AF_INET6:
+                router = self.ctx.gna_router(vip.dev or self.spec.ifname)
                 frames.append(
-                    (sender, na_frame(sender.mac_bytes, packed), self.spec.gna_interval_s)
+                    (
+                        sender,
+                        na_frame(sender.mac_bytes, packed, router=router),
+                        self.spec.gna_interval_s,
+                    )
                 )
             else:
                 frames.append(
