@@ -74,6 +74,7 @@ class InstanceSpec:
     peer_ttl: tuple[tuple[str, int, int], ...] = ()
     # global_defs vrrp_rx_bufs_*: this instance's share of its socket's receive buffer.
     rx_bufs: RxBufs = field(default_factory=RxBufs)
+    untracked_vips: tuple[str, ...] = ()  # VIPs / eVIPs with no_track
 
     @property
     def name(self) -> str:
@@ -351,9 +352,8 @@ def instance_spec(
         notify=notify,
         garp_interval_s=g.vrrp_garp_interval,
         gna_interval_s=g.vrrp_gna_interval,
-        track_interfaces=tuple(
-            (t.name, t.weight or 0, t.reverse)
-            for t in _tracked(vi.track_interfaces, group.track_interfaces if group else ())
+        track_interfaces=_track_interfaces(
+            vi, _tracked(vi.track_interfaces, group.track_interfaces if group else ())
         ),
         track_scripts=_tracked(vi.track_scripts, group.track_scripts if group else ()),
         track_files=_tracked(vi.track_files, group.track_files if group else ()),
@@ -362,6 +362,11 @@ def instance_spec(
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
+        untracked_vips=tuple(
+            str(v.address.ip)
+            for v in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded)
+            if v.no_track
+        ),
     )
 
 
@@ -481,6 +486,29 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         ),
         lvs_syncd=_lvs_syncd(config),
     )
+
+
+def _track_interfaces(
+    vi: VrrpInstance, tracked: tuple[TrackedScript, ...]
+) -> tuple[tuple[str, int, bool], ...]:
+    """track_interface entries, then every other interface a VIP, eVIP or route `dev`
+    or a rule's iif/oif names, unless `no_track`: keepalived tracks those with weight 0,
+    so the instance goes to FAULT while one is down (vrrp.c vrrp_complete_instance,
+    TRACK_ADDR / TRACK_ROUTE / TRACK_RULE). The primary interface is tracked anyway."""
+    out = [(t.name, t.weight or 0, t.reverse) for t in tracked]
+    names: list[str | None] = []
+    for a in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded, *vi.virtual_routes):
+        if not a.no_track:
+            names.append(a.dev)
+    for r in vi.virtual_rules:
+        if not r.no_track:
+            names += [r.iif, r.oif]
+    seen = {name for name, _, _ in out}
+    for name in names:
+        if name and name != vi.interface and name not in seen:
+            seen.add(name)
+            out.append((name, 0, False))
+    return tuple(out)
 
 
 # -- reload: what changed between two specs ------------------------------------------------

@@ -316,6 +316,14 @@ class Instance:
             return
         self.feed(AdvertReceived(src, advert.priority, advert.adver_int_cs))
 
+    def tracked_vip(self, address: str) -> bool:
+        """Whether deleting `address` by hand makes us leave MASTER: a VIP or eVIP
+        without `no_track` (keepalived_netlink.c address_is_ours)."""
+        spec = self.spec
+        return address not in spec.untracked_vips and any(
+            v.address == address for v in (*spec.vips, *spec.excluded)
+        )
+
     def _ah_accept(self, packet: memoryview, advert: Any) -> bool:
         """keepalived's vrrp_in_chk_ipsecah: the ICV, SPI = source, then a sequence
         number above every one seen or sent (the counter is shared with sending)."""
@@ -507,6 +515,8 @@ class Instance:
     async def _swap_vips(self, old: InstanceSpec, new: InstanceSpec) -> None:
         """Reload while master: remove what left the config, add what joined it."""
         nl = self.ctx.netlink
+        # Our own delete-then-add is no VIP deleted by hand (the runner's address watch).
+        installed, self.vips_installed = self.vips_installed, False
 
         def missing(items: tuple[Any, ...], other: tuple[Any, ...]) -> list[Any]:
             return [x for x in items if x not in other]
@@ -532,6 +542,7 @@ class Instance:
             await nl.add_route(route)
         for rule in missing(new.rules, old.rules):
             await nl.add_rule(rule)
+        self.vips_installed = installed
         added = missing(new.vips, old.vips)
         if added:
             await self._gratuitous(max(1, self.machine.params.garp_master_repeat), added)

@@ -24,6 +24,7 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import VrrpAlerts
 from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
+from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
@@ -44,6 +45,7 @@ from fastha.vrrp.events import (
     Startup,
     SyncFault,
     TrackFault,
+    VipDeleted,
 )
 from fastha.vrrp.from_config import (
     InstanceSpec,
@@ -149,6 +151,7 @@ class VrrpRunner:
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
+        self.addrwatch: AddressWatcher | None = None  # VIPs deleted by hand
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
         self.ctx: Context | None = None
@@ -328,6 +331,33 @@ class VrrpRunner:
         if iface is not None and iface.set(up):
             self.tracking.changed(f"if:{ifname}")
 
+    async def _watch_addresses(self) -> None:
+        watcher = AddressWatcher(self._on_address)
+        try:
+            await watcher.open()
+        except OSError as exc:
+            log.warning("cannot watch addresses: %s", exc.strerror or exc)
+            return
+        self.addrwatch = watcher
+
+    def _on_address(self, address: Address, present: bool) -> None:
+        if not present and self.ctx is not None:
+            # Checked on the next loop pass: our own re-add of the same address (a
+            # reload) may be right behind the deletion on the netlink socket.
+            self.ctx.loop.call_soon(self._address_gone, address)
+
+    def _address_gone(self, address: Address) -> None:
+        """keepalived_netlink.c: one of our VIPs deleted while MASTER -> BACKUP."""
+        if self.ctx is None or self.addrwatch is None or self.addrwatch.is_local(address):
+            return
+        text = str(address)
+        for inst in list(self.ctx.instances.values()):
+            if inst.machine.state != State.MASTER or not inst.vips_installed:
+                continue
+            if inst.tracked_vip(text):
+                log.info("Netlink reflector reports IP %s removed", text)
+                inst.feed(VipDeleted(text))
+
     async def _script_loop(self, name: str, tracker: ScriptTracker) -> None:
         assert self.ctx is not None
         s = self.spec.scripts[name]  # a reload that changes it restarts this loop
@@ -400,6 +430,8 @@ class VrrpRunner:
             await child_status.close(status_server)
             if self.procwatch is not None:
                 self.procwatch.close()
+            if self.addrwatch is not None:
+                self.addrwatch.close()
             for sock in self.sockets:
                 sock.close()
             for sender in ctx.senders.values():
@@ -495,6 +527,7 @@ class VrrpRunner:
         self.tracking = self._build_tracking(None, None)
         self._sync_procwatch(set(self.tracking.processes))
         await nl.watch_links(self._on_link)
+        await self._watch_addresses()
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
             await asyncio.sleep(self.spec.startup_delay_s)
