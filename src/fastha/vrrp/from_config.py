@@ -272,6 +272,12 @@ def instance_spec(
     strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
     initial = State.MASTER if vi.state is ConfState.MASTER else State.BACKUP
     priority = vi.priority if vi.priority is not None else 100
+    auth = vi.authentication
+    if (auth is not None and auth.auth_type is AuthType.AH and auth.auth_pass and version == 2
+            and not strict and initial is State.MASTER and priority != 255):  # fmt: skip
+        # keepalived: "Initial state master is incompatible with AH authentication -
+        # clearing": a backup first learns the sequence number from the master's adverts.
+        initial = State.BACKUP
     garp_delay = int(_pick(vi.garp_master_delay, g.vrrp_garp_master_delay))  # type: ignore[call-overload]
     garp_repeat = int(_pick(vi.garp_master_repeat, g.vrrp_garp_master_repeat))  # type: ignore[call-overload]
     lp_delay = _pick(vi.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay)
@@ -311,7 +317,7 @@ def instance_spec(
         if vi.authentication.auth_type is AuthType.PASS:
             auth_type = 1
             auth_data = (vi.authentication.auth_pass or "").encode()[:8]
-        elif vi.authentication.auth_type is AuthType.AH:
+        elif vi.authentication.auth_type is AuthType.AH and vi.authentication.auth_pass:
             # keepalived keys the AH HMAC with auth_pass, NUL-padded to 8 bytes.
             auth_type = 2
             auth_data = (vi.authentication.auth_pass or "").encode()[:8]
