@@ -4,8 +4,9 @@
 # Conventions: addresses, src and dst are *packed* bytes (4 for AF_INET, 16 for
 # AF_INET6; socket.inet_pton output), so nothing is parsed on the hot path. family is
 # socket.AF_INET or socket.AF_INET6. Encoders return the VRRP message only; encode_ipv4
-# wraps one in the IPv4 (+ AH) header keepalived builds, for an IP_HDRINCL socket. Decoders raise DecodeError (a ValueError) for every drop
-# and never read past the buffer; buffers are any bytes-like object.
+# wraps one in the IPv4 (+ AH) header keepalived builds, for an IP_HDRINCL socket.
+# Decoders raise DecodeError (a ValueError) for every drop and never read past the
+# buffer; buffers are any bytes-like object.
 
 import enum as _enum
 from asyncio import AbstractEventLoop as _PTLoop
