@@ -10,7 +10,8 @@ any advert whose ICV, SPI or sequence number does not check.
   advert as AH + VRRP, SPI = source, sequence numbers rising across the whole run;
 - a forger on the segment: adverts with a garbage ICV are dropped and logged (the
   master stays master), and the same advert signed with the right key (by an
-  independent HMAC written here) does make it step down: the forger is heard.
+  independent HMAC written here) does make it step down: the forger is heard; once
+  master again, a replay of a signed advert with an older sequence number is dropped.
 """
 
 from __future__ import annotations
@@ -28,14 +29,18 @@ pytestmark = [pytest.mark.system, pytest.mark.keepalived]
 
 KEY = "fastha1"
 ROUTER = Router(version=2, advert_int=1, auth_pass=KEY, auth_type="AH")
+UNICAST = Router(version=2, advert_int=1, auth_pass=KEY, auth_type="AH", unicast=True)
 TIMEOUT = 10
 HI, LO = 150, 100
 BAD_ICV_LOG = "IPSEC-AH : invalid IPSEC HMAC-MD5 value"
 
-PEERS = [
-    pytest.param(("keepalived", "keepalived"), id="keepalived+keepalived"),
-    pytest.param(("fastha", "keepalived"), id="fastha+keepalived"),
-    pytest.param(("keepalived", "fastha"), id="keepalived+fastha"),
+# Unicast: the TTL is left out of the ICV and every peer gets its own.
+CELLS = [
+    pytest.param(ROUTER, ("keepalived", "keepalived"), id="multicast-keepalived+keepalived"),
+    pytest.param(ROUTER, ("fastha", "keepalived"), id="multicast-fastha+keepalived"),
+    pytest.param(ROUTER, ("keepalived", "fastha"), id="multicast-keepalived+fastha"),
+    pytest.param(UNICAST, ("fastha", "keepalived"), id="unicast-fastha+keepalived"),
+    pytest.param(UNICAST, ("keepalived", "fastha"), id="unicast-keepalived+fastha"),
 ]
 
 
@@ -44,15 +49,15 @@ def _sole_owner(c: VrrpCluster, name: str) -> None:
     assert [n.name for n in c.vip_holders()] == [name], f"VIP holders\n{c.logs()}"
 
 
-@pytest.mark.parametrize("peers", PEERS)
-def test_ah_interop(topo: Topology, peers: tuple[str, str]) -> None:
+@pytest.mark.parametrize(("router", "peers"), CELLS)
+def test_ah_interop(topo: Topology, router: Router, peers: tuple[str, str]) -> None:
     for impl in set(peers):
         need_impl(impl)  # type: ignore[arg-type]
     need_tool("tshark")
     need_tool("tcpdump")
     hi, lo = peers
     specs = [NodeSpec("hi", hi, priority=HI), NodeSpec("lo", lo, priority=LO)]  # type: ignore[arg-type]
-    with VrrpCluster(topo, ROUTER, specs, observer=False) as c:
+    with VrrpCluster(topo, router, specs, observer=False) as c:
         with c.bridge_capture("ip proto 51 or ip proto 112") as cap:
             c.start_all()
             c.wait_master(TIMEOUT, expect="hi")
@@ -89,9 +94,10 @@ def test_ah_interop(topo: Topology, peers: tuple[str, str]) -> None:
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
 
 
-# Run in the observer's namespace: one forged advert per count, priority 254, from the
-# observer's address, signed with argv's key or ("-") carrying a garbage ICV. Written
-# from RFC 2402 / keepalived's vrrp_ipsecah.c, independently of fastha._wire.
+# Run in the observer's namespace: `count` forged adverts from sequence number `seq` on,
+# priority 254, from the observer's address, signed with argv's key or ("-") carrying a
+# garbage ICV. Written from RFC 2402 / keepalived's vrrp_ipsecah.c, independently of
+# fastha._wire.
 FORGE = r"""
 import hmac, socket, struct, sys
 from scapy.all import Ether, Raw, get_if_hwaddr, sendp
@@ -150,3 +156,11 @@ def test_ah_forged_advert(topo: Topology, impl: str) -> None:
         # Control: the same advert with the right key is heard and obeyed.
         forge(2_000_000, KEY, 1)
         c.wait_state("m", "BACKUP", TIMEOUT)
+        # Master again (sending from 2,000,001 on): a replayed older advert is dropped.
+        c.wait_state("m", "MASTER", TIMEOUT)
+        forge(1_500_000, KEY, 1)
+        deadline = time.monotonic() + 3
+        while "already processed" not in c["m"].peer.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "already processed" in c["m"].peer.log(), c.logs()
+        assert c["m"].peer.states()[-1] == "MASTER" and c.has_vip("m"), f"a replay won\n{c.logs()}"
