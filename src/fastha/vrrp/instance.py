@@ -316,13 +316,13 @@ class Instance:
             return
         self.feed(AdvertReceived(src, advert.priority, advert.adver_int_cs))
 
-    def tracked_vip(self, address: str) -> bool:
-        """Whether deleting `address` by hand makes us leave MASTER: a VIP or eVIP
-        without `no_track` (keepalived_netlink.c address_is_ours)."""
+    def tracked_vip(self, address: str) -> str | None:
+        """The interface of `address` if deleting it by hand makes us leave MASTER: a
+        VIP or eVIP without `no_track` (keepalived_netlink.c address_is_ours)."""
         spec = self.spec
-        return address not in spec.untracked_vips and any(
-            v.address == address for v in (*spec.vips, *spec.excluded)
-        )
+        if address in spec.untracked_vips:
+            return None
+        return next((v.dev for v in (*spec.vips, *spec.excluded) if v.address == address), None)
 
     def _ah_accept(self, packet: memoryview, advert: Any) -> bool:
         """keepalived's vrrp_in_chk_ipsecah: the ICV, SPI = source, then a sequence

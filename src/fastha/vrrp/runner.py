@@ -354,8 +354,11 @@ class VrrpRunner:
         for inst in list(self.ctx.instances.values()):
             if inst.machine.state != State.MASTER or not inst.vips_installed:
                 continue
-            if inst.tracked_vip(text):
-                log.info("Netlink reflector reports IP %s removed", text)
+            dev = inst.tracked_vip(text)
+            # An interface taken down drops its IPv6 addresses: that is a link event
+            # (FAULT), which may reach us after the deletions on another socket.
+            if dev is not None and _admin_up(dev):
+                log.info("Netlink reflector reports IP %s removed from %s", text, dev)
                 inst.feed(VipDeleted(text))
 
     async def _script_loop(self, name: str, tracker: ScriptTracker) -> None:
@@ -929,6 +932,15 @@ class VrrpRunner:
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)
             await self.firewall.remove()  # ... and the rules that guard them
+
+
+def _admin_up(ifname: str) -> bool:
+    """IFF_UP of an interface, read now (False when it is gone)."""
+    try:
+        with open(f"/sys/class/net/{ifname}/flags") as fh:
+            return bool(int(fh.read(), 16) & 1)
+    except (OSError, ValueError):
+        return False
 
 
 def _mcast_key(inst: Instance) -> tuple[str, int, str, int]:
