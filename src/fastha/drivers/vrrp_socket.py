@@ -9,6 +9,12 @@ advert, the next one is 1 interval away).
 Receive hands the callback ``(payload, src, dst, ttl, ifindex)``. ``payload`` is a
 memoryview of the VRRP message (IPv4 header stripped) over a buffer reused for the
 next packet: valid during the callback only, copy it (``bytes(payload)``) to keep it.
+A socket for keepalived's ``auth_type AH`` (protocol 51) hands over the whole IPv4
+packet instead: the ICV covers the IP header.
+
+IPv4 adverts can carry their own IP header (``hdrincl``), as keepalived's do: TOS
+0xc0, an ID from the instance's counter, no DF (vrrp.c vrrp_build_ip4). ``send`` then
+takes a ``frame(message, packed_dst)`` callback that builds each copy's packet.
 The TTL / hop limit is reported so the protocol layer can drop anything not 255
 (RFC 5798 §7.1 / RFC 3768 §7.1).
 
@@ -55,6 +61,11 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
+IPPROTO_AH = 51
+AH_LEN = 24
+# keepalived's if_setsockopt_priority: IP_TOS / IPV6_TCLASS 0xc0 (internet control, CS6).
+TOS_INTERNETCONTROL = 0xC0
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 # Largest VRRP message: 255 IPv6 addresses (16 B each) + header; round up to a jumbo.
@@ -78,6 +89,7 @@ DEFAULT_RCVBUF = 1 << 20
 # Classic BPF (linux/filter.h): the opcodes the VRID filter uses.
 
 RecvCallback = Callable[[memoryview, str, str, int, int], None]
+Framer = Callable[[bytes | bytearray | memoryview, bytes], bytes]
 
 
 class DeadlineSource(Protocol):
@@ -103,6 +115,8 @@ class VrrpSocketConfig:
     unicast_ttl: int = 255
     mcast_ttl: int = 255
     rcvbuf: int = 0  # SO_RCVBUF for the socket; 0: from the instances' RxBufs, see rcvbuf_for
+    proto: int = IPPROTO_VRRP  # IPPROTO_AH (IPv4) for keepalived's auth_type AH
+    hdrincl: bool = False  # IPv4: send() builds the IP header (IP_HDRINCL), see Framer
 
     @property
     def group(self) -> str:
@@ -134,12 +148,13 @@ def rcvbuf_for(shares: Mapping[int, RxBufs], mtu: int) -> int:
     return total or DEFAULT_RCVBUF
 
 
-def vrid_filter(family: int, vrids: Iterable[int]) -> bpf.Program:
+def vrid_filter(family: int, vrids: Iterable[int], proto: int = IPPROTO_VRRP) -> bpf.Program:
     """Classic BPF program passing only VRRP packets whose VRID is in ``vrids``.
 
     An IPv4 raw socket's filter sees the IP header (the VRID is byte 1 after IHL x 4
-    bytes); an IPv6 one sees the VRRP message only. A load past the end of the packet
-    ends the program with 0: a packet too short to carry a VRID is dropped.
+    bytes, after the 24-byte AH header too for IPPROTO_AH); an IPv6 one sees the VRRP
+    message only. A load past the end of the packet ends the program with 0: a packet
+    too short to carry a VRID is dropped.
     """
     ids = sorted({int(v) for v in vrids})
     if any(not 0 <= v <= 255 for v in ids):
@@ -147,7 +162,8 @@ def vrid_filter(family: int, vrids: Iterable[int]) -> bpf.Program:
     if family == socket.AF_INET6:
         prog = [(bpf.LD_B_ABS, 0, 0, 1)]
     else:
-        prog = [(bpf.LDX_B_MSH, 0, 0, 0), (bpf.LD_B_IND, 0, 0, 1)]
+        skip = AH_LEN if proto == IPPROTO_AH else 0
+        prog = [(bpf.LDX_B_MSH, 0, 0, 0), (bpf.LD_B_IND, 0, 0, skip + 1)]
     n = len(ids)
     # jeq i jumps over the n - 1 - i jeqs after it and the drop to the accept.
     prog += [(bpf.JEQ_K, n - i, 0, v) for i, v in enumerate(ids)]
@@ -196,6 +212,7 @@ class VrrpSocket:
         "_loop",
         "_mv",
         "_on_packet",
+        "_packed",
         "_shares",
         "_sock",
         "_timer",
@@ -232,6 +249,7 @@ class VrrpSocket:
         self._mv = memoryview(self._buf)
         self._anc = _ANC_SIZE
         self._dests: tuple[tuple[object, ...], ...] = ()
+        self._packed: tuple[bytes, ...] = ()  # each dest's packed address, for a Framer
         self._cmsg: list[tuple[int, int, bytes]] = []
         self.ifindex = 0
         self.stats = VrrpSocketStats()
@@ -249,7 +267,7 @@ class VrrpSocket:
         self._loop = loop
         self.ifindex = socket.if_nametoindex(cfg.ifname)
         v6 = cfg.family == socket.AF_INET6
-        sock = socket.socket(cfg.family, socket.SOCK_RAW, IPPROTO_VRRP)
+        sock = socket.socket(cfg.family, socket.SOCK_RAW, cfg.proto)
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, cfg.ifname.encode())
@@ -300,7 +318,7 @@ class VrrpSocket:
         size = cfg.rcvbuf or rcvbuf_for(self._shares or {}, interface_mtu(cfg.ifname))
         self.rcvbuf = set_rcvbuf(sock, size)
         if self._shares is not None:
-            bpf.attach_filter(sock, vrid_filter(cfg.family, self._shares))
+            bpf.attach_filter(sock, vrid_filter(cfg.family, self._shares, cfg.proto))
 
     def _setup4(self, sock: socket.socket) -> None:
         cfg = self.config
@@ -309,6 +327,9 @@ class VrrpSocket:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, cfg.mcast_ttl)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, cfg.unicast_ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_INTERNETCONTROL)
+        if cfg.hdrincl:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         # struct ip_mreqn {imr_multiaddr, imr_address, imr_ifindex}: pick the interface
         # by index so an interface without an IPv4 address still works.
         src = socket.inet_aton(cfg.src) if cfg.src else bytes(4)
@@ -326,6 +347,7 @@ class VrrpSocket:
             mreqn = group + bytes(4) + _INT.pack(self.ifindex)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
             self._dests = ((cfg.group, 0),)
+        self._packed = tuple(socket.inet_aton(str(d[0])) for d in self._dests)
 
     def _setup6(self, sock: socket.socket) -> None:
         cfg = self.config
@@ -333,6 +355,7 @@ class VrrpSocket:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, cfg.mcast_ttl)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, cfg.unicast_ttl)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, TOS_INTERNETCONTROL)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
@@ -363,17 +386,21 @@ class VrrpSocket:
 
     # -- send -------------------------------------------------------------------------
 
-    def send(self, payload: bytes | bytearray | memoryview) -> int:
+    def send(self, payload: bytes | bytearray | memoryview, frame: Framer | None = None) -> int:
         """Send one VRRP message to the group or to every unicast peer; never blocks,
-        never raises. Returns how many copies the kernel accepted."""
+        never raises. Returns how many copies the kernel accepted.
+
+        ``frame`` (an IP_HDRINCL socket): each copy is ``frame(payload, packed_dst)``."""
         sock = self._sock
         if sock is None:
             self.stats.send_errors += 1
             return 0
         ok = 0
-        for dest in self._dests:
+        for i, dest in enumerate(self._dests):
             try:
-                if self._cmsg:
+                if frame is not None:
+                    sock.sendto(frame(payload, self._packed[i]), dest)
+                elif self._cmsg:
                     sock.sendmsg((payload,), self._cmsg, 0, dest)
                 else:
                     sock.sendto(payload, dest)
@@ -422,6 +449,7 @@ class VrrpSocket:
 
     def _drain4(self, sock: socket.socket, due: int) -> None:
         buf, mv, ifx, cb = self._buf, self._mv, self.ifindex, self._on_packet
+        whole = self.config.proto == IPPROTO_AH  # the AH ICV covers the IP header
         for _ in range(_DRAIN_MAX):
             try:
                 n = sock.recv_into(buf)
@@ -438,7 +466,7 @@ class VrrpSocket:
             # IPv4 raw sockets deliver the IP header: TTL at 8, src at 12, dst at 16.
             try:
                 cb(
-                    mv[ihl:n],
+                    mv[:n] if whole else mv[ihl:n],
                     socket.inet_ntop(socket.AF_INET, mv[12:16]),
                     socket.inet_ntop(socket.AF_INET, mv[16:20]),
                     buf[8],

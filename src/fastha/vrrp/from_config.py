@@ -75,6 +75,7 @@ class InstanceSpec:
     peer_ttl: tuple[tuple[str, int, int], ...] = ()
     # global_defs vrrp_rx_bufs_*: this instance's share of its socket's receive buffer.
     rx_bufs: RxBufs = field(default_factory=RxBufs)
+    untracked_vips: tuple[str, ...] = ()  # VIPs / eVIPs with no_track
 
     @property
     def name(self) -> str:
@@ -275,6 +276,12 @@ def instance_spec(
     strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
     initial = State.MASTER if vi.state is ConfState.MASTER else State.BACKUP
     priority = vi.priority if vi.priority is not None else 100
+    auth = vi.authentication
+    if (auth is not None and auth.auth_type is AuthType.AH and auth.auth_pass and version == 2
+            and not strict and initial is State.MASTER and priority != 255):  # fmt: skip
+        # keepalived: "Initial state master is incompatible with AH authentication -
+        # clearing": a backup first learns the sequence number from the master's adverts.
+        initial = State.BACKUP
     garp_delay = int(_pick(vi.garp_master_delay, g.vrrp_garp_master_delay))  # type: ignore[call-overload]
     garp_repeat = int(_pick(vi.garp_master_repeat, g.vrrp_garp_master_repeat))  # type: ignore[call-overload]
     lp_delay = _pick(vi.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay)
@@ -314,8 +321,10 @@ def instance_spec(
         if vi.authentication.auth_type is AuthType.PASS:
             auth_type = 1
             auth_data = (vi.authentication.auth_pass or "").encode()[:8]
-        elif vi.authentication.auth_type is AuthType.AH:
+        elif vi.authentication.auth_type is AuthType.AH and vi.authentication.auth_pass:
+            # keepalived keys the AH HMAC with auth_pass, NUL-padded to 8 bytes.
             auth_type = 2
+            auth_data = (vi.authentication.auth_pass or "").encode()[:8]
     group_addr = g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4
     notify: dict[str, RunScript] = {}
     for key, script in (
@@ -353,9 +362,8 @@ def instance_spec(
         notify=notify,
         garp_interval_s=g.vrrp_garp_interval,
         gna_interval_s=g.vrrp_gna_interval,
-        track_interfaces=tuple(
-            (t.name, t.weight or 0, t.reverse)
-            for t in _tracked(vi.track_interfaces, group.track_interfaces if group else ())
+        track_interfaces=_track_interfaces(
+            vi, _tracked(vi.track_interfaces, group.track_interfaces if group else ())
         ),
         # keepalived drops a disabled (insecure, missing) vrrp_script from every list.
         track_scripts=tuple(
@@ -369,6 +377,11 @@ def instance_spec(
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
+        untracked_vips=tuple(
+            str(v.address.ip)
+            for v in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded)
+            if v.no_track
+        ),
     )
 
 
@@ -492,6 +505,29 @@ def vrrp_spec(config: Config) -> VrrpSpec:
     )
 
 
+def _track_interfaces(
+    vi: VrrpInstance, tracked: tuple[TrackedScript, ...]
+) -> tuple[tuple[str, int, bool], ...]:
+    """track_interface entries, then every other interface a VIP, eVIP or route `dev`
+    or a rule's iif/oif names, unless `no_track`: keepalived tracks those with weight 0,
+    so the instance goes to FAULT while one is down (vrrp.c vrrp_complete_instance,
+    TRACK_ADDR / TRACK_ROUTE / TRACK_RULE). The primary interface is tracked anyway."""
+    out = [(t.name, t.weight or 0, t.reverse) for t in tracked]
+    names: list[str | None] = []
+    for a in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded, *vi.virtual_routes):
+        if not a.no_track:
+            names.append(a.dev)
+    for r in vi.virtual_rules:
+        if not r.no_track:
+            names += [r.iif, r.oif]
+    seen = {name for name, _, _ in out}
+    for name in names:
+        if name and name != vi.interface and name not in seen:
+            seen.add(name)
+            out.append((name, 0, False))
+    return tuple(out)
+
+
 # -- reload: what changed between two specs ------------------------------------------------
 
 # What binds an instance to its socket and its place in the VRID demultiplexer: a change
@@ -567,6 +603,8 @@ def identity_changes(old: InstanceSpec, new: InstanceSpec) -> tuple[str, ...]:
         out.insert(0, "virtual_router_id")
     if bool(old.unicast_peers) != bool(new.unicast_peers):
         out.append("unicast/multicast")
+    if (old.auth_type == 2) != (new.auth_type == 2):
+        out.append("auth_type AH")  # AH adverts are IP protocol 51: another socket
     return tuple(out)
 
 

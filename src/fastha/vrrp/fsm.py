@@ -37,6 +37,7 @@ from fastha.vrrp.events import (
     TimerKind,
     TrackFault,
     VipClaimed,
+    VipDeleted,
 )
 from fastha.vrrp.params import PRIO_OWNER, InstanceParams
 from fastha.vrrp.priority import clamp_priority
@@ -180,6 +181,8 @@ class Machine:
                 self._on_shutdown(out)
             case VipClaimed():
                 self._on_vip_claimed(now_ns, out)
+            case VipDeleted():
+                self._on_vip_deleted(now_ns, out)
             case _:
                 raise TypeError(f"not a VRRP event: {event!r}")
         return tuple(out)
@@ -264,7 +267,13 @@ class Machine:
         self._notify(out)
 
     def _leave_master(
-        self, now_ns: int, new: State, reason: str, send_prio0: bool, out: list[Action]
+        self,
+        now_ns: int,
+        new: State,
+        reason: str,
+        send_prio0: bool,
+        out: list[Action],
+        down_ns: int | None = None,
     ) -> None:
         self._cancel(TimerKind.ADVER, out)
         for kind in _GARP_TIMERS:
@@ -276,7 +285,8 @@ class Machine:
         self.vips_set = False
         self.counters.release_master += 1
         if new == State.BACKUP:
-            self._enter_backup(now_ns, reason, self.down_interval_ns, out)
+            down = self.down_interval_ns if down_ns is None else down_ns
+            self._enter_backup(now_ns, reason, down, out)
         else:
             self._set_state(new, reason, out)
             self._notify(out)
@@ -381,6 +391,15 @@ class Machine:
             return
         delay = adver_int_ns(self.params.adver_int_cs)
         self._arm(TimerKind.GARP_DEFEND, now_ns + delay, 0, out)
+
+    def _on_vip_deleted(self, now_ns: int, out: list[Action]) -> None:
+        # keepalived set_vrrp_backup: release as a stop does (priority 0, VIPs removed),
+        # then BACKUP with Master_Down_Timer = Skew_Time: unless another router takes
+        # over, this one is master again at once and puts the VIPs back.
+        if self.state != State.MASTER:
+            return
+        self.wantstate = State.BACKUP
+        self._leave_master(now_ns, State.BACKUP, "VIP deleted", True, out, self._skew_ns())
 
     def _on_master_down(self, now_ns: int, out: list[Action]) -> None:
         # RFC 5798 §6.4.2: Master_Down_Timer fired -> become Master.
