@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 from fastha.drivers import bpf
+from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,16 @@ class ArpWatch:
     """One AF_PACKET socket bound to ``ifname``, read on the loop: ARP for AF_INET,
     Neighbor Advertisements for AF_INET6."""
 
-    __slots__ = ("_loop", "_on_claim", "_parse", "_sock", "family", "ifname", "malformed")
+    __slots__ = (
+        "_budget",
+        "_loop",
+        "_on_claim",
+        "_parse",
+        "_sock",
+        "family",
+        "ifname",
+        "malformed",
+    )
 
     def __init__(
         self,
@@ -102,8 +113,10 @@ class ArpWatch:
         ifname: str,
         on_claim: OnClaim,
         family: int = socket.AF_INET,
+        budget: RxBudget | None = None,
     ) -> None:
         self.ifname = ifname
+        self._budget = budget  # the loop's receive budget (real-time): see rxbudget
         self.family = family
         self._loop = loop
         self._on_claim = on_claim
@@ -128,7 +141,10 @@ class ArpWatch:
             else:
                 sock.bind((self.ifname, ETH_P_ARP))
             sock.setblocking(False)
-            self._loop.add_reader(sock.fileno(), self._readable)
+            if self._budget is not None:
+                self._budget.add_reader(sock.fileno(), self._readable)
+            else:
+                self._loop.add_reader(sock.fileno(), self._readable)
         except OSError:
             sock.close()
             raise
@@ -143,14 +159,22 @@ class ArpWatch:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        self._loop.remove_reader(sock.fileno())
+        if self._budget is not None:
+            self._budget.remove_reader(sock.fileno())
+        else:
+            self._loop.remove_reader(sock.fileno())
         sock.close()
         log.debug("stopped watching %s on %s", self._what, self.ifname)
 
     def _readable(self) -> None:
-        sock = self._sock
-        if sock is None:
+        if self._sock is None:
             return
+        start = time.monotonic_ns()
+        self._drain(self._sock)
+        if self._budget is not None:
+            self._budget.charge(start)
+
+    def _drain(self, sock: socket.socket) -> None:
         for _ in range(_DRAIN):
             try:
                 frame, addr = sock.recvfrom(_SNAPLEN)

@@ -23,6 +23,10 @@ Under a flood of hostile packets two things keep the advert timer on time:
   (the demultiplexer ignored it before, uncounted);
 - the receive buffer is sized as keepalived's vrrp_rx_bufs_policy says (SO_RCVBUFFORCE
   as root, so a namespace's net.core.rmem_max does not cap it), else DEFAULT_RCVBUF.
+
+And under real-time scheduling a receive budget (drivers/rxbudget) takes the socket off
+the loop for the rest of a window once the window's receive work is spent, so the loop
+blocks often enough for RLIMIT_RTTIME whatever arrives.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fastha.drivers import bpf
+from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +194,7 @@ class VrrpSocket:
 
     __slots__ = (
         "_anc",
+        "_budget",
         "_buf",
         "_cmsg",
         "_dests",
@@ -214,12 +220,15 @@ class VrrpSocket:
         loop: asyncio.AbstractEventLoop | None = None,
         vrids: Mapping[int, RxBufs] | None = None,
         timer: DeadlineSource | None = None,
+        budget: RxBudget | None = None,
     ) -> None:
         """``vrids``: the VRIDs the instances on this socket own, each with its share of
         the receive buffer; the kernel then drops every other VRID (None: no filter).
         ``timer``: the advert timer; a drain that finds its deadline passed returns so
-        the timer's reader runs first (see _drain4)."""
+        the timer's reader runs first (see _drain4). ``budget``: the loop's receive
+        budget, which registers the reader and may pause it (real-time scheduling)."""
         self.config = config
+        self._budget = budget
         self._on_packet = on_packet
         self._loop = loop
         self._shares: dict[int, RxBufs] | None = None if vrids is None else dict(vrids)
@@ -262,7 +271,10 @@ class VrrpSocket:
             sock.close()
             raise
         self._sock = sock
-        loop.add_reader(sock.fileno(), self._on_readable)
+        if self._budget is not None:
+            self._budget.add_reader(sock.fileno(), self._on_readable)
+        else:
+            loop.add_reader(sock.fileno(), self._on_readable)
         log.info(
             "vrrp_socket open dev=%s family=%s src=%s %s rcvbuf=%d vrids=%s",
             cfg.ifname,
@@ -415,10 +427,13 @@ class VrrpSocket:
                 # triggered fd back first). Reading nothing lets it run first.
                 self._yielded += 1
                 return
+        start = _monotonic_ns()
         if self.config.family == socket.AF_INET6:
             self._drain6(sock, due)
         else:
             self._drain4(sock, due)
+        if self._budget is not None:
+            self._budget.charge(start)
 
     def _drain4(self, sock: socket.socket, due: int) -> None:
         buf, mv, ifx, cb = self._buf, self._mv, self.ifindex, self._on_packet
@@ -496,7 +511,9 @@ class VrrpSocket:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
+        if self._budget is not None:
+            self._budget.remove_reader(sock.fileno())
+        elif self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(sock.fileno())
         sock.close()
         log.info("vrrp_socket closed dev=%s", self.config.ifname)

@@ -18,6 +18,7 @@ from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
+from fastha.drivers.rxbudget import RxBudget
 from fastha.drivers.scripts import Script, ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket
 from fastha.vrrp.actions import (
@@ -69,6 +70,9 @@ class Context:
         self.fifo = fifo
         self.release_on_stop = release_on_stop
         self.senders: dict[str, PacketSender] = {}
+        # Meters every flood-exposed reader (VRRP sockets, ARP/ND watches); enabled with
+        # real-time scheduling (drivers/rxbudget: RLIMIT_RTTIME).
+        self.rx_budget = RxBudget(loop)
         self.arp_watches: dict[tuple[str, int], ArpWatch] = {}
         self._claimed: dict[tuple[str, bytes], list[Instance]] = {}  # (ifname, VIP)
         self.instances: dict[str, Instance] = {}
@@ -102,7 +106,7 @@ class Context:
             if key not in wanted:
                 self.arp_watches.pop(key).close()
         for ifname, family in wanted - self.arp_watches.keys():
-            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family)
+            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family, self.rx_budget)
             try:
                 watch.open()
             except OSError as exc:
