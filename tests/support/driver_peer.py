@@ -3,6 +3,7 @@ tests.support.driver_peer ...``); prints one JSON object per line on stdout.
 
     recv  --dev eth0 --family 6 [--src A] [--peer P ...] --count N --timeout S
           [--vrid V ... [--rx-size BYTES]]   kernel VRID filter, receive buffer share
+          [--no-hoplimit]   IPV6_RECVHOPLIMIT turned off after open
           prints {"ready": true, "rcvbuf": N} once the socket is open, then one line
           per packet
     send  --dev eth0 --family 4 [--src A] [--peer P ...] --hex PAYLOAD [--count N]
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 
@@ -24,7 +26,7 @@ import uvloop
 
 from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.packet import PacketSender
-from fastha.drivers.vrrp_socket import RxBufs, VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import IPV6_RECVHOPLIMIT, RxBufs, VrrpSocket, VrrpSocketConfig
 
 
 def _out(obj: object) -> None:
@@ -56,6 +58,11 @@ async def recv(a: argparse.Namespace) -> None:
     vrids = {v: RxBufs(size=a.rx_size) for v in a.vrid} if a.vrid else None
     sock = VrrpSocket(_config(a), on_packet, vrids=vrids)
     sock.open()
+    if a.no_hoplimit:
+        # The kernel then attaches no IPV6_HOPLIMIT message: what a receiver must not
+        # take for "hop limit fine" (a dup of the fd shares the socket).
+        with socket.socket(fileno=os.dup(sock.fileno)) as dup:
+            dup.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 0)
     _out({"ready": True, "ifindex": sock.ifindex, "rcvbuf": sock.rcvbuf})
     try:
         await asyncio.wait_for(done, a.timeout)
@@ -128,6 +135,7 @@ def main() -> None:
     p.add_argument("--vrid", type=int, action="append", default=[])
     p.add_argument("--rx-size", type=int, default=0)
     p.add_argument("--address")
+    p.add_argument("--no-hoplimit", action="store_true")
     a = p.parse_args()
     uvloop.run({"recv": recv, "send": send, "garp": garp, "watch": watch}[a.cmd](a))
 

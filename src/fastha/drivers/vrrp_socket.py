@@ -10,7 +10,9 @@ Receive hands the callback ``(payload, src, dst, ttl, ifindex)``. ``payload`` is
 memoryview of the VRRP message (IPv4 header stripped) over a buffer reused for the
 next packet: valid during the callback only, copy it (``bytes(payload)``) to keep it.
 The TTL / hop limit is reported so the protocol layer can drop anything not 255
-(RFC 5798 §7.1 / RFC 3768 §7.1).
+(RFC 5798 §7.1 / RFC 3768 §7.1). An IPv6 packet whose hop limit the kernel did not
+report (no IPV6_HOPLIMIT message) is reported with NO_HOPLIMIT, a value no check
+accepts: the check fails closed (keepalived 2.2.7 skips it then, failing open).
 
 Under a flood of hostile packets two things keep the advert timer on time:
 
@@ -72,6 +74,10 @@ _DRAIN_MAX = 64
 _MAX_YIELDS = 3
 _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop limit
 _INT = struct.Struct("=i")
+# The hop limit reported when the kernel gave none: outside 0..255, so neither the
+# multicast check (== 255) nor a unicast peer's min_ttl..max_ttl accepts it; -1 would
+# mean "do not check" to the wire decoder.
+NO_HOPLIMIT = 256
 _monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC, the PreciseTimer's clock
 # Receive buffer asked for when global_defs sets no vrrp_rx_bufs_policy (keepalived then
 # keeps the kernel's rmem_default, 208 KiB: ~100-250 hostile frames, a few ms of a
@@ -481,7 +487,7 @@ class VrrpSocket:
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 self.stats.truncated += 1
                 continue
-            hops = -1
+            hops = NO_HOPLIMIT
             dst = ""
             ifx = self.ifindex
             for level, ctype, data in ancdata:
