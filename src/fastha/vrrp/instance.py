@@ -327,7 +327,9 @@ class Instance:
             self._enqueue(self._remove_vips)
         elif isinstance(action, SendGratuitous):
             repeat = action.repeat
-            self._enqueue(lambda: self._gratuitous(repeat))
+            only = action.addresses
+            vips = [v for v in self.spec.vips if v.address in only] if only else None
+            self._enqueue(lambda: self._gratuitous(repeat, vips))
         elif isinstance(action, Notify):
             self._notify(action)
         elif isinstance(action, GroupNotify):
@@ -605,6 +607,7 @@ class Instance:
                 "pri_zero_rcvd": c.pri_zero_rcvd,
                 "pri_zero_sent": c.pri_zero_sent,
                 "vip_claimed": c.vip_claimed,
+                "vip_claim_ignored": c.vip_claim_ignored,
                 "drops": drops,
             },
         }
