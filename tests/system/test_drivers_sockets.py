@@ -127,6 +127,23 @@ def test_vrrp_ipv6_missing_hop_limit_fails_closed(topo: Topology, mode: str) -> 
     decode(payload, socket.AF_INET6, *packed, 255)  # the same advert, hop limit 255: fine
 
 
+def test_vrrp_ipv6_missing_destination_is_dropped_and_counted(topo: Topology) -> None:
+    """Without IPV6_PKTINFO a packet's destination is unknown: it can be neither
+    demultiplexed (group or unicast?) nor checksummed (v3 pseudo-header), so the driver
+    drops and counts it rather than hand on a guess."""
+    a, b, _ = _three(topo)
+    src = a.link_local()
+    b.link_local()
+    payload = _vrrp3_payload(src, "ff02::12")
+    rx = _start_receiver(topo, b, "--family", "6", "--count", "1", "--timeout", "2", "--no-pktinfo")
+    _send(topo, a, "--family", "6", "--src", src, "--hex", payload.hex(), "--count", "3")
+    lines = _finish(rx)
+    assert not [ln for ln in lines if "hex" in ln], lines
+    assert {"timeout": True} in lines
+    (stats,) = [ln["stats"] for ln in lines if "stats" in ln]
+    assert stats == {"received": 0, "no_pktinfo": 3}, lines
+
+
 @pytest.mark.parametrize("mode", ["multicast", "unicast"])
 def test_vrrp_ipv6_exchange(topo: Topology, mode: str) -> None:
     need_tool("tshark")

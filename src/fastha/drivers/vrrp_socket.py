@@ -193,6 +193,7 @@ class VrrpSocketStats:
     received: int = 0
     recv_errors: int = 0
     truncated: int = 0
+    no_pktinfo: int = 0  # IPv6 packets without their destination: dropped (fail closed)
 
 
 class VrrpSocket:
@@ -499,6 +500,11 @@ class VrrpSocket:
                     # struct in6_pktinfo {in6_addr ipi6_addr; int ipi6_ifindex}
                     dst = socket.inet_ntop(socket.AF_INET6, data[:16])
                     ifx = _INT.unpack_from(data, 16)[0]
+            if not dst:
+                # Without its destination a packet cannot be demultiplexed (multicast
+                # or unicast?) nor its v3 checksum checked: dropped, not guessed.
+                self.stats.no_pktinfo += 1
+                continue
             self.stats.received += 1
             src = addr[0]
             if "%" in src:  # link-local sources come back as "fe80::1%eth0"
