@@ -9,20 +9,21 @@ readable never lets the loop block: keepalived 2.2.7's VRRP child dies that way
 ("has rlimit_rttime been exceeded?"), is respawned, dies again, and the VIP flaps.
 
 The junk goes to the master's MAC (still to the group address, which its kernel joined)
-so that the backup, undisturbed, is the witness: it takes over if the master's adverts
-stop for a Master_Down_Interval. A backup flooded beyond what it can read loses its
-master's adverts in the kernel's full receive queue, with or without real-time priority:
-that is a capacity limit (measured: about 130k junk adverts/s flooding both nodes on a
-2-core VM), not this item's kill.
+so that the backup, undisturbed, judges the master's adverts: had they stopped for its
+Master_Down_Interval, it would have taken over. The flooder runs at SCHED_FIFO 40 (its
+own core, as another host would have, yet below the daemons' 50). One more case floods
+the group under real-time priority, both nodes reading the junk: no child may die there
+either. (A backup flooded beyond what it can read loses its master's adverts in the
+kernel's full receive queue, with or without real-time priority: a capacity limit, about
+130k junk adverts/s on a 2-core VM, not this item's kill; on this VM the flooder, below
+both daemons, does not get there.)
 
-Asserted, with and without real-time priority, after the flood:
-  - no VRRP child died (no "died" line from the supervisor / keepalived's parent);
-  - neither node changed state and the VIP stayed on the master: the backup sent no
-    advert (a capture on the bridge), so no advert-based failover happened;
-  - the master's adverts never stopped for a Master_Down_Interval (which is what would
-    have made the backup take over had it heard nothing).
-Printed: the junk rate achieved, the worst interval between the master's adverts and
-how many junk adverts each instance counted (and so read) under CHECKSUM.
+Asserted, after the flood: no VRRP child died (no "died" line from the supervisor or
+keepalived's parent), every daemon runs; for the floods at the master also: neither
+node changed state, the backup sent no advert (a capture on the bridge) and the VIP is
+on the master only. Printed (figures, not asserted): the junk rate achieved, how many
+junk adverts the master read (its CHECKSUM drop count), the worst interval between the
+master's adverts in the capture, the backup's adverts.
 
 keepalived runs the same drill with real-time priority. Its child is killed there (seen
 on this VM every run), but whether it dies within the flood depends on how the kernel
@@ -55,8 +56,6 @@ ADVERT = 0.1
 FLOOD_S = 5.0
 FLOODER_RT = 40  # a whole core, yet below the daemons (50): they are never starved of CPU
 ATTACKER = "198.18.0.3/24"
-# A backup takes over after 3 adverts missed plus its skew (RFC 5798 §6.1).
-MASTER_DOWN_S = 3 * ADVERT + (256 - 100) * ADVERT / 256
 DIED = re.compile(r".*(?:died|rlimit_rttime).*")
 
 CASES = [
@@ -150,7 +149,3 @@ def test_checksum_flood(topo: Topology, impl: str, rt: bool, aim: str) -> None:
             assert n.peer.states() == states[n.name], f"{n} changed state\n{n.peer.tail()}"
         assert not from_b, f"the backup took over: {len(from_b)} adverts from it"
         assert c.vip_holders() == [a]
-        assert worst < MASTER_DOWN_S, (
-            f"the master's adverts stopped for {worst * 1e3:.0f} ms, past the backup's "
-            f"Master_Down_Interval ({MASTER_DOWN_S * 1e3:.0f} ms)"
-        )
