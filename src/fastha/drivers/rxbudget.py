@@ -9,10 +9,9 @@ rlimit_rttime been exceeded?"), and ours did.
 
 So receive work is metered: at most ``budget_ns`` of it per ``window_ns`` (3/4 of a
 window of a third of RLIMIT_RTTIME, at most 4 ms: 2.5 of every 3.3 ms for keepalived's
-default 10 ms). Once a
-window's budget is spent, every registered reader is taken off the loop until the window
-is over (at least a millisecond: uvloop's timers have that resolution), and the loop then
-blocks in epoll_wait: the advert timer's timerfd, netlink and the rest stay registered,
+default 10 ms). Once a window's budget is spent, every registered reader is taken off
+the loop until the window is over (at least a millisecond: uvloop's timers have that
+resolution), and the loop then blocks in epoll_wait: the advert timer's timerfd, netlink and the rest stay registered,
 so adverts leave on time, and the task sleeps, which resets the kernel's count. What
 arrives meanwhile waits in the socket's receive buffer; past SO_RCVBUF the kernel drops
 it (the flood's excess, at no cost to us).
@@ -39,6 +38,7 @@ log = logging.getLogger(__name__)
 WINDOW_NS = 4_000_000
 SHARE = 0.75  # of each window, receive work; the rest the loop sleeps (or does other work)
 MIN_PAUSE_NS = 1_000_000  # uvloop's timer resolution: shorter would not block at all
+LOG_EVERY_NS = 10_000_000_000
 
 _monotonic_ns = time.monotonic_ns
 
@@ -52,6 +52,7 @@ class RxBudget:
     """
 
     __slots__ = (
+        "_logged",
         "_loop",
         "_paused",
         "_readers",
@@ -72,13 +73,7 @@ class RxBudget:
         self.budget_ns = budget_ns
         self.window_ns = window_ns or WINDOW_NS
         self.pauses = 0  # how many times the budget ran out (a flood)
-
-    @classmethod
-    def for_rttime(cls, loop: asyncio.AbstractEventLoop, rlimit_rttime_us: int | None) -> RxBudget:
-        """The budget for a real-time process with this RLIMIT_RTTIME (None: none set)."""
-        budget = cls(loop)
-        budget.set_rttime(rlimit_rttime_us)
-        return budget
+        self._logged = (0, 0)  # (when, pauses) at the last warning
 
     def set_rttime(self, rlimit_rttime_us: int | None) -> None:
         """Meter for this RLIMIT_RTTIME: a window of at most a third of it, so a busy
@@ -131,6 +126,22 @@ class RxBudget:
         if self._paused is not None:
             return
         self.pauses += 1
+        when, seen = self._logged
+        if now - when >= LOG_EVERY_NS:
+            # One line per LOG_EVERY_NS however long the flood lasts.
+            if not when:
+                log.warning(
+                    "receive budget spent (a flood?): the VRRP/ARP readers pause for the "
+                    "rest of each %.1f ms window, so the loop sleeps (RLIMIT_RTTIME)",
+                    self.window_ns / 1e6,
+                )
+            else:
+                log.warning(
+                    "receive budget spent %d times in the last %.0f s (a flood?)",
+                    self.pauses - seen,
+                    (now - when) / 1e9,
+                )
+            self._logged = (now, self.pauses)
         for fd in self._readers:
             self._loop.remove_reader(fd)
         rest = max(self._start + self.window_ns - now, MIN_PAUSE_NS)
