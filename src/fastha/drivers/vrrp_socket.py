@@ -16,7 +16,9 @@ IPv4 adverts can carry their own IP header (``hdrincl``), as keepalived's do: TO
 0xc0, an ID from the instance's counter, no DF (vrrp.c vrrp_build_ip4). ``send`` then
 takes a ``frame(message, packed_dst)`` callback that builds each copy's packet.
 The TTL / hop limit is reported so the protocol layer can drop anything not 255
-(RFC 5798 §7.1 / RFC 3768 §7.1).
+(RFC 5798 §7.1 / RFC 3768 §7.1). An IPv6 packet whose hop limit the kernel did not
+report (no IPV6_HOPLIMIT message) is reported with NO_HOPLIMIT, a value no check
+accepts: the check fails closed (keepalived 2.2.7 skips it then, failing open).
 
 Under a flood of hostile packets two things keep the advert timer on time:
 
@@ -29,6 +31,10 @@ Under a flood of hostile packets two things keep the advert timer on time:
   (the demultiplexer ignored it before, uncounted);
 - the receive buffer is sized as keepalived's vrrp_rx_bufs_policy says (SO_RCVBUFFORCE
   as root, so a namespace's net.core.rmem_max does not cap it), else DEFAULT_RCVBUF.
+
+And under real-time scheduling a receive budget (drivers/rxbudget) takes the socket off
+the loop for the rest of a window once the window's receive work is spent, so the loop
+blocks often enough for RLIMIT_RTTIME whatever arrives.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fastha.drivers import bpf
+from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,10 @@ _DRAIN_MAX = 64
 _MAX_YIELDS = 3
 _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop limit
 _INT = struct.Struct("=i")
+# The hop limit reported when the kernel gave none: outside 0..255, so neither the
+# multicast check (== 255) nor a unicast peer's min_ttl..max_ttl accepts it; -1 would
+# mean "do not check" to the wire decoder.
+NO_HOPLIMIT = 256
 _monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC, the PreciseTimer's clock
 # Receive buffer asked for when global_defs sets no vrrp_rx_bufs_policy (keepalived then
 # keeps the kernel's rmem_default, 208 KiB: ~100-250 hostile frames, a few ms of a
@@ -198,6 +209,7 @@ class VrrpSocketStats:
     received: int = 0
     recv_errors: int = 0
     truncated: int = 0
+    no_pktinfo: int = 0  # IPv6 packets without their destination: dropped (fail closed)
 
 
 class VrrpSocket:
@@ -205,6 +217,7 @@ class VrrpSocket:
 
     __slots__ = (
         "_anc",
+        "_budget",
         "_buf",
         "_cmsg",
         "_dests",
@@ -231,12 +244,15 @@ class VrrpSocket:
         loop: asyncio.AbstractEventLoop | None = None,
         vrids: Mapping[int, RxBufs] | None = None,
         timer: DeadlineSource | None = None,
+        budget: RxBudget | None = None,
     ) -> None:
         """``vrids``: the VRIDs the instances on this socket own, each with its share of
         the receive buffer; the kernel then drops every other VRID (None: no filter).
         ``timer``: the advert timer; a drain that finds its deadline passed returns so
-        the timer's reader runs first (see _drain4)."""
+        the timer's reader runs first (see _drain4). ``budget``: the loop's receive
+        budget, which registers the reader and may pause it (real-time scheduling)."""
         self.config = config
+        self._budget = budget
         self._on_packet = on_packet
         self._loop = loop
         self._shares: dict[int, RxBufs] | None = None if vrids is None else dict(vrids)
@@ -280,7 +296,10 @@ class VrrpSocket:
             sock.close()
             raise
         self._sock = sock
-        loop.add_reader(sock.fileno(), self._on_readable)
+        if self._budget is not None:
+            self._budget.add_reader(sock.fileno(), self._on_readable)
+        else:
+            loop.add_reader(sock.fileno(), self._on_readable)
         log.info(
             "vrrp_socket open dev=%s family=%s src=%s %s rcvbuf=%d vrids=%s",
             cfg.ifname,
@@ -442,10 +461,13 @@ class VrrpSocket:
                 # triggered fd back first). Reading nothing lets it run first.
                 self._yielded += 1
                 return
+        start = _monotonic_ns()
         if self.config.family == socket.AF_INET6:
             self._drain6(sock, due)
         else:
             self._drain4(sock, due)
+        if self._budget is not None:
+            self._budget.charge(start)
 
     def _drain4(self, sock: socket.socket, due: int) -> None:
         buf, mv, ifx, cb = self._buf, self._mv, self.ifindex, self._on_packet
@@ -494,7 +516,7 @@ class VrrpSocket:
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 self.stats.truncated += 1
                 continue
-            hops = -1
+            hops = NO_HOPLIMIT
             dst = ""
             ifx = self.ifindex
             for level, ctype, data in ancdata:
@@ -506,6 +528,11 @@ class VrrpSocket:
                     # struct in6_pktinfo {in6_addr ipi6_addr; int ipi6_ifindex}
                     dst = socket.inet_ntop(socket.AF_INET6, data[:16])
                     ifx = _INT.unpack_from(data, 16)[0]
+            if not dst:
+                # Without its destination a packet cannot be demultiplexed (multicast
+                # or unicast?) nor its v3 checksum checked: dropped, not guessed.
+                self.stats.no_pktinfo += 1
+                continue
             self.stats.received += 1
             src = addr[0]
             if "%" in src:  # link-local sources come back as "fe80::1%eth0"
@@ -524,7 +551,9 @@ class VrrpSocket:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
+        if self._budget is not None:
+            self._budget.remove_reader(sock.fileno())
+        elif self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(sock.fileno())
         sock.close()
         log.info("vrrp_socket closed dev=%s", self.config.ifname)

@@ -20,6 +20,7 @@ from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
+from fastha.drivers.rxbudget import RxBudget
 from fastha.drivers.scripts import Script, ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket
 from fastha.vrrp.actions import (
@@ -82,6 +83,9 @@ class Context:
         self.release_on_stop = release_on_stop
         self.senders: dict[str, PacketSender] = {}
         self._gna_router: dict[str, tuple[bool, float]] = {}  # ifname -> (router, when)
+        # Meters every flood-exposed reader (VRRP sockets, ARP/ND watches); enabled with
+        # real-time scheduling (drivers/rxbudget: RLIMIT_RTTIME).
+        self.rx_budget = RxBudget(loop)
         self.arp_watches: dict[tuple[str, int], ArpWatch] = {}
         self._claimed: dict[tuple[str, bytes], list[Instance]] = {}  # (ifname, VIP)
         self.instances: dict[str, Instance] = {}
@@ -129,7 +133,7 @@ class Context:
             if key not in wanted:
                 self.arp_watches.pop(key).close()
         for ifname, family in wanted - self.arp_watches.keys():
-            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family)
+            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family, self.rx_budget)
             try:
                 watch.open()
             except OSError as exc:
@@ -409,7 +413,9 @@ class Instance:
             self._enqueue(self._remove_vips)
         elif isinstance(action, SendGratuitous):
             repeat = action.repeat
-            self._enqueue(lambda: self._gratuitous(repeat))
+            only = action.addresses
+            vips = [v for v in self.spec.vips if v.address in only] if only else None
+            self._enqueue(lambda: self._gratuitous(repeat, vips))
         elif isinstance(action, Notify):
             self._notify(action)
         elif isinstance(action, GroupNotify):
@@ -706,6 +712,7 @@ class Instance:
                 "pri_zero_rcvd": c.pri_zero_rcvd,
                 "pri_zero_sent": c.pri_zero_sent,
                 "vip_claimed": c.vip_claimed,
+                "vip_claim_ignored": c.vip_claim_ignored,
                 "drops": drops,
             },
         }

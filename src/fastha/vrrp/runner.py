@@ -226,7 +226,11 @@ class VrrpRunner:
             )
         demux.by_vrid[spec.params.vrid] = inst
         sock = VrrpSocket(
-            config, demux.on_packet, vrids={spec.params.vrid: spec.rx_bufs}, timer=inst.ctx.timer
+            config,
+            demux.on_packet,
+            vrids={spec.params.vrid: spec.rx_bufs},
+            timer=inst.ctx.timer,
+            budget=inst.ctx.rx_budget,
         )
         sock.open()
         self.sockets.append(sock)
@@ -423,7 +427,10 @@ class VrrpRunner:
             gc.collect()
             gc.freeze()
             sched.apply(self.spec.sched, "VRRP child")
+            if self.spec.sched.rt_priority is not None:
+                ctx.rx_budget.set_rttime(self.spec.sched.rlimit_rttime_us)
             await self.stopping.wait()
+            ctx.rx_budget.disable()
             sched.leave_realtime()
             log.info("Stopping")
             async with self.reload_lock:
@@ -440,6 +447,7 @@ class VrrpRunner:
             for sender in ctx.senders.values():
                 sender.close()
             ctx.close_arp_watches()
+            ctx.rx_budget.close()
             timer.close()
             await scripts.close()
             if self.vmacs and self.options.release_on_stop:  # a failed start, too
