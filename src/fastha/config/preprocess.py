@@ -68,6 +68,8 @@ _CHECKS = {
 
 # What keepalived only logs: shown, but it does not change `-t`'s exit code.
 info = note
+# A failed include check: keepalived exits 6 before it even validates.
+NO_CONFIG = ExitCode.NO_CONFIG
 
 
 class _TooMany(Exception):
@@ -80,12 +82,18 @@ def default_config_id() -> str:
 
 
 def load_lines(
-    path: str | os.PathLike[str], config_id: str | None = None, *, max_lines: int = MAX_LINES
+    path: str | os.PathLike[str],
+    config_id: str | None = None,
+    *,
+    max_lines: int = MAX_LINES,
+    all_config: bool = False,
 ) -> tuple[list[Line], list[Diagnostic]]:
     """Read the main file and everything it includes; ConfigFatal if it cannot be read.
 
     `config_id` is keepalived's `-i`: None matches no `@id` line (the CLI passes
-    default_config_id() to behave like keepalived without `-i`).
+    default_config_id() to behave like keepalived without `-i`). `all_config` is
+    keepalived's `-e`/`--all-config`: every include checks as `includea` (a missing,
+    unmatched or unreadable file is an error).
     """
     name = os.fspath(path)
     if isinstance(name, bytes):
@@ -103,7 +111,7 @@ def load_lines(
         raise ConfigFatal(
             error(None, f"Unable to read configuration file {name}: {reason}", ExitCode.FATAL)
         ) from None
-    pre = _Preprocessor(config_id, max_lines)
+    pre = _Preprocessor(config_id, max_lines, all_config=all_config)
     pre.run(data, name)
     return pre.out, pre.diags
 
@@ -172,8 +180,9 @@ def _strtol(s: str, i: int) -> tuple[int, int]:
 
 
 class _Preprocessor:
-    def __init__(self, config_id: str | None, max_lines: int) -> None:
+    def __init__(self, config_id: str | None, max_lines: int, *, all_config: bool = False) -> None:
         self.config_id = config_id
+        self.all_config = all_config
         self.macros = Macros(config_id, os.getcwd())
         self.out: list[Line] = []
         self.diags: list[Diagnostic] = []
@@ -228,7 +237,7 @@ class _Preprocessor:
             self.collecting = None
 
     def _include(self, keyword: str, pattern: str, where: Where) -> None:
-        checks = _CHECKS[keyword]
+        checks = _CHECKS["includea" if self.all_config else keyword]
         if len(self.reading) >= MAX_INCLUDE_DEPTH:
             self.diags.append(error(where, f"includes nested more than {MAX_INCLUDE_DEPTH} deep"))
             return
@@ -240,14 +249,16 @@ class _Preprocessor:
         for alt in alternatives:
             found = sorted(glob.glob(alt))
             if not found and len(alternatives) > 1 and checks.brace_match:
-                self.diags.append(error(where, f"Config files missing '{alt}'."))
+                self.diags.append(error(where, f"Config files missing '{alt}'.", NO_CONFIG))
             matches.extend(found)
         if not matches:
             if wildcard:
                 if checks.wildcard_match:
-                    self.diags.append(error(where, f"No config files matched '{pattern}'."))
+                    self.diags.append(
+                        error(where, f"No config files matched '{pattern}'.", NO_CONFIG)
+                    )
             elif checks.match or checks.wildcard_match:
-                self.diags.append(error(where, f"Config files missing '{pattern}'."))
+                self.diags.append(error(where, f"Config files missing '{pattern}'.", NO_CONFIG))
             else:
                 self.diags.append(info(where, f"Config files missing '{pattern}'."))
             return
@@ -256,7 +267,7 @@ class _Preprocessor:
             if problem is not None:
                 message = f"Configuration file '{path}' {problem} - skipping"
                 self.diags.append(
-                    error(where, message) if checks.readable else info(where, message)
+                    error(where, message, NO_CONFIG) if checks.readable else info(where, message)
                 )
                 continue
             real = os.path.realpath(path)
@@ -274,7 +285,7 @@ class _Preprocessor:
             except OSError as exc:
                 message = f"Configuration file '{path}' open problem ({exc.strerror}) - skipping"
                 self.diags.append(
-                    error(where, message) if checks.readable else info(where, message)
+                    error(where, message, NO_CONFIG) if checks.readable else info(where, message)
                 )
                 continue
             self._read(data, path, where)

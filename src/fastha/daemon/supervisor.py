@@ -95,6 +95,7 @@ class SupervisorOptions:
     release_vrrp: bool = True  # -V turns it off
     release_ipvs: bool = True  # -I turns it off
     json_file: str | None = None
+    all_config: bool = False  # -e: every include must be there (at reload too)
     stop_timeout: float = 10.0  # seconds between SIGTERM and SIGKILL of a child
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
@@ -460,8 +461,9 @@ class Supervisor:
             # In a thread: a big (or hostile, bounded) file must not stop the loop that
             # answers status and respawns children.
             result = await asyncio.to_thread(
-                load, path, self.options.config_id or default_config_id()
-            )
+                load, path, self.options.config_id or default_config_id(),
+                all_config=self.options.all_config,
+            )  # fmt: skip
             errors = [str(d) if d.where else f"{path}: {d}" for d in result.errors]
             warnings = [
                 str(d) if d.where else f"{path}: {d}"

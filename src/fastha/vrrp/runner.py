@@ -24,13 +24,20 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import VrrpAlerts
 from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
+from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
-from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import (
+    AH_LEN,
+    IPPROTO_AH,
+    IPPROTO_VRRP,
+    VrrpSocket,
+    VrrpSocketConfig,
+)
 from fastha.vrrp.actions import RemoveVips, StateChanged
 from fastha.vrrp.events import (
     LinkChanged,
@@ -39,6 +46,7 @@ from fastha.vrrp.events import (
     Startup,
     SyncFault,
     TrackFault,
+    VipDeleted,
 )
 from fastha.vrrp.from_config import (
     InstanceSpec,
@@ -60,6 +68,7 @@ from fastha.vrrp.trackers import (
     ScriptTracker,
     TrackerSet,
 )
+from fastha.wire import AUTH_AH
 from fastha.wire.timer import PreciseTimer, set_timer_slack_ns
 
 if TYPE_CHECKING:
@@ -93,20 +102,22 @@ class RunOptions:
 class Demux:
     """Hands a received advert to the instance owning its VRID."""
 
-    __slots__ = ("by_vrid", "group", "multicast", "unknown_vrid")
+    __slots__ = ("ah", "by_vrid", "group", "multicast", "unknown_vrid")
 
-    def __init__(self, multicast: bool, group: str) -> None:
+    def __init__(self, multicast: bool, group: str, ah: bool = False) -> None:
         self.by_vrid: dict[int, Instance] = {}
         self.multicast = multicast
         self.group = group
+        self.ah = ah  # an AH socket's payload is the whole IPv4 packet
         self.unknown_vrid = 0
 
     def on_packet(self, payload: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
         # Raw sockets see every VRRP packet on the interface: a multicast socket takes
         # only the group's, a unicast one everything else, so no packet is handled twice.
-        if (dst == self.group) is not self.multicast or len(payload) < 2:
+        at = (payload[0] & 0x0F) * 4 + AH_LEN + 1 if self.ah and payload else 1
+        if (dst == self.group) is not self.multicast or len(payload) <= at:
             return
-        inst = self.by_vrid.get(payload[1])
+        inst = self.by_vrid.get(payload[at])
         if inst is None:
             self.unknown_vrid += 1
             return
@@ -137,10 +148,11 @@ class VrrpRunner:
         self.options = options
         self.sockets: list[VrrpSocket] = []
         # Multicast sockets, shared per (interface, family, source) and demultiplexed.
-        self.mcast: dict[tuple[str, int, str], tuple[Demux, VrrpSocket]] = {}
+        self.mcast: dict[tuple[str, int, str, int], tuple[Demux, VrrpSocket]] = {}
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
+        self.addrwatch: AddressWatcher | None = None  # VIPs deleted by hand
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
         self.ctx: Context | None = None
@@ -181,36 +193,51 @@ class VrrpRunner:
 
     def _socket_for(self, inst: Instance) -> None:
         spec = inst.spec
+        # keepalived's AH adverts are IP protocol 51: a socket of their own. IPv4 adverts
+        # carry our own IP header (IP_HDRINCL), as keepalived's do.
+        proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
+        hdrincl = spec.family == socket.AF_INET
         if spec.unicast_peers:
-            demux = Demux(False, spec.mcast_group)
+            demux = Demux(False, spec.mcast_group, proto == IPPROTO_AH)
             config = VrrpSocketConfig(
                 spec.sock_ifname,
                 spec.family,
                 src=inst.src,
                 unicast_peers=spec.unicast_peers,
                 unicast_ttl=spec.unicast_ttl,
+                proto=proto,
+                hdrincl=hdrincl,
             )
         else:
-            key = (spec.sock_ifname, spec.family, inst.src)
+            key = _mcast_key(inst)
             found = self.mcast.get(key)
             if found is not None:
                 found[0].by_vrid[spec.params.vrid] = inst
                 found[1].add_vrid(spec.params.vrid, spec.rx_bufs)  # kernel VRID filter
                 inst.sock = found[1]
                 return
-            demux = Demux(True, spec.mcast_group)
+            demux = Demux(True, spec.mcast_group, proto == IPPROTO_AH)
             config = VrrpSocketConfig(
-                spec.sock_ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
+                spec.sock_ifname,
+                spec.family,
+                src=inst.src,
+                mcast_group=spec.mcast_group,
+                proto=proto,
+                hdrincl=hdrincl,
             )
         demux.by_vrid[spec.params.vrid] = inst
         sock = VrrpSocket(
-            config, demux.on_packet, vrids={spec.params.vrid: spec.rx_bufs}, timer=inst.ctx.timer
+            config,
+            demux.on_packet,
+            vrids={spec.params.vrid: spec.rx_bufs},
+            timer=inst.ctx.timer,
+            budget=inst.ctx.rx_budget,
         )
         sock.open()
         self.sockets.append(sock)
         inst.sock = sock
         if not spec.unicast_peers:
-            self.mcast[(spec.sock_ifname, spec.family, inst.src)] = (demux, sock)
+            self.mcast[_mcast_key(inst)] = (demux, sock)
 
     def _unsocket(self, inst: Instance) -> None:
         """Detach a stopped instance; close its socket when nobody else uses it."""
@@ -219,7 +246,7 @@ class VrrpRunner:
             return
         spec = inst.spec
         if not spec.unicast_peers:
-            key = (spec.sock_ifname, spec.family, inst.src)
+            key = _mcast_key(inst)
             demux, _ = self.mcast[key]
             if demux.by_vrid.get(spec.params.vrid) is inst:
                 del demux.by_vrid[spec.params.vrid]
@@ -309,6 +336,36 @@ class VrrpRunner:
         if iface is not None and iface.set(up):
             self.tracking.changed(f"if:{ifname}")
 
+    async def _watch_addresses(self) -> None:
+        watcher = AddressWatcher(self._on_address)
+        try:
+            await watcher.open()
+        except OSError as exc:
+            log.warning("cannot watch addresses: %s", exc.strerror or exc)
+            return
+        self.addrwatch = watcher
+
+    def _on_address(self, address: Address, present: bool) -> None:
+        if not present and self.ctx is not None:
+            # Checked on the next loop pass: our own re-add of the same address (a
+            # reload) may be right behind the deletion on the netlink socket.
+            self.ctx.loop.call_soon(self._address_gone, address)
+
+    def _address_gone(self, address: Address) -> None:
+        """keepalived_netlink.c: one of our VIPs deleted while MASTER -> BACKUP."""
+        if self.ctx is None or self.addrwatch is None or self.addrwatch.is_local(address):
+            return
+        text = str(address)
+        for inst in list(self.ctx.instances.values()):
+            if inst.machine.state != State.MASTER or not inst.vips_installed:
+                continue
+            dev = inst.tracked_vip(text)
+            # An interface taken down drops its IPv6 addresses: that is a link event
+            # (FAULT), which may reach us after the deletions on another socket.
+            if dev is not None and _admin_up(dev):
+                log.info("Netlink reflector reports IP %s removed from %s", text, dev)
+                inst.feed(VipDeleted(text))
+
     async def _script_loop(self, name: str, tracker: ScriptTracker) -> None:
         assert self.ctx is not None
         s = self.spec.scripts[name]  # a reload that changes it restarts this loop
@@ -373,7 +430,10 @@ class VrrpRunner:
             gc.collect()
             gc.freeze()
             sched.apply(self.spec.sched, "VRRP child")
+            if self.spec.sched.rt_priority is not None:
+                ctx.rx_budget.set_rttime(self.spec.sched.rlimit_rttime_us)
             await self.stopping.wait()
+            ctx.rx_budget.disable()
             sched.leave_realtime()
             log.info("Stopping")
             async with self.reload_lock:
@@ -383,11 +443,14 @@ class VrrpRunner:
             await child_status.close(status_server)
             if self.procwatch is not None:
                 self.procwatch.close()
+            if self.addrwatch is not None:
+                self.addrwatch.close()
             for sock in self.sockets:
                 sock.close()
             for sender in ctx.senders.values():
                 sender.close()
             ctx.close_arp_watches()
+            ctx.rx_budget.close()
             timer.close()
             await scripts.close()
             if self.vmacs and self.options.release_on_stop:  # a failed start, too
@@ -471,6 +534,7 @@ class VrrpRunner:
         self.tracking = self._build_tracking(None, None)
         self._sync_procwatch(set(self.tracking.processes))
         await nl.watch_links(self._on_link)
+        await self._watch_addresses()
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
             await asyncio.sleep(self.spec.startup_delay_s)
@@ -886,6 +950,22 @@ def _fifo_owner(config: Config) -> int | None:
         return pwd.getpwnam(fifo.username).pw_uid
     except KeyError:
         return None
+
+
+def _admin_up(ifname: str) -> bool:
+    """IFF_UP of an interface, read now (False when it is gone)."""
+    try:
+        with open(f"/sys/class/net/{ifname}/flags") as fh:
+            return bool(int(fh.read(), 16) & 1)
+    except (OSError, ValueError):
+        return False
+
+
+def _mcast_key(inst: Instance) -> tuple[str, int, str, int]:
+    """Multicast sockets are shared per (interface, family, source, IP protocol)."""
+    spec = inst.spec
+    proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
+    return (spec.sock_ifname, spec.family, inst.src, proto)
 
 
 def _set_sysctl(ifname: str, name: str, value: int) -> int | None:
