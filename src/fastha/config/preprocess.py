@@ -27,6 +27,14 @@ from fastha.config.source import Line, Where
 # Generated and emitted lines are bounded so a hostile `~SEQ(X, 1e18)` cannot eat memory.
 # keepalived's own man page generates 65,024 instances (~1M lines) in one example.
 MAX_LINES = 2_000_000
+# Lines emitted bound the output, not the work: macros or includes that fan out to
+# nothing (ten `$B` per `$A`, ten `$C` per `$B`, ... all empty) emit no line and grew
+# ~10x per level (a reload runs this in the parent). So every logical line processed is
+# a step, and the steps may exceed the lines emitted by only STEPS_PER_LINE to one
+# (beyond a floor for definitions and conditionals); every file read counts too.
+STEPS_FLOOR = 100_000
+STEPS_PER_LINE = 4
+MAX_FILES = 10_000
 MAX_INCLUDE_DEPTH = 64
 # Nesting of generators, residues and multi-line expansions within one physical line.
 MAX_NESTING = 100
@@ -65,7 +73,7 @@ NO_CONFIG = ExitCode.NO_CONFIG
 
 
 class _TooMany(Exception):
-    pass
+    """Past a bound: the message says which."""
 
 
 def default_config_id() -> str:
@@ -180,6 +188,8 @@ class _Preprocessor:
         self.diags: list[Diagnostic] = []
         self.max_lines = max_lines
         self.generated = 0
+        self.steps = 0
+        self.files = 0
         self.reading: list[tuple[str, Where | None]] = []  # (real path, included from)
         self.collecting: Definition | None = None
         # A line ending in `\` waiting for its continuation: (text so far, first line).
@@ -190,9 +200,15 @@ class _Preprocessor:
     def run(self, data: bytes, name: str) -> None:
         try:
             self._read(data, name, None)
-        except _TooMany:
-            self.diags.append(
-                error(None, f"configuration expands to more than {self.max_lines} lines")
+        except _TooMany as exc:
+            self.diags.append(error(None, str(exc)))
+
+    def _step(self) -> None:
+        self.steps += 1
+        if self.steps > STEPS_FLOOR and self.steps > STEPS_PER_LINE * len(self.out):
+            raise _TooMany(
+                f"configuration expansion does {self.steps} steps for {len(self.out)} lines "
+                "(macros or includes fanning out to nothing); refused"
             )
 
     def _read(self, data: bytes, name: str, included_from: Where | None) -> None:
@@ -202,6 +218,9 @@ class _Preprocessor:
         self.macros.pwd = os.path.dirname(os.path.abspath(name))
         try:
             # fgets() splits on "\n" only; "\r" before it is dropped (CRLF files).
+            self.files += 1
+            if self.files > MAX_FILES:
+                raise _TooMany(f"configuration reads more than {MAX_FILES} files; refused")
             for number, raw in enumerate(data.split(b"\n"), start=1):
                 where = Where(name, number)
                 nul = raw.find(b"\0")
@@ -333,12 +352,13 @@ class _Preprocessor:
 
     def _emit(self, line: Line) -> None:
         if len(self.out) >= self.max_lines:
-            raise _TooMany
+            raise _TooMany(f"configuration expands to more than {self.max_lines} lines")
         self.out.append(line)
 
     def _process(self, text: str, where: Where, depth: int, physical: bool = False) -> None:
         """One logical line: read_line()'s conditional/definition/generator/macro loop,
         then the include check, then the brace split."""
+        self._step()
         if depth > MAX_NESTING:
             self.diags.append(error(where, f"expansion nested more than {MAX_NESTING} deep"))
             return

@@ -26,6 +26,7 @@ from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
@@ -382,9 +383,10 @@ class VrrpRunner:
                 if name not in self.spec.track_files:
                     continue  # removed by a reload in progress
                 path = self.spec.track_files[name][0]
+                # Non-blocking, no symlink, regular files only: a FIFO put in its place
+                # would block open() and every advert with it (keepalived: O_NONBLOCK).
                 try:
-                    with open(path) as fh:
-                        text = fh.read(64)
+                    text = read_small(path, 64).decode(errors="replace")
                 except OSError:
                     text = "0"
                 if tracker.set_text(text):
@@ -404,7 +406,8 @@ class VrrpRunner:
         fifo = None
         if self.spec.notify_fifo:
             ours = fifo_script is not None
-            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours)
+            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours,
+                              owner=_fifo_owner(self.config))  # fmt: skip
         ctx = self.ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -501,14 +504,7 @@ class VrrpRunner:
         """keepalived's JSON signal: every instance's state and counters, atomically."""
         import orjson
 
-        path = self.options.json_file
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.error("Cannot write %s: %s", path, exc)
+        write_text(self.options.json_file, orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
 
     async def _statics(self, nl: Netlink, add: bool) -> None:
         """static_ipaddress/routes/rules: keepalived sets them at start and, unless -V,
@@ -940,6 +936,20 @@ class VrrpRunner:
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)
             await self.firewall.remove()  # ... and the rules that guard them
+
+
+def _fifo_owner(config: Config) -> int | None:
+    """The uid `notify_fifo NAME USER` names: its FIFO may be that user's (else root's)."""
+    import pwd
+
+    g = config.global_defs
+    fifo = g.vrrp_notify_fifo or g.notify_fifo
+    if fifo is None or not fifo.username:
+        return None
+    try:
+        return pwd.getpwnam(fifo.username).pw_uid
+    except KeyError:
+        return None
 
 
 def _admin_up(ifname: str) -> bool:
