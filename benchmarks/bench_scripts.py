@@ -16,6 +16,7 @@ cgroups (without them both ways still spawn, and the join's cost is not measured
 
     sudo .venv/bin/python benchmarks/bench_scripts.py
     sudo .venv/bin/python benchmarks/bench_scripts.py --rate 20 --seconds 5 --json
+    sudo .venv/bin/python benchmarks/bench_scripts.py --user nobody   # a non-root script_user
 
 Prints figures and in-run ratios; never asserts timings.
 """
@@ -66,7 +67,12 @@ async def _on_loop(cgs: ScriptCgroups | None) -> None:
 
 
 async def _phase(
-    kind: str, seconds: float, rate: int, runner: ScriptRunner, cgs: ScriptCgroups | None
+    kind: str,
+    seconds: float,
+    rate: int,
+    runner: ScriptRunner,
+    cgs: ScriptCgroups | None,
+    user: str | None = None,
 ) -> list[float]:
     """Lateness (µs) of every timer deadline during one phase."""
     loop = asyncio.get_running_loop()
@@ -79,7 +85,7 @@ async def _phase(
         while time.monotonic() < end:
             t = time.monotonic()
             if kind == "fastha":
-                await runner.run(Script(ARGV, timeout=5))
+                await runner.run(Script(ARGV, timeout=5, user=user))
             elif kind == "on-loop":
                 await _on_loop(cgs)
             await asyncio.sleep(max(0.0, 1 / rate - (time.monotonic() - t)))
@@ -99,19 +105,20 @@ def _figures(late: list[float]) -> dict[str, float]:
     }
 
 
-async def _bench(seconds: float, rate: int, rounds: int) -> dict[str, Any]:
+async def _bench(seconds: float, rate: int, rounds: int, user: str | None) -> dict[str, Any]:
     runner = ScriptRunner()
     cgs = runner.cgroups
     late: dict[str, list[float]] = {"idle": [], "fastha": [], "on-loop": []}
     for _ in range(rounds):
         for kind in late:
-            late[kind] += await _phase(kind, seconds / rounds, rate, runner, cgs)
+            late[kind] += await _phase(kind, seconds / rounds, rate, runner, cgs, user)
     await runner.close()
     figs = {k: _figures(v) for k, v in late.items()}
     return {
         "rate_per_s": rate,
         "seconds_per_kind": seconds,
         "cgroups": cgs is not None,
+        "user": user,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "lateness": figs,
         "ratio_on_loop_over_fastha": {
@@ -124,15 +131,17 @@ async def _bench(seconds: float, rate: int, rounds: int) -> dict[str, Any]:
 @click.option("--rate", default=10, show_default=True, help="script runs per second")
 @click.option("--seconds", default=10.0, show_default=True, help="per kind, over all rounds")
 @click.option("--rounds", default=5, show_default=True, help="idle/fastha/on-loop rounds")
+@click.option("--user", default=None, help="fastha's runs as this script_user (as root if unset)")
 @click.option("--json", "as_json", is_flag=True)
-def main(rate: int, seconds: float, rounds: int, as_json: bool) -> None:
-    res = uvloop.run(_bench(seconds, rate, rounds))
+def main(rate: int, seconds: float, rounds: int, user: str | None, as_json: bool) -> None:
+    res = uvloop.run(_bench(seconds, rate, rounds, user))
     if as_json:
         click.echo(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(
         f"script spawns vs a 10 ms timerfd grid: {rate} runs/s of {ARGV[0]}, {seconds:g} s "
         f"per kind in {rounds} rounds, cgroups {'on' if res['cgroups'] else 'off'}, "
+        f"fastha's runs as {user or 'root'}, "
         f"max RSS {res['maxrss_mb']:.0f} MB"
     )
     click.echo(

@@ -3,9 +3,10 @@
 # ---- codec ----
 # Conventions: addresses, src and dst are *packed* bytes (4 for AF_INET, 16 for
 # AF_INET6; socket.inet_pton output), so nothing is parsed on the hot path. family is
-# socket.AF_INET or socket.AF_INET6. Encoders return the VRRP message only: the kernel's
-# raw socket adds the IP header. Decoders raise DecodeError (a ValueError) for every drop
-# and never read past the buffer; buffers are any bytes-like object.
+# socket.AF_INET or socket.AF_INET6. Encoders return the VRRP message only; encode_ipv4
+# wraps one in the IPv4 (+ AH) header keepalived builds, for an IP_HDRINCL socket.
+# Decoders raise DecodeError (a ValueError) for every drop and never read past the
+# buffer; buffers are any bytes-like object.
 
 import enum as _enum
 from asyncio import AbstractEventLoop as _PTLoop
@@ -24,8 +25,11 @@ VRRP_TTL: int  # 255
 VRRP_TYPE_ADVERTISEMENT: int  # 1
 AUTH_NONE: int  # 0
 AUTH_PASS: int  # 1
-AUTH_AH: int  # 2 (decoded, not validated: keepalived's AH is not supported)
+AUTH_AH: int  # 2: keepalived's IPsec-AH (see AhKey, encode_ipv4)
 ACCEPTED: int  # 0, what Expect.check returns for an advert it accepts
+IPPROTO_AH: int  # 51
+AH_LEN: int  # 24: keepalived's AH header (HMAC-MD5-96 ICV)
+IPTOS_PREC_INTERNETCONTROL: int  # 0xc0, the TOS of keepalived's IPv4 adverts
 
 class DropReason(_enum.IntEnum):
     TOO_SHORT = 1
@@ -112,6 +116,9 @@ class Advert:
     auth_data: bytes  # v2: 8 bytes; v3: b""
     src: bytes | None
     dst: bytes | None
+    ah: bool  # the IPv4 packet carried keepalived's AH header (decode_ipv4 only)
+    ah_spi: int
+    ah_seq: int
     @property
     def addresses(self) -> tuple[bytes, ...]: ...
     @property
@@ -132,8 +139,9 @@ def decode(
     Trailing bytes after the message (Ethernet padding) are ignored.
     """
 
-def decode_ipv4(packet: _Buffer, checksum_as_v2: bool = False) -> Advert:
-    """Whole IPv4 packet (raw socket delivery): IHL honoured, total length bounds it."""
+def decode_ipv4(packet: _Buffer, checksum_as_v2: bool = False, check_ttl: bool = True) -> Advert:
+    """Whole IPv4 packet (raw socket delivery): IHL honoured, total length bounds it;
+    keepalived's AH header (protocol 51) is read into ah, ah_spi, ah_seq."""
 
 @_final
 class Expect:
@@ -161,13 +169,40 @@ class Expect:
     def decode(
         self, buf: _Buffer, family: int, src: bytes | None, dst: bytes | None, ttl: int
     ) -> Advert: ...
-    def decode_ipv4(self, packet: _Buffer) -> Advert: ...
+    def decode_ipv4(self, packet: _Buffer, check_ttl: bool = True) -> Advert: ...
     def check(self, advert: Advert) -> int:
         """0 (ACCEPTED) or a DropReason value: VERSION, AUTH_TYPE, AUTH_FAILURE,
         ADDRESS_COUNT, ADDRESS_LIST, ADVER_INT (v2 only)."""
 
+@_final
+class AhKey:
+    """keepalived's `auth_type AH` key (auth_pass NUL-padded to 8 bytes)."""
+
+    key: bytes
+    def __init__(self, key: bytes) -> None: ...
+    def icv(self, data: _Buffer) -> bytes:
+        """HMAC-MD5 of data truncated to 12 bytes."""
+    def verify(self, packet: _Buffer, unicast: bool = False) -> bool:
+        """Whole IPv4 packet with an AH header: does its ICV match (mutable fields
+        zeroed as keepalived's vrrp_in_chk_ipsecah does)?"""
+
+def encode_ipv4(
+    message: _Buffer,
+    ident: int,
+    ttl: int,
+    src: bytes,
+    dst: bytes,
+    ah: AhKey | None = None,
+    seq: int = 0,
+    unicast: bool = False,
+    tos: int = ...,
+) -> bytes:
+    """IPv4 header (TOS 0xc0, no DF, checksum 0 for the kernel) [+ AH] + message, as
+    keepalived sends adverts on its IP_HDRINCL socket."""
+
 def garp_frame(mac: bytes, vip: bytes) -> bytes:
-    """60-byte Ethernet frame: broadcast ARP request, spa = tpa = vip, tha zero."""
+    """42-byte Ethernet frame: broadcast ARP request, spa = tpa = vip, tha broadcast
+    (keepalived 2.2.7's GARP)."""
 
 def na_frame(mac: bytes, target: bytes, src: bytes | None = None, router: bool = False) -> bytes:
     """86-byte Ethernet frame: unsolicited NA to ff02::1, Override (+Router), TLLA option."""

@@ -14,10 +14,11 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_ITEM, PySequence_Fast_GET_SIZE
-from libc.stdint cimport uint8_t, uint16_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 import enum as _enum
+import hmac as _hmac
 import socket as _socket
 
 AF_INET = _socket.AF_INET
@@ -29,6 +30,9 @@ AUTH_NONE = 0
 AUTH_PASS = 1
 AUTH_AH = 2
 ACCEPTED = 0
+IPPROTO_AH = 51
+AH_LEN = 24  # keepalived's ipsec_ah_t: RFC 2402 2 with a 96-bit ICV
+IPTOS_PREC_INTERNETCONTROL = 0xC0  # keepalived's adverts: TOS 0xc0 (DSCP CS6)
 
 cdef int C_AF_INET = _socket.AF_INET
 cdef int C_AF_INET6 = _socket.AF_INET6
@@ -345,6 +349,11 @@ cdef class Advert:
     cdef readonly bytes auth_data
     cdef readonly bytes src
     cdef readonly bytes dst
+    # keepalived's IPsec-AH (IPv4 protocol 51 before the VRRPv2 message): SPI and
+    # sequence number as received; the ICV is checked by AhKey.verify on the packet.
+    cdef readonly bint ah
+    cdef readonly uint32_t ah_spi
+    cdef readonly uint32_t ah_seq
 
     @property
     def addresses(self):
@@ -386,6 +395,9 @@ cdef class Advert:
             d["dst"] = ntop(self.family, self.dst)
         if self.ttl >= 0:
             d["ttl"] = self.ttl
+        if self.ah:
+            d["ah_spi"] = self.ah_spi
+            d["ah_seq"] = self.ah_seq
         return d
 
     def __repr__(self):
@@ -502,7 +514,7 @@ def decode(buf, int family, src, dst, int ttl, bint checksum_as_v2=False):
 #    |                    Options (IHL > 5)                          |
 #    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
-cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2):
+cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2, bint check_ttl=True):
     cdef Cursor c
     cdef const uint8_t* ip
     cdef Py_ssize_t ihl, total
@@ -520,23 +532,41 @@ cdef Advert _decode_ipv4(const uint8_t* data, Py_ssize_t n, bint as_v2):
     total = (ip[2] << 8) | ip[3]
     if cur_take(&c, ihl - 20) == NULL or total < ihl or total > n:
         raise _drop(R_LENGTH, f"IP total length {total}, IHL {ihl // 4}, got {n} bytes")
-    if ip[9] != IPPROTO_VRRP:
+    cdef const uint8_t* ah = NULL
+    cdef Advert a
+    if ip[9] == IPPROTO_AH:
+        # keepalived's AH header (vrrp_ipsecah.h), then the VRRP message.
+        ah = cur_take(&c, AH_LEN)
+        if ah == NULL or total < ihl + AH_LEN:
+            raise _drop(R_LENGTH, f"no room for the AH header ({n} bytes)")
+        if ah[0] != IPPROTO_VRRP:
+            raise _drop(R_PROTOCOL, f"AH next header {ah[0]}")
+        ihl += AH_LEN
+    elif ip[9] != IPPROTO_VRRP:
         raise _drop(R_PROTOCOL, f"{ip[9]}")
     # Total length bounds the message: Ethernet padding beyond it is ignored.
-    return _decode(data + ihl, total - ihl, C_AF_INET,
-                   PyBytes_FromStringAndSize(<const char*>ip + 12, 4),
-                   PyBytes_FromStringAndSize(<const char*>ip + 16, 4), ip[8], as_v2)
+    a = _decode(data + ihl, total - ihl, C_AF_INET,
+                PyBytes_FromStringAndSize(<const char*>ip + 12, 4),
+                PyBytes_FromStringAndSize(<const char*>ip + 16, 4), ip[8] if check_ttl else -1,
+                as_v2)
+    if ah != NULL:
+        a.ah = True
+        a.ah_spi = (<uint32_t>ah[4] << 24) | (<uint32_t>ah[5] << 16) | (<uint32_t>ah[6] << 8) | ah[7]
+        a.ah_seq = (<uint32_t>ah[8] << 24) | (<uint32_t>ah[9] << 16) | (<uint32_t>ah[10] << 8) | ah[11]
+    return a
 
 
-def decode_ipv4(packet, bint checksum_as_v2=False):
-    """Decode a whole IPv4 packet as an IPv4 raw socket delivers it (header included)."""
+def decode_ipv4(packet, bint checksum_as_v2=False, bint check_ttl=True):
+    """Decode a whole IPv4 packet as an IPv4 raw socket delivers it (header included).
+
+    check_ttl=False skips the TTL 255 check (keepalived makes it for multicast only)."""
     cdef Py_buffer view
     if type(packet) is bytes:
         return _decode_ipv4(<const uint8_t*>PyBytes_AS_STRING(packet),
-                            PyBytes_GET_SIZE(packet), checksum_as_v2)
+                            PyBytes_GET_SIZE(packet), checksum_as_v2, check_ttl)
     PyObject_GetBuffer(packet, &view, PyBUF_SIMPLE)
     try:
-        return _decode_ipv4(<const uint8_t*>view.buf, view.len, checksum_as_v2)
+        return _decode_ipv4(<const uint8_t*>view.buf, view.len, checksum_as_v2, check_ttl)
     finally:
         PyBuffer_Release(&view)
 
@@ -585,8 +615,8 @@ cdef class Expect:
         """decode() with this instance's checksum_as_v2 setting."""
         return decode(buf, family, src, dst, ttl, self.checksum_as_v2)
 
-    def decode_ipv4(self, packet):
-        return decode_ipv4(packet, self.checksum_as_v2)
+    def decode_ipv4(self, packet, bint check_ttl=True):
+        return decode_ipv4(packet, self.checksum_as_v2, check_ttl)
 
     cpdef int check(self, Advert advert):
         """0 if the advert is for us as configured, else the DropReason value."""
@@ -611,13 +641,138 @@ cdef class Expect:
         return 0
 
 
+# ---- IPv4 header and IPsec-AH, as keepalived builds them (IP_HDRINCL) ----
+#
+# keepalived 2.2.7 writes the IPv4 header of every advert itself (vrrp.c vrrp_build_ip4):
+# TOS 0xc0, ID from a per-instance counter that skips 0 (the kernel would pick one),
+# no DF, no fragment offset, TTL, protocol 112 or 51. The kernel fills in the header
+# checksum. With `auth_type AH` an IPsec-AH header (RFC 2402 2, vrrp_build_ipsecah)
+# sits between the IPv4 header and the VRRPv2 message:
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+#    | Next Header   |  Payload Len  |          RESERVED             |
+#    |                 Security Parameters Index (SPI)               |
+#    |                    Sequence Number Field                      |
+#    |          Authentication Data: HMAC-MD5-96 (12 bytes)          |
+#    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# next header 112, payload length 4, SPI = the IPv4 source address, sequence number
+# from the instance's counter. The ICV is HMAC-MD5 (RFC 2104) keyed by auth_pass
+# NUL-padded to 8 bytes, over the IPv4 header with TOS, fragment field and checksum
+# zeroed (and TTL too for unicast: vrrp_update_pkt / vrrp_in_chk_ipsecah), then the AH
+# header with a zero ICV, then the VRRP message; truncated to 96 bits.
+
+cdef int _AH_PLEN = 4
+
+
+@cython.final
+cdef class AhKey:
+    """keepalived's AH authentication key: computes and checks the HMAC-MD5-96 ICV."""
+
+    cdef readonly bytes key
+    cdef object _hmac
+
+    def __init__(self, key):
+        cdef bytes k = bytes(key)[:8]
+        self.key = k + b"\x00" * (8 - len(k))
+        self._hmac = _hmac.new(self.key, digestmod="md5")
+
+    cpdef bytes icv(self, data):
+        """The 12-byte truncated HMAC-MD5 of `data` (a prepared, zeroed packet)."""
+        h = self._hmac.copy()
+        h.update(data)
+        return h.digest()[:12]
+
+    def verify(self, packet, bint unicast=False):
+        """True if `packet` (a whole IPv4 packet with an AH header) carries our ICV.
+
+        The mutable fields are zeroed in a copy as keepalived's vrrp_in_chk_ipsecah
+        does; the IPv4 total length bounds the data covered (Ethernet padding is not).
+        """
+        cdef bytes b = bytes(packet)
+        cdef Py_ssize_t n = len(b), ihl, total
+        if n < 20 + AH_LEN:
+            return False
+        ihl = (b[0] & 0x0F) * 4
+        total = (b[2] << 8) | b[3]
+        if ihl < 20 or b[9] != IPPROTO_AH or total > n or total < ihl + AH_LEN:
+            return False
+        head = bytearray(b[:ihl + AH_LEN])
+        head[1] = 0  # TOS
+        head[6] = 0  # flags + fragment offset
+        head[7] = 0
+        head[10] = 0  # header checksum
+        head[11] = 0
+        if unicast:
+            head[8] = 0  # TTL
+        head[ihl + 12:ihl + AH_LEN] = _ZERO12
+        h = self._hmac.copy()
+        h.update(head)
+        h.update(b[ihl + AH_LEN:total])
+        return _hmac.compare_digest(h.digest()[:12], b[ihl + 12:ihl + AH_LEN])
+
+
+cdef bytes _ZERO12 = b"\x00" * 12
+
+
+def encode_ipv4(message, int ident, int ttl, src, dst, AhKey ah=None, unsigned long seq=0,
+                bint unicast=False, int tos=IPTOS_PREC_INTERNETCONTROL):
+    """IPv4 header (+ AH header when `ah`) + `message`, for an IP_HDRINCL raw socket.
+
+    The header checksum is left 0 for the kernel to fill in (it always does with
+    IP_HDRINCL); `ident` must be non-zero or the kernel picks its own. `seq` is the AH
+    sequence number, `unicast` zeroes the TTL in the ICV as keepalived does.
+    """
+    cdef bytes m = message if type(message) is bytes else bytes(message)
+    cdef bytes s = _addr_arg(src, 4, "src"), d = _addr_arg(dst, 4, "dst"), out
+    cdef Py_ssize_t hl = 20 + (AH_LEN if ah is not None else 0)
+    cdef Py_ssize_t n = hl + PyBytes_GET_SIZE(m)
+    cdef uint8_t* p
+    if not 0 <= ident <= 0xFFFF:
+        raise ValueError(f"ident must be 0..65535, not {ident}")
+    if not 0 <= ttl <= 255:
+        raise ValueError(f"ttl must be 0..255, not {ttl}")
+    if not 0 <= tos <= 255:
+        raise ValueError(f"tos must be 0..255, not {tos}")
+    if seq > 0xFFFFFFFF:
+        raise ValueError(f"seq must fit 32 bits, not {seq}")
+    if n > 0xFFFF:
+        raise ValueError(f"packet of {n} bytes does not fit IPv4")
+    out = PyBytes_FromStringAndSize(NULL, n)
+    p = <uint8_t*>PyBytes_AS_STRING(out)
+    memset(p, 0, hl)
+    p[0] = 0x45
+    p[2] = <uint8_t>(n >> 8)
+    p[3] = <uint8_t>(n & 0xFF)
+    p[4] = <uint8_t>(ident >> 8)
+    p[5] = <uint8_t>(ident & 0xFF)
+    p[9] = IPPROTO_AH if ah is not None else IPPROTO_VRRP
+    memcpy(p + 12, PyBytes_AS_STRING(s), 4)
+    memcpy(p + 16, PyBytes_AS_STRING(d), 4)
+    memcpy(p + hl, PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
+    if ah is not None:
+        p[20] = IPPROTO_VRRP
+        p[21] = <uint8_t>_AH_PLEN
+        memcpy(p + 24, PyBytes_AS_STRING(s), 4)  # SPI: the source address
+        p[28] = <uint8_t>(seq >> 24)
+        p[29] = <uint8_t>((seq >> 16) & 0xFF)
+        p[30] = <uint8_t>((seq >> 8) & 0xFF)
+        p[31] = <uint8_t>(seq & 0xFF)
+        # TOS, fragment field, checksum (and TTL for unicast) are zero right now.
+        p[8] = 0 if unicast else <uint8_t>ttl
+        icv = ah.icv(out)
+        memcpy(p + 32, PyBytes_AS_STRING(icv), 12)
+    p[1] = <uint8_t>tos
+    p[8] = <uint8_t>ttl
+    return out
+
+
 # ---- frames for AF_PACKET ----
 #
-# Gratuitous ARP (RFC 826 / RFC 5227 3), as keepalived sends it (vrrp_arp.c):
+# Gratuitous ARP (RFC 826 / RFC 5227 3), as keepalived 2.2.7 sends it (vrrp_arp.c
+# send_gratuitous_arp_immediate):
 #    Ethernet  dst ff:ff:ff:ff:ff:ff  src MAC  type 0x0806
 #    ARP       htype 1  ptype 0x0800  hlen 6  plen 4  op 1 (request)
-#              sha MAC  spa VIP  tha 00:00:00:00:00:00  tpa VIP
-#    zero padding to the 60-byte Ethernet minimum (not every NIC pads AF_PACKET frames)
+#              sha MAC  spa VIP  tha ff:ff:ff:ff:ff:ff (the broadcast address)  tpa VIP
+#    42 bytes, unpadded: the NIC pads to the Ethernet minimum, as for keepalived's
 
 def garp_frame(mac, vip):
     """Gratuitous ARP request announcing `vip` (4 packed bytes) at `mac` (6 bytes)."""
@@ -627,9 +782,9 @@ def garp_frame(mac, vip):
         raise ValueError("mac must be 6 bytes")
     if len(v) != 4:
         raise ValueError("vip must be 4 packed bytes")
-    out = PyBytes_FromStringAndSize(NULL, 60)
+    out = PyBytes_FromStringAndSize(NULL, 42)
     p = <uint8_t*>PyBytes_AS_STRING(out)
-    memset(p, 0, 60)
+    memset(p, 0, 42)
     memset(p, 0xFF, 6)
     memcpy(p + 6, PyBytes_AS_STRING(m), 6)
     p[12] = 0x08; p[13] = 0x06
@@ -639,6 +794,7 @@ def garp_frame(mac, vip):
     p[20] = 0; p[21] = 1  # op request
     memcpy(p + 22, PyBytes_AS_STRING(m), 6)
     memcpy(p + 28, PyBytes_AS_STRING(v), 4)
+    memset(p + 32, 0xFF, 6)
     memcpy(p + 38, PyBytes_AS_STRING(v), 4)
     return out
 

@@ -56,6 +56,18 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.0 200 OK\r\n\r\n" + BODY)
         elif p == "/host":
             self._send(200, self.headers.get("Host", "").encode())
+        elif p.startswith("/repeat/"):  # /repeat/<hex bytes>/<count>: a body made at will
+            _, _, unit_hex, count = p.split("/")
+            unit, n = bytes.fromhex(unit_hex), int(count)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(unit) * n))
+            self.end_headers()
+            chunk = unit * max(1, 65536 // len(unit))  # written in pieces: no big buffer here
+            per = len(chunk) // len(unit)
+            while n > 0:
+                k = min(n, per)
+                self.wfile.write(chunk if k == per else unit * k)
+                n -= k
         else:
             self._send(404, b"not found")
 

@@ -3,6 +3,7 @@ tests.support.driver_peer ...``); prints one JSON object per line on stdout.
 
     recv  --dev eth0 --family 6 [--src A] [--peer P ...] --count N --timeout S
           [--vrid V ... [--rx-size BYTES]]   kernel VRID filter, receive buffer share
+          [--no-hoplimit] [--no-pktinfo]   IPV6_RECV* turned off after open
           prints {"ready": true, "rcvbuf": N} once the socket is open, then one line
           per packet
     send  --dev eth0 --family 4 [--src A] [--peer P ...] --hex PAYLOAD [--count N]
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 
@@ -24,7 +26,13 @@ import uvloop
 
 from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.packet import PacketSender
-from fastha.drivers.vrrp_socket import RxBufs, VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import (
+    IPV6_RECVHOPLIMIT,
+    IPV6_RECVPKTINFO,
+    RxBufs,
+    VrrpSocket,
+    VrrpSocketConfig,
+)
 
 
 def _out(obj: object) -> None:
@@ -56,6 +64,12 @@ async def recv(a: argparse.Namespace) -> None:
     vrids = {v: RxBufs(size=a.rx_size) for v in a.vrid} if a.vrid else None
     sock = VrrpSocket(_config(a), on_packet, vrids=vrids)
     sock.open()
+    for off, opt in ((a.no_hoplimit, IPV6_RECVHOPLIMIT), (a.no_pktinfo, IPV6_RECVPKTINFO)):
+        if off:
+            # The kernel then attaches no such message: what a receiver must not take
+            # for "fine" (a dup of the fd shares the socket).
+            with socket.socket(fileno=os.dup(sock.fileno)) as dup:
+                dup.setsockopt(socket.IPPROTO_IPV6, opt, 0)
     _out({"ready": True, "ifindex": sock.ifindex, "rcvbuf": sock.rcvbuf})
     try:
         await asyncio.wait_for(done, a.timeout)
@@ -63,7 +77,10 @@ async def recv(a: argparse.Namespace) -> None:
         _out({"timeout": True})
     finally:
         sock.close()
-        _out({"stats": {"received": sock.stats.received}})
+        stats = {"received": sock.stats.received}
+        if a.no_pktinfo:
+            stats["no_pktinfo"] = sock.stats.no_pktinfo
+        _out({"stats": stats})
 
 
 async def send(a: argparse.Namespace) -> None:
@@ -128,6 +145,8 @@ def main() -> None:
     p.add_argument("--vrid", type=int, action="append", default=[])
     p.add_argument("--rx-size", type=int, default=0)
     p.add_argument("--address")
+    p.add_argument("--no-hoplimit", action="store_true")
+    p.add_argument("--no-pktinfo", action="store_true")
     a = p.parse_args()
     uvloop.run({"recv": recv, "send": send, "garp": garp, "watch": watch}[a.cmd](a))
 

@@ -14,10 +14,12 @@ test master: if one slipped through, the master would step down and the test see
     write_frames(path, frames)
     # in the attacker namespace:
     python -m tests.support.flood send IFACE FILE --rate 1000
+    python -m tests.support.flood blast IFACE FILE SECONDS   # as fast as it goes
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import struct
@@ -64,14 +66,18 @@ def _ip_checksum(hdr: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def ipv4_frame(src_mac: bytes, src_ip: str, payload: bytes, *, ttl: int = 255) -> bytes:
-    """Ethernet + IPv4 (protocol 112, to 224.0.0.18) around a VRRP message."""
+def ipv4_frame(
+    src_mac: bytes, src_ip: str, payload: bytes, *, ttl: int = 255, dst_mac: bytes = GROUP_MAC
+) -> bytes:
+    """Ethernet + IPv4 (protocol 112, to 224.0.0.18) around a VRRP message; ``dst_mac``
+    a node's own MAC aims the frame at that node only (its kernel still takes it: the
+    group is joined)."""
     hdr = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(payload), 0, 0x4000, ttl, 112, 0,
         socket.inet_aton(src_ip), socket.inet_aton(GROUP4),
     )  # fmt: skip
     hdr = hdr[:10] + struct.pack("!H", _ip_checksum(hdr)) + hdr[12:]
-    return GROUP_MAC + src_mac + b"\x08\x00" + hdr + payload
+    return dst_mac + src_mac + b"\x08\x00" + hdr + payload
 
 
 def _advert(
@@ -148,6 +154,22 @@ def hostile_cases(
     return cases
 
 
+def checksum_junk(
+    t: Target, src_mac: bytes, src_ip: str, *, count: int = 256, dst_mac: bytes = GROUP_MAC
+) -> list[Hostile]:
+    """``count`` adverts for the attacked VRID, each valid but for its checksum (every
+    one wrong differently): they pass the kernel's VRID filter and every header check,
+    and only the checksum tells them from a priority-254 master's adverts."""
+    good = _advert(t, src_ip)
+    out = []
+    for i in range(count):
+        k = 1 + i % 0xFFFF
+        bad = _patch(good, 6, bytes([good[6] ^ (k >> 8), good[7] ^ (k & 0xFF)]))
+        frame = ipv4_frame(src_mac, src_ip, bad, dst_mac=dst_mac)
+        out.append(Hostile("bad checksum", "CHECKSUM", frame))
+    return out
+
+
 def hostile_frames(
     t: Target, src_mac: bytes, src_ip: str, *, rounds: int, seed: int = 0
 ) -> list[Hostile]:
@@ -194,11 +216,48 @@ def send(iface: str, path: Path, rate: float) -> int:
     return 0
 
 
+def blast(iface: str, path: Path, seconds: float, rt_priority: int = 0) -> int:
+    """Send the frames of ``path`` round and round on ``iface`` as fast as one CPU can,
+    for ``seconds``; prints ``sent elapsed_s`` (the achieved rate is their ratio).
+
+    ``rt_priority`` (SCHED_FIFO) stands for the attacker's own CPU: on a small test VM
+    the flooder otherwise shares its cores with the real-time daemons it attacks, which
+    then pace it. The kernel's RT throttling still leaves the other tasks 5%."""
+    if rt_priority:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
+    frames = [f.ljust(60, b"\x00") for f in read_frames(path)]
+    frames *= max(1, 1024 // len(frames))  # the clock is read once per batch
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    send_one = s.send
+    t0 = time.monotonic()
+    end = t0 + seconds
+    sent = 0
+    while True:
+        for f in frames:
+            try:
+                send_one(f)
+            except OSError:  # EAGAIN / ENOBUFS: the queue is full, that is as fast as it goes
+                continue
+            sent += 1
+        if time.monotonic() >= end:
+            break
+    print(sent, f"{time.monotonic() - t0:.3f}", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) >= 3 and argv[0] == "send":
         rate = float(argv[4]) if len(argv) >= 5 and argv[3] == "--rate" else 1000.0
         return send(argv[1], Path(argv[2]), rate)
-    print("usage: python -m tests.support.flood send IFACE FILE [--rate N]", file=sys.stderr)
+    if len(argv) in (4, 6) and argv[0] == "blast":
+        rt = int(argv[5]) if len(argv) == 6 and argv[4] == "--rt" else 0
+        return blast(argv[1], Path(argv[2]), float(argv[3]), rt)
+    print(
+        "usage: python -m tests.support.flood send IFACE FILE [--rate N]\n"
+        "       python -m tests.support.flood blast IFACE FILE SECONDS [--rt PRIO]",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -82,11 +82,13 @@ class Router:
     family: Literal[4, 6] = 4
     unicast: bool = False
     auth_pass: str | None = None  # PASS authentication (VRRPv2 only)
+    auth_type: Literal["PASS", "AH"] = "PASS"  # with auth_pass: PASS or keepalived's AH
     advert_int: float = 1
     vrid: int = 51
     instance: str = "VI_1"
     vip_count: int = 1
     global_extra: tuple[str, ...] = ()  # raw lines appended inside global_defs
+    script_user: str | None = "root"  # None: keepalived's default (keepalived_script)
 
     def __post_init__(self) -> None:
         if self.auth_pass is not None and self.version != 2:
@@ -116,7 +118,7 @@ class Router:
     def label(self) -> str:
         return (
             f"v{self.version}-ipv{self.family}-{'unicast' if self.unicast else 'multicast'}"
-            f"-{'pass' if self.auth_pass else 'noauth'}"
+            f"-{self.auth_type.lower() if self.auth_pass else 'noauth'}"
         )
 
 
@@ -133,7 +135,7 @@ def keepalived_conf(router: Router, spec: NodeSpec, me: Node, peers: Sequence[No
         f"    router_id {spec.name}",
         f"    vrrp_version {router.version}",
         "    enable_script_security",
-        "    script_user root",
+        *([f"    script_user {router.script_user}"] if router.script_user else []),
         *(f"    {line}" for line in router.global_extra),
         "}",
         "",
@@ -172,7 +174,7 @@ def keepalived_conf(router: Router, spec: NodeSpec, me: Node, peers: Sequence[No
     if router.auth_pass is not None:
         out += [
             "    authentication {",
-            "        auth_type PASS",
+            f"        auth_type {router.auth_type}",
             f"        auth_pass {router.auth_pass}",
             "    }",
         ]

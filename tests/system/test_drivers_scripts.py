@@ -424,5 +424,131 @@ def test_script_user_root_under_root_keeps_our_credentials() -> None:
     need_root()
     from fastha.drivers.scripts import _credentials
 
-    assert _credentials("root", None) is None
-    assert _credentials("nobody", None) is not None
+    assert _credentials(Script(("x",), user="root")) is None
+    assert _credentials(Script(("x",), user="nobody")) is not None
+    assert _credentials(Script(("x",), uid=0, gid=0)) is None
+    assert _credentials(Script(("x",), uid=65534, gid=65534)) == (65534, 65534, [65534])
+
+
+# -- a non-root script user keeps containment (issue 15 item 5) ---------------------------
+
+
+def test_non_root_script_is_contained_and_runs_as_its_user() -> None:
+    """A script run as nobody starts inside its run's cgroup (joined as root, before the
+    drop to nobody), under its pids.max, with nobody's uid and its gid as the only group;
+    on a timeout its setsid escapee dies with it."""
+    need_root()
+    need_script_cgroups()
+    nobody = pwd.getpwnam("nobody")
+    token = _token()
+    with tempfile.TemporaryDirectory(prefix="fastha-script-user-") as d:
+        os.chmod(d, 0o777)
+        seen, pidfile = Path(d) / "seen", Path(d) / "escapee.pid"
+        body = (
+            f"export FASTHA_TEST_MARK={token}; "
+            f"{{ id -u; id -g; id -G; grep -E '^Cap(Prm|Eff|Amb)' /proc/self/status; "
+            f"cat /proc/self/cgroup; }} > {seen}; "
+            f"( setsid sh -c 'echo $$ > {pidfile}; exec sleep 100' & ); "
+            f"while [ ! -s {pidfile} ]; do sleep 0.01; done; sleep 100"
+        )
+        runner = ScriptRunner(kill_grace=0.3, max_tasks=16)
+        script = Script(("/bin/sh", "-c", body), timeout=1.0, user="nobody")
+
+        async def main() -> ScriptResult:
+            try:
+                return await runner.run(script)
+            finally:
+                await runner.close()
+
+        res = _run(main)
+        try:
+            uid, gid, groups, *caps_cgroups = seen.read_text().splitlines()
+            caps, cgroups = caps_cgroups[:3], caps_cgroups[3:]
+            assert [c.split()[1] for c in caps] == ["0000000000000000"] * 3, caps
+            ids = (nobody.pw_uid, nobody.pw_gid, nobody.pw_gid)
+            assert (uid, gid, groups) == tuple(map(str, ids))
+            assert any("/fastha-scripts." in line for line in cgroups), cgroups
+            assert runner.uncontained == 0
+            assert res.timed_out
+            assert not _alive(int(pidfile.read_text())), "a nobody script's escapee survived"
+            assert marked(token) == [], describe(marked(token))
+        finally:
+            for pid in marked(token):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_non_root_script_stops_at_pids_max() -> None:
+    """The task limit holds for a nobody script: 200 forks under max_tasks=16."""
+    need_root()
+    need_script_cgroups()
+    token = _token()
+    with tempfile.TemporaryDirectory(prefix="fastha-script-user-") as d:
+        os.chmod(d, 0o777)
+        count = Path(d) / "forked"
+        body = (
+            "import os, time\n"
+            f"os.environ['FASTHA_TEST_MARK'] = '{token}'\n"
+            "n = 0\n"
+            "for _ in range(200):\n"
+            "    try:\n"
+            "        pid = os.fork()\n"
+            "    except OSError:\n"
+            "        continue\n"
+            "    if pid == 0:\n"
+            "        os.execv('/bin/sleep', ['sleep', '100'])\n"
+            "    n += 1\n"
+            f"open('{count}', 'w').write(str(n))\n"
+            "time.sleep(100)\n"
+        )
+        runner = ScriptRunner(kill_grace=0.3, max_tasks=16)
+        script = Script((sys.executable, "-c", body), timeout=3.0, user="nobody")
+
+        async def main() -> ScriptResult:
+            try:
+                return await runner.run(script)
+            finally:
+                await runner.close()
+
+        res = _run(main)
+        try:
+            assert res.timed_out
+            forked = int(count.read_text())
+            assert 0 < forked < 16, forked
+            assert marked(token) == [], describe(marked(token))
+        finally:
+            for pid in marked(token):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_script_that_cannot_join_its_cgroup_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Containment missing is said, not silent: a run whose cgroup.procs cannot be
+    written (here a read-only file) still runs, and the runner logs it."""
+    need_root()
+    need_script_cgroups()
+    runner = ScriptRunner()
+    cgs = runner.cgroups
+    assert cgs is not None
+    real_new = cgs.new
+
+    def new() -> Any:
+        cg = real_new()
+        assert cg is not None
+        cg.procs = ["/proc/version", *cg.procs[1:]]
+        return cg
+
+    cgs.new = new  # type: ignore[method-assign]
+    out = tmp_path / "ran"
+
+    async def main() -> ScriptResult:
+        try:
+            return await runner.run(Script(("/bin/sh", "-c", f"touch {out}"), name="lost"))
+        finally:
+            await runner.close()
+
+    with caplog.at_level(logging.WARNING):
+        assert _run(main).ok
+    assert out.exists()
+    assert runner.uncontained == 1
+    assert "script lost ran without containment: it could not join /proc/version" in caplog.text

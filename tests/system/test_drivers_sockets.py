@@ -95,6 +95,56 @@ def test_vrrp_ipv4_exchange(topo: Topology, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["multicast", "unicast"])
+def test_vrrp_ipv6_missing_hop_limit_fails_closed(topo: Topology, mode: str) -> None:
+    """An IPv6 advert whose hop limit the kernel did not report must fail the hop-limit
+    check, not skip it (issue 15): the receiver's IPV6_RECVHOPLIMIT is turned off, a
+    real advert crosses the bridge, and what the driver reports is rejected by both
+    checks the protocol layer applies (the wire decoder's == 255 for multicast, a
+    unicast peer's min_ttl..max_ttl, 0..255 by default)."""
+    import socket
+
+    from fastha.drivers.vrrp_socket import NO_HOPLIMIT
+    from fastha.wire import DecodeError, DropReason, decode
+
+    a, b, _ = _three(topo)
+    src = a.link_local()
+    b.link_local()
+    dst = b.ipv6 if mode == "unicast" else "ff02::12"
+    payload = _vrrp3_payload(src, dst)
+    peer_args = ("--peer", b.ipv6) if mode == "unicast" else ()
+    rx = _start_receiver(topo, b, "--family", "6", "--count", "1", "--no-hoplimit")
+    _send(topo, a, "--family", "6", "--src", src, "--hex", payload.hex(), *peer_args)
+    pkts = [ln for ln in _finish(rx) if "hex" in ln]
+    assert len(pkts) == 1, pkts
+    p = pkts[0]
+    assert bytes.fromhex(p["hex"]) == payload and p["dst"] == dst
+    assert p["ttl"] == NO_HOPLIMIT, p
+    assert not 0 <= p["ttl"] <= 255  # a unicast peer's bounds, the default ones included
+    packed = (socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
+    with pytest.raises(DecodeError) as err:
+        decode(payload, socket.AF_INET6, *packed, p["ttl"])
+    assert err.value.reason == DropReason.TTL
+    decode(payload, socket.AF_INET6, *packed, 255)  # the same advert, hop limit 255: fine
+
+
+def test_vrrp_ipv6_missing_destination_is_dropped_and_counted(topo: Topology) -> None:
+    """Without IPV6_PKTINFO a packet's destination is unknown: it can be neither
+    demultiplexed (group or unicast?) nor checksummed (v3 pseudo-header), so the driver
+    drops and counts it rather than hand on a guess."""
+    a, b, _ = _three(topo)
+    src = a.link_local()
+    b.link_local()
+    payload = _vrrp3_payload(src, "ff02::12")
+    rx = _start_receiver(topo, b, "--family", "6", "--count", "1", "--timeout", "2", "--no-pktinfo")
+    _send(topo, a, "--family", "6", "--src", src, "--hex", payload.hex(), "--count", "3")
+    lines = _finish(rx)
+    assert not [ln for ln in lines if "hex" in ln], lines
+    assert {"timeout": True} in lines
+    (stats,) = [ln["stats"] for ln in lines if "stats" in ln]
+    assert stats == {"received": 0, "no_pktinfo": 3}, lines
+
+
+@pytest.mark.parametrize("mode", ["multicast", "unicast"])
 def test_vrrp_ipv6_exchange(topo: Topology, mode: str) -> None:
     need_tool("tshark")
     need_tool("tcpdump")

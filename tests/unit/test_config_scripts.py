@@ -15,6 +15,7 @@ import pytest
 
 from fastha.config.diagnostics import ExitCode
 from fastha.config.loader import LoadResult, load
+from fastha.config.scripts import Flags
 from fastha.config.source import Where, where_of
 from fastha.config.validate import Host
 
@@ -64,6 +65,7 @@ def host(script_user: bool = False) -> Host:
         user_ids=users.get,
         group_id={"root": 0, "nogroup": 65534}.get,
         stat=fake_stat,
+        lstat=fake_stat,  # no symlinks in the fake
         path="/usr/local/bin:/usr/bin",
     )
 
@@ -239,3 +241,151 @@ def test_lb_algo_and_lb_kind_are_noted_without_changing_the_verdict(tmp_path: Pa
     assert len(notes) == 2
     assert all(d.exit_code == ExitCode.OK for d in notes)
     assert result.exit_code == ExitCode.OK and result.ok
+
+
+# -- the resolver every script runs through (fastha.config.scripts.resolve) ---------------
+
+LINK = stat.S_IFLNK | 0o777
+# path -> (mode, uid, gid, symlink target or None); inode = position in the table.
+TREE: dict[str, tuple[int, int, int, str | None]] = {
+    "/": (DIR, 0, 0, None),
+    "/bin": (LINK, 0, 0, "usr/bin"),
+    "/usr": (DIR, 0, 0, None),
+    "/usr/bin": (DIR, 0, 0, None),
+    "/usr/bin/true": (EXE, 0, 0, None),
+    "/etc": (DIR, 0, 0, None),
+    "/etc/ka": (DIR, 0, 0, None),
+    "/etc/ka/ok.sh": (EXE, 0, 0, None),
+    "/etc/ka/alias.sh": (LINK, 0, 0, "ok.sh"),  # root's link: keeps its name
+    "/etc/ka/theirs.sh": (LINK, 1000, 1000, "ok.sh"),  # a user's link
+    "/etc/ka/op": (LINK, 0, 0, "/home/op"),  # into a user's directory
+    "/home": (DIR, 0, 0, None),
+    "/home/op": (DIR, 1000, 1000, None),
+    "/home/op/s.sh": (EXE, 0, 0, None),
+    "/root": (stat.S_IFDIR | 0o700, 0, 0, None),
+    "/root/s.sh": (EXE, 0, 0, None),
+    "/srv": (stat.S_IFDIR | 0o777, 0, 0, None),
+    "/srv/s.sh": (EXE, 0, 0, None),
+}
+_INODES = {p: i for i, p in enumerate(TREE)}
+
+
+def _tree_lstat(path: str) -> os.stat_result:
+    path = "/" + path.strip("/") if path != "/" else "/"
+    try:
+        mode, uid, gid, _ = TREE[path]
+    except KeyError:
+        raise FileNotFoundError(path) from None
+    return os.stat_result((mode, _INODES[path], 1, 1, uid, gid, 0, 0, 0, 0))
+
+
+def _tree_readlink(path: str) -> str:
+    target = TREE[path][3]
+    assert target is not None
+    return target
+
+
+def _tree_stat(path: str) -> os.stat_result:
+    from fastha.config.scripts import realpath_as
+
+    return _tree_lstat(realpath_as(tree_host(), path, 0, 0))
+
+
+def tree_host(keepalived_script: bool = False) -> Host:
+    users = {"root": (0, 0), "nobody": (65534, 65534), "op": (1000, 1000)}
+    if keepalived_script:
+        users["keepalived_script"] = (999, 999)
+    return Host(
+        interfaces=frozenset({"eth0"}),
+        user_ids=users.get,
+        group_id={"root": 0, "nogroup": 65534}.get,
+        stat=_tree_stat,
+        lstat=_tree_lstat,
+        readlink=_tree_readlink,
+        path="/usr/local/bin:/bin",
+    )
+
+
+def _resolve(command: str, user: str | None = "root", *, security: bool = True, **kw: bool):
+    from fastha.config.model import GlobalDefs
+    from fastha.config.scripts import resolve
+
+    return resolve(
+        command, user, None, GlobalDefs(enable_script_security=security), tree_host(**kw)
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "argv0", "runnable"),
+    [
+        ("/etc/ka/ok.sh a", "/etc/ka/ok.sh", True),
+        # A root link to a file in the same directory keeps the name it was called by.
+        ("/etc/ka/alias.sh", "/etc/ka/alias.sh", True),
+        # ... and a user's link there is a component a user owns.
+        ("/etc/ka/theirs.sh", "/etc/ka/theirs.sh", False),
+        # Through a link into a user's directory: the resolved path is checked.
+        ("/etc/ka/op/s.sh", "/home/op/s.sh", False),
+        ("/srv/s.sh", "/srv/s.sh", False),
+        ("/bin/true", "/usr/bin/true", True),
+        ("true", "/usr/bin/true", True),  # PATH search, then realpath
+        ("/etc/ka/../ka/./ok.sh", "/etc/ka/ok.sh", True),
+    ],
+)
+def test_resolve_as_keepalived(command: str, argv0: str, runnable: bool) -> None:
+    r = _resolve(command)
+    assert (r.argv[0], r.runnable) == (argv0, runnable), r.notes
+    assert (r.uid, r.gid) == (0, 0)
+    assert r.argv[1:] == tuple(command.split()[1:])
+
+
+def test_resolve_insecure_without_security_runs_and_says_so() -> None:
+    r = _resolve("/srv/s.sh", security=False)
+    assert r.runnable and r.flags & Flags.INSECURE
+    assert r.notes == ("Unsafe permissions found for script '/srv/s.sh'.",)
+    r = _resolve("/srv/s.sh")
+    assert not r.runnable
+    assert r.notes == ("Unsafe permissions found for script '/srv/s.sh' - disabling.",)
+
+
+def test_resolve_realpath_as_the_scripts_user() -> None:
+    """keepalived resolves the path with the script's uid: nobody cannot enter /root."""
+    r = _resolve("/root/s.sh", "nobody")
+    assert not r.runnable and r.flags & Flags.NOTFOUND
+    assert r.notes == ("Script /root/s.sh cannot be accessed - Permission denied",)
+    # A user's script needs no path protection: /srv is fine for nobody.
+    assert _resolve("/srv/s.sh", "nobody").runnable
+
+
+def test_resolve_default_user() -> None:
+    r = _resolve("/etc/ka/ok.sh", None, keepalived_script=True)
+    assert (r.uid, r.gid, r.runnable) == (999, 999, True)
+    r = _resolve("/etc/ka/ok.sh", None)  # no keepalived_script, security on: dropped
+    assert not r.runnable
+    assert r.notes == (
+        "Script user 'keepalived_script' does not exist",
+        "Unable to set default user keepalived_script for script",
+    )
+    r = _resolve("/etc/ka/ok.sh", None, security=False)  # then root, with the warning
+    assert r.runnable and (r.uid, r.gid) == (os.geteuid(), os.getegid())
+    assert r.notes == ("Script user 'keepalived_script' does not exist",)
+
+
+@pytest.mark.parametrize("command", ["/etc/ka/ok.sh 'a", '/etc/ka/ok.sh "a', "/etc/ka/ok.sh \\"])
+def test_resolve_unsplittable_command_is_no_script(command: str) -> None:
+    r = _resolve(command)
+    assert not r.runnable and r.flags & Flags.UNUSABLE
+
+
+def test_unbalanced_quote_is_reported_and_never_reaches_the_vrrp_child(tmp_path: Path) -> None:
+    """keepalived drops such a script (-t exit 5); the VRRP child's spec simply has none
+    (it used to raise in shlex.split and crash-loop the child)."""
+    from fastha.vrrp.from_config import vrrp_spec
+
+    result = conf(tmp_path, SECURE_ROOT, script="/etc/ka/ok.sh 'x",
+                  instance="track_script {\n chk\n }\n notify_master \"/etc/ka/ok.sh 'y\"")  # fmt: skip
+    assert result.exit_code == ExitCode.CONFIG
+    assert "String '/etc/ka/ok.sh 'x': missing terminating '" in msgs(result)
+    assert result.config is not None
+    spec = vrrp_spec(result.config)
+    assert spec.scripts == {}
+    assert spec.instances[0].notify == {} and spec.instances[0].track_scripts == ()

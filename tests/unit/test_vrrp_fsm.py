@@ -377,12 +377,51 @@ def test_master_re_announces_a_vip_another_mac_claims_an_interval_later() -> Non
     # The rest of that node's burst, and its answer to ours: absorbed in the pending one.
     assert m.handle(claim, now + 1000) == ()
     assert m.handle(claim, now + S - 1) == ()
-    assert m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + S), now + S) == (SendGratuitous(5),)
+    answer = m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + S), now + S)
+    assert answer == (SendGratuitous(5, ("192.0.2.100",)),)
     assert m.counters.vip_claimed == 3  # absorbed claims are counted all the same
     later = now + 3 * S
     assert m.handle(claim, later) == (ArmTimer(TimerKind.GARP_DEFEND, later + S, 0),)
     assert m.counters.vip_claimed == 4
     assert m.state == State.MASTER
+
+
+def test_a_defence_announces_only_the_claimed_addresses() -> None:
+    m = started_master(priority=150)
+    now = T0 + 10 * S
+    m.handle(VipClaimed("192.0.2.102", "02:00:00:00:00:98"), now)
+    m.handle(VipClaimed("192.0.2.100", "02:00:00:00:00:99"), now + 1000)
+    answer = m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + S), now + S)
+    assert answer == (SendGratuitous(5, ("192.0.2.100", "192.0.2.102")),)
+    # Answered: the next defence starts from nothing claimed.
+    m.handle(VipClaimed("192.0.2.101", "02:00:00:00:00:97"), now + 2 * S)
+    answer = m.handle(TimerExpired(TimerKind.GARP_DEFEND, now + 3 * S), now + 3 * S)
+    assert answer == (SendGratuitous(5, ("192.0.2.101",)),)
+
+
+def test_a_mac_that_keeps_claiming_is_answered_less_and_less_often() -> None:
+    m = started_master(priority=150)  # advert_int 1 s
+    start = T0 + 10 * S
+    mac, other = "02:00:00:00:00:99", "02:00:00:00:00:98"
+    due: int | None = None
+    answers: list[int] = []
+    for now in range(start, start + 40 * S, S // 20):  # a claim every 50 ms for 40 s
+        if due is not None and now >= due:
+            acts = m.handle(TimerExpired(TimerKind.GARP_DEFEND, due), due)
+            assert acts == (SendGratuitous(5, ("192.0.2.100",)),)
+            answers.append((due - start) // S)
+            due = None
+        for act in m.handle(VipClaimed("192.0.2.100", mac), now):
+            assert isinstance(act, ArmTimer) and act.kind == TimerKind.GARP_DEFEND
+            due = act.deadline_ns
+    assert answers == [1, 2, 4, 8, 16, 32]  # 1, 2, 4, 8, 16 intervals apart
+    assert m.counters.vip_claimed == 800
+    assert m.counters.vip_claim_ignored == 800 - 6
+    # Another MAC's claim is not held back by that one's back-off.
+    now = start + 40 * S
+    assert m.handle(VipClaimed("192.0.2.100", other), now) == (
+        ArmTimer(TimerKind.GARP_DEFEND, now + S, 0),
+    )
 
 
 def test_leaving_master_drops_a_pending_re_announcement() -> None:

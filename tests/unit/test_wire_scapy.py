@@ -145,12 +145,12 @@ def test_we_decode_scapy_ip_packets(s: AdvertSpec) -> None:
 def test_garp_frame_parses_in_scapy() -> None:
     vip = socket.inet_aton("192.0.2.10")
     frame = wire.garp_frame(MAC, vip)
-    assert len(frame) == 60
+    assert len(frame) == 42  # keepalived's: unpadded, the NIC pads
     e = Ether(frame)
     assert e.dst == "ff:ff:ff:ff:ff:ff" and e.src == "00:00:5e:00:01:33" and e.type == 0x0806
     arp = e[ARP]
     assert (arp.hwtype, arp.ptype, arp.hwlen, arp.plen, arp.op) == (1, 0x0800, 6, 4, 1)
-    assert arp.hwsrc == "00:00:5e:00:01:33" and arp.hwdst == "00:00:00:00:00:00"
+    assert arp.hwsrc == "00:00:5e:00:01:33" and arp.hwdst == "ff:ff:ff:ff:ff:ff"
     assert arp.psrc == arp.pdst == "192.0.2.10"
 
 

@@ -17,10 +17,13 @@ VIPs 198.18.1.1 and up (one per VRRP instance). Nothing is routed to the host.
 
 Every director runs its daemon (``fastha daemon -P -n -l`` or Debian's keepalived, same
 flags) from one generated keepalived.conf: the same file whichever implementation runs
-it. State (namespaces, pids, paths) is written to ``/run/fastha-lab/NAME.json`` (or
-``/tmp/fastha-lab`` when /run is not writable) so ``fastha lab down|status`` work from
-another invocation. Teardown kills only processes inside the lab's namespaces (ours),
-then deletes the namespaces, the work directory and the state file.
+it. State (namespaces, pids, paths) is written to ``/run/fastha-lab/NAME.json`` so
+``fastha lab down|status`` work from another invocation; it is read back only from a
+root-owned, 0600 file in root-owned directories (there is no /tmp fallback: anyone can
+write a JSON there naming a directory to delete). Teardown kills only processes inside
+the lab's namespaces (ours), then deletes the namespaces, the state file and the work
+directory -- only a directory this module made (a root-owned mkdtemp directory holding
+its marker file), whatever the state file says.
 
 Daemon states for orchestration (wait for a master before a trial) are read from the
 daemons' console logs; measurements never are: they come from the client's capture.
@@ -35,6 +38,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -44,9 +48,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fastha.drivers.files import open_dir, read_private, write_atomic
+
 Impl = Literal["fastha", "keepalived"]
 KEEPALIVED = "/usr/sbin/keepalived"
-STATE_DIRS = (Path("/run/fastha-lab"), Path("/tmp/fastha-lab"))
+STATE_DIRS = (Path("/run/fastha-lab"),)
+WORKDIR_MARKER = ".fastha-lab"  # in every work directory up() made: down() deletes only those
 SUBNET = "198.18.0.0/15"  # RFC 2544 benchmark range; every address below is inside it
 DIRECTOR_IP = "198.18.0.{}"
 CLIENT_IP = "198.18.0.2"
@@ -169,12 +176,31 @@ def namespaces() -> list[str]:
 
 
 def state_dir() -> Path:
-    for d in STATE_DIRS:
-        with contextlib.suppress(OSError):
-            d.mkdir(parents=True, exist_ok=True)
-            if os.access(d, os.W_OK):
-                return d
-    raise LabError(f"no writable state directory among {[str(d) for d in STATE_DIRS]}")
+    d = STATE_DIRS[0]
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(open_dir(str(d)))
+    except OSError as exc:
+        raise LabError(f"state directory {d}: {exc}") from None
+    return d
+
+
+def _made_by_us(workdir: Path, name: str) -> bool:
+    """A work directory up() made: a real directory (no symlink) of ours, named by
+    mkdtemp for this lab, holding our marker -- never what a state file merely names."""
+    try:
+        st = workdir.lstat()
+        marker = (workdir / WORKDIR_MARKER).lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and st.st_uid == os.geteuid()
+        and not st.st_mode & 0o022
+        and workdir.name.startswith(f"fastha-lab-{name}-")
+        and stat.S_ISREG(marker.st_mode)
+        and marker.st_uid == os.geteuid()
+    )
 
 
 def state_path(name: str) -> Path | None:
@@ -186,7 +212,7 @@ def daemon_command(impl: Impl, conf: Path, rundir: Path) -> list[str]:
     """The foreground, VRRP-only command line of ``impl`` for ``conf``."""
     if impl == "fastha":
         return [
-            sys.executable, "-m", "fastha.cli.main", "daemon", "-P", "-n", "-l",
+            sys.executable, "-I", "-m", "fastha.cli.main", "daemon", "-P", "-n", "-l",
             "-f", str(conf), "--json-file", str(rundir / "fastha.json"),
             "-p", str(rundir / "fastha.pid"), "-r", str(rundir / "vrrp.pid"),
         ]  # fmt: skip
@@ -271,6 +297,7 @@ class Lab:
             )
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"fastha-lab-{self.name}-"))
+            (self.workdir / WORKDIR_MARKER).write_text(f"{self.name}\n")
         try:
             self.state_file = state_dir() / f"{self.name}.json"
             self.save()  # first, so a crash mid-build still leaves `lab down` a record
@@ -337,6 +364,7 @@ class Lab:
         ns = node.ns if isinstance(node, Node) else self.nodes[node].ns
         kw.setdefault("start_new_session", True)
         kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("cwd", "/")  # never the operator's directory: nothing looked up there
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
         self._procs[proc.pid] = proc
         return proc
@@ -346,8 +374,8 @@ class Lab:
         return _exec(ns, *cmd, check=check).stdout
 
     def python(self, node: Node | str, *args: str, **kw: Any) -> subprocess.Popen[Any]:
-        """This interpreter (fastha importable) inside a namespace."""
-        return self.popen(node, sys.executable, *args, **kw)
+        """This interpreter (fastha importable; -I: isolated) inside a namespace."""
+        return self.popen(node, sys.executable, "-I", *args, **kw)
 
     def start(self, name: str) -> Node:
         n = self.nodes[name]
@@ -531,9 +559,7 @@ class Lab:
     def save(self) -> None:
         if self.state_file is None:
             return
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2))
-        tmp.replace(self.state_file)
+        write_atomic(str(self.state_file), json.dumps(self.as_dict(), indent=2).encode(), 0o600)
 
     @classmethod
     def load(cls, name: str) -> Lab:
@@ -542,7 +568,11 @@ class Lab:
             raise LabError(
                 f"no lab named {name!r} (no state file in {[str(d) for d in STATE_DIRS]})"
             )
-        doc = json.loads(path.read_text())
+        try:
+            # Only a file root wrote (0600, root's, in root's directories) is believed.
+            doc = json.loads(read_private(str(path)))
+        except (OSError, ValueError) as exc:
+            raise LabError(f"lab {name!r}: state file refused: {exc}") from None
         s = doc["spec"]
         spec = LabSpec(
             name=s["name"],
@@ -624,7 +654,11 @@ class Lab:
                 removed.append(ns)
         self.namespaces.clear()
         if self.workdir is not None and self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if _made_by_us(self.workdir, self.name):
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            elif self.workdir.exists():
+                print(f"lab {self.name}: not deleting {self.workdir}: not a work directory "
+                      "this lab made", file=sys.stderr)  # fmt: skip
         if self.state_file is not None:
             self.state_file.unlink(missing_ok=True)
             self.state_file = None

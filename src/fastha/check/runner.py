@@ -41,7 +41,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shlex
 import signal
 import sys
 import time
@@ -57,7 +56,8 @@ from fastha.check.probes import ProbeContext
 from fastha.check.reload import ReloadDiff, carry
 from fastha.check.scheduler import Scheduler
 from fastha.check.spec import build_plan
-from fastha.config.model import FlushOnStop
+from fastha.config.model import FlushOnStop, GlobalDefs
+from fastha.config.scripts import Resolved, enabled
 from fastha.daemon import child_status
 from fastha.daemon.alerts import CheckerAlerts
 from fastha.daemon.dumpfiles import checker_data_text, write_text
@@ -107,9 +107,9 @@ class CheckerRunner:
         self.plan = build_plan(config)
         self.health = Health(self.plan)
         self.table = DesiredTable(config)  # DesiredError: the config cannot be a table
-        gd = getattr(config, "global_defs", None)
-        su = getattr(gd, "script_user", None)
-        self.script_user = (su.username, su.groupname) if su is not None else (None, None)
+        # notify_up/down, quorum_up/down as keepalived runs them, per config.
+        self._notify_scripts: dict[tuple[str, str | None, str | None], Resolved | None] = {}
+        self._notify_config: Any = None
         self.counters = Counters()
         self.ipvs: IPVS | None = None
         self.scheduler: Scheduler | None = None
@@ -150,15 +150,27 @@ class CheckerRunner:
         if self._dirty and self._wake is not None:
             self._wake.set()
 
-    def _notify(self, a: Notify, table: DesiredTable | None = None) -> asyncio.Task[Any]:
-        user, group = a.script.user, a.script.group
-        if user is None:
-            user, group = self.script_user
+    def _resolved(self, command: str, user: str | None, group: str | None) -> Resolved | None:
+        """The script as keepalived runs it (None: disabled), resolved once per config."""
+        if self._notify_config is not self.config:
+            self._notify_scripts.clear()
+            self._notify_config = self.config
+        key = (command, user, group)
+        if key not in self._notify_scripts:
+            gd = getattr(self.config, "global_defs", None)
+            gdefs = gd if isinstance(gd, GlobalDefs) else GlobalDefs()
+            self._notify_scripts[key] = enabled(command, user, group, gdefs)
+        return self._notify_scripts[key]
+
+    def _notify(self, a: Notify, table: DesiredTable | None = None) -> asyncio.Task[Any] | None:
+        r = self._resolved(a.script.command, a.script.user, a.script.group)
+        if r is None:
+            return None
         vss = (table or self.table).vss
         name = f"{a.event} {vss[a.vs].name}" + (f" {a.rs}" if a.rs else "")
         self.counters.notifies += 1
         log.info("Executing [%s] for %s", a.script.command, name)
-        script = Script(tuple(shlex.split(a.script.command)), user=user, group=group, name=name)
+        script = Script(r.argv, uid=r.uid, gid=r.gid, name=name)
         return self.scripts.spawn(script)
 
     # ------------------------------------------------------------ reconciliation
@@ -549,8 +561,9 @@ class CheckerRunner:
                 await self._reconciler
         if self.scheduler is not None:
             await self.scheduler.close()  # also cancels running scripts
-            tasks = [self._notify(a) for a in self.scheduler.stop_actions()
-                     if isinstance(a, Notify)]  # fmt: skip
+            started = [self._notify(a) for a in self.scheduler.stop_actions()
+                       if isinstance(a, Notify)]  # fmt: skip
+            tasks = [t for t in started if t is not None]
             if tasks:
                 await asyncio.wait(tasks, timeout=STOP_SCRIPTS_WAIT)
         await self.scripts.close()

@@ -13,10 +13,10 @@ server that uses it (`fastha.check.health`).
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastha.config.model import GlobalDefs
 from fastha.config.model_lvs import (
     AnyChecker,
     BfdCheck,
@@ -44,6 +44,7 @@ from fastha.config.model_lvs import (
     real_server_method,
     real_server_weight,
 )
+from fastha.config.scripts import enabled
 from fastha.config.values import IPAddress
 
 # ---------------------------------------------------------------- probe specs
@@ -151,6 +152,8 @@ class MiscSpec:
     dynamic: bool = False
     user: str | None = None
     group: str | None = None
+    uid: int | None = None  # resolved (fastha.config.scripts): take the place of user/group
+    gid: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,7 +285,7 @@ def _url(u: Url, vhost: str | None) -> UrlSpec:
 class _Builder:
     ssl: SslConfig | None
     helo_name: str
-    script_user: tuple[str, str | None] | None
+    gdefs: GlobalDefs
     track_files: dict[str, Any]
     checks: dict[Check, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
@@ -316,15 +319,17 @@ class _Builder:
             return [(spec, None)]
         t = checker_timing(vs, rs, c)
         if isinstance(c, MiscCheck):
-            user, group = c.user, c.group
-            if user is None and self.script_user is not None:
-                user, group = self.script_user
+            # keepalived removes a MISC_CHECK whose script it disables.
+            command = c.misc_path or ""
+            r = enabled(command, c.user, c.group, self.gdefs, f"misc script {command}")
+            if r is None:
+                return []
             spec_m = MiscSpec(
-                argv=tuple(shlex.split(c.misc_path or "")),
+                argv=r.argv,
                 timeout=float(c.misc_timeout) if c.misc_timeout is not None else t.delay_loop,
                 dynamic=c.misc_dynamic,
-                user=user,
-                group=group,
+                uid=r.uid,
+                gid=r.gid,
             )
             return [(spec_m, c)]
         assert isinstance(c, ConnectionChecker)
@@ -403,11 +408,10 @@ class _Builder:
 def build_plan(config: Any, *, default_helo: str = "localhost") -> Plan:
     """Resolve `config` (a fastha.config.model.Config, or anything with its LVS fields)."""
     gd = getattr(config, "global_defs", None)
-    su = getattr(gd, "script_user", None)
     b = _Builder(
         ssl=getattr(config, "ssl", None),
         helo_name=(getattr(gd, "smtp_helo_name", None) or default_helo),
-        script_user=(su.username, su.groupname) if su is not None else None,
+        gdefs=gd if isinstance(gd, GlobalDefs) else GlobalDefs(),
         track_files={tf.name: tf for tf in getattr(config, "track_files", ())},
     )
     vss: list[VsPlan] = []

@@ -9,12 +9,13 @@ import click
 from fastha.config.diagnostics import ExitCode
 
 
-def run_check(path: str, config_id: str | None, dump: bool) -> int:
+def run_check(path: str, config_id: str | None, dump: bool, all_config: bool = False) -> int:
     from fastha.config.dump import dumps
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
-    result = load(path, config_id if config_id is not None else default_config_id())
+    result = load(path, config_id if config_id is not None else default_config_id(),
+                  all_config=all_config)  # fmt: skip
     for diag in result.diagnostics:
         # Every line is `file:line: severity: message`; a problem of the whole file
         # (it cannot be read) has no line.
@@ -37,7 +38,9 @@ def run_check(path: str, config_id: str | None, dump: bool) -> int:
     help="configuration file",
 )
 @click.option("-i", "--config-id", default=None, help="select @id conditional lines")
+@click.option("-e", "--all-config", is_flag=True,
+              help="every include must exist and be readable (keepalived -e)")  # fmt: skip
 @click.option("--dump", is_flag=True, help="print the resolved model as JSON")
-def command(path: str, config_id: str | None, dump: bool) -> None:
+def command(path: str, config_id: str | None, all_config: bool, dump: bool) -> None:
     """Check a keepalived.conf; exit codes as keepalived -t (0, 4, 5, 6)."""
-    sys.exit(run_check(path, config_id, dump))
+    sys.exit(run_check(path, config_id, dump, all_config))

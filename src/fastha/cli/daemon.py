@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -29,19 +30,124 @@ if TYPE_CHECKING:
 
 DEFAULT_CONF = "/etc/keepalived/keepalived.conf"
 
+# keepalived's exit codes (lib/scheduler.h, 2.2.7) for a daemon that cannot start: a bad
+# command line exits 1; a configuration file that cannot be read, KEEPALIVED_EXIT_NO_CONFIG;
+# one with errors, KEEPALIVED_EXIT_CONFIG (keepalived's child exits with it and the parent
+# passes it on; fastha's parent finds the errors before it spawns anything).
+EXIT_BAD_OPTION = 1
+EXIT_CONFIG = 2
+EXIT_NO_CONFIG = 6
+
 # keepalived flags fastha does not implement: refused by name, never ignored.
-REFUSED = {
-    "snmp": ("-x", "--snmp", "SNMP is not supported; use --metrics HOST:PORT (Prometheus)"),
-    "core_dump": ("-m", "--core-dump", "core dumps are the system's business (ulimit -c)"),
-    "core_dump_pattern": ("-M", "--core-dump-pattern", "set kernel.core_pattern instead"),
-    "log_file": ("-g", "--log-file", "log to syslog (default) or the console (-l)"),
-    "address_monitoring": ("-a", "--address-monitoring", "not supported"),
-    "release_vips": ("-X", "--release-vips", "VIPs are removed at start-up already"),
-    "all_port_exit": ("-e", "--all", "not supported"),
+# key: (short, long, takes a value, why)
+REFUSED: dict[str, tuple[str | None, str, bool, str]] = {
+    "snmp": ("-x", "--snmp", False, "SNMP is not supported; use --metrics HOST:PORT (Prometheus)"),
+    "snmp_agent_socket": ("-A", "--snmp-agent-socket", True, "SNMP is not supported"),
+    "core_dump": ("-m", "--core-dump", False, "core dumps are the system's business (ulimit -c)"),
+    "core_dump_pattern": ("-M", "--core-dump-pattern", True, "set kernel.core_pattern instead"),
+    "log_file": ("-g", "--log-file", True, "log to syslog (default) or the console (-l)"),
+    "address_monitoring": ("-a", "--address-monitoring", False, "not supported"),
+    "release_vips": ("-X", "--release-vips", False, "not supported"),
+    "genhash": ("-T", "--genhash", False, "fastha has no genhash mode; use keepalived's genhash"),
+    "config_fd": (None, "--config-fd", True, "keepalived-internal (between its processes)"),
 }
 
+# keepalived's getopt string (core/main.c, 2.2.7, every subsystem built): the short
+# options that take a value (`f:`) or an optional one attached (`t::`), by long name.
+_SHORT_VALUE = {"f": "use-file", "S": "log-facility", "u": "umask", "p": "pid", "r": "vrrp_pid",
+                "c": "checkers_pid", "b": "bfd_pid", "s": "namespace", "i": "config-id",
+                "A": "snmp-agent-socket"}  # fmt: skip
+_SHORT_OPTIONAL = {"t": "config-test", "g": "log-file", "M": "core-dump-pattern"}
+_LONG_OPTIONAL = frozenset(_SHORT_OPTIONAL.values())
 
-def _refuse(message: str, code: int = 1) -> None:
+
+def getopt_args(args: list[str]) -> list[str]:
+    """keepalived's command line, parsed as getopt_long() parses it, as click reads it.
+
+    Clusters (`-nlP`), values attached or not (`-fFILE`, `-f FILE`), and the options
+    whose value is optional and only ever attached (`-t`, `-tFILE`, `--config-test=FILE`;
+    `-t FILE` leaves FILE as an argument, as keepalived does) all become `-x` flags and
+    `--long=VALUE` options, so click never takes the next word for an optional value.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            out += args[i - 1 :]
+            break
+        if arg.startswith("--"):
+            name, eq, _value = arg[2:].partition("=")
+            out.append(f"{arg}=" if name in _LONG_OPTIONAL and not eq else arg)
+            continue
+        if not arg.startswith("-") or arg == "-":
+            out.append(arg)
+            continue
+        for j in range(1, len(arg)):
+            c, rest = arg[j], arg[j + 1 :]
+            if c in _SHORT_OPTIONAL:
+                out.append(f"--{_SHORT_OPTIONAL[c]}={rest}")
+                break
+            if c in _SHORT_VALUE:
+                if not rest and i < len(args):
+                    rest = args[i]
+                    i += 1
+                elif not rest:
+                    out.append(f"-{c}")  # click says the value is missing
+                    break
+                out.append(f"--{_SHORT_VALUE[c]}={rest}")
+                break
+            out.append(f"-{c}")
+    return out
+
+
+class KeepalivedCommand(click.Command):
+    """keepalived's getopt parsing; a bad command line exits 1, as keepalived's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, getopt_args(args))
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_BAD_OPTION
+            raise
+
+
+def signum(name: str) -> int | None:
+    """keepalived's --signum (lib/signals.c get_signum): the signal for each function."""
+    numbers = {
+        "STOP": signal.SIGTERM,
+        "RELOAD": signal.SIGHUP,
+        "DATA": signal.SIGUSR1,
+        "STATS": signal.SIGUSR2,
+        "JSON": signal.SIGRTMIN + 2,
+    }
+    value = numbers.get(name)
+    return None if value is None else int(value)
+
+
+def version_text() -> str:
+    """`-v` in keepalived's layout (first line `NAME vVERSION (...)`, on stderr), so the
+    tools that read keepalived's version read ours the same way."""
+    import platform
+
+    uname = os.uname()
+    distro = ""
+    with contextlib.suppress(OSError):
+        release = platform.freedesktop_os_release()
+        distro = f"Distro: {release.get('PRETTY_NAME', release.get('NAME', ''))}\n"
+    return (
+        f"fastha v{__version__} (keepalived v2.2.7 compatible)\n\n"
+        "Copyright(C) the fastha authors; after keepalived, Copyright(C) 2001-2022 "
+        "Alexandre Cassen\n\n"
+        f"Running on {uname.sysname} {uname.release} {uname.version}\n"
+        f"{distro}\n"
+        f"Python {platform.python_version()} ({sys.executable})\n\n"
+        "Config options:  NFTABLES LVS VRRP VRRP_AUTH JSON INIT=systemd SYSTEMD_NOTIFY\n"
+    )
+
+
+def _refuse(message: str, code: int = EXIT_BAD_OPTION) -> NoReturn:
     click.echo(f"fastha daemon: {message}", err=True)
     sys.exit(code)
 
@@ -60,12 +166,14 @@ def _daemonize() -> None:
 
 
 def _umask(text: str | None) -> int | None:
+    """keepalived's -u: strtoll(base 0), so 022 is octal, 0x12 hex and 18 decimal."""
     if text is None:
         return None
     try:
-        value = int(text, 0) if text.startswith("0x") else int(text, 8)
+        value = int(text, 0) if not (len(text) > 1 and text.startswith("0") and text[1:].isdigit()) \
+            else int(text, 8)  # fmt: skip
     except ValueError:
-        _refuse(f"-u/--umask: invalid value {text!r} (octal, e.g. 022)")
+        _refuse(f"-u/--umask: invalid value {text!r} (numeric: 022, 0x12 or 18)")
     if not 0 <= value <= 0o777:
         _refuse(f"-u/--umask: {text} is out of range")
     return value
@@ -92,33 +200,76 @@ def _has_vrrp(config: Config) -> bool:
 
 
 def _refused_options(fn: Any) -> Any:
-    for key, (short, long, _why) in REFUSED.items():
-        fn = click.option(short, long, key, is_flag=True, hidden=True)(fn)
+    for key, (short, long, takes_value, _why) in REFUSED.items():
+        names = [n for n in (short, long) if n]
+        if takes_value:
+            fn = click.option(*names, key, default=None, hidden=True)(fn)
+        else:
+            fn = click.option(*names, key, is_flag=True, default=None, hidden=True)(fn)
     return fn
 
 
-@click.command("daemon", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-f", "--use-file", "path", default=DEFAULT_CONF, show_default=True)
+def _config_test(path: str, config_id: str | None, log_file: str, all_config: bool) -> NoReturn:
+    """keepalived -t[=FILE]: check and exit with -t's codes; with FILE, stderr is appended
+    to it (created 0644, never through a symlink), as keepalived does."""
+    from fastha.cli.check_config import run_check
+
+    if log_file:
+        try:
+            fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            click.echo(f"Unable to open config-test log file {log_file} {exc.errno} - "
+                       f"{exc.strerror}", err=True)  # fmt: skip
+            sys.exit(1)
+        sys.stderr.flush()
+        os.dup2(fd, 2)
+        os.close(fd)
+    # keepalived -t ignores its logging/foreground flags; so do we.
+    sys.exit(run_check(path, config_id, dump=False, all_config=all_config))
+
+
+@click.command(
+    "daemon",
+    cls=KeepalivedCommand,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option("-f", "--use-file", "path", default=DEFAULT_CONF, show_default=True,
+              help="the configuration file")  # fmt: skip
 @click.option("-P", "--vrrp", is_flag=True, help="run the VRRP child (alone unless -C)")
 @click.option("-C", "--check", is_flag=True, help="run the checker child (alone unless -P)")
+@click.option("-B", "--no_bfd", is_flag=True,
+              help="don't run the BFD child (fastha never runs one; accepted)")  # fmt: skip
+@click.option("--all", "run_all", is_flag=True,
+              help="run both children even if the file configures nothing for one")  # fmt: skip
 @click.option("-l", "--log-console", is_flag=True, help="log to the console, not syslog")
 @click.option("-D", "--log-detail", is_flag=True, help="detailed log messages")
-@click.option("-S", "--log-facility", default=None, help="syslog facility: 0-7 (local0-7)")
+@click.option("-S", "--log-facility", default=None,
+              help="syslog facility: 0-7, local0-7, user or daemon (default)")  # fmt: skip
+@click.option("-e", "--all-config", is_flag=True,
+              help="error if any configuration file is missing (every include as includea)")  # fmt: skip
 @click.option("-G", "--no-syslog", is_flag=True, help="don't log via syslog")
+@click.option("-u", "--umask", "umask_text", default=None,
+              help="umask for file creation (numeric: 022, 0x12, 18)")  # fmt: skip
+@click.option("-V", "--dont-release-vrrp", is_flag=True, help="keep VIPs/routes on stop")
+@click.option("-I", "--dont-release-ipvs", is_flag=True, help="keep IPVS entries on stop")
+@click.option("-R", "--dont-respawn", is_flag=True, help="don't respawn children")
 @click.option("-n", "--dont-fork", is_flag=True, help="stay in the foreground")
 @click.option("-d", "--dump-conf", is_flag=True, help="dump the configuration (JSON)")
 @click.option("-p", "--pid", "pid_file", default=None, help="parent pid file")
 @click.option("-r", "--vrrp_pid", "vrrp_pid_file", default=None, help="VRRP child pid file")
 @click.option("-c", "--checkers_pid", "checkers_pid_file", default=None,
               help="checker child pid file")  # fmt: skip
-@click.option("-V", "--dont-release-vrrp", is_flag=True, help="keep VIPs/routes on stop")
-@click.option("-I", "--dont-release-ipvs", is_flag=True, help="keep IPVS entries on stop")
-@click.option("-R", "--dont-respawn", is_flag=True, help="don't respawn children")
-@click.option("-t", "--config-test", is_flag=True, help="check the configuration and exit")
-@click.option("-i", "--config-id", default=None, help="select @id conditional lines")
+@click.option("-b", "--bfd_pid", "bfd_pid_file", default=None,
+              help="BFD child pid file (fastha runs no BFD child: never written)")  # fmt: skip
 @click.option("-s", "--namespace", default=None, help="run in this network namespace")
-@click.option("-u", "--umask", "umask_text", default=None, help="umask (octal)")
-@click.option("-v", "--version", "show_version", is_flag=True, help="print the version")
+@click.option("-i", "--config-id", default=None, help="select @id conditional lines")
+@click.option("--signum", "sigfunc", default=None, metavar="SIGFUNC",
+              help="print the signal number for STOP, RELOAD, DATA, STATS or JSON and exit")  # fmt: skip
+@click.option("-t", "--config-test", default=None, metavar="[=LOG_FILE]",
+              help="check the configuration and exit (output to stderr, or appended to "
+                   "LOG_FILE: -tFILE or --config-test=FILE)")  # fmt: skip
+@click.option("-v", "--version", "show_version", is_flag=True,
+              help="print the version (keepalived's layout, on stderr)")  # fmt: skip
 @click.option(
     "--json-file",
     default="/tmp/keepalived.json",
@@ -131,9 +282,10 @@ def _refused_options(fn: Any) -> Any:
               help="SIGUSR2's file")  # fmt: skip
 @click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
               help="serve Prometheus metrics here (off by default)")  # fmt: skip
-@click.option("--control-socket", default=None, metavar="PATH",
+@click.option("--control-socket", default=None, metavar="PATH", envvar="FASTHA_CONTROL_SOCKET",
               help="the control socket (default /run/fastha/control.sock, or "
-                   "/run/fastha/NETNS/control.sock in a named network namespace)")  # fmt: skip
+                   "/run/fastha/NETNS/control.sock in a named network namespace; "
+                   "$FASTHA_CONTROL_SOCKET, which fastha status/reload/dump read too)")  # fmt: skip
 @click.option("--no-supervise", is_flag=True, hidden=True,
               help="debugging: run the one child (-P or -C) in this process")  # fmt: skip
 @_refused_options
@@ -141,22 +293,27 @@ def command(
     path: str,
     vrrp: bool,
     check: bool,
+    no_bfd: bool,
+    run_all: bool,
     log_console: bool,
     log_detail: bool,
     log_facility: str | None,
+    all_config: bool,
     no_syslog: bool,
+    umask_text: str | None,
+    dont_release_vrrp: bool,
+    dont_release_ipvs: bool,
+    dont_respawn: bool,
     dont_fork: bool,
     dump_conf: bool,
     pid_file: str | None,
     vrrp_pid_file: str | None,
     checkers_pid_file: str | None,
-    dont_release_vrrp: bool,
-    dont_release_ipvs: bool,
-    dont_respawn: bool,
-    config_test: bool,
-    config_id: str | None,
+    bfd_pid_file: str | None,
     namespace: str | None,
-    umask_text: str | None,
+    config_id: str | None,
+    sigfunc: str | None,
+    config_test: str | None,
     show_version: bool,
     json_file: str,
     data_file: str,
@@ -164,21 +321,38 @@ def command(
     metrics_listen: str | None,
     control_socket: str | None,
     no_supervise: bool,
-    **refused: bool,
+    **refused: Any,
 ) -> None:
-    """Run as keepalived would, from an unmodified keepalived.conf."""
-    from fastha.cli.check_config import run_check
+    """Run as keepalived would, from an unmodified keepalived.conf.
 
+    Every keepalived 2.2.7 option means what it means to keepalived, or is refused by
+    name (SNMP, genhash, core dumps, log files, address monitoring, --release-vips).
+    Exit codes: 0 on a clean stop, 1 for a bad command line, 6 when the configuration
+    file cannot be read, 2 when it has errors; -t exits as `fastha check-config`.
+    """
     for key, given in refused.items():
-        if given:
-            short, long, why = REFUSED[key]
-            _refuse(f"keepalived's {short}/{long} is not supported by fastha: {why}")
+        if given is not None and given is not False:
+            short, long, _value, why = REFUSED[key]
+            name = f"{short}/{long}" if short else long
+            _refuse(f"keepalived's {name} is not supported by fastha: {why}")
     if show_version:
-        click.echo(f"fastha {__version__} (keepalived-compatible daemon)")
-        return
-    if config_test:
-        # keepalived -t ignores its logging/foreground flags; so do we.
-        sys.exit(run_check(path, config_id, dump=False))
+        click.echo(version_text(), err=True, nl=False)
+        sys.exit(0)
+    if sigfunc is not None:
+        number = signum(sigfunc)
+        if sigfunc == "STATS_CLEAR":
+            # keepalived's SIGRTMAX-1; fastha does not handle it, and the signal's default
+            # action would stop the daemon: no number a script could send.
+            _refuse("--signum=STATS_CLEAR is not supported by fastha: statistics are not "
+                    "cleared on a signal")  # fmt: skip
+        if number is None:
+            click.echo(f"Unknown sigfunc {sigfunc}", err=True)
+            sys.exit(1)
+        click.echo(str(number))
+        sys.exit(0)
+    del no_bfd, bfd_pid_file  # no BFD child, ever: nothing to skip, no pid file to write
+    if config_test is not None:
+        _config_test(path, config_id, config_test, all_config)
 
     from fastha.daemon import logs
 
@@ -192,12 +366,13 @@ def command(
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             _refuse(f"--metrics: expected HOST:PORT, got {metrics_listen!r}")
 
+    from fastha.config.diagnostics import ExitCode
     from fastha.config.dump import dumps
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
     cid = config_id if config_id is not None else default_config_id()
-    result = load(path, cid)
+    result = load(path, cid, all_config=all_config)
     netns = namespace or (result.config.net_namespace if result.config else None)
     if netns:
         # keepalived enters the namespace before it looks interfaces up: so do we, for
@@ -206,9 +381,13 @@ def command(
 
         names = _namespace_interfaces(netns)
         host = Host(interfaces=names) if names is not None else Host(check_interfaces=False)
-        result = load(path, cid, host=host)
+        result = load(path, cid, host=host, all_config=all_config)
     for diag in result.diagnostics:
-        click.echo(str(diag), err=True)
+        click.echo(str(diag) if diag.where is not None else f"{path}: {diag}", err=True)
+    if result.config is None or any(
+        d.exit_code in (ExitCode.FATAL, ExitCode.NO_CONFIG) for d in result.errors
+    ):
+        _refuse(f"{path}: cannot read the configuration; not starting", EXIT_NO_CONFIG)
     # Only where keepalived itself does not run (see Diagnostic.stops: the VRRP child's
     # problems not with -C alone); on any other error it starts with its fallback, which
     # the model already holds.
@@ -217,7 +396,7 @@ def command(
         stops = result.stoppers(vrrp=runs_vrrp)
         # keepalived's parent exits KEEPALIVED_EXIT_CONFIG (2) when its VRRP child stops
         # on its configuration, as on a missing parameter.
-        _refuse(f"{path}: {stops[0] if stops else 'cannot be read'}; not starting", 2)
+        _refuse(f"{path}: {stops[0]}; not starting", EXIT_CONFIG)
     if result.errors:
         click.echo(f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
                    "starting as keepalived does, with its fallback for each", err=True)  # fmt: skip
@@ -233,6 +412,9 @@ def command(
             _refuse("--no-supervise: run under `ip netns exec NAME` instead of -s")
         if not dont_fork:
             _daemonize()
+        from fastha.daemon import proctitle
+
+        proctitle.set_title("vrrp" if vrrp else "check")
         logs.configure("fastha_vrrp" if vrrp else "fastha_checker", console=log_console,
                        syslog=not no_syslog, detail=log_detail, facility=facility)  # fmt: skip
         sys.exit(_in_process(config, path, config_id, vrrp, pid_file,
@@ -241,12 +423,15 @@ def command(
                              json_file=json_file, data_file=data_file,
                              stats_file=stats_file))  # fmt: skip
 
+    from fastha.daemon import proctitle
     from fastha.daemon.paths import default_paths
     from fastha.daemon.supervisor import SupervisorOptions, run_supervisor
 
     namespace = namespace or config.net_namespace or None
     paths = default_paths(namespace)
-    if vrrp or check:
+    if run_all:
+        want_vrrp = want_check = True
+    elif vrrp or check:
         want_vrrp, want_check = vrrp, check
     else:
         want_vrrp, want_check = _has_vrrp(config), bool(config.virtual_servers)
@@ -280,9 +465,11 @@ def command(
         json_file=json_file,
         data_file=data_file,
         stats_file=stats_file,
+        all_config=all_config,
     )
     if not dont_fork:
         _daemonize()
+    proctitle.set_title("parent")
     logs.configure("fastha", console=log_console, syslog=not no_syslog, detail=log_detail,
                    facility=facility)  # fmt: skip
     sys.exit(run_supervisor(options, config))

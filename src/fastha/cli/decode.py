@@ -139,8 +139,12 @@ def ip_of_frame(linktype: int, data: bytes) -> bytes | None:
 
 
 def is_vrrp(ip: bytes) -> bool:
-    """Does this IP packet carry protocol 112 (after IPv6 extension headers)?"""
+    """Does this IP packet carry protocol 112 (after IPv6 extension headers, or after
+    keepalived's AH header)?"""
     if len(ip) >= 20 and ip[0] >> 4 == 4:
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] == wire.IPPROTO_AH:
+            return len(ip) > ihl and ip[ihl] == wire.IPPROTO_VRRP
         return ip[9] == wire.IPPROTO_VRRP
     if len(ip) >= 40 and ip[0] >> 4 == 6:
         return _ipv6_vrrp_offset(ip) is not None

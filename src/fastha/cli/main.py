@@ -2,9 +2,14 @@
 
 Subcommands live one per module in `fastha.cli` and are imported only when invoked,
 so `fastha --version` and `fastha check-config` never pay for uvloop or scapy.
+
+`main` is the click group; `run` (the `fastha` executable) runs it and turns a missing optional dependency (the
+`bench` extra: rich, matplotlib, scapy) into one line saying what to install.
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -22,6 +27,13 @@ COMMANDS: dict[str, str] = {
     "lab": "fastha.cli.lab:command",
 }
 
+# Modules that only an extra installs: top-level module -> (extra, PyPI name).
+OPTIONAL: dict[str, tuple[str, str]] = {
+    "rich": ("bench", "rich"),
+    "matplotlib": ("bench", "matplotlib"),
+    "scapy": ("bench", "scapy"),
+}
+
 
 @click.group(
     cls=LazyGroup,
@@ -33,5 +45,26 @@ def main() -> None:
     """fastha: keepalived-compatible VRRP and LVS health checking, measured."""
 
 
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one line to print for an optional module that is not installed, else None."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in OPTIONAL:
+        return None
+    extra, package = OPTIONAL[top]
+    return (f"fastha: this command needs {package}, which is not installed: "
+            f"pip install 'fastha[{extra}]'")  # fmt: skip
+
+
+def run(args: list[str] | None = None) -> None:
+    try:
+        main.main(args=args, prog_name="fastha")
+    except ModuleNotFoundError as exc:
+        line = missing_extra(exc)
+        if line is None:
+            raise
+        click.echo(line, err=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    run()

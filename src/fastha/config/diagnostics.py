@@ -23,6 +23,10 @@ class ExitCode(IntEnum):
     FATAL = 4  # e.g. the main file cannot be read
     CONFIG = 5  # configuration errors or warnings
     SCRIPT_SECURITY = 6
+    # A failed include check (includem/includer/..., or every include under -e): keepalived's
+    # main stops with KEEPALIVED_EXIT_NO_CONFIG before -t validates anything (lib/parser.c
+    # config_file_error). The same number, so an alias of SCRIPT_SECURITY.
+    NO_CONFIG = 6
 
 
 @dataclass(frozen=True, slots=True)

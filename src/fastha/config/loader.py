@@ -66,12 +66,17 @@ class LoadResult:
 
 
 def load(
-    path: str | os.PathLike[str], config_id: str | None = None, host: Host | None = None
+    path: str | os.PathLike[str],
+    config_id: str | None = None,
+    host: Host | None = None,
+    *,
+    all_config: bool = False,
 ) -> LoadResult:
+    """`all_config`: keepalived's `-e` (every include must be there and readable)."""
     from fastha.config.keywords import ROOT
 
     try:
-        lines, diags = load_lines(path, config_id)
+        lines, diags = load_lines(path, config_id, all_config=all_config)
     except ConfigFatal as exc:
         return LoadResult(None, (exc.diagnostic,))
     diags = list(diags)

@@ -27,6 +27,14 @@ from fastha.config.source import Line, Where
 # Generated and emitted lines are bounded so a hostile `~SEQ(X, 1e18)` cannot eat memory.
 # keepalived's own man page generates 65,024 instances (~1M lines) in one example.
 MAX_LINES = 2_000_000
+# Lines emitted bound the output, not the work: macros or includes that fan out to
+# nothing (ten `$B` per `$A`, ten `$C` per `$B`, ... all empty) emit no line and grew
+# ~10x per level (a reload runs this in the parent). So every logical line processed is
+# a step, and the steps may exceed the lines emitted by only STEPS_PER_LINE to one
+# (beyond a floor for definitions and conditionals); every file read counts too.
+STEPS_FLOOR = 100_000
+STEPS_PER_LINE = 4
+MAX_FILES = 10_000
 MAX_INCLUDE_DEPTH = 64
 # Nesting of generators, residues and multi-line expansions within one physical line.
 MAX_NESTING = 100
@@ -60,10 +68,12 @@ _CHECKS = {
 
 # What keepalived only logs: shown, but it does not change `-t`'s exit code.
 info = note
+# A failed include check: keepalived exits 6 before it even validates.
+NO_CONFIG = ExitCode.NO_CONFIG
 
 
 class _TooMany(Exception):
-    pass
+    """Past a bound: the message says which."""
 
 
 def default_config_id() -> str:
@@ -72,12 +82,18 @@ def default_config_id() -> str:
 
 
 def load_lines(
-    path: str | os.PathLike[str], config_id: str | None = None, *, max_lines: int = MAX_LINES
+    path: str | os.PathLike[str],
+    config_id: str | None = None,
+    *,
+    max_lines: int = MAX_LINES,
+    all_config: bool = False,
 ) -> tuple[list[Line], list[Diagnostic]]:
     """Read the main file and everything it includes; ConfigFatal if it cannot be read.
 
     `config_id` is keepalived's `-i`: None matches no `@id` line (the CLI passes
-    default_config_id() to behave like keepalived without `-i`).
+    default_config_id() to behave like keepalived without `-i`). `all_config` is
+    keepalived's `-e`/`--all-config`: every include checks as `includea` (a missing,
+    unmatched or unreadable file is an error).
     """
     name = os.fspath(path)
     if isinstance(name, bytes):
@@ -95,7 +111,7 @@ def load_lines(
         raise ConfigFatal(
             error(None, f"Unable to read configuration file {name}: {reason}", ExitCode.FATAL)
         ) from None
-    pre = _Preprocessor(config_id, max_lines)
+    pre = _Preprocessor(config_id, max_lines, all_config=all_config)
     pre.run(data, name)
     return pre.out, pre.diags
 
@@ -164,13 +180,16 @@ def _strtol(s: str, i: int) -> tuple[int, int]:
 
 
 class _Preprocessor:
-    def __init__(self, config_id: str | None, max_lines: int) -> None:
+    def __init__(self, config_id: str | None, max_lines: int, *, all_config: bool = False) -> None:
         self.config_id = config_id
+        self.all_config = all_config
         self.macros = Macros(config_id, os.getcwd())
         self.out: list[Line] = []
         self.diags: list[Diagnostic] = []
         self.max_lines = max_lines
         self.generated = 0
+        self.steps = 0
+        self.files = 0
         self.reading: list[tuple[str, Where | None]] = []  # (real path, included from)
         self.collecting: Definition | None = None
         # A line ending in `\` waiting for its continuation: (text so far, first line).
@@ -181,9 +200,15 @@ class _Preprocessor:
     def run(self, data: bytes, name: str) -> None:
         try:
             self._read(data, name, None)
-        except _TooMany:
-            self.diags.append(
-                error(None, f"configuration expands to more than {self.max_lines} lines")
+        except _TooMany as exc:
+            self.diags.append(error(None, str(exc)))
+
+    def _step(self) -> None:
+        self.steps += 1
+        if self.steps > STEPS_FLOOR and self.steps > STEPS_PER_LINE * len(self.out):
+            raise _TooMany(
+                f"configuration expansion does {self.steps} steps for {len(self.out)} lines "
+                "(macros or includes fanning out to nothing); refused"
             )
 
     def _read(self, data: bytes, name: str, included_from: Where | None) -> None:
@@ -193,6 +218,9 @@ class _Preprocessor:
         self.macros.pwd = os.path.dirname(os.path.abspath(name))
         try:
             # fgets() splits on "\n" only; "\r" before it is dropped (CRLF files).
+            self.files += 1
+            if self.files > MAX_FILES:
+                raise _TooMany(f"configuration reads more than {MAX_FILES} files; refused")
             for number, raw in enumerate(data.split(b"\n"), start=1):
                 where = Where(name, number)
                 nul = raw.find(b"\0")
@@ -209,7 +237,7 @@ class _Preprocessor:
             self.collecting = None
 
     def _include(self, keyword: str, pattern: str, where: Where) -> None:
-        checks = _CHECKS[keyword]
+        checks = _CHECKS["includea" if self.all_config else keyword]
         if len(self.reading) >= MAX_INCLUDE_DEPTH:
             self.diags.append(error(where, f"includes nested more than {MAX_INCLUDE_DEPTH} deep"))
             return
@@ -221,14 +249,16 @@ class _Preprocessor:
         for alt in alternatives:
             found = sorted(glob.glob(alt))
             if not found and len(alternatives) > 1 and checks.brace_match:
-                self.diags.append(error(where, f"Config files missing '{alt}'."))
+                self.diags.append(error(where, f"Config files missing '{alt}'.", NO_CONFIG))
             matches.extend(found)
         if not matches:
             if wildcard:
                 if checks.wildcard_match:
-                    self.diags.append(error(where, f"No config files matched '{pattern}'."))
+                    self.diags.append(
+                        error(where, f"No config files matched '{pattern}'.", NO_CONFIG)
+                    )
             elif checks.match or checks.wildcard_match:
-                self.diags.append(error(where, f"Config files missing '{pattern}'."))
+                self.diags.append(error(where, f"Config files missing '{pattern}'.", NO_CONFIG))
             else:
                 self.diags.append(info(where, f"Config files missing '{pattern}'."))
             return
@@ -237,7 +267,7 @@ class _Preprocessor:
             if problem is not None:
                 message = f"Configuration file '{path}' {problem} - skipping"
                 self.diags.append(
-                    error(where, message) if checks.readable else info(where, message)
+                    error(where, message, NO_CONFIG) if checks.readable else info(where, message)
                 )
                 continue
             real = os.path.realpath(path)
@@ -255,7 +285,7 @@ class _Preprocessor:
             except OSError as exc:
                 message = f"Configuration file '{path}' open problem ({exc.strerror}) - skipping"
                 self.diags.append(
-                    error(where, message) if checks.readable else info(where, message)
+                    error(where, message, NO_CONFIG) if checks.readable else info(where, message)
                 )
                 continue
             self._read(data, path, where)
@@ -322,12 +352,13 @@ class _Preprocessor:
 
     def _emit(self, line: Line) -> None:
         if len(self.out) >= self.max_lines:
-            raise _TooMany
+            raise _TooMany(f"configuration expands to more than {self.max_lines} lines")
         self.out.append(line)
 
     def _process(self, text: str, where: Where, depth: int, physical: bool = False) -> None:
         """One logical line: read_line()'s conditional/definition/generator/macro loop,
         then the include check, then the brace split."""
+        self._step()
         if depth > MAX_NESTING:
             self.diags.append(error(where, f"expansion nested more than {MAX_NESTING} deep"))
             return

@@ -52,6 +52,8 @@ class Host:
     user_ids: Callable[[str], tuple[int, int] | None] = _user_ids
     group_id: Callable[[str], int | None] = _group_id
     stat: Callable[[str], os.stat_result] = os.stat
+    lstat: Callable[[str], os.stat_result] = os.lstat
+    readlink: Callable[[str], str] = os.readlink
     path: str = field(default_factory=lambda: os.environ.get("PATH") or os.defpath)
 
 

@@ -28,31 +28,15 @@ scripts, so the configuration loads (LoadResult.ok); only `-t`'s exit code tells
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import IntFlag
 from typing import Any
 
 from fastha.config.diagnostics import Diagnostic, ExitCode, note, warning
-from fastha.config.lexer import split_quoted_escaped
 from fastha.config.model import Config
+from fastha.config.scripts import DEFAULT_SCRIPT_USER, Flags, program, resolve, split_command
 from fastha.config.source import Where, where_of
 from fastha.config.validate import Host, check
-
-DEFAULT_SCRIPT_USER = "keepalived_script"
-
-
-class Flags(IntFlag):
-    """keepalived's SC_* script flags."""
-
-    NONE = 0
-    ISSCRIPT = 1
-    EXECUTABLE = 2
-    NOTFOUND = 4
-    INSECURE = 8
-    INHIBIT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,106 +48,6 @@ class _Script:
     group: str | None
     where: Where | None
     track: str | None = None  # the vrrp_script's name, for a track script
-
-
-def program(command: str) -> str:
-    """The file a script command line runs (its first word, keepalived's quoting)."""
-    words, _ = split_quoted_escaped(command)
-    return words[0] if words else ""
-
-
-def _ids(host: Host, user: str | None, group: str | None) -> tuple[int, int] | None:
-    """(uid, gid) for a user [group]; None when they do not exist."""
-    if user is None:
-        return None
-    ids = host.user_ids(user)
-    if ids is None:
-        return None
-    if group is not None:
-        gid = host.group_id(group)
-        if gid is None:
-            return None
-        return ids[0], gid
-    return ids
-
-
-def _executable(st: os.stat_result, uid: int, gid: int) -> bool:
-    mode = st.st_mode
-    anyx = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
-    return bool(
-        (uid == 0 and mode & anyx)
-        or (uid == st.st_uid and mode & stat.S_IXUSR)
-        or (
-            uid != st.st_uid
-            and (
-                (gid == st.st_gid and mode & stat.S_IXGRP)
-                or (gid != st.st_gid and mode & stat.S_IXOTH)
-            )
-        )
-    )
-
-
-def _find(host: Host, name: str, uid: int, gid: int) -> str | None:
-    """keepalived's find_path(): a bare name is looked up on PATH."""
-    for directory in host.path.split(":"):
-        candidate = os.path.join(directory, name) if directory else name
-        try:
-            st = host.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and _executable(st, uid, gid):
-            return candidate
-    return None
-
-
-def _unsafe(st: os.stat_result) -> bool:
-    """keepalived: owner not root, or (not a sticky directory) writable by a non-root
-    group or by everyone."""
-    mode = st.st_mode
-    not_sticky_or_file = not (mode & stat.S_ISVTX) or stat.S_ISREG(mode)
-    writable = (st.st_gid != 0 and mode & stat.S_IWGRP) or mode & stat.S_IWOTH
-    return bool(st.st_uid != 0 or (not_sticky_or_file and writable))
-
-
-def script_flags(host: Host, path: str, uid: int, gid: int, security: bool) -> Flags:
-    """keepalived's check_script_secure() for the program `path` run as uid:gid."""
-    if not path:
-        return Flags.NOTFOUND
-    if "/" not in path:
-        found = _find(host, path, uid, gid)
-        if found is None:
-            return Flags.NOTFOUND
-        path = found
-    try:
-        st = host.stat(path)
-    except OSError:
-        return Flags.NOTFOUND
-    flags = Flags.ISSCRIPT
-    if not _executable(st, uid, gid):
-        return flags
-    flags |= Flags.EXECUTABLE
-    mode = st.st_mode
-    setuid_root = st.st_uid == 0 and mode & stat.S_IXUSR and mode & stat.S_ISUID
-    setgid_root = st.st_gid == 0 and mode & stat.S_IXGRP and mode & stat.S_ISGID
-    if not (uid == 0 or gid == 0 or setuid_root or setgid_root):
-        return flags
-    # Every prefix ending at a '/', then the file itself ('//' counts once).
-    prefixes = ["/"] if path.startswith("/") else []
-    for i, c in enumerate(path):
-        if c == "/" and i > 0 and path[i - 1] != "/":
-            prefixes.append(path[:i])
-    prefixes.append(path)
-    for prefix in prefixes:
-        try:
-            pst = host.stat(prefix)
-        except OSError:
-            return flags | Flags.NOTFOUND
-        if _unsafe(pst):
-            flags |= Flags.INSECURE
-            if security:
-                flags |= Flags.INHIBIT
-            break
-    return flags
 
 
 def _notify_scripts(obj: Any, names: tuple[str, ...]) -> Iterator[_Script]:
@@ -234,22 +118,26 @@ def _check_group(
 ) -> Iterator[Diagnostic]:
     gdefs = config.global_defs
     security = gdefs.enable_script_security
-    default: tuple[int, int] | None
-    if gdefs.script_user is not None:
-        default = _ids(host, gdefs.script_user.username, gdefs.script_user.groupname)
-    else:
-        default = host.user_ids(DEFAULT_SCRIPT_USER)
-        if default is None and not security:
-            default = (0, 0)  # root, after "default user ... does not exist - please create"
     total = Flags.NONE
     first: Where | None = None
     for script in scripts:
-        if script.user is not None:
-            ids = _ids(host, script.user, script.group)
-            if ids is None:
-                continue  # keepalived rejected the user name while parsing
-        elif default is None:
-            if gdefs.script_user is None:
+        _, error = split_command(script.command)
+        if error is not None:
+            # keepalived drops the script; an unmatched quote is a config error (exit 5),
+            # a trailing backslash only logged.
+            if error.startswith("Missing escape char"):
+                yield note(script.where, error)
+            else:
+                yield warning(script.where, error)
+            if script.track is not None:
+                yield warning(
+                    script.where, f"No script set for vrrp_script {script.track} - removing"
+                )
+            continue
+        resolved = resolve(script.command, script.user, script.group, gdefs, host)
+        flags = resolved.flags
+        if flags & Flags.UNUSABLE:
+            if script.user is None and gdefs.script_user is None:
                 yield warning(
                     script.where, f"Unable to set default user {DEFAULT_SCRIPT_USER} for script"
                 )
@@ -258,11 +146,8 @@ def _check_group(
                         script.where,
                         f"Unable to set default user for vrrp script {script.track} - removing",
                     )
-            continue
-        else:
-            ids = default
+            continue  # otherwise keepalived rejected the user name while parsing
         path = program(script.command)
-        flags = script_flags(host, path, ids[0], ids[1], security)
         if flags & Flags.ISSCRIPT and first is None:
             first = script.where
         total |= flags

@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     die_with_parent()
+    if args.kind in ("vrrp", "check"):
+        from fastha.daemon.proctitle import set_title
+
+        set_title(args.kind, (argv if argv is not None else sys.argv[1:])[1:])
     if args.kind == "vrrp":
         return _vrrp(args)
     if args.kind == "check":

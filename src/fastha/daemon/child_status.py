@@ -5,7 +5,8 @@ The parent gives each child, in its environment:
 - `FASTHA_CHILD_SOCKET`: where to answer `status` and `dump` (the control protocol of
   `fastha.daemon.control`, root only). The parent proxies `fastha status` to it.
 - `FASTHA_CONFIG_SNAPSHOT`: the configuration the parent validated last, pickled to a
-  file in its run dir (`write_snapshot`, atomically, mode 0600). A child loads it at
+  file in its run dir (`write_snapshot`, atomically, mode 0600; read back only from a
+  root-owned 0600 regular file in a root-owned directory, see `read_snapshot`). A child loads it at
   start and on SIGHUP instead of re-reading the file: the file may have changed again
   since the parent validated it (half-written, broken), and a child must only ever run
   what the parent accepted -- a respawned child too.
@@ -31,7 +32,6 @@ A handler may be a coroutine function. It runs on the child's loop, so it must b
 
 from __future__ import annotations
 
-import contextlib
 import copyreg
 import io
 import logging
@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from fastha.daemon.control import ROOT_ONLY, Handler, JsonServer
+from fastha.drivers.files import read_private, write_atomic
 
 log = logging.getLogger("fastha.daemon")
 
@@ -76,29 +77,22 @@ def dump_config(config: Any) -> bytes:
 
 def write_snapshot(path: str, config: Any) -> None:
     """Write `config` to `path` atomically (a temporary file renamed over it, 0600):
-    a child starting meanwhile reads the old snapshot or the new one, never half of one."""
+    a child starting meanwhile reads the old snapshot or the new one, never half of one.
+    The run directory must be root's (drivers.files.write_atomic): UnsafePath otherwise."""
     data = dump_config(config)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+    write_atomic(path, data, 0o600)
 
 
 def read_snapshot(path: str) -> Any:
-    """The configuration in the parent's snapshot; SnapshotError when unreadable."""
+    """The configuration in the parent's snapshot; SnapshotError when unreadable.
+
+    Unpickling runs code, so only a file that nobody but us could have written is read:
+    a regular file (not a symlink) owned by us, mode 0600, in a directory whose every
+    component is root's and not writable by others unless sticky (read_private). The
+    path is kept (rather than an inherited fd) because a child re-reads it on SIGHUP."""
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f)  # root-owned, 0600, written by our parent
+        return pickle.loads(read_private(path))
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
         raise SnapshotError(f"cannot read configuration snapshot {path}: {exc}") from exc
 

@@ -7,7 +7,10 @@ grep `State = MASTER`) keep working.
     SIGUSR2 -> /tmp/keepalived.stats       the VRRP child's counters
 
 Built from the children's `status` answers (no second source of truth) and written
-atomically (a reader never sees half a file).
+with `fastha.drivers.files.write_atomic` (as keepalived's fopen_safe: a random O_EXCL
+temporary renamed over the target, mode 0644, in a directory checked from `/`): a
+symlink or file planted in /tmp is replaced, never followed or reused, and a reader
+never sees half a file. An unsafe directory is refused and logged.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import logging
 import os
 import time
 from typing import Any
+
+from fastha.drivers.files import write_atomic
 
 log = logging.getLogger("fastha.daemon")
 
@@ -31,14 +36,14 @@ def check_data_file(data_file: str) -> str:
     return f"{root}_check{ext or '.data'}"
 
 
-def write_text(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
+def write_text(path: str, text: str | bytes) -> bool:
+    """Every dump file is written here; False (logged) when refused or failed."""
     try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text.encode() if isinstance(text, str) else text, 0o644)
     except OSError as exc:
         log.error("Cannot write %s: %s", path, exc)
+        return False
+    return True
 
 
 def _when(ts: float | None) -> str:

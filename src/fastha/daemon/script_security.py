@@ -1,22 +1,17 @@
-"""Script security at run time, for the scripts the parent runs (startup_script,
-shutdown_script), with keepalived's rules from fastha.config.validate_scripts.
-
-Who runs a script: its own `user [group]`, else `script_user`, else `keepalived_script`
-if that user exists, else root (refused under `enable_script_security`). A script
-that is missing, not executable by that user, or (run as root) reachable through a
-path a non-root user could change, is disabled under `enable_script_security`; without
-it an insecure script still runs, as in keepalived, and `-t` says so (exit 6).
+"""The parent's own scripts (startup_script, shutdown_script), resolved by
+fastha.config.scripts as every script is: keepalived's user, path and security rules.
+A disabled script does not run; an insecure one runs without `enable_script_security`,
+as in keepalived, and `-t` says so (exit 6).
 """
 
 from __future__ import annotations
 
 import logging
 
-from fastha.config.lexer import split_quoted_escaped
 from fastha.config.model import Config
 from fastha.config.model import Script as ScriptModel
+from fastha.config.scripts import enabled
 from fastha.config.validate import Host
-from fastha.config.validate_scripts import DEFAULT_SCRIPT_USER, Flags, program, script_flags
 from fastha.drivers.scripts import Script, ScriptResult, ScriptRunner
 
 log = logging.getLogger("fastha.daemon")
@@ -26,44 +21,11 @@ def runnable(
     config: Config, script: ScriptModel, timeout: float, name: str, host: Host | None = None
 ) -> Script | None:
     """The script to run, as whom; None (logged as keepalived logs it) when disabled."""
-    host = host or Host()
-    gdefs = config.global_defs
-    security = gdefs.enable_script_security
-    user, group = script.username, script.groupname
-    if user is None:
-        if gdefs.script_user is not None:
-            user, group = gdefs.script_user.username, gdefs.script_user.groupname
-        elif host.user_ids(DEFAULT_SCRIPT_USER) is not None:
-            user = DEFAULT_SCRIPT_USER
-        elif security:
-            log.warning("Unable to set default user %s for script", DEFAULT_SCRIPT_USER)
-            return None
-    ids = (0, 0) if user is None else host.user_ids(user)
-    if ids is not None and group is not None:
-        gid = host.group_id(group)
-        ids = None if gid is None else (ids[0], gid)
-    if ids is None:
-        log.warning("Disabling %s: user %s group %s not found", name, user, group)
+    r = enabled(script.command, script.username, script.groupname, config.global_defs, None, host)
+    if r is None:
+        log.warning("Disabling %s %s", name, script.command)
         return None
-    path = program(script.command)
-    flags = script_flags(host, path, ids[0], ids[1], security)
-    if flags & Flags.NOTFOUND or not flags & Flags.EXECUTABLE:
-        log.warning("Disabling script %s since not found", path)
-        return None
-    if flags & Flags.INHIBIT:
-        log.warning("Disabling script %s due to insecure", path)
-        return None
-    if flags & Flags.INSECURE:
-        log.warning("SECURITY VIOLATION - %s %s is insecure and runs as root", name, path)
-    argv, _ = split_quoted_escaped(script.command)
-    as_root = ids == (0, 0)
-    return Script(
-        tuple(argv),
-        timeout=float(timeout),
-        user=None if as_root else user,
-        group=None if as_root else group,
-        name=name,
-    )
+    return Script(r.argv, timeout=float(timeout), uid=r.uid, gid=r.gid, name=name)
 
 
 def startup_script(config: Config, host: Host | None = None) -> Script | None:

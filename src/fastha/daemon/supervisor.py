@@ -46,6 +46,7 @@ from fastha.daemon.child import ENV_PARENT_PID, EXIT_FATAL
 from fastha.daemon.control import DEFAULT_CONTROL_SOCKET, ControlError, JsonServer, request
 from fastha.daemon.sdnotify import Notifier
 from fastha.drivers import netns
+from fastha.drivers.files import write_atomic
 
 log = logging.getLogger("fastha.daemon")
 
@@ -65,6 +66,9 @@ FORWARD_TO: dict[int, tuple[str, ...]] = {
     signal.SIGUSR2: ("vrrp",),
     signal.SIGRTMIN + 2: ("vrrp",),
 }
+
+_PATH_OPTIONS = ("config_file", "pid_file", "vrrp_pid_file", "checkers_pid_file",
+                 "control_socket", "run_dir", "data_file", "stats_file", "json_file")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -91,6 +95,7 @@ class SupervisorOptions:
     release_vrrp: bool = True  # -V turns it off
     release_ipvs: bool = True  # -I turns it off
     json_file: str | None = None
+    all_config: bool = False  # -e: every include must be there (at reload too)
     stop_timeout: float = 10.0  # seconds between SIGTERM and SIGKILL of a child
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
@@ -138,15 +143,9 @@ def enter_namespace(name: str) -> None:
 
 def write_pid_file(path: str, pid: int) -> None:
     """keepalived's format: the pid and a newline, mode 0644, replaced atomically."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.{pid}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, f"{pid}\n".encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    # As the dump files: no predictable temporary a planted symlink could redirect.
+    write_atomic(path, f"{pid}\n".encode(), 0o644)
 
 
 def remove_pid_file(path: str | None) -> None:
@@ -193,6 +192,11 @@ class Supervisor:
         self._reload_lock: asyncio.Lock | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         o = options
+        # run() moves to "/": what the command line named relative to where we were
+        # started is anchored first.
+        for name in _PATH_OPTIONS:
+            if getattr(o, name):
+                setattr(o, name, os.path.abspath(getattr(o, name)))
         if o.vrrp:
             self.slots["vrrp"] = ChildSlot("vrrp", o.vrrp_pid_file, f"{o.run_dir}/vrrp.sock")
         if o.check:
@@ -213,6 +217,9 @@ class Supervisor:
         import uvloop
 
         o = self.options
+        # As daemons do (keepalived's xdaemon): the directory we were started from may
+        # belong to anyone, and nothing of ours may be looked up in it.
+        os.chdir("/")
         if o.umask is not None:
             os.umask(o.umask)
         if o.namespace:
@@ -256,7 +263,12 @@ class Supervisor:
             await script_security.run_logged(scripts, script_security.startup_script(self.config))
             await self._start_servers()
             if self.slots:
-                self._write_snapshot(self.config)
+                try:
+                    self._write_snapshot(self.config)
+                except OSError as exc:
+                    log.error("Cannot write %s: %s; not starting", self.snapshot_path, exc)
+                    self.exit_code = 1
+                    return 1
             for slot in self.slots.values():
                 slot.backoff = self.options.backoff_initial
                 await self._spawn(slot)
@@ -288,7 +300,9 @@ class Supervisor:
 
     def _argv(self, slot: ChildSlot) -> list[str]:
         o = self.options
-        argv = [sys.executable, "-m", "fastha.daemon.child"]
+        # -I: isolated (no script/working directory, PYTHON* or user site on sys.path): a
+        # module planted where the daemon was started never runs as root in a child.
+        argv = [sys.executable, "-I", "-m", "fastha.daemon.child"]
         if o.stub_children:
             return [*argv, "sleep", "--role", slot.kind, *o.stub_args]
         argv += [slot.kind, "-f", o.config_file]
@@ -444,7 +458,12 @@ class Supervisor:
             path = self.options.config_file
             self.notify.reloading()
             log.info("Reloading: validating %s", path)
-            result = load(path, self.options.config_id or default_config_id())
+            # In a thread: a big (or hostile, bounded) file must not stop the loop that
+            # answers status and respawns children.
+            result = await asyncio.to_thread(
+                load, path, self.options.config_id or default_config_id(),
+                all_config=self.options.all_config,
+            )  # fmt: skip
             errors = [str(d) if d.where else f"{path}: {d}" for d in result.errors]
             warnings = [
                 str(d) if d.where else f"{path}: {d}"

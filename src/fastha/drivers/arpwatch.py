@@ -7,7 +7,8 @@ traffic to a node that no longer holds it until their neighbour entry is probed 
 (seconds). Watching while MASTER closes that gap: an ARP frame whose sender protocol
 address is one of our VIPs, or a Neighbor Advertisement whose target is one, from
 another MAC, makes the instance announce again (RFC 5227 §2.4's "defend", which VRRP's
-own GARP/NA already is).
+own GARP/NA already is): that address only, and less and less often for a MAC that
+keeps claiming (the policy is the machine's: vrrp/fsm.py _on_vip_claimed).
 
 Only interfaces where some instance is MASTER are watched; a backup opens nothing.
 Frames we sent ourselves come back flagged PACKET_OUTGOING and are skipped. The IPv6
@@ -20,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 from fastha.drivers import bpf
+from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,16 @@ class ArpWatch:
     """One AF_PACKET socket bound to ``ifname``, read on the loop: ARP for AF_INET,
     Neighbor Advertisements for AF_INET6."""
 
-    __slots__ = ("_loop", "_on_claim", "_parse", "_sock", "family", "ifname", "malformed")
+    __slots__ = (
+        "_budget",
+        "_loop",
+        "_on_claim",
+        "_parse",
+        "_sock",
+        "family",
+        "ifname",
+        "malformed",
+    )
 
     def __init__(
         self,
@@ -102,8 +114,10 @@ class ArpWatch:
         ifname: str,
         on_claim: OnClaim,
         family: int = socket.AF_INET,
+        budget: RxBudget | None = None,
     ) -> None:
         self.ifname = ifname
+        self._budget = budget  # the loop's receive budget (real-time): see rxbudget
         self.family = family
         self._loop = loop
         self._on_claim = on_claim
@@ -128,7 +142,10 @@ class ArpWatch:
             else:
                 sock.bind((self.ifname, ETH_P_ARP))
             sock.setblocking(False)
-            self._loop.add_reader(sock.fileno(), self._readable)
+            if self._budget is not None:
+                self._budget.add_reader(sock.fileno(), self._readable)
+            else:
+                self._loop.add_reader(sock.fileno(), self._readable)
         except OSError:
             sock.close()
             raise
@@ -143,14 +160,22 @@ class ArpWatch:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        self._loop.remove_reader(sock.fileno())
+        if self._budget is not None:
+            self._budget.remove_reader(sock.fileno())
+        else:
+            self._loop.remove_reader(sock.fileno())
         sock.close()
         log.debug("stopped watching %s on %s", self._what, self.ifname)
 
     def _readable(self) -> None:
-        sock = self._sock
-        if sock is None:
+        if self._sock is None:
             return
+        start = time.monotonic_ns()
+        self._drain(self._sock)
+        if self._budget is not None:
+            self._budget.charge(start)
+
+    def _drain(self, sock: socket.socket) -> None:
         for _ in range(_DRAIN):
             try:
                 frame, addr = sock.recvfrom(_SNAPLEN)

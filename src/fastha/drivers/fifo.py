@@ -18,8 +18,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import stat
 from dataclasses import dataclass
+
+from fastha.drivers.files import UnsafePath, open_fifo
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,11 @@ class FifoStats:
 
 
 class NotifyFifo:
-    def __init__(self, path: str, *, create: bool = False, hold_open: bool = False) -> None:
+    def __init__(
+        self, path: str, *, create: bool = False, hold_open: bool = False, owner: int | None = None
+    ) -> None:
         self.path = path
+        self.owners = frozenset({0, os.geteuid()} | ({owner} if owner is not None else set()))
         self.create = create  # keepalived creates it when it also runs the fifo script
         self.hold_open = hold_open
         self._fd = -1
@@ -67,18 +71,19 @@ class NotifyFifo:
         # A FIFO we created for our own notify_fifo_script is held open read-write, as
         # keepalived does: lines written before the script opens it wait in the pipe.
         mode = os.O_RDWR if self.hold_open else os.O_WRONLY
+        # Never through a symlink (keepalived opens it O_NOFOLLOW too), only a FIFO (a
+        # regular file would grow for ever), and only one root (or the FIFO's own user)
+        # made: a FIFO squatted in /tmp by someone else gets nothing from us.
         try:
-            fd = os.open(self.path, mode | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = open_fifo(self.path, mode, self.owners)
+        except UnsafePath as exc:
+            self.stats.errors += 1
+            log.warning("notify_fifo %s: refused: %s", self.path, exc)
+            return False
         except OSError as exc:
             if exc.errno not in (errno.ENXIO, errno.ENOENT):
                 self.stats.errors += 1
                 log.warning("notify_fifo %s: cannot open: %s", self.path, exc.strerror)
-            return False
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            # A regular file would grow for ever; keepalived also insists on a FIFO.
-            os.close(fd)
-            self.stats.errors += 1
-            log.warning("notify_fifo %s is not a FIFO", self.path)
             return False
         self._fd = fd
         log.info("notify_fifo %s: reader attached", self.path)

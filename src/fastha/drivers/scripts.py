@@ -67,6 +67,10 @@ class Script:
     group: str | None = None
     name: str = ""  # for logs: "VI_1 notify_master", "chk_haproxy"
     env: dict[str, str] | None = None
+    # Resolved ids (fastha.config.scripts.resolve), keepalived's way: gid the only group.
+    # They take the place of user/group.
+    uid: int | None = None
+    gid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +88,16 @@ class ScriptResult:
         return self.returncode == 0 and not self.timed_out
 
 
-def _credentials(user: str | None, group: str | None) -> tuple[int, int, list[int]] | None:
+def _credentials(script: Script) -> tuple[int, int, list[int]] | None:
     """Resolved in the parent: the child only makes three syscalls before exec. None
     when they are ours already (``script_user root`` under root): a change of user
     makes Popen fork instead of vfork."""
+    if script.uid is not None:
+        gid = script.gid if script.gid is not None else script.uid
+        if (script.uid, gid) == (os.geteuid(), os.getegid()):
+            return None
+        return script.uid, gid, [gid]
+    user, group = script.user, script.group
     if user is None and group is None:
         return None
     pw = pwd.getpwnam(user) if user is not None else pwd.getpwuid(os.getuid())
@@ -116,13 +126,30 @@ def describe(result: ScriptResult) -> str:
     return f"exited with status {result.returncode}"
 
 
-# The run's cgroup(s) joined by the process itself ("0" is the writer), then the script
-# exec'd in its place: $1 is how many cgroup.procs paths follow, then the script's argv.
-# A join that fails leaves the script unconfined rather than not run.
+# The run's cgroup(s) joined by the process itself ("0" is the writer), as root, then the
+# script exec'd in its place (through setpriv when it runs as another user: the join
+# must come before the drop, the cgroup files are root's). $1 is how many cgroup.procs
+# paths follow, then the script's argv. A join that fails leaves the script unconfined
+# rather than not run, and names the file on the shell's stdout (a pipe the runner
+# reads and logs); the script's own stdout is /dev/null.
 _JOIN = (
-    'n=$1; shift; while [ "$n" -gt 0 ]; do { echo 0 >"$1"; } 2>/dev/null; shift; '
-    'n=$((n - 1)); done; exec "$@"'
+    'n=$1; shift; while [ "$n" -gt 0 ]; do { echo 0 >"$1"; } 2>/dev/null || echo "$1"; '
+    'shift; n=$((n - 1)); done; exec "$@" >/dev/null'
 )
+
+
+def _setpriv() -> str | None:
+    """util-linux's setpriv, root's own copy: what drops privileges after the join."""
+    for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        path = os.path.join(d, "setpriv")
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            if st.st_uid == 0 and not st.st_mode & 0o022 and os.access(path, os.X_OK):
+                return path
+    return None
+
+
+SETPRIV = _setpriv()
 
 
 def _resolve(exe: str, env: dict[str, str] | None) -> str | None:
@@ -260,6 +287,21 @@ class RunCgroup:
     dirs: list[str]
     home: list[str]  # our own cgroup.procs in the same hierarchies, for release()
     procs: list[str]  # <dir>/cgroup.procs, written by the script's process itself
+    name: str = ""  # the script's, for logs
+    report: int = -1  # read end of the pipe where the joining shell names a failed join
+
+    def unjoined(self) -> list[str]:
+        """The cgroup.procs the script's process could not join (read once)."""
+        if self.report < 0:
+            return []
+        try:
+            data = os.read(self.report, 65536)
+        except BlockingIOError:
+            data = b""
+        finally:
+            os.close(self.report)
+            self.report = -1
+        return data.decode(errors="replace").split()
 
     def members(self) -> list[int]:
         return _read_pids(os.path.join(self.dirs[0], "cgroup.procs"))
@@ -428,6 +470,7 @@ class ScriptRunner:
         self.started = 0
         self.timeouts = 0
         self.escaped_killed = 0  # members outside the script's process group, killed
+        self.uncontained = 0  # runs whose process could not join their cgroup
 
     @property
     def cgroups(self) -> ScriptCgroups | None:
@@ -537,10 +580,30 @@ class ScriptRunner:
         argv = list(script.argv)
         if _resolve(argv[0], script.env) is None:
             raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
+        creds = _credentials(script)
         cg = cgs.new() if cgs is not None else None
+        if cg is not None and creds is not None and SETPRIV is None:
+            log.warning(
+                "script %s: no setpriv to drop to uid %d after joining its cgroup; "
+                "it runs without containment (no task limit, no cgroup kill)",
+                script.name or argv[0], creds[0],
+            )  # fmt: skip
+            cg.remove()
+            cg = None
+        stdout: int = subprocess.DEVNULL
         if cg is not None:
+            if creds is not None:
+                assert SETPRIV is not None
+                uid, gid, groups = creds
+                argv = [
+                    SETPRIV, f"--reuid={uid}", f"--regid={gid}",
+                    f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
+                    "--", *argv,
+                ]  # fmt: skip
+                creds = None  # the shell joins as root, setpriv drops
             argv = ["/bin/sh", "-c", _JOIN, "fastha-script", str(len(cg.procs)), *cg.procs, *argv]
-        creds = _credentials(script.user, script.group)
+            cg.name = script.name or script.argv[0]
+            cg.report, stdout = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         # Where the kernel does not reset it for us (SCHED_RESET_ON_FORK, which
         # sched.apply sets), a real-time policy is dropped in the child: this one
         # case forks.
@@ -555,7 +618,7 @@ class ScriptRunner:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=stdout,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, killed as one
                 preexec_fn=preexec,
@@ -567,8 +630,12 @@ class ScriptRunner:
             )
         except BaseException:
             if cg is not None:
+                cg.unjoined()
                 cg.remove()
             raise
+        finally:
+            if stdout != subprocess.DEVNULL:
+                os.close(stdout)
         return proc, cg
 
     async def _kill(self, proc: subprocess.Popen[bytes], cg: RunCgroup | None) -> int:
@@ -601,6 +668,13 @@ class ScriptRunner:
             await asyncio.sleep(0.005)
 
     def _drop(self, cg: RunCgroup) -> None:
+        missed = cg.unjoined()
+        if missed:
+            self.uncontained += 1
+            log.warning(
+                "script %s ran without containment: it could not join %s",
+                cg.name, " ".join(missed),
+            )  # fmt: skip
         if not cg.remove():
             self._stale.append(cg)
 

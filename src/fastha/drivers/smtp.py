@@ -67,8 +67,19 @@ def format_endpoint(address: str, port: int, protocol: str = "tcp") -> str:
     return f"[{address}]:{protocol}:{port}"
 
 
+_NO_CRLF = str.maketrans("", "", "\r\n")
+
+
+def one_line(value: str) -> str:
+    """A config-derived value for a header or an SMTP command: CR and LF removed (a
+    quoted config string may hold them; they would start a header of their own, a
+    `Bcc:` for one)."""
+    return value.translate(_NO_CRLF)
+
+
 def envelope_address(address: str) -> str:
     """keepalived's MAIL FROM/RCPT TO argument: `Name <a@b>` -> `a@b`."""
+    address = one_line(address)
     if address.endswith(">") and "<" in address:
         return address[address.rindex("<") + 1 : -1]
     return address
@@ -113,12 +124,13 @@ def settings_from_config(gdefs: Any) -> SmtpSettings | None:
 
 def build_message(settings: SmtpSettings, subject: str, body: str, now: float | None = None) -> str:
     """The DATA part exactly as keepalived's body_cmd() writes it (before dot-stuffing)."""
-    subject = subject[: MAX_HEADERS_LENGTH - 1]
+    # Every header value comes from the config (router_id, names, addresses): one line.
+    subject = one_line(subject)[: MAX_HEADERS_LENGTH - 1]
     body = body[: MAX_BODY_LENGTH - 1]
-    to = ",\r\n".join(f" {e}" for e in settings.emails)
+    to = ",\r\n".join(f" {one_line(e)}" for e in settings.emails)
     return (
         f"Date: {rfc822_date(now)}\r\n"
-        f"From: {settings.email_from}\r\n"
+        f"From: {one_line(settings.email_from)}\r\n"
         f"Subject: {subject}\r\n"
         "X-Mailer: Keepalived\r\n"
         f"To:{to}\r\n"
@@ -197,7 +209,8 @@ class SmtpAlerts:
                 hostname=s.server,
                 port=s.port,
                 timeout=s.connect_timeout,
-                local_hostname=s.helo_name or "localhost",
+                # One word (EHLO's argument): no CR/LF, nor blanks aiosmtplib refuses.
+                local_hostname="".join(one_line(s.helo_name or "").split()) or "localhost",
                 use_tls=False,
                 start_tls=False,
             )

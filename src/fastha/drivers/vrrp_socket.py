@@ -9,8 +9,16 @@ advert, the next one is 1 interval away).
 Receive hands the callback ``(payload, src, dst, ttl, ifindex)``. ``payload`` is a
 memoryview of the VRRP message (IPv4 header stripped) over a buffer reused for the
 next packet: valid during the callback only, copy it (``bytes(payload)``) to keep it.
+A socket for keepalived's ``auth_type AH`` (protocol 51) hands over the whole IPv4
+packet instead: the ICV covers the IP header.
+
+IPv4 adverts can carry their own IP header (``hdrincl``), as keepalived's do: TOS
+0xc0, an ID from the instance's counter, no DF (vrrp.c vrrp_build_ip4). ``send`` then
+takes a ``frame(message, packed_dst)`` callback that builds each copy's packet.
 The TTL / hop limit is reported so the protocol layer can drop anything not 255
-(RFC 5798 §7.1 / RFC 3768 §7.1).
+(RFC 5798 §7.1 / RFC 3768 §7.1). An IPv6 packet whose hop limit the kernel did not
+report (no IPV6_HOPLIMIT message) is reported with NO_HOPLIMIT, a value no check
+accepts: the check fails closed (keepalived 2.2.7 skips it then, failing open).
 
 Under a flood of hostile packets two things keep the advert timer on time:
 
@@ -23,6 +31,10 @@ Under a flood of hostile packets two things keep the advert timer on time:
   (the demultiplexer ignored it before, uncounted);
 - the receive buffer is sized as keepalived's vrrp_rx_bufs_policy says (SO_RCVBUFFORCE
   as root, so a namespace's net.core.rmem_max does not cap it), else DEFAULT_RCVBUF.
+
+And under real-time scheduling a receive budget (drivers/rxbudget) takes the socket off
+the loop for the rest of a window once the window's receive work is spent, so the loop
+blocks often enough for RLIMIT_RTTIME whatever arrives.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fastha.drivers import bpf
+from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +68,11 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
+IPPROTO_AH = 51
+AH_LEN = 24
+# keepalived's if_setsockopt_priority: IP_TOS / IPV6_TCLASS 0xc0 (internet control, CS6).
+TOS_INTERNETCONTROL = 0xC0
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 # Largest VRRP message: 255 IPv6 addresses (16 B each) + header; round up to a jumbo.
@@ -67,6 +85,10 @@ _DRAIN_MAX = 64
 _MAX_YIELDS = 3
 _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop limit
 _INT = struct.Struct("=i")
+# The hop limit reported when the kernel gave none: outside 0..255, so neither the
+# multicast check (== 255) nor a unicast peer's min_ttl..max_ttl accepts it; -1 would
+# mean "do not check" to the wire decoder.
+NO_HOPLIMIT = 256
 _monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC, the PreciseTimer's clock
 # Receive buffer asked for when global_defs sets no vrrp_rx_bufs_policy (keepalived then
 # keeps the kernel's rmem_default, 208 KiB: ~100-250 hostile frames, a few ms of a
@@ -78,6 +100,7 @@ DEFAULT_RCVBUF = 1 << 20
 # Classic BPF (linux/filter.h): the opcodes the VRID filter uses.
 
 RecvCallback = Callable[[memoryview, str, str, int, int], None]
+Framer = Callable[[bytes | bytearray | memoryview, bytes], bytes]
 
 
 class DeadlineSource(Protocol):
@@ -103,6 +126,8 @@ class VrrpSocketConfig:
     unicast_ttl: int = 255
     mcast_ttl: int = 255
     rcvbuf: int = 0  # SO_RCVBUF for the socket; 0: from the instances' RxBufs, see rcvbuf_for
+    proto: int = IPPROTO_VRRP  # IPPROTO_AH (IPv4) for keepalived's auth_type AH
+    hdrincl: bool = False  # IPv4: send() builds the IP header (IP_HDRINCL), see Framer
 
     @property
     def group(self) -> str:
@@ -134,12 +159,13 @@ def rcvbuf_for(shares: Mapping[int, RxBufs], mtu: int) -> int:
     return total or DEFAULT_RCVBUF
 
 
-def vrid_filter(family: int, vrids: Iterable[int]) -> bpf.Program:
+def vrid_filter(family: int, vrids: Iterable[int], proto: int = IPPROTO_VRRP) -> bpf.Program:
     """Classic BPF program passing only VRRP packets whose VRID is in ``vrids``.
 
     An IPv4 raw socket's filter sees the IP header (the VRID is byte 1 after IHL x 4
-    bytes); an IPv6 one sees the VRRP message only. A load past the end of the packet
-    ends the program with 0: a packet too short to carry a VRID is dropped.
+    bytes, after the 24-byte AH header too for IPPROTO_AH); an IPv6 one sees the VRRP
+    message only. A load past the end of the packet ends the program with 0: a packet
+    too short to carry a VRID is dropped.
     """
     ids = sorted({int(v) for v in vrids})
     if any(not 0 <= v <= 255 for v in ids):
@@ -147,7 +173,8 @@ def vrid_filter(family: int, vrids: Iterable[int]) -> bpf.Program:
     if family == socket.AF_INET6:
         prog = [(bpf.LD_B_ABS, 0, 0, 1)]
     else:
-        prog = [(bpf.LDX_B_MSH, 0, 0, 0), (bpf.LD_B_IND, 0, 0, 1)]
+        skip = AH_LEN if proto == IPPROTO_AH else 0
+        prog = [(bpf.LDX_B_MSH, 0, 0, 0), (bpf.LD_B_IND, 0, 0, skip + 1)]
     n = len(ids)
     # jeq i jumps over the n - 1 - i jeqs after it and the drop to the accept.
     prog += [(bpf.JEQ_K, n - i, 0, v) for i, v in enumerate(ids)]
@@ -182,6 +209,7 @@ class VrrpSocketStats:
     received: int = 0
     recv_errors: int = 0
     truncated: int = 0
+    no_pktinfo: int = 0  # IPv6 packets without their destination: dropped (fail closed)
 
 
 class VrrpSocket:
@@ -189,6 +217,7 @@ class VrrpSocket:
 
     __slots__ = (
         "_anc",
+        "_budget",
         "_buf",
         "_cmsg",
         "_dests",
@@ -196,6 +225,7 @@ class VrrpSocket:
         "_loop",
         "_mv",
         "_on_packet",
+        "_packed",
         "_shares",
         "_sock",
         "_timer",
@@ -214,12 +244,15 @@ class VrrpSocket:
         loop: asyncio.AbstractEventLoop | None = None,
         vrids: Mapping[int, RxBufs] | None = None,
         timer: DeadlineSource | None = None,
+        budget: RxBudget | None = None,
     ) -> None:
         """``vrids``: the VRIDs the instances on this socket own, each with its share of
         the receive buffer; the kernel then drops every other VRID (None: no filter).
         ``timer``: the advert timer; a drain that finds its deadline passed returns so
-        the timer's reader runs first (see _drain4)."""
+        the timer's reader runs first (see _drain4). ``budget``: the loop's receive
+        budget, which registers the reader and may pause it (real-time scheduling)."""
         self.config = config
+        self._budget = budget
         self._on_packet = on_packet
         self._loop = loop
         self._shares: dict[int, RxBufs] | None = None if vrids is None else dict(vrids)
@@ -232,6 +265,7 @@ class VrrpSocket:
         self._mv = memoryview(self._buf)
         self._anc = _ANC_SIZE
         self._dests: tuple[tuple[object, ...], ...] = ()
+        self._packed: tuple[bytes, ...] = ()  # each dest's packed address, for a Framer
         self._cmsg: list[tuple[int, int, bytes]] = []
         self.ifindex = 0
         self.stats = VrrpSocketStats()
@@ -249,7 +283,7 @@ class VrrpSocket:
         self._loop = loop
         self.ifindex = socket.if_nametoindex(cfg.ifname)
         v6 = cfg.family == socket.AF_INET6
-        sock = socket.socket(cfg.family, socket.SOCK_RAW, IPPROTO_VRRP)
+        sock = socket.socket(cfg.family, socket.SOCK_RAW, cfg.proto)
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, cfg.ifname.encode())
@@ -262,7 +296,10 @@ class VrrpSocket:
             sock.close()
             raise
         self._sock = sock
-        loop.add_reader(sock.fileno(), self._on_readable)
+        if self._budget is not None:
+            self._budget.add_reader(sock.fileno(), self._on_readable)
+        else:
+            loop.add_reader(sock.fileno(), self._on_readable)
         log.info(
             "vrrp_socket open dev=%s family=%s src=%s %s rcvbuf=%d vrids=%s",
             cfg.ifname,
@@ -300,7 +337,7 @@ class VrrpSocket:
         size = cfg.rcvbuf or rcvbuf_for(self._shares or {}, interface_mtu(cfg.ifname))
         self.rcvbuf = set_rcvbuf(sock, size)
         if self._shares is not None:
-            bpf.attach_filter(sock, vrid_filter(cfg.family, self._shares))
+            bpf.attach_filter(sock, vrid_filter(cfg.family, self._shares, cfg.proto))
 
     def _setup4(self, sock: socket.socket) -> None:
         cfg = self.config
@@ -309,6 +346,9 @@ class VrrpSocket:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, cfg.mcast_ttl)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, cfg.unicast_ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_INTERNETCONTROL)
+        if cfg.hdrincl:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         # struct ip_mreqn {imr_multiaddr, imr_address, imr_ifindex}: pick the interface
         # by index so an interface without an IPv4 address still works.
         src = socket.inet_aton(cfg.src) if cfg.src else bytes(4)
@@ -326,6 +366,7 @@ class VrrpSocket:
             mreqn = group + bytes(4) + _INT.pack(self.ifindex)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
             self._dests = ((cfg.group, 0),)
+        self._packed = tuple(socket.inet_aton(str(d[0])) for d in self._dests)
 
     def _setup6(self, sock: socket.socket) -> None:
         cfg = self.config
@@ -333,6 +374,7 @@ class VrrpSocket:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, cfg.mcast_ttl)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, cfg.unicast_ttl)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, TOS_INTERNETCONTROL)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
@@ -363,17 +405,21 @@ class VrrpSocket:
 
     # -- send -------------------------------------------------------------------------
 
-    def send(self, payload: bytes | bytearray | memoryview) -> int:
+    def send(self, payload: bytes | bytearray | memoryview, frame: Framer | None = None) -> int:
         """Send one VRRP message to the group or to every unicast peer; never blocks,
-        never raises. Returns how many copies the kernel accepted."""
+        never raises. Returns how many copies the kernel accepted.
+
+        ``frame`` (an IP_HDRINCL socket): each copy is ``frame(payload, packed_dst)``."""
         sock = self._sock
         if sock is None:
             self.stats.send_errors += 1
             return 0
         ok = 0
-        for dest in self._dests:
+        for i, dest in enumerate(self._dests):
             try:
-                if self._cmsg:
+                if frame is not None:
+                    sock.sendto(frame(payload, self._packed[i]), dest)
+                elif self._cmsg:
                     sock.sendmsg((payload,), self._cmsg, 0, dest)
                 else:
                     sock.sendto(payload, dest)
@@ -415,13 +461,17 @@ class VrrpSocket:
                 # triggered fd back first). Reading nothing lets it run first.
                 self._yielded += 1
                 return
+        start = _monotonic_ns()
         if self.config.family == socket.AF_INET6:
             self._drain6(sock, due)
         else:
             self._drain4(sock, due)
+        if self._budget is not None:
+            self._budget.charge(start)
 
     def _drain4(self, sock: socket.socket, due: int) -> None:
         buf, mv, ifx, cb = self._buf, self._mv, self.ifindex, self._on_packet
+        whole = self.config.proto == IPPROTO_AH  # the AH ICV covers the IP header
         for _ in range(_DRAIN_MAX):
             try:
                 n = sock.recv_into(buf)
@@ -438,7 +488,7 @@ class VrrpSocket:
             # IPv4 raw sockets deliver the IP header: TTL at 8, src at 12, dst at 16.
             try:
                 cb(
-                    mv[ihl:n],
+                    mv[:n] if whole else mv[ihl:n],
                     socket.inet_ntop(socket.AF_INET, mv[12:16]),
                     socket.inet_ntop(socket.AF_INET, mv[16:20]),
                     buf[8],
@@ -466,7 +516,7 @@ class VrrpSocket:
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 self.stats.truncated += 1
                 continue
-            hops = -1
+            hops = NO_HOPLIMIT
             dst = ""
             ifx = self.ifindex
             for level, ctype, data in ancdata:
@@ -478,6 +528,11 @@ class VrrpSocket:
                     # struct in6_pktinfo {in6_addr ipi6_addr; int ipi6_ifindex}
                     dst = socket.inet_ntop(socket.AF_INET6, data[:16])
                     ifx = _INT.unpack_from(data, 16)[0]
+            if not dst:
+                # Without its destination a packet cannot be demultiplexed (multicast
+                # or unicast?) nor its v3 checksum checked: dropped, not guessed.
+                self.stats.no_pktinfo += 1
+                continue
             self.stats.received += 1
             src = addr[0]
             if "%" in src:  # link-local sources come back as "fe80::1%eth0"
@@ -496,7 +551,9 @@ class VrrpSocket:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
+        if self._budget is not None:
+            self._budget.remove_reader(sock.fileno())
+        elif self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(sock.fileno())
         sock.close()
         log.info("vrrp_socket closed dev=%s", self.config.ifname)

@@ -65,6 +65,9 @@ class RemoveVips:
 @dataclass(frozen=True, slots=True)
 class SendGratuitous:
     repeat: int
+    # The VIPs to announce; empty: all of them. An ARP/ND defence announces only the
+    # addresses another MAC claimed.
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

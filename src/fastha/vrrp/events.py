@@ -94,6 +94,14 @@ class SyncFault:
 
 
 @dataclass(frozen=True, slots=True)
+class VipDeleted:
+    """One of our VIPs / eVIPs (not `no_track`) was deleted from the system (by hand,
+    `ip addr del`) while we hold them (keepalived_netlink.c netlink_if_address_filter)."""
+
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop the instance: a master releases with priority 0 (RFC 5798 §6.4.3)."""
 
@@ -109,4 +117,5 @@ Event = (
     | SyncFault
     | Shutdown
     | VipClaimed
+    | VipDeleted
 )

@@ -7,7 +7,7 @@ at the config model again.
 
 from __future__ import annotations
 
-import shlex
+import dataclasses
 import socket
 from dataclasses import dataclass, field, fields
 
@@ -24,6 +24,7 @@ from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
+from fastha.config.scripts import enabled
 from fastha.config.validate_vrrp import quorum_max_ignored
 from fastha.drivers import netlink
 from fastha.drivers.sched import Scheduling
@@ -74,6 +75,7 @@ class InstanceSpec:
     peer_ttl: tuple[tuple[str, int, int], ...] = ()
     # global_defs vrrp_rx_bufs_*: this instance's share of its socket's receive buffer.
     rx_bufs: RxBufs = field(default_factory=RxBufs)
+    untracked_vips: tuple[str, ...] = ()  # VIPs / eVIPs with no_track
 
     @property
     def name(self) -> str:
@@ -161,15 +163,15 @@ class VrrpSpec:
 
 
 def _run_script(
-    s: Script | None, g: GlobalDefs, name: str, timeout: float | None
+    s: Script | None, g: GlobalDefs, name: str, timeout: float | None, what: str | None = None
 ) -> RunScript | None:
+    """The script as keepalived runs it (fastha.config.scripts); None when disabled."""
     if s is None:
         return None
-    user = s.username or (g.script_user.username if g.script_user else None)
-    group = s.groupname or (g.script_user.groupname if g.script_user else None)
-    return RunScript(
-        argv=tuple(shlex.split(s.command)), timeout=timeout, user=user, group=group, name=name
-    )
+    r = enabled(s.command, s.username, s.groupname, g, what)
+    if r is None:
+        return None
+    return RunScript(argv=r.argv, timeout=timeout, uid=r.uid, gid=r.gid, name=name)
 
 
 def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
@@ -268,7 +270,10 @@ def _tracked(own: tuple[Tracked, ...], group: tuple[Tracked, ...]) -> tuple[Trac
 
 
 def instance_spec(
-    vi: VrrpInstance, g: GlobalDefs, group: VrrpSyncGroup | None = None
+    vi: VrrpInstance,
+    g: GlobalDefs,
+    group: VrrpSyncGroup | None = None,
+    disabled_scripts: frozenset[str] | set[str] = frozenset(),
 ) -> InstanceSpec:
     ifname = vi.interface or ""
     vmac = None
@@ -282,6 +287,12 @@ def instance_spec(
     strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
     initial = State.MASTER if vi.state is ConfState.MASTER else State.BACKUP
     priority = vi.priority if vi.priority is not None else 100
+    auth = vi.authentication
+    if (auth is not None and auth.auth_type is AuthType.AH and auth.auth_pass and version == 2
+            and not strict and initial is State.MASTER and priority != 255):  # fmt: skip
+        # keepalived: "Initial state master is incompatible with AH authentication -
+        # clearing": a backup first learns the sequence number from the master's adverts.
+        initial = State.BACKUP
     garp_delay = int(_pick(vi.garp_master_delay, g.vrrp_garp_master_delay))  # type: ignore[call-overload]
     garp_repeat = int(_pick(vi.garp_master_repeat, g.vrrp_garp_master_repeat))  # type: ignore[call-overload]
     lp_delay = _pick(vi.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay)
@@ -321,8 +332,10 @@ def instance_spec(
         if vi.authentication.auth_type is AuthType.PASS:
             auth_type = 1
             auth_data = (vi.authentication.auth_pass or "").encode()[:8]
-        elif vi.authentication.auth_type is AuthType.AH:
+        elif vi.authentication.auth_type is AuthType.AH and vi.authentication.auth_pass:
+            # keepalived keys the AH HMAC with auth_pass, NUL-padded to 8 bytes.
             auth_type = 2
+            auth_data = (vi.authentication.auth_pass or "").encode()[:8]
     group_addr = g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4
     notify: dict[str, RunScript] = {}
     for key, script in (
@@ -360,29 +373,41 @@ def instance_spec(
         notify=notify,
         garp_interval_s=g.vrrp_garp_interval,
         gna_interval_s=g.vrrp_gna_interval,
-        track_interfaces=tuple(
-            (t.name, t.weight or 0, t.reverse)
-            for t in _tracked(vi.track_interfaces, group.track_interfaces if group else ())
+        track_interfaces=_track_interfaces(
+            vi, _tracked(vi.track_interfaces, group.track_interfaces if group else ())
         ),
-        track_scripts=_tracked(vi.track_scripts, group.track_scripts if group else ()),
+        # keepalived drops a disabled (insecure, missing) vrrp_script from every list.
+        track_scripts=tuple(
+            t
+            for t in _tracked(vi.track_scripts, group.track_scripts if group else ())
+            if t.name not in disabled_scripts
+        ),
         track_files=_tracked(vi.track_files, group.track_files if group else ()),
         track_processes=_tracked(vi.track_processes, group.track_processes if group else ()),
         sync_group=group.name if group else None,
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
+        untracked_vips=tuple(
+            str(v.address.ip)
+            for v in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded)
+            if v.no_track
+        ),
     )
 
 
-def _script_spec(s: VrrpScript, g: GlobalDefs) -> ScriptSpec:
+def _script_spec(s: VrrpScript, g: GlobalDefs) -> ScriptSpec | None:
+    """None for a script keepalived disables (removed from every track_script list)."""
     timeout = float(s.timeout if s.timeout is not None else s.interval)
     run = _run_script(
         Script(command=s.script or "/bin/false", username=s.user, groupname=s.group),
         g,
         s.name,
         timeout,
+        f"track script {s.name}",
     )
-    assert run is not None
+    if run is None:
+        return None
     return ScriptSpec(
         name=s.name,
         script=run,
@@ -455,16 +480,15 @@ def vrrp_spec(config: Config) -> VrrpSpec:
     if fifo is not None and fifo_script is not None:
         # keepalived runs the FIFO's reader itself, the FIFO's name appended, for ever.
         run = _run_script(fifo_script, g, "notify_fifo_script", None)
-        assert run is not None
-        fifo_run = RunScript(
-            argv=(*run.argv, fifo.name), timeout=None, user=run.user, group=run.group,
-            name=run.name,
-        )  # fmt: skip
+        if run is not None:
+            fifo_run = dataclasses.replace(run, argv=(*run.argv, fifo.name))
+    scripts = {s.name: _script_spec(s, g) for s in config.vrrp_scripts}
+    disabled = {name for name, spec in scripts.items() if spec is None}
     return VrrpSpec(
         instances=tuple(
-            instance_spec(vi, g, member_of.get(vi.name)) for vi in config.vrrp_instances
+            instance_spec(vi, g, member_of.get(vi.name), disabled) for vi in config.vrrp_instances
         ),
-        scripts={s.name: _script_spec(s, g) for s in config.vrrp_scripts},
+        scripts={name: spec for name, spec in scripts.items() if spec is not None},
         track_files={
             t.name: (t.file or "", t.weight, t.weight_reverse) for t in config.track_files
         },
@@ -490,6 +514,29 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         ),
         lvs_syncd=_lvs_syncd(config),
     )
+
+
+def _track_interfaces(
+    vi: VrrpInstance, tracked: tuple[TrackedScript, ...]
+) -> tuple[tuple[str, int, bool], ...]:
+    """track_interface entries, then every other interface a VIP, eVIP or route `dev`
+    or a rule's iif/oif names, unless `no_track`: keepalived tracks those with weight 0,
+    so the instance goes to FAULT while one is down (vrrp.c vrrp_complete_instance,
+    TRACK_ADDR / TRACK_ROUTE / TRACK_RULE). The primary interface is tracked anyway."""
+    out = [(t.name, t.weight or 0, t.reverse) for t in tracked]
+    names: list[str | None] = []
+    for a in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded, *vi.virtual_routes):
+        if not a.no_track:
+            names.append(a.dev)
+    for r in vi.virtual_rules:
+        if not r.no_track:
+            names += [r.iif, r.oif]
+    seen = {name for name, _, _ in out}
+    for name in names:
+        if name and name != vi.interface and name not in seen:
+            seen.add(name)
+            out.append((name, 0, False))
+    return tuple(out)
 
 
 # -- reload: what changed between two specs ------------------------------------------------
@@ -567,6 +614,8 @@ def identity_changes(old: InstanceSpec, new: InstanceSpec) -> tuple[str, ...]:
         out.insert(0, "virtual_router_id")
     if bool(old.unicast_peers) != bool(new.unicast_peers):
         out.append("unicast/multicast")
+    if (old.auth_type == 2) != (new.auth_type == 2):
+        out.append("auth_type AH")  # AH adverts are IP protocol 51: another socket
     return tuple(out)
 
 

@@ -37,6 +37,7 @@ from fastha.vrrp.events import (
     TimerKind,
     TrackFault,
     VipClaimed,
+    VipDeleted,
 )
 from fastha.vrrp.params import PRIO_OWNER, InstanceParams
 from fastha.vrrp.priority import clamp_priority
@@ -54,6 +55,11 @@ _NOTIFY = {
     State.FAULT: NotifyKind.FAULT,
     State.STOP: NotifyKind.STOP,
 }
+# ARP/ND defence (_on_vip_claimed): the longest back-off for one claiming MAC, in advert
+# intervals, and how many claiming MACs are remembered.
+CLAIM_BACKOFF_MAX = 64
+CLAIMERS_MAX = 256
+
 _GARP_TIMERS = (
     TimerKind.GARP_DELAY,
     TimerKind.GARP_REFRESH,
@@ -82,6 +88,8 @@ class Machine:
 
     __slots__ = (
         "_armed",
+        "_claimers",
+        "_defend",
         "_link_up",
         "_preempt_until_ns",
         "_started",
@@ -117,6 +125,10 @@ class Machine:
         self.vips_set = False
         # kind -> (deadline_ns or grid anchor, interval_ns; 0 = one-shot)
         self._armed: dict[TimerKind, tuple[int, int]] = {}
+        # ARP/ND defence: the claimed VIPs the pending GARP_DEFEND answers, and per
+        # claiming MAC (until_ns, backoff_ns): no new answer for it before until_ns.
+        self._defend: set[str] = set()
+        self._claimers: dict[str, tuple[int, int]] = {}
         self._preempt_until_ns: int | None = None
         self._started = False
         self._link_up = True
@@ -179,7 +191,9 @@ class Machine:
             case Shutdown():
                 self._on_shutdown(out)
             case VipClaimed():
-                self._on_vip_claimed(now_ns, out)
+                self._on_vip_claimed(event.address, event.mac, now_ns, out)
+            case VipDeleted():
+                self._on_vip_deleted(now_ns, out)
             case _:
                 raise TypeError(f"not a VRRP event: {event!r}")
         return tuple(out)
@@ -264,11 +278,19 @@ class Machine:
         self._notify(out)
 
     def _leave_master(
-        self, now_ns: int, new: State, reason: str, send_prio0: bool, out: list[Action]
+        self,
+        now_ns: int,
+        new: State,
+        reason: str,
+        send_prio0: bool,
+        out: list[Action],
+        down_ns: int | None = None,
     ) -> None:
         self._cancel(TimerKind.ADVER, out)
         for kind in _GARP_TIMERS:
             self._cancel(kind, out)
+        self._defend.clear()
+        self._claimers.clear()
         if send_prio0:
             # RFC 5798 §6.4.3 / keepalived: tell backups to take over after Skew_Time.
             self._send_advert(0, out)
@@ -276,7 +298,8 @@ class Machine:
         self.vips_set = False
         self.counters.release_master += 1
         if new == State.BACKUP:
-            self._enter_backup(now_ns, reason, self.down_interval_ns, out)
+            down = self.down_interval_ns if down_ns is None else down_ns
+            self._enter_backup(now_ns, reason, down, out)
         else:
             self._set_state(new, reason, out)
             self._notify(out)
@@ -365,22 +388,53 @@ class Machine:
             case TimerKind.GARP_LOWER_PRIO:
                 out.append(SendGratuitous(p.garp_lower_prio_repeat or 0))
             case TimerKind.GARP_DEFEND:
-                out.append(SendGratuitous(p.garp_master_repeat))
+                addresses = tuple(sorted(self._defend))
+                self._defend.clear()
+                out.append(SendGratuitous(p.garp_master_repeat, addresses))
 
-    def _on_vip_claimed(self, now_ns: int, out: list[Action]) -> None:
+    def _on_vip_claimed(self, address: str, mac: str, now_ns: int, out: list[Action]) -> None:
         # A node that was master for a moment (our adverts lost on the way to it) may
         # have pointed hosts' ARP caches at itself, and we may never have heard its
         # advert: announce again, one advert interval after the first claim, so that
         # our burst lands after the rest of its burst, and a lower-priority master that
         # hears ours has had an interval to hear our advert and step down instead of
         # answering. Claims while the answer is pending are absorbed in it.
+        #
+        # The answer announces only the addresses claimed (a claim for one VIP must not
+        # make us re-announce all of them: a cheap amplifier on the segment), and a MAC
+        # that keeps claiming is answered less and less often: after an answer, none
+        # for its claims for one interval, then 2, 4 ... up to CLAIM_BACKOFF_MAX
+        # intervals; a MAC quiet for as long as its back-off starts again at one.
         if self.state != State.MASTER:
             return
         self.counters.vip_claimed += 1
+        interval = adver_int_ns(self.params.adver_int_cs)
+        seen = self._claimers.get(mac)
+        if seen is not None and now_ns < seen[0]:
+            self.counters.vip_claim_ignored += 1
+            return
+        if seen is None or now_ns - seen[0] >= seen[1]:
+            backoff = interval
+        else:
+            backoff = min(2 * seen[1], CLAIM_BACKOFF_MAX * interval)
+        self._claimers.pop(mac, None)
+        if len(self._claimers) >= CLAIMERS_MAX:
+            # Many MACs (spoofed ones cost an attacker nothing): forget the oldest.
+            del self._claimers[next(iter(self._claimers))]
+        self._claimers[mac] = (now_ns + backoff, backoff)
+        self._defend.add(address)
         if TimerKind.GARP_DEFEND in self._armed:
             return
-        delay = adver_int_ns(self.params.adver_int_cs)
-        self._arm(TimerKind.GARP_DEFEND, now_ns + delay, 0, out)
+        self._arm(TimerKind.GARP_DEFEND, now_ns + interval, 0, out)
+
+    def _on_vip_deleted(self, now_ns: int, out: list[Action]) -> None:
+        # keepalived set_vrrp_backup: release as a stop does (priority 0, VIPs removed),
+        # then BACKUP with Master_Down_Timer = Skew_Time: unless another router takes
+        # over, this one is master again at once and puts the VIPs back.
+        if self.state != State.MASTER:
+            return
+        self.wantstate = State.BACKUP
+        self._leave_master(now_ns, State.BACKUP, "VIP deleted", True, out, self._skew_ns())
 
     def _on_master_down(self, now_ns: int, out: list[Action]) -> None:
         # RFC 5798 §6.4.2: Master_Down_Timer fired -> become Master.

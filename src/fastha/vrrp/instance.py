@@ -9,8 +9,10 @@ in order on the instance's own queue so that "advert, then VIPs, then GARP" hold
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
+from fastha.drivers.rxbudget import RxBudget
 from fastha.drivers.scripts import Script, ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket
 from fastha.vrrp.actions import (
@@ -37,7 +40,17 @@ from fastha.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import adver_int_ns
-from fastha.wire import AdvertTemplate, DecodeError, DropReason, Expect, garp_frame, na_frame
+from fastha.wire import (
+    AUTH_AH,
+    AdvertTemplate,
+    AhKey,
+    DecodeError,
+    DropReason,
+    Expect,
+    encode_ipv4,
+    garp_frame,
+    na_frame,
+)
 from fastha.wire.timer import Periodic, PreciseTimer, TimerHandle
 from fastha.wire.timer import monotonic_ns as _monotonic_ns
 
@@ -69,6 +82,10 @@ class Context:
         self.fifo = fifo
         self.release_on_stop = release_on_stop
         self.senders: dict[str, PacketSender] = {}
+        self._gna_router: dict[str, tuple[bool, float]] = {}  # ifname -> (router, when)
+        # Meters every flood-exposed reader (VRRP sockets, ARP/ND watches); enabled with
+        # real-time scheduling (drivers/rxbudget: RLIMIT_RTTIME).
+        self.rx_budget = RxBudget(loop)
         self.arp_watches: dict[tuple[str, int], ArpWatch] = {}
         self._claimed: dict[tuple[str, bytes], list[Instance]] = {}  # (ifname, VIP)
         self.instances: dict[str, Instance] = {}
@@ -84,6 +101,20 @@ class Context:
             s.open()
             self.senders[ifname] = s
         return s
+
+    def gna_router(self, ifname: str) -> bool:
+        """Whether unsolicited NAs on `ifname` set the Router flag: keepalived's
+        set_ipv6_forwarding (net.ipv6.conf.IF.forwarding), read again at most every 5 s."""
+        now = time.monotonic()
+        seen = self._gna_router.get(ifname)
+        if seen is None or now - seen[1] >= 5:
+            try:
+                with open(f"/proc/sys/net/ipv6/conf/{ifname}/forwarding") as fh:
+                    router = int(fh.read()) != 0
+            except (OSError, ValueError):
+                router = False
+            seen = self._gna_router[ifname] = (router, now)
+        return seen[0]
 
     def update_arp_watches(self) -> None:
         """Watch ARP / Neighbor Advertisements on exactly the (interface, family) pairs
@@ -102,7 +133,7 @@ class Context:
             if key not in wanted:
                 self.arp_watches.pop(key).close()
         for ifname, family in wanted - self.arp_watches.keys():
-            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family)
+            watch = ArpWatch(self.loop, ifname, self._on_arp_claim, family, self.rx_budget)
             try:
                 watch.open()
             except OSError as exc:
@@ -145,6 +176,14 @@ class Instance:
         self.counters = self.machine.counters
         self.family = spec.family
         self.src = spec.src or primary_address
+        # IPv4 adverts carry our own IP header, as keepalived's (vrrp.c vrrp_update_pkt):
+        # the ID counts adverts per instance and skips 0 (0 lets the kernel pick one).
+        self.ip_id = 0
+        # keepalived's AH sequence counter: one per instance, for what it sends and
+        # what it has accepted (ipsecah_counter); `cycle` once it would pass 0xFFFFFFFD.
+        self.ah_seq = 0
+        self.ah_cycle = False
+        self._frame = self._frame_ipv4
         self._build_codec()
         self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
         self.peers = frozenset(spec.unicast_peers)
@@ -179,8 +218,11 @@ class Instance:
             packed_src,
             packed_dst,
             spec.auth_type,
-            spec.auth_data,
+            b"" if spec.auth_type == AUTH_AH else spec.auth_data,  # AH: 8 zero bytes
         )
+        self.packed_src = packed_src
+        self.ip_ttl = spec.unicast_ttl if spec.unicast_peers else 255
+        self.ah_key = AhKey(spec.auth_data) if spec.auth_type == AUTH_AH else None
         self.expect = Expect(
             p.version,
             spec.auth_type,
@@ -244,16 +286,25 @@ class Instance:
                 return
             ttl = -1
         try:
-            advert = self.expect.decode(
-                payload,
-                self.family,
-                socket.inet_pton(self.family, src),
-                socket.inet_pton(self.family, dst),
-                ttl,
-            )
+            if self.ah_key is not None:
+                # An AH socket hands over the whole IPv4 packet: the ICV covers it.
+                advert = self.expect.decode_ipv4(payload, ttl >= 0)
+            else:
+                advert = self.expect.decode(
+                    payload,
+                    self.family,
+                    socket.inet_pton(self.family, src),
+                    socket.inet_pton(self.family, dst),
+                    ttl,
+                )
         except DecodeError as exc:
             counters.count_drop(exc.reason.name)
             log.debug("VRRP_Instance(%s) dropped advert from %s: %s", self.name, src, exc)
+            return
+        # keepalived checks AH after version and auth type, before the rest.
+        ah = advert.ah and advert.version == 2 and advert.auth_type == AUTH_AH
+        if ah and not self._ah_accept(payload, advert):
+            counters.count_drop("AUTH_FAILURE")
             return
         reason = self.expect.check(advert)
         if reason:
@@ -269,6 +320,42 @@ class Instance:
             counters.count_drop("UNICAST_SRC")
             return
         self.feed(AdvertReceived(src, advert.priority, advert.adver_int_cs))
+
+    def tracked_vip(self, address: str) -> str | None:
+        """The interface of `address` if deleting it by hand makes us leave MASTER: a
+        VIP or eVIP without `no_track` (keepalived_netlink.c address_is_ours)."""
+        spec = self.spec
+        if address in spec.untracked_vips:
+            return None
+        return next((v.dev for v in (*spec.vips, *spec.excluded) if v.address == address), None)
+
+    def _ah_accept(self, packet: memoryview, advert: Any) -> bool:
+        """keepalived's vrrp_in_chk_ipsecah: the ICV, SPI = source, then a sequence
+        number above every one seen or sent (the counter is shared with sending)."""
+        assert self.ah_key is not None
+        if not self.ah_key.verify(packet, bool(self.peers)):
+            log.info("(%s) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation"
+                      " or bad password !", self.name)  # fmt: skip
+            return False
+        spi = int.from_bytes(advert.src, "big")
+        if advert.ah_spi != spi:
+            log.info("IPSEC AH : invalid IPSEC SPI value. %u and expect %u", spi, advert.ah_spi)
+            return False
+        seq = advert.ah_seq
+        if seq <= self.ah_seq:
+            log.info("(%s) IPSEC-AH : sequence number %u already processed. Packet dropped."
+                      " Local(%u)", self.name, seq, self.ah_seq)  # fmt: skip
+            return False
+        self.ah_seq = seq
+        m = self.machine
+        if m.state == State.BACKUP:
+            self.ah_cycle = False
+        elif m.state == State.MASTER and 0 < advert.priority < m.effective_priority:
+            # vrrp_state_master_rx: a lower priority advert syncs our counter past it.
+            log.info("(%s) IPSEC-AH : Syncing seq_num - Increment seq", self.name)
+            self.ah_seq = seq + 1
+            self.ah_cycle = False
+        return True
 
     # -- the machine --------------------------------------------------------------------
 
@@ -313,6 +400,9 @@ class Instance:
             if t is not None:
                 t.cancel()
         elif isinstance(action, StateChanged):
+            if action.new == State.MASTER and self.ah_cycle:
+                # vrrp_state_goto_master: a cycled AH counter starts again.
+                self.ah_cycle, self.ah_seq = False, 0
             self._log_state(action)
             if self.ctx.on_state_change is not None:
                 self.ctx.on_state_change(self, action)
@@ -323,7 +413,9 @@ class Instance:
             self._enqueue(self._remove_vips)
         elif isinstance(action, SendGratuitous):
             repeat = action.repeat
-            self._enqueue(lambda: self._gratuitous(repeat))
+            only = action.addresses
+            vips = [v for v in self.spec.vips if v.address in only] if only else None
+            self._enqueue(lambda: self._gratuitous(repeat, vips))
         elif isinstance(action, Notify):
             self._notify(action)
         elif isinstance(action, GroupNotify):
@@ -333,7 +425,21 @@ class Instance:
         sock = self.sock
         if sock is None:
             return
-        sock.send(self.template.packet(priority))
+        if self.family != socket.AF_INET:
+            sock.send(self.template.packet(priority))
+            return
+        # One ID (and AH sequence number) per advert, whatever the number of peers.
+        self.ip_id = self.ip_id % 0xFFFF + 1
+        if self.ah_key is not None:
+            if self.ah_seq > 0xFFFFFFFD:
+                self.ah_cycle = True
+            else:
+                self.ah_seq += 1
+        sock.send(self.template.packet(priority), self._frame)
+
+    def _frame_ipv4(self, message: bytes | bytearray | memoryview, dst: bytes) -> bytes:
+        return encode_ipv4(message, self.ip_id, self.ip_ttl, self.packed_src, dst,
+                           self.ah_key, self.ah_seq, bool(self.peers))  # fmt: skip
 
     def _arm(self, action: ArmTimer) -> None:
         old = self.timers.pop(action.kind, None)
@@ -416,6 +522,8 @@ class Instance:
     async def _swap_vips(self, old: InstanceSpec, new: InstanceSpec) -> None:
         """Reload while master: remove what left the config, add what joined it."""
         nl = self.ctx.netlink
+        # Our own delete-then-add is no VIP deleted by hand (the runner's address watch).
+        installed, self.vips_installed = self.vips_installed, False
 
         def missing(items: tuple[Any, ...], other: tuple[Any, ...]) -> list[Any]:
             return [x for x in items if x not in other]
@@ -441,6 +549,7 @@ class Instance:
             await nl.add_route(route)
         for rule in missing(new.rules, old.rules):
             await nl.add_rule(rule)
+        self.vips_installed = installed
         added = missing(new.vips, old.vips)
         if added:
             await self._gratuitous(max(1, self.machine.params.garp_master_repeat), added)
@@ -453,8 +562,13 @@ class Instance:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
             packed = socket.inet_pton(vip.family, vip.address)
             if vip.family == socket.AF_INET6:
+                router = self.ctx.gna_router(vip.dev or self.spec.ifname)
                 frames.append(
-                    (sender, na_frame(sender.mac_bytes, packed), self.spec.gna_interval_s)
+                    (
+                        sender,
+                        na_frame(sender.mac_bytes, packed, router=router),
+                        self.spec.gna_interval_s,
+                    )
                 )
             else:
                 frames.append(
@@ -506,10 +620,7 @@ class Instance:
         if generic is not None and state in ("MASTER", "BACKUP", "FAULT", "STOP"):
             # keepalived's generic notify: $1 GROUP|INSTANCE, $2 name, $3 state, $4 priority.
             argv = (*generic.argv, kind, name, state, str(priority))
-            self.ctx.scripts.spawn(
-                Script(argv, generic.timeout, generic.user, generic.group, generic.name),
-                _log_script_result,
-            )
+            self.ctx.scripts.spawn(dataclasses.replace(generic, argv=argv), _log_script_result)
 
     # -- status -----------------------------------------------------------------------
 
@@ -601,6 +712,7 @@ class Instance:
                 "pri_zero_rcvd": c.pri_zero_rcvd,
                 "pri_zero_sent": c.pri_zero_sent,
                 "vip_claimed": c.vip_claimed,
+                "vip_claim_ignored": c.vip_claim_ignored,
                 "drops": drops,
             },
         }

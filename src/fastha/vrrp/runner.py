@@ -24,12 +24,20 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import VrrpAlerts
 from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
+from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
-from fastha.drivers.vrrp_socket import VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import (
+    AH_LEN,
+    IPPROTO_AH,
+    IPPROTO_VRRP,
+    VrrpSocket,
+    VrrpSocketConfig,
+)
 from fastha.vrrp.actions import RemoveVips, StateChanged
 from fastha.vrrp.events import (
     LinkChanged,
@@ -38,6 +46,7 @@ from fastha.vrrp.events import (
     Startup,
     SyncFault,
     TrackFault,
+    VipDeleted,
 )
 from fastha.vrrp.from_config import (
     InstanceSpec,
@@ -59,6 +68,7 @@ from fastha.vrrp.trackers import (
     ScriptTracker,
     TrackerSet,
 )
+from fastha.wire import AUTH_AH
 from fastha.wire.timer import PreciseTimer, set_timer_slack_ns
 
 if TYPE_CHECKING:
@@ -92,20 +102,22 @@ class RunOptions:
 class Demux:
     """Hands a received advert to the instance owning its VRID."""
 
-    __slots__ = ("by_vrid", "group", "multicast", "unknown_vrid")
+    __slots__ = ("ah", "by_vrid", "group", "multicast", "unknown_vrid")
 
-    def __init__(self, multicast: bool, group: str) -> None:
+    def __init__(self, multicast: bool, group: str, ah: bool = False) -> None:
         self.by_vrid: dict[int, Instance] = {}
         self.multicast = multicast
         self.group = group
+        self.ah = ah  # an AH socket's payload is the whole IPv4 packet
         self.unknown_vrid = 0
 
     def on_packet(self, payload: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
         # Raw sockets see every VRRP packet on the interface: a multicast socket takes
         # only the group's, a unicast one everything else, so no packet is handled twice.
-        if (dst == self.group) is not self.multicast or len(payload) < 2:
+        at = (payload[0] & 0x0F) * 4 + AH_LEN + 1 if self.ah and payload else 1
+        if (dst == self.group) is not self.multicast or len(payload) <= at:
             return
-        inst = self.by_vrid.get(payload[1])
+        inst = self.by_vrid.get(payload[at])
         if inst is None:
             self.unknown_vrid += 1
             return
@@ -136,13 +148,14 @@ class VrrpRunner:
         self.options = options
         self.sockets: list[VrrpSocket] = []
         # Multicast sockets, shared per (interface, family, source) and demultiplexed.
-        self.mcast: dict[tuple[str, int, str], tuple[Demux, VrrpSocket]] = {}
+        self.mcast: dict[tuple[str, int, str, int], tuple[Demux, VrrpSocket]] = {}
         # dynamic_interfaces: instances whose interface does not exist yet, by its name
         # (keepalived: "will use if created"); in FAULT, without a socket, until it appears.
         self.waiting: dict[str, list[Instance]] = {}
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
+        self.addrwatch: AddressWatcher | None = None  # VIPs deleted by hand
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
         self.ctx: Context | None = None
@@ -194,36 +207,51 @@ class VrrpRunner:
             )  # fmt: skip
             self.waiting.setdefault(spec.sock_ifname, []).append(inst)
             return
+        # keepalived's AH adverts are IP protocol 51: a socket of their own. IPv4 adverts
+        # carry our own IP header (IP_HDRINCL), as keepalived's do.
+        proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
+        hdrincl = spec.family == socket.AF_INET
         if spec.unicast_peers:
-            demux = Demux(False, spec.mcast_group)
+            demux = Demux(False, spec.mcast_group, proto == IPPROTO_AH)
             config = VrrpSocketConfig(
                 spec.sock_ifname,
                 spec.family,
                 src=inst.src,
                 unicast_peers=spec.unicast_peers,
                 unicast_ttl=spec.unicast_ttl,
+                proto=proto,
+                hdrincl=hdrincl,
             )
         else:
-            key = (spec.sock_ifname, spec.family, inst.src)
+            key = _mcast_key(inst)
             found = self.mcast.get(key)
             if found is not None:
                 found[0].by_vrid[spec.params.vrid] = inst
                 found[1].add_vrid(spec.params.vrid, spec.rx_bufs)  # kernel VRID filter
                 inst.sock = found[1]
                 return
-            demux = Demux(True, spec.mcast_group)
+            demux = Demux(True, spec.mcast_group, proto == IPPROTO_AH)
             config = VrrpSocketConfig(
-                spec.sock_ifname, spec.family, src=inst.src, mcast_group=spec.mcast_group
+                spec.sock_ifname,
+                spec.family,
+                src=inst.src,
+                mcast_group=spec.mcast_group,
+                proto=proto,
+                hdrincl=hdrincl,
             )
         demux.by_vrid[spec.params.vrid] = inst
         sock = VrrpSocket(
-            config, demux.on_packet, vrids={spec.params.vrid: spec.rx_bufs}, timer=inst.ctx.timer
+            config,
+            demux.on_packet,
+            vrids={spec.params.vrid: spec.rx_bufs},
+            timer=inst.ctx.timer,
+            budget=inst.ctx.rx_budget,
         )
         sock.open()
         self.sockets.append(sock)
         inst.sock = sock
         if not spec.unicast_peers:
-            self.mcast[(spec.sock_ifname, spec.family, inst.src)] = (demux, sock)
+            self.mcast[_mcast_key(inst)] = (demux, sock)
 
     def _unsocket(self, inst: Instance) -> None:
         """Detach a stopped instance; close its socket when nobody else uses it."""
@@ -235,7 +263,7 @@ class VrrpRunner:
             return
         spec = inst.spec
         if not spec.unicast_peers:
-            key = (spec.sock_ifname, spec.family, inst.src)
+            key = _mcast_key(inst)
             demux, _ = self.mcast[key]
             if demux.by_vrid.get(spec.params.vrid) is inst:
                 del demux.by_vrid[spec.params.vrid]
@@ -330,6 +358,36 @@ class VrrpRunner:
         if iface is not None and iface.set(up):
             self.tracking.changed(f"if:{ifname}")
 
+    async def _watch_addresses(self) -> None:
+        watcher = AddressWatcher(self._on_address)
+        try:
+            await watcher.open()
+        except OSError as exc:
+            log.warning("cannot watch addresses: %s", exc.strerror or exc)
+            return
+        self.addrwatch = watcher
+
+    def _on_address(self, address: Address, present: bool) -> None:
+        if not present and self.ctx is not None:
+            # Checked on the next loop pass: our own re-add of the same address (a
+            # reload) may be right behind the deletion on the netlink socket.
+            self.ctx.loop.call_soon(self._address_gone, address)
+
+    def _address_gone(self, address: Address) -> None:
+        """keepalived_netlink.c: one of our VIPs deleted while MASTER -> BACKUP."""
+        if self.ctx is None or self.addrwatch is None or self.addrwatch.is_local(address):
+            return
+        text = str(address)
+        for inst in list(self.ctx.instances.values()):
+            if inst.machine.state != State.MASTER or not inst.vips_installed:
+                continue
+            dev = inst.tracked_vip(text)
+            # An interface taken down drops its IPv6 addresses: that is a link event
+            # (FAULT), which may reach us after the deletions on another socket.
+            if dev is not None and _admin_up(dev):
+                log.info("Netlink reflector reports IP %s removed from %s", text, dev)
+                inst.feed(VipDeleted(text))
+
     async def _script_loop(self, name: str, tracker: ScriptTracker) -> None:
         assert self.ctx is not None
         s = self.spec.scripts[name]  # a reload that changes it restarts this loop
@@ -347,9 +405,10 @@ class VrrpRunner:
                 if name not in self.spec.track_files:
                     continue  # removed by a reload in progress
                 path = self.spec.track_files[name][0]
+                # Non-blocking, no symlink, regular files only: a FIFO put in its place
+                # would block open() and every advert with it (keepalived: O_NONBLOCK).
                 try:
-                    with open(path) as fh:
-                        text = fh.read(64)
+                    text = read_small(path, 64).decode(errors="replace")
                 except OSError:
                     text = "0"
                 if tracker.set_text(text):
@@ -369,7 +428,8 @@ class VrrpRunner:
         fifo = None
         if self.spec.notify_fifo:
             ours = fifo_script is not None
-            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours)
+            fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours,
+                              owner=_fifo_owner(self.config))  # fmt: skip
         ctx = self.ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -392,7 +452,10 @@ class VrrpRunner:
             gc.collect()
             gc.freeze()
             sched.apply(self.spec.sched, "VRRP child")
+            if self.spec.sched.rt_priority is not None:
+                ctx.rx_budget.set_rttime(self.spec.sched.rlimit_rttime_us)
             await self.stopping.wait()
+            ctx.rx_budget.disable()
             sched.leave_realtime()
             log.info("Stopping")
             async with self.reload_lock:
@@ -402,11 +465,14 @@ class VrrpRunner:
             await child_status.close(status_server)
             if self.procwatch is not None:
                 self.procwatch.close()
+            if self.addrwatch is not None:
+                self.addrwatch.close()
             for sock in self.sockets:
                 sock.close()
             for sender in ctx.senders.values():
                 sender.close()
             ctx.close_arp_watches()
+            ctx.rx_budget.close()
             timer.close()
             await scripts.close()
             if self.vmacs and self.options.release_on_stop:  # a failed start, too
@@ -460,14 +526,7 @@ class VrrpRunner:
         """keepalived's JSON signal: every instance's state and counters, atomically."""
         import orjson
 
-        path = self.options.json_file
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.error("Cannot write %s: %s", path, exc)
+        write_text(self.options.json_file, orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
 
     async def _statics(self, nl: Netlink, add: bool) -> None:
         """static_ipaddress/routes/rules: keepalived sets them at start and, unless -V,
@@ -497,6 +556,7 @@ class VrrpRunner:
         self.tracking = self._build_tracking(None, None)
         self._sync_procwatch(set(self.tracking.processes))
         await nl.watch_links(self._on_link)
+        await self._watch_addresses()
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
             await asyncio.sleep(self.spec.startup_delay_s)
@@ -920,6 +980,36 @@ class VrrpRunner:
             await self._remove_vmacs(ctx.netlink)
             await self._statics(ctx.netlink, add=False)
             await self.firewall.remove()  # ... and the rules that guard them
+
+
+def _fifo_owner(config: Config) -> int | None:
+    """The uid `notify_fifo NAME USER` names: its FIFO may be that user's (else root's)."""
+    import pwd
+
+    g = config.global_defs
+    fifo = g.vrrp_notify_fifo or g.notify_fifo
+    if fifo is None or not fifo.username:
+        return None
+    try:
+        return pwd.getpwnam(fifo.username).pw_uid
+    except KeyError:
+        return None
+
+
+def _admin_up(ifname: str) -> bool:
+    """IFF_UP of an interface, read now (False when it is gone)."""
+    try:
+        with open(f"/sys/class/net/{ifname}/flags") as fh:
+            return bool(int(fh.read(), 16) & 1)
+    except (OSError, ValueError):
+        return False
+
+
+def _mcast_key(inst: Instance) -> tuple[str, int, str, int]:
+    """Multicast sockets are shared per (interface, family, source, IP protocol)."""
+    spec = inst.spec
+    proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
+    return (spec.sock_ifname, spec.family, inst.src, proto)
 
 
 def _set_sysctl(ifname: str, name: str, value: int) -> int | None:

@@ -129,7 +129,8 @@ def fastha_pids() -> dict[int, str]:
             state = (d / "stat").read_text().rsplit(") ", 1)[1][0]
         except (OSError, IndexError):
             continue
-        if state != "Z" and ("fastha.daemon.child" in cmd or "fastha.cli.main daemon" in cmd):
+        # The process titles (fastha.daemon.proctitle): fastha: parent/vrrp/checker.
+        if state != "Z" and cmd.startswith(("fastha: parent", "fastha: vrrp", "fastha: checker")):
             out[int(d.name)] = cmd.strip()
     return out
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from fastha.check.health import IPVS_WEIGHT_MAX, Outcome
 from fastha.check.probes import ProbeContext
 from fastha.check.spec import FileSpec
+from fastha.drivers.files import read_small
 
 
 def read_value(path: str) -> int:
+    # Non-blocking, no symlink, regular files only (read_small): a FIFO put there must
+    # not hang the checker's loop; anything else reads as 0, as a missing file does.
     try:
-        with open(path, "rb") as f:
-            text = f.read(64).split()
+        text = read_small(path, 64).split()
         return int(text[0]) if text else 0
     except (OSError, ValueError):
         return 0

@@ -19,6 +19,8 @@ async def probe(spec: MiscSpec, ctx: ProbeContext) -> Outcome:
             timeout=spec.timeout,
             user=spec.user,
             group=spec.group,
+            uid=spec.uid,
+            gid=spec.gid,
             name=f"MISC_CHECK {spec.argv[0]}",
         )
     )
