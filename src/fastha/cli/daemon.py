@@ -396,7 +396,11 @@ def command(
         stops = result.stoppers(vrrp=runs_vrrp)
         # keepalived's parent exits KEEPALIVED_EXIT_CONFIG (2) when its VRRP child stops
         # on its configuration, as on a missing parameter.
-        _refuse(f"{path}: {stops[0]}; not starting", EXIT_CONFIG)
+        _refuse(
+            f"{path}: configuration has errors keepalived does not run with either "
+            f"({stops[0]}); not starting",
+            EXIT_CONFIG,
+        )
     if result.errors:
         click.echo(f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
                    "starting as keepalived does, with its fallback for each", err=True)  # fmt: skip
