@@ -32,7 +32,7 @@ from pathlib import Path
 
 import atheris
 
-EXIT_CODES = {0, 4, 5, 6}
+EXIT_CODES = {0, 2, 4, 5, 6}  # 2: a missing parameter (keepalived exits while parsing)
 
 with atheris.instrument_imports(include=["fastha"]):
     from fastha import wire

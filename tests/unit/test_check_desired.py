@@ -236,6 +236,8 @@ virtual_server group BIG {
     lvs_sched rr
     lvs_method DR
     protocol TCP
+    real_server 10.1.0.1 80 {
+    }
 }
 """)  # fmt: skip
     with pytest.raises(DesiredError, match=str(RANGE_MAX)):
@@ -272,3 +274,43 @@ virtual_server 10.0.0.2 80 {
     got = by_name(DesiredTable(cfg).owned())
     assert [d.key for s in got.values() for d in s.dests] == [
         ("192.168.1.1", 80), ("192.168.1.2", 0), ("192.168.1.3", 8080)]  # fmt: skip
+
+
+EMPTY_POOL = """\
+virtual_server 10.0.0.1 443 {
+    lvs_sched rr
+    lvs_method DR
+    protocol TCP
+}
+virtual_server 10.0.0.1 80 {
+    lvs_sched rr
+    lvs_method DR
+    protocol TCP
+    real_server 10.0.1.1 80 {
+    }
+}
+"""
+
+
+@pytest.mark.keepalived
+def test_a_virtual_server_with_no_real_servers_is_not_programmed(tmp_path: Path) -> None:
+    """keepalived (check_data.c validate_check_config) frees it: "Virtual server
+    [10.0.0.1]:tcp:443 has no real servers - ignoring". Neither the desired IPVS table
+    nor the health plan has it; keepalived -t says the same words."""
+    from tests.support import keepalived
+    from tests.support.prereq import need_tool
+
+    path = tmp_path / "keepalived.conf"
+    path.write_text(EMPTY_POOL)
+    ka = keepalived.check(path, binary=need_tool("keepalived"))
+    said = "Virtual server [10.0.0.1]:tcp:443 has no real servers - ignoring"
+    assert any(said in m for m in ka.messages), ka.messages
+    res = load(path)
+    assert any(said in d.message for d in res.diagnostics)
+    assert int(res.exit_code) == ka.returncode
+    cfg = res.config
+    keys = {
+        str(s) for vi in range(len(DesiredTable(cfg))) for s in DesiredTable(cfg).services(vi, {})
+    }
+    assert keys == {"TCP 10.0.0.1:80"}
+    assert [v.name for v in build_plan(cfg).virtual_servers] == ["[10.0.0.1]:tcp:80"]

@@ -386,8 +386,13 @@ delay_loop 3
 
 
 def test_real_server_weight_range() -> None:
-    _, diags = load("virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\nweight 70000\n}\n}")
-    assert errors(diags) == ["t.conf:3: error: weight: 70000 is out of range [0-65535]"]
+    """keepalived's range is 0 to IPVS_WEIGHT_MAX (INT32_MAX), not 16 bits."""
+    cfg, diags = load("virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\nweight 70000\n}\n}")
+    assert errors(diags) == [] and cfg.virtual_servers[0].real_servers[0].weight == 70000
+    _, diags = load(
+        "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\nweight 2147483648\n}\n}"
+    )
+    assert errors(diags) == ["t.conf:3: error: weight: 2147483648 is out of range [0-2147483647]"]
 
 
 def test_checker_timing_inheritance_and_per_type_defaults() -> None:
@@ -737,7 +742,7 @@ neighbor_ip 2001:db8::2
     ("line", "message"),
     [
         ("multiplier 0", "multiplier: 0 is out of range [1-255]"),
-        ("idle_tx 10", "idle_tx: 10 is out of range [1000-4.29497e+06]"),
+        ("idle_tx 10", "idle_tx: 10 is out of range [1000-4294967]"),
         ("weight 254", "weight: 254 is out of range [-253-253]"),
         ("weight 5 sideways", "weight: unknown weight option 'sideways'"),
     ],

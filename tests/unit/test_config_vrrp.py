@@ -131,7 +131,7 @@ vrrp_instance V {
  virtual_ipaddress_excluded { 10.1.0.1/24 }
  virtual_routes { src 10.0.0.1 to 10.2.0.0/16 via 10.0.0.254 dev eth0 table 5 metric 3
  blackhole 10.3.0.0/16
- default via 10.0.0.254 proto static }
+ default via 10.0.0.254 protocol static no_track }
  virtual_rules { from 10.0.0.0/24 table 5 priority 100
  to 10.9.0.0/16 lookup main iif eth0 fwmark 0x10/0xff }
  no_accept
@@ -185,8 +185,10 @@ vrrp_instance V {
     assert vi.virtual_ipaddresses[0].track_group == "TG"
     assert vi.virtual_ipaddresses[1].nodad and vi.virtual_ipaddresses[1].no_track
     routes = vi.virtual_routes
-    assert routes[0].via == ipaddress.ip_address("10.0.0.254") and routes[0].table == "5"
+    assert routes[0].via == ipaddress.ip_address("10.0.0.254") and routes[0].table == 5
     assert routes[1].type == "blackhole" and routes[2].to is None
+    # keepalived's protocol (18) on what it tracks; as given with no_track.
+    assert routes[0].protocol == 18 and routes[2].protocol == 4
     rules = vi.virtual_rules
     assert rules[0].priority == 100 and (rules[1].fwmark, rules[1].fwmask) == (16, 255)
     assert vi.accept is False and vi.nopreempt and vi.skip_check_adv_addr
@@ -244,8 +246,8 @@ def test_deprecated_spellings(tmp_path: Path) -> None:
         ("track_script { chk weight 254 }", "out of range"),
         ("virtual_ipaddress { 10.0.0.1/33 }", "not a valid"),
         ("virtual_ipaddress { 10.0.0.1 bogus }", "unknown option"),
-        ("virtual_routes { 10.0.0.0/8 via 2001:db8::1 }", "not IPv4"),
-        ("virtual_rules { from 10.0.0.0/8 frobnicate 1 }", "unknown rule option"),
+        ("virtual_routes { 10.0.0.0/8 via 2001:db8::1 }", "Cannot mix IPv4 and IPv6"),
+        ("virtual_rules { from 10.0.0.0/8 frobnicate 1 }", "Unknown rule option frobnicate"),
     ],
 )
 def test_bad_values_are_errors(tmp_path: Path, line: str, fragment: str) -> None:
@@ -505,7 +507,7 @@ static_routes {
     inet6 default via 2001:db8::1
 }
 static_rules {
-    from 192.0.2.0/24 table 100
+    from 192.0.2.0/24 table 100 priority 100
 }
 linkbeat_interfaces {
     eth0
@@ -524,10 +526,27 @@ garp_group {
     cfg = result.config
     assert len(cfg.static_ipaddresses) == 1 and len(cfg.static_routes) == 2
     assert cfg.static_routes[1].family == 6 and cfg.static_routes[1].to is None
-    assert cfg.static_rules[0].table == "100"
+    assert cfg.static_rules[0].table == 100
     assert [(li.name, li.method) for li in cfg.linkbeat_interfaces] == [
         ("eth0", None),
         ("eth1", "MII"),
     ]
     assert cfg.interface_up_down_delays[0].up_delay == 4
     assert cfg.garp_groups[0].interfaces == ("eth0", "eth1")
+
+
+def test_rules_without_priority_get_keepalived_s(tmp_path: Path) -> None:
+    """vrrp_iprule.c: 16384, then one less per rule of the family, in line order, with
+    keepalived's warning (so -t exits 5)."""
+    result = run(
+        tmp_path,
+        "static_rules {\n from 192.0.2.0/24 table 100\n from 2001:db8::/64 table 100\n}\n"
+        + one(" virtual_rules {\n from 192.0.3.0/24 table 100\n }\n" + VIP)
+        + "static_rules {\n from 192.0.4.0/24 table 100 priority 7\n"
+        " from 192.0.5.0/24 table 100\n}\n",
+    )
+    cfg = result.config
+    assert [r.priority for r in cfg.static_rules] == [16384, 16384, 7, 16382]
+    assert cfg.vrrp_instances[0].virtual_rules[0].priority == 16383
+    assert sum("Rule has no preference specified" in m for m in messages(result)) == 4
+    assert result.exit_code == ExitCode.CONFIG

@@ -35,7 +35,8 @@ from enum import IntEnum
 
 from fastha.check.spec import Check, NotifyScript, Plan, RsKey, RsPlan, VsPlan
 
-IPVS_WEIGHT_MAX = 65535
+# ip_vs.h IPVS_WEIGHT_MAX (INT32_MAX): keepalived clamps there, and so does the kernel.
+IPVS_WEIGHT_MAX = 2**31 - 1
 
 
 class CheckState(IntEnum):

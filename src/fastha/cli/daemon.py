@@ -179,6 +179,21 @@ def _umask(text: str | None) -> int | None:
     return value
 
 
+def _namespace_interfaces(name: str) -> frozenset[str] | None:
+    """The interfaces of network namespace NAME (`ip -n NAME -o link`), or None."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ip", "-n", name, "-o", "link", "show"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # "2: eth0@if5: <BROADCAST,...": the name, without its "@peer".
+    return frozenset(
+        line.split(": ", 2)[1].split("@", 1)[0] for line in out.splitlines() if ": " in line
+    )
+
+
 def _has_vrrp(config: Config) -> bool:
     return bool(config.vrrp_instances or config.static_ipaddresses or config.static_routes
                 or config.static_rules)  # fmt: skip
@@ -356,16 +371,39 @@ def command(
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
-    result = load(path, config_id if config_id is not None else default_config_id(),
-                  all_config=all_config)  # fmt: skip
+    cid = config_id if config_id is not None else default_config_id()
+    result = load(path, cid, all_config=all_config)
+    netns = namespace or (result.config.net_namespace if result.config else None)
+    if netns:
+        # keepalived enters the namespace before it looks interfaces up: so do we, for
+        # the interface checks (a missing one stops keepalived's VRRP child).
+        from fastha.config.validate import Host
+
+        names = _namespace_interfaces(netns)
+        host = Host(interfaces=names) if names is not None else Host(check_interfaces=False)
+        result = load(path, cid, host=host, all_config=all_config)
     for diag in result.diagnostics:
         click.echo(str(diag) if diag.where is not None else f"{path}: {diag}", err=True)
     if result.config is None or any(
         d.exit_code in (ExitCode.FATAL, ExitCode.NO_CONFIG) for d in result.errors
     ):
         _refuse(f"{path}: cannot read the configuration; not starting", EXIT_NO_CONFIG)
-    if not result.ok:
-        _refuse(f"{path}: configuration has errors; not starting", EXIT_CONFIG)
+    # Only where keepalived itself does not run (see Diagnostic.stops: the VRRP child's
+    # problems not with -C alone); on any other error it starts with its fallback, which
+    # the model already holds.
+    runs_vrrp = vrrp or not check
+    if not result.starts(vrrp=runs_vrrp):
+        stops = result.stoppers(vrrp=runs_vrrp)
+        # keepalived's parent exits KEEPALIVED_EXIT_CONFIG (2) when its VRRP child stops
+        # on its configuration, as on a missing parameter.
+        _refuse(
+            f"{path}: configuration has errors keepalived does not run with either "
+            f"({stops[0]}); not starting",
+            EXIT_CONFIG,
+        )
+    if result.errors:
+        click.echo(f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
+                   "starting as keepalived does, with its fallback for each", err=True)  # fmt: skip
     config = result.config
     if dump_conf:
         sys.stdout.buffer.write(dumps(config) + b"\n")

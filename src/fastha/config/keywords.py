@@ -204,7 +204,7 @@ def rcv_bufs(args: Args) -> int:
     return integer(1, 2**31 - 1)(args)
 
 
-_nice = integer(-20, 19)
+_nice = integer(-20, 19, lenient=True)
 _rt = integer(1, 99)
 _rttime = integer(1)
 
@@ -237,7 +237,8 @@ def notification_email(args: Args, where: Where) -> tuple[str, ...]:
     return tuple(args)
 
 
-_garp = integer(0, 2**31 - 1)
+# global_parser.c reads these with ignore_error (a word with junk runs as strtoul reads it).
+_garp = integer(0, 2**31 - 1, lenient=True)
 
 GLOBAL_DEFS = Block(
     "global_defs",
@@ -268,7 +269,9 @@ GLOBAL_DEFS = Block(
         Keyword("notification_email_from", string),
         Keyword("smtp_server", smtp_server, spreads=True),
         Keyword("smtp_helo_name", string),
-        Keyword("smtp_connect_timeout", integer(1, 2**31 - 1)),
+        Keyword(
+            "smtp_connect_timeout", integer(0, 4294, lenient=True, zero=1)
+        ),  # 0: "must be greater than 0, setting to 1"
         Keyword("smtp_alert", boolean),
         Keyword("smtp_alert_vrrp", boolean),
         Keyword("smtp_alert_checker", boolean),
@@ -290,13 +293,15 @@ GLOBAL_DEFS = Block(
         Keyword("lvs_flush", flag),
         Keyword("lvs_flush_on_stop", lvs_flush_on_stop, aliases=("lvs_flush_onstop",)),
         Keyword("vrrp_garp_master_delay", _garp),
-        Keyword("vrrp_garp_master_repeat", integer(1, 2**31 - 1)),
+        Keyword("vrrp_garp_master_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
         Keyword("vrrp_garp_lower_prio_delay", _garp),
         Keyword("vrrp_garp_lower_prio_repeat", _garp),
         Keyword("vrrp_garp_master_refresh", _garp),
-        Keyword("vrrp_garp_master_refresh_repeat", integer(1, 2**31 - 1)),
-        Keyword("vrrp_garp_interval", number(0, 1000)),
-        Keyword("vrrp_gna_interval", number(0, 1000)),
+        Keyword("vrrp_garp_master_refresh_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
+        # global_parser.c: read_decimal_unsigned_strvec(..., 1, UINT_MAX, TIMER_HZ_DIGITS):
+        # 1 us to 4294.967295 s; 0 is "vrrp_garp_interval '0' is invalid" (ignored).
+        Keyword("vrrp_garp_interval", number(0.000001, 4294.967295)),
+        Keyword("vrrp_gna_interval", number(0.000001, 4294.967295)),
         Keyword("vrrp_min_garp", boolean),
         Keyword("vrrp_garp_extra_if", garp_extra_if),
         Keyword(
@@ -305,10 +310,10 @@ GLOBAL_DEFS = Block(
             field="vrrp_garp_extra_if",
             deprecated_by="vrrp_garp_extra_if",
         ),
-        Keyword("vrrp_down_timer_adverts", integer(1, 100)),
+        Keyword("vrrp_down_timer_adverts", integer(1, 100, lenient=True)),
         Keyword("vrrp_lower_prio_no_advert", boolean),
         Keyword("vrrp_higher_prio_send_advert", boolean),
-        Keyword("vrrp_version", integer(2, 3)),
+        Keyword("vrrp_version", integer(2, 3, lenient=True)),
         Keyword("vrrp_iptables", words),
         Keyword("vrrp_ipsets", words),
         Keyword("nftables", lambda a: a[0] if a else "keepalived"),

@@ -80,7 +80,9 @@ def _vsg_item(args: Args, where: Where) -> m.VsgEntry:
     """`fwmark N [inet|inet6]` or `<IP | IP-last | IP-IP | IP/len> [port]`."""
     if args[0] == "fwmark":
         mark = integer(1, 2**32 - 1)(args[1:])
-        family = m.Family(choice("inet", "inet6")(args[2:])) if len(args) > 2 else None
+        family = (
+            m.Family(choice("inet", "inet6", casefold=False)(args[2:])) if len(args) > 2 else None
+        )
         return m.VsgFwmark(where=where, fwmark=mark, family=family)
     if len(args) > 2:
         raise BadValue(f"extra words: {' '.join(args[2:])}")
@@ -461,13 +463,15 @@ REAL_SERVER = Block(
     header=_address_port,
     keywords=(
         *_SERVER_TIMING,
-        Keyword("weight", integer(0, 65535)),
+        # check_parser.c rs_weight_handler: 0 to IPVS_WEIGHT_MAX (INT32_MAX), read with
+        # ignore_error ("2x" runs as 2); so are the thresholds.
+        Keyword("weight", integer(0, 2**31 - 1, lenient=True)),
         Keyword("lvs_method", _lvs_method),
         Keyword("inhibit_on_failure", boolean),
         Keyword("notify_up", _notify_script),
         Keyword("notify_down", _notify_script),
-        Keyword("uthreshold", uint),
-        Keyword("lthreshold", uint),
+        Keyword("uthreshold", integer(0, 2**32 - 1, lenient=True)),
+        Keyword("lthreshold", integer(0, 2**32 - 1, lenient=True)),
         Keyword("smtp_alert", boolean),
         Keyword("virtualhost", string),
         Keyword("snmp_name", string),
@@ -493,7 +497,8 @@ VIRTUAL_SERVER = Block(
             quiet_deprecation=True,
         ),
         *_FLAGS,
-        Keyword("weight", integer(0, 65535)),
+        # vs_weight_handler: 1 to INT32_MAX, read with ignore_error.
+        Keyword("weight", integer(1, 2**31 - 1, lenient=True)),
         Keyword("lvs_method", _lvs_method),
         Keyword(
             "lb_kind",
@@ -512,8 +517,9 @@ VIRTUAL_SERVER = Block(
         Keyword("snmp_name", string),
         Keyword("alpha", flag),
         Keyword("omega", flag),
-        Keyword("quorum", integer(1, 2**32 - 1)),
-        Keyword("hysteresis", uint),
+        # check_parser.c: read with ignore_error.
+        Keyword("quorum", integer(1, 2**32 - 1, lenient=True)),
+        Keyword("hysteresis", integer(0, 2**32 - 1, lenient=True)),
         Keyword("quorum_up", _notify_script),
         Keyword("quorum_down", _notify_script),
         Keyword("ip_family", _enum(m.Family, casefold=False)),

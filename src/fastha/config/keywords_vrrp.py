@@ -7,9 +7,11 @@ Value ranges are the ones keepalived's parser enforces; relations between keywor
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fastha.config import rttables
 from fastha.config.model import Script
 from fastha.config.model_vrrp import (
     Authentication,
@@ -17,6 +19,7 @@ from fastha.config.model_vrrp import (
     GarpGroup,
     InterfaceUpDownDelay,
     LinkbeatInterface,
+    NextHop,
     ParamMatch,
     State,
     Tracked,
@@ -38,6 +41,8 @@ from fastha.config.source import Where
 from fastha.config.values import (
     Args,
     BadValue,
+    Fallback,
+    MissingValue,
     boolean,
     choice,
     flag,
@@ -45,6 +50,7 @@ from fastha.config.values import (
     ip_address,
     ip_interface,
     number,
+    settle,
     string,
     text,
     words,
@@ -73,36 +79,43 @@ def named(args: Args) -> Mapping[str, Any]:
 
 def weight_reverse(lo: int, hi: int) -> Callable[[Args], Mapping[str, Any]]:
     """`weight N [reverse]` spread into `weight` and `weight_reverse`."""
-    parse = integer(lo, hi)
+    parse = integer(lo, hi, lenient=True)  # keepalived: read_int_strvec(..., true)
 
     def parse_weight(args: Args) -> Mapping[str, Any]:
-        value = parse(args)
+        value, problem = settle(parse, args)
         rest = args[1:]
         if rest and rest[0] != "reverse":
             raise BadValue(f"unknown word '{rest[0]}' after weight")
-        return {"weight": value, "weight_reverse": bool(rest)}
+        out = {"weight": value, "weight_reverse": bool(rest)}
+        if problem:
+            raise Fallback(problem, out)
+        return out
 
     return parse_weight
 
 
 def tracked(lo: int, hi: int, *, allow_reverse: bool = True) -> Callable[[Args, Where], Tracked]:
     """One line of a track_* block: `NAME [weight N [reverse]]`."""
-    parse = integer(lo, hi)
+    parse = integer(lo, hi, lenient=True)  # keepalived: read_int_strvec(..., true)
 
     def item(args: Args, where: Where) -> Tracked:
         name, rest = args[0], list(args[1:])
         weight: int | None = None
         reverse = False
+        problem = None
         while rest:
             word = rest.pop(0)
             if word == "weight":
-                weight = parse(tuple(rest[:1]))
+                weight, problem = settle(parse, tuple(rest[:1]))
                 rest = rest[1:]
             elif word == "reverse" and allow_reverse:
                 reverse = True
             else:
                 raise BadValue(f"{name}: unknown word '{word}'")
-        return Tracked(name=name, weight=weight, reverse=reverse, where=where)
+        out = Tracked(name=name, weight=weight, reverse=reverse, where=where)
+        if problem:
+            raise Fallback(f"{name}: {problem}", out)
+        return out
 
     return item
 
@@ -124,7 +137,8 @@ def _scope(word: str) -> str:
 
 def _take(rest: list[str], what: str) -> str:
     if not rest:
-        raise BadValue(f"missing value for '{what}'")
+        # keepalived reads past the end of the line: null_strvec, it exits.
+        raise MissingValue(f"missing value for '{what}'")
     return rest.pop(0)
 
 
@@ -214,35 +228,61 @@ _ROUTE_TYPES = frozenset(
         "nat",
     ]
 )
-# ip-route options keepalived accepts that take a value and are kept as written.
-_ROUTE_VALUE_OPTIONS = frozenset(
-    [
-        "tos",
-        "dsfield",
-        "realms",
-        "mtu",
-        "advmss",
-        "rtt",
-        "rttvar",
-        "reordering",
-        "window",
-        "cwnd",
-        "initcwnd",
-        "initrwnd",
-        "ssthresh",
-        "rto_min",
-        "features",
-        "quickack",
-        "congctl",
-        "pref",
-        "fastopen_no_cookie",
-        "ttl-propagate",
-        "nexthop",
-        "expires",
-        "encap",
-    ]
-)
-_ROUTE_FLAG_OPTIONS = frozenset(["pervasive"])
+# Route metrics (RTA_METRICS, rtnetlink.h RTAX_*) as vrrp_iproute.c alloc_route reads
+# them; the first group takes an optional `lock` before its value.
+_ROUTE_LOCKABLE = frozenset(
+    ["mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh",
+     "rto_min", "initcwnd", "initrwnd"]
+)  # fmt: skip
+_ROUTE_METRICS = _ROUTE_LOCKABLE | {"hoplimit", "features", "quickack", "fastopen_no_cookie"}
+# Metrics whose value is a time (`rtt 100ms`): kept as written, not installed by fastha.
+_ROUTE_TIME_METRICS = frozenset(["rtt", "rttvar", "rto_min"])
+# Options keepalived 2.2.7 accepts that fastha keeps as written but does not install yet
+# (validate_vrrp says so for each line that has one: never dropped in silence).
+_ROUTE_KEPT_OPTIONS = frozenset(["from", "realms", "expires", "pref", "ttl-propagate",
+                                 "encap", "vrf", "as"])  # fmt: skip
+_ROUTE_KEPT_FLAGS = frozenset(["add", "prepend", "append"])
+
+
+def _u32(word: str, what: str) -> int:
+    return integer(0, 0xFFFFFFFF)((word,)) if word.isdigit() else _bad(what, word)
+
+
+def _bad(what: str, word: str) -> Any:
+    raise BadValue(what % word)
+
+
+def _table(word: str, what: str) -> int:
+    """`table NAME|N`, resolved as keepalived resolves it (fastha.config.rttables)."""
+    number = rttables.table_id(word)
+    if number is None:
+        raise BadValue(f"Routing table {word} not found for {what}")
+    return number
+
+
+def _tos(word: str) -> int:
+    try:
+        value = int(word, 16)  # iproute2's rt_dsfield / keepalived: hexadecimal
+    except ValueError:
+        raise BadValue(f"TOS value {word} is invalid") from None
+    if not 0 <= value <= 255:
+        raise BadValue(f"TOS value {word} is invalid")
+    return value
+
+
+def _tracked_protocol(kind: str, fields: dict[str, Any]) -> str | None:
+    """keepalived installs what it tracks with protocol keepalived (18); a tracked line
+    with another protocol gets it reset, with this message (the line is kept)."""
+    if fields.get("no_track"):
+        return None
+    given = fields.get("protocol")
+    fields["protocol"] = rttables.RTPROT_KEEPALIVED
+    if given is not None and given != rttables.RTPROT_KEEPALIVED:
+        return (
+            f"{kind} cannot be tracked if protocol is not RTPROT_KEEPALIVED"
+            f"({rttables.RTPROT_KEEPALIVED}), resetting protocol"
+        )
+    return None
 
 
 def _network(word: str, family: int | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -256,10 +296,14 @@ def _network(word: str, family: int | None) -> ipaddress.IPv4Network | ipaddress
 
 
 def virtual_route(args: Args, where: Where) -> VirtualRoute:
-    """An `ip route add` line (keepalived's vrrp_iproute.c alloc_route)."""
+    """An `ip route add` line, with exactly the words keepalived 2.2.7 reads
+    (vrrp_iproute.c alloc_route): any other word is keepalived's "unknown route keyword"
+    and the line is dropped, as keepalived drops it."""
     rest = list(args)
     fields: dict[str, Any] = {}
     options: list[tuple[str, str]] = []
+    metrics: list[tuple[str, int | str]] = []
+    lock: list[str] = []
     family: int | None = None
     to: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
     seen_to = False
@@ -269,8 +313,6 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
             family = 6
         elif word == "inet":
             family = 4
-        elif word in _ROUTE_TYPES:
-            fields["type"] = word
         elif word == "src":
             fields["src"] = ip_address((_take(rest, word),))
         elif word in ("via", "gw"):
@@ -281,25 +323,62 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
         elif word in ("dev", "oif"):
             fields["dev"] = _take(rest, word)
         elif word == "table":
-            fields["table"] = _take(rest, word)
+            fields["table"] = _table(_take(rest, word), "route")
         elif word in ("metric", "preference", "priority"):
             fields["metric"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
         elif word == "scope":
             fields["scope"] = _scope(_take(rest, word))
-        elif word in ("proto", "protocol"):
-            fields["protocol"] = _take(rest, word)
+        elif word == "protocol":
+            value = _take(rest, word)
+            number = rttables.protocol_id(value)
+            if number is None:
+                raise BadValue(f"Protocol {value} not found or invalid for route")
+            fields["protocol"] = number
+        elif word in ("tos", "dsfield"):
+            fields["tos"] = _tos(_take(rest, word))
         elif word == "onlink":
             fields["onlink"] = True
         elif word == "track_group":
             fields["track_group"] = _take(rest, word)
         elif word == "no_track":
             fields["no_track"] = True
-        elif word in _ROUTE_VALUE_OPTIONS:
-            options.append((word, _take(rest, word)))
-        elif word in _ROUTE_FLAG_OPTIONS:
+        elif word in _ROUTE_METRICS:
+            value = _take(rest, word)
+            if word in _ROUTE_LOCKABLE and value == "lock":
+                lock.append(word)
+                value = _take(rest, word)
+            if word in _ROUTE_TIME_METRICS:
+                options.append((word, value))
+            elif word == "features":
+                if value != "ecn":
+                    raise BadValue(f"feature {value} not supported")
+                metrics.append((word, 1))
+            else:
+                metrics.append((word, _u32(value, f"Invalid {word} %s specified for route")))
+        elif word == "congctl":
+            value = _take(rest, word)
+            if value == "lock":
+                lock.append(word)
+                value = _take(rest, word)
+            metrics.append((word, value))
+        elif word in _ROUTE_KEPT_OPTIONS:
+            value = _take(rest, word)
+            if word == "as" and value == "to":
+                value = _take(rest, word)
+            options.append((word, value))
+        elif word in _ROUTE_KEPT_FLAGS:
             options.append((word, ""))
-        elif word in ("to", "default", "default6") or not seen_to:
+        elif word == "nexthop":
+            fields["nexthops"] = _nexthops([word, *rest], family)
+            rest = []
+        elif word == "or":
+            options.append((word, " ".join(rest)))
+            rest = []
+        else:
             if word == "to":
+                word = _take(rest, word)
+            if word in _ROUTE_TYPES:
+                fields["type"] = word
                 word = _take(rest, word)
             seen_to = True
             if word in ("default", "default6"):
@@ -307,51 +386,107 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
                     family = 6
                 to = None
             else:
-                to = _network(word, family)
-        else:
-            raise BadValue(f"unknown route option '{word}'")
+                try:
+                    to = _network(word, family)
+                except BadValue:
+                    raise BadValue(f"unknown route keyword {word}") from None
     if not seen_to:
-        raise BadValue("route has no destination")
+        raise BadValue("Route must have a destination")
     fam = to.version if to is not None else (family or 4)
     if family is not None and family != fam:
-        raise BadValue(f"route family mismatch for {to}")
+        raise BadValue(f"Cannot mix IPv4 and IPv6 addresses for route ({to})")
     for key in ("src", "via"):
         value = fields.get(key)
         if value is not None and value.version != fam:
-            raise BadValue(f"route {key} {value} is not IPv{fam}")
-    return VirtualRoute(to=to, family=fam, options=tuple(options), where=where, **fields)
+            raise BadValue("Cannot mix IPv4 and IPv6 addresses for route")
+    problem = _tracked_protocol("Route", fields)
+    route = VirtualRoute(
+        to=to, family=fam, options=tuple(options), metrics=tuple(metrics), lock=tuple(lock),
+        where=where, **fields,
+    )  # fmt: skip
+    if problem:
+        raise Fallback(problem, route)
+    return route
+
+
+def _nexthops(words: list[str], family: int | None) -> tuple[NextHop, ...]:
+    """`nexthop via A dev I weight N onlink nexthop ...` (vrrp_iproute.c parse_nexthops):
+    anything else after them is "Route has trailing nonsense"."""
+    hops: list[NextHop] = []
+    while words and words[0] == "nexthop":
+        words.pop(0)
+        hop: dict[str, Any] = {}
+        while words and words[0] != "nexthop":
+            word = words.pop(0)
+            if word == "via":
+                value = _take(words, word)
+                if value in ("inet", "inet6"):
+                    value = _take(words, word)
+                addr = ip_address((value,))
+                if family is not None and addr.version != family:
+                    raise BadValue("Address family mismatch for next hop")
+                family = addr.version
+                hop["via"] = addr
+            elif word == "dev":
+                hop["dev"] = _take(words, word)
+            elif word == "weight":
+                value = _take(words, word)
+                weight = integer(0, 256)((value,))
+                if not weight:
+                    raise BadValue("Invalid weight 0 specified for route")
+                hop["weight"] = weight
+            elif word == "onlink":
+                hop["onlink"] = True
+            elif word in ("realms", "encap", "as"):
+                raise BadValue(f"nexthop {word} is not supported by fastha yet")
+            else:
+                raise BadValue(f"Route has trailing nonsense - {word}")
+        hops.append(NextHop(**hop))
+    return tuple(hops)
 
 
 _RULE_ACTIONS = frozenset(["blackhole", "unreachable", "prohibit", "nop"])
-_RULE_VALUE_OPTIONS = frozenset(
-    [
-        "tos",
-        "dsfield",
-        "realms",
-        "suppress_prefixlength",
-        "suppress_ifgroup",
-        "uidrange",
-        "ipproto",
-        "sport",
-        "dport",
-        "protocol",
-    ]
-)
+
+
+def _range(word: str, what: str, hi: int) -> str:
+    first, _, last = word.partition("-")
+    try:
+        lo_v, hi_v = int(first), int(last or first)
+    except ValueError:
+        raise BadValue(f"invalid {what} range {word}") from None
+    if not 0 <= lo_v <= hi_v <= hi:
+        raise BadValue(f"invalid {what} range {word}")
+    return f"{lo_v}:{hi_v}"
 
 
 def virtual_rule(args: Args, where: Where) -> VirtualRule:
-    """An `ip rule add` line (keepalived's vrrp_iprule.c alloc_rule)."""
+    """An `ip rule add` line, with exactly the words keepalived 2.2.7 reads
+    (vrrp_iprule.c alloc_rule): any other word is "Unknown rule option" and the line is
+    dropped, as keepalived drops it."""
     rest = list(args)
     fields: dict[str, Any] = {}
     options: list[tuple[str, str]] = []
     family: int | None = None
+    action: str | None = None
+    # keepalived reports these and keeps the rule without the word's value.
+    problems: list[str] = []
+
+    def set_action(value: str) -> None:
+        nonlocal action
+        if action is not None:
+            raise BadValue(
+                "Cannot specify more than one of table/nop/goto/blackhole/prohibit/unreachable"
+                "/l3mdev for rule"
+            )
+        action = value
+
     while rest:
         word = rest.pop(0)
         if word == "inet6":
             family = 6
         elif word == "inet":
             family = 4
-        elif word in ("not", "invert"):
+        elif word == "not":
             fields["invert"] = True
         elif word in ("from", "to"):
             value = _take(rest, word)
@@ -360,35 +495,87 @@ def virtual_rule(args: Args, where: Where) -> VirtualRule:
                 family = net.version
             fields["from_" if word == "from" else "to"] = net
         elif word in ("table", "lookup"):
-            fields["table"] = _take(rest, word)
-            fields["action"] = "table"
-        elif word == "goto":
-            fields["goto"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
-            fields["action"] = "goto"
-        elif word in _RULE_ACTIONS:
-            fields["action"] = word
-        elif word in ("preference", "pref", "priority"):
+            table = _table(_take(rest, word), "rule")
+            if table == 0:
+                raise BadValue("Table 0 is not valid")
+            fields["table"] = table
+            set_action("table")
+        elif word in ("preference", "order", "priority"):
             fields["priority"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
-        elif word in ("iif", "dev"):
-            fields["iif"] = _take(rest, word)
-        elif word == "oif":
-            fields["oif"] = _take(rest, word)
+        elif word in ("tos", "dsfield"):
+            fields["tos"] = _tos(_take(rest, word))
         elif word == "fwmark":
             mark, _, mask = _take(rest, word).partition("/")
             fields["fwmark"] = integer(0, 0xFFFFFFFF)((mark,))
             if mask:
                 fields["fwmask"] = integer(0, 0xFFFFFFFF)((mask,))
+        elif word in ("dev", "iif"):
+            fields["iif"] = _take(rest, word)
+        elif word == "oif":
+            fields["oif"] = _take(rest, word)
+        elif word in ("suppress_prefixlength", "sup_pl"):
+            fields["suppress_prefixlength"] = integer(0, 128)((_take(rest, word),))
+        elif word == "protocol":
+            # read_unsigned_strvec: a number only (a route's takes rt_protos names).
+            value = _take(rest, word)
+            if value.isdigit() and int(value) <= 255:
+                fields["protocol"] = int(value)
+            else:
+                problems.append(f"Invalid protocol {value}")
+        elif word == "ipproto":
+            value = _take(rest, word)
+            try:
+                fields["ipproto"] = int(value) if value.isdigit() else socket.getprotobyname(value)
+            except OSError:
+                raise BadValue(f"Invalid ipproto {value}") from None
+        elif word in ("sport", "dport"):
+            # sscanf("%hu-%hu") must read both: a single port is keepalived's
+            # "invalid sport range" (the rule is kept without it).
+            value = _take(rest, word)
+            if "-" in value:
+                fields[word] = _range(value, word, 65535)
+            else:
+                problems.append(f"invalid {word} range {value}")
+        elif word == "uidrange":
+            fields["uidrange"] = _range(_take(rest, word), "uid", 0xFFFFFFFF)
         elif word == "l3mdev":
-            options.append((word, ""))
+            fields["l3mdev"] = True
+            set_action("table")
+        elif word in ("realms", "suppress_ifgroup", "sup_group", "tunnel-id"):
+            options.append((word, _take(rest, word)))
         elif word == "track_group":
             fields["track_group"] = _take(rest, word)
         elif word == "no_track":
             fields["no_track"] = True
-        elif word in _RULE_VALUE_OPTIONS:
-            options.append((word, _take(rest, word)))
         else:
-            raise BadValue(f"unknown rule option '{word}'")
-    return VirtualRule(family=family or 4, options=tuple(options), where=where, **fields)
+            if word == "type":
+                word = _take(rest, word)
+            if word == "goto":
+                fields["goto"] = integer(0, 0xFFFFFFFF)((_take(rest, word),))
+                set_action("goto")
+            elif word in _RULE_ACTIONS:
+                set_action(word)
+            else:
+                raise BadValue(f"Unknown rule option {word}")
+    if action is None:
+        raise BadValue("No action specified for rule - ignoring")
+    if action == "goto":
+        prio = fields.get("priority")
+        if prio is None:
+            raise BadValue(
+                f"Invalid rule - goto target {fields['goto']} specified without preference"
+            )
+        if prio >= fields["goto"]:
+            raise BadValue(f"Invalid rule - preference {prio} >= goto target {fields['goto']}")
+    problem = _tracked_protocol("Rule", fields)
+    if problem:
+        problems.append(problem)
+    rule = VirtualRule(
+        family=family or 4, action=action, options=tuple(options), where=where, **fields
+    )
+    if problems:
+        raise Fallback("; ".join(problems), rule)
+    return rule
 
 
 # --- vrrp_instance ----------------------------------------------------------------------
@@ -444,8 +631,11 @@ def advert_int(args: Args) -> float:
 
 def garp_extra_if(args: Args) -> Mapping[str, Any]:
     all_ = bool(args) and args[0] == "all"
-    value = integer(0, 86400)(args[1:] if all_ else args)
-    return {"garp_extra_if": value, "garp_extra_if_all": all_}
+    value, problem = settle(integer(0, 86400, lenient=True), args[1:] if all_ else args)
+    out = {"garp_extra_if": value, "garp_extra_if_all": all_}
+    if problem:
+        raise Fallback(problem, out)
+    return out
 
 
 def old_unicast_checksum(args: Args) -> str:
@@ -509,19 +699,27 @@ AUTHENTICATION = Block(
     "authentication",
     model=Authentication,
     keywords=(
-        Keyword("auth_type", lambda a: AuthType(choice("PASS", "AH")(a))),
+        # vrrp_auth_type_handler: strcmp, so `pass` is "unknown authentication type" and the
+        # instance runs without authentication (as its keepalived peers would).
+        Keyword("auth_type", lambda a: AuthType(choice("PASS", "AH", casefold=False)(a))),
         Keyword("auth_pass", string),
     ),
 )
 
-_garp_int = integer(0, 2**31 - 1)
+# vrrp_parser.c reads these with ignore_error (a word with junk runs as strtoul's number).
+_garp_int = integer(0, 2**31 - 1, lenient=True)
 
 VRRP_INSTANCE = Block(
     "vrrp_instance",
     model=VrrpInstance,
     header=named,
     keywords=(
-        Keyword("state", lambda a: State(choice("MASTER", "BACKUP")(a))),
+        # vrrp_parser.c vrrp_state_handler: strcmp, so `master` is "unknown state 'master',
+        # defaulting to BACKUP".
+        Keyword(
+            "state",
+            lambda a: State(choice("MASTER", "BACKUP", casefold=False, fallback="BACKUP")(a)),
+        ),
         Keyword("interface", string),
         Keyword("vrf", string),
         Keyword("use_vmac", use_vmac),
@@ -534,7 +732,7 @@ VRRP_INSTANCE = Block(
         Keyword("mcast_src_ip", ip_address, aliases=("unicast_src_ip",)),
         Keyword("mcast_dst_ip", ip_address),
         Keyword("track_src_ip", flag),
-        Keyword("version", integer(2, 3)),
+        Keyword("version", integer(2, 3, lenient=True)),
         Keyword("check_unicast_src", flag),
         Keyword(
             "unicast_peer",
@@ -545,11 +743,11 @@ VRRP_INSTANCE = Block(
         Keyword("unicast_ttl", integer(0, 255)),
         Keyword("old_unicast_checksum", old_unicast_checksum),
         Keyword("garp_master_delay", _garp_int),
-        Keyword("garp_master_repeat", integer(1, 2**31 - 1)),
+        Keyword("garp_master_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
         Keyword("garp_lower_prio_delay", _garp_int),
         Keyword("garp_lower_prio_repeat", _garp_int),
         Keyword("garp_master_refresh", _garp_int),
-        Keyword("garp_master_refresh_repeat", integer(1, 2**31 - 1)),
+        Keyword("garp_master_refresh_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
         Keyword("garp_extra_if", garp_extra_if, spreads=True),
         Keyword(
             "vmac_garp_intvl",
@@ -557,11 +755,13 @@ VRRP_INSTANCE = Block(
             spreads=True,
             deprecated_by="garp_extra_if",
         ),
-        Keyword("down_timer_adverts", integer(1, 100)),
+        Keyword("down_timer_adverts", integer(1, 100, lenient=True)),
         Keyword("lower_prio_no_advert", boolean),
         Keyword("higher_prio_send_advert", boolean),
         Keyword("virtual_router_id", integer(1, 255)),
-        Keyword("priority", integer(1, 255)),
+        # "Priority not valid! must be between 1 & 255. Using default 100" (even with
+        # state MASTER, whose unset priority would be 255).
+        Keyword("priority", integer(1, 255, fallback=100)),
         Keyword("advert_int", advert_int),
         Keyword("authentication", block=AUTHENTICATION),
         Keyword("virtual_ipaddress", field="virtual_ipaddresses", block=ADDRESS_BLOCK),
@@ -636,11 +836,11 @@ VRRP_SCRIPT = Block(
     keywords=(
         # Keeps all words: `script /bin/check arg` and `script "/bin/check arg"` agree.
         Keyword("script", text),
-        Keyword("interval", integer(1, 4294)),
-        Keyword("timeout", integer(1, 4294)),
+        Keyword("interval", integer(0, 4294, lenient=True, zero=1)),
+        Keyword("timeout", integer(0, 4294, lenient=True, zero=1)),
         Keyword("weight", weight_reverse(-253, 253), spreads=True),
-        Keyword("rise", integer(1, 2**31 - 1)),
-        Keyword("fall", integer(1, 2**31 - 1)),
+        Keyword("rise", integer(1, 2**31 - 1, lenient=True, fallback=1)),
+        Keyword("fall", integer(1, 2**31 - 1, lenient=True, fallback=1)),
         Keyword("user", script_user, spreads=True),
         Keyword("init_fail", flag),
     ),
@@ -677,11 +877,15 @@ VRRP_TRACK_PROCESS = Block(
         # Bare `param_match`: the parameters must match exactly.
         Keyword(
             "param_match",
-            lambda a: ParamMatch(choice("initial", "partial")(a)) if a else ParamMatch.EXACT,
+            lambda a: (
+                ParamMatch(choice("initial", "partial", casefold=False)(a))
+                if a
+                else ParamMatch.EXACT
+            ),
         ),
         Keyword("weight", weight_reverse(-253, 253), spreads=True),
-        Keyword("quorum", integer(1, 65535)),
-        Keyword("quorum_max", integer(0, 65535)),
+        Keyword("quorum", integer(1, 65535, lenient=True)),
+        Keyword("quorum_max", integer(0, 65535, lenient=True)),
         Keyword("fork_delay", number(0)),
         Keyword("terminate_delay", number(0)),
         # `delay` sets both fork and terminate delay.
@@ -716,7 +920,7 @@ TRACK_GROUP = Block(
 def linkbeat_interface(args: Args, where: Where) -> LinkbeatInterface:
     method = None
     if len(args) > 1:
-        method = choice("MII", "ETHTOOL", "IOCTL")(args[1:])
+        method = choice("MII", "ETHTOOL", "IOCTL", casefold=False)(args[1:])
     return LinkbeatInterface(name=args[0], method=method, where=where)
 
 

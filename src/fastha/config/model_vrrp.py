@@ -74,6 +74,16 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NextHop:
+    """One `nexthop via ADDR dev IF weight N onlink` of a multipath route."""
+
+    via: IPAddress | None = None
+    dev: str | None = None
+    weight: int | None = None  # 1-256, as written
+    onlink: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VirtualRoute:
     """A virtual_routes / static_routes line (`ip route add` syntax).
 
@@ -87,13 +97,21 @@ class VirtualRoute:
     src: IPAddress | None = None
     via: IPAddress | None = None
     dev: str | None = None
-    table: str | None = None
+    table: int | None = None  # resolved through /etc/iproute2/rt_tables (config.rttables)
     metric: int | None = None
     scope: str | None = None
-    protocol: str | None = None
+    # What the kernel gets: keepalived's RTPROT_KEEPALIVED (18) unless `no_track`.
+    protocol: int | None = None
+    tos: int | None = None
     onlink: bool = False
+    # RTA_METRICS: (name, value) as `ip route` spells them (mtu, advmss, congctl...),
+    # and the names given with `lock`.
+    metrics: tuple[tuple[str, int | str], ...] = ()
+    lock: tuple[str, ...] = ()
+    nexthops: tuple[NextHop, ...] = ()  # RTA_MULTIPATH
     track_group: str | None = None
     no_track: bool = False
+    # Options keepalived accepts that fastha keeps but does not install (validate says so).
     options: tuple[tuple[str, str], ...] = ()
     where: Where | None = None
     positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
@@ -107,16 +125,26 @@ class VirtualRule:
     to: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
     family: int = 4
     action: str = "table"  # table, goto, nop, blackhole, unreachable, prohibit
-    table: str | None = None
+    table: int | None = None  # resolved through /etc/iproute2/rt_tables (config.rttables)
     goto: int | None = None
     priority: int | None = None
     iif: str | None = None
     oif: str | None = None
     fwmark: int | None = None
     fwmask: int | None = None
-    invert: bool = False
+    invert: bool = False  # `not`: FIB_RULE_INVERT
+    tos: int | None = None
+    # FRA_PROTOCOL: RTPROT_KEEPALIVED (18) unless `no_track`.
+    protocol: int | None = None
+    suppress_prefixlength: int | None = None
+    ipproto: int | None = None
+    sport: str | None = None  # "lo:hi"
+    dport: str | None = None
+    uidrange: str | None = None
+    l3mdev: bool = False
     track_group: str | None = None
     no_track: bool = False
+    # Options keepalived accepts that fastha keeps but does not install (validate says so).
     options: tuple[tuple[str, str], ...] = ()
     where: Where | None = None
     positions: Positions = field(default_factory=no_positions, compare=False, repr=False)

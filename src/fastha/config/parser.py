@@ -13,10 +13,10 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
-from fastha.config.diagnostics import Diagnostic, error, note, warning
+from fastha.config.diagnostics import STOPS_ALL, Diagnostic, ExitCode, error, note, stop, warning
 from fastha.config.schema import Block, Keyword
 from fastha.config.source import Line, Where
-from fastha.config.values import BadValue
+from fastha.config.values import BadValue, Fallback, MissingValue
 
 
 class Kind(IntEnum):
@@ -87,7 +87,7 @@ class _Walker:
             try:
                 fields.update(spec.header(header))
             except BadValue as exc:
-                self.diags.append(error(where, f"{spec.name}: {exc}"))
+                self.diags.append(self.problem(where, f"{spec.name}: {exc}", exc))
                 ok = False
         elif header and not top:
             self.diags.append(
@@ -133,8 +133,11 @@ class _Walker:
             return
         try:
             value = spec.items(stmt.words, stmt.where)
-        except BadValue as exc:
+        except Fallback as exc:
             self.diags.append(error(stmt.where, f"{spec.name}: {exc}"))
+            value = exc.value
+        except BadValue as exc:
+            self.diags.append(self.problem(stmt.where, f"{spec.name}: {exc}", exc))
             return
         if spec.flatten:
             items.extend(value)
@@ -163,8 +166,11 @@ class _Walker:
                 self.diags.append(warning(stmt.where, message))
         if kw.block is not None:
             if not self.opens_block():
-                self.diags.append(error(stmt.where, f"'{name}' needs a {{ ... }} block"))
-                return
+                # keepalived (lib/parser.c process_stream) reads the lines that follow as
+                # the block's body all the same, up to the '}' that closes it.
+                self.diags.append(
+                    error(stmt.where, f"'{name}': Missing '{{' at beginning of configuration block")
+                )
             value, item_wheres = self.block(kw.block, stmt.where, args)
             if value is None:
                 return
@@ -175,11 +181,22 @@ class _Walker:
                 return
             try:
                 value = kw.parse(args)
-            except BadValue as exc:
+            except Fallback as exc:
                 self.diags.append(error(stmt.where, f"{name}: {exc}"))
+                value = exc.value
+            except BadValue as exc:
+                self.diags.append(self.problem(stmt.where, f"{name}: {exc}", exc))
                 return
             item_wheres = []
         self.store(kw, value, fields, positions, stmt.where, item_wheres)
+
+    @staticmethod
+    def problem(where: Where, message: str, exc: BadValue) -> Diagnostic:
+        """A value keepalived cannot use: it runs on without it, except for a missing
+        parameter, where it exits."""
+        if isinstance(exc, MissingValue):
+            return stop(where, message, ExitCode.PARSE_EXIT, child=STOPS_ALL)
+        return error(where, message)
 
     @staticmethod
     def store(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,10 @@ def _group_id(name: str) -> int | None:
 
 
 def _host_interfaces() -> frozenset[str]:
+    """This process's network namespace's interfaces (if_nameindex: the namespace we are
+    in, which /sys/class/net is not after a setns)."""
     try:
-        return frozenset(os.listdir("/sys/class/net"))
+        return frozenset(name for _index, name in socket.if_nameindex())
     except OSError:
         return frozenset()
 

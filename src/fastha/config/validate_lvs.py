@@ -7,7 +7,7 @@ daemon still starts), worded as keepalived logs them so operators' greps keep wo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from fastha.config.diagnostics import Diagnostic, warning
@@ -99,12 +99,15 @@ def check_virtual_server_groups(config: Any, host: Host) -> Iterator[Diagnostic]
                     )
 
 
-@check
-def check_virtual_servers(config: Any, host: Host) -> Iterator[Diagnostic]:
+def _settle_virtual_servers(config: Any) -> Generator[Diagnostic, None, tuple[VirtualServer, ...]]:
+    """Every virtual server's problems; returns the ones keepalived keeps (it drops a
+    virtual server whose group is not configured, one left with no real servers, and a
+    duplicate)."""
     groups = _groups(config)
     seen: dict[tuple[Any, ...], VirtualServer] = {}
+    kept: list[VirtualServer] = []
     for vs in _servers(config):
-        yield from _check_vs(vs, groups)
+        keep = yield from _check_vs(vs, groups)
         key = (vs.address, vs.port, vs.fwmark, vs.group, vs.effective_protocol, vs.ip_family)
         if key in seen:
             yield warning(
@@ -112,11 +115,34 @@ def check_virtual_servers(config: Any, host: Host) -> Iterator[Diagnostic]:
                 f"Virtual server {vs.describe()} is duplicated "
                 f"(first at {seen[key].where}) - ignoring",
             )
-        else:
-            seen[key] = vs
+            continue
+        seen[key] = vs
+        if keep:
+            kept.append(vs)
+    return tuple(kept)
 
 
-def _check_vs(vs: VirtualServer, groups: dict[str, VirtualServerGroup]) -> Iterator[Diagnostic]:
+@check
+def check_virtual_servers(config: Any, host: Host) -> Iterator[Diagnostic]:
+    yield from _settle_virtual_servers(config)
+
+
+def kept_virtual_servers(config: Any) -> tuple[VirtualServer, ...]:
+    """The virtual servers keepalived programs: the same walk as check_virtual_servers
+    (one rule, one place), its diagnostics left to that check. The loader puts these in
+    the model the daemon runs."""
+    walk = _settle_virtual_servers(config)
+    while True:
+        try:
+            next(walk)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _check_vs(
+    vs: VirtualServer, groups: dict[str, VirtualServerGroup]
+) -> Generator[Diagnostic, None, bool]:
+    """Yields the problems of one virtual server; returns whether keepalived keeps it."""
     name = vs.describe()
     where = vs.where
     vsg: VirtualServerGroup | None = None
@@ -128,7 +154,7 @@ def _check_vs(vs: VirtualServer, groups: dict[str, VirtualServerGroup]) -> Itera
                 f"Virtual server group {vs.group} specified but not configured"
                 f" - ignoring virtual server {name}",
             )
-            return
+            return False
         if vsg.has_ipv4 and vsg.has_ipv6 and vs.ip_family is not None:
             yield warning(
                 where,
@@ -196,8 +222,9 @@ def _check_vs(vs: VirtualServer, groups: dict[str, VirtualServerGroup]) -> Itera
         kept.append(rs)
 
     if not kept:
+        # check_data.c validate_check_config: free_vs(), never programmed.
         yield warning(where, f"Virtual server {name} has no real servers - ignoring")
-        return
+        return False
 
     fwmark_only = vs.fwmark is not None or (
         vsg is not None and not any(isinstance(e, VsgRange) for e in vsg.items)
@@ -286,6 +313,7 @@ def _check_vs(vs: VirtualServer, groups: dict[str, VirtualServerGroup]) -> Itera
             f"Virtual server {name}: hysteresis {vs.hysteresis} >= quorum {quorum};"
             f" setting hysteresis to {max(quorum - 1, 0)}",
         )
+    return True
 
 
 def _check_flags(vs: VirtualServer, name: str) -> Iterator[Diagnostic]:

@@ -42,7 +42,6 @@ GLOBAL: Mapping[str, str] = {
     "nftables_ipvs": "no nftables rules are added for IPVS",
     "disable_local_igmp": "the kernel's IGMP settings are left as they are",
     "vrrp_notify_priority_changes": "priority changes reach the log, status and metrics",
-    "dynamic_interfaces": "interfaces must exist at start",
     "vrrp_garp_extra_if": "gratuitous ARPs go on the instances' interfaces only",
     "vrrp_min_garp": "the garp_master_* settings apply as given",
     "snmp_socket": "SNMP is not supported; `fastha daemon --metrics` serves Prometheus",

@@ -4,17 +4,24 @@ vrrp_complete_instance(), vrrp_data.c, vrrp_sync.c).
 keepalived -t reports each of these and carries on ("- ignoring", "- resetting"); the
 ones that leave an instance unusable (no VRID, a VRID clash) are errors, the rest
 warnings. Every check runs; none stops at the first problem.
+
+Where keepalived's VRRP child exits instead (vrrp_daemon.c start_vrrp:
+vrrp_complete_init() false, or "Non-existent interface specified in configuration"), the
+parent terminates with it: those problems are `stop`s, and fastha's daemon does not
+start either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from fastha.config.diagnostics import Diagnostic, error, note, warning
+from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
-from fastha.config.model_vrrp import AuthType, State, VrrpInstance
-from fastha.config.source import where_of
+from fastha.config.model_vrrp import AuthType, State, VirtualRule, VrrpInstance
+from fastha.config.source import Where, where_of
 from fastha.config.validate import Host, check
 
 OWNER_PRIORITY = 255
@@ -58,6 +65,29 @@ def quorum_max_ignored(quorum: int, quorum_max: int | None) -> bool:
     """keepalived drops a quorum_max below quorum, except 0 with the default quorum
     ("fail if the process runs at all")."""
     return quorum_max is not None and quorum_max < quorum and not (quorum_max == 0 == quorum - 1)
+
+
+def interface_problem(
+    config: Config, host: Host, name: str, where: Any, message: str, *, waits: bool = False
+) -> Diagnostic | None:
+    """An interface the configuration names (vrrp_instance interface, a VIP's, route's or
+    rule's dev, track_interface, garp_group...) that does not exist. keepalived looks each
+    up with IF_CREATE_IF_DYNAMIC (vrrp_if.c if_get_by_ifname): with dynamic_interfaces it
+    waits for the interface (the instance is in FAULT until it appears); without, the VRRP
+    child stops with "Non-existent interface specified in configuration", and keepalived
+    with it."""
+    if not host.check_interfaces or name in host.interfaces:
+        return None
+    if config.global_defs.dynamic_interfaces:
+        # fastha waits for an instance's own interface (vrrp/runner.py), not yet for the
+        # others (a VIP's, route's, rule's dev, track_interface, the VRF): said here.
+        later = "" if waits else " (fastha: not waited for, only an instance's interface is)"
+        return note(
+            where,
+            f"Configuration specifies interface {name} which doesn't currently exist - "
+            f"will use if created{later}",
+        )
+    return stop(where, message)
 
 
 @check
@@ -207,12 +237,12 @@ def vrids(config: Config, host: Host) -> Iterator[Diagnostic]:
     seen: dict[tuple[str, int, int], VrrpInstance] = {}
     for vrrp in config.vrrp_instances:
         if vrrp.virtual_router_id is None:
-            yield error(vrrp.where, f"({vrrp.name}) the virtual router id must be set")
+            yield stop(vrrp.where, f"({vrrp.name}) the virtual router id must be set")
             continue
         ifname = vrrp.interface or config.global_defs.default_interface
         key = (ifname, family(vrrp), vrrp.virtual_router_id)
         if key in seen:
-            yield error(
+            yield stop(
                 vrrp.where,
                 f"{seen[key].name} and {vrrp.name} both use VRID {vrrp.virtual_router_id} "
                 f"with IPv{key[1]} on interface {ifname}",
@@ -241,24 +271,50 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
 
     # keepalived checks these as it reads the `interface` / `vrrp` line, and says so there.
     if_where = where_of(vrrp, "interface")
-    if host.check_interfaces:
-        if vrrp.interface is not None and vrrp.interface not in host.interfaces:
-            yield warning(
-                if_where,
+    missing = []
+    if vrrp.interface is not None:
+        missing.append(
+            interface_problem(
+                config, host, vrrp.interface, if_where,
                 f"WARNING - interface {vrrp.interface} for vrrp_instance {vrrp.name} doesn't exist",
+                waits=vrrp.use_vmac is None,
             )
-        if vrrp.vrf is not None and vrrp.vrf not in host.interfaces:
-            yield warning(
-                where_of(vrrp, "vrf"), f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist"
+        )  # fmt: skip
+    if vrrp.vrf is not None:
+        missing.append(
+            interface_problem(
+                config, host, vrrp.vrf, where_of(vrrp, "vrf"),
+                f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist",
             )
-        for ref in vrrp.track_interfaces:
-            if ref.name not in host.interfaces:
-                yield warning(
-                    ref.where,
-                    f"{name} tracked interface {ref.name} doesn't exist",
+        )  # fmt: skip
+    for ref in vrrp.track_interfaces:
+        missing.append(
+            interface_problem(
+                config,
+                host,
+                ref.name,
+                ref.where,
+                f"{name} tracked interface {ref.name} doesn't exist",
+            )
+        )
+    for item in (*vrrp.virtual_ipaddresses, *vrrp.virtual_ipaddresses_excluded):
+        if item.dev is not None:
+            missing.append(
+                interface_problem(
+                    config, host, item.dev, item.where,
+                    f"WARNING - interface {item.dev} for ip address {item.address} doesn't exist",
                 )
+            )  # fmt: skip
+    yield from (d for d in missing if d is not None)
     if vrrp.interface == "lo":
         yield warning(if_where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")
+    if vrrp.interface is None or vrrp.interface == "lo":
+        # vrrp.c chk_min_cfg / vrrp_complete_instance: no interface (keepalived does not
+        # fall back to default_interface here).
+        if not vrrp.unicast_peers:
+            yield stop(where, f"{name} Unknown interface!")
+        elif vrrp.mcast_src_ip is None:
+            yield stop(where, f"{name}: Unicast instances must have unicast_src_ip or interface")
 
     if fam == 6 and vrrp.version == 2:
         yield note(where, f"{name} cannot use IPv6 with VRRP version 2; setting version 3")
@@ -328,8 +384,11 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
 
     # Virtual addresses.
     if not vrrp.virtual_ipaddresses:
-        need = "required" if is_strict else "sensible"
-        yield warning(where, f"{name} No VIP specified; at least one is {need}")
+        if ver == 3 or is_strict:
+            # vrrp_complete_instance returns false: the VRRP child stops.
+            yield stop(where, f"{name} No VIP specified; at least one is required")
+        else:
+            yield warning(where, f"{name} No VIP specified; at least one is sensible")
     for vip in vrrp.virtual_ipaddresses:
         if vip.address.version != fam:
             yield warning(
@@ -407,8 +466,10 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
 
     # vrrp_strict / strict_mode: RFC conformance.
     if is_strict:
-        if vrrp.unicast_peers:
-            yield warning(where, f"{name} Unicast peers are not supported in strict mode")
+        if vrrp.unicast_peers and vrrp.interface not in (None, "lo"):
+            # Stops the VRRP child when the interface does multicast (every one fastha
+            # runs VRRP on: the loopback is refused above).
+            yield stop(where, f"{name} Unicast peers are not supported in strict mode")
         if vrrp.state is State.MASTER and prio != OWNER_PRIORITY:
             yield warning(where, f"{name} State MASTER must match being address owner")
         if vrrp.use_vmac is not None and vrrp.use_vmac.mac is not None:
@@ -457,3 +518,82 @@ def garp_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
     for sgroup in config.vrrp_sync_groups:
         if not sgroup.group:
             yield warning(sgroup.where, f"Warning - sync group {sgroup.name} has empty group block")
+
+
+@check
+def address_interfaces(config: Config, host: Host) -> Iterator[Diagnostic]:
+    """The `dev` of static addresses, and of static and virtual routes and rules
+    (vrrp_ipaddress.c, vrrp_iproute.c, vrrp_iprule.c: IF_CREATE_IF_DYNAMIC); the VIPs'
+    are checked with their instance."""
+    routes = (*config.static_routes, *(r for v in config.vrrp_instances for r in v.virtual_routes))
+    rules = (*config.static_rules, *(r for v in config.vrrp_instances for r in v.virtual_rules))
+    found: list[Diagnostic | None] = []
+    for addr in config.static_ipaddresses:
+        if addr.dev is not None:
+            message = f"WARNING - interface {addr.dev} for ip address {addr.address} doesn't exist"
+            found.append(interface_problem(config, host, addr.dev, addr.where, message))
+    for route in routes:
+        if route.dev is not None:
+            message = f"WARNING - interface {route.dev} for VROUTE nexthop doesn't exist"
+            found.append(interface_problem(config, host, route.dev, route.where, message))
+    for rule in rules:
+        for ifname in (rule.iif, rule.oif):
+            if ifname is not None:
+                message = f"WARNING - interface {ifname} for rule doesn't exist"
+                found.append(interface_problem(config, host, ifname, rule.where, message))
+    yield from (d for d in found if d is not None)
+
+
+@check
+def route_rule_options(config: Config, host: Host) -> Iterator[Diagnostic]:
+    """Route and rule options keepalived installs that fastha keeps but does not (the
+    model's `options`): said at their line, never dropped in silence."""
+    routes = (*config.static_routes, *(r for v in config.vrrp_instances for r in v.virtual_routes))
+    rules = (*config.static_rules, *(r for v in config.vrrp_instances for r in v.virtual_rules))
+    for kind, items in (("route", routes), ("rule", rules)):
+        for item in items:
+            for name, _value in item.options:
+                yield note(
+                    item.where,
+                    f"{kind} option '{name}' is not installed by fastha yet (keepalived does)",
+                )
+
+
+RULE_START_PRIORITY = 16384  # vrrp_iprule.c
+
+
+def rule_priorities(config: Config, order: Mapping[Where, int], diags: list[Diagnostic]) -> Config:
+    """keepalived gives a static or virtual rule without a preference one of its own:
+    16384, then one less for each such rule of the same family, in the order of the
+    lines (vrrp_iprule.c alloc_rule), and says so. The model gets those numbers."""
+    found: list[tuple[int, int, int, VirtualRule]] = []  # (line order, owner, index, rule)
+    for i, rule in enumerate(config.static_rules):
+        found.append((order.get(rule.where, 0) if rule.where else 0, -1, i, rule))
+    for vi, vrrp in enumerate(config.vrrp_instances):
+        for i, rule in enumerate(vrrp.virtual_rules):
+            found.append((order.get(rule.where, 0) if rule.where else 0, vi, i, rule))
+    nxt = {4: RULE_START_PRIORITY, 6: RULE_START_PRIORITY}
+    new: dict[tuple[int, int], VirtualRule] = {}
+    for _line, owner, i, rule in sorted(found, key=lambda f: f[0]):
+        if rule.priority is not None:
+            continue
+        prio = nxt[rule.family]
+        nxt[rule.family] -= 1
+        diags.append(
+            warning(
+                rule.where,
+                f"Rule has no preference specified - setting to {prio}. "
+                "This is probably not what you want.",
+            )
+        )
+        new[(owner, i)] = replace(rule, priority=prio)
+    if not new:
+        return config
+    statics = tuple(new.get((-1, i), r) for i, r in enumerate(config.static_rules))
+    instances = tuple(
+        replace(v, virtual_rules=tuple(new.get((vi, i), r) for i, r in enumerate(v.virtual_rules)))
+        if any(o == vi for o, _ in new)
+        else v
+        for vi, v in enumerate(config.vrrp_instances)
+    )
+    return replace(config, static_rules=statics, vrrp_instances=instances)

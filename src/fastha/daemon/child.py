@@ -57,7 +57,7 @@ def _reloader(args: argparse.Namespace) -> Any:
     return lambda: child_status.reload_config(args.file, args.config_id)
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
     from fastha.daemon import child_status
@@ -71,17 +71,19 @@ def _load(args: argparse.Namespace) -> Any:
             log.error("%s; child not starting", exc)
             sys.exit(EXIT_FATAL)
     result = load(args.file, args.config_id or default_config_id())
-    if not result.ok:
-        for diag in result.errors:
-            log.error("%s", diag)
-        log.error("%s: configuration has errors; child not starting", args.file)
+    for diag in result.errors:
+        log.error("%s", diag)
+    # As the parent: run with keepalived's fallbacks, stop only where keepalived does.
+    if not result.starts(vrrp=vrrp):
+        log.error("%s: configuration has errors keepalived stops on; child not starting",
+                  args.file)  # fmt: skip
         sys.exit(EXIT_FATAL)
     return result.config
 
 
 def _vrrp(args: argparse.Namespace) -> int:
     _logging(args, "fastha_vrrp")
-    config = _load(args)
+    config = _load(args, vrrp=True)
     from fastha.vrrp.runner import RunOptions, run_vrrp
 
     options = RunOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))
@@ -96,7 +98,7 @@ def _vrrp(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     _logging(args, "fastha_checker")
-    config = _load(args)
+    config = _load(args, vrrp=False)
     from fastha.check.runner import CheckOptions, run_checker
     from fastha.daemon.dumpfiles import check_data_file
 

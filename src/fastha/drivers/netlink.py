@@ -138,6 +138,17 @@ class VirtualAddress:
         return f"{self.address}/{self.plen} dev {self.dev}"
 
 
+RTNH_F_ONLINK = 4
+FIB_RULE_INVERT = 2
+# `ip route` metric names -> pyroute2's RTA_METRICS names, and rtnetlink.h RTAX_* index.
+_RTAX_NAMES = {"congctl": "cc_algo"}
+_RTAX_INDEX = {
+    "mtu": 2, "window": 3, "rtt": 4, "rttvar": 5, "ssthresh": 6, "cwnd": 7, "advmss": 8,
+    "reordering": 9, "hoplimit": 10, "initcwnd": 11, "features": 12, "rto_min": 13,
+    "initrwnd": 14, "quickack": 15, "cc_algo": 16, "fastopen_no_cookie": 17,
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class VirtualRoute:
     """One keepalived ``virtual_routes`` line (``src``, ``to``, ``via``/``gw``, ``dev``,
@@ -154,6 +165,14 @@ class VirtualRoute:
     proto: int | str | None = None
     type: str = "unicast"
     family: int | None = None
+    tos: int | None = None
+    onlink: bool = False
+    # RTA_METRICS as `ip route` names them (mtu, advmss, hoplimit, congctl...) and the
+    # ones locked.
+    metrics: tuple[tuple[str, int | str], ...] = ()
+    lock: tuple[str, ...] = ()
+    # RTA_MULTIPATH: (via, dev, weight 1-256, onlink) per next hop.
+    nexthops: tuple[tuple[str | None, str | None, int | None, bool], ...] = ()
 
     def request(self, index_of: Callable[[str], int]) -> dict[str, Any]:
         req: dict[str, Any] = {}
@@ -183,6 +202,34 @@ class VirtualRoute:
                 PROTOS.get(self.proto, self.proto) if isinstance(self.proto, str) else self.proto
             )
         req["type"] = ROUTE_TYPES[self.type]
+        if self.tos is not None:
+            req["tos"] = self.tos
+        if self.onlink:
+            req["flags"] = RTNH_F_ONLINK
+        if self.nexthops:
+            hops = []
+            for via, dev, weight, onlink in self.nexthops:
+                hop: dict[str, Any] = {"hops": (weight or 1) - 1}
+                if via:
+                    hop["gateway"] = via
+                    family = family or _family(via)
+                if dev:
+                    hop["oif"] = index_of(dev)
+                if onlink:
+                    hop["flags"] = RTNH_F_ONLINK
+                hops.append(hop)
+            req["multipath"] = hops
+            req["family"] = req.get("family") or family or socket.AF_INET
+        if self.metrics or self.lock:
+            metrics: dict[str, int | str] = {
+                _RTAX_NAMES.get(name, name): value for name, value in self.metrics
+            }
+            mask = 0
+            for name in self.lock:
+                mask |= 1 << _RTAX_INDEX[_RTAX_NAMES.get(name, name)]
+            if mask:
+                metrics["lock"] = mask
+            req["metrics"] = metrics
         return req
 
     def __str__(self) -> str:
@@ -208,6 +255,16 @@ class VirtualRule:
     fwmask: int | None = None
     action: str = "to_tbl"  # or "blackhole", "unreachable", "prohibit", "goto"...
     family: int | None = None
+    invert: bool = False  # `not`
+    goto: int | None = None
+    tos: int | None = None
+    protocol: int | None = None  # FRA_PROTOCOL
+    suppress_prefixlen: int | None = None
+    ip_proto: int | None = None
+    sport: str | None = None  # "lo:hi"
+    dport: str | None = None
+    uid_range: str | None = None
+    l3mdev: bool = False
 
     def request(self) -> dict[str, Any]:
         req: dict[str, Any] = {"action": self.action}
@@ -231,10 +288,26 @@ class VirtualRule:
             req["fwmark"] = self.fwmark
             if self.fwmask is not None:
                 req["fwmask"] = self.fwmask
+        if self.invert:
+            req["flags"] = FIB_RULE_INVERT
+        if self.goto is not None:
+            req["goto"] = self.goto
+        for key, value in (("tos", self.tos), ("protocol", self.protocol),
+                           ("suppress_prefixlen", self.suppress_prefixlen),
+                           ("ip_proto", self.ip_proto), ("sport_range", self.sport),
+                           ("dport_range", self.dport), ("uid_range", self.uid_range)):  # fmt: skip
+            if value is not None:
+                req[key] = value
+        if self.l3mdev:
+            req["l3mdev"] = 1
         return req
 
     def __str__(self) -> str:
-        return f"from {self.from_ or 'all'} to {self.to or 'all'} table {self.table} priority {self.priority}"
+        target = f"table {self.table}" if self.action == "to_tbl" else self.action
+        if self.goto is not None:
+            target = f"goto {self.goto}"
+        invert = "not " if self.invert else ""
+        return f"{invert}from {self.from_ or 'all'} to {self.to or 'all'} {target} priority {self.priority}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,8 +451,11 @@ class Netlink:
         return await self._change(self.ipr.addr("add", **req), "address", vip, True)
 
     async def delete_address(self, vip: VirtualAddress) -> bool:
-        """Remove a VIP; ``False`` if it was already gone."""
-        req = await self._addr_request(vip)
+        """Remove a VIP; ``False`` if it was already gone (its interface too)."""
+        try:
+            req = await self._addr_request(vip)
+        except LookupError:
+            return False  # no interface, no address (dynamic_interfaces: not there yet)
         for key in ("broadcast", "flags", "preferred_lft", "valid_lft", "scope", "label"):
             req.pop(key, None)  # the kernel matches on address/prefix only
         return await self._change(self.ipr.addr("del", **req), "address", vip, False)

@@ -191,25 +191,26 @@ def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
     )
 
 
-def _table(value: str | None) -> int | None:
-    if value is None:
-        return None
-    names = {"main": 254, "local": 255, "default": 253}
-    return names.get(value, int(value) if value.isdigit() else None)
-
-
 def _route(r: ConfRoute) -> netlink.VirtualRoute:
     return netlink.VirtualRoute(
         dst=str(r.to) if r.to is not None else "default",
         via=str(r.via) if r.via is not None else None,
         src=str(r.src) if r.src is not None else None,
         dev=r.dev,
-        table=_table(r.table),
+        table=r.table,
         metric=r.metric,
         scope=r.scope,
         proto=r.protocol,
         type=r.type,
         family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+        tos=r.tos,
+        onlink=r.onlink,
+        metrics=r.metrics,
+        lock=r.lock,
+        nexthops=tuple(
+            (str(h.via) if h.via is not None else None, h.dev, h.weight, h.onlink)
+            for h in r.nexthops
+        ),
     )
 
 
@@ -217,7 +218,7 @@ def _rule(r: ConfRule) -> netlink.VirtualRule:
     return netlink.VirtualRule(
         from_=str(r.from_) if r.from_ is not None else None,
         to=str(r.to) if r.to is not None else None,
-        table=_table(r.table),
+        table=r.table,
         priority=r.priority,
         iif=r.iif,
         oif=r.oif,
@@ -225,6 +226,16 @@ def _rule(r: ConfRule) -> netlink.VirtualRule:
         fwmask=r.fwmask,
         action="to_tbl" if r.action == "table" else r.action,
         family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+        invert=r.invert,
+        goto=r.goto,
+        tos=r.tos,
+        protocol=r.protocol,
+        suppress_prefixlen=r.suppress_prefixlength,
+        ip_proto=r.ipproto,
+        sport=r.sport,
+        dport=r.dport,
+        uid_range=r.uidrange,
+        l3mdev=r.l3mdev,
     )
 
 

@@ -149,6 +149,9 @@ class VrrpRunner:
         self.sockets: list[VrrpSocket] = []
         # Multicast sockets, shared per (interface, family, source) and demultiplexed.
         self.mcast: dict[tuple[str, int, str, int], tuple[Demux, VrrpSocket]] = {}
+        # dynamic_interfaces: instances whose interface does not exist yet, by its name
+        # (keepalived: "will use if created"); in FAULT, without a socket, until it appears.
+        self.waiting: dict[str, list[Instance]] = {}
         self.script_tasks: dict[str, tuple[asyncio.Task[None], ScriptTracker]] = {}
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
@@ -193,6 +196,17 @@ class VrrpRunner:
 
     def _socket_for(self, inst: Instance) -> None:
         spec = inst.spec
+        try:
+            socket.if_nametoindex(spec.sock_ifname)
+        except OSError:
+            # Only with dynamic_interfaces: without, validation stops the daemon as
+            # keepalived's VRRP child stops ("Non-existent interface specified").
+            log.warning(
+                "(%s) interface %s doesn't exist - waiting for it to be created",
+                spec.name, spec.sock_ifname,
+            )  # fmt: skip
+            self.waiting.setdefault(spec.sock_ifname, []).append(inst)
+            return
         # keepalived's AH adverts are IP protocol 51: a socket of their own. IPv4 adverts
         # carry our own IP header (IP_HDRINCL), as keepalived's do.
         proto = IPPROTO_AH if spec.auth_type == AUTH_AH else IPPROTO_VRRP
@@ -241,6 +255,9 @@ class VrrpRunner:
 
     def _unsocket(self, inst: Instance) -> None:
         """Detach a stopped instance; close its socket when nobody else uses it."""
+        for waiting in self.waiting.values():
+            if inst in waiting:
+                waiting.remove(inst)
         sock, inst.sock = inst.sock, None
         if sock is None:
             return
@@ -329,7 +346,12 @@ class VrrpRunner:
         if self.ctx is None:
             return
         log.info("Netlink reports %s %s", ifname, "UP" if up else "DOWN")
+        waiting = self.waiting.get(ifname, ())
+        if up and waiting:
+            self._adopt_interface(ifname)
         for inst in self.ctx.instances.values():
+            if inst in waiting:
+                continue  # stays in FAULT until it has a socket
             if inst.spec.ifname == ifname and not inst.spec.params.dont_track_primary:
                 inst.feed(LinkChanged(up))
         iface = self.tracking.interfaces.get(ifname)
@@ -550,11 +572,33 @@ class VrrpRunner:
         inst = Instance(spec, ctx, primary)
         ctx.instances[inst.name] = inst
         if spec.vmac:
-            await self._create_vmac(nl, inst)
+            try:
+                socket.if_nametoindex(spec.ifname)
+            except OSError:
+                # dynamic_interfaces with a VMAC whose base interface is missing: not
+                # waited for (check-config says so); the instance stays in FAULT rather
+                # than the VRRP child failing.
+                log.error("(%s) interface %s for the VMAC doesn't exist", spec.name, spec.ifname)
+            else:
+                await self._create_vmac(nl, inst)
         self._socket_for(inst)
         return inst
 
+    def _adopt_interface(self, ifname: str) -> None:
+        """An interface instances were waiting for exists now: give them their socket and
+        let them leave FAULT (keepalived's dynamic_interfaces)."""
+        for inst in self.waiting.pop(ifname, []):
+            if self.ctx is None or self.ctx.instances.get(inst.name) is not inst:
+                continue  # removed by a reload meanwhile
+            self._socket_for(inst)
+            if inst.sock is None:
+                continue  # gone again (put back on the list)
+            log.info("(%s) interface %s now exists - using it", inst.name, ifname)
+            inst.feed(LinkChanged(True))
+
     def _boot(self, inst: Instance) -> None:
+        if inst in self.waiting.get(inst.spec.sock_ifname, ()):
+            inst.feed(LinkChanged(False))  # keepalived: FAULT (interface ... down)
         inst.feed(Startup())
         for event in self.tracking.sets[inst.name].events():
             inst.feed(event)
