@@ -84,6 +84,7 @@ class Peer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.stopped = False  # set by stop()/kill(): an exit the test asked for
+        self.extra_args: tuple[str, ...] = ()  # appended to the command line (e.g. "-D")
 
     # -- process control ----------------------------------------------------------
 
@@ -96,7 +97,7 @@ class Peer:
         # already running") while a pid in them still exists, e.g. an unreaped zombie.
         for pidfile in self.workdir.glob("*.pid"):
             pidfile.unlink(missing_ok=True)
-        cmd = command(self.impl, self.conf, self.workdir)
+        cmd = [*command(self.impl, self.conf, self.workdir), *self.extra_args]
         with self.log_path.open("a") as log:
             log.write(f"{MARKER} #{self.starts}: {' '.join(cmd)}\n")
             log.flush()

@@ -343,12 +343,9 @@ class Health:
                 out.append(Notify(p.quorum_up, "quorum_up", vi))
         elif v.quorum_up and (total == 0 or total < threshold):
             v.quorum_up = False
-            word = "Starting with" if init else "Lost"
+            word = "Starting with quorum down" if init else "Lost quorum"
             out.append(
-                Log(
-                    f"{word} the quorum {p.quorum}-{p.hysteresis}={threshold} > {total} "
-                    f"for VS {p.name}"
-                )
+                Log(f"{word} {p.quorum}-{p.hysteresis}={threshold} > {total} for VS {p.name}")
             )
             if p.sorry_server is not None and not v.sorry_active:
                 verb = "Enabling" if p.sorry_server_inhibit else "Adding"

@@ -195,10 +195,7 @@ class Scheduler:
             return
         step, actions = self.health.feed(cid, outcome)
         if step.edge:
-            word = "succeeded" if step.up else "failed"
-            tail = "" if step.up or not step.retry_it else f" after {step.retry_it} retries"
-            why = f" ({outcome.reason})" if outcome.reason and not step.up else ""
-            actions.insert(0, Log(f"{check.describe()} {word}{tail}{why}."))
+            actions.insert(0, Log(edge_line(check, step.up, step.retry_it, outcome.reason)))
         elif not outcome.ok and (check.log_all_failures or step.retrying):
             log.info("%s failed (%s), retry %d", check.describe(), outcome.reason, step.retry_it)
         self._emit(actions)
@@ -220,3 +217,34 @@ class Scheduler:
             return 0
         s = sorted(self.lateness_ns)
         return s[min(len(s) - 1, int(q * len(s)))]
+
+
+# keepalived 2.2.7's words for a checker going up / down (check_tcp.c tcp_epilog,
+# check_http.c http_handle_response, check_udp.c, check_ping.c, check_smtp.c), with
+# FMT_CHK's `[address]:proto:port`.
+_EDGE_WORDS = {
+    "TCP_CHECK": ("TCP connection to {} success.", "TCP_CHECK on service {} failed"),
+    "HTTP_GET": ("Remote Web server {} succeed on service.", "HTTP_CHECK on service {} failed"),
+    "SSL_GET": ("Remote Web server {} succeed on service.", "HTTP_CHECK on service {} failed"),
+    "UDP_CHECK": ("UDP connection to {} success.", "UDP_CHECK on service {} failed"),
+    "PING_CHECK": ("ICMP connection to {} success.", "ICMP CHECK on service {} failed"),
+    "SMTP_CHECK": ("Remote SMTP server {} succeed on service.", "SMTP_CHECK on service {} failed"),
+}
+
+
+def edge_line(check: Check, up: bool, retries: int, reason: str | None) -> str:
+    """The line logged when a checker's result changes."""
+    p = check.probe
+    words = _EDGE_WORDS.get(p.kind)
+    if words is not None:
+        ep = p.endpoint  # type: ignore[union-attr]
+        proto = "udp" if p.kind == "UDP_CHECK" else "tcp"
+        where = f"[{ep.host}]:{proto}:{ep.port}"
+        if up:
+            return words[0].format(where)
+        tail = f" after {retries} retries" if retries else ""
+        return f"{words[1].format(where)}{tail}."
+    word = "succeeded" if up else "failed"
+    tail = "" if up or not retries else f" after {retries} retries"
+    why = f" ({reason})" if reason and not up else ""
+    return f"{check.describe()} {word}{tail}{why}."

@@ -90,6 +90,9 @@ def _refused_options(fn: Any) -> Any:
 @click.option("-D", "--log-detail", is_flag=True, help="detailed log messages")
 @click.option("-S", "--log-facility", default=None, help="syslog facility: 0-7 (local0-7)")
 @click.option("-G", "--no-syslog", is_flag=True, help="don't log via syslog")
+@click.option("--syslog-ident", type=click.Choice(["fastha", "keepalived"]), default="fastha",
+              show_default=True, help="log as fastha[_vrrp|_checker] or under keepalived's "
+              "idents (Keepalived, Keepalived_vrrp, Keepalived_healthcheckers)")  # fmt: skip
 @click.option("-n", "--dont-fork", is_flag=True, help="stay in the foreground")
 @click.option("-d", "--dump-conf", is_flag=True, help="dump the configuration (JSON)")
 @click.option("-p", "--pid", "pid_file", default=None, help="parent pid file")
@@ -130,6 +133,7 @@ def command(
     log_detail: bool,
     log_facility: str | None,
     no_syslog: bool,
+    syslog_ident: str,
     dont_fork: bool,
     dump_conf: bool,
     pid_file: str | None,
@@ -167,6 +171,7 @@ def command(
 
     from fastha.daemon import logs
 
+    logs.set_ident_style(syslog_ident)  # the children inherit it
     try:
         facility = logs.parse_facility(log_facility)
     except ValueError as exc:
