@@ -142,29 +142,28 @@ def test_exposition_scraped_and_parsed() -> None:
     assert sample(fams, "fastha_child_up", "fastha_child_up", child="vrrp") == 1
     assert sample(fams, "fastha_child_up", "fastha_child_up", child="check") == 0
     state = "fastha_vrrp_state"
-    assert sample(fams, state, state, instance="VI_1", state="MASTER") == 1
-    assert sample(fams, state, state, instance="VI_1", state="BACKUP") == 0
-    assert sample(fams, state, state, instance='odd "name"\\', state="BACKUP") == 1
+    assert sample(fams, state, state, iname="VI_1", state="MASTER") == 1
+    assert sample(fams, state, state, iname="VI_1", state="BACKUP") == 0
+    assert sample(fams, state, state, iname='odd "name"\\', state="BACKUP") == 1
     assert (
         sample(
             fams,
             "fastha_vrrp_effective_priority",
             "fastha_vrrp_effective_priority",
-            instance="VI_1",
+            iname="VI_1",
         )
         == 150
     )
     assert (
-        sample(fams, "fastha_vrrp_advert_sent", "fastha_vrrp_advert_sent_total", instance="VI_1")
-        == 40
+        sample(fams, "fastha_vrrp_advert_sent", "fastha_vrrp_advert_sent_total", iname="VI_1") == 40
     )
     claimed = "fastha_vrrp_vip_claimed"
-    assert sample(fams, claimed, claimed + "_total", instance="VI_1") == 4
+    assert sample(fams, claimed, claimed + "_total", iname="VI_1") == 4
     dropped = "fastha_vrrp_dropped"
-    assert sample(fams, dropped, dropped + "_total", instance="VI_1", reason="TTL") == 2
-    assert sample(fams, dropped, dropped + "_total", instance="VI_1", reason="UNICAST_SRC") == 1
+    assert sample(fams, dropped, dropped + "_total", iname="VI_1", reason="TTL") == 2
+    assert sample(fams, dropped, dropped + "_total", iname="VI_1", reason="UNICAST_SRC") == 1
     # An instance whose status has no counters exports none (no zeros made up).
-    assert not [s for s in fams[claimed].samples if s.labels["instance"] != "VI_1"]
+    assert not [s for s in fams[claimed].samples if s.labels["iname"] != "VI_1"]
     # The histogram: cumulative buckets at the timer's bounds, ending at +Inf = count.
     hist = fams["fastha_timer_lateness_seconds"]
     assert hist.type == "histogram"
@@ -197,12 +196,23 @@ def test_real_servers_and_ipvs_stats() -> None:
                             "rs": "[192.0.2.10]:tcp:80",
                             "alive": True,
                             "weight": 3,
-                            "stats": {"conns": 10, "inbytes": 1000},
                         },
                         {"rs": "[192.0.2.11]:tcp:80", "alive": False, "weight": 0},
                     ],
                 }
-            ]
+            ],
+            "ipvs": [
+                {
+                    "vs": "[198.51.100.1]:tcp:80",
+                    "stats": {"conns": 12, "inbytes": 2000},
+                    "real_servers": [
+                        {
+                            "rs": "[192.0.2.10]:80",
+                            "stats": {"conns": 10, "inbytes": 1000, "active_conns": 2},
+                        }
+                    ],
+                }
+            ],
         },
     }
     fams = families(render(status))
@@ -227,14 +237,13 @@ def test_real_servers_and_ipvs_stats() -> None:
         )
         == 0
     )
-    assert (
-        sample(
-            fams,
-            "fastha_ipvs_conns",
-            "fastha_ipvs_conns_total",
-            virtual_server=vs,
-            real_server="[192.0.2.10]:tcp:80",
-        )
-        == 10
-    )
+    rs = "[192.0.2.10]:80"
+    assert sample(fams, "fastha_lvs_rs_conn", "fastha_lvs_rs_conn_total", real_server=rs) == 10
+    assert sample(fams, "fastha_lvs_rs_in_bytes", "fastha_lvs_rs_in_bytes_total") == 1000
+    assert sample(fams, "fastha_lvs_rs_active_conns", "fastha_lvs_rs_active_conns") == 2
+    assert sample(fams, "fastha_lvs_vip_conn", "fastha_lvs_vip_conn_total", virtual_server=vs) == 12
+    # No label a Prometheus server adds to every target.
+    for fam in fams.values():
+        for smp in fam.samples:
+            assert not {"instance", "job"} & set(smp.labels), smp
     assert sample(fams, "fastha_child_up", "fastha_child_up", child="check") == 1

@@ -62,7 +62,7 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import CheckerAlerts
 from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
-from fastha.drivers.ipvs import IPVS
+from fastha.drivers.ipvs import IPVS, IPVSError
 from fastha.drivers.scripts import Script, ScriptRunner
 
 log = logging.getLogger("fastha.check")
@@ -475,6 +475,24 @@ class CheckerRunner:
             "timer": timer_status(timer) if timer is not None else None,
         }
 
+    async def metrics_dict(self, _request: object = None) -> dict[str, Any]:
+        """`status` plus what only metrics use: probe durations and the kernel's IPVS
+        counters per virtual and real server (one netlink dump per service)."""
+        out = self.status_dict()
+        sched = self.scheduler
+        out["probe_durations"] = sched.durations.as_dict() if sched is not None else []
+        ipvs: list[dict[str, Any]] = []
+        if self.ipvs is not None:
+            try:
+                for svc, stats, dests in await self.ipvs.stats():
+                    ipvs.append({"vs": ipvs_vs_name(svc), "stats": stats,
+                                 "real_servers": [{"rs": f"[{d.addr}]:{d.port}", "stats": ds}
+                                                  for d, ds in dests]})  # fmt: skip
+            except (OSError, IPVSError) as exc:
+                out["ipvs_error"] = str(exc)
+        out["ipvs"] = ipvs
+        return out
+
     def _check_status(self, cid: int, suspended: bool) -> dict[str, Any]:
         c = self.health.checkers[cid]
         return {
@@ -583,7 +601,8 @@ class CheckerRunner:
         for sig in _IGNORED:
             loop.add_signal_handler(sig, log.debug, "Signal %s ignored by the checker", sig)
         status_server = await child_status.serve_from_env(
-            {"status": self.status_dict, "dump": self.status_dict})  # fmt: skip
+            {"status": self.status_dict, "dump": self.status_dict,
+             "metrics": self.metrics_dict})  # fmt: skip
         ipvs = self.ipvs_factory()
         try:
             await ipvs.open()
@@ -689,3 +708,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def ipvs_vs_name(svc: Any) -> str:
+    """A kernel service as keepalived's exporters label it: `[ADDR]:PROTO:PORT`, or
+    `FWM N` for a firewall-mark service."""
+    if svc.fwmark:
+        return f"FWM {svc.fwmark}"
+    proto = {6: "tcp", 17: "udp", 132: "sctp"}.get(svc.protocol, str(svc.protocol))
+    return f"[{svc.addr}]:{proto}:{svc.port}"

@@ -67,6 +67,7 @@ class Scheduler:
         self.completed = 0
         self.failed = 0
         self.lateness_ns = array("q")
+        self.durations = ProbeDurations()
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -180,6 +181,7 @@ class Scheduler:
             del self._running[check]
 
     async def _run(self, check: Check) -> None:
+        t0 = monotonic_ns()
         try:
             outcome = await run_probe(check.probe, self.ctx)
         except asyncio.CancelledError:
@@ -190,6 +192,7 @@ class Scheduler:
         self.completed += 1
         if not outcome.ok:
             self.failed += 1
+        self.durations.observe(check.probe.kind, outcome.ok, monotonic_ns() - t0)
         cid = self._index.get(check)
         if cid is None:  # a reload dropped the check while it ran
             return
@@ -248,3 +251,33 @@ def edge_line(check: Check, up: bool, retries: int, reason: str | None) -> str:
     tail = "" if up or not retries else f" after {retries} retries"
     why = f" ({reason})" if reason and not up else ""
     return f"{check.describe()} {word}{tail}{why}."
+
+
+# Upper bounds (seconds) of the probe duration histogram: loopback probes take ~100 us,
+# a timed-out one its connect_timeout.
+DURATION_BOUNDS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class ProbeDurations:
+    """How long probes took, per checker kind and result, as histogram buckets (the
+    metrics endpoint exposes them); a fixed, small amount of memory per kind."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, bool], list[float]] = {}
+
+    def observe(self, kind: str, ok: bool, ns: int) -> None:
+        row = self.by_key.get((kind, ok))
+        if row is None:  # one count per bound, the +Inf count, then the sum
+            row = self.by_key[(kind, ok)] = [0] * (len(DURATION_BOUNDS_S) + 2)
+        s = ns / 1e9
+        for i, bound in enumerate(DURATION_BOUNDS_S):
+            if s <= bound:
+                row[i] += 1
+                break
+        else:
+            row[len(DURATION_BOUNDS_S)] += 1
+        row[-1] += s
+
+    def as_dict(self) -> list[dict[str, object]]:
+        return [{"kind": k, "ok": ok, "counts": row[:-1], "sum_s": row[-1]}
+                for (k, ok), row in sorted(self.by_key.items())]  # fmt: skip

@@ -527,6 +527,10 @@ class Supervisor:
     async def status(self, _request: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"parent": self.parent_status(), **(await self.gather("status"))}
 
+    async def metrics_status(self) -> dict[str, Any]:
+        """`status` with the children's metrics-only parts (fastha.daemon.metrics)."""
+        return {"parent": self.parent_status(), **(await self.gather("metrics"))}
+
     async def dump(self, _request: dict[str, Any] | None = None) -> dict[str, Any]:
         import orjson
 
@@ -547,7 +551,7 @@ class Supervisor:
 
             host, _, port = o.metrics_listen.rpartition(":")
             self.metrics = await MetricsServer(
-                host.strip("[]") or "127.0.0.1", int(port), self.status
+                host.strip("[]") or "127.0.0.1", int(port), self.metrics_status
             ).start()
 
     async def _close_servers(self) -> None:

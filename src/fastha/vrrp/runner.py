@@ -142,6 +142,7 @@ class VrrpRunner:
         self.procwatch: ProcWatch | None = None
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
+        self.script_runs: dict[str, dict[str, int]] = {}  # vrrp_script -> result -> runs
         self.ctx: Context | None = None
         self.stopping = asyncio.Event()
         self.vmacs: list[str] = []
@@ -312,6 +313,9 @@ class VrrpRunner:
         while True:
             result = await self.ctx.scripts.run(s.script)
             ok = result.returncode == 0 and not result.timed_out and result.error is None
+            how = "succeeded" if ok else "timed_out" if result.timed_out else "failed"
+            runs = self.script_runs.setdefault(name, {})
+            runs[how] = runs.get(how, 0) + 1
             if tracker.feed(ok):
                 log.info("VRRP_Script(%s) %s", name, _script_outcome(result, tracker.ok))
                 self.tracking.changed(f"script:{name}")
@@ -360,7 +364,8 @@ class VrrpRunner:
         status_server = None
         try:
             status_server = await child_status.serve_from_env(
-                {"status": self.status_dict, "dump": self.status_dict})  # fmt: skip
+                {"status": self.status_dict, "dump": self.status_dict,
+                 "metrics": self.metrics_dict})  # fmt: skip
             async with self.reload_lock:
                 await self._start(ctx, nl)
             # Start-up garbage is frozen out of future collections, then the child goes
@@ -423,6 +428,10 @@ class VrrpRunner:
         return {"pid": os.getpid(), "started_at": self.started_at, "instances": instances,
                 "sync_groups": groups, "timer": timer,
                 "smtp": {"sent": self.alerts.sent, "failed": self.alerts.failed}}  # fmt: skip
+
+    def metrics_dict(self, _request: object = None) -> dict[str, object]:
+        """`status` plus what only metrics use: vrrp_script runs by result."""
+        return {**self.status_dict(), "script_runs": self.script_runs}
 
     def write_data(self) -> None:
         """keepalived's SIGUSR1: the data file (VRRP topology as text)."""
