@@ -35,9 +35,10 @@ VRRP instance is `iname` (with `interface` and `vrid`).
 The HTTP side is small and defensive (issue 15 item 7): GET /metrics only, one response
 per connection; the rendered page is cached for `cache_s` (1 s) and concurrent scrapes
 share one gathering, so a flood of scrapes asks the children at most once a second;
-at most `max_clients` connections are served at once (more are closed at accept); a
-client that does not send its request within `read_timeout` or does not read the
-answer within `write_timeout` is dropped.
+at most `max_clients` connections are served at once (when full, the oldest connection
+that has not sent its request yet is dropped for the new one; when every slot is busy
+writing, the new one is closed at accept); a client that does not send its request
+within `read_timeout` or does not read the answer within `write_timeout` is dropped.
 """
 
 from __future__ import annotations
@@ -60,12 +61,16 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.samples import Sample
 
+from fastha.wire import DropReason
+
 log = logging.getLogger("fastha.daemon")
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
 # keepalived's VRRP_STATE_* numbers.
 VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
 KEEPALIVED_COMPAT = "2.2.7"
+# Why a received advert is dropped: the wire layer's reasons and the instance's own.
+DROP_REASONS = (*(r.name for r in DropReason), "TTL", "UNICAST_SRC")
 VRRP_LABELS = ("iname", "interface", "vrid")
 RS_LABELS = ("virtual_server", "real_server")
 # The kernel's IPVS counters (IPVS_STATS_ATTR_*) under the names keepalived exporters
@@ -169,10 +174,12 @@ def _vrrp(vrrp: dict[str, Any]) -> Iterator[Metric]:
         v = _num(counters.get("vip_claimed"))
         if v is not None:
             claimed.add_metric(labels, v)
-        for reason, value in sorted((counters.get("drops") or {}).items()):
-            v = _num(value)
-            if v is not None:
-                drops.add_metric([*labels, str(reason)], v)
+        if counters:  # every reason, zeros too: a rate() needs the series before a drop
+            seen = counters.get("drops") or {}
+            for reason in sorted({*DROP_REASONS, *seen}):
+                v = _num(seen.get(reason, 0))
+                if v is not None:
+                    drops.add_metric([*labels, str(reason)], v)
     yield from (state, eff, base, *stats.values(), claimed, drops)
     runs = CounterMetricFamily("fastha_vrrp_script_runs", "vrrp_script runs, by result.",
                                labels=["script", "result"])  # fmt: skip
@@ -291,6 +298,15 @@ def families(status: dict[str, Any]) -> Iterator[Metric]:
             restarts.add_metric([kind], v)
     yield up
     yield restarts
+    served = status.get("metrics_server") or {}
+    for key, doc in (
+        ("renders", "Pages rendered (each asks the children once)."),
+        ("refused", "Connections closed at accept: every slot was busy writing."),
+        ("evicted", "Connections dropped for a newer one before sending a request."),
+        ("timed_out", "Clients dropped for not sending a request or not reading in time."),
+    ):
+        if key in served:
+            yield CounterMetricFamily(f"fastha_metrics_{key}", doc, value=float(served[key]))
     if _ok(status.get("vrrp")):
         yield from _vrrp(status["vrrp"])
     if _ok(status.get("check")):
@@ -350,11 +366,14 @@ class MetricsServer:
         self.write_timeout = write_timeout
         self.server: asyncio.AbstractServer | None = None
         self.clients: set[asyncio.Task[Any]] = set()
+        # Clients still sending their request, oldest first (a dict keeps the order).
+        self.waiting: dict[asyncio.Task[Any], None] = {}
         self.page: tuple[float, bytes] | None = None  # (monotonic time rendered, body)
         self.rendering: asyncio.Future[bytes] | None = None
         # What the defences did (for tests and `fastha status`).
         self.renders = 0
         self.refused = 0
+        self.evicted = 0
         self.timed_out = 0
 
     @property
@@ -394,19 +413,31 @@ class MetricsServer:
 
     async def _render(self) -> bytes:
         status = await self.source()
-        body = render(status, processes=True).encode()
         self.renders += 1
+        status["metrics_server"] = {"renders": self.renders, "refused": self.refused,
+                                    "evicted": self.evicted, "timed_out": self.timed_out}  # fmt: skip
+        body = render(status, processes=True).encode()
         self.page = (time.monotonic(), body)
         return body
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self.clients) >= self.max_clients:
-            self.refused += 1
-            writer.transport.abort()  # no answer: a flood costs one accept per connection
-            return
+            if self.waiting:
+                # Full of connections that have not even sent a request: the oldest makes
+                # room (a flood of idle connections cannot lock a real scraper out).
+                oldest = next(iter(self.waiting))
+                self.waiting.pop(oldest)
+                self.clients.discard(oldest)
+                oldest.cancel()
+                self.evicted += 1
+            else:  # full of slow readers: each is gone within write_timeout
+                self.refused += 1
+                writer.transport.abort()  # no answer: one accept per flooding connection
+                return
         task = asyncio.current_task()
         assert task is not None
         self.clients.add(task)
+        self.waiting[task] = None
         try:
             await self._serve(reader, writer)
             # close() sends what is still buffered: a client that never reads would hold
@@ -422,10 +453,13 @@ class MetricsServer:
             log.exception("metrics: request failed")
         finally:
             self.clients.discard(task)
+            self.waiting.pop(task, None)
             writer.transport.abort()  # no-op after a clean close
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
+        task = asyncio.current_task()
+        self.waiting.pop(task, None)  # type: ignore[arg-type]
         method, _, rest = head.split(b"\r\n", 1)[0].partition(b" ")
         target = rest.split(b" ", 1)[0].split(b"?", 1)[0]
         if method not in (b"GET", b"HEAD"):
