@@ -19,6 +19,7 @@ Prints figures and in-run ratios; never asserts timings.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -109,7 +110,7 @@ def _inside(ifname: str, seconds: float, rate: int) -> None:
 
 
 def _figures(stamps: list[int]) -> dict[str, float]:
-    dev = sorted(abs((b - a) - ADVERT_INT * 1e9) / 1e3 for a, b in zip(stamps, stamps[1:]))
+    dev = sorted(abs((b - a) - ADVERT_INT * 1e9) / 1e3 for a, b in itertools.pairwise(stamps))
     if not dev:
         return {"n": 0, "p50_us": 0, "p99_us": 0, "max_us": 0}
     pick = lambda q: dev[min(len(dev) - 1, int(q * len(dev)))]  # noqa: E731
