@@ -136,73 +136,6 @@ def print_tables(*tables: Any) -> None:
         console.print(t)
 
 
-def plot(
-    path: str | Path,
-    title: str,
-    hist: Mapping[str, Sequence[float]],
-    hist_xlabel: str,
-    cdf: Mapping[str, Sequence[float]],
-    cdf_xlabel: str,
-    hist_lines: Mapping[str, float] | None = None,
-    cdf_lines: Mapping[str, float] | None = None,
-) -> Path:
-    """One figure, two panels: a histogram of ``hist`` series (e.g. advert intervals)
-    and an empirical CDF of ``cdf`` series (e.g. failover latencies), each series
-    labelled (``"fastha kill"``); ``*_lines`` draw labelled vertical lines (bounds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
-    fig.suptitle(title)
-    allv = [v for s in hist.values() for v in s if not math.isnan(v)]
-    if allv:
-        lo, hi = min(allv), max(allv)
-        bins = 80 if hi > lo else 1
-        for label, series in hist.items():
-            vals = [v for v in series if not math.isnan(v)]
-            if vals:
-                ax1.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None, alpha=0.55,
-                         label=f"{label} (n={len(vals)})", color=_colour(label))  # fmt: skip
-        ax1.set_yscale("log")
-    else:
-        ax1.text(0.5, 0.5, "no samples", ha="center", transform=ax1.transAxes)
-    for label, x in (hist_lines or {}).items():
-        ax1.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax1.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90,
-                     va="top", ha="right", fontsize=8, color="grey")  # fmt: skip
-    ax1.set_xlabel(hist_xlabel)
-    ax1.set_ylabel("count (log)")
-    ax1.legend(fontsize=8)
-    ax1.grid(alpha=0.3)
-    styles = ["-", "--", ":", "-."]
-    drew = False
-    for i, (label, series) in enumerate(cdf.items()):
-        vals = sorted(v for v in series if v is not None and not math.isnan(v))
-        if not vals:
-            continue
-        ys = [(k + 1) / len(vals) for k in range(len(vals))]
-        ax2.step(vals, ys, where="post", label=f"{label} (n={len(vals)})",
-                 color=_colour(label), linestyle=styles[i % len(styles)])  # fmt: skip
-        drew = True
-    if not drew:
-        ax2.text(0.5, 0.5, "no samples", ha="center", transform=ax2.transAxes)
-    for label, x in (cdf_lines or {}).items():
-        ax2.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax2.annotate(label, (x, 0.02), rotation=90, va="bottom", ha="right", fontsize=8,
-                     color="grey")  # fmt: skip
-    ax2.set_xlabel(cdf_xlabel)
-    ax2.set_ylabel("fraction")
-    ax2.set_ylim(0, 1.02)
-    ax2.legend(fontsize=8)
-    ax2.grid(alpha=0.3)
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
-
-
 KIND_STYLE = {"kill": "-", "term": "--", "link": ":"}
 KIND_MARKER = {"kill": "o", "term": "s", "link": "^"}
 FEW = 20  # fewer trials than this: min/median/max and the points, not a CDF
@@ -214,11 +147,20 @@ def _hist_panel(ax: Any, hist: Mapping[str, Sequence[float]], xlabel: str,
     if allv:
         lo, hi = min(allv), max(allv)
         bins = 80 if hi > lo else 1
+        used: set[str | None] = set()
         for label, series in hist.items():
             vals = [v for v in series if not math.isnan(v)]
-            if vals:
-                ax.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None, alpha=0.55,
-                        label=f"{label} (n={len(vals)})", color=_colour(label))  # fmt: skip
+            if not vals:
+                continue
+            colour = _colour(label)
+            # A second series of one implementation (jitter's load phase): an outline,
+            # so it stays apart from the filled first one.
+            outline = colour in used
+            used.add(colour)
+            ax.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None,
+                    alpha=1.0 if outline else 0.55, histtype="step" if outline else "bar",
+                    linewidth=1.5, linestyle="--" if outline else "-",
+                    label=f"{label} (n={len(vals)})", color=colour)  # fmt: skip
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no samples", ha="center", transform=ax.transAxes)
@@ -344,7 +286,7 @@ def plot_tail(
         for q in (0.1, 0.01, 0.001):
             if q >= lowest:
                 ax2.axhline(q, color="grey", linewidth=0.6, linestyle=":")
-                ax2.annotate(f"p{100 * (1 - q):g}", (0.0, q), xycoords=("axes fraction", "data"),
+                ax2.annotate(f"p{100 * (1 - q):g}", (0.01, q), xycoords=("axes fraction", "data"),
                              fontsize=7, color="grey", va="bottom")  # fmt: skip
         ax2.legend(fontsize=8)
     for label, x in (tail_lines or {}).items():
