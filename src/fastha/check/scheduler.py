@@ -68,6 +68,7 @@ class Scheduler:
         self.failed = 0
         self.lateness_ns = array("q")
         self.durations = ProbeDurations()
+        self._has_run: set[Check] = set()
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -110,6 +111,7 @@ class Scheduler:
             if t is not None:
                 t.cancel()
             self._suspended.discard(c)
+            self._has_run.discard(c)
         new = [c for c in health.checks if c not in old]
         self._arm_new(new)
         return len(self._index) - len(new), len(new), len(gone)
@@ -197,8 +199,13 @@ class Scheduler:
         if cid is None:  # a reload dropped the check while it ran
             return
         step, actions = self.health.feed(cid, outcome)
-        if step.edge:
-            actions.insert(0, Log(edge_line(check, step.up, step.retry_it, outcome.reason)))
+        first = check not in self._has_run
+        self._has_run.add(check)
+        # keepalived logs a checker's result when it changes and at its first run
+        # (`!checker->has_run`), even when the result confirms the initial state.
+        if step.edge or (first and not step.retrying):
+            up = step.up if step.edge else outcome.ok
+            actions.insert(0, Log(edge_line(check, up, step.retry_it, outcome.reason)))
         elif not outcome.ok and (check.log_all_failures or step.retrying):
             log.info("%s failed (%s), retry %d", check.describe(), outcome.reason, step.retry_it)
         self._emit(actions)
