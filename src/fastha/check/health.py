@@ -258,6 +258,16 @@ class Health:
             out.append(Changed(vi))
         return out
 
+    def shutdown_lines(self) -> list[str]:
+        """keepalived clear_service_rs(stopping): one line per real server at stop."""
+        out = []
+        for v in self.vss:
+            for r in v.servers:
+                inhibited = "(inhibited) " if r.plan.inhibit_on_failure and not r.alive else ""
+                out.append(f"Shutting down {inhibited}service {_fmt_rs(v.plan, r.key)} "
+                           f"from VS {v.plan.name}")  # fmt: skip
+        return out
+
     def feed(self, cid: int, outcome: Outcome) -> tuple[Step, list[Action]]:
         c = self.checkers[cid]
         step = c.feed(outcome.ok)

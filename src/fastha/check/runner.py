@@ -577,6 +577,8 @@ class CheckerRunner:
         if not self.options.release_on_stop:
             log.info("Leaving IPVS table in place (dont_release_ipvs)")
             return
+        for text in self.health.shutdown_lines():
+            log.info("%s", text)
         gd = getattr(self.config, "global_defs", None)
         if getattr(gd, "lvs_flush_on_stop", None) is FlushOnStop.ALL:
             log.info("Flushing IPVS table (lvs_flush_on_stop)")
