@@ -528,8 +528,13 @@ class Supervisor:
         return {"parent": self.parent_status(), **(await self.gather("status"))}
 
     async def metrics_status(self) -> dict[str, Any]:
-        """`status` with the children's metrics-only parts (fastha.daemon.metrics)."""
-        return {"parent": self.parent_status(), **(await self.gather("metrics"))}
+        """`status` with the children's metrics-only parts (fastha.daemon.metrics); a
+        child that has no `metrics` command (a stub) is asked for its `status`."""
+        answers = await self.gather("metrics")
+        for kind, answer in answers.items():
+            if isinstance(answer, dict) and "unknown command" in str(answer.get("error", "")):
+                answers[kind] = await self._ask(self.slots[kind], "status")
+        return {"parent": self.parent_status(), **answers}
 
     async def dump(self, _request: dict[str, Any] | None = None) -> dict[str, Any]:
         import orjson
