@@ -4,6 +4,7 @@ own parser (an independent oracle), fed by a real precise timer's histogram."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -247,3 +248,95 @@ def test_real_servers_and_ipvs_stats() -> None:
         for smp in fam.samples:
             assert not {"instance", "job"} & set(smp.labels), smp
     assert sample(fams, "fastha_child_up", "fastha_child_up", child="check") == 1
+
+
+def _status_source(counter: list[int]) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def source() -> dict[str, Any]:
+        counter[0] += 1
+        await asyncio.sleep(0.05)  # a child's answer takes a while
+        return {"parent": {"children": {}}}
+
+    return source
+
+
+async def _get(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return data
+
+
+def test_scrapes_share_one_render_and_are_cached() -> None:
+    async def go() -> tuple[int, list[bytes]]:
+        calls = [0]
+        server = await MetricsServer("127.0.0.1", 0, _status_source(calls)).start()
+        try:
+            port = server.address[1]
+            pages = list(await asyncio.gather(*(_get(port) for _ in range(10))))
+            pages.append(await _get(port))  # within the cache's second
+        finally:
+            await server.close()
+        return calls[0], pages
+
+    calls, pages = run(go)
+    assert calls == 1
+    assert all(p.startswith(b"HTTP/1.1 200 OK") for p in pages)
+
+
+def test_idle_flood_cannot_lock_a_scraper_out() -> None:
+    async def go() -> tuple[bytes, int]:
+        server = await MetricsServer("127.0.0.1", 0, _status_source([0]), max_clients=4,
+                                     read_timeout=30).start()  # fmt: skip
+        idle = []
+        try:
+            port = server.address[1]
+            for _ in range(20):  # connect, never send a request
+                idle.append(await asyncio.open_connection("127.0.0.1", port))
+            await asyncio.sleep(0.1)
+            page = await _get(port)
+            evicted = server.evicted
+        finally:
+            for _r, w in idle:
+                w.close()
+            await server.close()
+        return page, evicted
+
+    page, evicted = run(go)
+    assert page.startswith(b"HTTP/1.1 200 OK")
+    assert evicted >= 16
+
+
+def test_silent_and_never_reading_clients_time_out() -> None:
+    async def go() -> tuple[int, int]:
+        big = {"parent": {"children": {}},
+               "vrrp": {"instances": [{"data": {"iname": f"VI_{i}", "state": 1, "vrid": i},
+                                       "stats": {"advert_rcvd": i}} for i in range(3000)]}}  # fmt: skip
+
+        async def source() -> dict[str, Any]:
+            return big
+
+        server = await MetricsServer("127.0.0.1", 0, source, read_timeout=0.3,
+                                     write_timeout=0.3).start()  # fmt: skip
+        port = server.address[1]
+        try:
+            silent = await asyncio.open_connection("127.0.0.1", port)
+            slow = socket.socket()
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            slow.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(slow, ("127.0.0.1", port))
+            slow.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            deadline = asyncio.get_running_loop().time() + 5
+            while server.clients and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            left = len(server.clients)
+            silent[1].close()
+            slow.close()
+            return left, server.timed_out
+        finally:
+            await server.close()
+
+    left, timed_out = run(go)
+    assert left == 0
+    assert timed_out == 2
