@@ -14,10 +14,11 @@ The scenario, on one VRRPv2 router (advert_int 1; a track_script on the subject)
 4. the track_script starts failing: `VRRP_Script(chk) failed (exited with status 1)`,
    `(VI_1) Entering FAULT STATE`; it recovers: `VRRP_Script(chk) succeeded`, BACKUP,
    MASTER;
-5. the subject stops (SIGTERM).
+5. its link goes down and up: `Netlink reports eth0 down`, FAULT, and back;
+6. the subject stops (SIGTERM).
 
-The lines compared are every line naming the instance (`(VI_1)`) or the script
-(`VRRP_Script(chk)`), in order, with the timestamp and process prefix removed. The
+The lines compared are every line naming the instance (`(VI_1)`), the script
+(`VRRP_Script(chk)`) or a link change (`Netlink reports`), in order, with the timestamp and process prefix removed. The
 `keepalived` parameter compares keepalived with itself: it proves the scenario is
 deterministic enough for the comparison to mean something.
 """
@@ -37,7 +38,7 @@ pytestmark = [pytest.mark.system, pytest.mark.keepalived]
 
 TIMEOUT = 15
 # The lines compared: they name the instance or the track script.
-WANTED = re.compile(r"\(VI_1\)|VRRP_Script\(chk\)")
+WANTED = re.compile(r"\(VI_1\)|VRRP_Script\(chk\)|Netlink reports")
 # keepalived lines fastha does not write, each with its reason (the operator greps for
 # none of them; they describe keepalived's internals).
 NOT_REPRODUCED = [
@@ -90,6 +91,10 @@ def run_scenario(topo: Topology, impl: str, flag: Path) -> list[str]:
         flag.unlink()
         c.wait_state(subject, "FAULT", TIMEOUT)
         flag.write_text("up\n")
+        c.wait_state(subject, "MASTER", TIMEOUT)
+        c.link_down(subject)
+        c.wait_state(subject, "FAULT", TIMEOUT)
+        c.link_up(subject)
         c.wait_state(subject, "MASTER", TIMEOUT)
         time.sleep(0.5)  # let the last lines of the transition reach the log
         c.stop(subject)

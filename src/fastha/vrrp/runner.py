@@ -299,7 +299,7 @@ class VrrpRunner:
     def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
         if self.ctx is None:
             return
-        log.info("Netlink reports %s %s", ifname, "UP" if up else "DOWN")
+        log.info("Netlink reports %s %s", ifname, "up" if up else "down")
         for inst in self.ctx.instances.values():
             if inst.spec.ifname == ifname and not inst.spec.params.dont_track_primary:
                 inst.feed(LinkChanged(up))
