@@ -254,8 +254,27 @@ class Health:
         """Initial quorum evaluation (keepalived init_service_vs -> update_quorum_state)."""
         out: list[Action] = []
         for vi in range(len(self.vss)):
+            v = self.vss[vi]
+            if v.quorum_up and v.weight_sum() >= v.plan.quorum + v.plan.hysteresis:
+                # keepalived starts every virtual server without quorum and logs its
+                # gaining it (update_quorum_state(vs, init)); the state is the same.
+                p = v.plan
+                out.append(Log(f"Gained quorum {p.quorum}+{p.hysteresis}="
+                               f"{p.quorum + p.hysteresis} <= {v.weight_sum()} for VS {p.name}"))  # fmt: skip
             self._quorum(vi, out, init=True)
             out.append(Changed(vi))
+        return out
+
+    def activation_lines(self, suspended: set[int] | frozenset[int] = frozenset()) -> list[str]:
+        """keepalived register_checkers_thread: one line per checker at start."""
+        out = []
+        for cid, users in enumerate(self.users):
+            word = "Deactivating" if cid in suspended else "Activating"
+            for vi, ri in users:
+                v = self.vss[vi]
+                key = v.servers[ri].key
+                out.append(f"{word} healthchecker for service {_fmt_rs(v.plan, key)} "
+                           f"for VS {v.plan.name}")  # fmt: skip
         return out
 
     def shutdown_lines(self) -> list[str]:

@@ -173,19 +173,26 @@ class CheckerRunner:
                 out.append(Service(**{f: getattr(svc, f) for f in _FIELDS}, dests=dests))
         return out
 
-    async def reconcile(self, vis: Iterable[int]) -> list[Op]:
-        """Make the kernel hold what virtual servers ``vis`` should; return the ops run."""
+    async def reconcile(self, vis: Iterable[int], *, quiet: bool = False) -> list[Op]:
+        """Make the kernel hold what virtual servers ``vis`` should; return the ops run.
+        ``quiet``: no line per operation (the initial table, which keepalived programs
+        without one; `IPVS table initialised` sums it up)."""
         assert self.ipvs is not None
         vis = sorted(set(vis))
         logged = set(self._logged)  # what health said up to the state planned for here
         want = [s for vi in vis for s in self.table.services(vi, self.health.desired(vi))]
         kernel = await self.kernel({s.key for s in want})
         ops = plan(want, kernel, previous=self.table.owned(vis))
-        await self._apply(ops, kernel, logged)
+        await self._apply(ops, kernel, logged, quiet=quiet)
         return ops
 
     async def _apply(
-        self, ops: Sequence[Op], kernel: Iterable[Service], logged: set[str] | None = None
+        self,
+        ops: Sequence[Op],
+        kernel: Iterable[Service],
+        logged: set[str] | None = None,
+        *,
+        quiet: bool = False,
     ) -> None:
         """Run ``ops``, logging each in keepalived's words unless health already said it
         (``logged``: the lines seen when the desired state was read). Lines that came
@@ -197,7 +204,7 @@ class CheckerRunner:
         if not ops:
             self._logged -= logged
             return
-        if log.isEnabledFor(logging.INFO):  # 11,000 lines cost ~0.2 s to format
+        if not quiet and log.isEnabledFor(logging.INFO):  # 11,000 lines: ~0.2 s to format
             have = {s.key: s.dest_map() for s in kernel}
             said = set(logged)
             for op in ops:
@@ -546,9 +553,11 @@ class CheckerRunner:
         # flight while it is written (a busy loop would time them out).
         self.scheduler.start(probe=False)
         vis, self._dirty = self._dirty | set(range(len(self.table))), set()
-        await self.reconcile(vis)
+        await self.reconcile(vis, quiet=True)
         log.info("IPVS table initialised: %d virtual services", sum(
             len(v.services) for v in self.table.vss))  # fmt: skip
+        for text in self.health.activation_lines(self.scheduler.suspended):
+            log.info("%s", text)
         self.scheduler.probe_all()
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop())
         if self._dirty:
