@@ -7,8 +7,8 @@ marker only.
 
 keepalived 2.2.7 is run as ``keepalived -n -l -D -P -f CONF -p PID -r VRRP_PID -c CHK_PID``:
 pid files of its own (never /run/keepalived*.pid of a real daemon). Facts seen with it:
-- it logs ``(VI_1) Entering MASTER STATE`` (fastha uses keepalived 1.x's
-  ``VRRP_Instance(VI_1) Entering MASTER STATE``; both are accepted);
+- it logs ``(VI_1) Entering MASTER STATE``, as fastha does (keepalived 1.x's
+  ``VRRP_Instance(VI_1) Entering MASTER STATE`` is accepted too);
 - on SIGTERM it logs ``(VI_1) sent 0 priority`` and ``removing VIPs`` and exits;
 - SIGKILL of the process group (parent + VRRP child) leaves its VIPs on the interface,
   as a crashed host would, until the next start removes them (``removing VIPs`` at init).
@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 FASTHA = REPO / ".venv" / "bin" / "fastha"
 MARKER = "=== vrrp_peer: start"
 
-# keepalived 2.x: "(VI_1) Entering MASTER STATE"; 1.x and fastha:
-# "VRRP_Instance(VI_1) Entering MASTER STATE". keepalived 2.2.7 may add " (init)".
+# keepalived 2.x and fastha: "(VI_1) Entering MASTER STATE"; 1.x:
+# "VRRP_Instance(VI_1) Entering MASTER STATE". Both may add " (init)".
 STATE_RE = re.compile(
     r"(?:VRRP_Instance)?\((?P<instance>[^)\s]+)\) Entering (?P<state>MASTER|BACKUP|FAULT) STATE"
 )
@@ -84,6 +84,7 @@ class Peer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.stopped = False  # set by stop()/kill(): an exit the test asked for
+        self.extra_args: tuple[str, ...] = ()  # appended to the command line (e.g. "-D")
 
     # -- process control ----------------------------------------------------------
 
@@ -96,7 +97,7 @@ class Peer:
         # already running") while a pid in them still exists, e.g. an unreaped zombie.
         for pidfile in self.workdir.glob("*.pid"):
             pidfile.unlink(missing_ok=True)
-        cmd = command(self.impl, self.conf, self.workdir)
+        cmd = [*command(self.impl, self.conf, self.workdir), *self.extra_args]
         with self.log_path.open("a") as log:
             log.write(f"{MARKER} #{self.starts}: {' '.join(cmd)}\n")
             log.flush()

@@ -165,7 +165,7 @@ def test_alpha_pool_starts_empty_and_quorum_lost() -> None:
     h = Health(plan(2, alpha=True, notify=True))
     acts = h.start()
     assert h.desired(0) == {}
-    assert any(t.startswith("Starting with the quorum 1-0=1 > 0") for t in logs(acts))
+    assert any(t.startswith("Starting with quorum down 1-0=1 > 0") for t in logs(acts))
     assert notifies(acts) == ["/qdown"]
     _, acts = h.feed(0, OK)
     assert h.desired(0) == {key(1): 1}
@@ -280,7 +280,7 @@ def test_zero_weight_sum_loses_quorum_even_with_hysteresis() -> None:
     h = Health(plan(1, retry=0, quorum=1, hysteresis=1))
     h.start()
     _, acts = h.feed(0, FAIL)
-    assert "Lost the quorum 1-1=0 > 0 for VS [192.0.2.1]:tcp:80" in logs(acts)
+    assert "Lost quorum 1-1=0 > 0 for VS [192.0.2.1]:tcp:80" in logs(acts)
 
 
 def test_sorry_server_replaces_the_pool_without_quorum() -> None:

@@ -61,8 +61,8 @@ PREFIX = 16  # /16: directors (198.18.0.x) and VIPs (198.18.1.x ...) on one link
 IFNAME = "eth0"
 VRID_BASE = 1
 
-# keepalived 2.x logs "(VI_1) Entering MASTER STATE"; fastha (as keepalived 1.x)
-# "VRRP_Instance(VI_1) Entering MASTER STATE".
+# keepalived 2.x and fastha log "(VI_1) Entering MASTER STATE"; keepalived 1.x
+# "VRRP_Instance(VI_1) Entering MASTER STATE" (still accepted).
 STATE_RE = re.compile(
     r"(?:VRRP_Instance)?\((?P<instance>[^)\s]+)\) Entering (?P<state>MASTER|BACKUP|FAULT) STATE"
 )

@@ -136,19 +136,58 @@ def print_tables(*tables: Any) -> None:
         console.print(t)
 
 
-def plot(
+KIND_STYLE = {"kill": "-", "term": "--", "link": ":"}
+KIND_MARKER = {"kill": "o", "term": "s", "link": "^"}
+FEW = 20  # fewer trials than this: min/median/max and the points, not a CDF
+
+
+def _hist_panel(ax: Any, hist: Mapping[str, Sequence[float]], xlabel: str,
+                lines: Mapping[str, float] | None) -> None:  # fmt: skip
+    allv = [v for s in hist.values() for v in s if not math.isnan(v)]
+    if allv:
+        lo, hi = min(allv), max(allv)
+        bins = 80 if hi > lo else 1
+        used: set[str | None] = set()
+        for label, series in hist.items():
+            vals = [v for v in series if not math.isnan(v)]
+            if not vals:
+                continue
+            colour = _colour(label)
+            # A second series of one implementation (jitter's load phase): an outline,
+            # so it stays apart from the filled first one.
+            outline = colour in used
+            used.add(colour)
+            ax.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None,
+                    alpha=1.0 if outline else 0.55, histtype="step" if outline else "bar",
+                    linewidth=1.5, linestyle="--" if outline else "-",
+                    label=f"{label} (n={len(vals)})", color=colour)  # fmt: skip
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no samples", ha="center", transform=ax.transAxes)
+    for label, x in (lines or {}).items():
+        ax.axvline(x, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90,
+                    va="top", ha="right", fontsize=8, color="grey")  # fmt: skip
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count (log)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def plot_failover(
     path: str | Path,
     title: str,
     hist: Mapping[str, Sequence[float]],
     hist_xlabel: str,
-    cdf: Mapping[str, Sequence[float]],
-    cdf_xlabel: str,
+    over_bound: Mapping[str, Mapping[str, Sequence[float]]],
+    bounds: Mapping[str, float],
     hist_lines: Mapping[str, float] | None = None,
-    cdf_lines: Mapping[str, float] | None = None,
 ) -> Path:
-    """One figure, two panels: a histogram of ``hist`` series (e.g. advert intervals)
-    and an empirical CDF of ``cdf`` series (e.g. failover latencies), each series
-    labelled (``"fastha kill"``); ``*_lines`` draw labelled vertical lines (bounds)."""
+    """Advert intervals (left) and failover time minus each kind's own bound (right):
+    `over_bound[kind][impl]` in ms, so every kind is read against 0 = its bound. A kind
+    has one line style (and marker) whatever the implementation; an implementation one
+    colour. With few trials each series is its points with min/median/max; with many,
+    an empirical CDF."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,47 +195,107 @@ def plot(
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
     fig.suptitle(title)
-    allv = [v for s in hist.values() for v in s if not math.isnan(v)]
-    if allv:
-        lo, hi = min(allv), max(allv)
-        bins = 80 if hi > lo else 1
-        for label, series in hist.items():
-            vals = [v for v in series if not math.isnan(v)]
-            if vals:
-                ax1.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None, alpha=0.55,
-                         label=f"{label} (n={len(vals)})", color=_colour(label))  # fmt: skip
-        ax1.set_yscale("log")
+    _hist_panel(ax1, hist, hist_xlabel, hist_lines)
+    rows = [(kind, impl, sorted(v for v in vals if v is not None and not math.isnan(v)))
+            for kind, by_impl in over_bound.items() for impl, vals in by_impl.items()]  # fmt: skip
+    rows = [r for r in rows if r[2]]
+    few = all(len(r[2]) < FEW for r in rows)
+    if not rows:
+        ax2.text(0.5, 0.5, "no samples", ha="center", transform=ax2.transAxes)
+    elif few:
+        labels: list[str] = []
+        for y, (kind, impl, vals) in enumerate(rows):
+            colour, style = _colour(impl), KIND_STYLE.get(kind, "-")
+            med = vals[len(vals) // 2] if len(vals) % 2 else (
+                vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2  # fmt: skip
+            ax2.hlines(y, vals[0], vals[-1], colors=colour, linestyles=style, linewidth=2)
+            ax2.plot(vals, [y] * len(vals), KIND_MARKER.get(kind, "o"), color=colour,
+                     alpha=0.5, markersize=5)  # fmt: skip
+            ax2.plot([med], [y], "|", color="black", markersize=16, markeredgewidth=2)
+            labels.append(f"{impl} {kind} (bound {bounds.get(kind, float('nan')):.1f} ms)\n"
+                          f"min {vals[0]:+.2f} med {med:+.2f} max {vals[-1]:+.2f}, n={len(vals)}")  # fmt: skip
+        ax2.set_yticks(range(len(rows)))
+        ax2.set_yticklabels(labels, fontsize=8)
+        top = max(r[2][-1] for r in rows)
+        ax2.set_xlim(min(-1.5, min(r[2][0] for r in rows) * 1.5), max(2.0, top * 1.6))
+        ax2.set_ylim(-0.6, len(rows) - 0.3)
+        ax2.invert_yaxis()
     else:
-        ax1.text(0.5, 0.5, "no samples", ha="center", transform=ax1.transAxes)
-    for label, x in (hist_lines or {}).items():
-        ax1.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax1.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90,
-                     va="top", ha="right", fontsize=8, color="grey")  # fmt: skip
-    ax1.set_xlabel(hist_xlabel)
-    ax1.set_ylabel("count (log)")
-    ax1.legend(fontsize=8)
-    ax1.grid(alpha=0.3)
+        for kind, impl, vals in rows:
+            ys = [(k + 1) / len(vals) for k in range(len(vals))]
+            ax2.step(vals, ys, where="post", color=_colour(impl),
+                     linestyle=KIND_STYLE.get(kind, "-"),
+                     label=f"{impl} {kind} (bound {bounds.get(kind, float('nan')):.1f} ms,"
+                           f" n={len(vals)})")  # fmt: skip
+        ax2.set_ylabel("fraction")
+        ax2.set_ylim(0, 1.02)
+        ax2.legend(fontsize=8)
+    if rows:
+        # Linear within a millisecond of the bound, logarithmic beyond: sub-ms differences
+        # stay readable next to an outlier of a hundred ms.
+        ax2.set_xscale("symlog", linthresh=1.0)
+    ax2.axvline(0, color="grey", linewidth=1)
+    ax2.annotate("bound", (0, 0.0), xycoords=("data", "axes fraction"), rotation=90,
+                 va="bottom", ha="right", fontsize=8, color="grey")  # fmt: skip
+    ax2.set_xlabel("failover time minus its kind's bound (ms; linear within ±1, log beyond)")
+    ax2.grid(alpha=0.3)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_tail(
+    path: str | Path,
+    title: str,
+    hist: Mapping[str, Sequence[float]],
+    hist_xlabel: str,
+    tail: Mapping[str, Sequence[float]],
+    tail_xlabel: str,
+    hist_lines: Mapping[str, float] | None = None,
+    tail_lines: Mapping[str, float] | None = None,
+) -> Path:
+    """A histogram (left) and the tail (right): the fraction of samples above x, on a
+    log axis, so p99, p99.9 and the worst few stand apart instead of hugging 1.0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
+    fig.suptitle(title)
+    _hist_panel(ax1, hist, hist_xlabel, hist_lines)
     styles = ["-", "--", ":", "-."]
+    lowest = 1.0
     drew = False
-    for i, (label, series) in enumerate(cdf.items()):
+    for i, (label, series) in enumerate(tail.items()):
         vals = sorted(v for v in series if v is not None and not math.isnan(v))
         if not vals:
             continue
-        ys = [(k + 1) / len(vals) for k in range(len(vals))]
-        ax2.step(vals, ys, where="post", label=f"{label} (n={len(vals)})",
+        n = len(vals)
+        ys = [(n - k) / n for k in range(n)]  # fraction >= each sample
+        lowest = min(lowest, 1 / n)
+        ax2.step(vals, ys, where="post", label=f"{label} (n={n}, max {vals[-1]:.3g})",
                  color=_colour(label), linestyle=styles[i % len(styles)])  # fmt: skip
         drew = True
     if not drew:
         ax2.text(0.5, 0.5, "no samples", ha="center", transform=ax2.transAxes)
-    for label, x in (cdf_lines or {}).items():
+    else:
+        ax2.set_yscale("log")
+        ax2.set_ylim(lowest / 2, 1.05)
+        for q in (0.1, 0.01, 0.001):
+            if q >= lowest:
+                ax2.axhline(q, color="grey", linewidth=0.6, linestyle=":")
+                ax2.annotate(f"p{100 * (1 - q):g}", (0.01, q), xycoords=("axes fraction", "data"),
+                             fontsize=7, color="grey", va="bottom")  # fmt: skip
+        ax2.legend(fontsize=8)
+    for label, x in (tail_lines or {}).items():
         ax2.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax2.annotate(label, (x, 0.02), rotation=90, va="bottom", ha="right", fontsize=8,
-                     color="grey")  # fmt: skip
-    ax2.set_xlabel(cdf_xlabel)
-    ax2.set_ylabel("fraction")
-    ax2.set_ylim(0, 1.02)
-    ax2.legend(fontsize=8)
-    ax2.grid(alpha=0.3)
+        ax2.annotate(label, (x, 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                     va="bottom", ha="right", fontsize=8, color="grey")  # fmt: skip
+    ax2.set_xlabel(tail_xlabel)
+    ax2.set_ylabel("fraction of samples above x (log)")
+    ax2.grid(alpha=0.3, which="both")
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)

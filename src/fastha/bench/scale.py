@@ -171,7 +171,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
 def plot(doc: dict[str, Any], path: str) -> None:
     cfg = doc["config"]
     series = {impl: doc["results"][impl]["lateness_samples_us"] for impl in doc["impls"]}
-    report.plot(
+    report.plot_tail(
         path,
         f"fastha bench scale: {cfg['instances']} instances, advert_int {cfg['advert_int_ms']:g} ms",
         series, "advert lateness (µs) against its instance's grid",

@@ -255,8 +255,37 @@ class Health:
         """Initial quorum evaluation (keepalived init_service_vs -> update_quorum_state)."""
         out: list[Action] = []
         for vi in range(len(self.vss)):
+            v = self.vss[vi]
+            if v.quorum_up and v.weight_sum() >= v.plan.quorum + v.plan.hysteresis:
+                # keepalived starts every virtual server without quorum and logs its
+                # gaining it (update_quorum_state(vs, init)); the state is the same.
+                p = v.plan
+                out.append(Log(f"Gained quorum {p.quorum}+{p.hysteresis}="
+                               f"{p.quorum + p.hysteresis} <= {v.weight_sum()} for VS {p.name}"))  # fmt: skip
             self._quorum(vi, out, init=True)
             out.append(Changed(vi))
+        return out
+
+    def activation_lines(self, suspended: set[int] | frozenset[int] = frozenset()) -> list[str]:
+        """keepalived register_checkers_thread: one line per checker at start."""
+        out = []
+        for cid, users in enumerate(self.users):
+            word = "Deactivating" if cid in suspended else "Activating"
+            for vi, ri in users:
+                v = self.vss[vi]
+                key = v.servers[ri].key
+                out.append(f"{word} healthchecker for service {_fmt_rs(v.plan, key)} "
+                           f"for VS {v.plan.name}")  # fmt: skip
+        return out
+
+    def shutdown_lines(self) -> list[str]:
+        """keepalived clear_service_rs(stopping): one line per real server at stop."""
+        out = []
+        for v in self.vss:
+            for r in v.servers:
+                inhibited = "(inhibited) " if r.plan.inhibit_on_failure and not r.alive else ""
+                out.append(f"Shutting down {inhibited}service {_fmt_rs(v.plan, r.key)} "
+                           f"from VS {v.plan.name}")  # fmt: skip
         return out
 
     def feed(self, cid: int, outcome: Outcome) -> tuple[Step, list[Action]]:
@@ -344,12 +373,9 @@ class Health:
                 out.append(Notify(p.quorum_up, "quorum_up", vi))
         elif v.quorum_up and (total == 0 or total < threshold):
             v.quorum_up = False
-            word = "Starting with" if init else "Lost"
+            word = "Starting with quorum down" if init else "Lost quorum"
             out.append(
-                Log(
-                    f"{word} the quorum {p.quorum}-{p.hysteresis}={threshold} > {total} "
-                    f"for VS {p.name}"
-                )
+                Log(f"{word} {p.quorum}-{p.hysteresis}={threshold} > {total} for VS {p.name}")
             )
             if p.sorry_server is not None and not v.sorry_active:
                 verb = "Enabling" if p.sorry_server_inhibit else "Adding"

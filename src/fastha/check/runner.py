@@ -62,7 +62,7 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import CheckerAlerts
 from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
-from fastha.drivers.ipvs import IPVS
+from fastha.drivers.ipvs import IPVS, IPVSError
 from fastha.drivers.scripts import Script, ScriptRunner
 
 log = logging.getLogger("fastha.check")
@@ -185,19 +185,26 @@ class CheckerRunner:
                 out.append(Service(**{f: getattr(svc, f) for f in _FIELDS}, dests=dests))
         return out
 
-    async def reconcile(self, vis: Iterable[int]) -> list[Op]:
-        """Make the kernel hold what virtual servers ``vis`` should; return the ops run."""
+    async def reconcile(self, vis: Iterable[int], *, quiet: bool = False) -> list[Op]:
+        """Make the kernel hold what virtual servers ``vis`` should; return the ops run.
+        ``quiet``: no line per operation (the initial table, which keepalived programs
+        without one; `IPVS table initialised` sums it up)."""
         assert self.ipvs is not None
         vis = sorted(set(vis))
         logged = set(self._logged)  # what health said up to the state planned for here
         want = [s for vi in vis for s in self.table.services(vi, self.health.desired(vi))]
         kernel = await self.kernel({s.key for s in want})
         ops = plan(want, kernel, previous=self.table.owned(vis))
-        await self._apply(ops, kernel, logged)
+        await self._apply(ops, kernel, logged, quiet=quiet)
         return ops
 
     async def _apply(
-        self, ops: Sequence[Op], kernel: Iterable[Service], logged: set[str] | None = None
+        self,
+        ops: Sequence[Op],
+        kernel: Iterable[Service],
+        logged: set[str] | None = None,
+        *,
+        quiet: bool = False,
     ) -> None:
         """Run ``ops``, logging each in keepalived's words unless health already said it
         (``logged``: the lines seen when the desired state was read). Lines that came
@@ -209,7 +216,7 @@ class CheckerRunner:
         if not ops:
             self._logged -= logged
             return
-        if log.isEnabledFor(logging.INFO):  # 11,000 lines cost ~0.2 s to format
+        if not quiet and log.isEnabledFor(logging.INFO):  # 11,000 lines: ~0.2 s to format
             have = {s.key: s.dest_map() for s in kernel}
             said = set(logged)
             for op in ops:
@@ -487,6 +494,24 @@ class CheckerRunner:
             "timer": timer_status(timer) if timer is not None else None,
         }
 
+    async def metrics_dict(self, _request: object = None) -> dict[str, Any]:
+        """`status` plus what only metrics use: probe durations and the kernel's IPVS
+        counters per virtual and real server (one netlink dump per service)."""
+        out = self.status_dict()
+        sched = self.scheduler
+        out["probe_durations"] = sched.durations.as_dict() if sched is not None else []
+        ipvs: list[dict[str, Any]] = []
+        if self.ipvs is not None:
+            try:
+                for svc, stats, dests in await self.ipvs.stats():
+                    ipvs.append({"vs": ipvs_vs_name(svc), "stats": stats,
+                                 "real_servers": [{"rs": f"[{d.addr}]:{d.port}", "stats": ds}
+                                                  for d, ds in dests]})  # fmt: skip
+            except (OSError, IPVSError) as exc:
+                out["ipvs_error"] = str(exc)
+        out["ipvs"] = ipvs
+        return out
+
     def _check_status(self, cid: int, suspended: bool) -> dict[str, Any]:
         c = self.health.checkers[cid]
         return {
@@ -540,9 +565,11 @@ class CheckerRunner:
         # flight while it is written (a busy loop would time them out).
         self.scheduler.start(probe=False)
         vis, self._dirty = self._dirty | set(range(len(self.table))), set()
-        await self.reconcile(vis)
+        await self.reconcile(vis, quiet=True)
         log.info("IPVS table initialised: %d virtual services", sum(
             len(v.services) for v in self.table.vss))  # fmt: skip
+        for text in self.health.activation_lines(self.scheduler.suspended):
+            log.info("%s", text)
         self.scheduler.probe_all()
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop())
         if self._dirty:
@@ -572,6 +599,8 @@ class CheckerRunner:
         if not self.options.release_on_stop:
             log.info("Leaving IPVS table in place (dont_release_ipvs)")
             return
+        for text in self.health.shutdown_lines():
+            log.info("%s", text)
         gd = getattr(self.config, "global_defs", None)
         if getattr(gd, "lvs_flush_on_stop", None) is FlushOnStop.ALL:
             log.info("Flushing IPVS table (lvs_flush_on_stop)")
@@ -596,7 +625,8 @@ class CheckerRunner:
         for sig in _IGNORED:
             loop.add_signal_handler(sig, log.debug, "Signal %s ignored by the checker", sig)
         status_server = await child_status.serve_from_env(
-            {"status": self.status_dict, "dump": self.status_dict})  # fmt: skip
+            {"status": self.status_dict, "dump": self.status_dict,
+             "metrics": self.metrics_dict})  # fmt: skip
         ipvs = self.ipvs_factory()
         try:
             await ipvs.open()
@@ -702,3 +732,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def ipvs_vs_name(svc: Any) -> str:
+    """A kernel service as keepalived's exporters label it: `[ADDR]:PROTO:PORT`, or
+    `FWM N` for a firewall-mark service."""
+    if svc.fwmark:
+        return f"FWM {svc.fwmark}"
+    proto = {6: "tcp", 17: "udp", 132: "sctp"}.get(svc.protocol, str(svc.protocol))
+    return f"[{svc.addr}]:{proto}:{svc.port}"

@@ -67,6 +67,8 @@ class Scheduler:
         self.completed = 0
         self.failed = 0
         self.lateness_ns = array("q")
+        self.durations = ProbeDurations()
+        self._has_run: set[Check] = set()
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -109,6 +111,7 @@ class Scheduler:
             if t is not None:
                 t.cancel()
             self._suspended.discard(c)
+            self._has_run.discard(c)
         new = [c for c in health.checks if c not in old]
         self._arm_new(new)
         return len(self._index) - len(new), len(new), len(gone)
@@ -180,6 +183,7 @@ class Scheduler:
             del self._running[check]
 
     async def _run(self, check: Check) -> None:
+        t0 = monotonic_ns()
         try:
             outcome = await run_probe(check.probe, self.ctx)
         except asyncio.CancelledError:
@@ -190,15 +194,18 @@ class Scheduler:
         self.completed += 1
         if not outcome.ok:
             self.failed += 1
+        self.durations.observe(check.probe.kind, outcome.ok, monotonic_ns() - t0)
         cid = self._index.get(check)
         if cid is None:  # a reload dropped the check while it ran
             return
         step, actions = self.health.feed(cid, outcome)
-        if step.edge:
-            word = "succeeded" if step.up else "failed"
-            tail = "" if step.up or not step.retry_it else f" after {step.retry_it} retries"
-            why = f" ({outcome.reason})" if outcome.reason and not step.up else ""
-            actions.insert(0, Log(f"{check.describe()} {word}{tail}{why}."))
+        first = check not in self._has_run
+        self._has_run.add(check)
+        # keepalived logs a checker's result when it changes and at its first run
+        # (`!checker->has_run`), even when the result confirms the initial state.
+        if step.edge or (first and not step.retrying):
+            up = step.up if step.edge else outcome.ok
+            actions.insert(0, Log(edge_line(check, up, step.retry_it, outcome.reason)))
         elif not outcome.ok and (check.log_all_failures or step.retrying):
             log.info("%s failed (%s), retry %d", check.describe(), outcome.reason, step.retry_it)
         self._emit(actions)
@@ -220,3 +227,64 @@ class Scheduler:
             return 0
         s = sorted(self.lateness_ns)
         return s[min(len(s) - 1, int(q * len(s)))]
+
+
+# keepalived 2.2.7's words for a checker going up / down (check_tcp.c tcp_epilog,
+# check_http.c http_handle_response, check_udp.c, check_ping.c, check_smtp.c), with
+# FMT_CHK's `[address]:proto:port`.
+_EDGE_WORDS = {
+    "TCP_CHECK": ("TCP connection to {} success.", "TCP_CHECK on service {} failed"),
+    "HTTP_GET": ("Remote Web server {} succeed on service.", "HTTP_CHECK on service {} failed"),
+    "SSL_GET": ("Remote Web server {} succeed on service.", "HTTP_CHECK on service {} failed"),
+    "UDP_CHECK": ("UDP connection to {} success.", "UDP_CHECK on service {} failed"),
+    "PING_CHECK": ("ICMP connection to {} success.", "ICMP CHECK on service {} failed"),
+    "SMTP_CHECK": ("Remote SMTP server {} succeed on service.", "SMTP_CHECK on service {} failed"),
+}
+
+
+def edge_line(check: Check, up: bool, retries: int, reason: str | None) -> str:
+    """The line logged when a checker's result changes."""
+    p = check.probe
+    words = _EDGE_WORDS.get(p.kind)
+    if words is not None:
+        ep = p.endpoint  # type: ignore[union-attr]
+        proto = "udp" if p.kind == "UDP_CHECK" else "tcp"
+        where = f"[{ep.host}]:{proto}:{ep.port}"
+        if up:
+            return words[0].format(where)
+        tail = f" after {retries} retries" if retries else ""
+        return f"{words[1].format(where)}{tail}."
+    word = "succeeded" if up else "failed"
+    tail = "" if up or not retries else f" after {retries} retries"
+    why = f" ({reason})" if reason and not up else ""
+    return f"{check.describe()} {word}{tail}{why}."
+
+
+# Upper bounds (seconds) of the probe duration histogram: loopback probes take ~100 us,
+# a timed-out one its connect_timeout.
+DURATION_BOUNDS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class ProbeDurations:
+    """How long probes took, per checker kind and result, as histogram buckets (the
+    metrics endpoint exposes them); a fixed, small amount of memory per kind."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, bool], list[float]] = {}
+
+    def observe(self, kind: str, ok: bool, ns: int) -> None:
+        row = self.by_key.get((kind, ok))
+        if row is None:  # one count per bound, the +Inf count, then the sum
+            row = self.by_key[(kind, ok)] = [0] * (len(DURATION_BOUNDS_S) + 2)
+        s = ns / 1e9
+        for i, bound in enumerate(DURATION_BOUNDS_S):
+            if s <= bound:
+                row[i] += 1
+                break
+        else:
+            row[len(DURATION_BOUNDS_S)] += 1
+        row[-1] += s
+
+    def as_dict(self) -> list[dict[str, object]]:
+        return [{"kind": k, "ok": ok, "counts": row[:-1], "sum_s": row[-1]}
+                for (k, ok), row in sorted(self.by_key.items())]  # fmt: skip

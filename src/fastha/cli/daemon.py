@@ -253,6 +253,9 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
 @click.option("-V", "--dont-release-vrrp", is_flag=True, help="keep VIPs/routes on stop")
 @click.option("-I", "--dont-release-ipvs", is_flag=True, help="keep IPVS entries on stop")
 @click.option("-R", "--dont-respawn", is_flag=True, help="don't respawn children")
+@click.option("--syslog-ident", type=click.Choice(["fastha", "keepalived"]), default="fastha",
+              show_default=True, help="log as fastha[_vrrp|_checker] or under keepalived's "
+              "idents (Keepalived, Keepalived_vrrp, Keepalived_healthcheckers)")  # fmt: skip
 @click.option("-n", "--dont-fork", is_flag=True, help="stay in the foreground")
 @click.option("-d", "--dump-conf", is_flag=True, help="dump the configuration (JSON)")
 @click.option("-p", "--pid", "pid_file", default=None, help="parent pid file")
@@ -304,6 +307,7 @@ def command(
     dont_release_vrrp: bool,
     dont_release_ipvs: bool,
     dont_respawn: bool,
+    syslog_ident: str,
     dont_fork: bool,
     dump_conf: bool,
     pid_file: str | None,
@@ -356,6 +360,7 @@ def command(
 
     from fastha.daemon import logs
 
+    logs.set_ident_style(syslog_ident)  # the children inherit it
     try:
         facility = logs.parse_facility(log_facility)
     except ValueError as exc:

@@ -6,7 +6,17 @@
 - `-l`: the console (stderr) instead of syslog.
 - `-G`: no syslog (with neither -l: silent, as keepalived -G alone). Without a syslog
   socket (a container), lines go to stderr rather than nowhere.
-- `-D`: debug detail from fastha's own loggers.
+- `-D`: debug detail from fastha's own loggers (keepalived's LOG_DETAIL lines, such as
+  `(VI_1) Receive advertisement timeout`, are logged at debug here, so `-D` shows them
+  as it does in keepalived).
+- `--syslog-ident keepalived` (CLI; `/etc/default/fastha` in a package install): log
+  under keepalived's idents, `Keepalived`, `Keepalived_vrrp`, `Keepalived_healthcheckers`,
+  so existing rsyslog/journald filters (`:programname, isequal, "Keepalived_vrrp"`,
+  `journalctl -t Keepalived_vrrp`) keep working. A command-line option, not a
+  global_defs keyword: keepalived.conf stays a file keepalived itself accepts unchanged
+  (a new keyword would be "unknown" to keepalived on a mixed cluster), and the ident is
+  about the host's log plumbing, not the virtual router. The parent passes the choice to
+  its children in the environment (FASTHA_SYSLOG_IDENT), so they need no new argument.
 
 The syslog socket is opened in non-blocking datagram mode by the standard handler; a
 full /dev/log queue drops a line instead of stalling the VRRP loop.
@@ -27,6 +37,29 @@ FACILITIES = {
     **{f"local{i}": SysLogHandler.LOG_LOCAL0 + i for i in range(8)},
 }
 DEV_LOG = "/dev/log"
+IDENT_ENV = "FASTHA_SYSLOG_IDENT"
+# Our process names -> keepalived's syslog idents (keepalived's main.c, vrrp_daemon.c,
+# check_daemon.c: PROG, PROG_VRRP, PROG_CHECK).
+KEEPALIVED_IDENTS = {
+    "fastha": "Keepalived",
+    "fastha_vrrp": "Keepalived_vrrp",
+    "fastha_checker": "Keepalived_healthcheckers",
+}
+IDENT_STYLES = ("fastha", "keepalived")
+
+
+def set_ident_style(style: str) -> None:
+    """Choose the idents for this process and the children it starts."""
+    if style not in IDENT_STYLES:
+        raise ValueError(f"syslog ident style {style!r}: expected one of {IDENT_STYLES}")
+    os.environ[IDENT_ENV] = style
+
+
+def ident(name: str) -> str:
+    """The ident a process called `name` logs under, as the environment chooses."""
+    if os.environ.get(IDENT_ENV) == "keepalived":
+        return KEEPALIVED_IDENTS.get(name, name)
+    return name
 
 
 def parse_facility(text: str | None) -> int:
@@ -73,6 +106,7 @@ def configure(
     facility: int = SysLogHandler.LOG_DAEMON,
 ) -> None:
     """Route every log line of this process (root logger) as the options say."""
+    name = ident(name)
     handlers: list[logging.Handler] = []
     if console:
         h: logging.Handler = logging.StreamHandler()

@@ -1,27 +1,44 @@
-"""Prometheus text exposition (format 0.0.4) of the daemon's status, opt-in.
+"""Prometheus metrics of the daemon, opt-in (`fastha daemon --metrics HOST:PORT`).
 
-Rendered per scrape from the same status the control socket answers (the parent asks
-each child; nothing is cached). The shape it reads, which the children's `status`
-callables return (see fastha.daemon.child_status):
+prometheus_client builds and formats them: a custom collector turns the status the
+parent gathers from its children into metric families, its ProcessCollector adds the
+standard `process_*` series for the parent (and `fastha_vrrp_process_*`,
+`fastha_check_process_*` for the children), and `generate_latest` writes the text format.
+Every series is listed, with its labels, in docs/MONITORING.md.
 
-    {"parent": {"pid", "uptime_s", "reloads", "refused_reloads",
-                "children": {"vrrp": {"running", "restarts"}, ...}},
-     "vrrp":  {"instances": [{"data": {"iname", "state", "effective_priority",
-                                       "base_priority", "vrid", ...},   # keepalived JSON
-                              "stats": {"advert_rcvd": 12, ...}}],
+The status read here is what the children answer to `metrics` (their `status` plus
+probe durations, script runs and the kernel's IPVS counters; see
+fastha.daemon.child_status):
+
+    {"parent": {"pid", "started_at", "uptime_s", "reloads", "refused_reloads",
+                "children": {"vrrp": {"pid", "running", "restarts"}, ...}},
+     "vrrp":  {"instances": [{"data": {"iname", "ifp_ifname", "vrid", "state",
+                                       "effective_priority", "base_priority", ...},
+                              "stats": {"advert_rcvd": 12, ...},
+                              "counters": {"vip_claimed": 0, "drops": {"TTL": 2}}}],
+               "script_runs": {"chk": {"succeeded": 10, "failed": 1}},
                "timer": {"lateness_histogram": [...], "bounds_ns": [...]}},
-     "check": {"virtual_servers": [{"vs": "[10.0.0.1]:tcp:80",
-                                    "real_servers": [{"rs": "[10.0.1.1]:tcp:80",
-                                                      "alive": true, "weight": 1,
-                                                      "stats": {"conns": 3, ...}}]}],
+     "check": {"virtual_servers": [{"vs": "[10.0.0.1]:tcp:80", "quorum_up": true,
+                                    "real_servers": [{"rs": "[10.0.1.1]:80", "alive": true,
+                                                      "weight": 1, "checks": [...]}]}],
+               "counters": {"probes_completed": 9, "probes_failed": 1, ...},
+               "probe_durations": [{"kind", "ok", "counts", "sum_s"}],
+               "ipvs": [{"vs", "stats": {"conns", "inpkts", ...},
+                         "real_servers": [{"rs", "stats": {...}}]}],
                "timer": {...}}}
 
-A child that did not answer appears as {"error": "..."} and only its
-`fastha_child_up` says so. Unknown keys are ignored; numeric stats become counters
-named after keepalived's field names.
+A child that did not answer appears as {"error": "..."}: only `fastha_child_up` says so.
 
-The HTTP side is deliberately tiny: GET /metrics (any other path is 404), one response
-per connection, Connection: close.
+Labels never collide with what Prometheus adds to every target (`instance`, `job`): a
+VRRP instance is `iname` (with `interface` and `vrid`).
+
+The HTTP side is small and defensive (issue 15 item 7): GET /metrics only, one response
+per connection; the rendered page is cached for `cache_s` (1 s) and concurrent scrapes
+share one gathering, so a flood of scrapes asks the children at most once a second;
+at most `max_clients` connections are served at once (when full, the oldest connection
+that has not sent its request yet is dropped for the new one; when every slot is busy
+writing, the new one is closed at accept); a client that does not send its request
+within `read_timeout` or does not read the answer within `write_timeout` is dropped.
 """
 
 from __future__ import annotations
@@ -29,241 +46,335 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-from collections.abc import Awaitable, Callable, Iterable
+import platform
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.samples import Sample
+
+from fastha.wire import DropReason
 
 log = logging.getLogger("fastha.daemon")
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
 # keepalived's VRRP_STATE_* numbers.
 VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+KEEPALIVED_COMPAT = "2.2.7"
+# Why a received advert is dropped: the wire layer's reasons and the instance's own.
+DROP_REASONS = (*(r.name for r in DropReason), "TTL", "UNICAST_SRC")
+VRRP_LABELS = ("iname", "interface", "vrid")
+RS_LABELS = ("virtual_server", "real_server")
+# The kernel's IPVS counters (IPVS_STATS_ATTR_*) under the names keepalived exporters
+# use (keepalived_lvs_vip_* / keepalived_lvs_rs_*), ours prefixed fastha_lvs_.
+IPVS_COUNTERS = {
+    "conns": ("conn", "Connections scheduled"),
+    "inpkts": ("in_packets", "Packets in"),
+    "outpkts": ("out_packets", "Packets out"),
+    "inbytes": ("in_bytes", "Bytes in"),
+    "outbytes": ("out_bytes", "Bytes out"),
+}
+IPVS_GAUGES = {
+    "active_conns": "Active connections (the kernel's ActiveConn).",
+    "inact_conns": "Inactive connections (the kernel's InActConn).",
+    "persist_conns": "Persistent connection templates.",
+}
 
 
-def _escape(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: dict[str, Any]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: Any) -> str | None:
+def _num(value: Any) -> float | None:
     if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "+Inf" if value > 0 else "-Inf"
-        return repr(value)
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
     return None
 
 
-class Exposition:
-    """Samples grouped per metric family, as the format requires."""
-
-    def __init__(self) -> None:
-        self.families: dict[str, tuple[str, str, list[str]]] = {}
-
-    def add(self, name: str, kind: str, help_text: str, labels: dict[str, Any], value: Any) -> None:
-        text = _number(value)
-        if text is None:
-            return
-        family = self.families.setdefault(name, (kind, help_text, []))
-        family[2].append(f"{name}{_labels(labels)} {text}")
-
-    def histogram(
-        self,
-        name: str,
-        help_text: str,
-        labels: dict[str, Any],
-        counts: Iterable[int],
-        bounds_s: Iterable[float],
-    ) -> None:
-        """Per-bucket counts, each with its upper bound, the last bucket open, as a
-        Prometheus histogram (cumulative, ending at +Inf). The timer's bounds are
-        exclusive and Prometheus's `le` inclusive: a lateness of exactly a bound (to the
-        nanosecond) is counted one bucket up. The timer keeps no sum, so no `_sum`."""
-        family = self.families.setdefault(name, ("histogram", help_text, []))
-        counts = [int(c) for c in counts]
-        bounds = list(bounds_s)
-        total = 0
-        for i, count in enumerate(counts):
-            total += count
-            last = i == len(counts) - 1 or i >= len(bounds)
-            if last:
-                total += sum(counts[i + 1 :])  # more counts than bounds: all open-ended
-            le = "+Inf" if last else repr(float(bounds[i]))
-            family[2].append(f"{name}_bucket{_labels({**labels, 'le': le})} {total}")
-            if last:
-                break
-        if not counts:
-            family[2].append(f"{name}_bucket{_labels({**labels, 'le': '+Inf'})} 0")
-        family[2].append(f"{name}_count{_labels(labels)} {total}")
-
-    def render(self) -> str:
-        out: list[str] = []
-        for name, (kind, help_text, samples) in self.families.items():
-            out.append(f"# HELP {name} {help_text}")
-            out.append(f"# TYPE {name} {kind}")
-            out.extend(samples)
-        return "\n".join(out) + "\n"
+def _ok(part: Any) -> bool:
+    return isinstance(part, dict) and "error" not in part
 
 
-def _timer(exp: Exposition, child: str, timer: Any) -> None:
+def _histogram(name: str, doc: str, label: str, value: str,
+               counts: Iterable[Any], bounds_s: Iterable[float],
+               sum_s: float | None = None) -> HistogramMetricFamily:  # fmt: skip
+    """Per-bucket counts (the last one open-ended) as a cumulative histogram."""
+    h = HistogramMetricFamily(name, doc, labels=[label])
+    counts = [int(c) for c in counts]
+    bounds = [float(b) for b in bounds_s]
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for i, bound in enumerate(bounds[: max(0, len(counts) - 1)]):
+        total += counts[i]
+        buckets.append((repr(bound), total))
+    buckets.append(("+Inf", sum(counts)))
+    h.add_metric([value], buckets, sum_s)
+    if sum_s is None:  # prometheus_client writes _count only with a _sum
+        h.samples.append(Sample(f"{name}_count", {label: value}, float(sum(counts))))
+    return h
+
+
+def _timer(child: str, timer: Any) -> Iterator[Metric]:
+    """The precise timer's lateness histogram. Its bounds are exclusive and Prometheus's
+    `le` inclusive: a lateness of exactly a bound (to the ns) is counted one bucket up.
+    The timer keeps no sum, so no `_sum`."""
     if not isinstance(timer, dict):
         return
-    counts = timer.get("lateness_histogram")
-    bounds = timer.get("bounds_ns")
-    if not isinstance(counts, list) or not isinstance(bounds, list):
-        return
-    exp.histogram(
-        "fastha_timer_lateness_seconds",
-        "How late the precise timer ran callbacks (upper bucket bounds, seconds).",
-        {"child": child},
-        counts,
-        [b / 1e9 for b in bounds],
+    counts, bounds = timer.get("lateness_histogram"), timer.get("bounds_ns")
+    if isinstance(counts, list) and isinstance(bounds, list):
+        yield _histogram("fastha_timer_lateness_seconds",
+                         "How late the precise timer ran callbacks.",
+                         "child", child, counts, [b / 1e9 for b in bounds])  # fmt: skip
+
+
+def _vrrp(vrrp: dict[str, Any]) -> Iterator[Metric]:
+    state = GaugeMetricFamily("fastha_vrrp_state", "1 for the instance's current VRRP state.",
+                              labels=[*VRRP_LABELS, "state"])  # fmt: skip
+    eff = GaugeMetricFamily("fastha_vrrp_effective_priority",
+                            "Priority in adverts, after tracking.", labels=VRRP_LABELS)  # fmt: skip
+    base = GaugeMetricFamily("fastha_vrrp_base_priority", "Configured priority.",
+                             labels=VRRP_LABELS)  # fmt: skip
+    claimed = CounterMetricFamily(
+        "fastha_vrrp_vip_claimed",
+        "Frames from another MAC announcing one of the instance's VIPs while master.",
+        labels=VRRP_LABELS,
     )
-
-
-def _vrrp(exp: Exposition, vrrp: dict[str, Any]) -> None:
+    drops = CounterMetricFamily("fastha_vrrp_dropped",
+                                "Received adverts dropped, by the reason the wire layer gave.",
+                                labels=[*VRRP_LABELS, "reason"])  # fmt: skip
+    stats: dict[str, CounterMetricFamily] = {}
     for entry in vrrp.get("instances") or ():
         data = entry.get("data") or {}
-        name = data.get("iname")
-        if name is None:
+        if data.get("iname") is None:
             continue
-        labels = {"instance": name}
-        state = data.get("state")
-        if isinstance(state, int):
-            for number, state_name in VRRP_STATES.items():
-                exp.add(
-                    "fastha_vrrp_state",
-                    "gauge",
-                    "1 for the instance's current VRRP state.",
-                    {**labels, "state": state_name},
-                    int(state == number),
-                )
-        for key, help_text in (
-            ("effective_priority", "Priority in adverts, after tracking."),
-            ("base_priority", "Configured priority."),
-            ("vrid", "Virtual router id."),
-        ):
-            exp.add(f"fastha_vrrp_{key}", "gauge", help_text, labels, data.get(key))
+        labels = [str(data["iname"]), str(data.get("ifp_ifname", "")), str(data.get("vrid", ""))]
+        current = data.get("state")
+        for number, name in VRRP_STATES.items():
+            state.add_metric([*labels, name], float(current == number))
+        for family, key in ((eff, "effective_priority"), (base, "base_priority")):
+            v = _num(data.get(key))
+            if v is not None:
+                family.add_metric(labels, v)
         for key, value in sorted((entry.get("stats") or {}).items()):
-            if isinstance(value, dict):
+            v = _num(value)
+            if v is None:
                 continue
-            exp.add(
-                f"fastha_vrrp_{key}_total",
-                "counter",
-                f"keepalived's vrrp stats field {key}.",
-                labels,
-                value,
-            )
-        # fastha's own counters, beside keepalived's: every drop reason by name
-        # (keepalived's stats merge some and lack others) and VIP claims.
+            if key not in stats:
+                stats[key] = CounterMetricFamily(f"fastha_vrrp_{key}",
+                                                 f"keepalived's VRRP statistic {key}.",
+                                                 labels=VRRP_LABELS)  # fmt: skip
+            stats[key].add_metric(labels, v)
         counters = entry.get("counters") or {}
-        exp.add(
-            "fastha_vrrp_vip_claimed_total",
-            "counter",
-            "Frames from another MAC announcing one of the instance's VIPs while master.",
-            labels,
-            counters.get("vip_claimed"),
-        )
-        for reason, value in sorted((counters.get("drops") or {}).items()):
-            exp.add(
-                "fastha_vrrp_dropped_total",
-                "counter",
-                "Received adverts dropped, by the reason the wire layer gave.",
-                {**labels, "reason": reason},
-                value,
-            )
-    _timer(exp, "vrrp", vrrp.get("timer"))
+        v = _num(counters.get("vip_claimed"))
+        if v is not None:
+            claimed.add_metric(labels, v)
+        if counters:  # every reason, zeros too: a rate() needs the series before a drop
+            seen = counters.get("drops") or {}
+            for reason in sorted({*DROP_REASONS, *seen}):
+                v = _num(seen.get(reason, 0))
+                if v is not None:
+                    drops.add_metric([*labels, str(reason)], v)
+    yield from (state, eff, base, *stats.values(), claimed, drops)
+    runs = CounterMetricFamily("fastha_vrrp_script_runs", "vrrp_script runs, by result.",
+                               labels=["script", "result"])  # fmt: skip
+    for script, by_result in sorted((vrrp.get("script_runs") or {}).items()):
+        for result, n in sorted(by_result.items()):
+            runs.add_metric([str(script), str(result)], float(n))
+    yield runs
+    yield from _timer("vrrp", vrrp.get("timer"))
 
 
-def _check(exp: Exposition, check: dict[str, Any]) -> None:
+def _check(check: dict[str, Any]) -> Iterator[Metric]:
+    up = GaugeMetricFamily("fastha_real_server_up", "1 when the real server's checkers pass.",
+                           labels=RS_LABELS)  # fmt: skip
+    weight = GaugeMetricFamily("fastha_real_server_weight", "Weight programmed in IPVS.",
+                               labels=RS_LABELS)  # fmt: skip
+    checker = GaugeMetricFamily("fastha_checker_up", "1 when the checker's last result is up.",
+                                labels=[*RS_LABELS, "check"])  # fmt: skip
+    quorum = GaugeMetricFamily("fastha_virtual_server_quorum_up",
+                               "1 while the virtual server has its quorum.",
+                               labels=["virtual_server"])  # fmt: skip
     for vs in check.get("virtual_servers") or ():
-        vs_name = vs.get("vs")
+        vs_name = str(vs.get("vs"))
+        if "quorum_up" in vs:
+            quorum.add_metric([vs_name], float(bool(vs["quorum_up"])))
         for rs in vs.get("real_servers") or ():
-            labels = {"virtual_server": vs_name, "real_server": rs.get("rs")}
-            exp.add(
-                "fastha_real_server_up",
-                "gauge",
-                "1 when the real server's checkers pass.",
-                labels,
-                rs.get("alive"),
-            )
-            exp.add(
-                "fastha_real_server_weight",
-                "gauge",
-                "Weight programmed in IPVS.",
-                labels,
-                rs.get("weight"),
-            )
-            for key, value in sorted((rs.get("stats") or {}).items()):
-                exp.add(
-                    f"fastha_ipvs_{key}_total",
-                    "counter",
-                    f"IPVS statistic {key} of the real server.",
-                    labels,
-                    value,
-                )
-    _timer(exp, "check", check.get("timer"))
+            labels = [vs_name, str(rs.get("rs"))]
+            for family, key in ((up, "alive"), (weight, "weight")):
+                v = _num(rs.get(key))
+                if v is not None:
+                    family.add_metric(labels, v)
+            for c in rs.get("checks") or ():
+                checker.add_metric([*labels, str(c.get("check"))], float(c.get("state") == "UP"))
+    yield from (up, weight, checker, quorum)
+    counters = check.get("counters") or {}
+    probes = CounterMetricFamily("fastha_checker_probes", "Probes run, by result.",
+                                 labels=["result"])  # fmt: skip
+    done, failed = _num(counters.get("probes_completed")), _num(counters.get("probes_failed"))
+    if done is not None and failed is not None:
+        probes.add_metric(["success"], done - failed)
+        probes.add_metric(["failure"], failed)
+    yield probes
+    from fastha.check.scheduler import DURATION_BOUNDS_S
+
+    dur = HistogramMetricFamily("fastha_checker_duration_seconds",
+                                "How long probes took, by checker kind and result.",
+                                labels=["kind", "result"])  # fmt: skip
+    for row in check.get("probe_durations") or ():
+        counts = [int(c) for c in row.get("counts") or ()]
+        buckets, total = [], 0
+        for bound, c in zip(DURATION_BOUNDS_S, counts, strict=False):
+            total += c
+            buckets.append((repr(float(bound)), total))
+        buckets.append(("+Inf", sum(counts)))
+        result = "success" if row.get("ok") else "failure"
+        dur.add_metric([str(row.get("kind")), result], buckets, float(row.get("sum_s") or 0))
+    yield dur
+    yield from _ipvs(check.get("ipvs") or ())
+    yield from _timer("check", check.get("timer"))
 
 
-def render(status: dict[str, Any]) -> str:
-    exp = Exposition()
+def _ipvs(services: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+    vip = {k: CounterMetricFamily(f"fastha_lvs_vip_{n}", f"{d} of the virtual server (IPVS).",
+                                  labels=["virtual_server"])
+           for k, (n, d) in IPVS_COUNTERS.items()}  # fmt: skip
+    rs = {k: CounterMetricFamily(f"fastha_lvs_rs_{n}", f"{d} of the real server (IPVS).",
+                                 labels=RS_LABELS)
+          for k, (n, d) in IPVS_COUNTERS.items()}  # fmt: skip
+    gauges = {k: GaugeMetricFamily(f"fastha_lvs_rs_{k}", d, labels=RS_LABELS)
+              for k, d in IPVS_GAUGES.items()}  # fmt: skip
+    for svc in services:
+        name = str(svc.get("vs"))
+        for key, value in (svc.get("stats") or {}).items():
+            if key in vip:
+                vip[key].add_metric([name], float(value))
+        for dest in svc.get("real_servers") or ():
+            labels = [name, str(dest.get("rs"))]
+            for key, value in (dest.get("stats") or {}).items():
+                family = rs.get(key) or gauges.get(key)
+                if family is not None:
+                    family.add_metric(labels, float(value))
+    yield from (*vip.values(), *rs.values(), *gauges.values())
+
+
+def families(status: dict[str, Any]) -> Iterator[Metric]:
+    """Every metric family of one status snapshot (processes aside)."""
+    from fastha import __version__
+
     parent = status.get("parent") or {}
-    exp.add("fastha_up", "gauge", "1 while the daemon answers.", {}, 1)
-    exp.add("fastha_uptime_seconds", "gauge", "Seconds since start.", {}, parent.get("uptime_s"))
-    exp.add("fastha_reloads_total", "counter", "Accepted reloads.", {}, parent.get("reloads"))
-    exp.add(
-        "fastha_reloads_refused_total",
-        "counter",
-        "Reloads refused for configuration errors.",
-        {},
-        parent.get("refused_reloads"),
-    )
-    for kind, child in (parent.get("children") or {}).items():
-        answered = isinstance(status.get(kind), dict) and "error" not in status[kind]
-        exp.add(
-            "fastha_child_up",
-            "gauge",
-            "1 when the child is running and answered.",
-            {"child": kind},
-            bool(child.get("running")) and answered,
-        )
-        exp.add(
-            "fastha_child_restarts_total",
-            "counter",
-            "Times the child was respawned.",
-            {"child": kind},
-            child.get("restarts"),
-        )
-    vrrp = status.get("vrrp")
-    if isinstance(vrrp, dict) and "error" not in vrrp:
-        _vrrp(exp, vrrp)
-    check = status.get("check")
-    if isinstance(check, dict) and "error" not in check:
-        _check(exp, check)
-    return exp.render()
+    info = GaugeMetricFamily("fastha_build_info", "fastha's version; always 1.",
+                             labels=["version", "python", "keepalived_compat"])  # fmt: skip
+    info.add_metric([__version__, platform.python_version(), KEEPALIVED_COMPAT], 1)
+    yield info
+    yield GaugeMetricFamily("fastha_up", "1 while the daemon answers.", value=1)
+    for name, key, doc in (
+        ("fastha_start_time_seconds", "started_at", "When the daemon started (Unix time)."),
+        ("fastha_uptime_seconds", "uptime_s", "Seconds since the daemon started."),
+    ):
+        v = _num(parent.get(key))
+        if v is not None:
+            yield GaugeMetricFamily(name, doc, value=v)
+    for name, key, doc in (
+        ("fastha_reloads", "reloads", "Accepted reloads."),
+        ("fastha_reloads_refused", "refused_reloads", "Reloads refused for configuration errors."),
+    ):
+        v = _num(parent.get(key))
+        if v is not None:
+            yield CounterMetricFamily(name, doc, value=v)
+    up = GaugeMetricFamily("fastha_child_up", "1 when the child is running and answered.",
+                           labels=["child"])  # fmt: skip
+    restarts = CounterMetricFamily("fastha_child_restarts", "Times the child was respawned.",
+                                   labels=["child"])  # fmt: skip
+    for kind, child in sorted((parent.get("children") or {}).items()):
+        up.add_metric([kind], float(bool(child.get("running")) and _ok(status.get(kind))))
+        v = _num(child.get("restarts"))
+        if v is not None:
+            restarts.add_metric([kind], v)
+    yield up
+    yield restarts
+    served = status.get("metrics_server") or {}
+    for key, doc in (
+        ("renders", "Pages rendered (each asks the children once)."),
+        ("refused", "Connections closed at accept: every slot was busy writing."),
+        ("evicted", "Connections dropped for a newer one before sending a request."),
+        ("timed_out", "Clients dropped for not sending a request or not reading in time."),
+    ):
+        if key in served:
+            yield CounterMetricFamily(f"fastha_metrics_{key}", doc, value=float(served[key]))
+    if _ok(status.get("vrrp")):
+        yield from _vrrp(status["vrrp"])
+    if _ok(status.get("check")):
+        yield from _check(status["check"])
+
+
+class _Snapshot:
+    """The collector prometheus_client's registry asks: the families of the status
+    gathered for this scrape."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        return families(self.status)
+
+
+def _child_pid(status: dict[str, Any], kind: str) -> Callable[[], int | str]:
+    def pid() -> int | str:
+        child = ((status.get("parent") or {}).get("children") or {}).get(kind) or {}
+        return child.get("pid") or "none"  # /proc/none/stat: the collector yields nothing
+
+    return pid
+
+
+def render(status: dict[str, Any], *, processes: bool = False) -> str:
+    """The text exposition of one status snapshot; `processes` adds the parent's and
+    the children's process metrics (read from /proc now)."""
+    registry = CollectorRegistry(auto_describe=False)
+    snap = _Snapshot()
+    snap.status = status
+    registry.register(snap)  # type: ignore[arg-type]
+    if processes:
+        ProcessCollector(registry=registry)
+        for kind in ("vrrp", "check"):
+            ProcessCollector(namespace=f"fastha_{kind}", pid=_child_pid(status, kind),
+                             registry=registry)  # fmt: skip
+    return generate_latest(registry).decode()
 
 
 StatusSource = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class MetricsServer:
-    """GET /metrics on HOST:PORT, rendered from `source()` per request."""
+    """GET /metrics on HOST:PORT: a page rendered from `source()` at most every
+    `cache_s`, to at most `max_clients` clients at a time."""
 
-    def __init__(self, host: str, port: int, source: StatusSource) -> None:
+    def __init__(self, host: str, port: int, source: StatusSource, *, cache_s: float = 1.0,
+                 max_clients: int = 16, read_timeout: float = 5.0,
+                 write_timeout: float = 5.0) -> None:  # fmt: skip
         self.host = host
         self.port = port
         self.source = source
+        self.cache_s = cache_s
+        self.max_clients = max_clients
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
         self.server: asyncio.AbstractServer | None = None
+        self.clients: set[asyncio.Task[Any]] = set()
+        # Clients still sending their request, oldest first (a dict keeps the order).
+        self.waiting: dict[asyncio.Task[Any], None] = {}
+        self.page: tuple[float, bytes] | None = None  # (monotonic time rendered, body)
+        self.rendering: asyncio.Future[bytes] | None = None
+        # What the defences did (for tests and `fastha status`).
+        self.renders = 0
+        self.refused = 0
+        self.evicted = 0
+        self.timed_out = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -271,42 +382,98 @@ class MetricsServer:
         return self.server.sockets[0].getsockname()[:2]
 
     async def start(self) -> MetricsServer:
-        self.server = await asyncio.start_server(self._client, self.host, self.port)
+        # limit: the request head must fit in 8 KiB (a GET line and a few headers).
+        self.server = await asyncio.start_server(self._client, self.host, self.port,
+                                                 limit=8192, backlog=64)  # fmt: skip
         log.info("Metrics on http://%s:%d/metrics", *self.address)
         return self
 
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+            for task in list(self.clients):
+                task.cancel()
             with contextlib.suppress(Exception):
                 await self.server.wait_closed()
             self.server = None
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def body(self) -> bytes:
+        """The current page: cached for `cache_s`; concurrent callers share one render."""
+        now = time.monotonic()
+        if self.page is not None and now - self.page[0] < self.cache_s:
+            return self.page[1]
+        if self.rendering is None:
+            self.rendering = asyncio.ensure_future(self._render())
+        fut = self.rendering
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
-            method, _, rest = head.split(b"\r\n", 1)[0].partition(b" ")
-            target = rest.split(b" ", 1)[0].split(b"?", 1)[0]
-            if method not in (b"GET", b"HEAD"):
-                code, body, ctype = "405 Method Not Allowed", b"GET only\n", "text/plain"
-            elif target != b"/metrics":
-                code, body, ctype = "404 Not Found", b"try /metrics\n", "text/plain"
-            else:
-                body = render(await self.source()).encode()
-                code, ctype = "200 OK", CONTENT_TYPE
-            header = (
-                f"HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            ).encode()
-            writer.write(header if method == b"HEAD" else header + body)
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        except ConnectionError:
+            return await asyncio.shield(fut)
+        finally:
+            if fut.done() and self.rendering is fut:
+                self.rendering = None
+
+    async def _render(self) -> bytes:
+        status = await self.source()
+        self.renders += 1
+        status["metrics_server"] = {"renders": self.renders, "refused": self.refused,
+                                    "evicted": self.evicted, "timed_out": self.timed_out}  # fmt: skip
+        body = render(status, processes=True).encode()
+        self.page = (time.monotonic(), body)
+        return body
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.clients) >= self.max_clients:
+            if self.waiting:
+                # Full of connections that have not even sent a request: the oldest makes
+                # room (a flood of idle connections cannot lock a real scraper out).
+                oldest = next(iter(self.waiting))
+                self.waiting.pop(oldest)
+                self.clients.discard(oldest)
+                oldest.cancel()
+                self.evicted += 1
+            else:  # full of slow readers: each is gone within write_timeout
+                self.refused += 1
+                writer.transport.abort()  # no answer: one accept per flooding connection
+                return
+        task = asyncio.current_task()
+        assert task is not None
+        self.clients.add(task)
+        self.waiting[task] = None
+        try:
+            await self._serve(reader, writer)
+            # close() sends what is still buffered: a client that never reads would hold
+            # the connection (and its slot) for ever without the bound.
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), self.write_timeout)
+        except TimeoutError:
+            self.timed_out += 1
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
+                ConnectionError, asyncio.CancelledError):  # fmt: skip
             pass
         except Exception:
             log.exception("metrics: request failed")
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            self.clients.discard(task)
+            self.waiting.pop(task, None)
+            writer.transport.abort()  # no-op after a clean close
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
+        task = asyncio.current_task()
+        self.waiting.pop(task, None)  # type: ignore[arg-type]
+        method, _, rest = head.split(b"\r\n", 1)[0].partition(b" ")
+        target = rest.split(b" ", 1)[0].split(b"?", 1)[0]
+        if method not in (b"GET", b"HEAD"):
+            code, body, ctype = "405 Method Not Allowed", b"GET only\n", "text/plain"
+        elif target != b"/metrics":
+            code, body, ctype = "404 Not Found", b"try /metrics\n", "text/plain"
+        else:
+            body = await self.body()
+            code, ctype = "200 OK", CONTENT_TYPE
+        header = (
+            f"HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        # A small write buffer: a client that stops reading is found out by drain().
+        writer.transport.set_write_buffer_limits(high=65536)
+        writer.write(header if method == b"HEAD" else header + body)
+        await asyncio.wait_for(writer.drain(), self.write_timeout)

@@ -546,6 +546,15 @@ class Supervisor:
     async def status(self, _request: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"parent": self.parent_status(), **(await self.gather("status"))}
 
+    async def metrics_status(self) -> dict[str, Any]:
+        """`status` with the children's metrics-only parts (fastha.daemon.metrics); a
+        child that has no `metrics` command (a stub) is asked for its `status`."""
+        answers = await self.gather("metrics")
+        for kind, answer in answers.items():
+            if isinstance(answer, dict) and "unknown command" in str(answer.get("error", "")):
+                answers[kind] = await self._ask(self.slots[kind], "status")
+        return {"parent": self.parent_status(), **answers}
+
     async def dump(self, _request: dict[str, Any] | None = None) -> dict[str, Any]:
         import orjson
 
@@ -566,7 +575,7 @@ class Supervisor:
 
             host, _, port = o.metrics_listen.rpartition(":")
             self.metrics = await MetricsServer(
-                host.strip("[]") or "127.0.0.1", int(port), self.status
+                host.strip("[]") or "127.0.0.1", int(port), self.metrics_status
             ).start()
 
     async def _close_servers(self) -> None:

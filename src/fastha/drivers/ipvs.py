@@ -373,6 +373,53 @@ def decode_dest(msg: bytes, af: int) -> Dest:
     )
 
 
+# -- kernel counters (for metrics) ---------------------------------------------------------
+#
+# IPVS_SVC_ATTR_STATS64 (12) / IPVS_DEST_ATTR_STATS64 (12) nest IPVS_STATS_ATTR_* as u64
+# (the older STATS, 10, as u32 counters and u64 bytes); IPVS_DEST_ATTR_ACTIVE_CONNS (7),
+# INACT_CONNS (8) and PERSIST_CONNS (9) are u32 gauges. Read apart from decode_service /
+# decode_dest: counters are not part of a service's identity the planner compares.
+
+SVC_STATS, SVC_STATS64, DEST_STATS, DEST_STATS64 = 10, 12, 10, 12
+DEST_ACTIVE_CONNS, DEST_INACT_CONNS, DEST_PERSIST_CONNS = 7, 8, 9
+_U64 = struct.Struct("=Q")
+# IPVS_STATS_ATTR_*: the totals (the rate estimates 6..10 are left out).
+STATS_FIELDS = {1: "conns", 2: "inpkts", 3: "outpkts", 4: "inbytes", 5: "outbytes"}
+
+
+def _stats(a: dict[int, bytes], stats64: int, stats32: int) -> dict[str, int]:
+    raw = a.get(stats64)
+    wide = raw is not None
+    if raw is None:
+        raw = a.get(stats32)
+    if raw is None:
+        return {}
+    inner = _attrs(raw, 0, len(raw))
+    out = {}
+    for atype, name in STATS_FIELDS.items():
+        fmt = _U64 if wide or atype in (4, 5) else _U32
+        out[name] = _u(inner, atype, fmt)
+    return out
+
+
+# (service, its counters, [(real server, its counters and connection gauges)])
+ServiceStats = tuple[Service, dict[str, int], list[tuple[Dest, dict[str, int]]]]
+
+
+def decode_service_stats(msg: bytes) -> dict[str, int]:
+    return _stats(_cmd_attr(msg, CMD_ATTR_SERVICE), SVC_STATS64, SVC_STATS)
+
+
+def decode_dest_stats(msg: bytes) -> dict[str, int]:
+    a = _cmd_attr(msg, CMD_ATTR_DEST)
+    return {
+        **_stats(a, DEST_STATS64, DEST_STATS),
+        "active_conns": _u(a, DEST_ACTIVE_CONNS, _U32),
+        "inact_conns": _u(a, DEST_INACT_CONNS, _U32),
+        "persist_conns": _u(a, DEST_PERSIST_CONNS, _U32),
+    }
+
+
 # -- the socket ----------------------------------------------------------------------------
 
 
@@ -562,6 +609,17 @@ class IPVS:
     async def dests(self, svc: Service) -> list[Dest]:
         body = _attr(CMD_ATTR_SERVICE, _svc_key_wire(svc))
         return [decode_dest(m, svc.af) for m in await self._dump(_ipvs.IPVS_CMD_GET_DEST, body)]
+
+    async def stats(self) -> list[ServiceStats]:
+        """Every service and real server with the kernel's counters (for metrics)."""
+        out = []
+        for m in await self._dump(_ipvs.IPVS_CMD_GET_SERVICE):
+            svc = decode_service(m)
+            body = _attr(CMD_ATTR_SERVICE, _svc_key_wire(svc))
+            dests = [(decode_dest(d, svc.af), decode_dest_stats(d))
+                     for d in await self._dump(_ipvs.IPVS_CMD_GET_DEST, body)]  # fmt: skip
+            out.append((svc, decode_service_stats(m), dests))
+        return out
 
     async def apply(self, ops: Iterable[Op]) -> ApplyResult:
         """Run ``ops`` in order (batched). Already-done adds/deletes are not failures."""

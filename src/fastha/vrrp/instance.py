@@ -35,7 +35,14 @@ from fastha.vrrp.actions import (
     SendGratuitous,
     StateChanged,
 )
-from fastha.vrrp.events import AdvertReceived, Event, TimerExpired, TimerKind, VipClaimed
+from fastha.vrrp.events import (
+    AdvertReceived,
+    Event,
+    TimerExpired,
+    TimerKind,
+    TrackFault,
+    VipClaimed,
+)
 from fastha.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
@@ -195,6 +202,9 @@ class Instance:
         # The running GARP/NA burst: its own task, so leaving MASTER cancels it instead
         # of queueing the VIP removal behind repeat x interval of sleeps.
         self.garp_task: asyncio.Task[None] | None = None
+        self.event: Event | None = None  # the last one fed: the cause a transition logs
+        self.track_reason = ""  # the last TrackFault's
+        self.sent_prio0 = False  # "sent 0 priority" is logged after the state line
         self.vips_installed = False
         self.group: SyncGroup | None = None
         self.vmac: str | None = None  # use_vmac: the macvlan this instance sends from
@@ -248,7 +258,7 @@ class Instance:
         m = self.machine
         params, warnings = spec.params.normalised()
         for w in warnings:
-            log.warning("VRRP_Instance%s", w)
+            log.warning("%s", w)
         old_params = m.params
         self.spec = spec
         m.params = params
@@ -299,7 +309,7 @@ class Instance:
                 )
         except DecodeError as exc:
             counters.count_drop(exc.reason.name)
-            log.debug("VRRP_Instance(%s) dropped advert from %s: %s", self.name, src, exc)
+            log.debug("(%s) dropped advert from %s: %s", self.name, src, exc)
             return
         # keepalived checks AH after version and auth type, before the rest.
         ah = advert.ah and advert.version == 2 and advert.auth_type == AUTH_AH
@@ -310,7 +320,7 @@ class Instance:
         if reason:
             counters.count_drop(_REASON_NAMES.get(reason, str(reason)))
             log.debug(
-                "VRRP_Instance(%s) dropped advert from %s: %s",
+                "(%s) dropped advert from %s: %s",
                 self.name,
                 src,
                 _REASON_NAMES.get(reason),
@@ -361,6 +371,14 @@ class Instance:
 
     def feed(self, event: Event, now_ns: int | None = None) -> None:
         now = _monotonic_ns() if now_ns is None else now_ns
+        if type(event) is AdvertReceived and event.priority == 0:
+            # keepalived logs these with -D only (LOG_DETAIL): here at debug, which -D shows.
+            who = "Master" if self.machine.state == State.MASTER else "Backup"
+            what = "message" if who == "Master" else "advertisement"
+            log.debug("(%s) %s received priority 0 %s", self.name, who, what)
+        self.event = event
+        if type(event) is TrackFault:
+            self.track_reason = event.reason
         if self.group is not None:
             for member, action in self.group.handle(self.name, event, now):
                 target = self.ctx.instances.get(member) if member else None
@@ -377,7 +395,7 @@ class Instance:
         now = _monotonic_ns()
         for action in self.machine.handle(VipClaimed(address, mac), now):
             if isinstance(action, ArmTimer):
-                log.info("VRRP_Instance(%s) %s announced by %s, announcing it again in %.0f ms",
+                log.info("(%s) %s announced by %s, announcing it again in %.0f ms",
                          self.name, address, mac, (action.deadline_ns - now) / 1e6)  # fmt: skip
             self.execute(action)
 
@@ -425,6 +443,8 @@ class Instance:
         sock = self.sock
         if sock is None:
             return
+        if priority == 0:
+            self.sent_prio0 = True
         if self.family != socket.AF_INET:
             sock.send(self.template.packet(priority))
             return
@@ -462,14 +482,32 @@ class Instance:
         self.feed(TimerExpired(kind, deadline_ns), now_ns)
 
     def _log_state(self, action: StateChanged) -> None:
-        new = action.new
-        if new in _STATE_NAMES:
-            log.info("VRRP_Instance(%s) Entering %s STATE", self.name, _STATE_NAMES[new])
+        """The transition in keepalived 2.2.7's words, after the line keepalived logs
+        for its cause (vrrp.c, vrrp_scheduler.c)."""
+        new, event = action.new, self.event
+        if action.reason == "higher priority advert" and type(event) is AdvertReceived:
+            ours = self.machine.effective_priority
+            if event.priority == ours:
+                log.info("(%s) Master received advert from %s with same priority %d but "
+                         "higher IP address than ours", self.name, event.src, event.priority)  # fmt: skip
+            else:
+                log.info("(%s) Master received advert from %s with higher priority %d, ours %d",
+                         self.name, event.src, event.priority, ours)  # fmt: skip
+        elif new == State.MASTER and action.reason == "master down timer expired":
+            log.debug("(%s) Receive advertisement timeout", self.name)
+        pending_init = all(r.endswith(" init") for r in self.track_reason.split("; "))
+        if action.old == State.INIT and new == State.FAULT and pending_init:
+            # keepalived waits for its track scripts' first result without a line.
+            log.debug("(%s) waiting for the first result of %s", self.name, self.track_reason)
+        elif new in _STATE_NAMES:
+            init = " (init)" if action.old == State.INIT and new != State.MASTER else ""
+            log.info("(%s) Entering %s STATE%s", self.name, _STATE_NAMES[new], init)
         elif new == State.STOP:
-            log.info("VRRP_Instance(%s) Stopped", self.name)
-        log.debug(
-            "VRRP_Instance(%s) %s -> %s: %s", self.name, action.old.name, new.name, action.reason
-        )
+            log.debug("(%s) Stopped", self.name)  # keepalived has no line for it
+        if self.sent_prio0:
+            self.sent_prio0 = False
+            log.debug("(%s) sent 0 priority", self.name)  # keepalived: with -D
+        log.debug("(%s) %s -> %s: %s", self.name, action.old.name, new.name, action.reason)
 
     # -- addresses and gratuitous ARP, in order ---------------------------------------------
 
@@ -486,7 +524,7 @@ class Instance:
                     return
                 await job()
             except Exception:
-                log.exception("VRRP_Instance(%s) address/GARP job failed", self.name)
+                log.exception("(%s) address/GARP job failed", self.name)
             finally:
                 self.queue.task_done()
 
@@ -504,7 +542,7 @@ class Instance:
         for rule in self.spec.rules:
             await nl.add_rule(rule)
         self.vips_installed = True
-        log.info("VRRP_Instance(%s) setting VIPs.", self.name)
+        log.info("(%s) setting VIPs.", self.name)
         self.ctx.update_arp_watches()  # after the VIPs: nothing delays them
 
     async def _remove_vips(self) -> None:
@@ -516,7 +554,7 @@ class Instance:
         for vip in (*self.spec.vips, *self.spec.excluded):
             await nl.delete_address(vip)
         self.vips_installed = False
-        log.info("VRRP_Instance(%s) removing VIPs.", self.name)
+        log.info("(%s) removing VIPs.", self.name)
         self.ctx.update_arp_watches()
 
     async def _swap_vips(self, old: InstanceSpec, new: InstanceSpec) -> None:
@@ -536,13 +574,13 @@ class Instance:
         for vip in missing(old_addrs, new_addrs):
             await nl.delete_address(vip)
             log.info(
-                "VRRP_Instance(%s) removing VIP %s/%d dev %s (reload)",
+                "(%s) removing VIP %s/%d dev %s (reload)",
                 self.name, vip.address, vip.prefixlen, vip.dev,
             )  # fmt: skip
         for vip in missing(new_addrs, old_addrs):
             await nl.add_address(vip)
             log.info(
-                "VRRP_Instance(%s) adding VIP %s/%d dev %s (reload)",
+                "(%s) adding VIP %s/%d dev %s (reload)",
                 self.name, vip.address, vip.prefixlen, vip.dev,
             )  # fmt: skip
         for route in missing(new.routes, old.routes):
@@ -575,7 +613,7 @@ class Instance:
                     (sender, garp_frame(sender.mac_bytes, packed), self.spec.garp_interval_s)
                 )
         log.info(
-            "VRRP_Instance(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
+            "(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
             self.name,
             self.spec.ifname,
             len(frames),

@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastha.config.model import Config
 from fastha.daemon import child_status
@@ -158,6 +158,7 @@ class VrrpRunner:
         self.addrwatch: AddressWatcher | None = None  # VIPs deleted by hand
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
+        self.script_runs: dict[str, dict[str, int]] = {}  # vrrp_script -> result -> runs
         self.ctx: Context | None = None
         self.stopping = asyncio.Event()
         self.vmacs: list[str] = []
@@ -181,9 +182,7 @@ class VrrpRunner:
         try:
             present = await nl.list_addresses(spec.ifname, spec.family)
         except Exception as exc:
-            log.error(
-                "VRRP_Instance(%s) cannot read addresses of %s: %s", spec.name, spec.ifname, exc
-            )
+            log.error("(%s) cannot read addresses of %s: %s", spec.name, spec.ifname, exc)
             present = []
         for a in present:
             if a.address in vip_addrs:
@@ -191,7 +190,7 @@ class VrrpRunner:
             if spec.family == socket.AF_INET6 and a.scope != _SCOPE_LINK:
                 continue  # RFC 5798 5.1.2.1: IPv6 adverts come from the link-local address
             return a.address
-        log.warning("VRRP_Instance(%s) no usable source address on %s", spec.name, spec.ifname)
+        log.warning("(%s) no usable source address on %s", spec.name, spec.ifname)
         return "::" if spec.family == socket.AF_INET6 else "0.0.0.0"
 
     def _socket_for(self, inst: Instance) -> None:
@@ -325,7 +324,7 @@ class VrrpRunner:
                 d = defs.get(tracked.name)
                 if d is None:
                     log.warning(
-                        "VRRP_Instance(%s) %s %s not found, ignoring",
+                        "(%s) %s %s not found, ignoring",
                         inst.name, keyword, tracked.name,
                     )  # fmt: skip
                     continue
@@ -345,7 +344,7 @@ class VrrpRunner:
     def _on_link(self, ifname: str, ifindex: int, up: bool) -> None:
         if self.ctx is None:
             return
-        log.info("Netlink reports %s %s", ifname, "UP" if up else "DOWN")
+        log.info("Netlink reports %s %s", ifname, "up" if up else "down")
         waiting = self.waiting.get(ifname, ())
         if up and waiting:
             self._adopt_interface(ifname)
@@ -394,8 +393,11 @@ class VrrpRunner:
         while True:
             result = await self.ctx.scripts.run(s.script)
             ok = result.returncode == 0 and not result.timed_out and result.error is None
+            how = "succeeded" if ok else "timed_out" if result.timed_out else "failed"
+            runs = self.script_runs.setdefault(name, {})
+            runs[how] = runs.get(how, 0) + 1
             if tracker.feed(ok):
-                log.info("VRRP_Script(%s) %s", name, "succeeded" if tracker.ok else "failed")
+                log.info("VRRP_Script(%s) %s", name, _script_outcome(result, tracker.ok))
                 self.tracking.changed(f"script:{name}")
             await asyncio.sleep(s.interval_s)
 
@@ -444,7 +446,8 @@ class VrrpRunner:
         status_server = None
         try:
             status_server = await child_status.serve_from_env(
-                {"status": self.status_dict, "dump": self.status_dict})  # fmt: skip
+                {"status": self.status_dict, "dump": self.status_dict,
+                 "metrics": self.metrics_dict})  # fmt: skip
             async with self.reload_lock:
                 await self._start(ctx, nl)
             # Start-up garbage is frozen out of future collections, then the child goes
@@ -513,6 +516,10 @@ class VrrpRunner:
         return {"pid": os.getpid(), "started_at": self.started_at, "instances": instances,
                 "sync_groups": groups, "timer": timer,
                 "smtp": {"sent": self.alerts.sent, "failed": self.alerts.failed}}  # fmt: skip
+
+    def metrics_dict(self, _request: object = None) -> dict[str, object]:
+        """`status` plus what only metrics use: vrrp_script runs by result."""
+        return {**self.status_dict(), "script_runs": self.script_runs}
 
     def write_data(self) -> None:
         """keepalived's SIGUSR1: the data file (VRRP topology as text)."""
@@ -599,9 +606,12 @@ class VrrpRunner:
     def _boot(self, inst: Instance) -> None:
         if inst in self.waiting.get(inst.spec.sock_ifname, ()):
             inst.feed(LinkChanged(False))  # keepalived: FAULT (interface ... down)
-        inst.feed(Startup())
+        # Tracking first, as keepalived: an instance whose track script has not run yet
+        # starts in FAULT (silently) and leaves it with the script's first success,
+        # instead of BACKUP -> FAULT -> BACKUP.
         for event in self.tracking.sets[inst.name].events():
             inst.feed(event)
+        inst.feed(Startup())
         if inst.machine.state != State.MASTER:
             # keepalived removes VIPs at startup: a crashed run (kill -9) left them
             # configured, and a backup holding them would answer ARP for them.
@@ -718,13 +728,13 @@ class VrrpRunner:
         for label in diff.restart_only:
             log.warning("Reload: %s changed; it takes effect at the next restart", label)
         for name in diff.unchanged:
-            log.debug("VRRP_Instance(%s) unchanged", name)
+            log.debug("(%s) unchanged", name)
         for spec in diff.removed:
-            log.info("VRRP_Instance(%s) removed from the configuration: stopping", spec.name)
+            log.info("(%s) removed from the configuration: stopping", spec.name)
             await self._remove(ctx, ctx.instances[spec.name])
         for ch in diff.restarted:
             log.info(
-                "VRRP_Instance(%s) %s changed: restarting the instance",
+                "(%s) %s changed: restarting the instance",
                 ch.name, ", ".join(ch.changes),
             )  # fmt: skip
             await self._remove(ctx, ctx.instances[ch.name])
@@ -732,7 +742,7 @@ class VrrpRunner:
         await self._firewall_follow(old_spec, new)
         for ch in diff.changed:
             inst = ctx.instances[ch.name]
-            log.info("VRRP_Instance(%s) reloading in place: %s", ch.name, ", ".join(ch.changes))
+            log.info("(%s) reloading in place: %s", ch.name, ", ".join(ch.changes))
             spec = ch.new
             if spec.params.primary_address is None:
                 spec = replace(spec, params=replace(spec.params, primary_address=inst.src))
@@ -740,7 +750,7 @@ class VrrpRunner:
         fresh: list[Instance] = []
         for spec in (*(ch.new for ch in diff.restarted), *diff.added):
             if spec in diff.added:
-                log.info("VRRP_Instance(%s) added to the configuration: starting", spec.name)
+                log.info("(%s) added to the configuration: starting", spec.name)
             fresh.append(await self._create(ctx, nl, spec))
         # Trackers and groups are rebuilt for everyone; an instance whose evaluation did
         # not change receives no event, so nothing moves.
@@ -785,7 +795,7 @@ class VrrpRunner:
             m.effective_priority = PRIO_OWNER  # the owner's priority never moves
         elif now.priority != m.effective_priority:
             log.info(
-                "VRRP_Instance(%s) Changing effective priority from %d to %d",
+                "(%s) Changing effective priority from %d to %d",
                 inst.name, m.effective_priority, now.priority,
             )  # fmt: skip
             inst.feed(PriorityChanged(now.priority))
@@ -810,7 +820,7 @@ class VrrpRunner:
             if inst.vmac in self.vmacs:
                 self.vmacs.remove(inst.vmac)
         del ctx.instances[inst.name]
-        log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
+        log.info("(%s) stats: %s", inst.name, inst.status()["stats"])
 
     async def _statics_swap(self, nl: Netlink, old: VrrpSpec, new: VrrpSpec) -> None:
         for rule in old.static_rules:
@@ -944,7 +954,7 @@ class VrrpRunner:
                 for name in ("arp_ignore", "arp_filter"):
                     saved[name] = _set_sysctl(spec.ifname, name, 1)
                 self.base_sysctls[spec.ifname] = saved
-        log.info("VRRP_Instance(%s) using VMAC %s on %s", inst.name, spec.vmac, spec.ifname)
+        log.info("(%s) using VMAC %s on %s", inst.name, spec.vmac, spec.ifname)
 
     async def _remove_vmacs(self, nl: Netlink) -> None:
         for name in self.vmacs:
@@ -973,7 +983,7 @@ class VrrpRunner:
                 asyncio.gather(*(i.drain() for i in ctx.instances.values())), STOP_GRACE_S
             )
         for inst in ctx.instances.values():
-            log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
+            log.info("(%s) stats: %s", inst.name, inst.status()["stats"])
         # keepalived vrrp_terminate_phase1: stop the sync daemon this process runs.
         await self._syncd_stop()
         if self.options.release_on_stop:  # -V: the VIPs stay, so does the VMAC under them
@@ -1067,3 +1077,18 @@ def run_vrrp(
     runner = VrrpRunner(config, options)
     with asyncio.Runner(loop_factory=loop_factory or uvloop.new_event_loop) as r:
         return r.run(runner.run())
+
+
+def _script_outcome(result: Any, ok: bool) -> str:
+    """keepalived 2.2.7's words after `VRRP_Script(NAME) ` (vrrp_scheduler.c
+    vrrp_script_child_thread): `succeeded`, `timed_out`, `failed (exited with status N)`,
+    `failed (due to signal N)`."""
+    if ok:
+        return "succeeded"
+    if result.timed_out:
+        return "timed_out"
+    if result.error is None and result.returncode < 0:
+        return f"failed (due to signal {-result.returncode})"
+    if result.error is None:
+        return f"failed (exited with status {result.returncode})"
+    return "failed"

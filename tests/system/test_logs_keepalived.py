@@ -1,0 +1,116 @@
+"""The lines operators grep, in keepalived 2.2.7's own words: the same scenario runs once
+with keepalived and once with fastha as the subject node (the peer is keepalived both
+times), from the same keepalived.conf, with the same flags (`-l -D`), and the subject's
+normalised log lines are compared.
+
+The scenario, on one VRRPv2 router (advert_int 1; a track_script on the subject):
+
+1. the subject starts alone in BACKUP: `(VI_1) Entering BACKUP STATE (init)`, the
+   advert timeout, `(VI_1) Entering MASTER STATE`;
+2. a higher-priority keepalived peer starts: `Master received advert from ... with
+   higher priority 150, ours 100`, `(VI_1) Entering BACKUP STATE`;
+3. the peer stops (SIGTERM, priority 0): `Backup received priority 0 advertisement`,
+   the advert timeout, MASTER again;
+4. the track_script starts failing: `VRRP_Script(chk) failed (exited with status 1)`,
+   `(VI_1) Entering FAULT STATE`; it recovers: `VRRP_Script(chk) succeeded`, BACKUP,
+   MASTER;
+5. its link goes down and up: `Netlink reports eth0 down`, FAULT, and back;
+6. the subject stops (SIGTERM).
+
+The lines compared are every line naming the instance (`(VI_1)`), the script
+(`VRRP_Script(chk)`) or a link change (`Netlink reports`), in order, with the timestamp and process prefix removed. The
+`keepalived` parameter compares keepalived with itself: it proves the scenario is
+deterministic enough for the comparison to mean something.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.netns import Topology
+from tests.support.vrrp_nodes import NodeSpec, Router, TrackScript, VrrpCluster, need_impl
+
+pytestmark = [pytest.mark.system, pytest.mark.keepalived]
+
+TIMEOUT = 15
+# The lines compared: they name the instance or the track script.
+WANTED = re.compile(r"\(VI_1\)|VRRP_Script\(chk\)|Netlink reports")
+# keepalived lines fastha does not write, each with its reason (the operator greps for
+# none of them; they describe keepalived's internals).
+NOT_REPRODUCED = [
+    # keepalived's effective-priority bookkeeping at start, before any state.
+    re.compile(r"^\(VI_1\) Changing effective priority from \d+ to \d+$"),
+    # keepalived logs the gratuitous ARP burst per address; fastha per burst (below).
+    re.compile(r"^\(VI_1\) Sending/queueing gratuitous ARPs on \S+ for \S+$"),
+    re.compile(r"^\(VI_1\) Sending/queueing gratuitous ARPs on \S+ for \d+ VIPs$"),
+    # fastha's own detail (debug: shown with -D).
+    re.compile(r"^\(VI_1\) .* -> .*: "),
+    re.compile(r"^\(VI_1\) (waiting for the first result of .*|Stopped)$"),
+    re.compile(r"^\(VI_1\) (dropped advert|using VMAC|stats:)"),
+    # keepalived 2.2.7 -D prints its parsed config ("VRRP Instance = VI_1" etc.).
+    re.compile(r"^ +"),
+]
+# `Tue Dec  1 19:03:01 2026: ` (keepalived -l) or `2026-12-01 19:03:01,123 fastha_vrrp[7]: `
+_PREFIX = re.compile(r"^(?:\w{3} \w{3} +\d+ [\d:]+ \d{4}: |\d{4}-\d\d-\d\d [\d:,]+ \S+\[\d+\]: )")
+
+
+def normalised(log: str) -> list[str]:
+    out = []
+    for raw in log.splitlines():
+        line = _PREFIX.sub("", raw).rstrip()
+        if not WANTED.search(line) or line.startswith("==="):
+            continue
+        if any(p.search(line) for p in NOT_REPRODUCED):
+            continue
+        out.append(line)
+    return out
+
+
+def run_scenario(topo: Topology, impl: str, flag: Path) -> list[str]:
+    flag.write_text("up\n")
+    script = TrackScript("chk", f"/usr/bin/test -e {flag}", interval=1, fall=1, rise=1)
+    router = Router(version=2, advert_int=1)
+    specs = [
+        NodeSpec("subject", impl, 100, track_scripts=(script,)),  # type: ignore[arg-type]
+        NodeSpec("peer", "keepalived", 150),
+    ]
+    with VrrpCluster(topo, router, specs, observer=False) as c:
+        subject, peer = c["subject"], c["peer"]
+        subject.peer.extra_args = ("-D",) if impl == "fastha" else ()
+        c.start(subject)
+        c.wait_state(subject, "MASTER", TIMEOUT)
+        c.start(peer)
+        c.wait_state(subject, "BACKUP", TIMEOUT)
+        c.wait_state(peer, "MASTER", TIMEOUT)
+        c.stop(peer)
+        c.wait_state(subject, "MASTER", TIMEOUT)
+        flag.unlink()
+        c.wait_state(subject, "FAULT", TIMEOUT)
+        flag.write_text("up\n")
+        c.wait_state(subject, "MASTER", TIMEOUT)
+        c.link_down(subject)
+        c.wait_state(subject, "FAULT", TIMEOUT)
+        c.link_up(subject)
+        c.wait_state(subject, "MASTER", TIMEOUT)
+        time.sleep(0.5)  # let the last lines of the transition reach the log
+        c.stop(subject)
+        return normalised(subject.peer.log())
+
+
+@pytest.mark.parametrize("impl", ["keepalived", "fastha"])
+def test_log_lines_match_keepalived(impl: str, tmp_path: Path) -> None:
+    need_impl("keepalived")
+    need_impl(impl)  # type: ignore[arg-type]
+    logs: dict[str, list[str]] = {}
+    for run, who in (("oracle", "keepalived"), ("subject", impl)):
+        with Topology(tmp_path / run) as topo:
+            logs[run] = run_scenario(topo, who, tmp_path / f"{run}.flag")
+    oracle, got = logs["oracle"], logs["subject"]
+    assert any("Entering FAULT STATE" in line for line in oracle), oracle  # the scenario ran
+    assert got == oracle, "\n".join(
+        ["keepalived 2.2.7 logged:", *oracle, "", f"{impl} logged:", *got]
+    )
