@@ -106,14 +106,15 @@ def _refused_options(fn: Any) -> Any:
 @click.option("-v", "--version", "show_version", is_flag=True, help="print the version")
 @click.option(
     "--json-file",
-    default="/tmp/keepalived.json",
-    show_default=True,
-    help="where the JSON signal (SIGRTMIN+2, as keepalived) writes state and counters",
+    default=None,
+    help="where the JSON signal (SIGRTMIN+2, as keepalived) writes state and counters "
+    "[default: $TMPDIR/keepalived.json, /tmp without TMPDIR, as keepalived]",
 )
-@click.option("--data-file", default="/tmp/keepalived.data", show_default=True,
-              help="SIGUSR1's file (the checker writes NAME_check.data beside it)")  # fmt: skip
-@click.option("--stats-file", default="/tmp/keepalived.stats", show_default=True,
-              help="SIGUSR2's file")  # fmt: skip
+@click.option("--data-file", default=None,
+              help="SIGUSR1's file (the checker writes NAME_check.data beside it) "
+                   "[default: $TMPDIR/keepalived.data]")  # fmt: skip
+@click.option("--stats-file", default=None,
+              help="SIGUSR2's file [default: $TMPDIR/keepalived.stats]")  # fmt: skip
 @click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
               help="serve Prometheus metrics here (off by default)")  # fmt: skip
 @click.option("--control-socket", default=None, metavar="PATH",
@@ -143,9 +144,9 @@ def command(
     namespace: str | None,
     umask_text: str | None,
     show_version: bool,
-    json_file: str,
-    data_file: str,
-    stats_file: str,
+    json_file: str | None,
+    data_file: str | None,
+    stats_file: str | None,
     metrics_listen: str | None,
     control_socket: str | None,
     no_supervise: bool,
@@ -161,6 +162,12 @@ def command(
     if show_version:
         click.echo(f"fastha {__version__} (keepalived-compatible daemon)")
         return
+    # keepalived's set_tmp_dir(): $TMPDIR when it is an absolute path, else /tmp.
+    tmp = os.environ.get("TMPDIR") or ""
+    tmp = tmp if tmp.startswith("/") else "/tmp"
+    json_file = json_file or f"{tmp}/keepalived.json"
+    data_file = data_file or f"{tmp}/keepalived.data"
+    stats_file = stats_file or f"{tmp}/keepalived.stats"
     if config_test:
         # keepalived -t ignores its logging/foreground flags; so do we.
         sys.exit(run_check(path, config_id, dump=False))
