@@ -150,7 +150,7 @@ def test_garp_frame_parses_in_scapy() -> None:
     assert e.dst == "ff:ff:ff:ff:ff:ff" and e.src == "00:00:5e:00:01:33" and e.type == 0x0806
     arp = e[ARP]
     assert (arp.hwtype, arp.ptype, arp.hwlen, arp.plen, arp.op) == (1, 0x0800, 6, 4, 1)
-    assert arp.hwsrc == "00:00:5e:00:01:33" and arp.hwdst == "00:00:00:00:00:00"
+    assert arp.hwsrc == "00:00:5e:00:01:33" and arp.hwdst == "ff:ff:ff:ff:ff:ff"
     assert arp.psrc == arp.pdst == "192.0.2.10"
 
 

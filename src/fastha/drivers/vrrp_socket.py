@@ -35,7 +35,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -372,28 +372,47 @@ class VrrpSocket:
             return 0
         ok = 0
         for dest in self._dests:
-            try:
-                if self._cmsg:
-                    sock.sendmsg((payload,), self._cmsg, 0, dest)
-                else:
-                    sock.sendto(payload, dest)
-            except BlockingIOError:
-                self.stats.send_eagain += 1
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    self.stats.send_enobufs += 1
-                else:
-                    self.stats.send_errors += 1
-                    log.warning(
-                        "vrrp_socket send failed dev=%s dst=%s: %s",
-                        self.config.ifname,
-                        dest[0],
-                        exc.strerror,
-                    )
-            else:
-                ok += 1
+            ok += self._send_to(sock, payload, dest)
         self.stats.sent += ok
         return ok
+
+    def send_each(self, payloads: Sequence[bytes | bytearray | memoryview]) -> int:
+        """One message per destination, in ``unicast_peers`` order: a VRRPv3 message's
+        checksum covers its destination address, so each peer gets its own bytes."""
+        sock = self._sock
+        if sock is None or len(payloads) != len(self._dests):
+            self.stats.send_errors += 1
+            return 0
+        ok = 0
+        for payload, dest in zip(payloads, self._dests, strict=True):
+            ok += self._send_to(sock, payload, dest)
+        self.stats.sent += ok
+        return ok
+
+    def _send_to(
+        self, sock: socket.socket, payload: bytes | bytearray | memoryview, dest: tuple[object, ...]
+    ) -> int:
+        try:
+            if self._cmsg:
+                sock.sendmsg((payload,), self._cmsg, 0, dest)
+            else:
+                sock.sendto(payload, dest)
+        except BlockingIOError:
+            self.stats.send_eagain += 1
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:
+                self.stats.send_enobufs += 1
+            else:
+                self.stats.send_errors += 1
+                log.warning(
+                    "vrrp_socket send failed dev=%s dst=%s: %s",
+                    self.config.ifname,
+                    dest[0],
+                    exc.strerror,
+                )
+        else:
+            return 1
+        return 0
 
     # -- receive ----------------------------------------------------------------------
 

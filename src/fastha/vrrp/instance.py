@@ -145,8 +145,8 @@ class Instance:
         self.counters = self.machine.counters
         self.family = spec.family
         self.src = spec.src or primary_address
+        self.peer_templates: tuple[AdvertTemplate, ...] = ()
         self._build_codec()
-        self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
         self.peers = frozenset(spec.unicast_peers)
         self.peer_ttl = {addr: (lo, hi) for addr, lo, hi in spec.peer_ttl}
         self.sock: VrrpSocket | None = None
@@ -181,6 +181,26 @@ class Instance:
             spec.auth_type,
             spec.auth_data,
         )
+        # VRRPv3's checksum covers the pseudo-header's destination (RFC 5798 5.2.8): with
+        # several unicast peers each copy carries its own, as keepalived computes it per
+        # peer; the first peer's bytes fail at every other peer (split brain).
+        self.peer_templates = ()
+        if p.version == 3 and len(spec.unicast_peers) > 1:
+            self.peer_templates = tuple(
+                AdvertTemplate(
+                    p.version,
+                    p.vrid,
+                    p.priority,
+                    adver_int,
+                    addresses,
+                    self.family,
+                    packed_src,
+                    socket.inet_pton(self.family, peer),
+                    spec.auth_type,
+                    spec.auth_data,
+                )
+                for peer in spec.unicast_peers
+            )
         self.expect = Expect(
             p.version,
             spec.auth_type,
@@ -333,7 +353,10 @@ class Instance:
         sock = self.sock
         if sock is None:
             return
-        sock.send(self.template.packet(priority))
+        if self.peer_templates:
+            sock.send_each([t.packet(priority) for t in self.peer_templates])
+        else:
+            sock.send(self.template.packet(priority))
 
     def _arm(self, action: ArmTimer) -> None:
         old = self.timers.pop(action.kind, None)
@@ -441,7 +464,7 @@ class Instance:
             await nl.add_route(route)
         for rule in missing(new.rules, old.rules):
             await nl.add_rule(rule)
-        added = missing(new.vips, old.vips)
+        added = missing(new_addrs, old_addrs)
         if added:
             await self._gratuitous(max(1, self.machine.params.garp_master_repeat), added)
 
@@ -449,7 +472,8 @@ class Instance:
         if self.machine.state != State.MASTER:  # left MASTER while queued: never announce
             return
         frames: list[tuple[PacketSender, bytes, float]] = []
-        for vip in self.spec.vips if vips is None else vips:
+        # keepalived's vrrp_send_link_update: the VIPs, then the excluded addresses.
+        for vip in (*self.spec.vips, *self.spec.excluded) if vips is None else vips:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
             packed = socket.inet_pton(vip.family, vip.address)
             if vip.family == socket.AF_INET6:
@@ -493,7 +517,8 @@ class Instance:
         state = action.kind.value
         scripts = self.spec.notify
         self._run_notify(scripts, state, "INSTANCE", self.name, action.priority)
-        if self.ctx.fifo is not None and action.kind.name in ("MASTER", "BACKUP", "FAULT", "STOP"):
+        # keepalived writes MASTER_RX_LOWER_PRI to the FIFOs too (send_event_notify).
+        if self.ctx.fifo is not None:
             self.ctx.fifo.notify_instance(self.name, state, action.priority)
 
     def _run_notify(
@@ -560,7 +585,7 @@ class Instance:
             ("evips", self.spec.excluded),
         ):
             if items:
-                data[field_name] = [f"{v.address}/{v.prefixlen} dev {v.dev}" for v in items]
+                data[field_name] = [_format_address(v, self.vips_installed) for v in items]
         if self.spec.track_interfaces:
             data["track_ifp"] = [t[0] for t in self.spec.track_interfaces]
         if self.spec.track_scripts:
@@ -613,3 +638,37 @@ def _log_script_result(script: Script, result: Any) -> None:
         log.warning("Script %s could not run: %s", script.name, result.error)
     elif result.returncode != 0:
         log.info("Script %s exited with status %d", script.name, result.returncode)
+
+
+_SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+def _format_address(v: Any, is_set: bool) -> str:
+    """keepalived's format_ipaddress() (vrrp_ipaddress.c), as its JSON dump writes a VIP."""
+    out = f"{v.address}/{v.prefixlen}"
+    six = v.family == socket.AF_INET6
+    if not six and v.broadcast:
+        out += f" brd {v.broadcast}"
+    out += f" dev {v.dev}"
+    scope = v.scope if v.scope is not None else 0
+    out += f" scope {_SCOPE_NAMES.get(scope, scope) if isinstance(scope, int) else scope}"
+    if v.label:
+        out += f" label {v.label}"
+    if v.peer:
+        out += f" peer {v.peer}/{v.prefixlen}"
+    if v.home:
+        out += " home"
+    if six and not v.nodad:
+        out += " -nodad"  # the address is added with DAD: `-nodad` was written
+    if v.noprefixroute:
+        out += " noprefixroute"
+    if six:
+        if v.preferred_lft == 0:
+            out += " deprecated"
+        elif v.preferred_lft is None:
+            out += " preferred_lft forever"
+        else:
+            out += f" preferred_lft {v.preferred_lft}"
+    if is_set:
+        out += " set"
+    return out

@@ -74,6 +74,8 @@ STOP_GRACE_S = 5.0
 
 # keepalived's JSON signal (`keepalived --signum=JSON`) and where it writes.
 SIGJSON = signal.SIGRTMIN + 2
+# keepalived's SIGSTATS_CLEAR (lib/signals.h): the stats file, then every counter zeroed.
+SIGSTATS_CLEAR = signal.SIGRTMAX - 1
 DEFAULT_JSON_FILE = "/tmp/keepalived.json"
 
 
@@ -354,6 +356,7 @@ class VrrpRunner:
         loop.add_signal_handler(SIGJSON, self.write_json)
         loop.add_signal_handler(signal.SIGUSR1, self.write_data)
         loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
+        loop.add_signal_handler(SIGSTATS_CLEAR, self.write_stats, True)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         ctx.on_state_change = self._on_state_change
         if fifo is not None and fifo_script is not None:
@@ -428,15 +431,28 @@ class VrrpRunner:
 
     def write_data(self) -> None:
         """keepalived's SIGUSR1: the data file (VRRP topology as text)."""
+        log.info("Printing VRRP data for process(%d) on signal", os.getpid())
         write_text(self.options.data_file, vrrp_data_text(self.config, self.status_dict()))
 
-    def write_stats(self) -> None:
-        """keepalived's SIGUSR2: the stats file (per-instance counters as text)."""
+    def write_stats(self, clear: bool = False) -> None:
+        """keepalived's SIGUSR2: the stats file (per-instance counters as text); with
+        ``clear`` (SIGSTATS_CLEAR) the counters are zeroed once written, as keepalived's
+        vrrp_print_stats(true) does."""
+        log.info(
+            "Printing %sVRRP stats for process(%d) on signal",
+            "and clearing " if clear else "",
+            os.getpid(),
+        )
         write_text(self.options.stats_file, vrrp_stats_text(self.status_dict()))
+        if clear and self.ctx is not None:
+            for inst in self.ctx.instances.values():
+                inst.counters.clear()
 
     def write_json(self) -> None:
         """keepalived's JSON signal: every instance's state and counters, atomically."""
         import orjson
+
+        log.info("Printing VRRP as json for process(%d) on signal", os.getpid())
 
         path = self.options.json_file
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -684,6 +700,12 @@ class VrrpRunner:
                 "VRRP_Instance(%s) Changing effective priority from %d to %d",
                 inst.name, m.effective_priority, now.priority,
             )  # fmt: skip
+            fifo = self.ctx.fifo if self.ctx is not None else None
+            if inst.spec.notify_priority_changes and fifo is not None:
+                # keepalived's send_instance_priority_notifies: the state before the new
+                # priority has had any effect, and the new priority.
+                kind = "MASTER_PRIORITY" if m.state == State.MASTER else "BACKUP_PRIORITY"
+                fifo.notify_instance(inst.name, kind, now.priority)
             inst.feed(PriorityChanged(now.priority))
         if (before.fault if before is not None else False) != now.fault:
             inst.feed(TrackFault(now.fault, "; ".join(now.faults) or "tracking recovered"))
