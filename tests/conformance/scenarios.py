@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from tests.conformance.harness import (
     Scenario,
-    block,
     global_defs,
     kill,
     link,
@@ -185,9 +184,9 @@ def signals() -> Scenario:
 
 @scenario
 def fifo_lower_prio_and_priority_changes() -> Scenario:
-    """notify_fifo: a master hearing a lower priority advert (a partition healed:
-    MASTER_RX_LOWER_PRI) and, with notify_priority_changes, the priority lines of a
-    weighted track_script flipping."""
+    """notify_fifo: a master hearing a lower priority advert (b starts with `state
+    MASTER` and advertises before it hears a: MASTER_RX_LOWER_PRI on a) and, with
+    notify_priority_changes, the priority lines of a weighted track_script flipping."""
     track = """
 vrrp_script chk {
     script "<<chk:chk>>"
@@ -209,12 +208,11 @@ track_script {
         "fifo_lower_prio_and_priority_changes",
         {
             "a": conf + instance(priority=150, advert_int=0.5, extra=extra),
-            "b": conf + instance(priority=100, advert_int=0.5, extra=extra),
+            "b": conf + instance(state="MASTER", priority=100, advert_int=0.5, extra=extra),
         },
         (
-            start("a", "b"),
-            block("a"),
-            block("a", False),
+            start("a"),
+            start("b"),
             script("a", "chk", False),
             script("a", "chk", True),
             stop("b"),

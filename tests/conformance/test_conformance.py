@@ -3,27 +3,34 @@ under fastha and mixed, diffed (harness.py, README.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.conformance import coverage
-from tests.conformance.harness import load_allowlist, run_scenario
+from tests.conformance.harness import Outcome, load_allowlist, run_many
 from tests.conformance.scenarios import SCENARIOS, ci_scenarios
 from tests.support.prereq import need_root, need_tool
 from tests.support.vrrp_nodes import need_impl
 
+# Labs run at once: each is mostly waiting (quiet periods), the host has 2 cores.
+WORKERS = 5
 
-@pytest.mark.system
-@pytest.mark.keepalived
-@pytest.mark.parametrize("name", [s.name for s in ci_scenarios()])
-def test_scenario(name: str, tmp_path: Path) -> None:
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every CI scenario's runs in one pool of parallel labs (run once per module)."""
     need_root()
     for tool in ("ip", "nft", "tcpdump", "sysctl"):
         need_tool(tool)
     need_impl("keepalived")
     need_impl("fastha")
-    out = run_scenario(SCENARIOS[name], tmp_path)
+    return run_many(ci_scenarios(), tmp_path_factory.mktemp("conformance"), workers=WORKERS)
+
+
+@pytest.mark.system
+@pytest.mark.keepalived
+@pytest.mark.parametrize("name", [s.name for s in ci_scenarios()])
+def test_scenario(name: str, outcomes: dict[str, Outcome]) -> None:
+    out = outcomes[name]
     assert not out.problems, out.report()
 
 

@@ -74,6 +74,7 @@ STOP_GRACE_S = 5.0
 
 # keepalived's JSON signal (`keepalived --signum=JSON`) and where it writes.
 SIGJSON = signal.SIGRTMIN + 2
+NOTIFY_STOP_GRACE_S = 1.0  # keepalived: system_call_script(..., TIMER_HZ, notify_stop)
 # keepalived's SIGSTATS_CLEAR (lib/signals.h): the stats file, then every counter zeroed.
 SIGSTATS_CLEAR = signal.SIGRTMAX - 1
 DEFAULT_JSON_FILE = "/tmp/keepalived.json"
@@ -890,6 +891,10 @@ class VrrpRunner:
             await asyncio.wait_for(
                 asyncio.gather(*(i.drain() for i in ctx.instances.values())), STOP_GRACE_S
             )
+        # The STOP notifies (notify_stop, the generic notify's STOP) have just started:
+        # keepalived waits for notify_stop (system_call_script, 1 s) rather than killing
+        # it with the process.
+        await ctx.scripts.drain(NOTIFY_STOP_GRACE_S)
         for inst in ctx.instances.values():
             log.info("VRRP_Instance(%s) stats: %s", inst.name, inst.status()["stats"])
         # keepalived vrrp_terminate_phase1: stop the sync daemon this process runs.
