@@ -462,7 +462,7 @@ class Lab:
         log = d / "notify.log"
         lines = log.read_text().splitlines() if log.exists() else []
         seen = self.notify_seen.get(name, 0)
-        st["notify"] = sorted(lines[seen:])
+        st["notify"] = _uniq(sorted(lines[seen:]))
         self.notify_seen[name] = len(lines)
         if name in self.fifos:
             with contextlib.suppress(BlockingIOError):
@@ -470,7 +470,7 @@ class Lab:
                     self.fifo_buf[name] += chunk
             *done, rest = self.fifo_buf[name].split(b"\n")
             self.fifo_buf[name] = rest
-            st["fifo"] = [ln.decode(errors="replace") for ln in done]
+            st["fifo"] = _uniq([ln.decode(errors="replace") for ln in done])
         if step.kind == "signal" and step.node == name and step.args[0] in DUMPS:
             st["dump"] = read_dump(d / DUMPS[step.args[0]], step.args[0])
         text = json.dumps(st)
@@ -581,6 +581,12 @@ DATA_VOLATILE = frozenset(
     ["Last transition", "Master down timer", "Read timeout", "Gratuitous ARP refresh timer",
      "fd_in 12 fd_out", "index", "Delayed state change running"]
 )  # fmt: skip
+
+
+def _uniq(lines: list[str]) -> list[str]:
+    """Runs of one line collapsed to one: how often a repeated event (a master hearing
+    lower-priority adverts every advert_int) recurs is the step's length, not behaviour."""
+    return [ln for i, ln in enumerate(lines) if i == 0 or lines[i - 1] != ln]
 
 
 def read_dump(path: Path, kind: str) -> Any:
@@ -808,7 +814,7 @@ TOLERANCE: dict[str, tuple[float, float]] = {
     "pause": (0.6, 0.1),  # between bursts (garp_master_delay, refresh)
 }
 # Counters in a stats/JSON dump depend on how long each step took.
-COUNTER = re.compile(r"\.dump\.[^.]+\.(Advertisements/|Became|Released|Priority Zero/|stats\.)")
+COUNTER = re.compile(r"\.dump\b.*\.(Advertisements/|Became|Released|Priority Zero/|stats\.)")
 COUNTER_TOL = (3, 0.3)
 
 
@@ -959,8 +965,12 @@ def run_many(
         s, i, impls = job
         return Lab(s, impls, base / s.name / f"run{i}").run()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         done = list(pool.map(one, jobs))
+    finally:
+        # Interrupted: the labs not started yet never start; running ones clean up.
+        pool.shutdown(wait=True, cancel_futures=True)
     out = {}
     for s in scenarios:
         runs = [r for (js, _, _), r in zip(jobs, done, strict=True) if js is s]

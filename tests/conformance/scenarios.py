@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from tests.conformance.harness import (
     Scenario,
+    block,
     global_defs,
     kill,
     link,
@@ -184,8 +185,9 @@ def signals() -> Scenario:
 
 @scenario
 def fifo_lower_prio_and_priority_changes() -> Scenario:
-    """notify_fifo: a master hearing a lower priority advert (b starts with `state
-    MASTER` and advertises before it hears a: MASTER_RX_LOWER_PRI on a) and, with
+    """notify_fifo: a master hearing lower priority adverts (a's frames dropped at the
+    bridge: b becomes master too and a hears it: MASTER_RX_LOWER_PRI on a at each of b's
+    adverts, no GARP with garp_lower_prio_repeat 0) until the partition heals and, with
     notify_priority_changes, the priority lines of a weighted track_script flipping."""
     track = """
 vrrp_script chk {
@@ -199,6 +201,7 @@ vrrp_script chk {
     extra = """
 notify_priority_changes
 notify_master_rx_lower_pri "<<notify>> rx_lower_pri"
+garp_lower_prio_repeat 0
 track_script {
     chk
 }
@@ -208,11 +211,13 @@ track_script {
         "fifo_lower_prio_and_priority_changes",
         {
             "a": conf + instance(priority=150, advert_int=0.5, extra=extra),
-            "b": conf + instance(state="MASTER", priority=100, advert_int=0.5, extra=extra),
+            "b": conf + instance(priority=100, advert_int=0.5, extra=extra),
         },
         (
             start("a"),
             start("b"),
+            block("a"),
+            block("a", False),
             script("a", "chk", False),
             script("a", "chk", True),
             stop("b"),

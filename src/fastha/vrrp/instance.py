@@ -32,7 +32,14 @@ from fastha.vrrp.actions import (
     SendGratuitous,
     StateChanged,
 )
-from fastha.vrrp.events import AdvertReceived, Event, TimerExpired, TimerKind, VipClaimed
+from fastha.vrrp.events import (
+    AdvertReceived,
+    Event,
+    PriorityChanged,
+    TimerExpired,
+    TimerKind,
+    VipClaimed,
+)
 from fastha.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
@@ -304,6 +311,24 @@ class Instance:
             return
         for action in self.machine.handle(event, now):
             self.execute(action)
+
+    def change_priority(self, priority: int) -> None:
+        """A new effective priority from tracking (keepalived's
+        vrrp_set_effective_priority): logged, on the notify FIFO with
+        notify_priority_changes, then fed to the machine."""
+        m = self.machine
+        if priority == m.effective_priority:
+            return
+        log.info(
+            "VRRP_Instance(%s) Changing effective priority from %d to %d",
+            self.name, m.effective_priority, priority,
+        )  # fmt: skip
+        if self.spec.notify_priority_changes and self.ctx.fifo is not None:
+            # keepalived's send_instance_priority_notifies: the state the new priority
+            # has not yet had any effect on, and the new priority.
+            kind = "MASTER_PRIORITY" if m.state == State.MASTER else "BACKUP_PRIORITY"
+            self.ctx.fifo.notify_instance(self.name, kind, priority)
+        self.feed(PriorityChanged(priority))
 
     def on_vip_claimed(self, address: str, mac: str) -> None:
         # Not through the sync group: a re-announcement changes no state.

@@ -129,7 +129,10 @@ class Tracking:
     def changed(self, key: str) -> None:
         for inst in self.users.get(key, ()):
             for event in self.sets[inst.name].events():
-                inst.feed(event)
+                if isinstance(event, PriorityChanged):
+                    inst.change_priority(event.priority)
+                else:
+                    inst.feed(event)
 
 
 class VrrpRunner:
@@ -697,17 +700,7 @@ class VrrpRunner:
         if m.base_priority == PRIO_OWNER:
             m.effective_priority = PRIO_OWNER  # the owner's priority never moves
         elif now.priority != m.effective_priority:
-            log.info(
-                "VRRP_Instance(%s) Changing effective priority from %d to %d",
-                inst.name, m.effective_priority, now.priority,
-            )  # fmt: skip
-            fifo = self.ctx.fifo if self.ctx is not None else None
-            if inst.spec.notify_priority_changes and fifo is not None:
-                # keepalived's send_instance_priority_notifies: the state before the new
-                # priority has had any effect, and the new priority.
-                kind = "MASTER_PRIORITY" if m.state == State.MASTER else "BACKUP_PRIORITY"
-                fifo.notify_instance(inst.name, kind, now.priority)
-            inst.feed(PriorityChanged(now.priority))
+            inst.change_priority(now.priority)
         if (before.fault if before is not None else False) != now.fault:
             inst.feed(TrackFault(now.fault, "; ".join(now.faults) or "tracking recovered"))
 
