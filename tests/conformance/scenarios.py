@@ -19,6 +19,7 @@ from tests.conformance.harness import (
     sig,
     start,
     stop,
+    write_file,
 )
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -254,6 +255,58 @@ track_interface {
         ),
         advert_int=0.5,
         extra_ifs=("eth1",),
+    )
+
+
+@scenario
+def v3_ipv6_tracking_and_statics() -> Scenario:
+    """VRRPv3 over IPv6 (link-local first VIP, unsolicited NA), a weighted track_file, virtual_routes, static_ipaddress and
+    global GARP/NA settings."""
+    glob = global_defs(
+        "vrrp_garp_master_delay 1",
+        "vrrp_garp_master_repeat 2",
+        "vrrp_gna_interval 0.01",
+    )
+    statics = """
+static_ipaddress {
+    198.19.200.1/24 dev eth0
+}
+vrrp_track_file tf {
+    file "<<file:tf>>"
+    weight -1
+}
+"""
+    extra = """
+track_file {
+    tf
+}
+virtual_routes {
+    2001:db8:99::/64 via fd00:198:18::1 dev eth0
+}
+"""
+    vips = "fe80::51:100/64,fd00:198:18::100/64"
+
+    def node(prio: int, more: str = "") -> str:
+        return (
+            glob
+            + statics
+            + instance(name="VI_6", priority=prio, advert_int=0.5, vips=vips, extra=extra + more)
+        )
+
+    return Scenario(
+        "v3_ipv6_tracking_and_statics",
+        {"a": node(150), "b": node(100)},
+        (
+            start("a", "b"),
+            write_file("a", "tf", "60"),
+            write_file("a", "tf", "0"),
+            kill("a"),
+            start("a"),
+            stop("b"),
+            stop("a"),
+        ),
+        advert_int=0.5,
+        vips=("fd00:198:18::100",),
     )
 
 
