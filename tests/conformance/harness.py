@@ -897,6 +897,28 @@ def diff(
     return problems, used
 
 
+def spill_adverts(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
+    """In place: an advert kind (sender, destination, priority) one run sent in step i
+    and the other only in step i-1 or i+1 is a transition that fell on the other side of
+    a step boundary (a tracker, a takeover reacting a little sooner or later): not a
+    difference. A kind neither run shares nearby still is."""
+    n = min(len(a), len(b))
+    drop: list[tuple[list[dict[str, Any]], int, str, str]] = []
+    for x, y in ((a, b), (b, a)):
+        for i in range(n):
+            for who, kinds in x[i].items():
+                for key in kinds:
+                    if key in y[i].get(who, {}):
+                        continue
+                    near = [j for j in (i - 1, i + 1) if 0 <= j < n]
+                    if any(key in y[j].get(who, {}) for j in near):
+                        drop.append((x, i, who, key))
+    for x, i, who, key in drop:
+        x[i].get(who, {}).pop(key, None)
+        if who in x[i] and not x[i][who]:
+            del x[i][who]
+
+
 def json_dump_paths_both(oracle: dict[str, Any], other: dict[str, Any]) -> None:
     """Drop the JSON and data-file dump fields only one side writes, in place (the
     issue compares the fields both write)."""
@@ -1005,6 +1027,7 @@ def evaluate(scen: Scenario, runs: list[Run], allowed: Sequence[Allowed]) -> Out
         return Outcome(scen, by_label, problems, set())
     ta, tb = oracle.trace(), ours.trace()
     json_dump_paths_both(ta, tb)
+    spill_adverts(ta["adverts"], tb["adverts"])
     found, used = diff(scen.name, ta, tb, allowed)
     problems += [f"[{ours.label}] {p}" for p in found]
     want_m, want_h = oracle.masters(), oracle.holders()
