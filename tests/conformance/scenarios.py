@@ -188,7 +188,7 @@ def signals() -> Scenario:
 def fifo_lower_prio_and_priority_changes() -> Scenario:
     """notify_fifo: a master hearing lower priority adverts (a's frames dropped at the
     bridge: b becomes master too and a hears it: MASTER_RX_LOWER_PRI on a at each of b's
-    adverts, no GARP with garp_lower_prio_repeat 0) until the partition heals and, with
+    adverts, no GARP with garp_lower_prio_repeat 0) until b stops and, with
     notify_priority_changes, the priority lines of a weighted track_script flipping."""
     track = """
 vrrp_script chk {
@@ -218,7 +218,10 @@ track_script {
             start("a"),
             start("b"),
             block("a"),
+            # healed without a race (which advert crosses first): b leaves, then returns
+            stop("b"),
             block("a", False),
+            start("b"),
             script("a", "chk", False),
             script("a", "chk", True),
             stop("b"),
