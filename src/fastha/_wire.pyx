@@ -794,7 +794,7 @@ def garp_frame(mac, vip):
     p[20] = 0; p[21] = 1  # op request
     memcpy(p + 22, PyBytes_AS_STRING(m), 6)
     memcpy(p + 28, PyBytes_AS_STRING(v), 4)
-    memset(p + 32, 0xFF, 6)
+    memset(p + 32, 0xFF, 6)  # target hardware address: broadcast, as keepalived's vrrp_arp.c
     memcpy(p + 38, PyBytes_AS_STRING(v), 4)
     return out
 

@@ -85,6 +85,8 @@ class Peer:
         self.starts = 0
         self.stopped = False  # set by stop()/kill(): an exit the test asked for
         self.extra_args: tuple[str, ...] = ()  # appended to the command line (e.g. "-D")
+        # Extra environment (TMPDIR: where keepalived writes its signal dumps).
+        self.env: dict[str, str] | None = None
 
     # -- process control ----------------------------------------------------------
 
@@ -101,9 +103,11 @@ class Peer:
         with self.log_path.open("a") as log:
             log.write(f"{MARKER} #{self.starts}: {' '.join(cmd)}\n")
             log.flush()
+            env = None if self.env is None else {**os.environ, **self.env}
             self.proc = self.topo.popen(
-                self.node, *cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
+                self.node, *cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env,
+            )  # fmt: skip
         return self
 
     @property

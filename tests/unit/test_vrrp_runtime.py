@@ -80,7 +80,11 @@ def test_json_entry_has_keepalived_shape(instance: Instance) -> None:
     assert data["state"] == 0  # VRRP_STATE_INIT before Startup
     assert data["base_priority"] == 150 and data["effective_priority"] == 150
     assert data["ifp_ifname"] == "eth0" and data["garp_refresh"] == 5
-    assert data["vips"] == ["198.18.0.100/24 dev eth0", "198.18.0.101/24 dev eth1"]
+    # keepalived's format_ipaddress(); " set" once the VIPs are on the interface
+    assert data["vips"] == [
+        "198.18.0.100/24 dev eth0 scope global",
+        "198.18.0.101/24 dev eth1 scope global",
+    ]
     # keepalived runs (and shows) the script by its resolved path: /usr/bin/true where
     # /bin is a link to usr/bin.
     assert data["track_ifp"] == ["eth1"]
@@ -142,3 +146,117 @@ def test_unicast_peer_ttl_bounds(tmp_path: Path, ttl: int, accepted: bool) -> No
     inst.on_packet(*_advert_from_peer(ttl))
     assert bool(fed) is accepted
     assert inst.counters.drops == ({} if accepted else {"TTL": 1})
+
+
+# -- issue 14: what keepalived 2.2.7 does at run time (tests/conformance has the labs) --------
+
+
+def _specs(tmp_path: Path, text: str) -> list[InstanceSpec]:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(text)
+    result = load(conf)
+    assert result.config is not None, [str(d) for d in result.diagnostics]
+    return list(vrrp_spec(result.config).instances)
+
+
+def _one(body: str, glob: str = "") -> str:
+    return (
+        f"global_defs {{\n{glob}\n}}\nvrrp_instance VI_1 {{\n    interface eth0\n"
+        f"    virtual_router_id 51\n{body}\n"
+        "    virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n"
+    )
+
+
+def test_state_master_without_priority_is_the_address_owner(tmp_path: Path) -> None:
+    (spec,) = _specs(tmp_path, _one("    state MASTER"))
+    assert spec.params.priority == 255  # vrrp_complete_instance: VRRP_PRIO_OWNER
+    (spec,) = _specs(tmp_path, _one("    state BACKUP"))
+    assert spec.params.priority == 100
+
+
+def test_strict_mode_clears_authentication_and_resets_like_keepalived(tmp_path: Path) -> None:
+    body = (
+        "    authentication {\n        auth_type PASS\n        auth_pass secret1\n    }\n"
+        "    lower_prio_no_advert false\n    higher_prio_send_advert true\n"
+        "    garp_lower_prio_repeat 3\n    garp_lower_prio_delay 2"
+    )
+    (spec,) = _specs(tmp_path, _one(body, "    vrrp_strict"))
+    assert (spec.auth_type, spec.auth_data) == (0, b"")
+    params, _ = spec.params.normalised()
+    assert params.lower_prio_no_advert is True and params.higher_prio_send_advert is False
+    assert params.garp_lower_prio_repeat == 0 and params.garp_lower_prio_delay_ns == 0
+    (spec,) = _specs(tmp_path, _one(body))  # not strict: all of it as written
+    assert spec.auth_type == 1 and spec.auth_data == b"secret1"
+    params, _ = spec.params.normalised()
+    assert params.lower_prio_no_advert is False and params.higher_prio_send_advert is True
+    assert params.garp_lower_prio_repeat == 3
+
+
+def test_ipv6_addresses_are_added_without_dad_unless_minus_nodad(tmp_path: Path) -> None:
+    text = _one("    virtual_ipaddress_excluded {\n        fd00::1/64\n        fd00::2/64 -nodad\n"
+                "        198.18.0.200/24\n    }")  # fmt: skip
+    (spec,) = _specs(tmp_path, text)
+    assert [v.nodad for v in spec.excluded] == [True, False, False]
+
+
+def test_notify_priority_changes_instance_group_global(tmp_path: Path) -> None:
+    (spec,) = _specs(tmp_path, _one("", "    vrrp_notify_priority_changes"))
+    assert spec.notify_priority_changes
+    (spec,) = _specs(tmp_path, _one("    notify_priority_changes false",
+                                    "    vrrp_notify_priority_changes"))  # fmt: skip
+    assert not spec.notify_priority_changes
+    (spec,) = _specs(tmp_path, _one(""))
+    assert not spec.notify_priority_changes
+
+
+class _Sock:
+    def __init__(self) -> None:
+        self.each: list[list[bytes]] = []
+        self.one: list[bytes] = []
+
+    def send_each(self, payloads: list[bytes], frame: object = None) -> int:
+        self.each.append(list(payloads))  # the VRRP messages, before any IP header
+        return len(payloads)
+
+    def send(self, payload: bytes, frame: object = None) -> int:
+        self.one.append(payload)
+        return 1
+
+
+def _v3_checksum_ok(payload: bytes, src: str, dst: str) -> bool:
+    import struct
+
+    data = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 112, len(payload))
+    data += payload
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
+
+
+def test_v3_unicast_each_peer_gets_its_own_checksum(tmp_path: Path) -> None:
+    body = (
+        "    priority 200\n    unicast_src_ip 198.18.0.11\n"
+        "    unicast_peer {\n        198.18.0.12\n        198.18.0.13\n    }"
+    )
+    (spec,) = _specs(tmp_path, _one(body, "    vrrp_version 3"))
+    ctx: Any = Context(None, None, None, None, None)  # type: ignore[arg-type]
+    inst = Instance(spec, ctx, "198.18.0.11")
+    sock = _Sock()
+    inst.sock = sock  # type: ignore[assignment]
+    inst._send(200)
+    (copies,) = sock.each
+    assert not sock.one and len(copies) == 2
+    for payload, peer in zip(copies, ("198.18.0.12", "198.18.0.13"), strict=True):
+        assert _v3_checksum_ok(payload, "198.18.0.11", peer), peer
+    # the same bytes to both peers would fail at one of them (the issue's split brain)
+    assert not _v3_checksum_ok(copies[0], "198.18.0.11", "198.18.0.13")
+
+
+def test_stats_clear_zeroes_every_counter() -> None:
+    from fastha.vrrp.counters import Counters
+
+    c = Counters(advert_rcvd=5, advert_sent=7, become_master=1, pri_zero_sent=1)
+    c.count_drop("TTL")
+    c.clear()
+    assert c == Counters()

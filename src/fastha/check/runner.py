@@ -64,11 +64,12 @@ from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.ipvs import IPVS, IPVSError
 from fastha.drivers.scripts import Script, ScriptRunner
+from fastha.drivers.signals import SIGJSON
 
 log = logging.getLogger("fastha.check")
 
 STOP_SCRIPTS_WAIT = 5.0  # seconds the omega notifiers get at shutdown
-_IGNORED = (signal.SIGUSR2, signal.SIGRTMIN + 2)
+_IGNORED = (signal.SIGUSR2, SIGJSON)
 
 
 @dataclass(slots=True)

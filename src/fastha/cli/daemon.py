@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -115,14 +114,9 @@ class KeepalivedCommand(click.Command):
 
 def signum(name: str) -> int | None:
     """keepalived's --signum (lib/signals.c get_signum): the signal for each function."""
-    numbers = {
-        "STOP": signal.SIGTERM,
-        "RELOAD": signal.SIGHUP,
-        "DATA": signal.SIGUSR1,
-        "STATS": signal.SIGUSR2,
-        "JSON": signal.SIGRTMIN + 2,
-    }
-    value = numbers.get(name)
+    from fastha.drivers.signals import SIGNUMS
+
+    value = SIGNUMS.get(name)
     return None if value is None else int(value)
 
 
@@ -267,7 +261,7 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
 @click.option("-s", "--namespace", default=None, help="run in this network namespace")
 @click.option("-i", "--config-id", default=None, help="select @id conditional lines")
 @click.option("--signum", "sigfunc", default=None, metavar="SIGFUNC",
-              help="print the signal number for STOP, RELOAD, DATA, STATS or JSON and exit")  # fmt: skip
+              help="print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON and exit")  # fmt: skip
 @click.option("-t", "--config-test", default=None, metavar="[=LOG_FILE]",
               help="check the configuration and exit (output to stderr, or appended to "
                    "LOG_FILE: -tFILE or --config-test=FILE)")  # fmt: skip
@@ -275,14 +269,15 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
               help="print the version (keepalived's layout, on stderr)")  # fmt: skip
 @click.option(
     "--json-file",
-    default="/tmp/keepalived.json",
-    show_default=True,
-    help="where the JSON signal (SIGRTMIN+2, as keepalived) writes state and counters",
+    default=None,
+    help="where the JSON signal (SIGRTMIN+2, as keepalived) writes state and counters "
+    "[default: $TMPDIR/keepalived.json, /tmp without TMPDIR, as keepalived]",
 )
-@click.option("--data-file", default="/tmp/keepalived.data", show_default=True,
-              help="SIGUSR1's file (the checker writes NAME_check.data beside it)")  # fmt: skip
-@click.option("--stats-file", default="/tmp/keepalived.stats", show_default=True,
-              help="SIGUSR2's file")  # fmt: skip
+@click.option("--data-file", default=None,
+              help="SIGUSR1's file (the checker writes NAME_check.data beside it) "
+                   "[default: $TMPDIR/keepalived.data]")  # fmt: skip
+@click.option("--stats-file", default=None,
+              help="SIGUSR2's file [default: $TMPDIR/keepalived.stats]")  # fmt: skip
 @click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
               help="serve Prometheus metrics here (off by default)")  # fmt: skip
 @click.option("--control-socket", default=None, metavar="PATH", envvar="FASTHA_CONTROL_SOCKET",
@@ -319,9 +314,9 @@ def command(
     sigfunc: str | None,
     config_test: str | None,
     show_version: bool,
-    json_file: str,
-    data_file: str,
-    stats_file: str,
+    json_file: str | None,
+    data_file: str | None,
+    stats_file: str | None,
     metrics_listen: str | None,
     control_socket: str | None,
     no_supervise: bool,
@@ -344,16 +339,17 @@ def command(
         sys.exit(0)
     if sigfunc is not None:
         number = signum(sigfunc)
-        if sigfunc == "STATS_CLEAR":
-            # keepalived's SIGRTMAX-1; fastha does not handle it, and the signal's default
-            # action would stop the daemon: no number a script could send.
-            _refuse("--signum=STATS_CLEAR is not supported by fastha: statistics are not "
-                    "cleared on a signal")  # fmt: skip
         if number is None:
             click.echo(f"Unknown sigfunc {sigfunc}", err=True)
             sys.exit(1)
         click.echo(str(number))
         sys.exit(0)
+    # keepalived's set_tmp_dir(): $TMPDIR when it is an absolute path, else /tmp.
+    tmp = os.environ.get("TMPDIR") or ""
+    tmp = tmp if tmp.startswith("/") else "/tmp"
+    json_file = json_file or f"{tmp}/keepalived.json"
+    data_file = data_file or f"{tmp}/keepalived.data"
+    stats_file = stats_file or f"{tmp}/keepalived.stats"
     del no_bfd, bfd_pid_file  # no BFD child, ever: nothing to skip, no pid file to write
     if config_test is not None:
         _config_test(path, config_id, config_test, all_config)

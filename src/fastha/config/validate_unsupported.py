@@ -28,20 +28,17 @@ INSTANCE: Mapping[str, str] = {
     "garp_extra_if_all": "gratuitous ARPs go on the instance's interfaces only",
     "promote_secondaries": "the kernel's promote_secondaries setting is left as it is",
     "notify_deleted": "notify scripts run for MASTER/BACKUP/FAULT/STOP",
-    "notify_priority_changes": "priority changes reach the log, status and metrics",
     "kernel_rx_buf_size": "global vrrp_rx_bufs_* size the receive buffers",
     "linkbeat_use_polling": "links are followed by netlink events",
 }
 SYNC_GROUP: Mapping[str, str] = {
     "notify_deleted": "notify scripts run for MASTER/BACKUP/FAULT/STOP",
-    "notify_priority_changes": "priority changes reach the log, status and metrics",
 }
 GLOBAL: Mapping[str, str] = {
     "vrrp_iptables": "no_accept is enforced with nftables (table `nftables` names)",
     "vrrp_ipsets": "no ipsets are made",
     "nftables_ipvs": "no nftables rules are added for IPVS",
     "disable_local_igmp": "the kernel's IGMP settings are left as they are",
-    "vrrp_notify_priority_changes": "priority changes reach the log, status and metrics",
     "vrrp_garp_extra_if": "gratuitous ARPs go on the instances' interfaces only",
     "vrrp_min_garp": "the garp_master_* settings apply as given",
     "snmp_socket": "SNMP is not supported; `fastha daemon --metrics` serves Prometheus",

@@ -478,11 +478,10 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
             yield warning(
                 where, f"{name} down_timer_adverts is incompatible with strict mode - resetting"
             )
-        if vrrp.garp_master_refresh_repeat not in (None, 1) or (
-            vrrp.garp_master_repeat not in (None, 1)
-        ):
+        # keepalived resets the lower-priority GARP settings (vrrp_complete_instance).
+        if vrrp.garp_lower_prio_repeat:
             yield warning(where, f"{name} Strict mode requires no repeat garps. resetting")
-        if vrrp.garp_master_delay:
+        if vrrp.garp_lower_prio_delay:
             yield warning(where, f"{name} Strict mode requires no repeat garp delay. resetting")
         if vrrp.lower_prio_no_advert is False:
             yield warning(where, f"{name} Strict mode requires no lower priority advert. resetting")

@@ -95,7 +95,11 @@ def vrrp_data_text(config: Any, status: dict[str, Any]) -> str:
             out.append(f"   Master router = {e['master_address']}")
         out.append(f"   Master priority = {e.get('master_priority', 0)}")
         adv = d["adver_int"]
-        out.append(f"   Advert interval = {adv:g} sec")
+        # vrrp_data.c: whole seconds for v2, milliseconds for v3
+        if d["version"] == 2:
+            out.append(f"   Advert interval = {int(adv)} sec")
+        else:
+            out.append(f"   Advert interval = {round(adv * 1000)} milli-sec")
         out.append(f"   Accept = {'enabled' if d['accept'] else 'disabled'}")
         out.append(f"   Preempt = {'disabled' if d['nopreempt'] else 'enabled'}")
         out.append(f"   Preempt delay = {d['preempt_delay']} secs")

@@ -20,8 +20,9 @@ What the parent does, in keepalived's order:
   (child_status.write_snapshot) and each child gets SIGHUP, loads that snapshot -- never
   the file, which may have changed again -- and applies the difference itself. A
   respawned child starts from the snapshot too.
-- SIGUSR1 is passed on to both children (each writes its data file), SIGUSR2 and the
-  JSON signal (SIGRTMIN+2) to the VRRP child (the stats and JSON files are VRRP's).
+- SIGUSR1 is passed on to both children (each writes its data file), SIGUSR2, the
+  JSON signal (SIGRTMIN+2) and STATS_CLEAR (SIGRTMAX-1) to the VRRP child (the stats and
+  JSON files are VRRP's).
 - SIGTERM/SIGINT: STOPPING=1, SIGTERM to each child, wait `stop_timeout` seconds, then
   SIGKILL; shutdown_script; pid files and sockets removed; exit 0.
 
@@ -47,6 +48,7 @@ from fastha.daemon.control import DEFAULT_CONTROL_SOCKET, ControlError, JsonServ
 from fastha.daemon.sdnotify import Notifier
 from fastha.drivers import netns
 from fastha.drivers.files import write_atomic
+from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 
 log = logging.getLogger("fastha.daemon")
 
@@ -60,11 +62,14 @@ TITLES = {"vrrp": "VRRP child", "check": "Checker child"}
 # keepalived's parent passes these on: SIGUSR1 (data file), SIGUSR2 (stats file), and
 # the JSON signal (SIGRTMIN+2); each child writes its own part. Which child gets which:
 # a real-time signal nobody handles would terminate the checker.
-FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGRTMIN + 2)
+# keepalived's SIGSTATS_CLEAR (SIGRTMAX-1) goes to the VRRP child like SIGUSR2; unhandled,
+# a real-time signal's default action would terminate the parent.
+FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR)
 FORWARD_TO: dict[int, tuple[str, ...]] = {
     signal.SIGUSR1: ("vrrp", "check"),
     signal.SIGUSR2: ("vrrp",),
-    signal.SIGRTMIN + 2: ("vrrp",),
+    SIGJSON: ("vrrp",),
+    SIGSTATS_CLEAR: ("vrrp",),
 }
 
 _PATH_OPTIONS = ("config_file", "pid_file", "vrrp_pid_file", "checkers_pid_file",

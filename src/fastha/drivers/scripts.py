@@ -681,6 +681,12 @@ class ScriptRunner:
     def _retry_stale(self) -> None:
         self._stale = [cg for cg in self._stale if not cg.remove()]
 
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the scripts already started to end (close() then
+        kills what is left)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
     async def close(self) -> None:
         """Cancel (and kill) every script still running."""
         for t in list(self._tasks):

@@ -47,7 +47,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -416,30 +416,59 @@ class VrrpSocket:
             return 0
         ok = 0
         for i, dest in enumerate(self._dests):
-            try:
-                if frame is not None:
-                    sock.sendto(frame(payload, self._packed[i]), dest)
-                elif self._cmsg:
-                    sock.sendmsg((payload,), self._cmsg, 0, dest)
-                else:
-                    sock.sendto(payload, dest)
-            except BlockingIOError:
-                self.stats.send_eagain += 1
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    self.stats.send_enobufs += 1
-                else:
-                    self.stats.send_errors += 1
-                    log.warning(
-                        "vrrp_socket send failed dev=%s dst=%s: %s",
-                        self.config.ifname,
-                        dest[0],
-                        exc.strerror,
-                    )
+            if frame is None:
+                ok += self._send_to(sock, payload, dest, self._cmsg)
             else:
-                ok += 1
+                ok += self._send_to(sock, frame(payload, self._packed[i]), dest, None)
         self.stats.sent += ok
         return ok
+
+    def send_each(
+        self, payloads: Sequence[bytes | bytearray | memoryview], frame: Framer | None = None
+    ) -> int:
+        """One message per destination, in ``unicast_peers`` order: a VRRPv3 message's
+        checksum covers its destination address, so each peer gets its own bytes."""
+        sock = self._sock
+        if sock is None or len(payloads) != len(self._dests):
+            self.stats.send_errors += 1
+            return 0
+        ok = 0
+        for i, dest in enumerate(self._dests):
+            if frame is None:
+                ok += self._send_to(sock, payloads[i], dest, self._cmsg)
+            else:
+                ok += self._send_to(sock, frame(payloads[i], self._packed[i]), dest, None)
+        self.stats.sent += ok
+        return ok
+
+    def _send_to(
+        self,
+        sock: socket.socket,
+        payload: bytes | bytearray | memoryview,
+        dest: tuple[object, ...],
+        cmsg: list[tuple[int, int, bytes]] | None,
+    ) -> int:
+        try:
+            if cmsg:
+                sock.sendmsg((payload,), cmsg, 0, dest)
+            else:
+                sock.sendto(payload, dest)
+        except BlockingIOError:
+            self.stats.send_eagain += 1
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:
+                self.stats.send_enobufs += 1
+            else:
+                self.stats.send_errors += 1
+                log.warning(
+                    "vrrp_socket send failed dev=%s dst=%s: %s",
+                    self.config.ifname,
+                    dest[0],
+                    exc.strerror,
+                )
+        else:
+            return 1
+        return 0
 
     # -- receive ----------------------------------------------------------------------
 

@@ -30,3 +30,12 @@ class Counters:
 
     def count_drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
+
+    def clear(self) -> None:
+        """keepalived's STATS_CLEAR signal: every counter back to zero (in place: the
+        machine and the drivers hold this object)."""
+        self.advert_rcvd = self.advert_sent = 0
+        self.become_master = self.release_master = 0
+        self.pri_zero_rcvd = self.pri_zero_sent = 0
+        self.vip_claimed = 0
+        self.drops.clear()

@@ -25,7 +25,7 @@ from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
 from fastha.config.scripts import enabled
-from fastha.config.validate_vrrp import quorum_max_ignored
+from fastha.config.validate_vrrp import effective_priority, quorum_max_ignored
 from fastha.drivers import netlink
 from fastha.drivers.sched import Scheduling
 from fastha.drivers.scripts import Script as RunScript
@@ -69,6 +69,9 @@ class InstanceSpec:
     track_files: tuple[TrackedScript, ...] = ()
     track_processes: tuple[TrackedScript, ...] = ()
     sync_group: str | None = None
+    # notify_priority_changes (instance, else its sync group, else global): the
+    # MASTER_PRIORITY / BACKUP_PRIORITY lines on the notify FIFOs.
+    notify_priority_changes: bool = False
     vmac: str | None = None  # use_vmac: the macvlan's name (VIPs without dev go on it)
     vmac_xmit_base: bool = False
     # unicast_peer ... min_ttl/max_ttl: the TTL range accepted from that peer.
@@ -185,7 +188,9 @@ def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
         label=v.label,
         peer=str(v.peer.ip) if v.peer is not None else None,
         home=v.home,
-        nodad=v.nodad,
+        # keepalived adds every IPv6 address with IFA_F_NODAD (no DAD: a split brain
+        # must not leave a VIP "dadfailed") unless `-nodad` asks for DAD (model: nodad).
+        nodad=v.address.version == 6 and not v.nodad,
         noprefixroute=v.noprefixroute,
         preferred_lft=v.preferred_lft,
     )
@@ -286,7 +291,8 @@ def instance_spec(
     version = vi.version or (3 if family == socket.AF_INET6 else g.vrrp_version)
     strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
     initial = State.MASTER if vi.state is ConfState.MASTER else State.BACKUP
-    priority = vi.priority if vi.priority is not None else 100
+    # keepalived: no priority means 255 (the address owner) for `state MASTER`, else 100.
+    priority = effective_priority(vi)
     auth = vi.authentication
     if (auth is not None and auth.auth_type is AuthType.AH and auth.auth_pass and version == 2
             and not strict and initial is State.MASTER and priority != 255):  # fmt: skip
@@ -328,7 +334,9 @@ def instance_spec(
         garp_lower_prio_repeat=None if lp_repeat is None else int(lp_repeat),  # type: ignore[call-overload]
     )
     auth_type, auth_data = 0, b""
-    if vi.authentication is not None and version == 2:
+    # keepalived clears the authentication in strict mode ("Strict mode does not support
+    # authentication. Ignoring.") and for v3; it sends none and expects none.
+    if vi.authentication is not None and version == 2 and not strict:
         if vi.authentication.auth_type is AuthType.PASS:
             auth_type = 1
             auth_data = (vi.authentication.auth_pass or "").encode()[:8]
@@ -385,6 +393,15 @@ def instance_spec(
         track_files=_tracked(vi.track_files, group.track_files if group else ()),
         track_processes=_tracked(vi.track_processes, group.track_processes if group else ()),
         sync_group=group.name if group else None,
+        notify_priority_changes=bool(
+            _pick(
+                vi.notify_priority_changes,
+                _pick(
+                    group.notify_priority_changes if group else None,
+                    g.vrrp_notify_priority_changes,
+                ),
+            )
+        ),
         vmac=vmac,
         vmac_xmit_base=vi.vmac_xmit_base,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),

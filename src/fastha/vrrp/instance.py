@@ -38,6 +38,7 @@ from fastha.vrrp.actions import (
 from fastha.vrrp.events import (
     AdvertReceived,
     Event,
+    PriorityChanged,
     TimerExpired,
     TimerKind,
     TrackFault,
@@ -191,8 +192,8 @@ class Instance:
         self.ah_seq = 0
         self.ah_cycle = False
         self._frame = self._frame_ipv4
+        self.peer_templates: tuple[AdvertTemplate, ...] = ()
         self._build_codec()
-        self.multi_dst = len(spec.unicast_peers) > 1 and p.version == 3
         self.peers = frozenset(spec.unicast_peers)
         self.peer_ttl = {addr: (lo, hi) for addr, lo, hi in spec.peer_ttl}
         self.sock: VrrpSocket | None = None
@@ -233,6 +234,26 @@ class Instance:
         self.packed_src = packed_src
         self.ip_ttl = spec.unicast_ttl if spec.unicast_peers else 255
         self.ah_key = AhKey(spec.auth_data) if spec.auth_type == AUTH_AH else None
+        # VRRPv3's checksum covers the pseudo-header's destination (RFC 5798 5.2.8): with
+        # several unicast peers each copy carries its own, as keepalived computes it per
+        # peer; the first peer's bytes fail at every other peer (split brain).
+        self.peer_templates = ()
+        if p.version == 3 and len(spec.unicast_peers) > 1:
+            self.peer_templates = tuple(
+                AdvertTemplate(
+                    p.version,
+                    p.vrid,
+                    p.priority,
+                    adver_int,
+                    addresses,
+                    self.family,
+                    packed_src,
+                    socket.inet_pton(self.family, peer),
+                    spec.auth_type,
+                    b"" if spec.auth_type == AUTH_AH else spec.auth_data,
+                )
+                for peer in spec.unicast_peers
+            )
         self.expect = Expect(
             p.version,
             spec.auth_type,
@@ -390,6 +411,24 @@ class Instance:
         for action in self.machine.handle(event, now):
             self.execute(action)
 
+    def change_priority(self, priority: int) -> None:
+        """A new effective priority from tracking (keepalived's
+        vrrp_set_effective_priority): logged, on the notify FIFO with
+        notify_priority_changes, then fed to the machine."""
+        m = self.machine
+        if priority == m.effective_priority:
+            return
+        log.info(
+            "(%s) Changing effective priority from %d to %d",
+            self.name, m.effective_priority, priority,
+        )  # fmt: skip
+        if self.spec.notify_priority_changes and self.ctx.fifo is not None:
+            # keepalived's send_instance_priority_notifies: the state the new priority
+            # has not yet had any effect on, and the new priority.
+            kind = "MASTER_PRIORITY" if m.state == State.MASTER else "BACKUP_PRIORITY"
+            self.ctx.fifo.notify_instance(self.name, kind, priority)
+        self.feed(PriorityChanged(priority))
+
     def on_vip_claimed(self, address: str, mac: str) -> None:
         # Not through the sync group: a re-announcement changes no state.
         now = _monotonic_ns()
@@ -445,8 +484,13 @@ class Instance:
             return
         if priority == 0:
             self.sent_prio0 = True
+        # VRRPv3 to several unicast peers: one message per peer (its checksum covers it).
+        each = [t.packet(priority) for t in self.peer_templates] if self.peer_templates else None
         if self.family != socket.AF_INET:
-            sock.send(self.template.packet(priority))
+            if each is not None:
+                sock.send_each(each)
+            else:
+                sock.send(self.template.packet(priority))
             return
         # One ID (and AH sequence number) per advert, whatever the number of peers.
         self.ip_id = self.ip_id % 0xFFFF + 1
@@ -455,7 +499,10 @@ class Instance:
                 self.ah_cycle = True
             else:
                 self.ah_seq += 1
-        sock.send(self.template.packet(priority), self._frame)
+        if each is not None:
+            sock.send_each(each, self._frame)
+        else:
+            sock.send(self.template.packet(priority), self._frame)
 
     def _frame_ipv4(self, message: bytes | bytearray | memoryview, dst: bytes) -> bytes:
         return encode_ipv4(message, self.ip_id, self.ip_ttl, self.packed_src, dst,
@@ -588,7 +635,7 @@ class Instance:
         for rule in missing(new.rules, old.rules):
             await nl.add_rule(rule)
         self.vips_installed = installed
-        added = missing(new.vips, old.vips)
+        added = missing(new_addrs, old_addrs)
         if added:
             await self._gratuitous(max(1, self.machine.params.garp_master_repeat), added)
 
@@ -596,7 +643,8 @@ class Instance:
         if self.machine.state != State.MASTER:  # left MASTER while queued: never announce
             return
         frames: list[tuple[PacketSender, bytes, float]] = []
-        for vip in self.spec.vips if vips is None else vips:
+        # keepalived's vrrp_send_link_update: the VIPs, then the excluded addresses.
+        for vip in (*self.spec.vips, *self.spec.excluded) if vips is None else vips:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
             packed = socket.inet_pton(vip.family, vip.address)
             if vip.family == socket.AF_INET6:
@@ -645,7 +693,8 @@ class Instance:
         state = action.kind.value
         scripts = self.spec.notify
         self._run_notify(scripts, state, "INSTANCE", self.name, action.priority)
-        if self.ctx.fifo is not None and action.kind.name in ("MASTER", "BACKUP", "FAULT", "STOP"):
+        # keepalived writes MASTER_RX_LOWER_PRI to the FIFOs too (send_event_notify).
+        if self.ctx.fifo is not None:
             self.ctx.fifo.notify_instance(self.name, state, action.priority)
 
     def _run_notify(
@@ -709,7 +758,7 @@ class Instance:
             ("evips", self.spec.excluded),
         ):
             if items:
-                data[field_name] = [f"{v.address}/{v.prefixlen} dev {v.dev}" for v in items]
+                data[field_name] = [_format_address(v, self.vips_installed) for v in items]
         if self.spec.track_interfaces:
             data["track_ifp"] = [t[0] for t in self.spec.track_interfaces]
         if self.spec.track_scripts:
@@ -763,3 +812,37 @@ def _log_script_result(script: Script, result: Any) -> None:
         log.warning("Script %s could not run: %s", script.name, result.error)
     elif result.returncode != 0:
         log.info("Script %s exited with status %d", script.name, result.returncode)
+
+
+_SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+def _format_address(v: Any, is_set: bool) -> str:
+    """keepalived's format_ipaddress() (vrrp_ipaddress.c), as its JSON dump writes a VIP."""
+    out = f"{v.address}/{v.prefixlen}"
+    six = v.family == socket.AF_INET6
+    if not six and v.broadcast:
+        out += f" brd {v.broadcast}"
+    out += f" dev {v.dev}"
+    scope = v.scope if v.scope is not None else 0
+    out += f" scope {_SCOPE_NAMES.get(scope, scope) if isinstance(scope, int) else scope}"
+    if v.label:
+        out += f" label {v.label}"
+    if v.peer:
+        out += f" peer {v.peer}/{v.prefixlen}"
+    if v.home:
+        out += " home"
+    if six and not v.nodad:
+        out += " -nodad"  # the address is added with DAD: `-nodad` was written
+    if v.noprefixroute:
+        out += " noprefixroute"
+    if six:
+        if v.preferred_lft == 0:
+            out += " deprecated"
+        elif v.preferred_lft is None:
+            out += " preferred_lft forever"
+        else:
+            out += f" preferred_lft {v.preferred_lft}"
+    if is_set:
+        out += " set"
+    return out

@@ -117,11 +117,14 @@ class InstanceParams:
         if p.down_timer_adverts != DOWN_TIMER_ADVERTS and p.strict:
             warn.append(f"({n}) down_timer_adverts is incompatible with strict mode - resetting")
             p = replace(p, down_timer_adverts=DOWN_TIMER_ADVERTS)
-        # Defaults that depend on strict mode (vrrp_complete_instance).
-        if p.lower_prio_no_advert is None:
-            p = replace(p, lower_prio_no_advert=p.strict)
-        if p.garp_lower_prio_repeat is None:
+        # Defaults that depend on strict mode, and the values strict mode resets
+        # (vrrp_complete_instance; the config check already said "... resetting").
+        if p.lower_prio_no_advert is None or p.strict:
+            p = replace(p, lower_prio_no_advert=p.lower_prio_no_advert or p.strict)
+        if p.garp_lower_prio_repeat is None or p.strict:
             p = replace(p, garp_lower_prio_repeat=0 if p.strict else p.garp_master_repeat)
-        if p.garp_lower_prio_delay_ns is None:
+        if p.garp_lower_prio_delay_ns is None or p.strict:
             p = replace(p, garp_lower_prio_delay_ns=0 if p.strict else p.garp_master_delay_ns)
+        if p.strict and p.higher_prio_send_advert:
+            p = replace(p, higher_prio_send_advert=False)
         return p, tuple(warn)

@@ -31,6 +31,7 @@ from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
+from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 from fastha.drivers.vrrp_socket import (
     AH_LEN,
     IPPROTO_AH,
@@ -82,8 +83,8 @@ FILE_POLL_S = 1.0
 STOP_GRACE_S = 5.0
 
 
-# keepalived's JSON signal (`keepalived --signum=JSON`) and where it writes.
-SIGJSON = signal.SIGRTMIN + 2
+NOTIFY_STOP_GRACE_S = 1.0  # keepalived: system_call_script(..., TIMER_HZ, notify_stop)
+# Where keepalived's JSON signal (`keepalived --signum=JSON`) writes.
 DEFAULT_JSON_FILE = "/tmp/keepalived.json"
 
 
@@ -138,7 +139,10 @@ class Tracking:
     def changed(self, key: str) -> None:
         for inst in self.users.get(key, ()):
             for event in self.sets[inst.name].events():
-                inst.feed(event)
+                if isinstance(event, PriorityChanged):
+                    inst.change_priority(event.priority)
+                else:
+                    inst.feed(event)
 
 
 class VrrpRunner:
@@ -438,6 +442,7 @@ class VrrpRunner:
         loop.add_signal_handler(SIGJSON, self.write_json)
         loop.add_signal_handler(signal.SIGUSR1, self.write_data)
         loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
+        loop.add_signal_handler(SIGSTATS_CLEAR, self.write_stats, True)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         ctx.on_state_change = self._on_state_change
         if fifo is not None and fifo_script is not None:
@@ -523,16 +528,28 @@ class VrrpRunner:
 
     def write_data(self) -> None:
         """keepalived's SIGUSR1: the data file (VRRP topology as text)."""
+        log.info("Printing VRRP data for process(%d) on signal", os.getpid())
         write_text(self.options.data_file, vrrp_data_text(self.config, self.status_dict()))
 
-    def write_stats(self) -> None:
-        """keepalived's SIGUSR2: the stats file (per-instance counters as text)."""
+    def write_stats(self, clear: bool = False) -> None:
+        """keepalived's SIGUSR2: the stats file (per-instance counters as text); with
+        ``clear`` (SIGSTATS_CLEAR) the counters are zeroed once written, as keepalived's
+        vrrp_print_stats(true) does."""
+        log.info(
+            "Printing %sVRRP stats for process(%d) on signal",
+            "and clearing " if clear else "",
+            os.getpid(),
+        )
         write_text(self.options.stats_file, vrrp_stats_text(self.status_dict()))
+        if clear and self.ctx is not None:
+            for inst in self.ctx.instances.values():
+                inst.counters.clear()
 
     def write_json(self) -> None:
         """keepalived's JSON signal: every instance's state and counters, atomically."""
         import orjson
 
+        log.info("Printing VRRP as json for process(%d) on signal", os.getpid())
         write_text(self.options.json_file, orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
 
     async def _statics(self, nl: Netlink, add: bool) -> None:
@@ -794,11 +811,7 @@ class VrrpRunner:
         if m.base_priority == PRIO_OWNER:
             m.effective_priority = PRIO_OWNER  # the owner's priority never moves
         elif now.priority != m.effective_priority:
-            log.info(
-                "(%s) Changing effective priority from %d to %d",
-                inst.name, m.effective_priority, now.priority,
-            )  # fmt: skip
-            inst.feed(PriorityChanged(now.priority))
+            inst.change_priority(now.priority)
         if (before.fault if before is not None else False) != now.fault:
             inst.feed(TrackFault(now.fault, "; ".join(now.faults) or "tracking recovered"))
 
@@ -982,6 +995,10 @@ class VrrpRunner:
             await asyncio.wait_for(
                 asyncio.gather(*(i.drain() for i in ctx.instances.values())), STOP_GRACE_S
             )
+        # The STOP notifies (notify_stop, the generic notify's STOP) have just started:
+        # keepalived waits for notify_stop (system_call_script, 1 s) rather than killing
+        # it with the process.
+        await ctx.scripts.drain(NOTIFY_STOP_GRACE_S)
         for inst in ctx.instances.values():
             log.info("(%s) stats: %s", inst.name, inst.status()["stats"])
         # keepalived vrrp_terminate_phase1: stop the sync daemon this process runs.
