@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from fastha.vrrp.actions import GroupNotify, SendAdvert
-from fastha.vrrp.events import AdvertReceived, LinkChanged, Startup, TimerExpired, TimerKind
+from fastha.vrrp.actions import GroupNotify, SendAdvert, StateChanged
+from fastha.vrrp.events import (
+    AdvertReceived,
+    LinkChanged,
+    Startup,
+    TimerExpired,
+    TimerKind,
+    TrackFault,
+)
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
@@ -76,6 +83,27 @@ def test_member_fault_pulls_the_group_and_recovery_releases_it() -> None:
     out = g.handle("VI_1", LinkChanged(True), T0 + 11 * S)
     assert (a.state, b.state) == (State.BACKUP, State.BACKUP)
     assert ("", GroupNotify("G1", State.BACKUP)) in out
+
+
+def test_members_down_together_leave_fault_once() -> None:
+    """A group-wide tracker (both members down) recovers member by member: keepalived's
+    try_up_instance keeps the first one in FAULT while the other is down
+    (`--sync->num_member_fault`), so it never passes through BACKUP and back."""
+    g, a, b = group()
+    g.handle("VI_1", TrackFault(True, "file"), T0 + 1 * S)
+    g.handle("VI_2", TrackFault(True, "file"), T0 + 1 * S)
+    assert (a.state, b.state) == (State.FAULT, State.FAULT)
+    out = g.handle("VI_1", TrackFault(False, "file"), T0 + 2 * S)
+    assert (a.state, b.state) == (State.FAULT, State.FAULT)
+    assert not [x for _, x in out if isinstance(x, StateChanged)]
+    out = g.handle("VI_2", TrackFault(False, "file"), T0 + 2 * S)
+    assert (a.state, b.state) == (State.BACKUP, State.BACKUP)
+    changes = [(n, x.old, x.new) for n, x in out if isinstance(x, StateChanged)]
+    assert sorted(changes) == [
+        ("VI_1", State.FAULT, State.BACKUP),
+        ("VI_2", State.FAULT, State.BACKUP),
+    ]
+    assert [x for _, x in out if isinstance(x, GroupNotify)] == [GroupNotify("G1", State.BACKUP)]
 
 
 def test_tracking_weight_flag() -> None:

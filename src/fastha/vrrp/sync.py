@@ -57,7 +57,18 @@ class SyncGroup:
         return tuple(out)
 
     def _feed(self, name: str, event: Event, now_ns: int, out: list[tuple[str, Action]]) -> None:
-        actions = self.members[name].handle(event, now_ns)
+        member = self.members[name]
+        if (
+            not member.own_up
+            and not member.sync_fault
+            and any(not m.own_up for m in self.members.values() if m is not member)
+        ):
+            # keepalived's try_up_instance counts the group's members in fault
+            # (`--sync->num_member_fault`): a member whose own fault clears stays in
+            # FAULT while another member is still down; the group leaves FAULT once.
+            # Held before the event, so it never passes through BACKUP and back.
+            out.extend((name, a) for a in member.handle(SyncFault(True), now_ns))
+        actions = member.handle(event, now_ns)
         out.extend((name, a) for a in actions)
         for a in actions:
             if isinstance(a, StateChanged):
