@@ -182,6 +182,9 @@ class VirtualRoute:
             req["proto"] = (
                 PROTOS.get(self.proto, self.proto) if isinstance(self.proto, str) else self.proto
             )
+        else:
+            # keepalived (vrrp_iproute.c netlink_route): RTPROT_KEEPALIVED unless `protocol`
+            req["proto"] = PROTOS["keepalived"]
         req["type"] = ROUTE_TYPES[self.type]
         return req
 
