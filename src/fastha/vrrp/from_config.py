@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 import socket
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
 from fastha.config.model_vrrp import (
@@ -228,6 +228,32 @@ def _rule(r: ConfRule) -> netlink.VirtualRule:
         fwmask=r.fwmask,
         action="to_tbl" if r.action == "table" else r.action,
         family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+    )
+
+
+# keepalived (vrrp_iprule.c): a rule given no preference gets the next of a per-family
+# countdown from RULE_START_PRIORITY, in the order the rules are read, and a warning.
+RULE_START_PRIORITY = 16384
+
+
+def _rule_priorities(config: Config) -> dict[int, int]:
+    """id(rule) -> the preference keepalived gives each rule without one."""
+    rules = [*config.static_rules, *(r for vi in config.vrrp_instances for r in vi.virtual_rules)]
+    unset = [r for r in rules if r.priority is None]
+    # read order: by position in the file (static_rules may come after the instances)
+    unset.sort(key=lambda r: (r.where.file, r.where.line) if r.where is not None else ("", 0))
+    nxt = {4: RULE_START_PRIORITY, 6: RULE_START_PRIORITY}
+    out: dict[int, int] = {}
+    for r in unset:
+        out[id(r)] = nxt[r.family]
+        nxt[r.family] -= 1
+    return out
+
+
+def _rules(rules: tuple[ConfRule, ...], prios: dict[int, int]) -> tuple[netlink.VirtualRule, ...]:
+    return tuple(
+        _rule(r) if r.priority is not None else replace(_rule(r), priority=prios.get(id(r)))
+        for r in rules
     )
 
 
@@ -466,9 +492,13 @@ def vrrp_spec(config: Config) -> VrrpSpec:
             argv=(*run.argv, fifo.name), timeout=None, user=run.user, group=run.group,
             name=run.name,
         )  # fmt: skip
+    prios = _rule_priorities(config)
     return VrrpSpec(
         instances=tuple(
-            instance_spec(vi, g, member_of.get(vi.name)) for vi in config.vrrp_instances
+            replace(
+                instance_spec(vi, g, member_of.get(vi.name)), rules=_rules(vi.virtual_rules, prios)
+            )
+            for vi in config.vrrp_instances
         ),
         scripts={s.name: _script_spec(s, g) for s in config.vrrp_scripts},
         track_files={
@@ -486,7 +516,7 @@ def vrrp_spec(config: Config) -> VrrpSpec:
         router_id=g.router_id or socket.gethostname(),
         static_addresses=tuple(_address(a, a.dev or "") for a in config.static_ipaddresses),
         static_routes=tuple(_route(r) for r in config.static_routes),
-        static_rules=tuple(_rule(r) for r in config.static_rules),
+        static_rules=_rules(config.static_rules, prios),
         sched=Scheduling(
             nice=g.vrrp_priority,
             rt_priority=g.vrrp_rt_priority,
