@@ -164,7 +164,12 @@ class VrrpRunner:
         self.started_at = time.time()
 
     async def _primary_address(self, nl: Netlink, spec: InstanceSpec) -> str:
-        vip_addrs = {v.address for v in spec.vips}
+        # keepalived takes the first address it learns of the interface that is none of
+        # its instances' VIPs or excluded VIPs, and learns them before it adds the
+        # static_ipaddress ones: those are never the source either (a link-scope static
+        # address sorts first in the kernel's list).
+        vip_addrs = {v.address for v in (*spec.vips, *spec.excluded)}
+        vip_addrs |= {a.address for a in self.spec.static_addresses}
         try:
             present = await nl.list_addresses(spec.ifname, spec.family)
         except Exception as exc:
@@ -887,6 +892,14 @@ class VrrpRunner:
             if not self.options.release_on_stop:
                 inst.spec = _no_release(inst.spec)
             inst.feed(Shutdown())
+        # keepalived's notify_shutdown: after every instance's STOP, every sync group's
+        # (its notify_stop, its generic notify "GROUP name STOP 0", the FIFO line).
+        for name, group in ctx.groups.items():
+            member = next((ctx.instances[m] for m in group.members if m in ctx.instances), None)
+            if member is None:
+                continue
+            group.state = State.STOP
+            member.notify_group_stop(name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*(i.drain() for i in ctx.instances.values())), STOP_GRACE_S
