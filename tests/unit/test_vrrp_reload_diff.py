@@ -176,3 +176,19 @@ def test_no_accept_ruleset() -> None:
     assert text.count("priority -5; policy accept;") == 2
     assert "ip6 daddr @vips6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept" in text
     assert "set vips6 { type ipv6_addr; }" in ruleset("t1", ["198.18.0.1"])
+
+
+def test_rules_without_preference_get_keepalived_countdown(tmp_path: Path) -> None:
+    """keepalived's vrrp_iprule.c: a rule with no preference gets the next of a
+    per-family countdown from 16384, in read order (static_rules first here)."""
+    statics = (
+        "static_rules {\n    from 198.19.100.0/24 table 1\n"
+        "    from 2001:db8::/64 table 1\n    to 198.19.101.0/24 table 1 priority 500\n}\n"
+    )
+    rules = "    virtual_rules {\n        from 198.18.0.0/24 table 2\n    }\n"
+    s = spec(tmp_path, statics, instance(extra=rules))
+    assert [r.priority for r in s.static_rules] == [16384, 16384, 500]
+    assert [r.priority for r in s.instances[0].rules] == [16383]
+    # a reload of the same file plans no rule change
+    again = spec(tmp_path, statics, instance(extra=rules), name="b.conf")
+    assert diff_specs(s, again).empty
