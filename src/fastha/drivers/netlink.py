@@ -211,9 +211,14 @@ class VirtualRule:
     fwmask: int | None = None
     action: str = "to_tbl"  # or "blackhole", "unreachable", "prohibit", "goto"...
     family: int | None = None
+    # keepalived (vrrp_iprule.c) marks every rule it tracks (all but `no_track`) with
+    # protocol keepalived (18); None: the kernel's default
+    protocol: int | None = PROTOS["keepalived"]
 
     def request(self) -> dict[str, Any]:
         req: dict[str, Any] = {"action": self.action}
+        if self.protocol is not None:
+            req["protocol"] = self.protocol
         family = self.family
         for key, value in (("src", self.from_), ("dst", self.to)):
             if value and value != "all":

@@ -228,6 +228,7 @@ def _rule(r: ConfRule) -> netlink.VirtualRule:
         fwmask=r.fwmask,
         action="to_tbl" if r.action == "table" else r.action,
         family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+        protocol=None if r.no_track else netlink.PROTOS["keepalived"],
     )
 
 
