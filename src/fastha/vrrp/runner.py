@@ -26,6 +26,7 @@ from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.firewall import VipFirewall
+from fastha.drivers.inotify import DirWatch
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
@@ -328,20 +329,42 @@ class VrrpRunner:
             await asyncio.sleep(s.interval_s)
 
     async def _file_loop(self) -> None:
-        while True:
-            for name, tracker in list(self.tracking.files.items()):
-                if name not in self.spec.track_files:
-                    continue  # removed by a reload in progress
-                path = self.spec.track_files[name][0]
-                try:
-                    with open(path) as fh:
-                        text = fh.read(64)
-                except OSError:
-                    text = "0"
-                if tracker.set_text(text):
-                    log.info("VRRP_Track_File(%s) value now %d", name, tracker.value)
-                    self.tracking.changed(f"file:{name}")
-            await asyncio.sleep(FILE_POLL_S)
+        # keepalived watches each track file's directory with inotify and reacts as the
+        # file is written; the poll stays as the fallback (no inotify, a directory that
+        # cannot be watched).
+        watch: DirWatch | None = None
+        try:
+            watch = DirWatch()
+        except OSError as exc:
+            log.warning("inotify unavailable (%s): track files are polled", exc)
+        try:
+            while True:
+                for name in list(self.tracking.files):
+                    if name in self.spec.track_files and watch is not None:
+                        path = self.spec.track_files[name][0]
+                        watch.watch(os.path.dirname(os.path.abspath(path)))
+                self._read_files()
+                if watch is not None:
+                    await watch.wait(FILE_POLL_S)
+                else:
+                    await asyncio.sleep(FILE_POLL_S)
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _read_files(self) -> None:
+        for name, tracker in list(self.tracking.files.items()):
+            if name not in self.spec.track_files:
+                continue  # removed by a reload in progress
+            path = self.spec.track_files[name][0]
+            try:
+                with open(path) as fh:
+                    text = fh.read(64)
+            except OSError:
+                text = "0"
+            if tracker.set_text(text):
+                log.info("VRRP_Track_File(%s) value now %d", name, tracker.value)
+                self.tracking.changed(f"file:{name}")
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
