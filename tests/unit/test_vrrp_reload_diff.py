@@ -192,3 +192,16 @@ def test_rules_without_preference_get_keepalived_countdown(tmp_path: Path) -> No
     # a reload of the same file plans no rule change
     again = spec(tmp_path, statics, instance(extra=rules), name="b.conf")
     assert diff_specs(s, again).empty
+
+
+def test_vmac_xmit_base_reset_in_strict_mode(tmp_path: Path) -> None:
+    """keepalived (vrrp.c): "xmit_base is incompatible with strict mode - resetting"."""
+    extra = "    use_vmac\n    vmac_xmit_base\n"
+    plain = spec(tmp_path, instance(extra=extra))
+    strict = spec(tmp_path, instance(extra=extra + "    strict_mode true\n"), name="b.conf")
+    assert plain.instances[0].vmac_xmit_base
+    assert not strict.instances[0].vmac_xmit_base
+    result = load(tmp_path / "b.conf")
+    assert any(
+        "xmit_base is incompatible with strict mode" in d.message for d in result.diagnostics
+    )

@@ -402,7 +402,8 @@ def instance_spec(
             )
         ),
         vmac=vmac,
-        vmac_xmit_base=vi.vmac_xmit_base,
+        # keepalived: "xmit_base is incompatible with strict mode - resetting"
+        vmac_xmit_base=vi.vmac_xmit_base and not strict,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
     )
 
