@@ -880,11 +880,25 @@ class VrrpRunner:
         (arp_ignore 1, arp_filter 1), restored on exit."""
         spec = inst.spec
         assert spec.vmac is not None
-        await nl.create_vmac(spec.vmac, spec.ifname, spec.params.vrid, family=spec.family)
+        # IPv6 stays on for an IPv4 instance with IPv6 excluded addresses (keepalived's
+        # VRRP_FLAG_EVIP_OTHER_FAMILY)
+        other = any(v.family != spec.family for v in spec.excluded)
+        await nl.create_vmac(
+            spec.vmac,
+            spec.ifname,
+            spec.params.vrid,
+            family=spec.family,
+            ipv6=spec.family == socket.AF_INET6 or other,
+        )
         inst.vmac = spec.vmac
         self.vmacs.append(spec.vmac)
         if spec.family == socket.AF_INET:
-            for name, value in (("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0)):
+            for name, value in (
+                ("arp_ignore", 1),
+                ("accept_local", 1),
+                ("rp_filter", 0),
+                ("promote_secondaries", 1),
+            ):
                 _set_sysctl(spec.vmac, name, value)
             if spec.ifname not in self.base_sysctls:
                 saved = {}
