@@ -292,6 +292,9 @@ class Lab:
                 # a veth whose peer stays in the node (this kernel has no dummy driver)
                 topo.run(node, "ip", "link", "add", ifname, "type", "veth",
                          "peer", "name", f"{ifname}p")  # fmt: skip
+                # both ends' MACs fixed: the peer's link-local address is in the trace
+                topo.run(node, "ip", "link", "set", f"{ifname}p", "address",
+                         MAC.format(16 * (j + 1) + 8 + k))  # fmt: skip
                 topo.run(node, "ip", "link", "set", f"{ifname}p", "up")
                 topo.run(node, "ip", "link", "set", ifname, "address", MAC.format(16 * (j + 1) + k))
                 topo.run(node, "ip", "addr", "add", EXTRA_V4.format(100 * j + k), "dev", ifname)

@@ -263,3 +263,7 @@ track_interface {
 
 def ci_scenarios() -> list[Scenario]:
     return [s for s in SCENARIOS.values() if not s.full_only]
+
+
+# The VRRP coverage scenarios (issue 14) register themselves in SCENARIOS.
+from tests.conformance import scenarios_vrrp  # noqa: E402, F401
