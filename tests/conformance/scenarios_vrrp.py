@@ -321,7 +321,7 @@ def v3_ipv6_three_nodes_globals() -> Scenario:
 @scenario
 def v2_unicast_instance_options() -> Scenario:
     """VRRPv2 unicast IPv4 with the instance-level timers and tie-breaks: unicast_ttl,
-    preempt_delay, down_timer_adverts, lower/higher priority adverts, accept,
+    preempt_delay, down_timer_adverts, accept,
     check_unicast_src, notify_fifo with its script. The master crashes and returns
     (preempt_delay: its steps settle 9 s, longer than preempt_delay + 4 adverts)."""
     extra = (
@@ -334,8 +334,6 @@ skip_check_adv_addr
 down_timer_adverts 4
 preempt_delay 2
 preempt
-lower_prio_no_advert
-higher_prio_send_advert
 garp_master_repeat 3
 dont_track_primary
 accept
@@ -513,6 +511,8 @@ garp_master_delay 2
 garp_master_repeat 2
 garp_lower_prio_delay 1
 garp_lower_prio_repeat 2
+lower_prio_no_advert
+higher_prio_send_advert
 garp_master_refresh 2
 garp_master_refresh_repeat 2
 virtual_ipaddress_excluded {
