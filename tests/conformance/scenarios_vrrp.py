@@ -388,23 +388,32 @@ garp_master_delay 1
     )
 
 
-@scenario
-def five_nodes_v2_pass() -> Scenario:
-    """VRRPv2 multicast with PASS authentication, 5 nodes: the top two crash one after
-    the other, the first returns and preempts. Every mixed assignment is 30 runs:
-    scripts/conformance --full only."""
+def _five_nodes(name: str, *, mixed: bool, full_only: bool) -> Scenario:
     auth = "authentication {\n    auth_type PASS\n    auth_pass 5nodes\n}"
     conf = global_defs("vrrp_version 2", "lvs_id five")
     prios = {"a": 250, "b": 200, "c": 150, "d": 100, "e": 50}
+    extra = auth + "\ngarp_master_delay 1"
     return Scenario(
-        "five_nodes_v2_pass",
-        {
-            n: conf + instance(priority=p, extra=auth + "\ngarp_master_delay 1")
-            for n, p in prios.items()
-        },
+        name,
+        {n: conf + instance(priority=p, extra=extra) for n, p in prios.items()},
         (start("b", "c", "d", "e"), start("a"), kill("a"), kill("b"), start("a")),
-        full_only=True,
+        mixed=mixed,
+        full_only=full_only,
     )
+
+
+@scenario
+def five_nodes_v2_pass() -> Scenario:
+    """VRRPv2 multicast with PASS authentication, 5 nodes: the top two crash one after
+    the other, the first returns and preempts. keepalived and fastha runs only (every
+    mixed assignment is 30 runs: five_nodes_v2_pass_mixed, --full)."""
+    return _five_nodes("five_nodes_v2_pass", mixed=False, full_only=False)
+
+
+@scenario
+def five_nodes_v2_pass_mixed() -> Scenario:
+    """five_nodes_v2_pass in every mixed assignment (30 runs): scripts/conformance --full."""
+    return _five_nodes("five_nodes_v2_pass_mixed", mixed=True, full_only=True)
 
 
 @scenario
