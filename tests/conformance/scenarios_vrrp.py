@@ -456,9 +456,9 @@ def v2_unicast_ah_auth() -> Scenario:
 @scenario
 def track_process_absent() -> Scenario:
     """vrrp_track_process on a process that never runs (a name no one uses), weighted on
-    the instance and on its sync group; both nodes lose the same priority. The process
-    events come from the kernel's proc connector, which a namespace lab shares with the
-    whole host: --full only (not verified in CI)."""
+    the instance and on its sync group (the group's weight wins, keepalived's
+    add_vrrp_to_track_process); both nodes lose the same priority. The process events
+    come from the host-wide proc connector: the name is one no process has."""
     track = """
 vrrp_track_process never_there {
     process fhconf_never
@@ -495,7 +495,6 @@ vrrp_sync_group G1 {
         {"a": conf + inst(150), "b": conf + inst(120)},
         (start("a", "b"), stop("a")),
         advert_int=0.5,
-        full_only=True,
     )
 
 
