@@ -292,6 +292,7 @@ class Lab:
                 # a veth whose peer stays in the node (this kernel has no dummy driver)
                 topo.run(node, "ip", "link", "add", ifname, "type", "veth",
                          "peer", "name", f"{ifname}p")  # fmt: skip
+                # both ends' MACs fixed: the peer's link-local address is in the trace
                 topo.run(node, "ip", "link", "set", f"{ifname}p", "address",
                          MAC.format(16 * (j + 1) + 8 + k))  # fmt: skip
                 topo.run(node, "ip", "link", "set", f"{ifname}p", "up")

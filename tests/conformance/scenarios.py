@@ -315,3 +315,7 @@ virtual_routes {
 
 def ci_scenarios() -> list[Scenario]:
     return [s for s in SCENARIOS.values() if not s.full_only]
+
+
+# The VRRP coverage scenarios (issue 14) register themselves in SCENARIOS.
+from tests.conformance import scenarios_vrrp  # noqa: E402, F401

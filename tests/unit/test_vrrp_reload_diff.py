@@ -133,7 +133,7 @@ def test_lvs_sync_daemon_resolves_instance_and_syncid(tmp_path: Path) -> None:
 
 def test_sync_group_tracking_reaches_every_member(tmp_path: Path) -> None:
     """keepalived applies a vrrp_sync_group's track_* to each member; a name the member
-    tracks itself keeps the member's own line."""
+    tracks itself with a weight takes the group's line (add_vrrp_to_track_script)."""
     s = spec(
         tmp_path,
         "vrrp_script chk {\n    script /bin/true\n}\n",
@@ -145,7 +145,7 @@ def test_sync_group_tracking_reaches_every_member(tmp_path: Path) -> None:
         "    track_interface {\n        eth1\n    }\n}\n",
     )
     vi_1, vi_2 = s.instances
-    assert [(t.name, t.weight) for t in vi_1.track_scripts] == [("chk", 5)]
+    assert [(t.name, t.weight) for t in vi_1.track_scripts] == [("chk", None)]
     assert [(t.name, t.weight) for t in vi_2.track_scripts] == [("chk", None)]
     assert (
         [t.name for t in vi_1.track_processes] == [t.name for t in vi_2.track_processes] == ["tp"]
@@ -178,3 +178,50 @@ def test_no_accept_ruleset() -> None:
     assert text.count("priority -5; policy accept;") == 2
     assert "ip6 daddr @vips6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept" in text
     assert "set vips6 { type ipv6_addr; }" in ruleset("t1", ["198.18.0.1"])
+
+
+def test_rules_without_preference_get_keepalived_countdown(tmp_path: Path) -> None:
+    """keepalived's vrrp_iprule.c: a rule with no preference gets the next of a
+    per-family countdown from 16384, in read order (static_rules first here)."""
+    statics = (
+        "static_rules {\n    from 198.19.100.0/24 table 1\n"
+        "    from 2001:db8::/64 table 1\n    to 198.19.101.0/24 table 1 priority 500\n}\n"
+    )
+    rules = "    virtual_rules {\n        from 198.18.0.0/24 table 2\n    }\n"
+    s = spec(tmp_path, statics, instance(extra=rules))
+    assert [r.priority for r in s.static_rules] == [16384, 16384, 500]
+    assert [r.priority for r in s.instances[0].rules] == [16383]
+    # a reload of the same file plans no rule change
+    again = spec(tmp_path, statics, instance(extra=rules), name="b.conf")
+    assert diff_specs(s, again).empty
+
+
+def test_vmac_xmit_base_reset_in_strict_mode(tmp_path: Path) -> None:
+    """keepalived (vrrp.c): "xmit_base is incompatible with strict mode - resetting"."""
+    extra = "    use_vmac\n    vmac_xmit_base\n"
+    plain = spec(tmp_path, instance(extra=extra))
+    strict = spec(tmp_path, instance(extra=extra + "    strict_mode true\n"), name="b.conf")
+    assert plain.instances[0].vmac_xmit_base
+    assert not strict.instances[0].vmac_xmit_base
+    result = load(tmp_path / "b.conf")
+    assert any(
+        "xmit_base is incompatible with strict mode" in d.message for d in result.diagnostics
+    )
+
+
+def test_a_tracker_on_instance_and_sync_group_takes_the_groups_weight(tmp_path: Path) -> None:
+    """keepalived's add_vrrp_to_track_script: "We will use the sync group's weight
+    unless the vrrp setting is unweighted"."""
+    scripts = (
+        'vrrp_script s1 {\n    script "/bin/true"\n    weight -10\n}\n'
+        'vrrp_script s2 {\n    script "/bin/true"\n}\n'
+    )
+    group = (
+        "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n"
+        "    track_script {\n        s1 weight -5\n        s2 weight 7\n    }\n"
+        "    sync_group_tracking_weight\n}\n"
+    )
+    extra = "    track_script {\n        s1\n        s2\n    }\n"
+    s = spec(tmp_path, scripts, group, instance(extra=extra))
+    got = {t.name: t.weight for t in s.instances[0].track_scripts}
+    assert got == {"s1": -5, "s2": None}  # s2's own weight is 0: unweighted, kept

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from fastha.vrrp.actions import GroupNotify, SendAdvert
-from fastha.vrrp.events import AdvertReceived, LinkChanged, Startup, TimerExpired, TimerKind
+from fastha.vrrp.actions import GroupNotify, Notify, SendAdvert, StateChanged
+from fastha.vrrp.events import (
+    AdvertReceived,
+    LinkChanged,
+    Startup,
+    TimerExpired,
+    TimerKind,
+    TrackFault,
+)
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
@@ -76,6 +83,45 @@ def test_member_fault_pulls_the_group_and_recovery_releases_it() -> None:
     out = g.handle("VI_1", LinkChanged(True), T0 + 11 * S)
     assert (a.state, b.state) == (State.BACKUP, State.BACKUP)
     assert ("", GroupNotify("G1", State.BACKUP)) in out
+
+
+def test_members_down_together_leave_fault_once() -> None:
+    """A group-wide tracker (both members down) recovers member by member: keepalived's
+    try_up_instance keeps the first one in FAULT while the other is down
+    (`--sync->num_member_fault`), so it never passes through BACKUP and back."""
+    g, a, b = group()
+    g.handle("VI_1", TrackFault(True, "file"), T0 + 1 * S)
+    g.handle("VI_2", TrackFault(True, "file"), T0 + 1 * S)
+    assert (a.state, b.state) == (State.FAULT, State.FAULT)
+    out = g.handle("VI_1", TrackFault(False, "file"), T0 + 2 * S)
+    assert (a.state, b.state) == (State.FAULT, State.FAULT)
+    assert not [x for _, x in out if isinstance(x, StateChanged)]
+    out = g.handle("VI_2", TrackFault(False, "file"), T0 + 2 * S)
+    assert (a.state, b.state) == (State.BACKUP, State.BACKUP)
+    changes = [(n, x.old, x.new) for n, x in out if isinstance(x, StateChanged)]
+    assert sorted(changes) == [
+        ("VI_1", State.FAULT, State.BACKUP),
+        ("VI_2", State.FAULT, State.BACKUP),
+    ]
+    assert [x for _, x in out if isinstance(x, GroupNotify)] == [GroupNotify("G1", State.BACKUP)]
+
+
+def test_group_notifies_come_where_keepalived_sends_them() -> None:
+    """keepalived's vrrp_init_state sends a group's BACKUP before its members' start-up
+    notifies; vrrp_sync_master/backup/fault send the group's after every member moved."""
+    a = Machine(InstanceParams("VI_1", vrid=1, version=3, priority=150, primary_address="x"))
+    b = Machine(InstanceParams("VI_2", vrid=2, version=3, priority=100, primary_address="x"))
+    g = SyncGroup("G1", {"VI_1": a, "VI_2": b})
+    out = g.handle("VI_1", Startup(), T0) + g.handle("VI_2", Startup(), T0)
+    kinds = [(n, type(x).__name__) for n, x in out if isinstance(x, GroupNotify | Notify)]
+    assert kinds[0] == ("", "GroupNotify") and len(kinds) == 3
+    fire_down(g, "VI_1")
+    out = fire_down(g, "VI_2")
+    order = [n for n, x in out if isinstance(x, GroupNotify | Notify)]
+    assert order[-1] == "" and sorted(order[:-1]) == ["VI_1", "VI_2"]
+    out = g.handle("VI_2", LinkChanged(False), T0 + 10 * S)
+    order = [n for n, x in out if isinstance(x, GroupNotify | Notify)]
+    assert order == ["VI_2", "VI_1", ""]
 
 
 def test_tracking_weight_flag() -> None:

@@ -498,6 +498,8 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
 
     if vrrp.vmac_xmit_base and vrrp.use_vmac is None:
         yield warning(where, f"{name} vmac_xmit_base is only valid with a vmac")
+    elif vrrp.vmac_xmit_base and is_strict:
+        yield warning(where, f"{name} xmit_base is incompatible with strict mode - resetting")
 
 
 @check

@@ -268,6 +268,8 @@ class VirtualRule:
 
     def request(self) -> dict[str, Any]:
         req: dict[str, Any] = {"action": self.action}
+        if self.protocol is not None:
+            req["protocol"] = self.protocol
         family = self.family
         for key, value in (("src", self.from_), ("dst", self.to)):
             if value and value != "all":
@@ -572,9 +574,14 @@ class Netlink:
         *,
         family: int = socket.AF_INET,
         mode: str = "private",
+        ipv6: bool | None = None,
     ) -> int:
         """A macvlan on ``base`` with the VRRP virtual MAC (keepalived's ``use_vmac``),
-        brought up; an existing one with that name is reused. Returns its ifindex."""
+        brought up; an existing one with that name is reused. Returns its ifindex.
+
+        As keepalived's netlink_link_add_vmac: no link-local address generated from the
+        (shared) virtual MAC (addr_gen_mode none, set before the link is up) and IPv6
+        off unless ``ipv6`` (default: an IPv6 instance)."""
         base_idx = await self.ifindex(base)
         mac = vmac_address(vrid, family)
         try:
@@ -588,6 +595,14 @@ class Netlink:
             log.info("netlink vmac already present %s", ifname)
         self._index.pop(ifname, None)
         idx = await self.ifindex(ifname)
+        want_ipv6 = family == socket.AF_INET6 if ipv6 is None else ipv6
+        for name, value in (("disable_ipv6", 0 if want_ipv6 else 1), ("addr_gen_mode", 1)):
+            path = f"/proc/sys/net/ipv6/conf/{ifname}/{name}"
+            try:
+                with open(path, "w") as fh:
+                    fh.write(f"{value}\n")
+            except OSError as exc:
+                log.warning("Cannot set %s to %d: %s", path, value, exc)
         await self.ipr.link("set", index=idx, state="up")
         return idx
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
@@ -266,11 +267,24 @@ def _pick(instance_value: object, global_value: object) -> object:
     return global_value if instance_value is None else instance_value
 
 
-def _tracked(own: tuple[Tracked, ...], group: tuple[Tracked, ...]) -> tuple[TrackedScript, ...]:
+def _tracked(
+    own: tuple[Tracked, ...],
+    group: tuple[Tracked, ...],
+    defaults: Mapping[str, int] | None = None,
+) -> tuple[TrackedScript, ...]:
     """An instance's track_* lines, then its sync group's (keepalived applies a group's
-    tracking to every member; a name the instance lists itself keeps its own line)."""
+    tracking to every member). A name on both takes the group's line unless the
+    instance's weight (its own or the object's default, ``defaults``) is 0: keepalived's
+    add_vrrp_to_track_* ("configured on VRRP instance and sync group") "use the sync
+    group's weight unless the vrrp setting is unweighted"."""
+    by_name = {t.name: t for t in group}
+    lines = []
+    for t in own:
+        g = by_name.get(t.name)
+        weight = t.weight if t.weight is not None else (defaults or {}).get(t.name, 0)
+        lines.append(g if g is not None and weight else t)
     names = {t.name for t in own}
-    lines = (*own, *(t for t in group if t.name not in names))
+    lines += [t for t in group if t.name not in names]
     return tuple(TrackedScript(t.name, t.weight, t.reverse) for t in lines)
 
 
@@ -279,7 +293,11 @@ def instance_spec(
     g: GlobalDefs,
     group: VrrpSyncGroup | None = None,
     disabled_scripts: frozenset[str] | set[str] = frozenset(),
+    weights: Mapping[str, Mapping[str, int]] | None = None,
 ) -> InstanceSpec:
+    """``weights``: the default weight of each vrrp_script / track_file /
+    vrrp_track_process by name ("script", "file", "process")."""
+    w = weights or {}
     ifname = vi.interface or ""
     vmac = None
     if vi.use_vmac is not None:
@@ -387,11 +405,15 @@ def instance_spec(
         # keepalived drops a disabled (insecure, missing) vrrp_script from every list.
         track_scripts=tuple(
             t
-            for t in _tracked(vi.track_scripts, group.track_scripts if group else ())
+            for t in _tracked(
+                vi.track_scripts, group.track_scripts if group else (), w.get("script")
+            )
             if t.name not in disabled_scripts
         ),
-        track_files=_tracked(vi.track_files, group.track_files if group else ()),
-        track_processes=_tracked(vi.track_processes, group.track_processes if group else ()),
+        track_files=_tracked(vi.track_files, group.track_files if group else (), w.get("file")),
+        track_processes=_tracked(
+            vi.track_processes, group.track_processes if group else (), w.get("process")
+        ),
         sync_group=group.name if group else None,
         notify_priority_changes=bool(
             _pick(
@@ -403,7 +425,8 @@ def instance_spec(
             )
         ),
         vmac=vmac,
-        vmac_xmit_base=vi.vmac_xmit_base,
+        # keepalived: "xmit_base is incompatible with strict mode - resetting"
+        vmac_xmit_base=vi.vmac_xmit_base and not strict,
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
         untracked_vips=tuple(
             str(v.address.ip)
@@ -501,9 +524,15 @@ def vrrp_spec(config: Config) -> VrrpSpec:
             fifo_run = dataclasses.replace(run, argv=(*run.argv, fifo.name))
     scripts = {s.name: _script_spec(s, g) for s in config.vrrp_scripts}
     disabled = {name for name, spec in scripts.items() if spec is None}
+    weights = {
+        "script": {s.name: s.weight for s in config.vrrp_scripts},
+        "file": {t.name: t.weight for t in config.track_files},
+        "process": {p.name: p.weight for p in config.vrrp_track_processes},
+    }
     return VrrpSpec(
         instances=tuple(
-            instance_spec(vi, g, member_of.get(vi.name), disabled) for vi in config.vrrp_instances
+            instance_spec(vi, g, member_of.get(vi.name), disabled, weights)
+            for vi in config.vrrp_instances
         ),
         scripts={name: spec for name, spec in scripts.items() if spec is not None},
         track_files={

@@ -447,6 +447,13 @@ class Instance:
             if self.ctx.fifo is not None:
                 self.ctx.fifo.notify_group(action.group, state)
 
+    def notify_group_stop(self, group: str) -> None:
+        """keepalived's notify_shutdown for a sync group: its notify_stop, its generic
+        notify (GROUP name STOP 0) and the FIFO line."""
+        self._run_notify(self.ctx.group_notify.get(group, {}), "STOP", "GROUP", group, 0)
+        if self.ctx.fifo is not None:
+            self.ctx.fifo.notify_group(group, "STOP")
+
     def execute(self, action: Action) -> None:
         if isinstance(action, SendAdvert):
             self._send(action.priority)

@@ -28,6 +28,7 @@ from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
+from fastha.drivers.inotify import DirWatch
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
 from fastha.drivers.scripts import ScriptRunner
@@ -182,7 +183,12 @@ class VrrpRunner:
         self.started_at = time.time()
 
     async def _primary_address(self, nl: Netlink, spec: InstanceSpec) -> str:
-        vip_addrs = {v.address for v in spec.vips}
+        # keepalived takes the first address it learns of the interface that is none of
+        # its instances' VIPs or excluded VIPs, and learns them before it adds the
+        # static_ipaddress ones: those are never the source either (a link-scope static
+        # address sorts first in the kernel's list).
+        vip_addrs = {v.address for v in (*spec.vips, *spec.excluded)}
+        vip_addrs |= {a.address for a in self.spec.static_addresses}
         try:
             present = await nl.list_addresses(spec.ifname, spec.family)
         except Exception as exc:
@@ -406,21 +412,43 @@ class VrrpRunner:
             await asyncio.sleep(s.interval_s)
 
     async def _file_loop(self) -> None:
-        while True:
-            for name, tracker in list(self.tracking.files.items()):
-                if name not in self.spec.track_files:
-                    continue  # removed by a reload in progress
-                path = self.spec.track_files[name][0]
-                # Non-blocking, no symlink, regular files only: a FIFO put in its place
-                # would block open() and every advert with it (keepalived: O_NONBLOCK).
-                try:
-                    text = read_small(path, 64).decode(errors="replace")
-                except OSError:
-                    text = "0"
-                if tracker.set_text(text):
-                    log.info("VRRP_Track_File(%s) value now %d", name, tracker.value)
-                    self.tracking.changed(f"file:{name}")
-            await asyncio.sleep(FILE_POLL_S)
+        # keepalived watches each track file's directory with inotify and reacts as the
+        # file is written; the poll stays as the fallback (no inotify, a directory that
+        # cannot be watched).
+        watch: DirWatch | None = None
+        try:
+            watch = DirWatch()
+        except OSError as exc:
+            log.warning("inotify unavailable (%s): track files are polled", exc)
+        try:
+            while True:
+                for name in list(self.tracking.files):
+                    if name in self.spec.track_files and watch is not None:
+                        path = self.spec.track_files[name][0]
+                        watch.watch(os.path.dirname(os.path.abspath(path)))
+                self._read_files()
+                if watch is not None:
+                    await watch.wait(FILE_POLL_S)
+                else:
+                    await asyncio.sleep(FILE_POLL_S)
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _read_files(self) -> None:
+        for name, tracker in list(self.tracking.files.items()):
+            if name not in self.spec.track_files:
+                continue  # removed by a reload in progress
+            path = self.spec.track_files[name][0]
+            # Non-blocking, no symlink, regular files only: a FIFO put in its place
+            # would block open() and every advert with it (keepalived: O_NONBLOCK).
+            try:
+                text = read_small(path, 64).decode(errors="replace")
+            except OSError:
+                text = "0"
+            if tracker.set_text(text):
+                log.info("VRRP_Track_File(%s) value now %d", name, tracker.value)
+                self.tracking.changed(f"file:{name}")
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -956,11 +984,25 @@ class VrrpRunner:
         (arp_ignore 1, arp_filter 1), restored on exit."""
         spec = inst.spec
         assert spec.vmac is not None
-        await nl.create_vmac(spec.vmac, spec.ifname, spec.params.vrid, family=spec.family)
+        # IPv6 stays on for an IPv4 instance with IPv6 excluded addresses (keepalived's
+        # VRRP_FLAG_EVIP_OTHER_FAMILY)
+        other = any(v.family != spec.family for v in spec.excluded)
+        await nl.create_vmac(
+            spec.vmac,
+            spec.ifname,
+            spec.params.vrid,
+            family=spec.family,
+            ipv6=spec.family == socket.AF_INET6 or other,
+        )
         inst.vmac = spec.vmac
         self.vmacs.append(spec.vmac)
         if spec.family == socket.AF_INET:
-            for name, value in (("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0)):
+            for name, value in (
+                ("arp_ignore", 1),
+                ("accept_local", 1),
+                ("rp_filter", 0),
+                ("promote_secondaries", 1),
+            ):
                 _set_sysctl(spec.vmac, name, value)
             if spec.ifname not in self.base_sysctls:
                 saved = {}
@@ -991,6 +1033,14 @@ class VrrpRunner:
             if not self.options.release_on_stop:
                 inst.spec = _no_release(inst.spec)
             inst.feed(Shutdown())
+        # keepalived's notify_shutdown: after every instance's STOP, every sync group's
+        # (its notify_stop, its generic notify "GROUP name STOP 0", the FIFO line).
+        for name, group in ctx.groups.items():
+            member = next((ctx.instances[m] for m in group.members if m in ctx.instances), None)
+            if member is None:
+                continue
+            group.state = State.STOP
+            member.notify_group_stop(name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*(i.drain() for i in ctx.instances.values())), STOP_GRACE_S

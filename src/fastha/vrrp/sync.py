@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fastha.vrrp.actions import Action, GroupNotify, StateChanged
-from fastha.vrrp.events import Event, SyncFault, SyncGoto
+from fastha.vrrp.events import Event, Startup, SyncFault, SyncGoto
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
 
@@ -57,7 +57,23 @@ class SyncGroup:
         return tuple(out)
 
     def _feed(self, name: str, event: Event, now_ns: int, out: list[tuple[str, Action]]) -> None:
-        actions = self.members[name].handle(event, now_ns)
+        member = self.members[name]
+        if isinstance(event, Startup) and self.state == State.INIT:
+            # keepalived's vrrp_init_state: a group starting in BACKUP or FAULT sends its
+            # notifies before any of its instances'.
+            up = all(m.own_up for m in self.members.values())
+            self._group_to(State.BACKUP if up else State.FAULT, out)
+        if (
+            not member.own_up
+            and not member.sync_fault
+            and any(not m.own_up for m in self.members.values() if m is not member)
+        ):
+            # keepalived's try_up_instance counts the group's members in fault
+            # (`--sync->num_member_fault`): a member whose own fault clears stays in
+            # FAULT while another member is still down; the group leaves FAULT once.
+            # Held before the event, so it never passes through BACKUP and back.
+            out.extend((name, a) for a in member.handle(SyncFault(True), now_ns))
+        actions = member.handle(event, now_ns)
         out.extend((name, a) for a in actions)
         for a in actions:
             if isinstance(a, StateChanged):
@@ -72,20 +88,27 @@ class SyncGroup:
     def _follow(
         self, name: str, change: StateChanged, now_ns: int, out: list[tuple[str, Action]]
     ) -> None:
+        # keepalived's vrrp_sync_master/backup/fault: the group's state is set, the
+        # other members follow, and then the group's notifies are sent.
         others = [(n, m) for n, m in self.members.items() if n != name]
         if change.new == State.MASTER and self.state != State.MASTER:
-            self._group_to(State.MASTER, out)
+            self.state = State.MASTER
             for n, m in others:
                 if m.state == State.BACKUP:
                     self._feed(n, SyncGoto(State.MASTER), now_ns, out)
+            out.append(("", GroupNotify(self.name, State.MASTER)))
         elif change.new == State.BACKUP and change.old == State.MASTER:
             if self.state == State.MASTER:
-                self._group_to(State.BACKUP, out)
+                self.state = State.BACKUP
                 for n, m in others:
                     if m.state == State.MASTER:
                         self._feed(n, SyncGoto(State.BACKUP), now_ns, out)
+                out.append(("", GroupNotify(self.name, State.BACKUP)))
         elif change.new == State.FAULT:
-            self._group_to(State.FAULT, out)
+            if self.state != State.FAULT:
+                self.state = State.FAULT
+                self._sync_faults(now_ns, out)
+                out.append(("", GroupNotify(self.name, State.FAULT)))
         elif change.new == State.BACKUP and all(
             m.state == State.BACKUP for m in self.members.values()
         ):
