@@ -144,12 +144,19 @@ class Log:
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """Run a notify_up/notify_down/quorum_up/quorum_down script."""
+    """A real server or a virtual server's quorum went up or down: its notify_up /
+    notify_down / quorum_up / quorum_down script runs (``script`` None: none is
+    configured) and, as keepalived's do_rs_notifies / do_vs_notifies write them, the
+    lvs FIFO gets a line."""
 
-    script: NotifyScript
+    script: NotifyScript | None
     event: str  # "notify_up", "notify_down", "quorum_up", "quorum_down"
     vs: int
     rs: RsKey | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.event in ("notify_up", "quorum_up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,12 +261,22 @@ class Health:
         """Initial quorum evaluation (keepalived init_service_vs -> update_quorum_state)."""
         out: list[Action] = []
         for vi in range(len(self.vss)):
-            self._quorum(vi, out, init=True)
+            self.init_quorum(vi, out)
             out.append(Changed(vi))
         return out
 
+    def init_quorum(self, vi: int, out: list[Action]) -> None:
+        """A virtual server's first quorum evaluation. keepalived starts every virtual
+        server without quorum (set_quorum_states runs before any real server is alive),
+        so at start it *gains* quorum: "Gained quorum", quorum_up and the FIFO's
+        "VS ... UP"; short of quorum + hysteresis it stays down, and only a sorry server
+        makes that an event ("Starting with quorum down")."""
+        self.vss[vi].quorum_up = False
+        self._quorum(vi, out, init=True)
+
     def feed(self, cid: int, outcome: Outcome) -> tuple[Step, list[Action]]:
         c = self.checkers[cid]
+        first = not c.has_run
         step = c.feed(outcome.ok)
         weight_changed = False
         if outcome.ok and outcome.weight is not None and outcome.weight != c.weight:
@@ -269,6 +286,14 @@ class Health:
             c.offset = outcome.offset
             weight_changed = True
         out: list[Action] = []
+        if first and c.has_run and c.alpha and not step.up:
+            # keepalived update_svr_checker_state: an alpha checker's first verdict
+            # confirms the down it started with, and the real server's down notifiers
+            # run (notify_down, the FIFO's "RS ... DOWN").
+            for vi, ri in self.users[cid]:
+                r = self.vss[vi].servers[ri]
+                if not r.alive:
+                    out.append(Notify(r.plan.notify_down, "notify_down", vi, r.key))
         if not step.edge and not weight_changed:
             return step, out
         for vi, ri in self.users[cid]:
@@ -313,8 +338,7 @@ class Health:
         if not v.sorry_active:
             out.append(Changed(vi))
         script = r.plan.notify_up if alive else r.plan.notify_down
-        if script is not None:
-            out.append(Notify(script, "notify_up" if alive else "notify_down", vi, r.key))
+        out.append(Notify(script, "notify_up" if alive else "notify_down", vi, r.key))
         self._quorum(vi, out)
 
     def _quorum(self, vi: int, out: list[Action], *, init: bool = False) -> None:
@@ -339,9 +363,10 @@ class Health:
                 )
                 v.sorry_active = False
                 out.append(Changed(vi))
-            if p.quorum_up is not None and not init:
-                out.append(Notify(p.quorum_up, "quorum_up", vi))
-        elif v.quorum_up and (total == 0 or total < threshold):
+            out.append(Notify(p.quorum_up, "quorum_up", vi))
+        elif (v.quorum_up and (total == 0 or total < threshold)) or (
+            init and not v.quorum_up and p.sorry_server is not None and not v.sorry_active
+        ):
             v.quorum_up = False
             word = "Starting with" if init else "Lost"
             out.append(
@@ -355,8 +380,7 @@ class Health:
                 out.append(Log(f"{verb} sorry server {_fmt_rs(p, p.sorry_server)} to VS {p.name}"))
                 v.sorry_active = True
                 out.append(Changed(vi))
-            if p.quorum_down is not None:
-                out.append(Notify(p.quorum_down, "quorum_down", vi))
+            out.append(Notify(p.quorum_down, "quorum_down", vi))
 
     def stop(self) -> list[Action]:
         """Shutdown: with `omega`, the down notifiers of alive servers and the quorum_down
@@ -366,8 +390,7 @@ class Health:
             if not v.plan.omega:
                 continue
             for r in v.servers:
-                if r.alive and r.plan.notify_down is not None:
+                if r.alive:
                     out.append(Notify(r.plan.notify_down, "notify_down", vi, r.key))
-            if v.quorum_up and v.plan.quorum_down is not None:
-                out.append(Notify(v.plan.quorum_down, "quorum_down", vi))
+            out.append(Notify(v.plan.quorum_down, "quorum_down", vi))
         return out

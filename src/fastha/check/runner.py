@@ -62,6 +62,7 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import CheckerAlerts
 from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
+from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.ipvs import IPVS
 from fastha.drivers.scripts import Script, ScriptRunner
 
@@ -130,6 +131,11 @@ class CheckerRunner:
         self._skipped_logged: set[str] = set()
         self.alerts = CheckerAlerts(config, self.health)
         self.started_at = time.time()
+        # keepalived's notify_fifo and lvs_notify_fifo both get the checker's RS / VS
+        # lines (ipwrapper.c notify_fifo_rs / notify_fifo_vs).
+        self.fifos = [NotifyFifo(f.name) for f in (getattr(gd, "notify_fifo", None),
+                                                   getattr(gd, "lvs_notify_fifo", None))
+                      if f is not None]  # fmt: skip
 
     # ------------------------------------------------------------ actions
 
@@ -150,12 +156,20 @@ class CheckerRunner:
         if self._dirty and self._wake is not None:
             self._wake.set()
 
-    def _notify(self, a: Notify, table: DesiredTable | None = None) -> asyncio.Task[Any]:
+    def _notify(self, a: Notify, table: DesiredTable | None = None) -> asyncio.Task[Any] | None:
+        vs = (table or self.table).vss[a.vs]
+        state = "UP" if a.up else "DOWN"
+        if self.fifos:
+            line = (f"RS [{a.rs.address}]:{vs.proto}:{a.rs.port} {vs.name} {state}\n"
+                    if a.rs is not None else f"VS {vs.name} {state}\n")  # fmt: skip
+            for fifo in self.fifos:
+                fifo.write_line(line.encode())
+        if a.script is None:
+            return None
         user, group = a.script.user, a.script.group
         if user is None:
             user, group = self.script_user
-        vss = (table or self.table).vss
-        name = f"{a.event} {vss[a.vs].name}" + (f" {a.rs}" if a.rs else "")
+        name = f"{a.event} {vs.name}" + (f" {a.rs}" if a.rs else "")
         self.counters.notifies += 1
         log.info("Executing [%s] for %s", a.script.command, name)
         script = Script(tuple(shlex.split(a.script.command)), user=user, group=group, name=name)
@@ -549,8 +563,8 @@ class CheckerRunner:
                 await self._reconciler
         if self.scheduler is not None:
             await self.scheduler.close()  # also cancels running scripts
-            tasks = [self._notify(a) for a in self.scheduler.stop_actions()
-                     if isinstance(a, Notify)]  # fmt: skip
+            tasks = [t for a in self.scheduler.stop_actions() if isinstance(a, Notify)
+                     and (t := self._notify(a)) is not None]  # fmt: skip
             if tasks:
                 await asyncio.wait(tasks, timeout=STOP_SCRIPTS_WAIT)
         await self.scripts.close()
