@@ -40,7 +40,7 @@ from fastha.check.ipvs_model import (
     TunFlags,
     TunType,
 )
-from fastha.check.spec import RsKey, rs_key
+from fastha.check.spec import RsKey, rs_key, sorry_key
 from fastha.config.model_lvs import (
     PERSISTENCE_TIMEOUT_DEFAULT,
     Family,
@@ -221,7 +221,8 @@ class DesiredTable:
             configured: dict[RsKey, int] = {}
             ss = vs.sorry_server
             if ss is not None:
-                key = RsKey(ss.address, ss.port if ss.port is not None else (vs.port or 0))
+                key = sorry_key(vs)
+                assert key is not None
                 templates[key] = dest_template(sorry_server_method(vs))
                 configured[key] = 1
             for rs in vs.real_servers:
