@@ -199,13 +199,20 @@ class VsTable:
     services: tuple[Service, ...]
     templates: Mapping[RsKey, DestTemplate]  # real servers and the sorry server
     configured: Mapping[RsKey, int]  # every dest the config names -> configured weight
+    group: bool = False  # a virtual_server_group's services
 
     def dests(self, weights: Mapping[RsKey, int]) -> tuple[Dest, ...]:
         return tuple(self.templates[k].dest(k, w) for k, w in weights.items())
 
     def with_dests(self, weights: Mapping[RsKey, int]) -> list[Service]:
         dests = self.dests(weights)
-        return [replace(s, dests=dests) for s in self.services]
+        if not self.group:
+            return [replace(s, dests=dests) for s in self.services]
+        # keepalived ipvs_group_cmd: unless NAT, a group entry's destinations take the
+        # entry's port (an address range's, 0 for a fwmark).
+        return [replace(s, dests=tuple(d if d.fwd is Fwd.MASQ else replace(d, port=s.port)
+                                       for d in dests))
+                for s in self.services]  # fmt: skip
 
 
 class DesiredTable:
@@ -235,6 +242,7 @@ class DesiredTable:
                 services=tuple(vs_services(vs, groups)),
                 templates=templates,
                 configured=configured,
+                group=vs.group is not None,
             )
             self.vss.append(table)
             for s in table.services:
