@@ -382,6 +382,18 @@ class Health:
                 out.append(Changed(vi))
             out.append(Notify(p.quorum_down, "quorum_down", vi))
 
+    def removed(self, vi: int) -> list[Action]:
+        """A virtual server a reload drops (keepalived clear_service_vs, not stopping):
+        the down notifiers of its live real servers and, if it held quorum, its
+        quorum_down, omega or not."""
+        v = self.vss[vi]
+        out: list[Action] = [
+            Notify(r.plan.notify_down, "notify_down", vi, r.key) for r in v.servers if r.alive
+        ]
+        if v.quorum_up:
+            out.append(Notify(v.plan.quorum_down, "quorum_down", vi))
+        return out
+
     def stop(self) -> list[Action]:
         """Shutdown: with `omega`, the down notifiers of alive servers and the quorum_down
         of a virtual server that held quorum run (keepalived clear_services)."""

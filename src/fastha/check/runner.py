@@ -322,9 +322,9 @@ class CheckerRunner:
             new_of = {oi: vi for vi, oi in diff.old_index.items()}
             pending = {new_of[oi] for oi in self._dirty if oi in new_of}
             self._dirty = set()
-            # The omega notifiers of virtual servers that go (keepalived clear_service_vs).
-            gone = set(diff.removed)
-            omega = [a for a in old_health.stop() if isinstance(a, Notify) and a.vs in gone]
+            # The down notifiers of virtual servers that go (keepalived clear_service_vs).
+            omega = [a for vi in diff.removed for a in old_health.removed(vi)
+                     if isinstance(a, Notify)]  # fmt: skip
             # The swap: nothing awaits between here and the scheduler's rebind, so every
             # probe result from now on lands in the new health model.
             self.config, self.plan, self.health, self.table = config, plan_, health, table
