@@ -562,7 +562,9 @@ class CheckerRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
         if self.scheduler is not None:
-            await self.scheduler.close()  # also cancels running scripts
+            # Probes stop; the runner stays open for omega's notifiers (keepalived runs
+            # them at shutdown), then self.scripts.close() below ends what is left.
+            await self.scheduler.close(keep_scripts=True)
             tasks = [t for a in self.scheduler.stop_actions() if isinstance(a, Notify)
                      and (t := self._notify(a)) is not None]  # fmt: skip
             if tasks:
