@@ -233,6 +233,22 @@ def test_misc_dynamic_weight_changes_an_alive_server() -> None:
     assert h.desired(0)[key(1)] == 0 and h.alive(0, key(1))
 
 
+def test_misc_dynamic_exit_0_or_a_failure_restores_the_configured_weight() -> None:
+    """keepalived check_misc.c: exit 0 sets cur_weight 0 (the configured weight again);
+    a failure drops the dynamic weight too (conformance: http_and_misc_checks)."""
+    h = Health(plan(1, retry=0, weights=(3,)))
+    h.start()
+    h.feed(0, Outcome(True, weight=7, dynamic=True))
+    assert h.desired(0) == {key(1): 7}
+    h.feed(0, Outcome(True, dynamic=True))  # exit 0
+    assert h.desired(0) == {key(1): 3}
+    h.feed(0, Outcome(True, weight=7, dynamic=True))
+    h.feed(0, Outcome(False, dynamic=True))  # exit 1: down, dynamic weight dropped
+    assert h.desired(0) == {}
+    h.feed(0, Outcome(True, dynamic=True))
+    assert h.desired(0) == {key(1): 3}
+
+
 def test_file_offset_moves_the_weight_and_clamps_at_zero() -> None:
     h = Health(plan(1, weights=(5,)))
     h.start()

@@ -68,6 +68,7 @@ class Outcome:
     reason: str = ""
     weight: int | None = None
     offset: int | None = None
+    dynamic: bool = False  # misc_dynamic: `weight` None means the configured weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +280,18 @@ class Health:
         first = not c.has_run
         step = c.feed(outcome.ok)
         weight_changed = False
-        if outcome.ok and outcome.weight is not None and outcome.weight != c.weight:
+        if outcome.dynamic and not outcome.ok:
+            if c.weight is not None:
+                # keepalived check_misc.c: a failure drops the dynamic weight (cur_weight
+                # = 0) without an IPVS edit; the server is going down anyway.
+                c.weight = None
+                for vi, ri in self.users[cid]:
+                    r = self.vss[vi].servers[ri]
+                    r.weight = self._weight(r)
+        elif outcome.dynamic and outcome.weight != c.weight:
+            c.weight = outcome.weight  # None: exit 0, the configured weight again
+            weight_changed = True
+        elif outcome.ok and outcome.weight is not None and outcome.weight != c.weight:
             c.weight = outcome.weight
             weight_changed = True
         if outcome.offset is not None and outcome.offset != c.offset:
