@@ -190,6 +190,27 @@ def vs_services(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> 
     return out
 
 
+def runtime_protocol(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> str:
+    """keepalived's service_type once the config is read (check_data.c): by fwmark
+    alone (a fwmark, or a group of fwmarks only) it is none, whatever `protocol` says;
+    otherwise `protocol`, defaulting to UDP."""
+    g = groups.get(vs.group) if vs.group is not None else None
+    if vs.fwmark is not None or (g is not None and g.items
+                                 and all(isinstance(e, VsgFwmark) for e in g.items)):  # fmt: skip
+        return "none"
+    return vs.effective_protocol.value.lower()
+
+
+def runtime_name(vs: VirtualServer) -> str:
+    """keepalived's format_vs at run time: `[GROUP]:PORT`, `FWM N` or
+    `[ADDR]:PROTO:PORT` (the protocol after the UDP default)."""
+    if vs.group is not None:
+        return f"[{vs.group}]:{vs.port or 0}"
+    if vs.fwmark is not None:
+        return f"FWM {vs.fwmark}"
+    return f"[{vs.address}]:{vs.effective_protocol.value.lower()}:{vs.port or 0}"
+
+
 @dataclass(frozen=True, slots=True)
 class VsTable:
     """One virtual_server block: its services and how to build its destinations."""
@@ -200,6 +221,9 @@ class VsTable:
     templates: Mapping[RsKey, DestTemplate]  # real servers and the sorry server
     configured: Mapping[RsKey, int]  # every dest the config names -> configured weight
     group: bool = False  # a virtual_server_group's services
+    # keepalived's run-time FMT_VS and FMT_RS protocol (the lvs FIFO lines)
+    fifo_name: str = ""
+    fifo_proto: str = ""
 
     def dests(self, weights: Mapping[RsKey, int]) -> tuple[Dest, ...]:
         return tuple(self.templates[k].dest(k, w) for k, w in weights.items())
@@ -243,6 +267,8 @@ class DesiredTable:
                 templates=templates,
                 configured=configured,
                 group=vs.group is not None,
+                fifo_name=runtime_name(vs),
+                fifo_proto=runtime_protocol(vs, groups),
             )
             self.vss.append(table)
             for s in table.services:

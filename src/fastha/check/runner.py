@@ -160,8 +160,8 @@ class CheckerRunner:
         vs = (table or self.table).vss[a.vs]
         state = "UP" if a.up else "DOWN"
         if self.fifos:
-            line = (f"RS [{a.rs.address}]:{vs.proto}:{a.rs.port} {vs.name} {state}\n"
-                    if a.rs is not None else f"VS {vs.name} {state}\n")  # fmt: skip
+            line = (f"RS [{a.rs.address}]:{vs.fifo_proto}:{a.rs.port} {vs.fifo_name} {state}\n"
+                    if a.rs is not None else f"VS {vs.fifo_name} {state}\n")  # fmt: skip
             for fifo in self.fifos:
                 fifo.write_line(line.encode())
         if a.script is None:
