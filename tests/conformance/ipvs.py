@@ -256,8 +256,8 @@ def http_and_misc_checks() -> Scenario:
     connect_timeout 1
     retry 0
 }"""
-    misc_check = 'MISC_CHECK {\n    misc_path "<<chk:m1>>"\n    misc_timeout 5\n}'
-    dyn_check = 'MISC_CHECK {\n    misc_path "<<chk:m2>>"\n    misc_timeout 5\n    misc_dynamic\n}'
+    misc_check = 'MISC_CHECK {\n    misc_path "<<chk:m1>>"\n    misc_timeout 15\n}'
+    dyn_check = 'MISC_CHECK {\n    misc_path "<<chk:m2>>"\n    misc_timeout 15\n    misc_dynamic\n}'
     conf = GLOBAL + vs(
         "10.20.0.4 80",
         "lvs_sched wrr\nlvs_method NAT\nprotocol TCP",

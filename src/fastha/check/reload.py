@@ -70,7 +70,7 @@ def carry(
     for vi, v in enumerate(new.vss):
         oi = old_by_name.pop(v.plan.name, None)
         if oi is None:
-            new._quorum(vi, out, init=True)
+            new.init_quorum(vi, out)  # as at start: quorum gained, quorum_up, VS UP
             diff.added.append(vi)
             continue
         diff.old_index[vi] = oi
