@@ -8,7 +8,8 @@ on the namespace's loopback (TCP listeners and HTTP servers the timeline takes d
 up, MISC_CHECK scripts whose exit code it sets), the daemon started from the expanded
 template, and after each step, once the table has settled, a checkpoint:
 
-- ``ipvs``: ``ipvsadm -Sn``, sorted (the oracle the issue names);
+- ``ipvs``: ``ipvsadm -Sn``, sorted (the oracle the issue names); ``timeouts``:
+  ``ipvsadm -Ln --timeout``;
 - ``notify``: the notify_up/down, quorum_up/down calls since the last checkpoint
   (sorted: keepalived's random warmup orders a step's checks at random);
 - ``fifo``: the lines of ``lvs_notify_fifo`` / ``notify_fifo`` since the last one
@@ -369,6 +370,56 @@ def group_entries_dropped_by_reload() -> Scenario:
     )
 
 
+@scenario
+def service_attributes() -> Scenario:
+    """What a service and its destinations carry: lvs_timeouts, sh scheduler flags,
+    uthreshold/lthreshold, TUN with GUE port and checksum, sorry_server_inhibit (the
+    sorry server at weight 0 while quorum holds), retry with delay_before_retry, an IPv6
+    service with an IPv6 real server, a fwmark with ip_family inet6; lvs_flush at start."""
+    g = global_defs(
+        "lvs_notify_fifo <<fifo>>", "lvs_timeouts tcp 900 tcpfin 120 udp 300", "lvs_flush"
+    )
+    retry = "TCP_CHECK {\n    connect_timeout 1\n    retry 1\n    delay_before_retry 1\n}"
+    conf = (
+        g
+        + vs(
+            "10.20.2.1 80",
+            "lvs_sched sh\nsh-port\nsh-fallback\nlvs_method NAT\nprotocol TCP\nquorum 2\n"
+            "sorry_server 198.18.1.9 8009\nsorry_server_inhibit",
+            tcp_rs(
+                1,
+                8001,
+                weight=2,
+                extra="uthreshold 100\nlthreshold 10\n" + notify_updown("rs1"),
+                check=retry,
+            ),
+            tcp_rs(2, 8002, weight=1, extra="lvs_method TUN type gue port 6080 csum"),
+        )
+        + vs(
+            "fd00:20::1 443",
+            "lvs_sched wrr\nlvs_method NAT\nprotocol TCP",
+            "real_server fd00:1::1 8443 {\n    weight 3\n    TCP_CHECK {\n        connect_timeout 1\n"
+            "        retry 0\n    }\n}",
+        )
+        + vs(
+            "fwmark 11",
+            "lvs_sched rr\nlvs_method DR\nip_family inet6",
+            "real_server fd00:1::1 8443 {\n    TCP_CHECK {\n        connect_timeout 1\n"
+            "        retry 0\n    }\n}",
+        )
+    )
+    return Scenario(
+        "service_attributes",
+        conf,
+        {
+            "rs1": ("tcp", RS.format(1), 8001),
+            "rs2": ("tcp", RS.format(2), 8002),
+            "v6": ("tcp", "fd00:1::1", 8443),
+        },
+        (start(), down("rs1"), down("v6"), up("rs1"), up("v6"), stop()),
+    )
+
+
 # -- real servers --------------------------------------------------------------------------
 
 
@@ -380,7 +431,7 @@ class Tcp:
     def up(self) -> None:
         if self.sock is not None:
             return
-        s = socket.socket()
+        s = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((self.host, self.port))
         s.listen(64)
@@ -466,7 +517,9 @@ class Lab:
         d.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         for _kind, host, _port in self.scen.servers.values():
-            subprocess.run(["ip", "addr", "replace", f"{host}/32", "dev", "lo"], check=True)
+            six = ":" in host
+            subprocess.run(["ip", "addr", "replace", f"{host}/{128 if six else 32}", "dev",
+                            "lo", *(["nodad"] if six else [])], check=True)  # fmt: skip
         for name, (kind, host, port) in self.scen.servers.items():
             self.servers[name] = Tcp(host, port) if kind == "tcp" else Http(host, port)
             if name not in self.scen.down_at_start:
@@ -591,8 +644,11 @@ class Lab:
         text, _, rest = self.fifo_buf.rpartition(b"\n")
         self.fifo_buf = rest
         fifo = sorted(text.decode(errors="replace").splitlines()) if text else []
+        tmo = subprocess.run(["ipvsadm", "-Ln", "--timeout"], capture_output=True, text=True,
+                             check=False).stdout.strip()  # fmt: skip
         return {
             "ipvs": self.table(),
+            "timeouts": tmo,
             "notify": calls,
             "fifo": fifo,
             "running": self.proc is not None and self.proc.poll() is None,
