@@ -15,6 +15,7 @@ from tests.conformance.harness import diff, load_allowlist
 from tests.conformance.ipvs import SCENARIOS
 from tests.ipvs import uml
 from tests.support.prereq import need_tool
+from tests.support.vrrp_nodes import need_impl
 
 pytestmark = [pytest.mark.ipvs, pytest.mark.keepalived]
 
@@ -24,7 +25,8 @@ def traces() -> dict[str, dict[str, Any]]:
     """scenario -> impl -> trace, from one guest running every lab at once."""
     need_tool("linux.uml")
     need_tool("ipvsadm")
-    need_tool("keepalived")
+    need_impl("keepalived")
+    need_impl("fastha")
     res = uml.run(".venv/bin/python -m tests.conformance.ipvs run --out /job/ipvs.json",
                   timeout=600, keep=True)  # fmt: skip
     try:
