@@ -249,17 +249,19 @@ def alpha_omega() -> Scenario:
 @scenario
 def http_and_misc_checks() -> Scenario:
     """HTTP_GET (url path + status_code), MISC_CHECK and MISC_CHECK misc_dynamic (the
-    exit code minus 2 is the weight), each flipped by the timeline."""
+    exit code minus 2 is the weight), each flipped by the timeline; retry 1 with
+    delay_before_retry, so one probe lost to the loaded guest flips nothing."""
     http_check = """HTTP_GET {
     url {
         path /health
         status_code 200
     }
     connect_timeout 3
-    retry 0
+    retry 1
+    delay_before_retry 1
 }"""
-    misc_check = 'MISC_CHECK {\n    misc_path "<<chk:m1>>"\n    misc_timeout 15\n}'
-    dyn_check = 'MISC_CHECK {\n    misc_path "<<chk:m2>>"\n    misc_timeout 15\n    misc_dynamic\n}'
+    misc_check = 'MISC_CHECK {\n    misc_path "<<chk:m1>>"\n    misc_timeout 15\n    retry 1\n    delay_before_retry 1\n}'
+    dyn_check = 'MISC_CHECK {\n    misc_path "<<chk:m2>>"\n    misc_timeout 15\n    retry 1\n    delay_before_retry 1\n    misc_dynamic\n}'
     conf = GLOBAL + vs(
         "10.20.0.4 80",
         "lvs_sched wrr\nlvs_method NAT\nprotocol TCP",
