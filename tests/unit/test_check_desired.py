@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 
@@ -115,6 +116,7 @@ def test_every_kind_of_virtual_server(tmp_path: Path) -> None:
     nat = Dest("192.168.1.1", 8080, 3, Fwd.MASQ, u_threshold=100, l_threshold=10)
     gue = Dest("192.168.2.1", 0, 1, Fwd.TUNNEL, tun_type=TunType.GUE, tun_port=6080,
                tun_flags=TunFlags.CSUM)  # fmt: skip
+    gue80 = dataclasses.replace(gue, port=80)
     assert got == {
         "TCP 10.0.0.1:80": Service(
             "10.0.0.1", 80, TCP, scheduler="wrr", timeout=300, netmask=24,
@@ -122,9 +124,10 @@ def test_every_kind_of_virtual_server(tmp_path: Path) -> None:
         "FWM 7 IPv6": Service(
             fwmark=7, af=socket.AF_INET6, scheduler="mh", flags=SvcFlags.SCHED2,
             dests=(Dest("2001:db8::7", 0, 1, Fwd.ROUTE),)),
-        "TCP 10.0.1.1:80": Service("10.0.1.1", 80, TCP, scheduler="rr", dests=(gue,)),
-        "TCP 10.0.1.2:80": Service("10.0.1.2", 80, TCP, scheduler="rr", dests=(gue,)),
-        "TCP 10.0.1.3:80": Service("10.0.1.3", 80, TCP, scheduler="rr", dests=(gue,)),
+        # unless NAT, a group entry's dests take its port (keepalived ipvs_group_cmd)
+        "TCP 10.0.1.1:80": Service("10.0.1.1", 80, TCP, scheduler="rr", dests=(gue80,)),
+        "TCP 10.0.1.2:80": Service("10.0.1.2", 80, TCP, scheduler="rr", dests=(gue80,)),
+        "TCP 10.0.1.3:80": Service("10.0.1.3", 80, TCP, scheduler="rr", dests=(gue80,)),
         "FWM 5": Service(fwmark=5, scheduler="rr", dests=(gue,)),
         # ops is for UDP only (keepalived resets it); a bare persistence_timeout is 360
         "TCP [2001:db8::1]:443": Service(

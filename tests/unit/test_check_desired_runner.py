@@ -185,3 +185,41 @@ def test_stop(tmp_path: Path, release: bool, flush: bool, left: list[str]) -> No
 
     asyncio.run(main())
     assert [str(s) for s in ipvs.table] == left
+
+
+def test_lvs_fifo_lines_for_every_server_and_quorum_change(tmp_path: Path) -> None:
+    """keepalived's notify_fifo_rs / notify_fifo_vs lines on lvs_notify_fifo (and the
+    generic notify_fifo), with or without notify scripts: "VS ... UP" at start (quorum
+    gained), "RS ... DOWN" for a failed real server. tests/conformance/ipvs.py compares
+    them with keepalived's in a real kernel."""
+    import os
+
+    fifo = tmp_path / "lvs.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    path = tmp_path / "keepalived.conf"
+    path.write_text(
+        CONF.replace("global_defs {\n", f"global_defs {{\n    lvs_notify_fifo {fifo}\n")
+    )
+    res = load(path)
+    assert res.ok, res.errors
+    r = CheckerRunner(res.config, CheckOptions())
+    ipvs = ModelIPVS([])
+
+    async def main() -> None:
+        await _start(r, ipvs)
+        cid = r.plan.virtual_servers[1].real_servers[0].checks[0]
+        for _ in range(2):  # retry 1 by default
+            _, actions = r.health.feed(cid, Outcome(False))
+            r.on_actions(actions)
+
+    asyncio.run(main())
+    lines = os.read(reader, 65536).decode().splitlines()
+    os.close(reader)
+    assert lines == [
+        "VS [10.0.0.1]:tcp:80 UP",
+        "VS [10.0.0.2]:tcp:80 UP",
+        "RS [192.168.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN",
+        "RS [192.168.1.1]:tcp:80 [10.0.0.2]:tcp:80 DOWN",
+        "VS [10.0.0.2]:tcp:80 DOWN",
+    ]

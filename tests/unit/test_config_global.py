@@ -113,7 +113,7 @@ def test_full_global_defs(tmp_path: Path) -> None:
         "lvs_sync_daemon vrrp instance VI_1 not found - ignoring"
     ]
     # Besides, every keyword fastha reads and does not act on is named at its line.
-    assert len(notes) == 14 and all("is not supported by fastha" in d.message for d in notes)
+    assert len(notes) == 13 and all("is not supported by fastha" in d.message for d in notes)
     enable_dbus = next(d for d in notes if d.message.startswith("enable_dbus "))
     assert enable_dbus.where is not None
     assert FULL.splitlines()[enable_dbus.where.line - 1].strip() == "enable_dbus"

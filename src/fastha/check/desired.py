@@ -40,7 +40,7 @@ from fastha.check.ipvs_model import (
     TunFlags,
     TunType,
 )
-from fastha.check.spec import RsKey, rs_key
+from fastha.check.spec import RsKey, rs_key, sorry_key
 from fastha.config.model_lvs import (
     PERSISTENCE_TIMEOUT_DEFAULT,
     Family,
@@ -190,6 +190,27 @@ def vs_services(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> 
     return out
 
 
+def runtime_protocol(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> str:
+    """keepalived's service_type once the config is read (check_data.c): by fwmark
+    alone (a fwmark, or a group of fwmarks only) it is none, whatever `protocol` says;
+    otherwise `protocol`, defaulting to UDP."""
+    g = groups.get(vs.group) if vs.group is not None else None
+    if vs.fwmark is not None or (g is not None and g.items
+                                 and all(isinstance(e, VsgFwmark) for e in g.items)):  # fmt: skip
+        return "none"
+    return vs.effective_protocol.value.lower()
+
+
+def runtime_name(vs: VirtualServer) -> str:
+    """keepalived's format_vs at run time: `[GROUP]:PORT`, `FWM N` or
+    `[ADDR]:PROTO:PORT` (the protocol after the UDP default)."""
+    if vs.group is not None:
+        return f"[{vs.group}]:{vs.port or 0}"
+    if vs.fwmark is not None:
+        return f"FWM {vs.fwmark}"
+    return f"[{vs.address}]:{vs.effective_protocol.value.lower()}:{vs.port or 0}"
+
+
 @dataclass(frozen=True, slots=True)
 class VsTable:
     """One virtual_server block: its services and how to build its destinations."""
@@ -199,13 +220,23 @@ class VsTable:
     services: tuple[Service, ...]
     templates: Mapping[RsKey, DestTemplate]  # real servers and the sorry server
     configured: Mapping[RsKey, int]  # every dest the config names -> configured weight
+    group: bool = False  # a virtual_server_group's services
+    # keepalived's run-time FMT_VS and FMT_RS protocol (the lvs FIFO lines)
+    fifo_name: str = ""
+    fifo_proto: str = ""
 
     def dests(self, weights: Mapping[RsKey, int]) -> tuple[Dest, ...]:
         return tuple(self.templates[k].dest(k, w) for k, w in weights.items())
 
     def with_dests(self, weights: Mapping[RsKey, int]) -> list[Service]:
         dests = self.dests(weights)
-        return [replace(s, dests=dests) for s in self.services]
+        if not self.group:
+            return [replace(s, dests=dests) for s in self.services]
+        # keepalived ipvs_group_cmd: unless NAT, a group entry's destinations take the
+        # entry's port (an address range's, 0 for a fwmark).
+        return [replace(s, dests=tuple(d if d.fwd is Fwd.MASQ else replace(d, port=s.port)
+                                       for d in dests))
+                for s in self.services]  # fmt: skip
 
 
 class DesiredTable:
@@ -221,7 +252,8 @@ class DesiredTable:
             configured: dict[RsKey, int] = {}
             ss = vs.sorry_server
             if ss is not None:
-                key = RsKey(ss.address, ss.port if ss.port is not None else (vs.port or 0))
+                key = sorry_key(vs)
+                assert key is not None
                 templates[key] = dest_template(sorry_server_method(vs))
                 configured[key] = 1
             for rs in vs.real_servers:
@@ -234,6 +266,9 @@ class DesiredTable:
                 services=tuple(vs_services(vs, groups)),
                 templates=templates,
                 configured=configured,
+                group=vs.group is not None,
+                fifo_name=runtime_name(vs),
+                fifo_proto=runtime_protocol(vs, groups),
             )
             self.vss.append(table)
             for s in table.services:

@@ -69,6 +69,7 @@ class Outcome:
     reason: str = ""
     weight: int | None = None
     offset: int | None = None
+    dynamic: bool = False  # misc_dynamic: `weight` None means the configured weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +146,19 @@ class Log:
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """Run a notify_up/notify_down/quorum_up/quorum_down script."""
+    """A real server or a virtual server's quorum went up or down: its notify_up /
+    notify_down / quorum_up / quorum_down script runs (``script`` None: none is
+    configured) and, as keepalived's do_rs_notifies / do_vs_notifies write them, the
+    lvs FIFO gets a line."""
 
-    script: NotifyScript
+    script: NotifyScript | None
     event: str  # "notify_up", "notify_down", "quorum_up", "quorum_down"
     vs: int
     rs: RsKey | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.event in ("notify_up", "quorum_up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,16 +263,18 @@ class Health:
         """Initial quorum evaluation (keepalived init_service_vs -> update_quorum_state)."""
         out: list[Action] = []
         for vi in range(len(self.vss)):
-            v = self.vss[vi]
-            if v.quorum_up and v.weight_sum() >= v.plan.quorum + v.plan.hysteresis:
-                # keepalived starts every virtual server without quorum and logs its
-                # gaining it (update_quorum_state(vs, init)); the state is the same.
-                p = v.plan
-                out.append(Log(f"Gained quorum {p.quorum}+{p.hysteresis}="
-                               f"{p.quorum + p.hysteresis} <= {v.weight_sum()} for VS {p.name}"))  # fmt: skip
-            self._quorum(vi, out, init=True)
+            self.init_quorum(vi, out)
             out.append(Changed(vi))
         return out
+
+    def init_quorum(self, vi: int, out: list[Action]) -> None:
+        """A virtual server's first quorum evaluation. keepalived starts every virtual
+        server without quorum (set_quorum_states runs before any real server is alive),
+        so at start it *gains* quorum: "Gained quorum", quorum_up and the FIFO's
+        "VS ... UP"; short of quorum + hysteresis it stays down, and only a sorry server
+        makes that an event ("Starting with quorum down")."""
+        self.vss[vi].quorum_up = False
+        self._quorum(vi, out, init=True)
 
     def activation_lines(self, suspended: set[int] | frozenset[int] = frozenset()) -> list[str]:
         """keepalived register_checkers_thread: one line per checker at start."""
@@ -290,15 +300,35 @@ class Health:
 
     def feed(self, cid: int, outcome: Outcome) -> tuple[Step, list[Action]]:
         c = self.checkers[cid]
+        first = not c.has_run
         step = c.feed(outcome.ok)
         weight_changed = False
-        if outcome.ok and outcome.weight is not None and outcome.weight != c.weight:
+        if outcome.dynamic and not outcome.ok:
+            if c.weight is not None:
+                # keepalived check_misc.c: a failure drops the dynamic weight (cur_weight
+                # = 0) without an IPVS edit; the server is going down anyway.
+                c.weight = None
+                for vi, ri in self.users[cid]:
+                    r = self.vss[vi].servers[ri]
+                    r.weight = self._weight(r)
+        elif outcome.dynamic and outcome.weight != c.weight:
+            c.weight = outcome.weight  # None: exit 0, the configured weight again
+            weight_changed = True
+        elif outcome.ok and outcome.weight is not None and outcome.weight != c.weight:
             c.weight = outcome.weight
             weight_changed = True
         if outcome.offset is not None and outcome.offset != c.offset:
             c.offset = outcome.offset
             weight_changed = True
         out: list[Action] = []
+        if first and c.has_run and c.alpha and not step.up:
+            # keepalived update_svr_checker_state: an alpha checker's first verdict
+            # confirms the down it started with, and the real server's down notifiers
+            # run (notify_down, the FIFO's "RS ... DOWN").
+            for vi, ri in self.users[cid]:
+                r = self.vss[vi].servers[ri]
+                if not r.alive:
+                    out.append(Notify(r.plan.notify_down, "notify_down", vi, r.key))
         if not step.edge and not weight_changed:
             return step, out
         for vi, ri in self.users[cid]:
@@ -343,8 +373,7 @@ class Health:
         if not v.sorry_active:
             out.append(Changed(vi))
         script = r.plan.notify_up if alive else r.plan.notify_down
-        if script is not None:
-            out.append(Notify(script, "notify_up" if alive else "notify_down", vi, r.key))
+        out.append(Notify(script, "notify_up" if alive else "notify_down", vi, r.key))
         self._quorum(vi, out)
 
     def _quorum(self, vi: int, out: list[Action], *, init: bool = False) -> None:
@@ -369,9 +398,10 @@ class Health:
                 )
                 v.sorry_active = False
                 out.append(Changed(vi))
-            if p.quorum_up is not None and not init:
-                out.append(Notify(p.quorum_up, "quorum_up", vi))
-        elif v.quorum_up and (total == 0 or total < threshold):
+            out.append(Notify(p.quorum_up, "quorum_up", vi))
+        elif (v.quorum_up and (total == 0 or total < threshold)) or (
+            init and not v.quorum_up and p.sorry_server is not None and not v.sorry_active
+        ):
             v.quorum_up = False
             word = "Starting with quorum down" if init else "Lost quorum"
             out.append(
@@ -382,8 +412,19 @@ class Health:
                 out.append(Log(f"{verb} sorry server {_fmt_rs(p, p.sorry_server)} to VS {p.name}"))
                 v.sorry_active = True
                 out.append(Changed(vi))
-            if p.quorum_down is not None:
-                out.append(Notify(p.quorum_down, "quorum_down", vi))
+            out.append(Notify(p.quorum_down, "quorum_down", vi))
+
+    def removed(self, vi: int) -> list[Action]:
+        """A virtual server a reload drops (keepalived clear_service_vs, not stopping):
+        the down notifiers of its live real servers and, if it held quorum, its
+        quorum_down, omega or not."""
+        v = self.vss[vi]
+        out: list[Action] = [
+            Notify(r.plan.notify_down, "notify_down", vi, r.key) for r in v.servers if r.alive
+        ]
+        if v.quorum_up:
+            out.append(Notify(v.plan.quorum_down, "quorum_down", vi))
+        return out
 
     def stop(self) -> list[Action]:
         """Shutdown: with `omega`, the down notifiers of alive servers and the quorum_down
@@ -393,8 +434,7 @@ class Health:
             if not v.plan.omega:
                 continue
             for r in v.servers:
-                if r.alive and r.plan.notify_down is not None:
+                if r.alive:
                     out.append(Notify(r.plan.notify_down, "notify_down", vi, r.key))
-            if v.quorum_up and v.plan.quorum_down is not None:
-                out.append(Notify(v.plan.quorum_down, "quorum_down", vi))
+            out.append(Notify(v.plan.quorum_down, "quorum_down", vi))
         return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastha.check.desired import DesiredTable
-from fastha.check.health import Action, Health
+from fastha.check.health import Action, Health, Notify
 from fastha.check.spec import Plan
 
 
@@ -70,13 +70,19 @@ def carry(
     for vi, v in enumerate(new.vss):
         oi = old_by_name.pop(v.plan.name, None)
         if oi is None:
-            new._quorum(vi, out, init=True)
+            new.init_quorum(vi, out)  # as at start: quorum gained, quorum_up, VS UP
             diff.added.append(vi)
             continue
         diff.old_index[vi] = oi
         o = old.vss[oi]
         v.quorum_up = o.quorum_up
         v.sorry_active = o.sorry_active and v.plan.sorry_server is not None
+        # keepalived clear_diff_rs: a live real server the new config drops goes down
+        # (its notify_down, the FIFO's RS line), then the quorum follows.
+        kept = {r.key for r in v.servers}
+        for r in o.servers:
+            if r.alive and r.key not in kept:
+                out.append(Notify(r.plan.notify_down, "notify_down", vi, r.key))
         new._quorum(vi, out)
         same = table.vss[vi] == old_table.vss[oi] and new.desired(vi) == old.desired(oi)
         (diff.unchanged if same else diff.changed).append(vi)

@@ -62,6 +62,7 @@ from fastha.daemon import child_status
 from fastha.daemon.alerts import CheckerAlerts
 from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
+from fastha.drivers.fifo import NotifyFifo, fifo_owner
 from fastha.drivers.ipvs import IPVS, IPVSError
 from fastha.drivers.scripts import Script, ScriptRunner
 from fastha.drivers.signals import SIGJSON
@@ -131,6 +132,13 @@ class CheckerRunner:
         self._skipped_logged: set[str] = set()
         self.alerts = CheckerAlerts(config, self.health)
         self.started_at = time.time()
+        # keepalived's notify_fifo and lvs_notify_fifo both get the checker's RS / VS
+        # lines (ipwrapper.c notify_fifo_rs / notify_fifo_vs).
+        gd = getattr(config, "global_defs", None)
+        self.fifos = [NotifyFifo(f.name, owner=fifo_owner(f.username))
+                      for f in (getattr(gd, "notify_fifo", None),
+                                getattr(gd, "lvs_notify_fifo", None))
+                      if f is not None]  # fmt: skip
 
     # ------------------------------------------------------------ actions
 
@@ -164,11 +172,19 @@ class CheckerRunner:
         return self._notify_scripts[key]
 
     def _notify(self, a: Notify, table: DesiredTable | None = None) -> asyncio.Task[Any] | None:
+        vs = (table or self.table).vss[a.vs]
+        state = "UP" if a.up else "DOWN"
+        if self.fifos:
+            line = (f"RS [{a.rs.address}]:{vs.fifo_proto}:{a.rs.port} {vs.fifo_name} {state}\n"
+                    if a.rs is not None else f"VS {vs.fifo_name} {state}\n")  # fmt: skip
+            for fifo in self.fifos:
+                fifo.write_line(line.encode())
+        if a.script is None:
+            return None
         r = self._resolved(a.script.command, a.script.user, a.script.group)
         if r is None:
             return None
-        vss = (table or self.table).vss
-        name = f"{a.event} {vss[a.vs].name}" + (f" {a.rs}" if a.rs else "")
+        name = f"{a.event} {vs.name}" + (f" {a.rs}" if a.rs else "")
         self.counters.notifies += 1
         log.info("Executing [%s] for %s", a.script.command, name)
         script = Script(r.argv, uid=r.uid, gid=r.gid, name=name)
@@ -328,9 +344,9 @@ class CheckerRunner:
             new_of = {oi: vi for vi, oi in diff.old_index.items()}
             pending = {new_of[oi] for oi in self._dirty if oi in new_of}
             self._dirty = set()
-            # The omega notifiers of virtual servers that go (keepalived clear_service_vs).
-            gone = set(diff.removed)
-            omega = [a for a in old_health.stop() if isinstance(a, Notify) and a.vs in gone]
+            # The down notifiers of virtual servers that go (keepalived clear_service_vs).
+            omega = [a for vi in diff.removed for a in old_health.removed(vi)
+                     if isinstance(a, Notify)]  # fmt: skip
             # The swap: nothing awaits between here and the scheduler's rebind, so every
             # probe result from now on lands in the new health model.
             self.config, self.plan, self.health, self.table = config, plan_, health, table
@@ -588,10 +604,11 @@ class CheckerRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
         if self.scheduler is not None:
-            await self.scheduler.close()  # also cancels running scripts
-            started = [self._notify(a) for a in self.scheduler.stop_actions()
-                       if isinstance(a, Notify)]  # fmt: skip
-            tasks = [t for t in started if t is not None]
+            # Probes stop; the runner stays open for omega's notifiers (keepalived runs
+            # them at shutdown), then self.scripts.close() below ends what is left.
+            await self.scheduler.close(keep_scripts=True)
+            tasks = [t for a in self.scheduler.stop_actions() if isinstance(a, Notify)
+                     and (t := self._notify(a)) is not None]  # fmt: skip
             if tasks:
                 await asyncio.wait(tasks, timeout=STOP_SCRIPTS_WAIT)
         await self.scripts.close()

@@ -116,7 +116,9 @@ class Scheduler:
         self._arm_new(new)
         return len(self._index) - len(new), len(new), len(gone)
 
-    async def close(self) -> None:
+    async def close(self, *, keep_scripts: bool = False) -> None:
+        """Cancel every probe; close the script runner too unless ``keep_scripts`` (the
+        checker's omega notifiers still run on it at shutdown)."""
         self._closed = True
         for h in self._handles.values():
             h.cancel()
@@ -128,7 +130,7 @@ class Scheduler:
                 await t
         if self._own_timer and self._timer is not None:
             self._timer.close()
-        if self.ctx.scripts is not None:
+        if self.ctx.scripts is not None and not keep_scripts:
             await self.ctx.scripts.close()
 
     def stop_actions(self) -> list[Action]:

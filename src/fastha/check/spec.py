@@ -43,6 +43,7 @@ from fastha.config.model_lvs import (
     checker_timing,
     real_server_method,
     real_server_weight,
+    sorry_server_method,
 )
 from fastha.config.scripts import enabled
 from fastha.config.values import IPAddress
@@ -255,6 +256,18 @@ def rs_key(vs: VirtualServer, rs: RealServer) -> RsKey:
     return RsKey(rs.address, port)
 
 
+def sorry_key(vs: VirtualServer) -> RsKey | None:
+    """The sorry server's IPVS destination: as a real server's (rs_key), its port is the
+    service's (0 for fwmark) unless NAT (keepalived ipvswrapper.c ipvs_set_drule)."""
+    ss = vs.sorry_server
+    if ss is None:
+        return None
+    port = ss.port if ss.port is not None else (vs.port or 0)
+    if vs.group is None and sorry_server_method(vs).method is not Method.NAT:
+        port = 0 if vs.fwmark is not None else (vs.port or 0)
+    return RsKey(ss.address, port)
+
+
 def _endpoint(c: ConnectionChecker | SmtpHost, rs_key: RsKey, timeout: float) -> Endpoint:
     return Endpoint(
         host=c.connect_ip if c.connect_ip is not None else rs_key.address,
@@ -333,7 +346,10 @@ class _Builder:
             )
             return [(spec_m, c)]
         assert isinstance(c, ConnectionChecker)
-        ep = _endpoint(c, key, t.connect_timeout)
+        # keepalived probes the real server's own port (rs->addr); only the IPVS
+        # destination takes the service's port when forwarding is not NAT.
+        probe_key = RsKey(rs.address, rs.port if rs.port is not None else (vs.port or 0))
+        ep = _endpoint(c, probe_key, t.connect_timeout)
         if isinstance(c, HttpGet):
             vhost = next(
                 (v for v in (c.virtualhost, rs.virtualhost, vs.virtualhost) if v is not None),
@@ -437,7 +453,6 @@ def build_plan(config: Any, *, default_helo: str = "localhost") -> Plan:
                     checks=tuple(dict.fromkeys(cids)),
                 )
             )
-        ss = vs.sorry_server
         vss.append(
             VsPlan(
                 name=vs.describe(),
@@ -446,11 +461,7 @@ def build_plan(config: Any, *, default_helo: str = "localhost") -> Plan:
                 hysteresis=vs.hysteresis,
                 quorum_up=vs.quorum_up,
                 quorum_down=vs.quorum_down,
-                sorry_server=(
-                    RsKey(ss.address, ss.port if ss.port is not None else (vs.port or 0))
-                    if ss is not None
-                    else None
-                ),
+                sorry_server=sorry_key(vs),
                 sorry_server_inhibit=vs.sorry_server_inhibit,
                 omega=vs.omega,
                 ha_suspend=vs.ha_suspend,

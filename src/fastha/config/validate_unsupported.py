@@ -49,7 +49,6 @@ GLOBAL: Mapping[str, str] = {
     "enable_snmp_rfcv2": "SNMP is not supported; `fastha daemon --metrics` serves Prometheus",
     "enable_snmp_rfcv3": "SNMP is not supported; `fastha daemon --metrics` serves Prometheus",
     "enable_dbus": "D-Bus is not supported; `fastha status --json` answers on a socket",
-    "lvs_notify_fifo": "checker events reach the log and `fastha status`",
     "lvs_notify_fifo_script": "checker events reach the log and `fastha status`",
     "fifo_write_vrrp_states_on_reload": "states are written to the FIFO when they change",
     "reload_check_config": "a reload is always validated first; a bad file changes nothing",

@@ -52,6 +52,18 @@ class FifoStats:
     errors: int = 0
 
 
+def fifo_owner(username: str | None) -> int | None:
+    """The uid `notify_fifo NAME USER` names: its FIFO may be that user's (else root's)."""
+    import pwd
+
+    if not username:
+        return None
+    try:
+        return pwd.getpwnam(username).pw_uid
+    except KeyError:
+        return None
+
+
 class NotifyFifo:
     def __init__(
         self, path: str, *, create: bool = False, hold_open: bool = False, owner: int | None = None

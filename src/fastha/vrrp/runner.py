@@ -25,7 +25,7 @@ from fastha.daemon.alerts import VrrpAlerts
 from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.addrwatch import Address, AddressWatcher
-from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.fifo import NotifyFifo, fifo_owner
 from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.inotify import DirWatch
@@ -463,7 +463,7 @@ class VrrpRunner:
         if self.spec.notify_fifo:
             ours = fifo_script is not None
             fifo = NotifyFifo(self.spec.notify_fifo, create=ours, hold_open=ours,
-                              owner=_fifo_owner(self.config))  # fmt: skip
+                              owner=fifo_owner(_vrrp_fifo_user(self.config)))  # fmt: skip
         ctx = self.ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -1059,18 +1059,10 @@ class VrrpRunner:
             await self.firewall.remove()  # ... and the rules that guard them
 
 
-def _fifo_owner(config: Config) -> int | None:
-    """The uid `notify_fifo NAME USER` names: its FIFO may be that user's (else root's)."""
-    import pwd
-
+def _vrrp_fifo_user(config: Config) -> str | None:
     g = config.global_defs
     fifo = g.vrrp_notify_fifo or g.notify_fifo
-    if fifo is None or not fifo.username:
-        return None
-    try:
-        return pwd.getpwnam(fifo.username).pw_uid
-    except KeyError:
-        return None
+    return fifo.username if fifo is not None else None
 
 
 def _admin_up(ifname: str) -> bool:

@@ -131,10 +131,12 @@ UP: Table = {
                                   "10.99.0.3:80": ("Masq", 5)}),  # foreign, in our service
     "TCP  10.10.0.2:80": ("rr", {"198.18.1.3:80": ("Route", 1)}),
     "FWM  7": ("rr", {"198.18.1.1:0": ("Route", 1)}),
-    "TCP  10.10.1.1:443": ("wlc", {"198.18.1.4:8443": ("Tunnel", 1)}),
-    "TCP  10.10.1.2:443": ("wlc", {"198.18.1.4:8443": ("Tunnel", 1)}),
-    "TCP  10.10.1.3:443": ("wlc", {"198.18.1.4:8443": ("Tunnel", 1)}),
-    "FWM  8": ("wlc", {"198.18.1.4:8443": ("Tunnel", 1)}),
+    # TUN in a group: the entry's port, 0 for a fwmark (keepalived ipvs_group_cmd); the
+    # checks still probe 8443
+    "TCP  10.10.1.1:443": ("wlc", {"198.18.1.4:443": ("Tunnel", 1)}),
+    "TCP  10.10.1.2:443": ("wlc", {"198.18.1.4:443": ("Tunnel", 1)}),
+    "TCP  10.10.1.3:443": ("wlc", {"198.18.1.4:443": ("Tunnel", 1)}),
+    "FWM  8": ("wlc", {"198.18.1.4:0": ("Tunnel", 1)}),
     "TCP  [fd00::100]:80": ("lc persistent 60 mask 64", {"[fd00::1]:8001": ("Masq", 1)}),
 }  # fmt: skip
 

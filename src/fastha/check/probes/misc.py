@@ -1,6 +1,8 @@
 """MISC_CHECK (keepalived check_misc.c): run misc_path (as script_user or the checker's
 user), bounded by misc_timeout. Exit 0: up. With misc_dynamic, exit 2..255: up, weight
-set to code - 2 (keepalived.conf(5)). Anything else, a signal or a timeout: down."""
+set to code - 2 (keepalived.conf(5)); exit 0 or a failure drops that weight for the
+configured one (check_misc.c cur_weight = 0). Anything else, a signal or a timeout:
+down."""
 
 from __future__ import annotations
 
@@ -24,13 +26,15 @@ async def probe(spec: MiscSpec, ctx: ProbeContext) -> Outcome:
             name=f"MISC_CHECK {spec.argv[0]}",
         )
     )
+    dyn = spec.dynamic
     if res.timed_out:
-        return Outcome(False, "timed out")
+        return Outcome(False, "timed out", dynamic=dyn)
     if res.error is not None:
-        return Outcome(False, res.error)
+        return Outcome(False, res.error, dynamic=dyn)
     rc = res.returncode
     if rc == 0:
-        return Outcome(True)
-    if spec.dynamic and 2 <= rc <= 255:
-        return Outcome(True, weight=rc - 2)
-    return Outcome(False, f"exited with status {rc}" if rc > 0 else f"killed by signal {-rc}")
+        return Outcome(True, dynamic=dyn)  # misc_dynamic: back to the configured weight
+    if dyn and 2 <= rc <= 255:
+        return Outcome(True, weight=rc - 2, dynamic=True)
+    why = f"exited with status {rc}" if rc > 0 else f"killed by signal {-rc}"
+    return Outcome(False, why, dynamic=dyn)
