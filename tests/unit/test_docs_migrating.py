@@ -24,3 +24,11 @@ def test_unsupported_keyword_table_matches_the_code() -> None:
                                  ("vrrp_sync_group", SYNC_GROUP))
             for kw, instead in table.items()}  # fmt: skip
     assert rows == want
+
+
+def test_allowlist_blocks_are_current() -> None:
+    """README's compatibility notes and MIGRATING.md show the conformance allow-list as it
+    is (regenerate with `python -m tests.conformance.docs`)."""
+    from tests.conformance.docs import stale
+
+    assert stale() == []
