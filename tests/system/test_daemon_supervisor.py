@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pytest
 
 from fastha.daemon.control import ControlError, request_sync
 from tests.support.prereq import need_root, need_tool
+from tests.support.wait import wait_for as support_wait_for
 
 pytestmark = pytest.mark.system
 
@@ -49,13 +49,7 @@ DEADLINE = 30.0  # generous: CI machines are busy; nothing here measures time
 
 
 def wait_for(cond: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return support_wait_for(cond, what, deadline, 0.02)
 
 
 def alive(pid: int) -> bool:

@@ -26,7 +26,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import pytest
 
 from tests.support.netns import Topology
 from tests.support.prereq import need_root, need_tool
+from tests.support.wait import wait_for as support_wait_for
 
 pytestmark = pytest.mark.system
 
@@ -78,13 +78,7 @@ BROKEN = "vrrp_instance VI_1 {\n    virtual_router_id 300\n"
 
 
 def wait_for(cond: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return support_wait_for(cond, what, deadline, 0.05)
 
 
 def sh(

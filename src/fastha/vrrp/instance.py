@@ -219,18 +219,14 @@ class Instance:
         packed_src = socket.inet_pton(self.family, self.src)
         packed_dst = socket.inet_pton(self.family, dst)
         adver_int = p.adver_int_cs // 100 if p.version == 2 else p.adver_int_cs
-        self.template = AdvertTemplate(
-            p.version,
-            p.vrid,
-            p.priority,
-            adver_int,
-            addresses,
-            self.family,
-            packed_src,
-            packed_dst,
-            spec.auth_type,
-            b"" if spec.auth_type == AUTH_AH else spec.auth_data,  # AH: 8 zero bytes
-        )
+        auth_data = b"" if spec.auth_type == AUTH_AH else spec.auth_data  # AH: 8 zero bytes
+
+        def template(packed_dst: bytes) -> AdvertTemplate:
+            return AdvertTemplate(p.version, p.vrid, p.priority, adver_int, addresses,
+                                  self.family, packed_src, packed_dst, spec.auth_type,
+                                  auth_data)  # fmt: skip
+
+        self.template = template(packed_dst)
         self.packed_src = packed_src
         self.ip_ttl = spec.unicast_ttl if spec.unicast_peers else 255
         self.ah_key = AhKey(spec.auth_data) if spec.auth_type == AUTH_AH else None
@@ -240,19 +236,7 @@ class Instance:
         self.peer_templates = ()
         if p.version == 3 and len(spec.unicast_peers) > 1:
             self.peer_templates = tuple(
-                AdvertTemplate(
-                    p.version,
-                    p.vrid,
-                    p.priority,
-                    adver_int,
-                    addresses,
-                    self.family,
-                    packed_src,
-                    socket.inet_pton(self.family, peer),
-                    spec.auth_type,
-                    b"" if spec.auth_type == AUTH_AH else spec.auth_data,
-                )
-                for peer in spec.unicast_peers
+                template(socket.inet_pton(self.family, peer)) for peer in spec.unicast_peers
             )
         self.expect = Expect(
             p.version,
