@@ -41,7 +41,9 @@ def main(argv: list[str]) -> int:
             failed += 1
             print(out.report())
     print(f"{len(todo)} scenarios in {time.monotonic() - t:.0f} s, {failed} failed")
-    rows, uncovered = coverage.table(SCENARIOS.values())
+    from tests.conformance.ipvs import SCENARIOS as IPVS_SCENARIOS
+
+    rows, uncovered = coverage.table([*SCENARIOS.values(), *IPVS_SCENARIOS.values()])  # type: ignore[list-item]
     print(coverage.render(rows))
     if a.keep:
         print(f"labs kept in {base}")

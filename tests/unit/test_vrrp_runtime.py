@@ -260,3 +260,18 @@ def test_stats_clear_zeroes_every_counter() -> None:
     c.count_drop("TTL")
     c.clear()
     assert c == Counters()
+
+
+def test_paced_bursts_as_keepalived_queues_them() -> None:
+    """vrrp_gna_interval / vrrp_garp_interval: keepalived sends an interface's first frame
+    at once and queues the rest with a flag per address, so repeat 2 sends the first
+    address twice and the others once (seen in keepalived 2.2.7's -D log); without an
+    interval every address goes repeat times at once."""
+    from fastha.vrrp.instance import paced
+
+    eth0, eth1 = object(), object()
+    frames = [(eth0, b"a", 0.01, True), (eth0, b"b", 0.01, True), (eth1, b"c", 0.02, False)]
+    sends = [(frame, wait) for _sender, frame, wait in paced(frames, 2)]  # type: ignore[arg-type]
+    assert sends == [(b"a", 0.0), (b"c", 0.0), (b"b", 0.01), (b"a", 0.01), (b"c", 0.02)]
+    plain = [(s, f, 0.0, False) for s, f, _g, _v in frames]
+    assert [f for _s, f, w in paced(plain, 2)] == [b"a", b"b", b"c"] * 2  # type: ignore[arg-type]

@@ -174,6 +174,32 @@ def _family_of(packed: bytes) -> int:
     return socket.AF_INET6 if len(packed) == 16 else socket.AF_INET
 
 
+def paced(
+    frames: list[tuple[PacketSender, bytes, float, bool]], repeat: int
+) -> list[tuple[PacketSender, bytes, float]]:
+    """A burst's sends as keepalived makes them: (sender, frame, wait before it).
+
+    Without vrrp_garp_interval / vrrp_gna_interval every address goes ``repeat`` times at
+    once. With one, keepalived (vrrp_arp.c/vrrp_ndisc.c) sends only the first frame of an
+    interface and family at once and queues the rest by address, a flag per address: an
+    address queued again while still queued is sent once (so ``repeat`` 2 gives the first
+    address twice and every other address once), one per interval."""
+    out: list[tuple[PacketSender, bytes, float]] = []
+    started: set[tuple[int, bool]] = set()
+    pending: list[int] = []
+    for _ in range(repeat):
+        for i, (sender, frame, gap, v6) in enumerate(frames):
+            if not gap:
+                out.append((sender, frame, 0.0))
+            elif (id(sender), v6) not in started:
+                started.add((id(sender), v6))
+                out.append((sender, frame, 0.0))
+            elif i not in pending:
+                pending.append(i)
+    out += [(frames[i][0], frames[i][1], frames[i][2]) for i in pending]
+    return out
+
+
 class Instance:
     def __init__(self, spec: InstanceSpec, ctx: Context, primary_address: str) -> None:
         self.spec = spec
@@ -633,24 +659,18 @@ class Instance:
     async def _gratuitous(self, repeat: int, vips: list[Any] | None = None) -> None:
         if self.machine.state != State.MASTER:  # left MASTER while queued: never announce
             return
-        frames: list[tuple[PacketSender, bytes, float]] = []
+        frames: list[tuple[PacketSender, bytes, float, bool]] = []
         # keepalived's vrrp_send_link_update: the VIPs, then the excluded addresses.
         for vip in (*self.spec.vips, *self.spec.excluded) if vips is None else vips:
             sender = self.ctx.sender(vip.dev or self.spec.ifname)
             packed = socket.inet_pton(vip.family, vip.address)
             if vip.family == socket.AF_INET6:
                 router = self.ctx.gna_router(vip.dev or self.spec.ifname)
-                frames.append(
-                    (
-                        sender,
-                        na_frame(sender.mac_bytes, packed, router=router),
-                        self.spec.gna_interval_s,
-                    )
-                )
+                frame = na_frame(sender.mac_bytes, packed, router=router)
+                frames.append((sender, frame, self.spec.gna_interval_s, True))
             else:
-                frames.append(
-                    (sender, garp_frame(sender.mac_bytes, packed), self.spec.garp_interval_s)
-                )
+                frame = garp_frame(sender.mac_bytes, packed)
+                frames.append((sender, frame, self.spec.garp_interval_s, False))
         log.info(
             "(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
             self.name,
@@ -659,7 +679,7 @@ class Instance:
         )
         self._cancel_garp()
         self.garp_task = self.ctx.loop.create_task(
-            self._garp_burst(frames, max(1, repeat)), name=f"garp-{self.name}"
+            self._garp_burst(paced(frames, max(1, repeat))), name=f"garp-{self.name}"
         )
 
     def _cancel_garp(self) -> None:
@@ -667,16 +687,13 @@ class Instance:
             self.garp_task.cancel()
         self.garp_task = None
 
-    async def _garp_burst(
-        self, frames: list[tuple[PacketSender, bytes, float]], repeat: int
-    ) -> None:
-        for _ in range(repeat):
-            for sender, frame, gap in frames:
-                if self.machine.state != State.MASTER:
-                    return
-                sender.send(frame)
-                if gap:
-                    await asyncio.sleep(gap)
+    async def _garp_burst(self, sends: list[tuple[PacketSender, bytes, float]]) -> None:
+        for sender, frame, wait in sends:
+            if wait:
+                await asyncio.sleep(wait)
+            if self.machine.state != State.MASTER:
+                return
+            sender.send(frame)
 
     # -- notify -----------------------------------------------------------------------
 
