@@ -364,6 +364,9 @@ def test_notify_scripts_generic_notify_and_fifo(topo: Topology) -> None:
             c.wait_master(TIMEOUT, expect="a")
             c.link_down("a")
             c.wait_state("a", "FAULT", TIMEOUT)
+            # b takes over only after its master-down interval: a link back up before
+            # that leaves b BACKUP and no MASTER 100 line (the race CI hit under load).
+            c.wait_state("b", "MASTER", TIMEOUT)
             c.link_up("a")
             c.wait_master(TIMEOUT, expect="a")
             assert c.stop("a") == 0
