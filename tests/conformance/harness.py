@@ -23,11 +23,11 @@ import struct
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from tests.support.netns import Capture, Node, Topology
 from tests.support.vrrp_peer import Impl, Peer
@@ -204,6 +204,28 @@ def expand(text: str, scen: Scenario, me: str, workdir: Path) -> str:
         raise ValueError(f"unknown template token {m[0]!r}")
 
     return TOKEN.sub(sub, text)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Named)
+
+
+def registrar(registry: dict[str, S]) -> Callable[[Callable[[], S]], Callable[[], S]]:
+    """A ``@scenario`` decorator filling ``registry`` (VRRP and IPVS scenarios alike): the
+    function runs once, its scenario is kept by name, a name used twice is an error."""
+
+    def scenario(fn: Callable[[], S]) -> Callable[[], S]:
+        s = fn()
+        if s.name in registry:
+            raise ValueError(f"scenario {s.name!r} defined twice")
+        registry[s.name] = s
+        return fn
+
+    return scenario
 
 
 def global_defs(*extra: str) -> str:

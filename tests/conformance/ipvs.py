@@ -41,13 +41,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.conformance.harness import expand, global_defs
+from tests.conformance.harness import expand, global_defs, registrar
 from tests.support.vrrp_peer import fastha_binary, keepalived_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,13 +137,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {}
 
-
-def scenario(fn: Callable[[], Scenario]) -> Callable[[], Scenario]:
-    s = fn()
-    if s.name in SCENARIOS:
-        raise ValueError(f"scenario {s.name!r} defined twice")
-    SCENARIOS[s.name] = s
-    return fn
+scenario = registrar(SCENARIOS)
 
 
 GLOBAL = global_defs("lvs_notify_fifo <<fifo>>")

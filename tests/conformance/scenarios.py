@@ -6,14 +6,13 @@ README.md for the template tokens and the steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tests.conformance.harness import (
     Scenario,
     block,
     global_defs,
     kill,
     link,
+    registrar,
     reload,
     script,
     sig,
@@ -24,13 +23,7 @@ from tests.conformance.harness import (
 
 SCENARIOS: dict[str, Scenario] = {}
 
-
-def scenario(fn: Callable[[], Scenario]) -> Callable[[], Scenario]:
-    s = fn()
-    if s.name in SCENARIOS:
-        raise ValueError(f"scenario {s.name!r} defined twice")
-    SCENARIOS[s.name] = s
-    return fn
+scenario = registrar(SCENARIOS)
 
 
 def instance(
