@@ -29,16 +29,18 @@ import socket
 import struct
 from collections.abc import Callable
 
+from fastha.drivers import nlsocket
+from fastha.drivers.nlsocket import NLMSG_DONE, NLMSG_ERROR
+
 log = logging.getLogger(__name__)
 
 NETLINK_ROUTE = 0
 RTMGRP_IPV4_IFADDR = 0x10
 RTMGRP_IPV6_IFADDR = 0x100
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
-NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 2, 3, 4
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-_HDR = struct.Struct("=IHHII")  # nlmsghdr
+_HDR = nlsocket.NLMSG_HDR
 _IFA = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
 _NLA = struct.Struct("=HH")
 
@@ -82,7 +84,7 @@ class AddressWatcher:
         self.callback = callback
         self.holders: dict[Address, set[int]] = {}  # address -> interfaces holding it
         self.malformed = 0
-        self._sock: socket.socket | None = None
+        self._reader: nlsocket.Reader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seq = 0
         self._dumping = False
@@ -98,33 +100,33 @@ class AddressWatcher:
 
     async def open(self) -> AddressWatcher:
         self._loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                             NETLINK_ROUTE)  # fmt: skip
-        sock.bind((0, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self._sock = sock
-        self._loop.add_reader(sock.fileno(), self._on_readable)
+        sock = nlsocket.open_socket(
+            NETLINK_ROUTE, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, rcvbuf=1 << 20
+        )
+        # bounded: an event storm must not starve the loop
+        self._reader = nlsocket.Reader(
+            sock, self._dispatch, self._on_error, bufsize=1 << 16, budget=64
+        )
+        self._reader.attach(self._loop)
         await self._dump(initial=True)
         return self
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         if self._dump_done is not None and not self._dump_done.done():
             self._dump_done.cancel()
 
     # -- reading
 
     async def _dump(self, *, initial: bool) -> None:
-        assert self._sock is not None and self._loop is not None
+        assert self._reader is not None and self._loop is not None
         self._seq += 1
         self._dumping, self._dump_seen = True, {}
         self._dump_done = self._loop.create_future()
         req = _HDR.pack(_HDR.size + 4, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0)
-        self._sock.send(req + struct.pack("=Bxxx", socket.AF_UNSPEC))
+        self._reader.send(req + struct.pack("=Bxxx", socket.AF_UNSPEC))
         await self._dump_done
         seen, self._dumping = self._dump_seen, False
         if initial:
@@ -137,32 +139,19 @@ class AddressWatcher:
                 self._edge(addr, now)
         self.holders = seen
 
-    def _on_readable(self) -> None:
-        assert self._sock is not None
-        for _ in range(64):  # bounded: an event storm must not starve the loop
-            try:
-                data = self._sock.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS and not self._dumping:
-                    log.warning("netlink address events lost, resynchronising")
-                    assert self._loop is not None
-                    self._loop.create_task(self._dump(initial=False))
-                    continue
-                log.error("netlink address watcher: %s", exc)
-                return
-            self._dispatch(data)
+    def _on_error(self, exc: OSError) -> bool:
+        if exc.errno == errno.ENOBUFS and not self._dumping:
+            log.warning("netlink address events lost, resynchronising")
+            assert self._loop is not None
+            self._loop.create_task(self._dump(initial=False))
+            return True
+        log.error("netlink address watcher: %s", exc)
+        return False
 
     def _dispatch(self, data: bytes) -> None:
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, mtype, _flags, seq, _pid = _HDR.unpack_from(data, off)
-            if length < _HDR.size or off + length > len(data):
-                self.malformed += 1
-                return
+        msgs, malformed = nlsocket.messages(data)
+        for off, length, mtype, _flags, seq in msgs:
             msg = data[off : off + length]
-            off += (length + 3) & ~3
             if mtype in (NLMSG_DONE, NLMSG_ERROR) and seq == self._seq and self._dumping:
                 if self._dump_done is not None and not self._dump_done.done():
                     self._dump_done.set_result(None)
@@ -180,6 +169,8 @@ class AddressWatcher:
                 self._dump_seen.setdefault(addr, set()).add(index)
             else:
                 self._event(kind, addr, index)
+        if malformed:
+            self.malformed += 1
 
     def _event(self, kind: int, addr: Address, index: int) -> None:
         if self._dumping:  # keep the dump's picture in step with events during it

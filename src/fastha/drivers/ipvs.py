@@ -48,15 +48,15 @@ from fastha.check.ipvs_model import (
     family_of,
 )
 from fastha.check.planner import Op, OpKind
+from fastha.drivers import nlsocket
+from fastha.drivers.nlsocket import NLMSG_DONE, NLMSG_ERROR
 
 log = logging.getLogger(__name__)
 
 NETLINK_GENERIC = 16
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11
-SO_RCVBUFFORCE = 33
-_HDR = struct.Struct("=IHHII")
+_HDR = nlsocket.NLMSG_HDR
 _BATCH_BYTES = 48 * 1024  # per sendmsg; the kernel acks each message (~36 bytes + skb)
 IPVS_STATE = {"master": 1, "backup": 2}
 _GONE = (errno.ESRCH, errno.ENOENT)
@@ -434,7 +434,7 @@ class IPVS:
     """Async IPVS driver. ``async with IPVS() as ipvs:`` inside the running loop."""
 
     def __init__(self) -> None:
-        self._sock: socket.socket | None = None
+        self._reader: nlsocket.Reader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._family = 0
         self._seq = 0
@@ -450,18 +450,13 @@ class IPVS:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                             NETLINK_GENERIC)  # fmt: skip
-        sock.bind((0, 0))
-        for opt in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # FORCE needs CAP_NET_ADMIN
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
-                break
-            except OSError:
-                continue
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        self._sock = sock
-        self._loop.add_reader(sock.fileno(), self._on_readable)
+        sock = nlsocket.open_socket(
+            NETLINK_GENERIC, rcvbuf=8 << 20, force_rcvbuf=True, sndbuf=1 << 20
+        )
+        self._reader = nlsocket.Reader(
+            sock, self._dispatch, self._on_error, bufsize=1 << 17, budget=256
+        )
+        self._reader.attach(self._loop)
         msg = ctrlmsg()
         msg["cmd"] = CTRL_CMD_GETFAMILY
         msg["version"] = 1
@@ -472,11 +467,9 @@ class IPVS:
         self._family = replies[0][0].get_attr("CTRL_ATTR_FAMILY_ID")
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         for batch, _ in self._pending.values():
             if not batch.future.done():
                 batch.future.set_exception(ConnectionError("IPVS socket closed"))
@@ -484,27 +477,16 @@ class IPVS:
 
     # -- transport
 
-    def _on_readable(self) -> None:
-        assert self._sock is not None
-        for _ in range(256):
-            try:
-                data = self._sock.recv(1 << 17)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ENOBUFS: acks lost; fail everything in flight
-                for batch, _ in list(self._pending.values()):
-                    if not batch.future.done():
-                        batch.future.set_exception(exc)
-                self._pending.clear()
-                return
-            self._dispatch(data)
+    def _on_error(self, exc: OSError) -> bool:
+        """ENOBUFS: acks lost; fail everything in flight."""
+        for batch, _ in list(self._pending.values()):
+            if not batch.future.done():
+                batch.future.set_exception(exc)
+        self._pending.clear()
+        return False
 
     def _dispatch(self, data: bytes) -> None:
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, mtype, _flags, seq, _pid = _HDR.unpack_from(data, off)
-            if length < _HDR.size:
-                break
+        for off, length, mtype, _flags, seq in nlsocket.messages(data)[0]:
             entry = self._pending.get(seq)
             if entry is not None:
                 batch, idx = entry
@@ -515,7 +497,6 @@ class IPVS:
                     self._finish(seq, batch, idx, 0)
                 else:
                     batch.msgs[idx].append(data[off : off + length])
-            off += (length + 3) & ~3
 
     def _finish(self, seq: int, batch: _Pending, idx: int, err: int) -> None:
         del self._pending[seq]
@@ -527,7 +508,7 @@ class IPVS:
     async def _send(self, msgs: Sequence[Any], mtype: int, flags: int) -> _Pending:
         """Send ``msgs`` in as few datagrams as fit; wait for all. Each is a pyroute2
         message or the bytes after the netlink header (``encode_op``)."""
-        assert self._sock is not None and self._loop is not None
+        assert self._reader is not None and self._loop is not None
         batch = _Pending(self._loop.create_future(), len(msgs))
         batch.msgs = [[] for _ in msgs]
         batch.errors = [0] * len(msgs)
@@ -551,10 +532,10 @@ class IPVS:
             chunk.append(data)
             size += len(data)
             if size >= _BATCH_BYTES:
-                self._sock.send(b"".join(chunk))
+                self._reader.send(b"".join(chunk))
                 chunk, size = [], 0
         if chunk:
-            self._sock.send(b"".join(chunk))
+            self._reader.send(b"".join(chunk))
         await batch.future
         return batch
 

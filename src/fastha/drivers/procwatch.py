@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from fastha.drivers import netns
+from fastha.drivers import netns, nlsocket
 from fastha.vrrp.proctrack import Cause, ProcessMatch, ProcessTracker
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
 CN_VAL_PROC = 1
 PROC_CN_MCAST_LISTEN = 1
-NLMSG_DONE = 3
-NLMSG_HDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+NLMSG_DONE = nlsocket.NLMSG_DONE
+NLMSG_HDR = nlsocket.NLMSG_HDR
 CN_MSG = struct.Struct("=IIIIHH")  # idx, val, seq, ack, len, flags
 EVENT_HEAD = struct.Struct("=IIQ")  # what, cpu, timestamp_ns
 PIDS2 = struct.Struct("=ii")
@@ -55,13 +55,8 @@ def parse_events(buf: bytes) -> list[tuple[int, tuple[int, ...], bytes]]:
     child_pid, child_tgid), exec (pid, tgid), comm (pid, tgid) + the new name, exit
     (pid, tgid). Short or foreign messages are skipped."""
     out: list[tuple[int, tuple[int, ...], bytes]] = []
-    off = 0
-    while off + NLMSG_HDR.size <= len(buf):
-        length = NLMSG_HDR.unpack_from(buf, off)[0]
-        if length < NLMSG_HDR.size or off + length > len(buf):
-            break
+    for off, length, *_ in nlsocket.messages(buf)[0]:
         msg = buf[off : off + length]
-        off += (length + 3) & ~3
         if len(msg) < _DATA + PIDS2.size:
             continue
         idx, val = CN_MSG.unpack_from(msg, NLMSG_HDR.size)[:2]
@@ -87,11 +82,9 @@ def listen_request() -> bytes:
 
 
 def _connector() -> socket.socket:
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_CONNECTOR)
+    s = nlsocket.open_socket(NETLINK_CONNECTOR, CN_IDX_PROC, rcvbuf=1 << 20, dgram=True)
     try:
-        s.bind((0, CN_IDX_PROC))
         s.send(listen_request())
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     except OSError:
         s.close()
         raise
@@ -167,7 +160,7 @@ class ProcWatch:
         self.pids: dict[int, frozenset[str]] = {}  # matching pids -> names they match
         self.counts: Counter[str] = Counter()
         self.mode = "closed"  # "events", "polling"
-        self._sock: socket.socket | None = None
+        self._reader: nlsocket.Reader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -255,7 +248,10 @@ class ProcWatch:
         it as to any other reading, and the caller compares before and after."""
         self._loop = loop
         try:
-            self._sock = open_connector()
+            # a fork storm never holds the loop for long: 64 datagrams a turn
+            self._reader = nlsocket.Reader(
+                open_connector(), self._on_data, self._on_error, bufsize=8192, budget=64
+            )
         except OSError as e:
             log.warning(
                 "VRRP_Track_Process: kernel process events unavailable (%s); "
@@ -277,21 +273,18 @@ class ProcWatch:
             else:
                 tracker.count = self.counts[name]  # its pending delay decides
             self._arm(tracker)
-        if self._sock is None:
+        if self._reader is None:
             self.mode = "polling"
             self._poller = loop.create_task(self._poll(), name="track-process-poll")
             return
-        self._sock.setblocking(False)
-        loop.add_reader(self._sock.fileno(), self._on_readable)
+        self._reader.attach(loop)
         self.mode = "events"
         log.info("VRRP_Track_Process: following kernel process events")
 
     def close(self) -> None:
-        if self._sock is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
@@ -300,21 +293,16 @@ class ProcWatch:
         self._timers.clear()
         self.mode = "closed"
 
-    def _on_readable(self) -> None:
-        assert self._sock is not None
-        for _ in range(64):  # a fork storm never holds the loop for long
-            try:
-                buf = self._sock.recv(8192)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                if e.errno == errno.ENOBUFS:  # the kernel dropped events: read again
-                    log.warning("VRRP_Track_Process: process events lost; rescanning /proc")
-                    self.scan()
-                    continue
-                raise
-            for what, pids, comm in parse_events(buf):
-                self._on_event(what, pids, comm)
+    def _on_error(self, e: OSError) -> bool:
+        if e.errno == errno.ENOBUFS:  # the kernel dropped events: read again
+            log.warning("VRRP_Track_Process: process events lost; rescanning /proc")
+            self.scan()
+            return True
+        raise e
+
+    def _on_data(self, buf: bytes) -> None:
+        for what, pids, comm in parse_events(buf):
+            self._on_event(what, pids, comm)
 
     def _on_event(self, what: int, pids: tuple[int, ...], comm: bytes) -> None:
         if what == PROC_EVENT_FORK:
