@@ -2,17 +2,16 @@
 
 pyroute2's IPVS helpers are thin (its "update" sends a delete) and its async generic-netlink
 socket cannot run on uvloop ("invalid family 16"), so this driver does its own
-request/response over a plain AF_NETLINK socket read with ``loop.add_reader``: the same
-on asyncio and uvloop. Service and dest requests and dump replies -- the hot path, tens
-of thousands per table -- are packed and parsed with struct here (pyroute2's generic
-encoder cost ~270 us per request, 3 s for 1,000 x 10); pyroute2's message classes still
-encode the rare requests (family lookup, timeouts, sync daemon) and are the reference the
-struct codec is tested against.
+request/response (drivers/genl, batched: see there) over a plain AF_NETLINK socket read
+with ``loop.add_reader``: the same on asyncio and uvloop. Service and dest requests and
+dump replies -- the hot path, tens of thousands per table -- are packed and parsed with
+struct here (pyroute2's generic encoder cost ~270 us per request, 3 s for 1,000 x 10);
+pyroute2's message classes still encode the rare requests (family lookup, timeouts, sync
+daemon) and are the reference the struct codec is tested against.
 
-Writes are batched: many IPVS requests go in one datagram (``sendmsg``), the kernel runs
-them in order and acks each one (``NLM_F_ACK``), so programming thousands of services and
-real servers costs a handful of syscalls. Requests are idempotent as keepalived treats
-them: EEXIST on add and ESRCH/ENOENT on delete are reported, not raised.
+Writes are batched (drivers/genl), so programming thousands of services and real servers
+costs a handful of syscalls. Requests are idempotent as keepalived treats them: EEXIST
+on add and ESRCH/ENOENT on delete are reported, not raised.
 
 Schema fixes over pyroute2 0.9.7 (checked against ip_vs_ctl.c in a real 6.1 kernel):
 the daemon attribute is a nested set, timeouts are u32, the service netmask is a raw u32
@@ -22,18 +21,16 @@ dest tunnel port is be16.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, nla
-from pyroute2.netlink.generic import CTRL_CMD_GETFAMILY, GENL_ID_CTRL, ctrlmsg
+from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, nla
 from pyroute2.netlink.generic import ipvs as _ipvs
 
 from fastha.check.ipvs_model import (
@@ -48,16 +45,12 @@ from fastha.check.ipvs_model import (
     family_of,
 )
 from fastha.check.planner import Op, OpKind
-from fastha.drivers import nlsocket
-from fastha.drivers.nlsocket import NLMSG_DONE, NLMSG_ERROR
+from fastha.drivers.genl import GENL_HDR as _GENL
+from fastha.drivers.genl import GenlError, GenlSocket
+from fastha.drivers.nlsocket import NLMSG_HDR as _HDR
 
 log = logging.getLogger(__name__)
 
-NETLINK_GENERIC = 16
-SOL_NETLINK = 270
-NETLINK_EXT_ACK = 11
-_HDR = nlsocket.NLMSG_HDR
-_BATCH_BYTES = 48 * 1024  # per sendmsg; the kernel acks each message (~36 bytes + skb)
 IPVS_STATE = {"master": 1, "backup": 2}
 _GONE = (errno.ESRCH, errno.ENOENT)
 
@@ -106,7 +99,7 @@ class ipvsmsg(_ipvs.ipvsmsg):
     daemon = _Daemon
 
 
-class IPVSError(OSError):
+class IPVSError(GenlError):
     """The kernel refused a request."""
 
 
@@ -139,8 +132,11 @@ def _svc_key_attrs(svc: Service) -> list[list[Any]]:
     if svc.fwmark:
         attrs.append(["IPVS_SVC_ATTR_FWMARK", svc.fwmark])
     else:
-        attrs += [["IPVS_SVC_ATTR_PROTOCOL", svc.protocol], ["IPVS_SVC_ATTR_ADDR", svc.addr],
-                  ["IPVS_SVC_ATTR_PORT", svc.port]]  # fmt: skip
+        attrs += [
+            ["IPVS_SVC_ATTR_PROTOCOL", svc.protocol],
+            ["IPVS_SVC_ATTR_ADDR", svc.addr],
+            ["IPVS_SVC_ATTR_PORT", svc.port],
+        ]
     return attrs
 
 
@@ -158,9 +154,11 @@ def _svc_attrs(svc: Service) -> list[list[Any]]:
 
 
 def _dest_attrs(d: Dest, full: bool = True) -> list[list[Any]]:
-    attrs: list[list[Any]] = [["IPVS_DEST_ATTR_ADDR_FAMILY", d.af],
-                              ["IPVS_DEST_ATTR_ADDR", d.addr],
-                              ["IPVS_DEST_ATTR_PORT", d.port]]  # fmt: skip
+    attrs: list[list[Any]] = [
+        ["IPVS_DEST_ATTR_ADDR_FAMILY", d.af],
+        ["IPVS_DEST_ATTR_ADDR", d.addr],
+        ["IPVS_DEST_ATTR_PORT", d.port],
+    ]
     if full:
         attrs += [
             ["IPVS_DEST_ATTR_FWD_METHOD", int(d.fwd)],
@@ -169,9 +167,11 @@ def _dest_attrs(d: Dest, full: bool = True) -> list[list[Any]]:
             ["IPVS_DEST_ATTR_L_THRESH", d.l_threshold],
         ]
         if d.fwd == Fwd.TUNNEL:
-            attrs += [["IPVS_DEST_ATTR_TUN_TYPE", int(d.tun_type)],
-                      ["IPVS_DEST_ATTR_TUN_PORT", d.tun_port],
-                      ["IPVS_DEST_ATTR_TUN_FLAGS", int(d.tun_flags)]]  # fmt: skip
+            attrs += [
+                ["IPVS_DEST_ATTR_TUN_TYPE", int(d.tun_type)],
+                ["IPVS_DEST_ATTR_TUN_PORT", d.tun_port],
+                ["IPVS_DEST_ATTR_TUN_FLAGS", int(d.tun_flags)],
+            ]
     return attrs
 
 
@@ -210,7 +210,6 @@ def _op_attrs(op: Op) -> list[list[Any]]:
 _NLA = struct.Struct("=HH")
 _U16, _U32, _BE16 = struct.Struct("=H"), struct.Struct("=I"), struct.Struct("!H")
 _FLAGS = struct.Struct("=II")
-_GENL = struct.Struct("=BBH")
 # IPVS_SVC_ATTR_*
 SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT, SVC_FWMARK, SVC_SCHED_NAME = 1, 2, 3, 4, 5, 6
 SVC_FLAGS, SVC_TIMEOUT, SVC_NETMASK, SVC_PE_NAME = 7, 8, 9, 11
@@ -233,32 +232,47 @@ def _svc_key_wire(svc: Service) -> bytes:
     out = _attr(SVC_AF, _U16.pack(svc.af))
     if svc.fwmark:
         return out + _attr(SVC_FWMARK, _U32.pack(svc.fwmark))
-    return (out + _attr(SVC_PROTOCOL, _U16.pack(svc.protocol))
-            + _attr(SVC_ADDR, _addr_bytes(svc.addr)) + _attr(SVC_PORT, _BE16.pack(svc.port)))  # fmt: skip
+    return (
+        out
+        + _attr(SVC_PROTOCOL, _U16.pack(svc.protocol))
+        + _attr(SVC_ADDR, _addr_bytes(svc.addr))
+        + _attr(SVC_PORT, _BE16.pack(svc.port))
+    )
 
 
 def _svc_wire(svc: Service) -> bytes:
-    out = (_svc_key_wire(svc) + _attr(SVC_SCHED_NAME, svc.scheduler.encode() + b"\0")
-           + _attr(SVC_FLAGS, _FLAGS.pack(int(svc.flags), 0xFFFFFFFF))
-           + _attr(SVC_TIMEOUT, _U32.pack(svc.timeout))
-           + _attr(SVC_NETMASK, _U32.pack(_netmask_raw(svc))))  # fmt: skip
+    out = (
+        _svc_key_wire(svc)
+        + _attr(SVC_SCHED_NAME, svc.scheduler.encode() + b"\0")
+        + _attr(SVC_FLAGS, _FLAGS.pack(int(svc.flags), 0xFFFFFFFF))
+        + _attr(SVC_TIMEOUT, _U32.pack(svc.timeout))
+        + _attr(SVC_NETMASK, _U32.pack(_netmask_raw(svc)))
+    )
     if svc.pe_name:
         out += _attr(SVC_PE_NAME, svc.pe_name.encode() + b"\0")
     return out
 
 
 def _dest_wire(d: Dest, full: bool) -> bytes:
-    out = (_attr(DEST_ADDR_FAMILY, _U16.pack(d.af)) + _attr(DEST_ADDR, _addr_bytes(d.addr))
-           + _attr(DEST_PORT, _BE16.pack(d.port)))  # fmt: skip
+    out = (
+        _attr(DEST_ADDR_FAMILY, _U16.pack(d.af))
+        + _attr(DEST_ADDR, _addr_bytes(d.addr))
+        + _attr(DEST_PORT, _BE16.pack(d.port))
+    )
     if not full:
         return out
-    out += (_attr(DEST_FWD_METHOD, _U32.pack(int(d.fwd))) + _attr(DEST_WEIGHT, _U32.pack(d.weight))
-            + _attr(DEST_U_THRESH, _U32.pack(d.u_threshold))
-            + _attr(DEST_L_THRESH, _U32.pack(d.l_threshold)))  # fmt: skip
+    out += (
+        _attr(DEST_FWD_METHOD, _U32.pack(int(d.fwd)))
+        + _attr(DEST_WEIGHT, _U32.pack(d.weight))
+        + _attr(DEST_U_THRESH, _U32.pack(d.u_threshold))
+        + _attr(DEST_L_THRESH, _U32.pack(d.l_threshold))
+    )
     if d.fwd == Fwd.TUNNEL:
-        out += (_attr(DEST_TUN_TYPE, bytes((int(d.tun_type),)))
-                + _attr(DEST_TUN_PORT, _BE16.pack(d.tun_port))
-                + _attr(DEST_TUN_FLAGS, _U16.pack(int(d.tun_flags))))  # fmt: skip
+        out += (
+            _attr(DEST_TUN_TYPE, bytes((int(d.tun_type),)))
+            + _attr(DEST_TUN_PORT, _BE16.pack(d.tun_port))
+            + _attr(DEST_TUN_FLAGS, _U16.pack(int(d.tun_flags)))
+        )
     return out
 
 
@@ -291,8 +305,9 @@ def _attrs(buf: bytes, off: int, end: int) -> dict[int, bytes]:
     while off + 4 <= end:
         n, atype = _NLA.unpack_from(buf, off)
         if n < 4 or off + n > end:
-            raise DecodeError(f"attribute {atype & _NLA_TYPE_MASK}: length {n} at {off} "
-                              f"runs past {end}")  # fmt: skip
+            raise DecodeError(
+                f"attribute {atype & _NLA_TYPE_MASK}: length {n} at {off} runs past {end}"
+            )
         out[atype & _NLA_TYPE_MASK] = buf[off + 4 : off + n]
         off += (n + 3) & ~3
     return out
@@ -420,26 +435,14 @@ def decode_dest_stats(msg: bytes) -> dict[str, int]:
     }
 
 
-# -- the socket ----------------------------------------------------------------------------
-
-
-class _Pending:
-    __slots__ = ("errors", "future", "left", "msgs")
-
-    def __init__(self, future: asyncio.Future[Any], left: int) -> None:
-        self.future, self.msgs, self.errors, self.left = future, [], [], left
+# -- the client ----------------------------------------------------------------------------
 
 
 class IPVS:
     """Async IPVS driver. ``async with IPVS() as ipvs:`` inside the running loop."""
 
     def __init__(self) -> None:
-        self._reader: nlsocket.Reader | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._family = 0
-        self._seq = 0
-        # seq -> (batch, index in batch); a batch completes when all its acks are in
-        self._pending: dict[int, tuple[_Pending, int]] = {}
+        self._genl = GenlSocket(IPVSError)
 
     async def __aenter__(self) -> IPVS:
         await self.open()
@@ -449,131 +452,22 @@ class IPVS:
         self.close()
 
     async def open(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        sock = nlsocket.open_socket(
-            NETLINK_GENERIC, rcvbuf=8 << 20, force_rcvbuf=True, sndbuf=1 << 20
-        )
-        self._reader = nlsocket.Reader(
-            sock, self._dispatch, self._on_error, bufsize=1 << 17, budget=256
-        )
-        self._reader.attach(self._loop)
-        msg = ctrlmsg()
-        msg["cmd"] = CTRL_CMD_GETFAMILY
-        msg["version"] = 1
-        msg["attrs"] = [["CTRL_ATTR_FAMILY_NAME", _ipvs.GENL_NAME]]
-        replies = await self._request([msg], GENL_ID_CTRL, ctrlmsg)
-        if not replies[0]:
-            raise IPVSError(errno.ENOENT, "IPVS generic netlink family missing (ip_vs)")
-        self._family = replies[0][0].get_attr("CTRL_ATTR_FAMILY_ID")
+        await self._genl.open(_ipvs.GENL_NAME, "IPVS generic netlink family missing (ip_vs)")
 
     def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
-        for batch, _ in self._pending.values():
-            if not batch.future.done():
-                batch.future.set_exception(ConnectionError("IPVS socket closed"))
-        self._pending.clear()
-
-    # -- transport
-
-    def _on_error(self, exc: OSError) -> bool:
-        """ENOBUFS: acks lost; fail everything in flight."""
-        for batch, _ in list(self._pending.values()):
-            if not batch.future.done():
-                batch.future.set_exception(exc)
-        self._pending.clear()
-        return False
-
-    def _dispatch(self, data: bytes) -> None:
-        for off, length, mtype, _flags, seq in nlsocket.messages(data)[0]:
-            entry = self._pending.get(seq)
-            if entry is not None:
-                batch, idx = entry
-                if mtype == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", data, off + _HDR.size)
-                    self._finish(seq, batch, idx, -code)
-                elif mtype == NLMSG_DONE:
-                    self._finish(seq, batch, idx, 0)
-                else:
-                    batch.msgs[idx].append(data[off : off + length])
-
-    def _finish(self, seq: int, batch: _Pending, idx: int, err: int) -> None:
-        del self._pending[seq]
-        batch.errors[idx] = err
-        batch.left -= 1
-        if batch.left == 0 and not batch.future.done():
-            batch.future.set_result(None)
-
-    async def _send(self, msgs: Sequence[Any], mtype: int, flags: int) -> _Pending:
-        """Send ``msgs`` in as few datagrams as fit; wait for all. Each is a pyroute2
-        message or the bytes after the netlink header (``encode_op``)."""
-        assert self._reader is not None and self._loop is not None
-        batch = _Pending(self._loop.create_future(), len(msgs))
-        batch.msgs = [[] for _ in msgs]
-        batch.errors = [0] * len(msgs)
-        if not msgs:
-            return batch
-        chunk: list[bytes] = []
-        size = 0
-        pid = 0
-        for i, msg in enumerate(msgs):
-            self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
-            if isinstance(msg, bytes):
-                data = _HDR.pack(_HDR.size + len(msg), mtype, flags, self._seq, pid) + msg
-            else:
-                msg["header"]["type"] = mtype
-                msg["header"]["flags"] = flags
-                msg["header"]["sequence_number"] = self._seq
-                msg["header"]["pid"] = pid
-                msg.encode()
-                data = bytes(msg.data)
-            self._pending[self._seq] = (batch, i)
-            chunk.append(data)
-            size += len(data)
-            if size >= _BATCH_BYTES:
-                self._reader.send(b"".join(chunk))
-                chunk, size = [], 0
-        if chunk:
-            self._reader.send(b"".join(chunk))
-        await batch.future
-        return batch
-
-    async def _request(self, msgs: Sequence[Any], mtype: int, cls: type, *,
-                       dump: bool = False) -> list[list[Any]]:  # fmt: skip
-        flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_DUMP if dump else 0)
-        batch = await self._send(msgs, mtype, flags)
-        for err in batch.errors:
-            if err:
-                raise IPVSError(err, os.strerror(err))
-        out = []
-        for raws in batch.msgs:
-            decoded = []
-            for raw in raws:
-                m = cls(raw)
-                m.decode()
-                decoded.append(m)
-            out.append(decoded)
-        return out
+        self._genl.close()
 
     async def _dump(self, cmd: int, body: bytes = b"") -> list[bytes]:
         """The raw reply messages of one dump request (struct-encoded, undecoded)."""
-        batch = await self._send([_GENL.pack(cmd, _ipvs.GENL_VERSION, 0) + body], self._family,
-                                 NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP)  # fmt: skip
-        if batch.errors[0]:
-            raise IPVSError(batch.errors[0], os.strerror(batch.errors[0]))
-        return batch.msgs[0]
+        return await self._genl.dump(cmd, _ipvs.GENL_VERSION, body)
 
-    def _msg(self, cmd: int, attrs: list[list[Any]]) -> ipvsmsg:
+    async def _call(self, cmd: int, attrs: list[list[Any]], *, dump: bool = False) -> list[Any]:
         msg = ipvsmsg()
         msg["cmd"] = cmd
         msg["version"] = _ipvs.GENL_VERSION
         msg["attrs"] = attrs
-        return msg
-
-    async def _call(self, cmd: int, attrs: list[list[Any]], *, dump: bool = False) -> list[Any]:
-        return (await self._request([self._msg(cmd, attrs)], self._family, ipvsmsg,
-                                    dump=dump))[0]  # fmt: skip
+        replies = await self._genl.request([msg], self._genl.family, ipvsmsg, dump=dump)
+        return replies[0]
 
     # -- public API
 
@@ -597,8 +491,10 @@ class IPVS:
         for m in await self._dump(_ipvs.IPVS_CMD_GET_SERVICE):
             svc = decode_service(m)
             body = _attr(CMD_ATTR_SERVICE, _svc_key_wire(svc))
-            dests = [(decode_dest(d, svc.af), decode_dest_stats(d))
-                     for d in await self._dump(_ipvs.IPVS_CMD_GET_DEST, body)]  # fmt: skip
+            dests = [
+                (decode_dest(d, svc.af), decode_dest_stats(d))
+                for d in await self._dump(_ipvs.IPVS_CMD_GET_DEST, body)
+            ]
             out.append((svc, decode_service_stats(m), dests))
         return out
 
@@ -606,7 +502,7 @@ class IPVS:
         """Run ``ops`` in order (batched). Already-done adds/deletes are not failures."""
         ops = list(ops)
         msgs = [encode_op(op) for op in ops]
-        batch = await self._send(msgs, self._family, NLM_F_REQUEST | NLM_F_ACK)
+        batch = await self._genl.send(msgs, self._genl.family, NLM_F_REQUEST | NLM_F_ACK)
         res = ApplyResult()
         for op, err in zip(ops, batch.errors, strict=True):
             if not err:
@@ -622,8 +518,9 @@ class IPVS:
         return res
 
     async def add_service(self, svc: Service) -> ApplyResult:
-        return await self.apply([Op(OpKind.ADD_SERVICE, svc)] +
-                                [Op(OpKind.ADD_DEST, svc, d) for d in svc.dests])  # fmt: skip
+        return await self.apply(
+            [Op(OpKind.ADD_SERVICE, svc)] + [Op(OpKind.ADD_DEST, svc, d) for d in svc.dests]
+        )
 
     async def edit_service(self, svc: Service) -> ApplyResult:
         return await self.apply([Op(OpKind.EDIT_SERVICE, svc)])
@@ -647,29 +544,43 @@ class IPVS:
     async def timeouts(self) -> Timeouts:
         (reply,) = await self._call(_ipvs.IPVS_CMD_GET_CONFIG, [])
         g = reply.get_attr
-        return Timeouts(tcp=g("IPVS_CMD_ATTR_TIMEOUT_TCP") or 0,
-                        tcpfin=g("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN") or 0,
-                        udp=g("IPVS_CMD_ATTR_TIMEOUT_UDP") or 0)  # fmt: skip
+        return Timeouts(
+            tcp=g("IPVS_CMD_ATTR_TIMEOUT_TCP") or 0,
+            tcpfin=g("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN") or 0,
+            udp=g("IPVS_CMD_ATTR_TIMEOUT_UDP") or 0,
+        )
 
     async def set_timeouts(self, t: Timeouts) -> None:
         """``lvs_timeouts``; a zero leaves that timeout as it is (as ``ipvsadm --set``)."""
-        attrs = [[n, v] for n, v in (("IPVS_CMD_ATTR_TIMEOUT_TCP", t.tcp),
-                                     ("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", t.tcpfin),
-                                     ("IPVS_CMD_ATTR_TIMEOUT_UDP", t.udp)) if v]  # fmt: skip
+        attrs = [
+            [n, v]
+            for n, v in (
+                ("IPVS_CMD_ATTR_TIMEOUT_TCP", t.tcp),
+                ("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", t.tcpfin),
+                ("IPVS_CMD_ATTR_TIMEOUT_UDP", t.udp),
+            )
+            if v
+        ]
         if attrs:
             await self._call(_ipvs.IPVS_CMD_SET_CONFIG, attrs)
 
     async def start_daemon(self, d: SyncDaemon) -> None:
         """Start the kernel's master or backup sync daemon (``lvs_sync_daemon``)."""
-        attrs: list[list[Any]] = [["IPVS_DAEMON_ATTR_STATE", IPVS_STATE[d.state]],
-                                  ["IPVS_DAEMON_ATTR_MCAST_IFN", d.ifname],
-                                  ["IPVS_DAEMON_ATTR_SYNC_ID", d.syncid]]  # fmt: skip
+        attrs: list[list[Any]] = [
+            ["IPVS_DAEMON_ATTR_STATE", IPVS_STATE[d.state]],
+            ["IPVS_DAEMON_ATTR_MCAST_IFN", d.ifname],
+            ["IPVS_DAEMON_ATTR_SYNC_ID", d.syncid],
+        ]
         if d.maxlen:
             attrs.append(["IPVS_DAEMON_ATTR_SYNC_MAXLEN", d.maxlen])
         if d.mcast_group:
             six = family_of(d.mcast_group) == AF_INET6
-            attrs.append(["IPVS_DAEMON_ATTR_MCAST_GROUP6" if six else
-                          "IPVS_DAEMON_ATTR_MCAST_GROUP", d.mcast_group])  # fmt: skip
+            attrs.append(
+                [
+                    "IPVS_DAEMON_ATTR_MCAST_GROUP6" if six else "IPVS_DAEMON_ATTR_MCAST_GROUP",
+                    d.mcast_group,
+                ]
+            )
         if d.mcast_port:
             attrs.append(["IPVS_DAEMON_ATTR_MCAST_PORT", d.mcast_port])
         if d.mcast_ttl:
@@ -679,9 +590,15 @@ class IPVS:
     async def stop_daemon(self, state: str) -> bool:
         """Stop the master or backup sync daemon; ``False`` if it was not running."""
         try:
-            await self._call(_ipvs.IPVS_CMD_DEL_DAEMON, [[
-                "IPVS_CMD_ATTR_DAEMON",
-                {"attrs": [["IPVS_DAEMON_ATTR_STATE", IPVS_STATE[state]]]}]])  # fmt: skip
+            await self._call(
+                _ipvs.IPVS_CMD_DEL_DAEMON,
+                [
+                    [
+                        "IPVS_CMD_ATTR_DAEMON",
+                        {"attrs": [["IPVS_DAEMON_ATTR_STATE", IPVS_STATE[state]]]},
+                    ]
+                ],
+            )
         except IPVSError as exc:
             if exc.errno in (errno.ESRCH, errno.EINVAL):
                 return False
@@ -693,15 +610,19 @@ class IPVS:
         out = []
         for m in await self._call(_ipvs.IPVS_CMD_GET_DAEMON, [], dump=True):
             g = m.get_attr("IPVS_CMD_ATTR_DAEMON").get_attr
-            out.append(SyncDaemon(
-                state=names.get(g("IPVS_DAEMON_ATTR_STATE"), "?"),
-                ifname=g("IPVS_DAEMON_ATTR_MCAST_IFN") or "",
-                syncid=g("IPVS_DAEMON_ATTR_SYNC_ID") or 0,
-                maxlen=g("IPVS_DAEMON_ATTR_SYNC_MAXLEN") or 0,
-                mcast_group=g("IPVS_DAEMON_ATTR_MCAST_GROUP6")
-                or g("IPVS_DAEMON_ATTR_MCAST_GROUP") or "",
-                mcast_port=g("IPVS_DAEMON_ATTR_MCAST_PORT") or 0,
-                mcast_ttl=g("IPVS_DAEMON_ATTR_MCAST_TTL") or 0))  # fmt: skip
+            out.append(
+                SyncDaemon(
+                    state=names.get(g("IPVS_DAEMON_ATTR_STATE"), "?"),
+                    ifname=g("IPVS_DAEMON_ATTR_MCAST_IFN") or "",
+                    syncid=g("IPVS_DAEMON_ATTR_SYNC_ID") or 0,
+                    maxlen=g("IPVS_DAEMON_ATTR_SYNC_MAXLEN") or 0,
+                    mcast_group=g("IPVS_DAEMON_ATTR_MCAST_GROUP6")
+                    or g("IPVS_DAEMON_ATTR_MCAST_GROUP")
+                    or "",
+                    mcast_port=g("IPVS_DAEMON_ATTR_MCAST_PORT") or 0,
+                    mcast_ttl=g("IPVS_DAEMON_ATTR_MCAST_TTL") or 0,
+                )
+            )
         return out
 
 
