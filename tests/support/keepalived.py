@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from fastha.bench.daemons import keepalived_binary
 
 TIMEOUT = 30.0
 
@@ -56,9 +57,7 @@ class KeepalivedResult:
 
 
 def keepalived_path() -> str | None:
-    return shutil.which("keepalived") or (
-        "/usr/sbin/keepalived" if os.access("/usr/sbin/keepalived", os.X_OK) else None
-    )
+    return keepalived_binary()
 
 
 def version(binary: str | None = None) -> str:
