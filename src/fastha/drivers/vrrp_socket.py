@@ -40,19 +40,20 @@ blocks often enough for RLIMIT_RTTIME whatever arrives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
-import ipaddress
 import logging
 import socket
-import struct
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from fastha.drivers import bpf
 from fastha.drivers.rxbudget import RxBudget
+from fastha.drivers.vrrp_recv import _DRAIN_MAX as _DRAIN_MAX  # re-exported
+from fastha.drivers.vrrp_recv import NO_HOPLIMIT as NO_HOPLIMIT  # re-exported
+from fastha.drivers.vrrp_recv import Receiver, _monotonic_ns
+from fastha.drivers.vrrp_recv import RecvCallback as RecvCallback  # re-exported
+from fastha.drivers.vrrp_sockopts import setup4, setup6
 
 log = logging.getLogger(__name__)
 
@@ -60,36 +61,14 @@ IPPROTO_VRRP = 112
 VRRP_MCAST_GROUP4 = "224.0.0.18"
 VRRP_MCAST_GROUP6 = "ff02::12"
 
-# Linux values that the socket module may not export.
-SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
-IPV6_MULTICAST_ALL = 29
-IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
-IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
-IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
-IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
-IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)  # Linux; the module may lack it
 IPPROTO_AH = 51
 AH_LEN = 24
-# keepalived's if_setsockopt_priority: IP_TOS / IPV6_TCLASS 0xc0 (internet control, CS6).
-TOS_INTERNETCONTROL = 0xC0
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-# Largest VRRP message: 255 IPv6 addresses (16 B each) + header; round up to a jumbo.
-_BUFSIZE = 9216
-# Packets drained per wakeup: bounded so one flood cannot starve the timer reader.
-_DRAIN_MAX = 64
 # Times one timer deadline may stop a drain: its reader runs within that many wakeups
 # when its fd is ready; past that (a deadline whose fd is not readable yet) the socket
 # is drained anyway, so it can never starve.
 _MAX_YIELDS = 3
-_ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop limit
-_INT = struct.Struct("=i")
-# The hop limit reported when the kernel gave none: outside 0..255, so neither the
-# multicast check (== 255) nor a unicast peer's min_ttl..max_ttl accepts it; -1 would
-# mean "do not check" to the wire decoder.
-NO_HOPLIMIT = 256
-_monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC, the PreciseTimer's clock
 # Receive buffer asked for when global_defs sets no vrrp_rx_bufs_policy (keepalived then
 # keeps the kernel's rmem_default, 208 KiB: ~100-250 hostile frames, a few ms of a
 # 20k/s flood). The kernel doubles it for its bookkeeping: 1 MiB holds ~1,500 frames of
@@ -99,7 +78,6 @@ DEFAULT_RCVBUF = 1 << 20
 
 # Classic BPF (linux/filter.h): the opcodes the VRID filter uses.
 
-RecvCallback = Callable[[memoryview, str, str, int, int], None]
 Framer = Callable[[bytes | bytearray | memoryview, bytes], bytes]
 
 
@@ -216,16 +194,14 @@ class VrrpSocket:
     """One raw VRRP socket bound to one interface and family."""
 
     __slots__ = (
-        "_anc",
         "_budget",
-        "_buf",
         "_cmsg",
         "_dests",
         "_due",
         "_loop",
-        "_mv",
         "_on_packet",
         "_packed",
+        "_rx",
         "_shares",
         "_sock",
         "_timer",
@@ -249,7 +225,7 @@ class VrrpSocket:
         """``vrids``: the VRIDs the instances on this socket own, each with its share of
         the receive buffer; the kernel then drops every other VRID (None: no filter).
         ``timer``: the advert timer; a drain that finds its deadline passed returns so
-        the timer's reader runs first (see _drain4). ``budget``: the loop's receive
+        the timer's reader runs first (see vrrp_recv). ``budget``: the loop's receive
         budget, which registers the reader and may pause it (real-time scheduling)."""
         self.config = config
         self._budget = budget
@@ -261,9 +237,7 @@ class VrrpSocket:
         self._yielded = 0
         self.rcvbuf = 0  # what the kernel granted
         self._sock: socket.socket | None = None
-        self._buf = bytearray(_BUFSIZE)
-        self._mv = memoryview(self._buf)
-        self._anc = _ANC_SIZE
+        self._rx: Receiver | None = None  # set by open(), once the ifindex is known
         self._dests: tuple[tuple[object, ...], ...] = ()
         self._packed: tuple[bytes, ...] = ()  # each dest's packed address, for a Framer
         self._cmsg: list[tuple[int, int, bytes]] = []
@@ -282,16 +256,17 @@ class VrrpSocket:
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
         self.ifindex = socket.if_nametoindex(cfg.ifname)
+        # keepalived's AH: the ICV covers the IP header, so the whole packet is handed over
+        whole = cfg.proto == IPPROTO_AH
+        self._rx = Receiver(self._on_packet, self.stats, cfg.ifname, self.ifindex, whole=whole)
         v6 = cfg.family == socket.AF_INET6
         sock = socket.socket(cfg.family, socket.SOCK_RAW, cfg.proto)
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, cfg.ifname.encode())
             self._apply(sock)
-            if v6:
-                self._setup6(sock)
-            else:
-                self._setup4(sock)
+            d = (setup6 if v6 else setup4)(sock, cfg, self.ifindex)
+            self._dests, self._packed, self._cmsg = d.dests, d.packed, d.cmsg or []
         except BaseException:
             sock.close()
             raise
@@ -338,70 +313,6 @@ class VrrpSocket:
         self.rcvbuf = set_rcvbuf(sock, size)
         if self._shares is not None:
             bpf.attach_filter(sock, vrid_filter(cfg.family, self._shares, cfg.proto))
-
-    def _setup4(self, sock: socket.socket) -> None:
-        cfg = self.config
-        # Only the groups this socket joined, not every group any socket on the host joined.
-        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, cfg.mcast_ttl)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, cfg.unicast_ttl)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_INTERNETCONTROL)
-        if cfg.hdrincl:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
-        # struct ip_mreqn {imr_multiaddr, imr_address, imr_ifindex}: pick the interface
-        # by index so an interface without an IPv4 address still works.
-        src = socket.inet_aton(cfg.src) if cfg.src else bytes(4)
-        sock.setsockopt(
-            socket.IPPROTO_IP, socket.IP_MULTICAST_IF, bytes(4) + src + _INT.pack(self.ifindex)
-        )
-        # bind() would also filter what we receive to packets sent to src, which drops
-        # every multicast advert: for multicast, IP_MULTICAST_IF above sets the source.
-        if cfg.src and cfg.unicast_peers:
-            sock.bind((cfg.src, 0))
-        if cfg.unicast_peers:
-            self._dests = tuple((p, 0) for p in cfg.unicast_peers)
-        else:
-            group = socket.inet_aton(cfg.group)
-            mreqn = group + bytes(4) + _INT.pack(self.ifindex)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
-            self._dests = ((cfg.group, 0),)
-        self._packed = tuple(socket.inet_aton(str(d[0])) for d in self._dests)
-
-    def _setup6(self, sock: socket.socket) -> None:
-        cfg = self.config
-        ifx = self.ifindex
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, cfg.mcast_ttl)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, cfg.unicast_ttl)
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, TOS_INTERNETCONTROL)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
-        # kernel >= 4.20; without it the device binding still filters interfaces
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
-        # As for IPv4, binding filters received multicast; the kernel sources multicast
-        # adverts from the interface's link-local address (RFC 5798 5.1.2.1).
-        if cfg.src and cfg.unicast_peers:
-            scope = ifx if ipaddress.IPv6Address(cfg.src).is_link_local else 0
-            sock.bind((cfg.src, 0, 0, scope))
-        elif cfg.src:
-            # An in6_pktinfo on every send pins the source without filtering what we
-            # receive (bind would). Left to itself the kernel may source adverts from a
-            # link-local VIP once it is added, and the v3 checksum (pseudo-header over
-            # src) then fails at every peer.
-            pktinfo = socket.inet_pton(socket.AF_INET6, cfg.src) + _INT.pack(ifx)
-            self._cmsg = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, pktinfo)]
-        if cfg.unicast_peers:
-            self._dests = tuple(
-                (p, 0, 0, ifx if ipaddress.IPv6Address(p).is_link_local else 0)
-                for p in cfg.unicast_peers
-            )
-        else:
-            mreq = socket.inet_pton(socket.AF_INET6, cfg.group) + _INT.pack(ifx)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
-            self._dests = ((cfg.group, 0, 0, ifx),)
 
     # -- send -------------------------------------------------------------------------
 
@@ -491,88 +402,15 @@ class VrrpSocket:
                 self._yielded += 1
                 return
         start = _monotonic_ns()
+        assert self._rx is not None
         if self.config.family == socket.AF_INET6:
-            self._drain6(sock, due)
+            stopped = self._rx.drain6(sock, due)
         else:
-            self._drain4(sock, due)
+            stopped = self._rx.drain4(sock, due)
+        if stopped:  # for the timer's deadline
+            self._yielded += 1
         if self._budget is not None:
             self._budget.charge(start)
-
-    def _drain4(self, sock: socket.socket, due: int) -> None:
-        buf, mv, ifx, cb = self._buf, self._mv, self.ifindex, self._on_packet
-        whole = self.config.proto == IPPROTO_AH  # the AH ICV covers the IP header
-        for _ in range(_DRAIN_MAX):
-            try:
-                n = sock.recv_into(buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self.stats.recv_errors += 1
-                return
-            ihl = (buf[0] & 0x0F) * 4
-            if n < ihl or ihl < 20:
-                self.stats.truncated += 1
-                continue
-            self.stats.received += 1
-            # IPv4 raw sockets deliver the IP header: TTL at 8, src at 12, dst at 16.
-            try:
-                cb(
-                    mv[:n] if whole else mv[ihl:n],
-                    socket.inet_ntop(socket.AF_INET, mv[12:16]),
-                    socket.inet_ntop(socket.AF_INET, mv[16:20]),
-                    buf[8],
-                    ifx,
-                )
-            except Exception:
-                log.exception("vrrp_socket callback failed dev=%s", self.config.ifname)
-            if due and _monotonic_ns() >= due:
-                # An advert is due: stop here so the timer's reader runs (the socket
-                # stays readable; the next wakeup goes on where this one stopped).
-                self._yielded += 1
-                return
-
-    def _drain6(self, sock: socket.socket, due: int) -> None:
-        bufs, anc, cb = [self._buf], self._anc, self._on_packet
-        mv = self._mv
-        for _ in range(_DRAIN_MAX):
-            try:
-                n, ancdata, flags, addr = sock.recvmsg_into(bufs, anc)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self.stats.recv_errors += 1
-                return
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-                self.stats.truncated += 1
-                continue
-            hops = NO_HOPLIMIT
-            dst = ""
-            ifx = self.ifindex
-            for level, ctype, data in ancdata:
-                if level != socket.IPPROTO_IPV6:
-                    continue
-                if ctype == IPV6_HOPLIMIT:
-                    hops = _INT.unpack_from(data)[0]
-                elif ctype == IPV6_PKTINFO:
-                    # struct in6_pktinfo {in6_addr ipi6_addr; int ipi6_ifindex}
-                    dst = socket.inet_ntop(socket.AF_INET6, data[:16])
-                    ifx = _INT.unpack_from(data, 16)[0]
-            if not dst:
-                # Without its destination a packet cannot be demultiplexed (multicast
-                # or unicast?) nor its v3 checksum checked: dropped, not guessed.
-                self.stats.no_pktinfo += 1
-                continue
-            self.stats.received += 1
-            src = addr[0]
-            if "%" in src:  # link-local sources come back as "fe80::1%eth0"
-                src = src.partition("%")[0]
-            try:
-                cb(mv[:n], src, dst, hops, ifx)
-            except Exception:
-                log.exception("vrrp_socket callback failed dev=%s", self.config.ifname)
-            if due and _monotonic_ns() >= due:
-                self._yielded += 1
-                return
 
     # -- close ------------------------------------------------------------------------
 
