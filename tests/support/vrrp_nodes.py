@@ -28,7 +28,7 @@ import ipaddress
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -255,7 +255,7 @@ class VrrpCluster:
     def __getitem__(self, name: str) -> VrrpNode:
         return self.nodes[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[VrrpNode]:
         return iter(self.nodes.values())
 
     def _n(self, node: VrrpNode | str) -> VrrpNode:
@@ -369,10 +369,8 @@ class VrrpCluster:
         seen from the observer namespace (sorted, lower case)."""
         assert self.observer is not None, "cluster built without an observer"
         vip = vip or self.router.vip
-        out = self.topo.run(
-            self.observer, PYTHON, "-m", "tests.support.vrrp_nodes", "probe",
-            self.observer.ifname, vip, timeout=60,
-        )  # fmt: skip
+        probe = ("-m", "tests.support.vrrp_nodes", "probe", self.observer.ifname, vip)
+        out = self.topo.run(self.observer, PYTHON, *probe, timeout=60)
         return sorted(json.loads(out.stdout.strip().splitlines()[-1]))
 
     def wait_observer_macs(self, macs: Sequence[str], timeout: float = 10) -> None:

@@ -25,6 +25,9 @@ from pyroute2 import AsyncIPRoute as _PyrouteAsyncIPRoute
 from pyroute2.netlink.core import CoreDatagramProtocol
 from pyroute2.netlink.exceptions import NetlinkError
 
+from fastha.drivers import vmac
+from fastha.drivers.vmac import vmac_address as vmac_address  # re-exported
+
 log = logging.getLogger(__name__)
 
 # <linux/if_addr.h>
@@ -335,13 +338,6 @@ class LinkState:
 LinkCallback = Callable[[str, int, bool], None]
 
 
-def vmac_address(vrid: int, family: int = socket.AF_INET) -> str:
-    """RFC 5798 §7.3: 00-00-5E-00-01-{VRID} (IPv4), 00-00-5E-00-02-{VRID} (IPv6)."""
-    if not 1 <= vrid <= 255:
-        raise ValueError(f"VRID {vrid} out of range 1-255")
-    return f"00:00:5e:00:{2 if family == socket.AF_INET6 else 1:02x}:{vrid:02x}"
-
-
 def _nla(msg: Any, name: str) -> Any:
     return msg.get_attr(name) if hasattr(msg, "get_attr") else msg.get(name)
 
@@ -576,35 +572,12 @@ class Netlink:
         mode: str = "private",
         ipv6: bool | None = None,
     ) -> int:
-        """A macvlan on ``base`` with the VRRP virtual MAC (keepalived's ``use_vmac``),
-        brought up; an existing one with that name is reused. Returns its ifindex.
+        """keepalived's ``use_vmac`` interface: see drivers/vmac."""
+        return await vmac.create(self, ifname, base, vrid, family=family, mode=mode, ipv6=ipv6)
 
-        As keepalived's netlink_link_add_vmac: no link-local address generated from the
-        (shared) virtual MAC (addr_gen_mode none, set before the link is up) and IPv6
-        off unless ``ipv6`` (default: an IPv6 instance)."""
-        base_idx = await self.ifindex(base)
-        mac = vmac_address(vrid, family)
-        try:
-            await self.ipr.link(
-                "add", ifname=ifname, kind="macvlan", link=base_idx, macvlan_mode=mode, address=mac
-            )
-            log.info("netlink vmac created %s on %s mac=%s mode=%s", ifname, base, mac, mode)
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
-                raise
-            log.info("netlink vmac already present %s", ifname)
+    def forget(self, ifname: str) -> None:
+        """Drop a cached ifindex (the interface was made or removed anew)."""
         self._index.pop(ifname, None)
-        idx = await self.ifindex(ifname)
-        want_ipv6 = family == socket.AF_INET6 if ipv6 is None else ipv6
-        for name, value in (("disable_ipv6", 0 if want_ipv6 else 1), ("addr_gen_mode", 1)):
-            path = f"/proc/sys/net/ipv6/conf/{ifname}/{name}"
-            try:
-                with open(path, "w") as fh:
-                    fh.write(f"{value}\n")
-            except OSError as exc:
-                log.warning("Cannot set %s to %d: %s", path, value, exc)
-        await self.ipr.link("set", index=idx, state="up")
-        return idx
 
     async def delete_vmac(self, ifname: str) -> bool:
         try:
@@ -617,7 +590,7 @@ class Netlink:
                 return False
             raise
         finally:
-            self._index.pop(ifname, None)
+            self.forget(ifname)
         log.info("netlink vmac deleted %s", ifname)
         return True
 

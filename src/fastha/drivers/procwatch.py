@@ -177,8 +177,10 @@ class ProcWatch:
     def _changed(self, tracker: ProcessTracker) -> None:
         log.info(
             "VRRP_Track_Process(%s) %s (%d running)",
-            tracker.name, "has quorum" if tracker.ok else "lost quorum", tracker.count,
-        )  # fmt: skip
+            tracker.name,
+            "has quorum" if tracker.ok else "lost quorum",
+            tracker.count,
+        )
         self.on_change(tracker.name)
 
     def _arm(self, tracker: ProcessTracker) -> None:
@@ -256,8 +258,9 @@ class ProcWatch:
             log.warning(
                 "VRRP_Track_Process: kernel process events unavailable (%s); "
                 "scanning /proc every %g s",
-                e.strerror or e, self.poll_s,
-            )  # fmt: skip
+                e.strerror or e,
+                self.poll_s,
+            )
         self._starting = True
         try:
             self.scan()

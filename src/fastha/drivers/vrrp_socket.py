@@ -53,6 +53,8 @@ from fastha.drivers.vrrp_recv import _DRAIN_MAX as _DRAIN_MAX  # re-exported
 from fastha.drivers.vrrp_recv import NO_HOPLIMIT as NO_HOPLIMIT  # re-exported
 from fastha.drivers.vrrp_recv import Receiver, _monotonic_ns
 from fastha.drivers.vrrp_recv import RecvCallback as RecvCallback  # re-exported
+from fastha.drivers.vrrp_sockopts import IPV6_RECVHOPLIMIT as IPV6_RECVHOPLIMIT  # re-exported
+from fastha.drivers.vrrp_sockopts import IPV6_RECVPKTINFO as IPV6_RECVPKTINFO  # re-exported
 from fastha.drivers.vrrp_sockopts import setup4, setup6
 
 log = logging.getLogger(__name__)
