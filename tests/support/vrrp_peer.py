@@ -85,7 +85,7 @@ class Peer(Daemon):
         """SIGTERM (a clean stop: the master sends priority 0) and wait for the exit;
         a daemon that ignores it is killed and fails the test."""
         assert self.proc is not None, "never started"
-        if not super().stop(timeout):
+        if not self.terminate(timeout):
             raise AssertionError(f"{self} ignored SIGTERM for {timeout} s\n{self.tail()}")
         return self.proc.returncode
 

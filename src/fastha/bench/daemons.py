@@ -96,7 +96,7 @@ class Daemon:
         self.proc: subprocess.Popen[Any] | None = None
         self._pid = pid  # a daemon started by another invocation
         self.starts = 0
-        self.stopped = False  # set by stop()/kill(): an exit the caller asked for
+        self.stopped = False  # set by terminate()/kill(): an exit the caller asked for
 
     # -- process control ----------------------------------------------------------
 
@@ -145,7 +145,7 @@ class Daemon:
             time.sleep(0.005)
         return not self.running
 
-    def stop(self, timeout: float = 10) -> bool:
+    def terminate(self, timeout: float = 10) -> bool:
         """SIGTERM (a master sends priority 0 and removes its VIPs) and wait; a daemon
         that ignores it is killed. False then."""
         self.stopped = True

@@ -55,7 +55,7 @@ class Directors:
     def stop(self, name: str, timeout: float = 10) -> None:
         """SIGTERM (a master sends priority 0 and removes its VIPs) and wait."""
         if self.nodes[name].pid:
-            self.daemon(name).stop(timeout)
+            self.daemon(name).terminate(timeout)
 
     def kill(self, name: str) -> None:
         """kill -9 of the daemon's whole process group: a crash, no goodbye."""

@@ -55,21 +55,21 @@ IPVS_STATE = {"master": 1, "backup": 2}
 _GONE = (errno.ESRCH, errno.ENOENT)
 
 
-class _Service(_ipvs.ipvsmsg.service):
+class _Service(_ipvs.ipvsmsg.service):  # type: ignore[misc]  # pyroute2 has no annotations: its classes are Any to mypy
     nla_map = tuple(
         (n, "uint32") if n == "IPVS_SVC_ATTR_NETMASK" else (n, t)
         for n, t in _ipvs.ipvsmsg.service.nla_map
     )
 
 
-class _Dest(_ipvs.ipvsmsg.dest):
+class _Dest(_ipvs.ipvsmsg.dest):  # type: ignore[misc]  # pyroute2 has no annotations: its classes are Any to mypy
     nla_map = tuple(
         (n, "be16") if n == "IPVS_DEST_ATTR_TUN_PORT" else (n, t)
         for n, t in _ipvs.ipvsmsg.dest.nla_map
     )
 
 
-class _Daemon(nla):
+class _Daemon(nla):  # type: ignore[misc]  # pyroute2 has no annotations: its classes are Any to mypy
     prefix = "IPVS_DAEMON_ATTR_"
     nla_map = (
         ("IPVS_DAEMON_ATTR_UNSPEC", "none"),
@@ -84,7 +84,7 @@ class _Daemon(nla):
     )
 
 
-class ipvsmsg(_ipvs.ipvsmsg):
+class ipvsmsg(_ipvs.ipvsmsg):  # type: ignore[misc]  # pyroute2 has no annotations: its classes are Any to mypy
     nla_map = (
         ("IPVS_CMD_ATTR_UNSPEC", "none"),
         ("IPVS_CMD_ATTR_SERVICE", "service"),

@@ -95,7 +95,7 @@ class _ReaderTransport:
     abort = close
 
 
-class AsyncIPRoute(_PyrouteAsyncIPRoute):
+class AsyncIPRoute(_PyrouteAsyncIPRoute):  # type: ignore[misc]  # pyroute2 has no annotations: its classes are Any to mypy
     """pyroute2's AsyncIPRoute with a reader-based receive path that works on uvloop."""
 
     async def setup_endpoint(self) -> None:

@@ -159,6 +159,11 @@ def _resolve(exe: str, env: dict[str, str] | None) -> str | None:
     return shutil.which(exe, path=path)
 
 
+def _wake(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
+
+
 async def _exited(proc: subprocess.Popen[bytes]) -> int:
     """The script's exit status, waited for on the loop: its pidfd turns readable when
     it exits (uvloop reaps only the children it spawned itself)."""
@@ -169,8 +174,8 @@ async def _exited(proc: subprocess.Popen[bytes]) -> int:
         return await loop.run_in_executor(None, proc.wait)
     try:
         while proc.poll() is None:
-            readable = loop.create_future()
-            loop.add_reader(fd, lambda f=readable: f.done() or f.set_result(None))
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _wake, readable)
             try:
                 await readable
             finally:
