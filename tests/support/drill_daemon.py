@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fastha.bench.topology import alive, ns_pids
 from tests.support.netns import Topology
 from tests.support.vrrp_nodes import VrrpNode
 from tests.support.vrrp_peer import fastha_binary
@@ -73,17 +74,7 @@ def instance_view(st: dict[str, Any]) -> dict[str, tuple[str, int]]:
 
 def namespace_pids(topo: Topology, n: VrrpNode) -> set[int]:
     """Every live (non-zombie) process in the node's namespace."""
-    out = subprocess.run(["ip", "netns", "pids", n.node.ns], capture_output=True, text=True,
-                         check=False).stdout  # fmt: skip
-    pids = set()
-    for word in out.split():
-        try:
-            stat = Path(f"/proc/{word}/stat").read_text()
-        except OSError:
-            continue
-        if stat.rsplit(") ", 1)[1][0] != "Z":
-            pids.add(int(word))
-    return pids
+    return {p for p in ns_pids(n.node.ns) if alive(p)}
 
 
 def cmdline(pid: int) -> str:
