@@ -46,41 +46,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastha.bench import labstate
-from fastha.bench.daemons import (
-    KEEPALIVED,
-    MARKER,
-    STATE_RE,
-    Daemon,
-    Impl,
-    daemon_command,
-    keepalived_binary,
-)
+from fastha.bench.daemons import Daemon
+from fastha.bench.daemons import Impl as Impl  # re-exported for the benches
+from fastha.bench.daemons import keepalived_binary as keepalived_binary  # re-exported
 from fastha.bench.directors import Directors
-from fastha.bench.labstate import STATE_DIRS, WORKDIR_MARKER, state_dir, state_path
-from fastha.bench.topology import Capture, LabError, Topology, namespaces, ns_pids
-
-__all__ = [
-    "KEEPALIVED",
-    "MARKER",
-    "STATE_DIRS",
-    "STATE_RE",
-    "WORKDIR_MARKER",
-    "Capture",
-    "Director",
-    "Impl",
-    "Lab",
-    "LabError",
-    "LabSpec",
-    "Node",
-    "daemon_command",
-    "default_directors",
-    "keepalived_binary",
-    "keepalived_conf",
-    "namespaces",
-    "ns_pids",
-    "state_dir",
-    "state_path",
-]
+from fastha.bench.labstate import STATE_DIRS as STATE_DIRS  # re-exported for the CLI
+from fastha.bench.labstate import WORKDIR_MARKER, state_dir, state_path
+from fastha.bench.topology import Capture, Topology, namespaces
+from fastha.bench.topology import LabError as LabError  # re-exported
+from fastha.bench.topology import ns_pids as ns_pids  # re-exported
 
 SUBNET = "198.18.0.0/15"  # RFC 2544 benchmark range; every address below is inside it
 DIRECTOR_IP = "198.18.0.{}"
