@@ -452,7 +452,86 @@ class ScriptCgroups:
                 os.rmdir(base)
 
 
+def start_process(
+    script: Script, cgs: ScriptCgroups | None
+) -> tuple[subprocess.Popen[bytes], RunCgroup | None]:
+    """In the spawner thread. A fork on the loop thread stalled it for as long as
+    the kernel takes to copy our page tables (3-6 ms here), and a cgroup join
+    between fork and exec for an RCU grace period on top (10-40 ms): adverts went
+    out that late at every run of a vrrp_script. Here, without a ``preexec_fn`` or
+    a change of user, Popen uses vfork (no page tables copied; this thread waits
+    for the exec, the loop does not), and the run's cgroup is joined by a two-line
+    /bin/sh that then execs the script (in its own process: its wait is nobody else's)."""
+    argv = list(script.argv)
+    if _resolve(argv[0], script.env) is None:
+        raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
+    creds = _credentials(script)
+    cg = cgs.new() if cgs is not None else None
+    if cg is not None and creds is not None and SETPRIV is None:
+        log.warning(
+            "script %s: no setpriv to drop to uid %d after joining its cgroup; "
+            "it runs without containment (no task limit, no cgroup kill)",
+            script.name or argv[0],
+            creds[0],
+        )
+        cg.remove()
+        cg = None
+    stdout: int = subprocess.DEVNULL
+    if cg is not None:
+        if creds is not None:
+            assert SETPRIV is not None
+            uid, gid, groups = creds
+            argv = [
+                SETPRIV,
+                f"--reuid={uid}",
+                f"--regid={gid}",
+                f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
+                "--",
+                *argv,
+            ]
+            creds = None  # the shell joins as root, setpriv drops
+        argv = ["/bin/sh", "-c", _JOIN, "fastha-script", str(len(cg.procs)), *cg.procs, *argv]
+        cg.name = script.name or script.argv[0]
+        cg.report, stdout = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    # Where the kernel does not reset it for us (SCHED_RESET_ON_FORK, which
+    # sched.apply sets), a real-time policy is dropped in the child: this one
+    # case forks.
+    policy = os.sched_getscheduler(0)
+    preexec = None
+    if policy in (os.SCHED_RR, os.SCHED_FIFO):
+
+        def preexec() -> None:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, killed as one
+            preexec_fn=preexec,
+            env=script.env,
+            close_fds=True,
+            user=creds[0] if creds else None,
+            group=creds[1] if creds else None,
+            extra_groups=creds[2] if creds else None,
+        )
+    except BaseException:
+        if cg is not None:
+            cg.unjoined()
+            cg.remove()
+        raise
+    finally:
+        if stdout != subprocess.DEVNULL:
+            os.close(stdout)
+    return proc, cg
+
+
 class ScriptRunner:
+    # The process start runs in the spawner thread (see start_process).
+    _start = staticmethod(start_process)
+
     def __init__(
         self,
         *,
@@ -532,8 +611,8 @@ class ScriptRunner:
         self._retry_stale()
         loop = asyncio.get_running_loop()
         t0 = time.monotonic()
-        # The spawner thread forks, so the loop never waits for it (see _start).
-        started = loop.run_in_executor(self._spawner, _start, script, cgs)
+        # The spawner thread forks, so the loop never waits for it (see start_process).
+        started = loop.run_in_executor(self._spawner, self._start, script, cgs)
         try:
             proc, cg = await asyncio.shield(started)
         except asyncio.CancelledError:
@@ -636,82 +715,6 @@ class ScriptRunner:
             self._retry_stale()
             self._cgroups.close()
         self._spawner.shutdown(wait=False)
-
-
-def _start(
-    script: Script, cgs: ScriptCgroups | None
-) -> tuple[subprocess.Popen[bytes], RunCgroup | None]:
-    """In the spawner thread. A fork on the loop thread stalled it for as long as
-    the kernel takes to copy our page tables (3-6 ms here), and a cgroup join
-    between fork and exec for an RCU grace period on top (10-40 ms): adverts went
-    out that late at every run of a vrrp_script. Here, without a ``preexec_fn`` or
-    a change of user, Popen uses vfork (no page tables copied; this thread waits
-    for the exec, the loop does not), and the run's cgroup is joined by a two-line
-    /bin/sh that then execs the script (in its own process: its wait is nobody else's)."""
-    argv = list(script.argv)
-    if _resolve(argv[0], script.env) is None:
-        raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
-    creds = _credentials(script)
-    cg = cgs.new() if cgs is not None else None
-    if cg is not None and creds is not None and SETPRIV is None:
-        log.warning(
-            "script %s: no setpriv to drop to uid %d after joining its cgroup; "
-            "it runs without containment (no task limit, no cgroup kill)",
-            script.name or argv[0],
-            creds[0],
-        )
-        cg.remove()
-        cg = None
-    stdout: int = subprocess.DEVNULL
-    if cg is not None:
-        if creds is not None:
-            assert SETPRIV is not None
-            uid, gid, groups = creds
-            argv = [
-                SETPRIV,
-                f"--reuid={uid}",
-                f"--regid={gid}",
-                f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
-                "--",
-                *argv,
-            ]
-            creds = None  # the shell joins as root, setpriv drops
-        argv = ["/bin/sh", "-c", _JOIN, "fastha-script", str(len(cg.procs)), *cg.procs, *argv]
-        cg.name = script.name or script.argv[0]
-        cg.report, stdout = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    # Where the kernel does not reset it for us (SCHED_RESET_ON_FORK, which
-    # sched.apply sets), a real-time policy is dropped in the child: this one
-    # case forks.
-    policy = os.sched_getscheduler(0)
-    preexec = None
-    if policy in (os.SCHED_RR, os.SCHED_FIFO):
-
-        def preexec() -> None:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, killed as one
-            preexec_fn=preexec,
-            env=script.env,
-            close_fds=True,
-            user=creds[0] if creds else None,
-            group=creds[1] if creds else None,
-            extra_groups=creds[2] if creds else None,
-        )
-    except BaseException:
-        if cg is not None:
-            cg.unjoined()
-            cg.remove()
-        raise
-    finally:
-        if stdout != subprocess.DEVNULL:
-            os.close(stdout)
-    return proc, cg
 
 
 def _pgid(pid: int) -> int:
