@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -88,6 +88,15 @@ def _keepalived_version() -> str | None:
 
 def default_peer() -> str:
     return "keepalived" if keepalived_binary() else "none"
+
+
+def vrrp_version(text: str) -> Literal[2, 3]:
+    """The value of a bench's --vrrp-version option (a click.Choice of "2" and "3")."""
+    if text == "2":
+        return 2
+    if text == "3":
+        return 3
+    raise click.BadParameter(f"VRRP version {text!r}: 2 or 3")
 
 
 def impls_for(peer: str) -> list[Impl]:
@@ -189,7 +198,7 @@ def impl_result(run: ImplRun, kinds: tuple[str, ...], advert_int: float) -> dict
 def build_doc(cfg: dict[str, Any], runs: list[ImplRun]) -> dict[str, Any]:
     adv = cfg["advert_int_ms"] / 1000
     kinds = tuple(cfg["kinds"])
-    results = {r.impl: impl_result(r, kinds, adv) for r in runs}
+    results: dict[str, Any] = {r.impl: impl_result(r, kinds, adv) for r in runs}
     doc = report.new_doc(
         "failover",
         cfg,
@@ -289,7 +298,7 @@ def plot(doc: dict[str, Any], path: str) -> None:
 
 def run(
     *,
-    version: int,
+    version: Literal[2, 3],
     advert_int: float,
     trials: int,
     kinds: tuple[str, ...],
@@ -318,7 +327,7 @@ def run(
             spec = LabSpec(
                 name=unique_name(f"fhf{impl[0]}"),
                 directors=(Director("a", impl, PRIO_MASTER), Director("b", impl, PRIO_BACKUP)),
-                version=version,  # type: ignore[arg-type]
+                version=version,
                 advert_int=advert_int,
             )
             lab = stack.enter_context(Lab(spec))
@@ -417,7 +426,7 @@ def command(
             def progress(msg: str | None) -> None:
                 live.note(msg) if msg else live.advance()
 
-            doc = run(version=int(version), advert_int=advert_int, trials=trials, kinds=kinds,
+            doc = run(version=vrrp_version(version), advert_int=advert_int, trials=trials, kinds=kinds,
                       adverts=adverts, peer=peer, workdir=workdir, on_progress=progress,
                       on_update=state.update)  # fmt: skip
     except LabError as e:

@@ -22,15 +22,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
 from fastha.bench import measure, report
-from fastha.bench.failover import default_peer, impls_for
+from fastha.bench.failover import default_peer, impls_for, vrrp_version
 from fastha.bench.lab import (
     VRID_BASE,
     Director,
+    Impl,
     Lab,
     LabError,
     LabSpec,
@@ -147,7 +148,7 @@ def plot(doc: dict[str, Any], path: str) -> None:
 
 def run(
     *,
-    version: int,
+    version: Literal[2, 3],
     advert_int: float,
     adverts: int,
     phases: tuple[str, ...],
@@ -169,12 +170,12 @@ def run(
     }
     results: dict[str, dict[str, Any]] = {i: {} for i in impls}
     with contextlib.ExitStack() as stack:
-        labs: dict[str, tuple[Lab, measure.PcapTail]] = {}
+        labs: dict[Impl, tuple[Lab, measure.PcapTail]] = {}
         for impl in impls:
             spec = LabSpec(
                 name=unique_name(f"fhj{impl[0]}"),
                 directors=(Director("a", impl, 150),),
-                version=version,  # type: ignore[arg-type]
+                version=version,
                 advert_int=advert_int,
             )
             lab = stack.enter_context(Lab(spec))
@@ -262,7 +263,7 @@ def command(
             def progress(msg: str | None, n: int) -> None:
                 live.note(msg) if msg else live.advance(n)
 
-            doc = run(version=int(version), advert_int=advert_int, adverts=adverts, phases=phases,
+            doc = run(version=vrrp_version(version), advert_int=advert_int, adverts=adverts, phases=phases,
                       hogs=hogs, peer=peer, workdir=workdir, on_progress=progress,
                       on_update=state.update)  # fmt: skip
     except LabError as e:

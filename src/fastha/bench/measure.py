@@ -246,7 +246,10 @@ def failover(
     backup's first one. The ARP reply must come from the backup's MAC: after kill -9
     the dead master's kernel still holds the VIP and answers for it too.
     """
-    ms = lambda a, b: (b - a) / 1e6  # noqa: E731
+
+    def ms(a: int, b: int) -> float:
+        return (b - a) / 1e6
+
     b_first = next(
         (
             f

@@ -25,12 +25,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
 from fastha.bench import measure, report
-from fastha.bench.failover import default_peer, impls_for
+from fastha.bench.failover import default_peer, impls_for, vrrp_version
 from fastha.bench.lab import (
     VRID_BASE,
     Director,
@@ -50,7 +50,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def one(
     impl: Impl,
     *,
-    version: int,
+    version: Literal[2, 3],
     instances: int,
     advert_int: float,
     seconds: float,
@@ -60,7 +60,7 @@ def one(
     spec = LabSpec(
         name=unique_name(f"fhs{impl[0]}"),
         directors=(Director("a", impl, 150),),
-        version=version,  # type: ignore[arg-type]
+        version=version,
         advert_int=advert_int,
         instances=instances,
     )
@@ -226,7 +226,7 @@ def command(
         ):
             for impl in impls:
                 live.note(f"{impl}: {instances} instances, {seconds:g} s")
-                results[impl] = one(impl, version=int(version), instances=instances,
+                results[impl] = one(impl, version=vrrp_version(version), instances=instances,
                                     advert_int=advert_int, seconds=seconds, workdir=workdir,
                                     tick=live.advance)  # fmt: skip
                 live.refresh()

@@ -33,7 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from fastha.check.spec import Check, NotifyScript, Plan, RsKey, RsPlan, VsPlan
+from fastha.check.spec import Check, Plan, RsKey, RsPlan, VsPlan
+from fastha.config.model_lvs import NotifyScript
 
 # ip_vs.h IPVS_WEIGHT_MAX (INT32_MAX): keepalived clamps there, and so does the kernel.
 IPVS_WEIGHT_MAX = 2**31 - 1

@@ -108,7 +108,8 @@ class KeepalivedCommand(click.Command):
         try:
             return super().parse_args(ctx, getopt_args(args))
         except click.UsageError as exc:
-            exc.exit_code = EXIT_BAD_OPTION
+            # click types exit_code as a ClassVar; this one error exits as keepalived's.
+            exc.exit_code = EXIT_BAD_OPTION  # type: ignore[misc]
             raise
 
 
@@ -500,7 +501,7 @@ def _in_process(
     from fastha.daemon.supervisor import remove_pid_file, write_pid_file
 
     def reload_config() -> Config | None:
-        return child_status.reload_config(path, config_id)  # type: ignore[no-any-return]
+        return child_status.reload_config(path, config_id)
 
     for p in (pid_file, child_pid_file):
         if p:

@@ -15,6 +15,7 @@ import time
 
 import click
 
+from fastha.bench.failover import vrrp_version
 from fastha.bench.lab import (
     STATE_DIRS,
     Lab,
@@ -103,7 +104,7 @@ def up(
         spec = LabSpec(
             name=name,
             directors=default_directors(nodes, "fastha", keepalived),
-            version=int(version),  # type: ignore[arg-type]
+            version=vrrp_version(version),
             advert_int=advert_int,
             instances=instances,
         )

@@ -84,10 +84,11 @@ def render(status: dict[str, Any]) -> str:
             for entry in vrrp.get("instances") or ():
                 d, s = entry.get("data") or {}, entry.get("stats") or {}
                 c = entry.get("counters") or {}
+                state: Any = d.get("state")  # a number, or absent
                 rows.append(
                     [
                         d.get("iname"),
-                        VRRP_STATES.get(d.get("state"), d.get("state")),
+                        VRRP_STATES.get(state, state),
                         d.get("effective_priority"),
                         d.get("base_priority"),
                         d.get("vrid"),

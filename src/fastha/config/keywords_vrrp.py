@@ -396,8 +396,8 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
     if family is not None and family != fam:
         raise BadValue(f"Cannot mix IPv4 and IPv6 addresses for route ({to})")
     for key in ("src", "via"):
-        value = fields.get(key)
-        if value is not None and value.version != fam:
+        addr = fields.get(key)
+        if addr is not None and addr.version != fam:
             raise BadValue("Cannot mix IPv4 and IPv6 addresses for route")
     problem = _tracked_protocol("Route", fields)
     route = VirtualRoute(
@@ -591,7 +591,9 @@ def unicast_peer(args: Args, where: Where) -> UnicastPeer:
         if word not in ("min_ttl", "max_ttl"):
             raise BadValue(f"unknown unicast_peer option '{word}'")
         fields[word] = integer(0, 255)((_take(rest, word),))
-    return UnicastPeer(address=address, where=where, **fields)
+    return UnicastPeer(
+        address=address, where=where, min_ttl=fields.get("min_ttl"), max_ttl=fields.get("max_ttl")
+    )
 
 
 def use_vmac(args: Args) -> UseVmac:

@@ -53,7 +53,7 @@ class ControlError(Exception):
 def peer_uid(sock: socket.socket | Any) -> int:
     """The connecting process's uid (SO_PEERCRED: pid, uid, gid as three ints)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", raw)
+    uid: int = struct.unpack("3i", raw)[1]
     return uid
 
 

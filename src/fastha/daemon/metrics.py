@@ -338,7 +338,7 @@ def render(status: dict[str, Any], *, processes: bool = False) -> str:
     registry = CollectorRegistry(auto_describe=False)
     snap = _Snapshot()
     snap.status = status
-    registry.register(snap)  # type: ignore[arg-type]
+    registry.register(snap)
     if processes:
         ProcessCollector(registry=registry)
         for kind in ("vrrp", "check"):
@@ -364,7 +364,7 @@ class MetricsServer:
         self.max_clients = max_clients
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
         self.clients: set[asyncio.Task[Any]] = set()
         # Clients still sending their request, oldest first (a dict keeps the order).
         self.waiting: dict[asyncio.Task[Any], None] = {}
@@ -379,7 +379,8 @@ class MetricsServer:
     @property
     def address(self) -> tuple[str, int]:
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[:2]
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return host, port
 
     async def start(self) -> MetricsServer:
         # limit: the request head must fit in 8 KiB (a GET line and a few headers).
@@ -459,7 +460,8 @@ class MetricsServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
         task = asyncio.current_task()
-        self.waiting.pop(task, None)  # type: ignore[arg-type]
+        if task is not None:
+            self.waiting.pop(task, None)
         method, _, rest = head.split(b"\r\n", 1)[0].partition(b" ")
         target = rest.split(b" ", 1)[0].split(b"?", 1)[0]
         if method not in (b"GET", b"HEAD"):
