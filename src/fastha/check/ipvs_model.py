@@ -54,10 +54,15 @@ class SvcFlags(IntFlag):
     SCHED3 = 0x0020
 
 
-SCHED_FLAG_NAMES = {"sh-fallback": SvcFlags.SCHED1, "sh-port": SvcFlags.SCHED2,
-                    "mh-fallback": SvcFlags.SCHED1, "mh-port": SvcFlags.SCHED2,
-                    "flag-1": SvcFlags.SCHED1, "flag-2": SvcFlags.SCHED2,
-                    "flag-3": SvcFlags.SCHED3}  # fmt: skip
+SCHED_FLAG_NAMES = {
+    "sh-fallback": SvcFlags.SCHED1,
+    "sh-port": SvcFlags.SCHED2,
+    "mh-fallback": SvcFlags.SCHED1,
+    "mh-port": SvcFlags.SCHED2,
+    "flag-1": SvcFlags.SCHED1,
+    "flag-2": SvcFlags.SCHED2,
+    "flag-3": SvcFlags.SCHED3,
+}
 USER_FLAGS = ~SvcFlags.HASHED & 0xFFFFFFFF
 
 

@@ -78,9 +78,25 @@ def render(status: dict[str, Any]) -> str:
         if "error" in vrrp:
             out.append(f"VRRP: {vrrp['error']}")
         else:
-            rows = [["INSTANCE", "STATE", "PRIO", "BASE", "VRID", "IFACE", "MASTER",
-                     "MASTER PRIO", "LAST TRANSITION", "ADV RX", "ADV TX", "BECAME MASTER",
-                     "PRIO 0 RX/TX", "DROPPED", "VIP CLAIMED"]]  # fmt: skip
+            rows = [
+                [
+                    "INSTANCE",
+                    "STATE",
+                    "PRIO",
+                    "BASE",
+                    "VRID",
+                    "IFACE",
+                    "MASTER",
+                    "MASTER PRIO",
+                    "LAST TRANSITION",
+                    "ADV RX",
+                    "ADV TX",
+                    "BECAME MASTER",
+                    "PRIO 0 RX/TX",
+                    "DROPPED",
+                    "VIP CLAIMED",
+                ]
+            ]
             for entry in vrrp.get("instances") or ():
                 d, s = entry.get("data") or {}, entry.get("stats") or {}
                 c = entry.get("counters") or {}
@@ -111,8 +127,17 @@ def render(status: dict[str, Any]) -> str:
         if "error" in check:
             out.append(f"Checkers: {check['error']}")
         else:
-            rows = [["VIRTUAL SERVER", "QUORUM", "REAL SERVER", "HEALTH", "WEIGHT",
-                     "LAST CHECK", "CHECKS OK/FAILED"]]  # fmt: skip
+            rows = [
+                [
+                    "VIRTUAL SERVER",
+                    "QUORUM",
+                    "REAL SERVER",
+                    "HEALTH",
+                    "WEIGHT",
+                    "LAST CHECK",
+                    "CHECKS OK/FAILED",
+                ]
+            ]
             for vs in check.get("virtual_servers") or ():
                 quorum = "up" if vs.get("quorum_up") else "DOWN"
                 if vs.get("sorry_server_active"):

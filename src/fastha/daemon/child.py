@@ -47,8 +47,13 @@ def die_with_parent(signum: int = signal.SIGKILL) -> None:
 def _logging(args: argparse.Namespace, name: str) -> None:
     from fastha.daemon import logs
 
-    logs.configure(name, console=args.log_console, syslog=not args.no_syslog,
-                   detail=args.log_detail, facility=logs.parse_facility(args.log_facility))  # fmt: skip
+    logs.configure(
+        name,
+        console=args.log_console,
+        syslog=not args.no_syslog,
+        detail=args.log_detail,
+        facility=logs.parse_facility(args.log_facility),
+    )
 
 
 def _reloader(args: argparse.Namespace) -> Any:
@@ -75,8 +80,7 @@ def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
         log.error("%s", diag)
     # As the parent: run with keepalived's fallbacks, stop only where keepalived does.
     if not result.starts(vrrp=vrrp):
-        log.error("%s: configuration has errors keepalived stops on; child not starting",
-                  args.file)  # fmt: skip
+        log.error("%s: configuration has errors keepalived stops on; child not starting", args.file)
         sys.exit(EXIT_FATAL)
     return result.config
 
