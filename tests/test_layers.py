@@ -125,9 +125,11 @@ def test_core_does_no_io(path: Path) -> None:
 
 @pytest.mark.unit
 def test_every_package_has_a_layer() -> None:
-    packages = {"fastha"} | {
-        module_name(p) for p in SRC.glob("*/__init__.py")
-    } | {f"fastha.{p.name.split('.')[0]}" for p in SRC.glob("_*.pyx")}
+    packages = (
+        {"fastha"}
+        | {module_name(p) for p in SRC.glob("*/__init__.py")}
+        | {f"fastha.{p.name.split('.')[0]}" for p in SRC.glob("_*.pyx")}
+    )
     assert packages == set(LAYERS), (
         f"missing from LAYERS: {sorted(packages - set(LAYERS))}; "
         f"gone from src: {sorted(set(LAYERS) - packages)}"
