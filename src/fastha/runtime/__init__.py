@@ -1,1 +1,1 @@
-"""fastha.runtime"""
+"""The child processes' runtime: the VRRP and checker children and what they share."""
