@@ -1,7 +1,7 @@
 """The IPVS table the config and the checkers' verdicts ask for (pure: no I/O).
 
 keepalived's ``virtual_server`` / ``real_server`` model is mapped onto the driver's values
-(``fastha.check.ipvs_model``) so the planner can compare it with a kernel dump:
+(``fastha.ipvs.model``) so the planner can compare it with a kernel dump:
 
 - ``virtual_server IP PORT``: one service (``protocol``, ``lvs_sched`` + flags,
   ``persistence_timeout``, ``persistence_granularity`` -> netmask prefix, ``ops``,
@@ -27,19 +27,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fastha.check.ipvs_model import (
-    AF_INET,
-    AF_INET6,
-    PROTOCOLS,
-    SCHED_FLAG_NAMES,
-    Dest,
-    Fwd,
-    Service,
-    ServiceKey,
-    SvcFlags,
-    TunFlags,
-    TunType,
-)
 from fastha.check.spec import RsKey, rs_key, sorry_key
 from fastha.config.model_lvs import (
     PERSISTENCE_TIMEOUT_DEFAULT,
@@ -57,6 +44,19 @@ from fastha.config.model_lvs import (
     VsgRange,
     real_server_method,
     sorry_server_method,
+)
+from fastha.ipvs.model import (
+    AF_INET,
+    AF_INET6,
+    PROTOCOLS,
+    SCHED_FLAG_NAMES,
+    Dest,
+    Fwd,
+    Service,
+    ServiceKey,
+    SvcFlags,
+    TunFlags,
+    TunType,
 )
 
 FWD = {Method.NAT: Fwd.MASQ, Method.DR: Fwd.ROUTE, Method.TUN: Fwd.TUNNEL}

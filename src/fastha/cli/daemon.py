@@ -446,7 +446,7 @@ def command(
     if config_test is not None:
         _config_test(path, config_id, config_test, all_config)
 
-    from fastha.daemon import logs
+    from fastha.runtime import logs
 
     logs.set_ident_style(syslog_ident)  # the children inherit it
     try:
@@ -512,7 +512,7 @@ def command(
             _refuse("--no-supervise: run under `ip netns exec NAME` instead of -s")
         if not dont_fork:
             _daemonize()
-        from fastha.daemon import proctitle
+        from fastha.runtime import proctitle
 
         proctitle.set_title("vrrp" if vrrp else "check")
         logs.configure(
@@ -537,9 +537,9 @@ def command(
             )
         )
 
-    from fastha.daemon import proctitle
     from fastha.daemon.paths import default_paths
     from fastha.daemon.supervisor import SupervisorOptions, run_supervisor
+    from fastha.runtime import proctitle
 
     namespace = namespace or config.net_namespace or None
     paths = default_paths(namespace)
@@ -608,9 +608,9 @@ def _in_process(
 ) -> int:
     """--no-supervise: one runner in this process (no parent, no respawn, no control
     socket); SIGHUP still reloads."""
-    from fastha.daemon import child_status
-    from fastha.daemon.dumpfiles import check_data_file
     from fastha.daemon.supervisor import remove_pid_file, write_pid_file
+    from fastha.runtime import child_status
+    from fastha.runtime.dumpfiles import check_data_file
 
     def reload_config() -> Config | None:
         return child_status.reload_config(path, config_id)

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from fastha.daemon.control import DEFAULT_CONTROL_SOCKET
-from fastha.daemon.paths import default_control_socket
+from fastha.daemon.paths import DEFAULT_CONTROL_SOCKET, default_control_socket
 
 VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
 
@@ -27,7 +26,7 @@ def socket_option(fn: Any) -> Any:
 
 def ask(socket_path: str, cmd: str) -> Any:
     """The daemon's answer, or exit 1 with the reason."""
-    from fastha.daemon.control import ControlError, request_sync
+    from fastha.runtime.control import ControlError, request_sync
 
     try:
         return request_sync(socket_path, cmd)

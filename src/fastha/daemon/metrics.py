@@ -8,7 +8,7 @@ Every series is listed, with its labels, in docs/MONITORING.md.
 
 The status read here is what the children answer to `metrics` (their `status` plus
 probe durations, script runs and the kernel's IPVS counters; see
-fastha.daemon.child_status):
+fastha.runtime.child_status):
 
     {"parent": {"pid", "started_at", "uptime_s", "reloads", "refused_reloads",
                 "children": {"vrrp": {"pid", "running", "restarts"}, ...}},

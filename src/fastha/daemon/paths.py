@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 NETNS_DIR = "/run/netns"
 RUN_DIR = "/run"
+DEFAULT_CONTROL_SOCKET = f"{RUN_DIR}/fastha/control.sock"  # in the initial namespace
 
 
 def current_namespace(netns_dir: str = NETNS_DIR) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from fastha.check.ipvs_model import Dest, Service, ServiceKey
+from fastha.ipvs.model import Dest, Service, ServiceKey
 
 
 class OpKind(Enum):

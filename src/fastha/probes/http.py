@@ -37,10 +37,10 @@ from typing import cast
 import regex
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import ProbeTimeout, connect, describe_error, open_socket
 from fastha.check.spec import Endpoint, HttpSpec, UrlSpec
 from fastha.config.model_lvs import HttpProtocol
+from fastha.probes import ProbeContext
+from fastha.probes._net import ProbeTimeout, connect, describe_error, open_socket
 
 MAX_HEADER = 64 * 1024
 # Bytes of the body the regex sees, from regex_min_offset: what is kept of a body.

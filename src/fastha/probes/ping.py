@@ -14,9 +14,9 @@ import socket
 import struct
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import SockAddr, describe_error, open_socket
 from fastha.check.spec import PingSpec
+from fastha.probes import ProbeContext
+from fastha.probes._net import SockAddr, describe_error, open_socket
 
 ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 ICMP6_ECHO, ICMP6_ECHOREPLY = 128, 129

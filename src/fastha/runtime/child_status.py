@@ -3,7 +3,7 @@
 The parent gives each child, in its environment:
 
 - `FASTHA_CHILD_SOCKET`: where to answer `status` and `dump` (the control protocol of
-  `fastha.daemon.control`, root only). The parent proxies `fastha status` to it.
+  `fastha.runtime.control`, root only). The parent proxies `fastha status` to it.
 - `FASTHA_CONFIG_SNAPSHOT`: the configuration the parent validated last, pickled to a
   file in its run dir (`write_snapshot`, atomically, mode 0600; read back only from a
   root-owned 0600 regular file in a root-owned directory, see `read_snapshot`). A child loads it at
@@ -15,7 +15,7 @@ The parent gives each child, in its environment:
 
 In the child's runner, inside its running loop:
 
-    from fastha.daemon import child_status
+    from fastha.runtime import child_status
 
     server = await child_status.serve_from_env({
         "status": lambda req: runner.status_dict(),   # JSON-able, see fastha.daemon.metrics
@@ -41,8 +41,8 @@ import types
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fastha.daemon.control import ROOT_ONLY, Handler, JsonServer
 from fastha.drivers.files import read_private, write_atomic
+from fastha.runtime.control import ROOT_ONLY, Handler, JsonServer
 
 if TYPE_CHECKING:
     from fastha.config.model import Config
