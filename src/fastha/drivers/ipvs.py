@@ -33,8 +33,10 @@ from typing import Any
 from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, nla
 from pyroute2.netlink.generic import ipvs as _ipvs
 
-from fastha.check.ipvs_model import (
-    AF_INET6,
+from fastha.drivers.genl import GENL_HDR as _GENL
+from fastha.drivers.genl import GenlError, GenlSocket
+from fastha.drivers.nlsocket import NLMSG_HDR as _HDR
+from fastha.ipvs.model import (
     Dest,
     Fwd,
     Service,
@@ -42,12 +44,9 @@ from fastha.check.ipvs_model import (
     Timeouts,
     TunFlags,
     TunType,
-    family_of,
 )
-from fastha.check.planner import Op, OpKind
-from fastha.drivers.genl import GENL_HDR as _GENL
-from fastha.drivers.genl import GenlError, GenlSocket
-from fastha.drivers.nlsocket import NLMSG_HDR as _HDR
+from fastha.ipvs.planner import Op, OpKind
+from fastha.wire import AF_INET6, family_of
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from fastha.config.invocation import Script
 from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
 from fastha.drivers.rxbudget import RxBudget
-from fastha.drivers.scripts import Script, ScriptRunner
+from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.vrrp_socket import VrrpSocket
 from fastha.vrrp.actions import (
     Action,

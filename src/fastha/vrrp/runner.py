@@ -20,9 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fastha.config.model import Config
-from fastha.daemon import child_status
-from fastha.daemon.alerts import VrrpAlerts
-from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
@@ -40,6 +37,9 @@ from fastha.drivers.vrrp_socket import (
     VrrpSocket,
     VrrpSocketConfig,
 )
+from fastha.runtime import child_status
+from fastha.runtime.alerts import VrrpAlerts
+from fastha.runtime.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.vrrp.actions import RemoveVips, StateChanged
 from fastha.vrrp.events import (
     LinkChanged,
@@ -96,7 +96,7 @@ class RunOptions:
     # SIGHUP re-reads the configuration through this; None means the file has errors
     # (already logged with file:line) and the running configuration stays.
     reload_config: Callable[[], Config | None] | None = None
-    # keepalived's SIGUSR1 / SIGUSR2 files (fastha.daemon.dumpfiles).
+    # keepalived's SIGUSR1 / SIGUSR2 files (fastha.runtime.dumpfiles).
     data_file: str = "/tmp/keepalived.data"
     stats_file: str = "/tmp/keepalived.stats"
 
@@ -177,7 +177,7 @@ class VrrpRunner:
         self.syncd_running: tuple[str, object] | None = None
         self.syncd_task: asyncio.Task[None] | None = None
         # Status and alerts: wall-clock time of each instance's last transition, and
-        # the SMTP alerts this configuration asks for (fastha.daemon.alerts).
+        # the SMTP alerts this configuration asks for (fastha.runtime.alerts).
         self.transitions: dict[str, float] = {}
         self.alerts = VrrpAlerts(config)
         self.started_at = time.time()
@@ -526,7 +526,7 @@ class VrrpRunner:
     def status_dict(self, _request: object = None) -> dict[str, object]:
         """The VRRP child's `status` answer (fastha.daemon.metrics documents the shape):
         keepalived's JSON entry per instance plus master, wantstate, last transition."""
-        from fastha.daemon.child_status import timer_status
+        from fastha.runtime.child_status import timer_status
 
         instances: list[dict[str, object]] = []
         groups: list[dict[str, object]] = []
