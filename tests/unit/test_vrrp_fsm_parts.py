@@ -14,7 +14,8 @@ from fastha.vrrp.election import (
     master_rx,
     preempt_hold,
 )
-from fastha.vrrp.events import TimerKind
+from fastha.vrrp.events import LinkChanged, SyncFault, TimerKind, TrackFault
+from fastha.vrrp.faults import Faults
 from fastha.vrrp.garp import burst, master_timers
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.timers import TimerBook, moved_deadline
@@ -77,6 +78,23 @@ def test_learned_interval_v3_only() -> None:
     assert learned_interval(p(version=3), 100, 250) == 250
     assert learned_interval(p(version=3), 100, 0) == 100
     assert learned_interval(p(version=2), 100, 300) == 100
+
+
+# -- faults -----------------------------------------------------------------------------
+
+
+def test_faults_each_cause_and_its_reason() -> None:
+    f = Faults()
+    assert f.own_up(False)
+    f, why = f.after(LinkChanged(False))
+    assert (f.own_up(False), f.own_up(True), why) == (False, True, "interface down")
+    f, why = f.after(TrackFault(True, "chk failed"))
+    assert (f.own_up(True), why) == (False, "chk failed")
+    f, why = f.after(LinkChanged(True))
+    f, why = f.after(TrackFault(False))
+    assert (f.own_up(False), why) == (True, "tracking")
+    f, why = f.after(SyncFault(True))
+    assert (f.own_up(False), f.sync_fault, why) == (True, True, "sync group")
 
 
 # -- the timer book ---------------------------------------------------------------------

@@ -9,7 +9,8 @@ The machine is the only writer of its state: its fields are read-only properties
 (`MachineView`), and a reload, a sync group or an owner's priority reach it as events
 like everything else (`tests/unit/test_vrrp_fsm_owner.py` holds every other module to
 that). The decisions it applies live in pure modules named for their job: `election`
-(what an advert means), `timers` (the timer book), `defence` (ARP/ND claims), `timing`.
+(what an advert means), `timers` (the timer book), `faults` (why it is down),
+`defence` (ARP/ND claims), `garp` (announcement timers), `timing` (the arithmetic).
 """
 
 from __future__ import annotations
@@ -185,23 +186,14 @@ class Machine(MachineView):
 
     # -- event handlers ---------------------------------------------------------------
 
-    def _on_link(self, ev: LinkChanged, now_ns: int, out: list[Action]) -> None:
-        self._link_up = ev.up
-        self._reevaluate(now_ns, "interface up" if ev.up else "interface down", out)
+    def _on_fault(
+        self, ev: LinkChanged | TrackFault | SyncFault, now: int, out: list[Action]
+    ) -> None:
+        self._faults, reason = self._faults.after(ev)
+        self._reevaluate(now, reason, out)
 
-    def _on_track_fault(self, ev: TrackFault, now_ns: int, out: list[Action]) -> None:
-        self._track_fault = ev.fault
-        self._reevaluate(now_ns, ev.reason or "tracking", out)
-
-    def _on_sync_fault(self, ev: SyncFault, now_ns: int, out: list[Action]) -> None:
-        self._sync_fault = ev.fault
-        self._reevaluate(now_ns, "sync group", out)
-
-    def _on_join(self, ev: JoinSyncGroup, now_ns: int, out: list[Action]) -> None:
-        self._gate = ev.can_goto_master
-
-    def _on_leave(self, _: LeaveSyncGroup, now_ns: int, out: list[Action]) -> None:
-        self._gate = None
+    def _on_gate(self, ev: JoinSyncGroup | LeaveSyncGroup, now_ns: int, out: list[Action]) -> None:
+        self._gate = ev.can_goto_master if isinstance(ev, JoinSyncGroup) else None
 
     def _on_startup(self, _: Startup, now_ns: int, out: list[Action]) -> None:
         if self._state != State.INIT or self._started:
@@ -383,15 +375,15 @@ _HANDLERS: dict[type, Callable[[Machine, Any, int, list[Action]], None]] = {
     AdvertReceived: Machine._on_advert,
     TimerExpired: Machine._on_timer,
     PriorityChanged: Machine._on_priority,
-    LinkChanged: Machine._on_link,
-    TrackFault: Machine._on_track_fault,
-    SyncFault: Machine._on_sync_fault,
+    LinkChanged: Machine._on_fault,
+    TrackFault: Machine._on_fault,
+    SyncFault: Machine._on_fault,
     SyncGoto: Machine._on_sync_goto,
     Startup: Machine._on_startup,
     Shutdown: Machine._on_shutdown,
     VipClaimed: Machine._on_vip_claimed,
     VipDeleted: Machine._on_vip_deleted,
     Reconfigure: Machine._on_reconfigure,
-    JoinSyncGroup: Machine._on_join,
-    LeaveSyncGroup: Machine._on_leave,
+    JoinSyncGroup: Machine._on_gate,
+    LeaveSyncGroup: Machine._on_gate,
 }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from fastha.vrrp.counters import Counters
 from fastha.vrrp.defence import Defence
 from fastha.vrrp.events import TimerKind
+from fastha.vrrp.faults import Faults
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
 from fastha.vrrp.timers import TimerBook
@@ -25,8 +26,8 @@ class MachineView:
         "_counters",
         "_defence",
         "_effective_priority",
+        "_faults",
         "_gate",
-        "_link_up",
         "_master_address",
         "_master_adver_int_cs",
         "_master_priority",
@@ -34,9 +35,7 @@ class MachineView:
         "_preempt_until_ns",
         "_started",
         "_state",
-        "_sync_fault",
         "_timers",
-        "_track_fault",
         "_vips_set",
         "_wantstate",
         "_warnings",
@@ -60,9 +59,7 @@ class MachineView:
         self._defence = Defence()
         self._preempt_until_ns: int | None = None
         self._started = False
-        self._link_up = True
-        self._track_fault = False
-        self._sync_fault = False
+        self._faults = Faults()
         # Set by a sync group (JoinSyncGroup): may this member become master now?
         self._gate: Callable[[MachineView], bool] | None = None
 
@@ -120,16 +117,16 @@ class MachineView:
     @property
     def own_up(self) -> bool:
         """Up by the instance's own interface and trackers (ignoring its sync group)."""
-        return (self._link_up or self._params.dont_track_primary) and not self._track_fault
+        return self._faults.own_up(self._params.dont_track_primary)
 
     @property
     def sync_fault(self) -> bool:
         """Held in FAULT by its sync group (another member is down)."""
-        return self._sync_fault
+        return self._faults.sync_fault
 
     @property
     def is_up(self) -> bool:
-        return self.own_up and not self._sync_fault
+        return self.own_up and not self._faults.sync_fault
 
     @property
     def down_interval_ns(self) -> int:
