@@ -4,6 +4,8 @@ owner's priority after a reload (PriorityChanged(PRIO_OWNER))."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fastha.vrrp.actions import ArmTimer, SendAdvert, StateChanged
@@ -31,14 +33,14 @@ ME = "192.0.2.10"
 PEER = "192.0.2.20"
 
 
-def params(**kw: object) -> InstanceParams:
+def params(**kw: Any) -> InstanceParams:
     kw.setdefault("name", "VI_1")
     kw.setdefault("version", 3)
     kw.setdefault("primary_address", ME)
-    return InstanceParams(**kw)  # type: ignore[arg-type]  # keyword mix of field types
+    return InstanceParams(**kw)
 
 
-def started(**kw: object) -> Machine:
+def started(**kw: Any) -> Machine:
     m = Machine(params(**kw))
     m.handle(Startup(), T0)
     return m
@@ -48,7 +50,7 @@ def down_deadline(m: Machine) -> int:
     return m.armed_timers[TimerKind.MASTER_DOWN][0]
 
 
-def master(**kw: object) -> Machine:
+def master(**kw: Any) -> Machine:
     m = started(**kw)
     m.handle(TimerExpired(TimerKind.MASTER_DOWN, down_deadline(m)), down_deadline(m))
     assert m.state == State.MASTER
@@ -142,7 +144,7 @@ def test_reconfigure_normalises_and_reports_keepalived_warnings() -> None:
     assert m.params.priority == 100
     assert m.warnings == ("(VI_1) priority 300 out of range - using 100",)
     m.handle(Reconfigure(params(priority=100)), T0 + 2 * S)
-    assert m.warnings == ()
+    assert not m.warnings
 
 
 # -- the sync group's gate --------------------------------------------------------------

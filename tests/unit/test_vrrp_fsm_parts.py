@@ -3,6 +3,8 @@ book, the ARP/ND defence's back-off and the announcement timers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fastha.vrrp.actions import Action, ArmTimer, CancelTimer
@@ -26,11 +28,11 @@ S = 1_000_000_000
 ME = "192.0.2.10"
 
 
-def p(**kw: object) -> InstanceParams:
+def p(**kw: Any) -> InstanceParams:
     kw.setdefault("name", "VI_1")
     kw.setdefault("version", 3)
     kw.setdefault("primary_address", ME)
-    return InstanceParams(**kw).normalised()[0]  # type: ignore[arg-type]  # keyword mix
+    return InstanceParams(**kw).normalised()[0]
 
 
 # -- election ---------------------------------------------------------------------------

@@ -25,7 +25,8 @@ def compare_addresses(theirs: str, ours: str | None) -> int:
         return 0
     if a.version != b.version:
         return 0
-    return (a > b) - (a < b)
+    x, y = int(a), int(b)
+    return (x > y) - (x < y)
 
 
 def learned_interval(p: InstanceParams, current_cs: int, advert_cs: int) -> int:
