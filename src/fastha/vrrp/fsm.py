@@ -81,11 +81,14 @@ _TIMELESS = (JoinSyncGroup, LeaveSyncGroup)
 
 
 class Machine(MachineView):
-    """One VRRP instance. Pure: feed it events and the current monotonic time."""
+    """One VRRP instance. Pure: feed it events and the current monotonic time; it is
+    the only writer of the fields `MachineView` shows."""
 
     __slots__ = ()
 
     def handle(self, event: Event, now_ns: int | None = None) -> tuple[Action, ...]:
+        """The actions for `event`, in order. `now_ns` may be left out only for the
+        events that read no clock (joining or leaving a sync group)."""
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"not a VRRP event: {event!r}")
