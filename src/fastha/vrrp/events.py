@@ -115,7 +115,10 @@ class Shutdown:
 @dataclass(frozen=True, slots=True)
 class Reconfigure:
     """Reload in place: new parameters for the same instance (interface, VRID, family).
-    The machine keeps its state and timers; see `Machine` for what changes at once."""
+    The machine keeps its state and timers. The new base priority is taken at once (the
+    effective one follows through tracking: PriorityChanged); a master's new advert
+    interval starts a new Adver_Timer grid; a v2 backup takes it as its
+    Master_Adver_Interval (v2 peers must agree)."""
 
     params: InstanceParams
 
