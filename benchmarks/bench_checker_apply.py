@@ -44,9 +44,9 @@ def conf_text(n_svc: int, n_dest: int) -> str:
 
 async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
     """Runs inside UML."""
-    from fastha.check.runner import CheckerRunner, CheckOptions
     from fastha.config.loader import load
     from fastha.drivers.ipvs import IPVS
+    from fastha.runtime.check.runner import CheckerRunner, CheckOptions
 
     n = n_svc * (n_dest + 1)
     res: dict[str, list[float]] = {"load": [], "build": [], "start": [], "stop": [],

@@ -28,7 +28,6 @@ import uvloop
 
 from fastha.check.health import Health
 from fastha.check.probes import ProbeContext
-from fastha.check.scheduler import Scheduler
 from fastha.check.spec import (
     Check,
     Endpoint,
@@ -41,6 +40,7 @@ from fastha.check.spec import (
     UrlSpec,
     VsPlan,
 )
+from fastha.runtime.check.scheduler import Scheduler
 
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 

@@ -192,9 +192,9 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     """
     from fastha.check.health import Notify
     from fastha.check.probes import ProbeContext, run_probe
-    from fastha.check.runner import CheckerRunner
     from fastha.check.spec import MiscSpec, build_plan
     from fastha.config.loader import load
+    from fastha.runtime.check.runner import CheckerRunner
 
     st = stage(workdir, attacker)
     attack(st, attacker, ("notify",))

@@ -13,9 +13,9 @@ import pytest
 from fastha.check.health import Outcome
 from fastha.check.ipvs_model import Dest, Service, Timeouts
 from fastha.check.planner import Op, apply
-from fastha.check.runner import CheckerRunner, CheckOptions
 from fastha.config.loader import load
 from fastha.drivers.ipvs import ApplyResult
+from fastha.runtime.check.runner import CheckerRunner, CheckOptions
 
 pytestmark = pytest.mark.unit
 

@@ -16,8 +16,8 @@ import pytest
 from tests.unit.test_check_desired_runner import ModelIPVS
 
 from fastha.check.ipvs_model import Dest, Service
-from fastha.check.runner import CheckerRunner, CheckOptions
 from fastha.config.loader import load
+from fastha.runtime.check.runner import CheckerRunner, CheckOptions
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from fastha.check.runner import CheckerRunner
 from fastha.cli.status import render
 from fastha.config.loader import load
 from fastha.daemon import alerts as alerts_mod
@@ -29,6 +28,7 @@ from fastha.daemon.dumpfiles import (
     vrrp_stats_text,
 )
 from fastha.daemon.logs import parse_facility
+from fastha.runtime.check.runner import CheckerRunner
 
 pytestmark = pytest.mark.unit
 

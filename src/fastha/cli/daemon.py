@@ -513,7 +513,7 @@ def _in_process(
                                                reload_config=reload_config,
                                                data_file=data_file,
                                                stats_file=stats_file))  # fmt: skip
-        from fastha.check.runner import CheckOptions, run_checker
+        from fastha.runtime.check.runner import CheckOptions, run_checker
 
         return run_checker(config, CheckOptions(release_on_stop=release,
                                                 reload_config=reload_config,

@@ -99,8 +99,8 @@ def _vrrp(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     _logging(args, "fastha_checker")
     config = _load(args, vrrp=False)
-    from fastha.check.runner import CheckOptions, run_checker
     from fastha.daemon.dumpfiles import check_data_file
+    from fastha.runtime.check.runner import CheckOptions, run_checker
 
     options = CheckOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))
     if args.data_file:

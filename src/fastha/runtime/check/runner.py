@@ -32,7 +32,6 @@ ha_suspend: the checkers of such a virtual server run only while its address is 
 keeps running.
 
     run_checker(config, CheckOptions(release_on_stop=True)) -> exit code
-    python -m fastha.check.runner -f keepalived.conf -l [-I]
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +52,6 @@ from fastha.check.ipvs_model import Service, ServiceKey, Timeouts
 from fastha.check.planner import Op, OpKind, plan
 from fastha.check.probes import ProbeContext
 from fastha.check.reload import ReloadDiff, carry
-from fastha.check.scheduler import Scheduler
 from fastha.check.spec import build_plan
 from fastha.config.model import FlushOnStop, GlobalDefs
 from fastha.config.scripts import Resolved, enabled
@@ -66,6 +63,7 @@ from fastha.drivers.fifo import NotifyFifo, fifo_owner
 from fastha.drivers.ipvs import IPVS, IPVSError
 from fastha.drivers.scripts import Script, ScriptRunner
 from fastha.drivers.signals import SIGJSON
+from fastha.runtime.check.scheduler import Scheduler
 
 log = logging.getLogger("fastha.check")
 
@@ -709,47 +707,6 @@ def run_checker(
         return 1
     with asyncio.Runner(loop_factory=loop_factory or uvloop.new_event_loop) as r:
         return r.run(runner.run())
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fastha.check.runner``: the checker child alone (keepalived -C flags)."""
-    import argparse
-
-    from fastha.config.loader import load
-    from fastha.config.preprocess import default_config_id
-    from fastha.vrrp.runner import configure_logging
-
-    ap = argparse.ArgumentParser(prog="python -m fastha.check.runner")
-    ap.add_argument("-f", "--use-file", default="/etc/keepalived/keepalived.conf")
-    ap.add_argument("-n", "--dont-fork", action="store_true",
-                    help="accepted: this entry point always stays in the foreground")  # fmt: skip
-    ap.add_argument("-l", "--log-console", action="store_true")
-    ap.add_argument("-D", "--log-detail", action="store_true")
-    ap.add_argument("-I", "--dont-release-ipvs", action="store_true")
-    ap.add_argument("-i", "--config-id", default=None)
-    args = ap.parse_args(argv)
-    result = load(args.use_file,
-                  args.config_id if args.config_id is not None else default_config_id())  # fmt: skip
-    for diag in result.diagnostics:
-        print(diag, file=sys.stderr)
-    if not result.ok:
-        print(f"{args.use_file}: configuration has errors; not starting", file=sys.stderr)
-        return 1
-    configure_logging(console=args.log_console, detail=args.log_detail, name="fastha_checker")
-
-    def reload_config() -> Any:
-        again = load(args.use_file, args.config_id if args.config_id is not None
-                     else default_config_id())  # fmt: skip
-        for diag in again.diagnostics:
-            log.log(logging.ERROR if diag in again.errors else logging.WARNING, "%s", diag)
-        return again.config if again.ok else None
-
-    return run_checker(result.config, CheckOptions(release_on_stop=not args.dont_release_ipvs,
-                                                   reload_config=reload_config))  # fmt: skip
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def ipvs_vs_name(svc: Any) -> str:

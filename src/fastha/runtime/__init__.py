@@ -1,0 +1,1 @@
+"""The child processes' runtime: the VRRP and checker children and what they share."""
