@@ -80,11 +80,11 @@ async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
                 # Reload (the config already parsed: the parse is timed as "load").
                 same = load(fh.name).config
                 t0 = time.perf_counter()
-                assert await runner.reload(same) is not None
+                assert await runner.reloader.reload(same) is not None
                 res["reload_same"].append(time.perf_counter() - t0)
                 assert runner.counters.last_reload_ops == 0
                 t0 = time.perf_counter()
-                assert await runner.reload(changed) is not None
+                assert await runner.reloader.reload(changed) is not None
                 res["reload_one"].append(time.perf_counter() - t0)
                 assert runner.counters.last_reload_ops == 1
                 t0 = time.perf_counter()
