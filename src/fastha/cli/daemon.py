@@ -497,7 +497,7 @@ def _in_process(
     socket); SIGHUP still reloads."""
     from fastha.daemon import child_status
     from fastha.daemon.dumpfiles import check_data_file
-    from fastha.daemon.supervisor import remove_pid_file, write_pid_file
+    from fastha.daemon.pidfile import remove_pid_file, write_pid_file
 
     def reload_config() -> Config | None:
         return child_status.reload_config(path, config_id)  # type: ignore[no-any-return]
