@@ -3,7 +3,7 @@ servers that changed, each operation logged once in keepalived's words.
 
 Health changes mark virtual servers dirty (``mark``); one task (``loop``) reconciles
 them in passes, so a burst of probe results costs one kernel dump and one batch. One
-lock serialises passes with a reload's (``reload_table``) and with shutdown.
+lock serialises those passes with a reload's (``reload_table``).
 """
 
 from __future__ import annotations
