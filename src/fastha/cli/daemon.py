@@ -608,7 +608,7 @@ def _in_process(
 ) -> int:
     """--no-supervise: one runner in this process (no parent, no respawn, no control
     socket); SIGHUP still reloads."""
-    from fastha.daemon.supervisor import remove_pid_file, write_pid_file
+    from fastha.daemon.pidfile import remove_pid_file, write_pid_file
     from fastha.runtime import child_status
     from fastha.runtime.dumpfiles import check_data_file
 
@@ -632,7 +632,7 @@ def _in_process(
                     stats_file=stats_file,
                 ),
             )
-        from fastha.check.runner import CheckOptions, run_checker
+        from fastha.runtime.check.runner import CheckOptions, run_checker
 
         return run_checker(
             config,

@@ -246,7 +246,7 @@ def _check(check: dict[str, Any]) -> Iterator[Metric]:
         probes.add_metric(["success"], done - failed)
         probes.add_metric(["failure"], failed)
     yield probes
-    from fastha.check.scheduler import DURATION_BOUNDS_S
+    from fastha.runtime.check.scheduler import DURATION_BOUNDS_S
 
     dur = HistogramMetricFamily(
         "fastha_checker_duration_seconds",
