@@ -538,7 +538,8 @@ def command(
         )
 
     from fastha.daemon.paths import default_paths
-    from fastha.daemon.supervisor import SupervisorOptions, run_supervisor
+    from fastha.daemon.options import SupervisorOptions
+    from fastha.daemon.supervisor import run_supervisor
     from fastha.runtime import proctitle
 
     namespace = namespace or config.net_namespace or None

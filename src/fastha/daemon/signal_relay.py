@@ -36,8 +36,8 @@ def install(
 ) -> None:
     """``relay(signum, kinds)`` sends ``signum`` to the children of those kinds."""
     loop.add_signal_handler(signal.SIGHUP, reload)
-    for signum in STOP:
-        loop.add_signal_handler(signum, stop)
+    for stop_sig in STOP:
+        loop.add_signal_handler(stop_sig, stop)
     for signum in FORWARDED:
         loop.add_signal_handler(signum, relay, signum, FORWARD_TO[signum])
 

@@ -13,7 +13,8 @@ from fastha.check.health import Notify
 from fastha.config.model import GlobalDefs
 from fastha.config.scripts import Resolved, enabled
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
-from fastha.drivers.scripts import Script, ScriptRunner
+from fastha.config.invocation import Script
+from fastha.drivers.scripts import ScriptRunner
 from fastha.runtime.check.state import Counters, Running
 
 log = logging.getLogger("fastha.check")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from array import array
@@ -178,7 +179,7 @@ class Scheduler:
         self.started += 1
         task = asyncio.get_running_loop().create_task(self._run(check))
         self._running[check] = task
-        task.add_done_callback(lambda t, c=check: self._done(c, t))
+        task.add_done_callback(functools.partial(self._done, check))
 
     def _done(self, check: Check, task: asyncio.Task[None]) -> None:
         if self._running.get(check) is task:

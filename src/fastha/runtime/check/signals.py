@@ -25,8 +25,8 @@ def install(
     reload: Callable[[], None],
     write_data: Callable[[], None],
 ) -> None:
-    for sig in STOP:
-        loop.add_signal_handler(sig, stop)
+    for stop_sig in STOP:
+        loop.add_signal_handler(stop_sig, stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGUSR1, write_data)
     for sig in IGNORED:
