@@ -9,8 +9,9 @@ import click
 
 from fastha.daemon.control import DEFAULT_CONTROL_SOCKET
 from fastha.daemon.paths import default_control_socket
+from fastha.vrrp.states import STATE_NAMES
 
-VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+VRRP_STATES = STATE_NAMES
 
 
 def socket_option(fn: Any) -> Any:
