@@ -625,7 +625,7 @@ def use_ipvlan(args: Args) -> UseIpvlan:
 
 def advert_int(args: Args) -> float:
     # keepalived bounds it to [0.01, 255] here; v2/v3 limits and rounding are checked
-    # per version in validate_vrrp.py.
+    # per version in normalise_vrrp.py.
     return number(0.01, 255)(args)
 
 
