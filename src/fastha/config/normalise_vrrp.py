@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypeVar
 
 from fastha.config.diagnostics import Diagnostic, note, warning
+from fastha.config.inherit import inherit
 from fastha.config.model import GlobalDefs
 from fastha.config.model_vrrp import (
     AuthType,
@@ -28,20 +28,12 @@ from fastha.config.model_vrrp import (
 from fastha.vrrp.params import PRIO_DEFAULT, PRIO_OWNER
 from fastha.vrrp.timing import DOWN_TIMER_ADVERTS, V2_MAX_ADVER_INT_CS, V3_MAX_ADVER_INT_CS
 
-T = TypeVar("T")
-
 OWNER_PRIORITY = PRIO_OWNER
 DEFAULT_PRIORITY = PRIO_DEFAULT
 V2_MAX_ADVERT = V2_MAX_ADVER_INT_CS // 100  # seconds
 V3_MAX_ADVERT = Decimal(V3_MAX_ADVER_INT_CS) / 100  # seconds
 AUTH_PASS_LEN = 8  # RFC 2338 section 5.3.10
 AUTH_NONE, AUTH_PASS, AUTH_AH = 0, 1, 2  # the advert's auth type field
-
-
-def inherit(own: T | None, default: T) -> T:
-    """An instance's own setting, else the default it inherits (keepalived's
-    PARAMETER_UNSET: global_defs' vrrp_*, or its sync group's)."""
-    return default if own is None else own
 
 
 def effective_priority(vrrp: VrrpInstance) -> int:
@@ -63,7 +55,7 @@ def family(vrrp: VrrpInstance) -> int:
 
 
 def strict(g: GlobalDefs, vrrp: VrrpInstance) -> bool:
-    return inherit(vrrp.strict_mode, g.vrrp_strict)
+    return inherit(vrrp.strict_mode, default=g.vrrp_strict)
 
 
 def version(g: GlobalDefs, vrrp: VrrpInstance) -> tuple[int, list[Diagnostic]]:
@@ -245,7 +237,7 @@ def authentication(g: GlobalDefs, vrrp: VrrpInstance, ver: int) -> tuple[Auth, l
 
 def down_timer_adverts(g: GlobalDefs, vrrp: VrrpInstance) -> tuple[int, list[Diagnostic]]:
     """RFC 5798's Master_Down_Interval counts 3 adverts; strict mode keeps it so."""
-    value = inherit(vrrp.down_timer_adverts, g.vrrp_down_timer_adverts)
+    value = inherit(vrrp.down_timer_adverts, default=g.vrrp_down_timer_adverts)
     if value != DOWN_TIMER_ADVERTS and strict(g, vrrp):
         text = f"({vrrp.name}) down_timer_adverts is incompatible with strict mode - resetting"
         return DOWN_TIMER_ADVERTS, [warning(vrrp.where, text)]
@@ -272,8 +264,8 @@ def adverts(g: GlobalDefs, vrrp: VrrpInstance) -> tuple[Adverts, list[Diagnostic
     resets an instance's own setting that asks otherwise (vrrp_complete_instance)."""
     name, where = f"({vrrp.name})", vrrp.where
     is_strict = strict(g, vrrp)
-    delay = inherit(vrrp.garp_master_delay, g.vrrp_garp_master_delay)
-    repeat = inherit(vrrp.garp_master_repeat, g.vrrp_garp_master_repeat)
+    delay = inherit(vrrp.garp_master_delay, default=g.vrrp_garp_master_delay)
+    repeat = inherit(vrrp.garp_master_repeat, default=g.vrrp_garp_master_repeat)
     said = []
     if is_strict:
         if vrrp.garp_lower_prio_repeat:
@@ -289,21 +281,23 @@ def adverts(g: GlobalDefs, vrrp: VrrpInstance) -> tuple[Adverts, list[Diagnostic
         if vrrp.higher_prio_send_advert:
             text = f"{name} strict mode requires higher_prio_send_advert to be clear. resetting"
             said.append(warning(where, text))
-    lp_delay = inherit(vrrp.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay)
-    lp_repeat = inherit(vrrp.garp_lower_prio_repeat, g.vrrp_garp_lower_prio_repeat)
     value = Adverts(
         garp_master_delay=delay,
         garp_master_repeat=repeat,
-        garp_master_refresh=inherit(vrrp.garp_master_refresh, g.vrrp_garp_master_refresh),
+        garp_master_refresh=inherit(vrrp.garp_master_refresh, default=g.vrrp_garp_master_refresh),
         garp_master_refresh_repeat=inherit(
-            vrrp.garp_master_refresh_repeat, g.vrrp_garp_master_refresh_repeat
+            vrrp.garp_master_refresh_repeat, default=g.vrrp_garp_master_refresh_repeat
         ),
-        garp_lower_prio_delay=0 if is_strict else inherit(lp_delay, delay),
-        garp_lower_prio_repeat=0 if is_strict else inherit(lp_repeat, repeat),
+        garp_lower_prio_delay=0
+        if is_strict
+        else inherit(vrrp.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay, default=delay),
+        garp_lower_prio_repeat=0
+        if is_strict
+        else inherit(vrrp.garp_lower_prio_repeat, g.vrrp_garp_lower_prio_repeat, default=repeat),
         lower_prio_no_advert=is_strict
-        or bool(inherit(vrrp.lower_prio_no_advert, g.vrrp_lower_prio_no_advert)),
+        or inherit(vrrp.lower_prio_no_advert, g.vrrp_lower_prio_no_advert, default=False),
         higher_prio_send_advert=not is_strict
-        and bool(inherit(vrrp.higher_prio_send_advert, g.vrrp_higher_prio_send_advert)),
+        and inherit(vrrp.higher_prio_send_advert, g.vrrp_higher_prio_send_advert, default=False),
     )
     return value, said
 
@@ -342,9 +336,7 @@ def vmac_xmit_base(g: GlobalDefs, vrrp: VrrpInstance) -> tuple[bool, list[Diagno
 def notify_priority_changes(g: GlobalDefs, vrrp: VrrpInstance, group: VrrpSyncGroup | None) -> bool:
     """The instance's, else its sync group's, else global_defs'."""
     from_group = group.notify_priority_changes if group is not None else None
-    return inherit(
-        vrrp.notify_priority_changes, inherit(from_group, g.vrrp_notify_priority_changes)
-    )
+    return inherit(vrrp.notify_priority_changes, from_group, default=g.vrrp_notify_priority_changes)
 
 
 def quorum_max(proc: VrrpTrackProcess) -> tuple[int | None, list[Diagnostic]]:
