@@ -20,7 +20,13 @@ from typing import Any
 from fastha.config import normalise_vrrp as fix
 from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
-from fastha.config.model_vrrp import VirtualRule, VrrpInstance
+from fastha.config.model_vrrp import (
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
+    VrrpInstance,
+    VrrpSyncGroup,
+)
 from fastha.config.normalise_vrrp import OWNER_PRIORITY, effective_priority, family
 from fastha.config.source import Where, where_of
 from fastha.config.validate import Host, check
@@ -59,6 +65,7 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     files = {f.name for f in config.track_files}
     processes = {p.name for p in config.vrrp_track_processes}
     bfds = {b.name for b in config.bfd_instances}
+    owners: list[tuple[str, VrrpInstance | VrrpSyncGroup]]
     owners = [(f"({v.name})", v) for v in config.vrrp_instances]
     owners += [(f"({g.name})", g) for g in config.vrrp_sync_groups]
     for label, owner in owners:
@@ -110,13 +117,13 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
             f"lvs_sync_daemon vrrp instance {sync.instance} not found - ignoring",
         )
     groups = {g.name for g in config.track_groups}
+    placed: list[VirtualAddress | VirtualRoute | VirtualRule] = []
     for vrrp in config.vrrp_instances:
-        for item in (*vrrp.virtual_ipaddresses, *vrrp.virtual_routes, *vrrp.virtual_rules):
-            if item.track_group is not None and item.track_group not in groups:
-                yield warning(item.where, f"track_group {item.track_group} not found")
-    for item in (*config.static_ipaddresses, *config.static_routes, *config.static_rules):
-        if item.track_group is not None and item.track_group not in groups:
-            yield warning(item.where, f"track_group {item.track_group} not found")
+        placed += (*vrrp.virtual_ipaddresses, *vrrp.virtual_routes, *vrrp.virtual_rules)
+    placed += (*config.static_ipaddresses, *config.static_routes, *config.static_rules)
+    for entry in placed:
+        if entry.track_group is not None and entry.track_group not in groups:
+            yield warning(entry.where, f"track_group {entry.track_group} not found")
     for tgroup in config.track_groups:
         for name in tgroup.group:
             if name not in instances:
@@ -231,18 +238,24 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
     if vrrp.interface is not None:
         missing.append(
             interface_problem(
-                config, host, vrrp.interface, if_where,
+                config,
+                host,
+                vrrp.interface,
+                if_where,
                 f"WARNING - interface {vrrp.interface} for vrrp_instance {vrrp.name} doesn't exist",
                 waits=vrrp.use_vmac is None,
             )
-        )  # fmt: skip
+        )
     if vrrp.vrf is not None:
         missing.append(
             interface_problem(
-                config, host, vrrp.vrf, where_of(vrrp, "vrf"),
+                config,
+                host,
+                vrrp.vrf,
+                where_of(vrrp, "vrf"),
                 f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist",
             )
-        )  # fmt: skip
+        )
     for ref in vrrp.track_interfaces:
         missing.append(
             interface_problem(
@@ -257,10 +270,13 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
         if item.dev is not None:
             missing.append(
                 interface_problem(
-                    config, host, item.dev, item.where,
+                    config,
+                    host,
+                    item.dev,
+                    item.where,
                     f"WARNING - interface {item.dev} for ip address {item.address} doesn't exist",
                 )
-            )  # fmt: skip
+            )
     yield from (d for d in missing if d is not None)
     if vrrp.interface == "lo":
         yield warning(if_where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")

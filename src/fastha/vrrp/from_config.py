@@ -453,9 +453,14 @@ def _process_spec(p: VrrpTrackProcess) -> ProcessSpec:
     )
     qmax, _ = fix.quorum_max(p)
     return ProcessSpec(
-        match, p.weight, p.weight_reverse, p.quorum, qmax,
-        round(p.fork_delay * 1e9), round(p.terminate_delay * 1e9),
-    )  # fmt: skip
+        match,
+        p.weight,
+        p.weight_reverse,
+        p.quorum,
+        qmax,
+        round(p.fork_delay * 1e9),
+        round(p.terminate_delay * 1e9),
+    )
 
 
 def vrrp_spec(config: Config) -> VrrpSpec:
