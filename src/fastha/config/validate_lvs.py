@@ -138,7 +138,8 @@ def kept_virtual_servers(config: Any) -> tuple[VirtualServer, ...]:
         try:
             next(walk)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            kept: tuple[VirtualServer, ...] = done.value
+            return kept
 
 
 def _check_vs(
