@@ -12,7 +12,7 @@ from tests.support.prereq import need_tool
 
 from fastha.check.spec import build_plan
 from fastha.config.loader import load
-from fastha.config.model_lvs import PERSISTENCE_TIMEOUT_DEFAULT, SchedFlag
+from fastha.config.model_lvs import PERSISTENCE_TIMEOUT_DEFAULT
 
 pytestmark = pytest.mark.unit
 
@@ -49,6 +49,7 @@ virtual_server 198.18.0.10 0 {
     lvs_method NAT
     protocol TCP
     ops
+    sh-port
     real_server 198.18.0.13 0 {
         weight 1
     }
@@ -91,7 +92,7 @@ def test_the_checker_child_runs_with_what_check_config_says(conf: Path) -> None:
     assert [str(rs.address) for rs in weighted.real_servers] == ["198.18.0.11"]
     assert (weighted.quorum, weighted.hysteresis) == (2, 1)
     assert fwmark.ha_suspend is False
-    assert SchedFlag.OPS not in zero_port.flags
+    assert zero_port.flags == ()  # ops and sh-port dropped
     assert zero_port.persistence_timeout == PERSISTENCE_TIMEOUT_DEFAULT
     plan = build_plan(load(conf).config)
     first = plan.virtual_servers[0]

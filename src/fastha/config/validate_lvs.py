@@ -276,6 +276,11 @@ def _check_vs(
     if vs.lvs_sched is None:
         yield warning(where, f"Virtual server {name}: no scheduler set, setting default 'wlc'")
     yield from _check_flags(vs, name)
+    flags = tuple(
+        f for f in fixed.get("flags", vs.flags) if _flag_scheduler(f) in (None, vs.effective_sched)
+    )
+    if flags != vs.flags:
+        fixed["flags"] = flags
 
     # Duplicates, forwarding method, weights (validate_check_config).
     seen_rs: set[tuple[Any, int | None]] = set()
@@ -331,13 +336,21 @@ def _check_vs(
     return replace(vs, **fixed) if fixed else vs
 
 
+def _flag_scheduler(flag: SchedFlag) -> Scheduler | None:
+    """The only scheduler a flag applies to (sh-port/sh-fallback, mh-port/mh-fallback)."""
+    if flag in (SchedFlag.SH_PORT, SchedFlag.SH_FALLBACK):
+        return Scheduler.SH
+    if flag in (SchedFlag.MH_PORT, SchedFlag.MH_FALLBACK):
+        return Scheduler.MH
+    return None
+
+
 def _check_flags(vs: VirtualServer, name: str) -> Iterator[Diagnostic]:
     sched = vs.effective_sched
     for flag in vs.flags:
-        if flag in (SchedFlag.SH_PORT, SchedFlag.SH_FALLBACK) and sched is not Scheduler.SH:
-            yield warning(vs.where, f"{flag} only applies to sh scheduler - ignoring")
-        if flag in (SchedFlag.MH_PORT, SchedFlag.MH_FALLBACK) and sched is not Scheduler.MH:
-            yield warning(vs.where, f"{flag} only applies to mh scheduler - ignoring")
+        only = _flag_scheduler(flag)
+        if only is not None and only is not sched:
+            yield warning(vs.where, f"{flag} only applies to {only.value} scheduler - ignoring")
 
 
 def _check_ports(
