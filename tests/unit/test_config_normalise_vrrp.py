@@ -177,3 +177,24 @@ def test_params_built_by_hand_keep_their_values() -> None:
     """The machine takes values as given: keepalived's fix-ups are the configuration's."""
     p, warns = InstanceParams("VI", version=2, adver_int_cs=150, nopreempt=True).normalised()
     assert (p.adver_int_cs, p.nopreempt, warns) == (150, True, ())
+
+
+@pytest.mark.parametrize(
+    ("body", "accept", "accept_mode"),
+    [
+        ("priority 255\n strict_mode", True, True),  # unset: the owner accepts
+        ("priority 255\n no_accept", False, True),  # as configured; the owner accepts anyway
+        ("priority 100\n strict_mode", False, False),  # unset: !strict
+        ("priority 100\n accept\n strict_mode", False, False),  # strict v2: reset
+        ("priority 100\n accept\n version 3\n strict_mode", True, True),
+    ],
+)
+def test_accept_is_keepalived_s_value(
+    tmp_path: Path, body: str, accept: bool, accept_mode: bool
+) -> None:
+    """The `accept` keepalived keeps (and shows in its dumps), and the Accept_Mode the
+    machine runs with (RFC 5798 §6.1: always for the owner)."""
+    path = tmp_path / "keepalived.conf"
+    path.write_text(conf(body))
+    (spec,) = vrrp_spec(load(path).config).instances
+    assert (spec.params.accept, spec.params.accept_mode) == (accept, accept_mode)

@@ -303,14 +303,14 @@ def adverts(g: GlobalDefs, vrrp: VrrpInstance) -> tuple[Adverts, list[Diagnostic
 
 
 def accept(g: GlobalDefs, vrrp: VrrpInstance, ver: int) -> tuple[bool, list[Diagnostic]]:
-    """Accept_Mode: the owner always accepts; unset, it is !strict; strict VRRPv2 cannot
-    accept (RFC 3768 has no Accept_Mode)."""
-    if effective_priority(vrrp) == OWNER_PRIORITY:
-        return True, []
+    """keepalived's `accept`: unset, true for the address owner, else !strict; strict
+    VRRPv2 cannot accept (RFC 3768 has no Accept_Mode). (The machine's Accept_Mode is
+    true for the owner whatever this says: InstanceParams.accept_mode.)"""
+    owner = effective_priority(vrrp) == OWNER_PRIORITY
     is_strict = strict(g, vrrp)
     if vrrp.accept is None:
-        return not is_strict, []
-    if vrrp.accept and is_strict and ver == 2:
+        return owner or not is_strict, []
+    if vrrp.accept and not owner and is_strict and ver == 2:
         text = (
             f"({vrrp.name}) warning - accept mode for VRRP version 2 does not comply with "
             "RFC3768 - resetting"
