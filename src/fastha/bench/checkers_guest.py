@@ -10,12 +10,15 @@ after the other. Each runs until every real server was probed once (the start-up
 the first IPVS programming are not measured), then for two more delay_loops, then the
 window of ``--seconds``: CPU in ns of the daemon's whole process tree (``cpu.cpu_ns``),
 TCP ActiveOpens of the guest's kernel (/proc/net/snmp: one per probe, whoever counts),
-the servers' accepts and gaps, RSS at the end. Prints one JSON line: impl -> figures.
+the servers' accepts and gaps, RSS at the end. Then, still at full load, ``--failures``
+real servers stop listening one at a time: the time until each leaves the IPVS table,
+and comes back once it listens again. Prints one JSON line: impl -> figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -67,27 +70,61 @@ def keepalived_conf(servers: int, kind: str, delay_loop: float) -> str:
 def active_opens() -> int:
     """TCP ActiveOpens of this kernel: connect()s started, by any process."""
     lines = [ln.split() for ln in Path("/proc/net/snmp").read_text().splitlines()]
-    for head, vals in zip(lines, lines[1:], strict=False):
+    for head, vals in itertools.pairwise(lines):
         if head[0] == "Tcp:" and vals[0] == "Tcp:" and "ActiveOpens" in head:
             return int(vals[head.index("ActiveOpens")])
     raise RuntimeError("/proc/net/snmp: no Tcp ActiveOpens")
 
 
+def cpu_busy_idle() -> tuple[int, int]:
+    """The guest's busy and idle clock ticks (/proc/stat's cpu line): whether its one
+    CPU had room left while the daemon ran."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + f[4]  # idle + iowait
+    return sum(f[:8]) - idle, idle
+
+
 class Servers:
     def __init__(self, servers: int, kind: str, delay_loop: float, tmp: Path) -> None:
-        argv = [sys.executable, "-m", "fastha.bench.realservers", "--host", RS_HOST,
-                "--base-port", str(BASE_PORT), "--count", str(servers), "--kind", kind,
-                "--delay-loop", str(delay_loop)]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "fastha.bench.realservers",
+            "--host",
+            RS_HOST,
+            "--base-port",
+            str(BASE_PORT),
+            "--count",
+            str(servers),
+            "--kind",
+            kind,
+            "--delay-loop",
+            str(delay_loop),
+        ]
         if kind == "ssl":
             cert, key = tmp / "cert.pem", tmp / "key.pem"
             subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                 "-subj", "/CN=fastha-bench", "-keyout", str(key), "-out", str(cert)],
-                check=True, capture_output=True,
-            )  # fmt: skip
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=fastha-bench",
+                    "-keyout",
+                    str(key),
+                    "-out",
+                    str(cert),
+                ],
+                check=True,
+                capture_output=True,
+            )
             argv += ["--cert", str(cert), "--key", str(key)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self._line() != "ready":
             raise RuntimeError("the real servers did not start")
 
@@ -98,12 +135,15 @@ class Servers:
             raise RuntimeError(f"the real servers exited (rc {self.proc.wait()})")
         return line.strip()
 
-    def stats(self) -> dict[str, Any]:
+    def ask(self, command: str) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        self.proc.stdin.write("stats\n")
+        self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
         doc: dict[str, Any] = json.loads(self._line())
         return doc
+
+    def stats(self) -> dict[str, Any]:
+        return self.ask("stats")
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -120,8 +160,20 @@ def daemon_argv(impl: str, conf: Path, tmp: Path) -> list[str]:
     if impl == "keepalived":
         exe = shutil.which("keepalived") or "/usr/sbin/keepalived"
         return [exe, "-C", "-n", "-l", "-f", str(conf), *pids]
-    return [sys.executable, "-m", "fastha.cli.main", "daemon", "-C", "-n", "-l",
-            "-f", str(conf), *pids, "--control-socket", str(tmp / "ctl.sock")]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "fastha.cli.main",
+        "daemon",
+        "-C",
+        "-n",
+        "-l",
+        "-f",
+        str(conf),
+        *pids,
+        "--control-socket",
+        str(tmp / "ctl.sock"),
+    ]
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
@@ -135,14 +187,51 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
+def vs_of(i: int) -> str:
+    n = i // PER_VS
+    return f"{VS_NET.format(n // 250, n % 250 + 1)}:80"
+
+
+def in_ipvs(i: int) -> bool:
+    out = subprocess.run(
+        ["ipvsadm", "-Ln", "-t", vs_of(i)], capture_output=True, text=True, check=True
+    ).stdout
+    return f"{RS_HOST}:{BASE_PORT + i} " in out
+
+
+def failures(servers: Servers, n: int, count: int, limit: float) -> dict[str, Any]:
+    """Take ``count`` real servers down one at a time, while the daemon runs at full load:
+    ms from the listener closed to the real server gone from IPVS (ipvsadm polled), and
+    back once it listens again. Includes the wait for its next probe (up to delay_loop)."""
+    out: list[float] = []
+    back: list[float] = []
+    polls = missed = 0
+    for k in range(count):
+        i = k * n // count
+        t_down = servers.ask(f"down {i}")["t_ns"]
+        deadline = time.monotonic() + limit
+        while (there := in_ipvs(i)) and time.monotonic() < deadline:
+            polls += 1
+            time.sleep(0.002)  # leave the guest's one CPU to the daemon between polls
+        out.append((time.monotonic_ns() - t_down) / 1e6)
+        missed += there
+        t_up = servers.ask(f"up {i}")["t_ns"]
+        deadline = time.monotonic() + limit
+        while not (there := in_ipvs(i)) and time.monotonic() < deadline:
+            polls += 1
+            time.sleep(0.002)
+        back.append((time.monotonic_ns() - t_up) / 1e6)
+        missed += not there
+    return {"out_ms": out, "back_ms": back, "polls": polls, "missed": missed}
+
+
 def one(
     impl: str, servers: Servers, a: argparse.Namespace, conf: Path, tmp: Path, log: IO[str]
 ) -> dict[str, Any]:
     subprocess.run(["ipvsadm", "-C"], check=True)
     base = servers.stats()["accepts"]
     with open(tmp / f"{impl}.log", "w") as out:
-        proc = subprocess.Popen(daemon_argv(impl, conf, tmp), stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(daemon_argv(impl, conf, tmp), stdout=out, stderr=subprocess.STDOUT)
     try:
         started = time.monotonic()
         deadline = started + 120 + a.servers / 50
@@ -156,13 +245,22 @@ def one(
         pids = cpu.tree(proc.pid)
         servers.stats()  # drop the warm-up's gaps
         s0, o0, c0 = servers.stats()["accepts"], active_opens(), cpu.cpu_ns(pids)
+        b0, i0 = cpu_busy_idle()
         m0 = time.monotonic()
         time.sleep(a.seconds)
         c1, o1, m1 = cpu.cpu_ns(pids), active_opens(), time.monotonic()
+        b1, i1 = cpu_busy_idle()
         st = servers.stats()
         rss = {p: cpu.rss_kib(p) for p in pids}
-        ipvs_dests = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True,
-                                    check=True).stdout.count("-> " + RS_HOST)  # fmt: skip
+        ipvs_dests = subprocess.run(
+            ["ipvsadm", "-Ln"], capture_output=True, text=True, check=True
+        ).stdout.count("-> " + RS_HOST)
+        fail = failures(
+            servers,
+            a.servers,
+            min(a.failures, a.servers),
+            limit=CONNECT_TIMEOUT + 3 * a.delay_loop + 10,
+        )
     finally:
         stop(proc)
     wall = m1 - m0
@@ -182,11 +280,17 @@ def one(
         "cpu_ms": cpu_ms,
         "cpu_pct": cpu_ms / 10 / wall,
         "cpu_ms_per_1000_checks": cpu_ms / checks * 1000 if checks else float("nan"),
+        "guest_busy_pct": 100 * (b1 - b0) / max(1, b1 - b0 + i1 - i0),
         "rss_kib": sum(rss.values()),
         "rss_kib_per_process": list(rss.values()),
         "ipvs_dests": ipvs_dests,
         "gap_excess_ms": measure.summary(st["excess_ms"]),
         "gap_excess_samples_ms": st["excess_ms"],
+        "rs_down_to_ipvs_ms": measure.summary(fail["out_ms"]),
+        "rs_up_to_ipvs_ms": measure.summary(fail["back_ms"]),
+        "rs_down_to_ipvs_samples_ms": fail["out_ms"],
+        "rs_failures": len(fail["out_ms"]),
+        "rs_failures_missed": fail["missed"],  # not out of IPVS, or not back, in time
     }
 
 
@@ -197,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--delay-loop", type=float, default=1.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--impls", default="fastha,keepalived")
+    ap.add_argument("--failures", type=int, default=5)
     a = ap.parse_args(argv)
     raise_nofile()  # inherited by the servers and the daemons
     subprocess.run(["ip", "addr", "replace", f"{RS_HOST}/32", "dev", "lo"], check=True)

@@ -20,20 +20,26 @@ from pathlib import Path
 PROC = Path("/proc")
 
 
-def thread_ns(pid: int) -> int:
-    """Nanoseconds of CPU of every live thread of ``pid``; 0 when it is gone."""
-    total = 0
+def threads(pid: int) -> dict[int, tuple[int, int]]:
+    """tid -> (ns on a CPU, ns waiting on a run queue) of every live thread of ``pid``
+    (schedstat's first two fields); empty when it is gone."""
+    out: dict[int, tuple[int, int]] = {}
     try:
         tids = os.listdir(PROC / str(pid) / "task")
     except OSError:
-        return 0
+        return out
     for tid in tids:
         try:
-            text = (PROC / str(pid) / "task" / tid / "schedstat").read_text()
+            fields = (PROC / str(pid) / "task" / tid / "schedstat").read_text().split()
         except OSError:
             continue  # the thread exited between listdir and read
-        total += int(text.split(maxsplit=1)[0])
-    return total
+        out[int(tid)] = (int(fields[0]), int(fields[1]))
+    return out
+
+
+def thread_ns(pid: int) -> int:
+    """Nanoseconds of CPU of every live thread of ``pid``; 0 when it is gone."""
+    return sum(run for run, _ in threads(pid).values())
 
 
 def cpu_ns(pids: Iterable[int]) -> int:

@@ -12,6 +12,8 @@ then answers one command per line on stdin with one JSON line on stdout:
   between two probes of one real server minus delay_loop: the probe's start lateness
   against a delay_loop schedule, plus the previous probe's own duration, since both
   keepalived and fastha wait delay_loop after a probe ends);
+- ``down I`` / ``up I``: stop / start listening on port ``base-port + I`` (probes of it
+  then fail with a RST), answered with ``{"t_ns": CLOCK_MONOTONIC when it was done}``;
 - EOF: exit.
 
 Counted here, not by the daemons: the bench's check counts do not trust the
@@ -63,19 +65,20 @@ class _Http(asyncio.Protocol):
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         self.t = transport
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
         if b"\r\n\r\n" in self.buf:
-            self.t.write(RESPONSE)  # type: ignore[attr-defined]  # a Transport, not Base
+            self.t.write(RESPONSE)
             self.t.close()
 
 
 def raise_nofile(want: int = 1 << 18) -> None:
     """Room for every listener and connection (the guest's hard limit is 4096; root
     may raise it); else as far as the hard limit goes."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
     except (ValueError, OSError):
@@ -90,21 +93,31 @@ async def serve(a: argparse.Namespace) -> None:
     if a.kind == "ssl":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.cert, a.key)
-    servers = []
-    for i in range(a.count):
-        servers.append(
-            await loop.create_server(
-                lambda i=i: proto(counter, i), a.host, a.base_port + i, backlog=256, ssl=ctx
-            )
+
+    async def listen(i: int) -> asyncio.Server:
+        return await loop.create_server(
+            lambda: proto(counter, i), a.host, a.base_port + i, backlog=256, ssl=ctx
         )
+
+    servers = [await listen(i) for i in range(a.count)]
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while line := await reader.readline():
-        if line.strip() == b"stats":
-            sys.stdout.write(counter.stats() + "\n")
-            sys.stdout.flush()
+        word, _, arg = line.decode().strip().partition(" ")
+        if word == "stats":
+            answer = counter.stats()
+        elif word == "down":  # stop listening: probes now get a RST
+            servers[int(arg)].close()
+            answer = json.dumps({"t_ns": time.monotonic_ns()})
+        elif word == "up":
+            servers[int(arg)] = await listen(int(arg))
+            answer = json.dumps({"t_ns": time.monotonic_ns()})
+        else:
+            answer = json.dumps({"error": f"unknown command {word!r}"})
+        sys.stdout.write(answer + "\n")
+        sys.stdout.flush()
     for s in servers:
         s.close()
 
