@@ -170,6 +170,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 impl,
                 f"{r['checks_per_s']:.0f}/{r['checks_due_per_s']:.0f}",
                 f"{r['checks']}/{r['accepts']}",
+                f"{r['ipvs_dests']}",
                 f"{r['cpu_pct']:.1f}",
                 f"{r['guest_busy_pct']:.0f}",
                 report.fmt(r["cpu_ms_per_1000_checks"], 2),
@@ -186,6 +187,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
             [
                 f"ratio {rt['of']}",
                 report.fmt(rt["checks_per_s"], 2),
+                "",
                 "",
                 report.fmt(rt["cpu_pct"], 2),
                 "",
@@ -207,6 +209,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 "impl",
                 "chk/s got/due",
                 "opens/acc",
+                "in IPVS",
                 "CPU %",
                 "guest %",
                 "ms/1k chk",
