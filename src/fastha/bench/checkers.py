@@ -41,6 +41,7 @@ from fastha.bench import cpu, report
 from fastha.bench.failover import default_peer, impls_for
 
 KINDS = ("tcp", "http", "ssl")
+GAP_COLS = ("p50", "p99", "max")
 ROOT = Path(__file__).resolve().parents[3]  # the checkout, for an editable install
 
 
@@ -171,11 +172,11 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 f"{r['checks_per_s']:.0f}/{r['checks_due_per_s']:.0f}",
                 f"{r['checks']}/{r['accepts']}",
                 f"{r['ipvs_dests']}",
-                f"{r['cpu_pct']:.1f}",
+                f"{r['cpu_pct']:.0f}",
                 f"{r['guest_busy_pct']:.0f}",
-                report.fmt(r["cpu_ms_per_1000_checks"], 2),
+                report.fmt(r["cpu_ms_per_1000_checks"], 1),
                 f"{r['rss_kib'] / 1024:.1f}",
-                *(report.fmt(gap[c], 2) for c in report.COLS),
+                *(report.fmt(gap[c], 0) for c in GAP_COLS),
                 report.fmt(r["rs_down_to_ipvs_ms"]["p50"], 0),
                 report.fmt(r["rs_down_to_ipvs_ms"]["max"], 0),
                 f"{r['first_round_s']:.1f}",
@@ -193,7 +194,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 "",
                 report.fmt(rt["cpu_ms_per_1000_checks"], 2),
                 report.fmt(rt["rss_kib"], 2),
-                *(report.fmt(rt["gap_excess_ms"][c], 2) for c in report.COLS),
+                *(report.fmt(rt["gap_excess_ms"][c], 2) for c in GAP_COLS),
                 report.fmt(rt["rs_down_to_ipvs_ms"]["p50"], 2),
                 report.fmt(rt["rs_down_to_ipvs_ms"]["max"], 2),
                 "",
@@ -214,7 +215,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 "guest %",
                 "ms/1k chk",
                 "RSS MB",
-                *(f"gap+ {c}" for c in report.COLS),
+                *(f"gap+ {c}" for c in GAP_COLS),
                 "down p50",
                 "down max",
                 "1st rnd s",
