@@ -49,8 +49,6 @@ PENDING_MOVES: dict[str, str] = {
     "fastha.vrrp.runner": "fastha.runtime.vrrp.runner",
     "fastha.vrrp.instance": "fastha.runtime.vrrp.instance",
     "fastha.vrrp.from_config": "fastha.runtime.vrrp.from_config",
-    "fastha.check.runner": "fastha.runtime.check.runner",
-    "fastha.check.scheduler": "fastha.runtime.check.scheduler",
 }
 
 

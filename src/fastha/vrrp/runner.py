@@ -42,6 +42,7 @@ from fastha.runtime.alerts import VrrpAlerts
 from fastha.runtime.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.vrrp.actions import RemoveVips, StateChanged
 from fastha.vrrp.events import (
+    LeaveSyncGroup,
     LinkChanged,
     PriorityChanged,
     Shutdown,
@@ -71,7 +72,7 @@ from fastha.vrrp.trackers import (
     TrackerSet,
 )
 from fastha.wire import AUTH_AH
-from fastha.wire.timer import PreciseTimer, set_timer_slack_ns
+from fastha.wire.timer import PreciseTimer, monotonic_ns, set_timer_slack_ns
 
 if TYPE_CHECKING:
     from fastha.drivers.ipvs import IPVS
@@ -668,7 +669,7 @@ class VrrpRunner:
         old = ctx.groups
         for inst in ctx.instances.values():
             inst.group = None
-            inst.machine.sync_gate = None
+            inst.machine.handle(LeaveSyncGroup())
         ctx.groups, ctx.group_notify = {}, {}
         for g in self.spec.groups:
             members = {m: ctx.instances[m].machine for m in g.members if m in ctx.instances}
@@ -836,8 +837,9 @@ class VrrpRunner:
 
     def _retrack(self, inst: Instance, before: Evaluation | None, now: Evaluation) -> None:
         m = inst.machine
-        if m.base_priority == PRIO_OWNER:
-            m.effective_priority = PRIO_OWNER  # the owner's priority never moves
+        if m.base_priority == PRIO_OWNER:  # the owner's priority never moves
+            for action in m.handle(PriorityChanged(PRIO_OWNER), monotonic_ns()):
+                inst.execute(action)
         elif now.priority != m.effective_priority:
             inst.change_priority(now.priority)
         if (before.fault if before is not None else False) != now.fault:
@@ -846,7 +848,7 @@ class VrrpRunner:
     async def _remove(self, ctx: Context, inst: Instance) -> None:
         """Stop one instance for good (reload): priority 0 if master, VIPs removed."""
         inst.group = None
-        inst.machine.sync_gate = None
+        inst.machine.handle(LeaveSyncGroup())
         inst.feed(Shutdown())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(inst.drain(), STOP_GRACE_S)
