@@ -27,7 +27,7 @@ do not expose it alike), and the rate at which each saturates one core.
 from __future__ import annotations
 
 import os
-import shlex
+import re
 import sys
 import threading
 import time
@@ -116,7 +116,9 @@ def run_guest(
         f"--servers {servers} --kind {kind} --delay-loop {delay_loop:g} "
         f"--seconds {seconds:g} --impls {','.join(impls)} --failures {failures}"
     )
-    python = shlex.quote(str(ROOT / ".venv" / "bin" / "python"))
+    python = str(ROOT / ".venv" / "bin" / "python")
+    if not re.fullmatch(r"[\w./+-]+", python):  # the guest's init runs it through sh
+        raise click.ClickException(f"the checkout's path must be plain for the guest: {python}")
     per_failure = 2 * (3 * delay_loop + 3)
     timeout = 300 + len(impls) * (seconds + 4 * delay_loop + 120 + servers / 20)
     timeout += len(impls) * failures * per_failure

@@ -537,8 +537,8 @@ def command(
             )
         )
 
-    from fastha.daemon.paths import default_paths
     from fastha.daemon.options import SupervisorOptions
+    from fastha.daemon.paths import default_paths
     from fastha.daemon.supervisor import run_supervisor
     from fastha.runtime import proctitle
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from fastha.check.desired import DesiredTable
 from fastha.check.health import Notify
+from fastha.config.invocation import Script
 from fastha.config.model import GlobalDefs
 from fastha.config.scripts import Resolved, enabled
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
-from fastha.config.invocation import Script
 from fastha.drivers.scripts import ScriptRunner
 from fastha.runtime.check.state import Counters, Running
 
