@@ -114,10 +114,6 @@ def lvs_sync_daemon(args: Args) -> LvsSyncDaemon:
     return LvsSyncDaemon(**fields)
 
 
-def lvs_sync_daemon_interface(args: Args) -> LvsSyncDaemon:
-    return LvsSyncDaemon(interface=string(args))
-
-
 def lvs_timeouts(args: Args) -> LvsTimeouts:
     if not args:
         raise BadValue("lvs_timeouts requires at least one option")
@@ -190,7 +186,7 @@ def umask(args: Args) -> int:
     return mask
 
 
-_INCLUDE_CHECKS = ("readable", "match", "wildcard_match", "brace_match")
+_INCLUDE_CHECKS = ("read", "match", "wildcard_match", "brace_match")  # keepalived's words
 
 
 def include_check(args: Args) -> tuple[str, ...]:
@@ -283,12 +279,6 @@ GLOBAL_DEFS = Block(
         Keyword("vrrp_mcast_group6", mcast_group(6)),
         Keyword("default_interface", string),
         Keyword("lvs_sync_daemon", lvs_sync_daemon),
-        Keyword(
-            "lvs_sync_daemon_interface",
-            lvs_sync_daemon_interface,
-            field="lvs_sync_daemon",
-            deprecated_by="lvs_sync_daemon",
-        ),
         Keyword("lvs_timeouts", lvs_timeouts),
         Keyword("lvs_flush", flag),
         Keyword("lvs_flush_on_stop", lvs_flush_on_stop, aliases=("lvs_flush_onstop",)),

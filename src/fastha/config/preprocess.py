@@ -56,6 +56,39 @@ class _IncludeChecks:
     brace_match: bool = False
 
 
+_FLAG_WORDS = {"read": "readable", "match": "match", "wildcard_match": "wildcard_match",
+               "brace_match": "brace_match"}  # fmt: skip
+
+
+def include_check_set(current: _IncludeChecks, args: list[str]) -> _IncludeChecks:
+    """keepalived's include_check line (parser.c include_check_set): no word sets every
+    check; ``WORD`` sets read + WORD (first word only), ``+WORD`` adds, ``-WORD`` removes;
+    an unknown word is ignored (the keyword table reports it)."""
+    if not args:
+        return _IncludeChecks(True, True, True, True)
+    flags = {f: getattr(current, f) for f in _FLAG_WORDS.values()}
+    for i, word in enumerate(args):
+        sign = word[0] if word[:1] in ("+", "-") else ""
+        name = _FLAG_WORDS.get(word[len(sign) :])
+        if not sign:
+            if i > 0:
+                continue  # keepalived: "Duplicate include_check ... - ignoring"
+            flags = dict.fromkeys(flags, False)
+        if name is None:
+            continue
+        if sign == "-":
+            flags[name] = False
+        else:
+            flags[name] = True
+            if not sign:
+                flags["readable"] = True
+    return _IncludeChecks(**flags)
+
+
+def _either(a: _IncludeChecks, b: _IncludeChecks) -> _IncludeChecks:
+    return _IncludeChecks(*(getattr(a, f) or getattr(b, f) for f in _FLAG_WORDS.values()))
+
+
 _CHECKS = {
     "include": _IncludeChecks(),
     "includer": _IncludeChecks(readable=True),
@@ -183,6 +216,9 @@ class _Preprocessor:
     def __init__(self, config_id: str | None, max_lines: int, *, all_config: bool = False) -> None:
         self.config_id = config_id
         self.all_config = all_config
+        # include_check: in force for the includes read after its line (keepalived
+        # applies it as it reads), restored when the include that set it ends.
+        self.include_check = _IncludeChecks()
         self.macros = Macros(config_id, os.getcwd())
         self.out: list[Line] = []
         self.diags: list[Diagnostic] = []
@@ -237,7 +273,7 @@ class _Preprocessor:
             self.collecting = None
 
     def _include(self, keyword: str, pattern: str, where: Where) -> None:
-        checks = _CHECKS["includea" if self.all_config else keyword]
+        checks = _either(_CHECKS["includea" if self.all_config else keyword], self.include_check)
         if len(self.reading) >= MAX_INCLUDE_DEPTH:
             self.diags.append(error(where, f"includes nested more than {MAX_INCLUDE_DEPTH} deep"))
             return
@@ -262,6 +298,14 @@ class _Preprocessor:
             else:
                 self.diags.append(info(where, f"Config files missing '{pattern}'."))
             return
+        # An include_check inside these files lasts until their glob is read (parser.c).
+        saved = self.include_check
+        try:
+            self._read_matches(matches, checks, where)
+        finally:
+            self.include_check = saved
+
+    def _read_matches(self, matches: list[str], checks: _IncludeChecks, where: Where) -> None:
         for path in matches:
             problem = self._unreadable(path)
             if problem is not None:
@@ -426,6 +470,8 @@ class _Preprocessor:
             if words and words[0] in INCLUDE_KEYWORDS and len(words) == 2:
                 self._include(words[0], words[1], where)
                 return
+            if words and words[0] == "include_check":
+                self.include_check = include_check_set(self.include_check, words[1:])
         head, residue = split_brace(text)
         if head:
             words, problem = split_words(head)
