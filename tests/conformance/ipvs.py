@@ -464,7 +464,7 @@ def vrrp_syncd_flush_on_stop() -> Scenario:
             sh("ip", "link", "set", "fhs0", "down"),
             sh("ip", "link", "set", "fhs0", "up"),
             stop(),
-        ),  # fmt: skip
+        ),
         vrrp=True,
     )
 
