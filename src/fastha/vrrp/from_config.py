@@ -481,7 +481,9 @@ def _lvs_syncd(config: Config) -> LvsSyncSpec | None:
         )
     for vi in config.vrrp_instances:
         if vi.lvs_sync_daemon_interface:
-            return LvsSyncSpec(vi.name, vi.lvs_sync_daemon_interface, vi.virtual_router_id or 0)
+            # keepalived sets no syncid for this form (only the global one defaults to
+            # the VRID, vrrp.c): the kernel's sync daemon runs with syncid 0.
+            return LvsSyncSpec(vi.name, vi.lvs_sync_daemon_interface, 0)
     return None
 
 
