@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastha.config import rttables
+from fastha.config import route_options, rttables
 from fastha.config.model import Script
 from fastha.config.model_vrrp import (
     Authentication,
@@ -235,7 +235,7 @@ _ROUTE_LOCKABLE = frozenset(
      "rto_min", "initcwnd", "initrwnd"]
 )  # fmt: skip
 _ROUTE_METRICS = _ROUTE_LOCKABLE | {"hoplimit", "features", "quickack", "fastopen_no_cookie"}
-# Metrics whose value is a time (`rtt 100ms`): kept as written, not installed by fastha.
+# Metrics whose value is a time (`rtt 100ms`): in the kernel's units (route_options.rtt).
 _ROUTE_TIME_METRICS = frozenset(["rtt", "rttvar", "rto_min"])
 # Options keepalived 2.2.7 accepts that fastha keeps as written but does not install yet
 # (validate_vrrp says so for each line that has one: never dropped in silence).
@@ -348,7 +348,7 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
                 lock.append(word)
                 value = _take(rest, word)
             if word in _ROUTE_TIME_METRICS:
-                options.append((word, value))
+                metrics.append((word, route_options.rtt(word, value)))
             elif word == "features":
                 if value != "ecn":
                     raise BadValue(f"feature {value} not supported")
@@ -365,7 +365,7 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
             value = _take(rest, word)
             if word == "as" and value == "to":
                 value = _take(rest, word)
-            options.append((word, value))
+            options.append((word, route_options.parse(word, value)))
         elif word in _ROUTE_KEPT_FLAGS:
             options.append((word, ""))
         elif word == "nexthop":
@@ -399,6 +399,10 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
         value = fields.get(key)
         if value is not None and value.version != fam:
             raise BadValue("Cannot mix IPv4 and IPv6 addresses for route")
+    for name, _value in options:
+        forced = route_options.FAMILY.get(name)
+        if forced is not None and forced != fam:
+            raise BadValue(f"{name} is only valid for IPv{forced}")
     problem = _tracked_protocol("Route", fields)
     route = VirtualRoute(
         to=to, family=fam, options=tuple(options), metrics=tuple(metrics), lock=tuple(lock),

@@ -25,6 +25,8 @@ from pyroute2 import AsyncIPRoute as _PyrouteAsyncIPRoute
 from pyroute2.netlink.core import CoreDatagramProtocol
 from pyroute2.netlink.exceptions import NetlinkError
 
+from fastha.drivers.route_attrs import route_extras
+
 log = logging.getLogger(__name__)
 
 # <linux/if_addr.h>
@@ -173,9 +175,11 @@ class VirtualRoute:
     lock: tuple[str, ...] = ()
     # RTA_MULTIPATH: (via, dev, weight 1-256, onlink) per next hop.
     nexthops: tuple[tuple[str | None, str | None, int | None, bool], ...] = ()
+    # from, realms, expires, pref (route_attrs.route_extras): (name, kernel value).
+    extras: tuple[tuple[str, str], ...] = ()
 
     def request(self, index_of: Callable[[str], int]) -> dict[str, Any]:
-        req: dict[str, Any] = {}
+        req: dict[str, Any] = route_extras(self.extras)
         family = self.family
         if self.dst != "default":
             net = ipaddress.ip_network(self.dst, strict=False)

@@ -217,6 +217,7 @@ def _route(r: ConfRoute) -> netlink.VirtualRoute:
             (str(h.via) if h.via is not None else None, h.dev, h.weight, h.onlink)
             for h in r.nexthops
         ),
+        extras=r.options,
     )
 
 
