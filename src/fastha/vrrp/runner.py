@@ -31,6 +31,7 @@ from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.inotify import DirWatch
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
+from fastha.drivers.routewatch import RouteWatch
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 from fastha.drivers.vrrp_socket import (
@@ -161,6 +162,7 @@ class VrrpRunner:
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
         self.addrwatch: AddressWatcher | None = None  # VIPs deleted by hand
+        self.routewatch = RouteWatch(self)  # routes and rules deleted by hand
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
         self.script_runs: dict[str, dict[str, int]] = {}  # vrrp_script -> result -> runs
@@ -494,6 +496,7 @@ class VrrpRunner:
             ctx.rx_budget.disable()
             sched.leave_realtime()
             log.info("Stopping")
+            self.routewatch.close()  # what _stop deletes is no deletion by hand
             async with self.reload_lock:
                 await self._stop(ctx)
             await self.alerts.drain(STOP_GRACE_S)
@@ -609,6 +612,7 @@ class VrrpRunner:
         self._sync_procwatch(set(self.tracking.processes))
         await nl.watch_links(self._on_link)
         await self._watch_addresses()
+        await self.routewatch.open()
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
             await asyncio.sleep(self.spec.startup_delay_s)
