@@ -572,3 +572,13 @@ def test_route_options_in_the_kernels_units(tmp_path: Path) -> None:
     assert dict(v4.options) == {"realms": str(1 << 16 | 2), "ttl-propagate": "1"}
     assert dict(v6.options) == {"from": "2001:db8:1::/64", "pref": "3", "expires": "30"}
     assert not [m for m in messages(result) if "not installed by fastha" in m]
+
+
+def test_route_or_is_two_next_hops(tmp_path: Path) -> None:
+    """keepalived's deprecated `via A or B`: a multipath route (vrrp_iproute.c), said so."""
+    line = "virtual_routes {\n 10.9.0.0/16 via 10.0.0.1 or 10.0.0.2 table 7\n}"
+    result = run(tmp_path, BASIC.replace("advert_int 1", "advert_int 1\n" + line))
+    (route,) = result.config.vrrp_instances[0].virtual_routes
+    assert route.via is None and route.table == 7
+    assert [str(h.via) for h in route.nexthops] == ["10.0.0.1", "10.0.0.2"]
+    assert any("deprecated" in m and "nexthop" in m for m in messages(result))

@@ -307,6 +307,7 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
     family: int | None = None
     to: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
     seen_to = False
+    or_problem = None
     while rest:
         word = rest.pop(0)
         if word == "inet6":
@@ -372,8 +373,13 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
             fields["nexthops"] = _nexthops([word, *rest], family)
             rest = []
         elif word == "or":
-            options.append((word, " ".join(rest)))
-            rest = []
+            # keepalived (deprecated form): the via and this address become two next
+            # hops of a multipath route; a second `or` is ignored.
+            value = _take(rest, word)
+            or_problem = '"or" for routes is deprecated. Please use "nexthop"'
+            if "nexthops" not in fields:
+                via = fields.pop("via", None)
+                fields["nexthops"] = (NextHop(via=via), NextHop(via=ip_address((value,))))
         else:
             if word == "to":
                 word = _take(rest, word)
@@ -403,7 +409,7 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
         forced = route_options.FAMILY.get(name)
         if forced is not None and forced != fam:
             raise BadValue(f"{name} is only valid for IPv{forced}")
-    problem = _tracked_protocol("Route", fields)
+    problem = _tracked_protocol("Route", fields) or or_problem
     route = VirtualRoute(
         to=to, family=fam, options=tuple(options), metrics=tuple(metrics), lock=tuple(lock),
         where=where, **fields,
