@@ -709,9 +709,7 @@ def diff_specs(old: VrrpSpec, new: VrrpSpec) -> SpecDiff:
         | {k for k in old.track_processes.keys() | new.track_processes.keys()
            if old.track_processes.get(k) != new.track_processes.get(k)}
     )  # fmt: skip
-    restart_only: list[str] = []
-    if (old.notify_fifo, old.notify_fifo_script) != (new.notify_fifo, new.notify_fifo_script):
-        restart_only.append("notify_fifo")
+    restart_only: list[str] = []  # (the notify FIFO is reopened on every reload)
     if old.sched != new.sched:
         restart_only.append("vrrp scheduling (vrrp_priority, vrrp_rt_priority ...)")
     return SpecDiff(

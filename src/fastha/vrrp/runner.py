@@ -26,6 +26,7 @@ from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.drivers import sched
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
+from fastha.drivers.fifo_reload import reopen_notify_fifo
 from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.inotify import DirWatch
@@ -517,8 +518,8 @@ class VrrpRunner:
             if self.vmacs and self.options.release_on_stop:  # a failed start, too
                 await self._remove_vmacs(nl)
             await nl.close()
-            if fifo is not None:
-                fifo.close()
+            if ctx.fifo is not None:
+                ctx.fifo.close()
         return 0
 
     def status(self) -> list[dict[str, object]]:
@@ -769,6 +770,9 @@ class VrrpRunner:
                 # Half applied: what ran stays; log loudly rather than lose the child.
                 log.exception("Reload failed while applying the new configuration")
                 return None
+            ctx = self.ctx
+            ctx.fifo = reopen_notify_fifo(ctx.fifo, new.notify_fifo, new.notify_fifo_script,
+                                          fifo_owner(_vrrp_fifo_user(config)), ctx.scripts)  # fmt: skip
             log.info("Reload finished: %s", diff.summary())
             return diff
 
