@@ -25,6 +25,7 @@ and counted.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import ipaddress
 import logging
 import socket
@@ -50,6 +51,7 @@ _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _RTM = struct.Struct("=BBBBBBBBI")  # rtmsg / fib_rule_hdr (same layout)
 _NLA = struct.Struct("=HH")
 _AF = {socket.AF_INET: 4, socket.AF_INET6: 16}
+SIOCGIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x1, 0x40
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,23 @@ def rule_matches(gone: Gone, rule: VirtualRule) -> bool:
     ) and (rule.table is None or gone.table == rule.table)  # fmt: skip
 
 
+def link_usable(ifindex: int) -> bool:
+    """Is interface ``ifindex`` up and running (carrier)? A route the kernel drops
+    because its link went down is the link event's business (FAULT): keepalived reads
+    that event first on its one netlink socket; fastha's link watch is another socket,
+    so the kernel's current state decides (SIOCGIFFLAGS: this namespace's view)."""
+    if not ifindex:
+        return True
+    try:
+        name = socket.if_indextoname(ifindex)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sH14x", name.encode(), 0)
+            flags = struct.unpack_from("=H", fcntl.ioctl(s, SIOCGIFFLAGS, req), 16)[0]
+    except OSError:
+        return False  # gone with its interface
+    return flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
+
+
 class RouteWatch:
     """The VRRP child's reaction to its routes and rules deleted by hand."""
 
@@ -228,6 +247,8 @@ class RouteWatch:
     def _react(self, gone: Gone) -> None:
         ctx = getattr(self.owner, "ctx", None)
         if ctx is None or self._sock is None or self.owner.reload_lock.locked():
+            return
+        if not link_usable(gone.oif):
             return
         for inst in list(ctx.instances.values()):
             spec = inst.spec
