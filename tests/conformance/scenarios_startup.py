@@ -15,6 +15,10 @@ LATE = instance(
     name="VI_LATE", vrid=71, interface="late0", vips="198.19.71.10/24",
     extra='garp_master_delay 1\nnotify "<<notify>> late"',
 )  # fmt: skip
+LATE_QUIET = instance(
+    name="VI_LATE", vrid=71, interface="late0", vips="198.19.71.10/24",
+    extra="garp_master_delay 1",
+)  # fmt: skip
 
 
 @scenario
@@ -29,7 +33,8 @@ def missing_interface_dynamic() -> Scenario:
         "missing_interface_dynamic",
         {
             "a": global_defs("dynamic_interfaces") + vi1 + LATE,
-            "b": global_defs() + instance(priority=50, extra="garp_master_delay 1") + LATE,
+            # (no notify on b's VI_LATE: missing_interface_stop_notify, --full only)
+            "b": global_defs() + instance(priority=50, extra="garp_master_delay 1") + LATE_QUIET,
         },
         (
             start("a", "b"),
@@ -59,4 +64,18 @@ def include_check_later_includes() -> Scenario:
         (start("a", "b"), stop("b")),
         files={"inst.conf": instance(priority=100, extra="garp_master_delay 1")},
         mixed=False,
+    )
+
+
+@scenario
+def missing_interface_stop_notify() -> Scenario:
+    """Known divergence, --full only: keepalived's VRRP child, stopping on a
+    non-existent interface (no dynamic_interfaces), still runs the instances' notify
+    scripts with STOP ("late INSTANCE VI_LATE STOP 0"); fastha refuses the config before
+    it starts the VRRP child and runs none."""
+    return Scenario(
+        "missing_interface_stop_notify",
+        {"a": global_defs() + instance(priority=50, extra="garp_master_delay 1") + LATE},
+        (start("a"),),
+        full_only=True,
     )
