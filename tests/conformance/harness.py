@@ -115,6 +115,13 @@ def sh(node: str, *cmd: str, settle: float | None = None) -> Step:
     return Step("sh", node, cmd, settle)
 
 
+def iface(node: str, name: str, create: bool = True) -> Step:
+    """Create (a veth whose peer NAMEp stays in the node, fixed MACs, 198.19.(200+k).1/24,
+    up) or delete the interface ``name``: an interface the config names that appears or
+    goes away while the daemon runs (dynamic_interfaces)."""
+    return Step("iface", node, (name, create))
+
+
 def script(node: str, name: str, ok: bool) -> Step:
     """Flip the result of the track script ``<<chk:name>>``."""
     return Step("script", node, (name, ok))
@@ -147,6 +154,8 @@ class Scenario:
     extra_ifs: tuple[str, ...] = ()  # dummy interfaces every node gets (eth1 ...)
     mixed: bool = True  # run every mixed role assignment too (multi-node only)
     full_only: bool = False  # only in `scripts/conformance --full`
+    # Extra files each node's run directory gets (name -> template), e.g. an include.
+    files: dict[str, str] = field(default_factory=dict)
     # A fix with no way to see it from a diff (rare) may name the node whose split brain
     # the mixed runs catch; purely informative.
     catches: str = ""
@@ -341,7 +350,9 @@ class Lab:
         notify = d / "notify.sh"
         notify.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {d}/notify.log\n')
         notify.chmod(0o755)
-        text = "\n".join(self.scen.nodes.values())
+        for fname, template in self.scen.files.items():
+            (d / fname).write_text(expand(template, self.scen, name, d))
+        text = "\n".join([*self.scen.nodes.values(), *self.scen.files.values()])
         for chk in set(re.findall(r"<<chk:([A-Za-z0-9_.-]+)>>", text)):
             s = d / f"chk_{chk}.sh"
             s.write_text(f'#!/bin/sh\nexit "$(cat {d}/chk_{chk}.rc)"\n')
@@ -391,6 +402,19 @@ class Lab:
                 topo.run(node, "ip", "link", "set", iface, "up" if up else "down")
         elif k == "sh":
             topo.run(node, *step.args)  # type: ignore[arg-type]
+        elif k == "iface":
+            name, create = step.args
+            assert node is not None
+            if create:
+                n = list(self.nodes).index(step.node) + 1  # type: ignore[arg-type]
+                topo.run(node, "ip", "link", "add", name, "address", MAC.format(0xE0 + n),
+                         "type", "veth", "peer", "name", f"{name}p", "address",
+                         MAC.format(0xF0 + n))  # fmt: skip
+                topo.run(node, "ip", "addr", "add", EXTRA_V4.format(200 + n), "dev", name)
+                topo.run(node, "ip", "link", "set", f"{name}p", "up")
+                topo.run(node, "ip", "link", "set", name, "up")
+            else:
+                topo.run(node, "ip", "link", "del", name)
         elif k == "script":
             name, ok = step.args
             (self.dirs[step.node] / f"chk_{name}.rc").write_text("0\n" if ok else "1\n")  # type: ignore[index]
@@ -471,6 +495,8 @@ class Lab:
     def _node_state(self, name: str, step: Step) -> dict[str, Any]:
         peer, node, d = self.peers[name], self.nodes[name], self.dirs[name]
         st: dict[str, Any] = {"state": peer.state(), "running": peer.running}
+        if peer.crashed:  # exited on its own (a config it refuses): with which code
+            st["exit"] = peer.returncode
         st["addr"] = self._addrs(node)
         st["route"] = self._ipj(node, "route", "show", "table", "all")
         st["route6"] = self._ipj(node, "-6", "route", "show", "table", "all")

@@ -106,6 +106,12 @@ def reload(conf: str) -> Step:
     return Step("reload", (conf,))
 
 
+def sh(*cmd: str) -> Step:
+    """Any command in the lab's namespace: ``ipvsadm -A ...`` (a service the daemon did
+    not make), ``ip link set fhs0 down`` (the VRRP interface of a ``vrrp`` scenario)."""
+    return Step("sh", cmd)
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """A keepalived.conf template, the real servers and a timeline.
@@ -123,6 +129,11 @@ class Scenario:
     delay_loop: float = 1.0
     timeout: float = 1.0  # the longest checker timeout in the config
     down_at_start: tuple[str, ...] = ()
+    # Both children (no -C): the lab gets the VRRP interface fhs0 (a veth, 198.18.61.1/24)
+    # and its checkpoints the kernel's sync daemons (``ipvsadm -L --daemon``).
+    vrrp: bool = False
+    # An SMTP server on 127.0.0.1:2525 in the lab: its checkpoints get the mails received.
+    smtp: bool = False
 
     @property
     def nodes(self) -> dict[str, str]:  # harness.expand's view: one node, "a"
@@ -143,6 +154,7 @@ scenario = registrar(SCENARIOS)
 GLOBAL = global_defs("lvs_notify_fifo <<fifo>>")
 # Real servers on the namespace's loopback.
 RS = "198.18.1.{}"
+SMTP_PORT = 2525  # the lab's SMTP server (Scenario.smtp), on 127.0.0.1
 
 
 def tcp_rs(n: int, port: int, *, weight: int | None = 1, extra: str = "",
@@ -416,6 +428,70 @@ def service_attributes() -> Scenario:
     )
 
 
+SYNC_VI = """vrrp_instance VI_SYNC {{
+    state BACKUP
+    interface fhs0
+    virtual_router_id 61
+    priority 100
+    advert_int 1
+    garp_master_delay 1
+{extra}    virtual_ipaddress {{
+        198.18.61.100/24
+    }}
+}}
+"""
+# A service neither daemon made: lvs_flush_on_stop takes it out at stop, else it stays.
+FOREIGN = sh("ipvsadm", "-A", "-t", "10.20.9.9:80", "-s", "rr")
+
+
+@scenario
+def vrrp_syncd_flush_on_stop() -> Scenario:
+    """Both children: lvs_sync_daemon drives the kernel's sync daemon with VI_SYNC's
+    state (backup daemon at start, master once MASTER, backup again in FAULT when fhs0
+    goes down, stopped at SIGTERM); lvs_flush_on_stop flushes the whole table at stop,
+    the service no daemon made included."""
+    conf = global_defs("lvs_sync_daemon fhs0 VI_SYNC id 7 maxlen 1400",
+                       "lvs_flush_on_stop") + SYNC_VI.format(extra="") + vs(
+        "10.20.3.1 80", "lvs_sched rr\nlvs_method NAT\nprotocol TCP", tcp_rs(1, 8001),
+    )  # fmt: skip
+    return Scenario(
+        "vrrp_syncd_flush_on_stop",
+        conf,
+        {"rs1": ("tcp", RS.format(1), 8001)},
+        (
+            FOREIGN,
+            start(),
+            sh("ip", "link", "set", "fhs0", "down"),
+            sh("ip", "link", "set", "fhs0", "up"),
+            stop(),
+        ),
+        vrrp=True,
+    )
+
+
+@scenario
+def vrrp_syncd_instance_flush_vs() -> Scenario:
+    """The deprecated instance form, ``lvs_sync_daemon_interface`` in the vrrp_instance
+    (its VRID is the sync id); ``lvs_flush_onstop VS`` (the older spelling) removes the
+    daemon's services at stop and leaves the one it did not make. smtp_alert_checker:
+    the checker's mails (a real server down and up) to the SMTP server on loopback."""
+    mail = ("notification_email {\n        ops@example.com\n    }",
+            "notification_email_from lb@example.com", f"smtp_server 127.0.0.1 {SMTP_PORT}",
+            "smtp_connect_timeout 5", "smtp_helo_name lab.example", "router_id LAB_LB")  # fmt: skip
+    conf = global_defs("lvs_flush_onstop VS", "smtp_alert_checker", *mail) + SYNC_VI.format(
+        extra="    lvs_sync_daemon_interface fhs0\n"
+    ) + vs("10.20.3.2 80", "lvs_sched rr\nlvs_method NAT\nprotocol TCP", tcp_rs(1, 8001),
+           tcp_rs(2, 8002))  # fmt: skip
+    return Scenario(
+        "vrrp_syncd_instance_flush_vs",
+        conf,
+        {"rs1": ("tcp", RS.format(1), 8001), "rs2": ("tcp", RS.format(2), 8002)},
+        (FOREIGN, start(), down("rs2"), up("rs2"), stop()),
+        vrrp=True,
+        smtp=True,
+    )
+
+
 # -- real servers --------------------------------------------------------------------------
 
 
@@ -487,13 +563,37 @@ class Http:
 # -- one lab (runs in its own network namespace, inside the guest) ----------------------------
 
 
-def command(impl: str, conf: Path, d: Path) -> list[str]:
+def command(impl: str, conf: Path, d: Path, *, vrrp: bool = False) -> list[str]:
+    only = [] if vrrp else ["-C"]
     if impl == "keepalived":
-        return [str(keepalived_binary()), "-n", "-l", "-D", "-C", "-f", str(conf), "-p", str(d / "k.pid"),
+        return [str(keepalived_binary()), "-n", "-l", "-D", *only, "-f", str(conf), "-p", str(d / "k.pid"),
                 "-r", str(d / "v.pid"), "-c", str(d / "c.pid")]  # fmt: skip
-    return [str(fastha_binary()), "daemon", "-n", "-l", "-D", "-C", "-f", str(conf),
+    return [str(fastha_binary()), "daemon", "-n", "-l", "-D", *only, "-f", str(conf),
             "-p", str(d / "k.pid"), "-r", str(d / "v.pid"), "-c", str(d / "c.pid"),
             "--control-socket", str(d / "control.sock")]  # fmt: skip
+
+
+# Mail headers whose value is the moment or the host, not behaviour.
+MAIL_VOLATILE = ("date:", "message-id:")
+
+
+class Mailbox:
+    """aiosmtpd handler: every message received, as the fields both daemons write."""
+
+    def __init__(self) -> None:
+        self.mails: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        text = envelope.content.decode(errors="replace").replace("\r\n", "\n")
+        head, _, body = text.partition("\n\n")
+        headers = [h for h in head.splitlines()
+                   if not h.lower().startswith(MAIL_VOLATILE)]  # fmt: skip
+        self.mails.append(json.dumps({
+            "helo": session.host_name, "from": envelope.mail_from,
+            "to": sorted(envelope.rcpt_tos), "headers": sorted(headers),
+            "body": [ln.rstrip() for ln in body.strip().splitlines()],
+        }, sort_keys=True))  # fmt: skip
+        return "250 OK"
 
 
 @dataclass(slots=True)
@@ -507,11 +607,26 @@ class Lab:
     fifo_buf: bytes = b""
     notify_seen: int = 0
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    mailbox: Mailbox | None = None
+    smtpd: Any = None
+    mails_seen: int = 0
 
     def build(self) -> None:
         d = self.d
         d.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        if self.scen.vrrp:
+            for cmd in (["link", "add", "fhs0", "address", "02:fa:00:00:61:01", "type", "veth",
+                         "peer", "name", "fhs1", "address", "02:fa:00:00:61:02"],
+                        ["addr", "add", "198.18.61.1/24", "dev", "fhs0"],
+                        ["link", "set", "fhs1", "up"], ["link", "set", "fhs0", "up"]):  # fmt: skip
+                subprocess.run(["ip", *cmd], check=True)
+        if self.scen.smtp:
+            from aiosmtpd.controller import Controller
+
+            self.mailbox = Mailbox()
+            self.smtpd = Controller(self.mailbox, hostname="127.0.0.1", port=SMTP_PORT)
+            self.smtpd.start()
         for _kind, host, _port in self.scen.servers.values():
             six = ":" in host
             subprocess.run(["ip", "addr", "replace", f"{host}/{128 if six else 32}", "dev",
@@ -562,7 +677,8 @@ class Lab:
         if k == "start":
             log = open(self.d / "daemon.log", "ab")  # noqa: SIM115
             env = {**os.environ, "TMPDIR": str(self.d), "PYTHONUNBUFFERED": "1"}
-            self.proc = subprocess.Popen(command(self.impl, self.d / "keepalived.conf", self.d),
+            conf = self.d / "keepalived.conf"
+            self.proc = subprocess.Popen(command(self.impl, conf, self.d, vrrp=self.scen.vrrp),
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=env, cwd=self.d,
                                          start_new_session=True)  # fmt: skip
@@ -588,6 +704,8 @@ class Lab:
             self.write_conf(step.args[0])
             assert self.proc is not None
             self.proc.send_signal(signal.SIGHUP)
+        elif k == "sh":
+            subprocess.run(list(step.args), check=True, capture_output=True)
         elif k == "wait":
             time.sleep(step.args[0])
         else:
@@ -617,6 +735,12 @@ class Lab:
                 return
             self.fifo_buf += chunk
 
+    def syncd(self) -> list[str]:
+        """The kernel's sync daemons (one "master|backup sync daemon (...)" line each)."""
+        out = subprocess.run(["ipvsadm", "-L", "--daemon"], capture_output=True, text=True,
+                             check=False).stdout  # fmt: skip
+        return sorted(ln.strip() for ln in out.splitlines() if "sync daemon" in ln)
+
     def observed(self) -> tuple[Any, ...]:
         """What settling watches: /proc/net/ip_vs (read, not an ipvsadm fork: forks are
         what a loaded UML guest is slowest at), the notify calls, the FIFO bytes."""
@@ -625,7 +749,9 @@ class Lab:
             table = Path("/proc/net/ip_vs").read_text()
         except OSError:
             table = ""
-        return (table, len(self.notify_lines()), len(self.fifo_buf))
+        mails = len(self.mailbox.mails) if self.mailbox else 0
+        syncd = self.syncd() if self.scen.vrrp else []
+        return (table, len(self.notify_lines()), len(self.fifo_buf), mails, syncd)
 
     def settle(self, factor: float = 1.0) -> None:
         """Until the table, the notify calls and the FIFO lines have not changed for
@@ -648,13 +774,19 @@ class Lab:
         fifo = sorted(text.decode(errors="replace").splitlines()) if text else []
         tmo = subprocess.run(["ipvsadm", "-Ln", "--timeout"], capture_output=True, text=True,
                              check=False).stdout.strip()  # fmt: skip
-        return {
+        cp = {
             "ipvs": self.table(),
             "timeouts": tmo,
             "notify": calls,
             "fifo": fifo,
             "running": self.proc is not None and self.proc.poll() is None,
         }
+        if self.scen.vrrp:
+            cp["syncd"] = self.syncd()
+        if self.mailbox is not None:
+            cp["mail"] = [json.loads(m) for m in sorted(self.mailbox.mails[self.mails_seen :])]
+            self.mails_seen = len(self.mailbox.mails)
+        return cp
 
     def run(self) -> dict[str, Any]:
         error = None
@@ -675,6 +807,8 @@ class Lab:
                 self.proc.wait()
             for s in self.servers.values():
                 s.down()
+            if self.smtpd is not None:
+                self.smtpd.stop()
         log = self.log()
         return {"scenario": self.scen.name, "impl": self.impl, "error": error,
                 "checkpoints": self.checkpoints, "log": log[-20000:]}  # fmt: skip
@@ -686,6 +820,10 @@ class Lab:
 def run_all(names: list[str], base: Path) -> dict[str, dict[str, Any]]:
     """scenario name -> impl -> trace; one namespace and one process per lab."""
     todo = [(n, impl) for n in names for impl in ("keepalived", "fastha")]
+    if any(SCENARIOS[n].vrrp for n in names):
+        from tests.ipvs import kmod
+
+        kmod.load(["veth"])
     procs = []
     for i, (n, impl) in enumerate(todo):
         ns = f"cfi{i}"

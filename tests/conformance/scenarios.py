@@ -311,4 +311,8 @@ def ci_scenarios() -> list[Scenario]:
 
 
 # The VRRP coverage scenarios (issue 14) register themselves in SCENARIOS.
-from tests.conformance import scenarios_vrrp  # noqa: E402, F401
+from tests.conformance import (  # noqa: E402, F401
+    scenarios_routes,
+    scenarios_startup,
+    scenarios_vrrp,
+)

@@ -423,8 +423,7 @@ def five_nodes_v2_pass_mixed() -> Scenario:
 @scenario
 def sample_routes_multipath_or() -> Scenario:
     """doc/samples/keepalived.conf.vrrp.routes' `via A or B` virtual route: keepalived
-    2.2.7 accepts it; fastha refuses the file ("unknown route option 'or'") -- a known
-    divergence, kept out of CI (scripts/conformance --full) until fastha reads `or`."""
+    2.2.7 makes it a multipath route of two next hops (and says `or` is deprecated)."""
     extra = """
 garp_master_delay 1
 virtual_routes {
@@ -436,7 +435,6 @@ virtual_routes {
         "sample_routes_multipath_or",
         {"a": conf + instance(priority=150, extra=extra)},
         (start("a"), stop("a")),
-        full_only=True,
     )
 
 

@@ -19,6 +19,8 @@ from tests.support.vrrp_nodes import need_impl
 
 pytestmark = [pytest.mark.ipvs, pytest.mark.keepalived]
 
+MEM = "1536M"  # the guest's memory (tests/ipvs/uml.py)
+
 
 @pytest.fixture(scope="module")
 def traces() -> dict[str, dict[str, Any]]:
@@ -27,8 +29,10 @@ def traces() -> dict[str, dict[str, Any]]:
     need_tool("ipvsadm")
     need_impl("keepalived")
     need_impl("fastha")
+    # Every lab's daemons at once: 768M ran out (the kernel's OOM killer took fastha's
+    # checkers) once two scenarios ran both children.
     res = uml.run(".venv/bin/python -m tests.conformance.ipvs run --out /job/ipvs.json",
-                  timeout=600, keep=True)  # fmt: skip
+                  timeout=600, keep=True, mem=MEM)  # fmt: skip
     try:
         return json.loads((res.job / "ipvs.json").read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):

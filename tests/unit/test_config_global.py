@@ -165,11 +165,6 @@ def test_documented_defaults() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "check"),
     [
-        (
-            "lvs_sync_daemon_interface eth0",
-            "lvs_sync_daemon",
-            lambda g: g.lvs_sync_daemon.interface == "eth0",
-        ),
         ("vrrp_rlimit_rtime 5000", "vrrp_rlimit_rttime", lambda g: g.vrrp_rlimit_rttime == 5000),
         (
             "checker_rlimit_rtime 5000",
@@ -196,6 +191,15 @@ def test_deprecated_global_spellings(tmp_path: Path, old: str, new: str, check) 
         [f"{new} is not supported by fastha; ignored ({GLOBAL[new]})"] if new in GLOBAL else []
     )
     assert check(result.config.global_defs)
+
+
+def test_global_lvs_sync_daemon_interface_is_unknown_as_in_keepalived(tmp_path: Path) -> None:
+    """keepalived 2.2.7 knows lvs_sync_daemon_interface only in a vrrp_instance: in
+    global_defs it is an unknown keyword (a warning) and starts no sync daemon."""
+    result = run(tmp_path, "global_defs {\n    lvs_sync_daemon_interface eth0\n}\n")
+    assert any("unknown keyword 'lvs_sync_daemon_interface'" in d.message
+               for d in result.diagnostics), result.diagnostics  # fmt: skip
+    assert result.config.global_defs.lvs_sync_daemon is None
 
 
 @pytest.mark.parametrize(

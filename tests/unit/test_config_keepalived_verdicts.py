@@ -46,6 +46,13 @@ CASES: dict[str, tuple[str, bool]] = {
     "garp_interval_0": (conf(globals_="    vrrp_garp_interval 0"), True),
     "gna_interval_0": (conf(globals_="    vrrp_gna_interval 0"), True),
     "garp_interval_1us": (conf(globals_="    vrrp_garp_interval 0.000001"), True),
+    # global_parser.c vrrp_rx_bufs_policy_handler: a size 0 is one; SIZE is no word;
+    # MTU with ADVERT or with a size is an error (the rest applies: keepalived runs).
+    "rx_bufs_size_0": (conf(globals_="    vrrp_rx_bufs_policy 0"), True),
+    "rx_bufs_SIZE": (conf(globals_="    vrrp_rx_bufs_policy SIZE"), True),
+    "rx_bufs_mtu_advert": (conf(globals_="    vrrp_rx_bufs_policy MTU ADVERT"), True),
+    "rx_bufs_mtu_size": (conf(globals_="    vrrp_rx_bufs_policy MTU 4096"), True),
+    "rx_bufs_size_mtu": (conf(globals_="    vrrp_rx_bufs_policy 4096 mtu"), True),
     "static_ipaddress_dev": (
         conf(outside="static_ipaddress {\n 198.18.5.1/24 dev nosuch1\n}\n"),
         False,

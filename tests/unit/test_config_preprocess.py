@@ -351,6 +351,27 @@ def test_missing_includes(tmp_path: Path) -> None:
     ]
 
 
+def test_include_check_applies_to_the_includes_after_it(tmp_path: Path) -> None:
+    """keepalived applies include_check as it reads (parser.c include_check_set): not to
+    the includes before its line; `-wildcard_match` takes one check back; an
+    include_check inside an include ends with that include's glob."""
+    write(tmp_path / "inc.conf", "include_check\ninc 1\n")
+    main = write(
+        tmp_path / "k.conf",
+        "include none/*.conf\ninclude inc.conf\ninclude none/*.conf\n"
+        "global_defs {\n include_check\n}\ninclude none/*.conf\n"
+        "include_check -wildcard_match\ninclude none/*.conf\ninclude nothere.conf\n"
+        "include_check read\ninclude nothere.conf\n",
+    )
+    _, diags = load_lines(main)
+    got = [(d.where.line if d.where else 0, d.exit_code) for d in diags]
+    assert got == [
+        (7, ExitCode.NO_CONFIG),  # after include_check: no wildcard match is an error
+        (10, ExitCode.NO_CONFIG),  # -wildcard_match keeps match: a missing file is one
+        (12, ExitCode.OK),  # `read` alone: only logged
+    ], diags
+
+
 def test_executable_include_is_skipped(tmp_path: Path) -> None:
     main = write(tmp_path / "k.conf", "include x.conf\nincluder x.conf\n")
     write(tmp_path / "x.conf", "x 1\n").chmod(0o755)

@@ -248,6 +248,11 @@ def test_deprecated_spellings(tmp_path: Path) -> None:
         ("virtual_ipaddress { 10.0.0.1 bogus }", "unknown option"),
         ("virtual_routes { 10.0.0.0/8 via 2001:db8::1 }", "Cannot mix IPv4 and IPv6"),
         ("virtual_rules { from 10.0.0.0/8 frobnicate 1 }", "Unknown rule option frobnicate"),
+        ("virtual_routes { 10.0.0.0/8 from 10.1.0.0/16 }", "only supported with IPv6"),
+        ("virtual_routes { 10.0.0.0/8 pref high }", "pref is only valid for IPv6"),
+        ("virtual_routes { 2001:db8::/64 realms 1 }", "realms is only valid for IPv4"),
+        ("virtual_routes { 10.0.0.0/8 rtt 1e3 }", "Invalid rtt 1e3"),
+        ("virtual_routes { 10.0.0.0/8 rto_min 5m }", "Invalid rto_min 5m"),
     ],
 )
 def test_bad_values_are_errors(tmp_path: Path, line: str, fragment: str) -> None:
@@ -552,3 +557,28 @@ def test_rules_without_priority_get_keepalived_s(tmp_path: Path) -> None:
     assert cfg.vrrp_instances[0].virtual_rules[0].priority == 16383
     assert sum("Rule has no preference specified" in m for m in messages(result)) == 4
     assert result.exit_code == ExitCode.CONFIG
+
+
+def test_route_options_in_the_kernels_units(tmp_path: Path) -> None:
+    """vrrp_iproute.c / get_time_rtt: rtt in 1/8 ms, rttvar in 1/4 ms, rto_min in ms,
+    a bare number as given, clamped to 0.2 s .. 120 s; realms FROM/TO; pref words."""
+    line = (
+        "virtual_routes {\n 10.0.0.0/8 realms 1/2 rtt 100ms rttvar 1.5s rto_min 300 ttl-propagate enabled\n"
+        " 2001:db8::/64 from 2001:db8:1::/64 pref low expires 30\n}"
+    )
+    result = run(tmp_path, BASIC.replace("advert_int 1", "advert_int 1\n" + line))
+    v4, v6 = result.config.vrrp_instances[0].virtual_routes
+    assert dict(v4.metrics) == {"rtt": 1600, "rttvar": 6000, "rto_min": 300}
+    assert dict(v4.options) == {"realms": str(1 << 16 | 2), "ttl-propagate": "1"}
+    assert dict(v6.options) == {"from": "2001:db8:1::/64", "pref": "3", "expires": "30"}
+    assert not [m for m in messages(result) if "not installed by fastha" in m]
+
+
+def test_route_or_is_two_next_hops(tmp_path: Path) -> None:
+    """keepalived's deprecated `via A or B`: a multipath route (vrrp_iproute.c), said so."""
+    line = "virtual_routes {\n 10.9.0.0/16 via 10.0.0.1 or 10.0.0.2 table 7\n}"
+    result = run(tmp_path, BASIC.replace("advert_int 1", "advert_int 1\n" + line))
+    (route,) = result.config.vrrp_instances[0].virtual_routes
+    assert route.via is None and route.table == 7
+    assert [str(h.via) for h in route.nexthops] == ["10.0.0.1", "10.0.0.2"]
+    assert any("deprecated" in m and "nexthop" in m for m in messages(result))

@@ -185,3 +185,24 @@ def test_message_text_is_keepalived_s() -> None:
     ]
     assert envelope_address("a@b") == "a@b"
     assert envelope_address("A <a@b>") == "a@b"
+
+
+def test_checker_mail_bodies_in_keepalived_words() -> None:
+    """ipwrapper.c do_vs_notifies and the checkers' bodies (keepalived 2.2.7; the
+    conformance scenario vrrp_syncd_instance_flush_vs compares them with keepalived's)."""
+    from types import SimpleNamespace
+
+    from fastha.runtime.alerts import quorum_mail_body, rs_mail_body
+
+    from fastha.check.spec import MiscSpec, TcpSpec
+
+    plan = SimpleNamespace(quorum=3, hysteresis=1)
+    assert quorum_mail_body(plan, False, True, 4, True) == (
+        "=> Starting with quorum up 3+1=4 <= 4 <="
+    )
+    assert quorum_mail_body(plan, True, False, 1, False) == "=> Lost quorum 3+1=2 <= 1 <="
+    assert quorum_mail_body(plan, False, True, 5, False) == "=> Gained quorum 3+1=4 <= 5 <="
+    tcp = TcpSpec.__new__(TcpSpec)
+    assert rs_mail_body(tcp, False) == "=> TCP CHECK failed on service <="
+    misc = MiscSpec.__new__(MiscSpec)
+    assert rs_mail_body(misc, True) == "=> MISC CHECK succeeded on service <="

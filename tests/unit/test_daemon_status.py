@@ -221,7 +221,7 @@ class FakeSmtp:
     def vrrp_group(self, name: str, state: str) -> None:
         self.mails.append(("group", name, state))
 
-    def real_server(self, rs: str, vs: str, up: bool) -> None:
+    def real_server(self, rs: str, vs: str, up: bool, body: str | None = None) -> None:
         self.mails.append(("rs", rs, vs, "UP" if up else "DOWN"))
 
     def virtual_server(self, vs: str, subject: str, body: str) -> None:
@@ -247,6 +247,10 @@ def test_alert_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = runner.alerts
     assert c.enabled and c.rs_flags == [[True, False]]
     vs = runner.health.vss[0]
+    # The first evaluation (Health.start): keepalived's "Starting with quorum up" mail.
+    c.observe(runner.health, {0})
+    assert fake.mails == [("vs", "[198.18.1.1]:tcp:80", "UP")]
+    fake.mails.clear()
     vs.servers[0].alive = False
     vs.servers[1].alive = False
     vs.quorum_up = False

@@ -39,6 +39,39 @@ CHECKS = {
     "includeb": _IncludeChecks(readable=True, brace_match=True),
     "includea": _IncludeChecks(True, True, True, True),
 }
+NO_CHECKS = _IncludeChecks()
+
+_FLAG_WORDS = {"read": "readable", "match": "match", "wildcard_match": "wildcard_match",
+               "brace_match": "brace_match"}  # fmt: skip  # a table: one flag per word
+
+
+def include_check_set(current: _IncludeChecks, args: list[str]) -> _IncludeChecks:
+    """keepalived's include_check line (parser.c include_check_set): no word sets every
+    check; ``WORD`` sets read + WORD (first word only), ``+WORD`` adds, ``-WORD`` removes;
+    an unknown word is ignored (the keyword table reports it)."""
+    if not args:
+        return _IncludeChecks(True, True, True, True)
+    flags = {f: getattr(current, f) for f in _FLAG_WORDS.values()}
+    for i, word in enumerate(args):
+        sign = word[0] if word[:1] in ("+", "-") else ""
+        name = _FLAG_WORDS.get(word[len(sign) :])
+        if not sign:
+            if i > 0:
+                continue  # keepalived: "Duplicate include_check ... - ignoring"
+            flags = dict.fromkeys(flags, False)
+        if name is None:
+            continue
+        if sign == "-":
+            flags[name] = False
+        else:
+            flags[name] = True
+            if not sign:
+                flags["readable"] = True
+    return _IncludeChecks(**flags)
+
+
+def _either(a: _IncludeChecks, b: _IncludeChecks) -> _IncludeChecks:
+    return _IncludeChecks(*(getattr(a, f) or getattr(b, f) for f in _FLAG_WORDS.values()))
 
 
 # What keepalived only logs: shown, but it does not change `-t`'s exit code.
@@ -93,11 +126,13 @@ def included(
     diags: list[Diagnostic],
     *,
     all_config: bool = False,
+    include_check: _IncludeChecks = NO_CHECKS,
 ) -> Iterator[tuple[str, bytes]]:
     """The files an include line reads, in order, each (path, content) as it is reached
     (`reading`: the files being read, outermost first, for the loop and depth checks);
-    what keepalived says on the way goes to `diags`. `all_config`: keepalived's -e."""
-    checks = CHECKS["includea" if all_config else keyword]
+    what keepalived says on the way goes to `diags`. `all_config`: keepalived's -e;
+    `include_check`: the checks an include_check line put in force."""
+    checks = _either(CHECKS["includea" if all_config else keyword], include_check)
     if len(reading) >= MAX_INCLUDE_DEPTH:
         diags.append(error(where, f"includes nested more than {MAX_INCLUDE_DEPTH} deep"))
         return

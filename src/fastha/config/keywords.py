@@ -26,6 +26,7 @@ from fastha.config.source import Where
 from fastha.config.values import (
     Args,
     BadValue,
+    Fallback,
     boolean,
     flag,
     integer,
@@ -114,10 +115,6 @@ def lvs_sync_daemon(args: Args) -> LvsSyncDaemon:
     return LvsSyncDaemon(**fields)
 
 
-def lvs_sync_daemon_interface(args: Args) -> LvsSyncDaemon:
-    return LvsSyncDaemon(interface=string(args))
-
-
 def lvs_timeouts(args: Args) -> LvsTimeouts:
     if not args:
         raise BadValue("lvs_timeouts requires at least one option")
@@ -159,10 +156,34 @@ def dynamic_interfaces(args: Args) -> Mapping[str, Any]:
 
 
 def rx_bufs_policy(args: Args) -> Mapping[str, Any]:
-    word = string(args).upper()
-    if word in ("MTU", "ADVERT"):
-        return {"vrrp_rx_bufs_policy": RxBufsPolicy(word)}
-    return {"vrrp_rx_bufs_policy": RxBufsPolicy.SIZE, "vrrp_rx_bufs_size": integer(1)(args)}
+    """keepalived global_parser.c vrrp_rx_bufs_policy_handler: MTU, ADVERT or a size;
+    any word but MTU/ADVERT makes keepalived read the *first* word as the size (its own
+    reading). A size with a policy keeps the size, MTU with ADVERT keeps MTU. Each
+    problem is a config error and the rest applies (keepalived runs with it)."""
+    if not args:
+        raise BadValue("vrrp_rx_bufs_policy missing")
+    mtu = advert = False
+    size: int | None = None
+    problems: list[str] = []
+    for word in args:
+        if word.upper() in ("MTU", "ADVERT"):
+            mtu, advert = mtu or word.upper() == "MTU", advert or word.upper() == "ADVERT"
+        elif args[0].isdigit() and int(args[0]) <= 0xFFFFFFFF:
+            size = int(args[0])
+        else:
+            problems.append(f"Invalid vrrp_rx_bufs_policy {word}")
+    if size is not None and (mtu or advert):
+        problems.append("Cannot set vrrp_rx_bufs_policy size and policy, ignoring policy")
+    elif mtu and advert:
+        problems.append("Cannot set both vrrp_rx_bufs_policy MTU and ADVERT, ignoring ADVERT")
+    value: dict[str, Any] = {}
+    if size is not None:
+        value = {"vrrp_rx_bufs_policy": RxBufsPolicy.SIZE, "vrrp_rx_bufs_size": size}
+    elif mtu or advert:
+        value = {"vrrp_rx_bufs_policy": RxBufsPolicy.MTU if mtu else RxBufsPolicy.ADVERT}
+    if problems:
+        raise Fallback("; ".join(problems), value)
+    return value
 
 
 _UMASK_BITS = {
@@ -190,7 +211,7 @@ def umask(args: Args) -> int:
     return mask
 
 
-_INCLUDE_CHECKS = ("readable", "match", "wildcard_match", "brace_match")
+_INCLUDE_CHECKS = ("read", "match", "wildcard_match", "brace_match")  # keepalived's words
 
 
 def include_check(args: Args) -> tuple[str, ...]:
@@ -283,12 +304,6 @@ GLOBAL_DEFS = Block(
         Keyword("vrrp_mcast_group6", mcast_group(6)),
         Keyword("default_interface", string),
         Keyword("lvs_sync_daemon", lvs_sync_daemon),
-        Keyword(
-            "lvs_sync_daemon_interface",
-            lvs_sync_daemon_interface,
-            field="lvs_sync_daemon",
-            deprecated_by="lvs_sync_daemon",
-        ),
         Keyword("lvs_timeouts", lvs_timeouts),
         Keyword("lvs_flush", flag),
         Keyword("lvs_flush_on_stop", lvs_flush_on_stop, aliases=("lvs_flush_onstop",)),

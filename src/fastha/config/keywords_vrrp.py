@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastha.config import rttables
+from fastha.config import route_options, rttables
 from fastha.config.model import Script
 from fastha.config.model_vrrp import (
     Authentication,
@@ -246,7 +246,7 @@ _ROUTE_LOCKABLE = frozenset(
     ]
 )
 _ROUTE_METRICS = _ROUTE_LOCKABLE | {"hoplimit", "features", "quickack", "fastopen_no_cookie"}
-# Metrics whose value is a time (`rtt 100ms`): kept as written, not installed by fastha.
+# Metrics whose value is a time (`rtt 100ms`): in the kernel's units (route_options.rtt).
 _ROUTE_TIME_METRICS = frozenset(["rtt", "rttvar", "rto_min"])
 # Options keepalived 2.2.7 accepts that fastha keeps as written but does not install yet
 # (validate_vrrp says so for each line that has one: never dropped in silence).
@@ -323,6 +323,7 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
     family: int | None = None
     to: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
     seen_to = False
+    or_problem = None
     while rest:
         word = rest.pop(0)
         if word in _FAMILIES:
@@ -362,7 +363,7 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
                 lock.append(word)
                 value = _take(rest, word)
             if word in _ROUTE_TIME_METRICS:
-                options.append((word, value))
+                metrics.append((word, route_options.rtt(word, value)))
             elif word == "features":
                 if value != "ecn":
                     raise BadValue(f"feature {value} not supported")
@@ -379,15 +380,20 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
             value = _take(rest, word)
             if word == "as" and value == "to":
                 value = _take(rest, word)
-            options.append((word, value))
+            options.append((word, route_options.parse(word, value)))
         elif word in _ROUTE_KEPT_FLAGS:
             options.append((word, ""))
         elif word == "nexthop":
             fields["nexthops"] = _nexthops([word, *rest], family)
             rest = []
         elif word == "or":
-            options.append((word, " ".join(rest)))
-            rest = []
+            # keepalived (deprecated form): the via and this address become two next
+            # hops of a multipath route; a second `or` is ignored.
+            value = _take(rest, word)
+            or_problem = '"or" for routes is deprecated. Please use "nexthop"'
+            if "nexthops" not in fields:
+                via = fields.pop("via", None)
+                fields["nexthops"] = (NextHop(via=via), NextHop(via=ip_address((value,))))
         else:
             if word == "to":
                 word = _take(rest, word)
@@ -413,7 +419,11 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
         addr = fields.get(key)
         if addr is not None and addr.version != fam:
             raise BadValue("Cannot mix IPv4 and IPv6 addresses for route")
-    problem = _tracked_protocol("Route", fields)
+    for name, _value in options:
+        forced = route_options.FAMILY.get(name)
+        if forced is not None and forced != fam:
+            raise BadValue(f"{name} is only valid for IPv{forced}")
+    problem = _tracked_protocol("Route", fields) or or_problem
     route = VirtualRoute(
         to=to,
         family=fam,

@@ -22,7 +22,7 @@ import stat
 
 from fastha.config.diagnostics import ConfigFatal, Diagnostic, ExitCode, error
 from fastha.config.generators import parse_lst, parse_seq
-from fastha.config.includes import INCLUDE_KEYWORDS, included
+from fastha.config.includes import INCLUDE_KEYWORDS, NO_CHECKS, include_check_set, included
 from fastha.config.lexer import BLANKS, decomment, split_brace, split_words
 from fastha.config.macros import Definition, Macros
 from fastha.config.source import Line, Where
@@ -103,6 +103,9 @@ class _Preprocessor:
     def __init__(self, config_id: str | None, max_lines: int, *, all_config: bool = False) -> None:
         self.config_id = config_id
         self.all_config = all_config
+        # include_check: in force for the includes read after its line (keepalived
+        # applies it as it reads), restored when the include that set it ends.
+        self.include_check = NO_CHECKS
         self.macros = Macros(config_id, os.getcwd())
         self.out: list[Line] = []
         self.diags: list[Diagnostic] = []
@@ -279,11 +282,19 @@ class _Preprocessor:
             words, _ = split_words(text)
             if words and words[0] in INCLUDE_KEYWORDS and len(words) == 2:
                 files = included(
-                    words[0], words[1], where, self.reading, self.diags, all_config=self.all_config
-                )
-                for path, data in files:
-                    self._read(data, path, where)
+                    words[0], words[1], where, self.reading, self.diags,
+                    all_config=self.all_config, include_check=self.include_check,
+                )  # fmt: skip  # one call, its arguments grouped by kind
+                # An include_check inside these files lasts until their glob is read (parser.c).
+                saved = self.include_check
+                try:
+                    for path, data in files:
+                        self._read(data, path, where)
+                finally:
+                    self.include_check = saved
                 return
+            if words and words[0] == "include_check":
+                self.include_check = include_check_set(self.include_check, words[1:])
         head, residue = split_brace(text)
         if head:
             words, problem = split_words(head)

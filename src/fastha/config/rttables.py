@@ -84,3 +84,8 @@ def table_id(word: str) -> int | None:
 def protocol_id(word: str) -> int | None:
     """`protocol WORD` -> the route protocol's number (0-255), or None."""
     return _find(word, "rt_protos", PROTO_DEFAULTS, 255)
+
+
+def realm_id(word: str) -> int | None:
+    """A route realm (rt_realms, 0-255; keepalived has no built-in names)."""
+    return _find(word, "rt_realms", {}, 255)

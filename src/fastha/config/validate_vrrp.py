@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from fastha.config import normalise_vrrp as fix
+from fastha.config import route_options
 from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
 from fastha.config.model_vrrp import (
@@ -430,6 +431,8 @@ def route_rule_options(config: Config, host: Host) -> Iterator[Diagnostic]:
     for kind, items in (("route", routes), ("rule", rules)):
         for item in items:
             for name, _value in item.options:
+                if kind == "route" and name in route_options.INSTALLED:
+                    continue
                 yield note(
                     item.where,
                     f"{kind} option '{name}' is not installed by fastha yet (keepalived does)",

@@ -92,8 +92,11 @@ class Supervisor:
             enter_namespace(o.namespace)
         other = running_pid(o.pid_file)
         if other is not None:
-            log.error("daemon is already running (pid %d in %s)", other, o.pid_file)
-            return 1
+            # keepalived main.c: logged at LOG_INFO, and the exit code is 0 (a second
+            # start is no failure: the daemon asked for runs).
+            log.info("daemon is already running")
+            log.debug("pid %d in %s", other, o.pid_file)
+            return 0
         if o.pid_file:
             write_pid_file(o.pid_file, os.getpid())
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fastha.check.spec import DnsSpec, MiscSpec, PingSpec, TcpSpec, UdpSpec
 from fastha.drivers.smtp import SmtpAlerts
 
 log = logging.getLogger("fastha.smtp")
@@ -101,6 +102,39 @@ class VrrpAlerts(_Base):
             self.smtp.vrrp(inst.name, state)
 
 
+def rs_mail_body(probe: Any, up: bool) -> str:
+    """The body of a real server's mail: the wording of the checker that decided it
+    (check_tcp.c, check_udp.c, check_ping.c, check_dns.c, check_misc.c, check_http.c,
+    check_smtp.c)."""
+    word = "succeed" if up else "failed"
+    if isinstance(probe, TcpSpec):
+        return f"=> TCP CHECK {word} on service <="
+    if isinstance(probe, UdpSpec):
+        return f"=> UDP CHECK {word} on service <="
+    if isinstance(probe, PingSpec):
+        return f"=> ICMP CHECK {word} on service <="
+    if isinstance(probe, DnsSpec):
+        return f"=> DNS_CHECK: {word} on service <="
+    if isinstance(probe, MiscSpec):
+        return f"=> MISC CHECK {'succeeded' if up else 'failed'} on service <="
+    if up:
+        return "=> CHECK succeed on service <="
+    if type(probe).__name__ in ("HttpSpec", "TlsSpec"):
+        return "=> CHECK failed on service : HTTP request failed <="
+    return "=> CHECK failed on service <="
+
+
+def quorum_mail_body(plan: Any, was_up: bool, now_up: bool, weight_sum: int, init: bool) -> str:
+    """keepalived do_vs_notifies: the threshold is the one the change was measured
+    against (quorum + hysteresis to gain it, quorum - hysteresis to lose it)."""
+    threshold = plan.quorum + (-1 if was_up else 1) * plan.hysteresis
+    if init:
+        word = "Starting with quorum up" if now_up else "Starting with quorum down"
+    else:
+        word = "Gained quorum" if now_up else "Lost quorum"
+    return f"=> {word} {plan.quorum}+{plan.hysteresis}={threshold} <= {weight_sum} <="
+
+
 class CheckerAlerts(_Base):
     """Real server UP/DOWN and quorum mails, found by comparing the health model with
     what was last seen, only for the virtual servers an action touched (plus those
@@ -113,6 +147,10 @@ class CheckerAlerts(_Base):
         self.seen_alive: list[list[bool]] = []
         self.seen_quorum: list[bool] = []
         self.configure(config, health)
+        # At start keepalived evaluates every virtual server's quorum from "down"
+        # (init_service_vs): "Starting with quorum up" (or down, with a sorry server).
+        self.seen_quorum = [False] * len(self.seen_quorum)
+        self.initial: set[int] = set(range(len(self.seen_quorum)))
 
     @property
     def enabled(self) -> bool:
@@ -145,11 +183,24 @@ class CheckerAlerts(_Base):
                     self.seen_alive[vi][ri] = r.alive
                     if self.rs_flags[vi][ri]:
                         rs = f"[{r.key.address}]:{p.protocol}:{r.key.port}"
-                        self.smtp.real_server(rs, p.name, up=r.alive)
-            if v.quorum_up != self.seen_quorum[vi]:
+                        self.smtp.real_server(rs, p.name, up=r.alive,
+                                              body=self._rs_body(health, r))  # fmt: skip
+            init = vi in self.initial
+            self.initial.discard(vi)
+            was = self.seen_quorum[vi]
+            changed = v.quorum_up != was
+            if changed or (init and p.sorry_server is not None):
                 self.seen_quorum[vi] = v.quorum_up
                 if self.vs_flags[vi]:
-                    if v.quorum_up:
-                        self.smtp.virtual_server(p.name, "UP", "=> Gained quorum <=")
-                    else:
-                        self.smtp.virtual_server(p.name, "DOWN", "=> Lost quorum <=")
+                    body = quorum_mail_body(p, was, v.quorum_up, v.weight_sum(), init)
+                    self.smtp.virtual_server(p.name, "UP" if v.quorum_up else "DOWN", body)
+
+    @staticmethod
+    def _rs_body(health: Any, r: Any) -> str | None:
+        """The checker that decided: the first one down, else the first one."""
+        checks = [health.checks[c] for c in r.plan.checks]
+        if not checks:
+            return None
+        down = [c for c, cid in zip(checks, r.plan.checks, strict=True)
+                if not health.checkers[cid].up]  # fmt: skip  # the comprehension reads as one clause
+        return rs_mail_body((down or checks)[0].probe, r.alive)

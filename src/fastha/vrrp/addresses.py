@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fastha.vrrp.route_attrs import route_extras
 from fastha.wire import AF_INET, AF_INET6, family_of
 
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
@@ -97,9 +98,11 @@ class VirtualRoute:
     lock: tuple[str, ...] = ()
     # RTA_MULTIPATH: (via, dev, weight 1-256, onlink) per next hop.
     nexthops: tuple[tuple[str | None, str | None, int | None, bool], ...] = ()
+    # from, realms, expires, pref (route_attrs.route_extras): (name, kernel value).
+    extras: tuple[tuple[str, str], ...] = ()
 
     def request(self, index_of: Callable[[str], int]) -> dict[str, Any]:
-        req: dict[str, Any] = {}
+        req: dict[str, Any] = route_extras(self.extras)
         family = self.family
         if self.dst != "default":
             net = ipaddress.ip_network(self.dst, strict=False)

@@ -215,6 +215,7 @@ def _route(r: ConfRoute) -> addresses.VirtualRoute:
             (str(h.via) if h.via is not None else None, h.dev, h.weight, h.onlink)
             for h in r.nexthops
         ),
+        extras=r.options,
     )
 
 
@@ -443,7 +444,9 @@ def _lvs_syncd(config: Config) -> LvsSyncSpec | None:
         )
     for vi in config.vrrp_instances:
         if vi.lvs_sync_daemon_interface:
-            return LvsSyncSpec(vi.name, vi.lvs_sync_daemon_interface, vi.virtual_router_id or 0)
+            # keepalived sets no syncid for this form (only the global one defaults to
+            # the VRID, vrrp.c): the kernel's sync daemon runs with syncid 0.
+            return LvsSyncSpec(vi.name, vi.lvs_sync_daemon_interface, 0)
     return None
 
 
@@ -673,9 +676,7 @@ def diff_specs(old: VrrpSpec, new: VrrpSpec) -> SpecDiff:
         | {k for k in old.track_processes.keys() | new.track_processes.keys()
            if old.track_processes.get(k) != new.track_processes.get(k)}
     )  # fmt: skip
-    restart_only: list[str] = []
-    if (old.notify_fifo, old.notify_fifo_script) != (new.notify_fifo, new.notify_fifo_script):
-        restart_only.append("notify_fifo")
+    restart_only: list[str] = []  # (the notify FIFO is reopened on every reload)
     if old.sched != new.sched:
         restart_only.append("vrrp scheduling (vrrp_priority, vrrp_rt_priority ...)")
     return SpecDiff(

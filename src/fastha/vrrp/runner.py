@@ -23,11 +23,13 @@ from fastha.config.model import Config
 from fastha.drivers import sched
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
+from fastha.drivers.fifo_reload import reopen_notify_fifo
 from fastha.drivers.files import read_small
 from fastha.drivers.firewall import VipFirewall
 from fastha.drivers.inotify import DirWatch
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.procwatch import ProcWatch
+from fastha.drivers.routewatch import RouteWatch
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 from fastha.drivers.vrrp_socket import (
@@ -162,6 +164,7 @@ class VrrpRunner:
         self.file_task: asyncio.Task[None] | None = None
         self.procwatch: ProcWatch | None = None
         self.addrwatch: AddressWatcher | None = None  # VIPs deleted by hand
+        self.routewatch = RouteWatch(self)  # routes and rules deleted by hand
         self.firewall = VipFirewall(self.spec.nft_table, self.spec.nft_priority)
         self.tracking = Tracking()
         self.script_runs: dict[str, dict[str, int]] = {}  # vrrp_script -> result -> runs
@@ -495,6 +498,7 @@ class VrrpRunner:
             ctx.rx_budget.disable()
             sched.leave_realtime()
             log.info("Stopping")
+            self.routewatch.close()  # what _stop deletes is no deletion by hand
             async with self.reload_lock:
                 await self._stop(ctx)
             await self.alerts.drain(STOP_GRACE_S)
@@ -515,8 +519,8 @@ class VrrpRunner:
             if self.vmacs and self.options.release_on_stop:  # a failed start, too
                 await self._remove_vmacs(nl)
             await nl.close()
-            if fifo is not None:
-                fifo.close()
+            if ctx.fifo is not None:
+                ctx.fifo.close()
         return 0
 
     def status(self) -> list[dict[str, object]]:
@@ -610,6 +614,7 @@ class VrrpRunner:
         self._sync_procwatch(set(self.tracking.processes))
         await nl.watch_links(self._on_link)
         await self._watch_addresses()
+        await self.routewatch.open()
         if self.spec.startup_delay_s:
             log.info("Delaying startup for %g seconds", self.spec.startup_delay_s)
             await asyncio.sleep(self.spec.startup_delay_s)
@@ -766,6 +771,9 @@ class VrrpRunner:
                 # Half applied: what ran stays; log loudly rather than lose the child.
                 log.exception("Reload failed while applying the new configuration")
                 return None
+            ctx = self.ctx
+            ctx.fifo = reopen_notify_fifo(ctx.fifo, new.notify_fifo, new.notify_fifo_script,
+                                          fifo_owner(_vrrp_fifo_user(config)), ctx.scripts)  # fmt: skip
             log.info("Reload finished: %s", diff.summary())
             return diff
 
