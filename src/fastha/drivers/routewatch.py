@@ -33,7 +33,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from fastha.drivers.netlink import VirtualRoute, VirtualRule
+from fastha.vrrp.addresses import VirtualRoute, VirtualRule
 from fastha.vrrp.events import VipDeleted
 from fastha.vrrp.states import State
 
@@ -50,7 +50,7 @@ FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE, FRA_PROTOCOL = 1, 2, 6, 15, 21
 _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _RTM = struct.Struct("=BBBBBBBBI")  # rtmsg / fib_rule_hdr (same layout)
 _NLA = struct.Struct("=HH")
-_AF = {socket.AF_INET: 4, socket.AF_INET6: 16}
+_AF: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
 SIOCGIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x1, 0x40
 
 
@@ -179,7 +179,7 @@ def link_usable(ifindex: int) -> bool:
             flags = struct.unpack_from("=H", fcntl.ioctl(s, SIOCGIFFLAGS, req), 16)[0]
     except OSError:
         return False  # gone with its interface
-    return flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
+    return bool(flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING)
 
 
 class RouteWatch:

@@ -198,9 +198,9 @@ class VirtualRule:
         if self.protocol is not None:
             req["protocol"] = self.protocol
         family = self.family
-        for key, value in (("src", self.from_), ("dst", self.to)):
-            if value and value != "all":
-                net = ipaddress.ip_network(value, strict=False)
+        for key, addr in (("src", self.from_), ("dst", self.to)):
+            if addr and addr != "all":
+                net = ipaddress.ip_network(addr, strict=False)
                 req[key] = str(net.network_address)
                 req[f"{key}_len"] = net.prefixlen
                 family = family or (AF_INET6 if net.version == 6 else AF_INET)
@@ -221,10 +221,16 @@ class VirtualRule:
             req["flags"] = FIB_RULE_INVERT
         if self.goto is not None:
             req["goto"] = self.goto
-        for key, value in (("tos", self.tos), ("protocol", self.protocol),
-                           ("suppress_prefixlen", self.suppress_prefixlen),
-                           ("ip_proto", self.ip_proto), ("sport_range", self.sport),
-                           ("dport_range", self.dport), ("uid_range", self.uid_range)):  # fmt: skip
+        extra: tuple[tuple[str, int | str | None], ...] = (
+            ("tos", self.tos),
+            ("protocol", self.protocol),
+            ("suppress_prefixlen", self.suppress_prefixlen),
+            ("ip_proto", self.ip_proto),
+            ("sport_range", self.sport),
+            ("dport_range", self.dport),
+            ("uid_range", self.uid_range),
+        )
+        for key, value in extra:
             if value is not None:
                 req[key] = value
         if self.l3mdev:

@@ -541,9 +541,12 @@ def _track_interfaces(
     TRACK_ADDR / TRACK_ROUTE / TRACK_RULE). The primary interface is tracked anyway."""
     out = [(t.name, t.weight or 0, t.reverse) for t in tracked]
     names: list[str | None] = []
-    for a in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded, *vi.virtual_routes):
+    for a in (*vi.virtual_ipaddresses, *vi.virtual_ipaddresses_excluded):
         if not a.no_track:
             names.append(a.dev)
+    for route in vi.virtual_routes:
+        if not route.no_track:
+            names.append(route.dev)
     for r in vi.virtual_rules:
         if not r.no_track:
             names += [r.iif, r.oif]
