@@ -62,10 +62,13 @@ def rtt(name: str, word: str) -> int:
 def realms(word: str) -> int:
     """``FROM/TO`` or ``TO``: names from /etc/iproute2/rt_realms or numbers (0-255)."""
     parts = word.split("/", 1)
-    ids = [rttables.realm_id(p) for p in parts]
-    if any(i is None for i in ids):
-        raise BadValue(f"Invalid realms {word} for route")
-    return (ids[0] << 16) | ids[1] if len(ids) == 2 else ids[0]  # type: ignore[operator,return-value]
+    ids: list[int] = []
+    for part in parts:
+        realm = rttables.realm_id(part)
+        if realm is None:
+            raise BadValue(f"Invalid realms {word} for route")
+        ids.append(realm)
+    return (ids[0] << 16) | ids[1] if len(ids) == 2 else ids[0]
 
 
 def route_from(word: str) -> str:

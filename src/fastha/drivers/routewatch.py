@@ -109,15 +109,28 @@ def parse_deletion(msg: bytes) -> Gone | None:
     if mtype == RTM_DELROUTE:
         if b5 != RTPROT_KEEPALIVED:  # rtm_protocol
             return None
-        return Gone(False, family, _prefix(family, a.get(RTA_DST), dst_len), "",
-                    _u32(a.get(RTA_TABLE), table), _u32(a.get(RTA_PRIORITY)), tos,
-                    _u32(a.get(RTA_OIF)))  # fmt: skip
+        return Gone(
+            False,
+            family,
+            _prefix(family, a.get(RTA_DST), dst_len),
+            "",
+            _u32(a.get(RTA_TABLE), table),
+            _u32(a.get(RTA_PRIORITY)),
+            tos,
+            _u32(a.get(RTA_OIF)),
+        )
     proto = a.get(FRA_PROTOCOL)
     if proto is not None and proto[:1] != bytes([RTPROT_KEEPALIVED]):
         return None
-    return Gone(True, family, _prefix(family, a.get(FRA_DST), dst_len),
-                _prefix(family, a.get(FRA_SRC), src_len), _u32(a.get(FRA_TABLE), table),
-                _u32(a.get(FRA_PRIORITY)), tos)  # fmt: skip
+    return Gone(
+        True,
+        family,
+        _prefix(family, a.get(FRA_DST), dst_len),
+        _prefix(family, a.get(FRA_SRC), src_len),
+        _u32(a.get(FRA_TABLE), table),
+        _u32(a.get(FRA_PRIORITY)),
+        tos,
+    )
 
 
 def _net(value: str | None, family: int) -> str:
@@ -161,8 +174,11 @@ def rule_matches(gone: Gone, rule: VirtualRule) -> bool:
         return False
     family = rule.family or socket.AF_INET
     return (gone.family, gone.src, gone.dst, gone.priority) == (
-        family, _net(rule.from_, family), _net(rule.to, family), rule.priority or 0
-    ) and (rule.table is None or gone.table == rule.table)  # fmt: skip
+        family,
+        _net(rule.from_, family),
+        _net(rule.to, family),
+        rule.priority or 0,
+    ) and (rule.table is None or gone.table == rule.table)
 
 
 def link_usable(ifindex: int) -> bool:
@@ -195,11 +211,16 @@ class RouteWatch:
     async def open(self) -> RouteWatch:
         self._loop = asyncio.get_running_loop()
         try:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
-                                 NETLINK_ROUTE)  # fmt: skip
+            sock = socket.socket(
+                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, NETLINK_ROUTE
+            )
             sock.bind((0, 0))
-            for group in (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE,
-                          RTNLGRP_IPV6_RULE):  # fmt: skip
+            for group in (
+                RTNLGRP_IPV4_ROUTE,
+                RTNLGRP_IPV6_ROUTE,
+                RTNLGRP_IPV4_RULE,
+                RTNLGRP_IPV6_RULE,
+            ):
                 sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         except OSError as exc:
@@ -255,8 +276,7 @@ class RouteWatch:
             if gone.rule:
                 hit = next((r for r in spec.rules if rule_matches(gone, r)), None)
             else:
-                hit = next((r for r in spec.routes if route_matches(gone, r, virtual=True)),
-                           None)  # fmt: skip
+                hit = next((r for r in spec.routes if route_matches(gone, r, virtual=True)), None)
             if hit is None:
                 continue
             if inst.machine.state == State.MASTER and inst.vips_installed:

@@ -183,8 +183,7 @@ class CheckerAlerts(_Base):
                     self.seen_alive[vi][ri] = r.alive
                     if self.rs_flags[vi][ri]:
                         rs = f"[{r.key.address}]:{p.protocol}:{r.key.port}"
-                        self.smtp.real_server(rs, p.name, up=r.alive,
-                                              body=self._rs_body(health, r))  # fmt: skip
+                        self.smtp.real_server(rs, p.name, up=r.alive, body=self._rs_body(health, r))
             init = vi in self.initial
             self.initial.discard(vi)
             was = self.seen_quorum[vi]

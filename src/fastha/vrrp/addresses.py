@@ -19,9 +19,9 @@ from fastha.wire import AF_INET, AF_INET6, family_of
 
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 ROUTE_TYPES = {"unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5,
-               "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}  # fmt: skip
+               "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}  # fmt: skip  # a table
 PROTOS = {"unspec": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "ra": 9,
-          "dhcp": 16, "keepalived": 18}  # fmt: skip
+          "dhcp": 16, "keepalived": 18}  # fmt: skip  # a table
 
 
 def scope_number(value: int | str | None) -> int | None:
@@ -71,7 +71,7 @@ _RTAX_INDEX = {
     "mtu": 2, "window": 3, "rtt": 4, "rttvar": 5, "ssthresh": 6, "cwnd": 7, "advmss": 8,
     "reordering": 9, "hoplimit": 10, "initcwnd": 11, "features": 12, "rto_min": 13,
     "initrwnd": 14, "quickack": 15, "cc_algo": 16, "fastopen_no_cookie": 17,
-}  # fmt: skip
+}  # fmt: skip  # a table
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +161,16 @@ class VirtualRoute:
 
     def __str__(self) -> str:
         return " ".join(
-            p for p in (self.type if self.type != "unicast" else "", self.dst,
-                        f"via {self.via}" if self.via else "", f"dev {self.dev}" if self.dev else "",
-                        f"table {self.table}" if self.table is not None else "") if p
-        )  # fmt: skip
+            p
+            for p in (
+                self.type if self.type != "unicast" else "",
+                self.dst,
+                f"via {self.via}" if self.via else "",
+                f"dev {self.dev}" if self.dev else "",
+                f"table {self.table}" if self.table is not None else "",
+            )
+            if p
+        )
 
 
 @dataclass(frozen=True, slots=True)

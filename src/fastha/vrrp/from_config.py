@@ -614,9 +614,16 @@ class SpecDiff:
     @property
     def empty(self) -> bool:
         return not (
-            self.changed or self.restarted or self.added or self.removed or self.scripts
-            or self.groups or self.statics or self.lvs_syncd or self.restart_only
-        )  # fmt: skip
+            self.changed
+            or self.restarted
+            or self.added
+            or self.removed
+            or self.scripts
+            or self.groups
+            or self.statics
+            or self.lvs_syncd
+            or self.restart_only
+        )
 
     def summary(self) -> str:
         return (
@@ -672,13 +679,22 @@ def diff_specs(old: VrrpSpec, new: VrrpSpec) -> SpecDiff:
         else:
             changed.append(InstanceChange(o, n, instance_changes(o, n)))
     scripts = sorted(
-        {k for k in old.scripts.keys() | new.scripts.keys()
-         if old.scripts.get(k) != new.scripts.get(k)}
-        | {k for k in old.track_files.keys() | new.track_files.keys()
-           if old.track_files.get(k) != new.track_files.get(k)}
-        | {k for k in old.track_processes.keys() | new.track_processes.keys()
-           if old.track_processes.get(k) != new.track_processes.get(k)}
-    )  # fmt: skip
+        {
+            k
+            for k in old.scripts.keys() | new.scripts.keys()
+            if old.scripts.get(k) != new.scripts.get(k)
+        }
+        | {
+            k
+            for k in old.track_files.keys() | new.track_files.keys()
+            if old.track_files.get(k) != new.track_files.get(k)
+        }
+        | {
+            k
+            for k in old.track_processes.keys() | new.track_processes.keys()
+            if old.track_processes.get(k) != new.track_processes.get(k)
+        }
+    )
     restart_only: list[str] = []  # (the notify FIFO is reopened on every reload)
     if old.sched != new.sched:
         restart_only.append("vrrp scheduling (vrrp_priority, vrrp_rt_priority ...)")
