@@ -717,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
-    from fastha.vrrp.runner import configure_logging
+    from fastha.runtime.vrrp.runner import configure_logging
 
     ap = argparse.ArgumentParser(prog="python -m fastha.check.runner")
     ap.add_argument("-f", "--use-file", default="/etc/keepalived/keepalived.conf")

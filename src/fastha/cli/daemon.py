@@ -507,7 +507,7 @@ def _in_process(
             write_pid_file(p, os.getpid())
     try:
         if vrrp:
-            from fastha.vrrp.runner import RunOptions, run_vrrp
+            from fastha.runtime.vrrp.runner import RunOptions, run_vrrp
 
             return run_vrrp(config, RunOptions(release_on_stop=release, json_file=json_file,
                                                reload_config=reload_config,

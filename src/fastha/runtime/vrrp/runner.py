@@ -50,7 +50,7 @@ from fastha.vrrp.events import (
     TrackFault,
     VipDeleted,
 )
-from fastha.vrrp.from_config import (
+from fastha.runtime.vrrp.from_config import (
     InstanceSpec,
     LvsSyncSpec,
     SpecDiff,
@@ -58,7 +58,7 @@ from fastha.vrrp.from_config import (
     diff_specs,
     vrrp_spec,
 )
-from fastha.vrrp.instance import Context, Instance
+from fastha.runtime.vrrp.instance import Context, Instance
 from fastha.vrrp.params import PRIO_OWNER
 from fastha.vrrp.proctrack import ProcessTracker
 from fastha.vrrp.states import State

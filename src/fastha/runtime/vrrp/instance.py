@@ -44,7 +44,7 @@ from fastha.vrrp.events import (
     TrackFault,
     VipClaimed,
 )
-from fastha.vrrp.from_config import InstanceSpec
+from fastha.runtime.vrrp.from_config import InstanceSpec
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import adver_int_ns

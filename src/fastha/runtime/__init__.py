@@ -1,0 +1,1 @@
+"""The child processes' runtime: what runs the pure core against the kernel."""
