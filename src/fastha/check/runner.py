@@ -717,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
-    from fastha.runtime.vrrp.runner import configure_logging
+    from fastha.daemon import logs
 
     ap = argparse.ArgumentParser(prog="python -m fastha.check.runner")
     ap.add_argument("-f", "--use-file", default="/etc/keepalived/keepalived.conf")
@@ -735,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not result.ok:
         print(f"{args.use_file}: configuration has errors; not starting", file=sys.stderr)
         return 1
-    configure_logging(console=args.log_console, detail=args.log_detail, name="fastha_checker")
+    logs.configure("fastha_checker", console=args.log_console, detail=args.log_detail)
 
     def reload_config() -> Any:
         again = load(args.use_file, args.config_id if args.config_id is not None
