@@ -27,7 +27,6 @@ import time
 import uvloop
 
 from fastha.check.health import Health
-from fastha.check.probes import ProbeContext
 from fastha.check.scheduler import Scheduler
 from fastha.check.spec import (
     Check,
@@ -41,6 +40,7 @@ from fastha.check.spec import (
     UrlSpec,
     VsPlan,
 )
+from fastha.probes import ProbeContext
 
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 
 def table(n_svc: int, n_dest: int):
-    from fastha.check.ipvs_model import Dest, Fwd, Service
+    from fastha.ipvs.model import Dest, Fwd, Service
 
     svcs = []
     for i in range(n_svc):
@@ -46,8 +46,8 @@ def restore_text(svcs) -> str:
 
 async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
     """Runs inside UML."""
-    from fastha.check.planner import plan
     from fastha.drivers.ipvs import IPVS
+    from fastha.ipvs.planner import plan
 
     svcs = table(n_svc, n_dest)
     text = restore_text(svcs)

@@ -35,7 +35,8 @@ import orjson
 import uvloop
 
 from fastha.bench.timer import percentile
-from fastha.drivers.scripts import Script, ScriptCgroups, ScriptRunner
+from fastha.config.invocation import Script
+from fastha.drivers.scripts import ScriptCgroups, ScriptRunner
 from fastha.wire.timer import PreciseTimer
 
 INTERVAL_NS = 10_000_000

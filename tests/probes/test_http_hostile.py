@@ -18,9 +18,9 @@ import tracemalloc
 import pytest
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext, run_probe
-from fastha.check.probes import http as http_probe
 from fastha.check.spec import HttpSpec, StatusRange, UrlSpec
+from fastha.probes import ProbeContext, run_probe
+from fastha.probes import http as http_probe
 
 from .conftest import ep, run
 from .servers import HttpServer

@@ -15,11 +15,6 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext, run_probe
-from fastha.check.probes import file as file_probe
-from fastha.check.probes import http as http_probe
-from fastha.check.probes import ping as ping_probe
-from fastha.check.probes import udp as udp_probe
 from fastha.check.spec import (
     DnsSpec,
     FileSpec,
@@ -34,6 +29,11 @@ from fastha.check.spec import (
     UrlSpec,
 )
 from fastha.config.model_lvs import HttpProtocol
+from fastha.probes import ProbeContext, run_probe
+from fastha.probes import file as file_probe
+from fastha.probes import http as http_probe
+from fastha.probes import ping as ping_probe
+from fastha.probes import udp as udp_probe
 
 from .conftest import ep, run
 from .servers import BODY, DnsServer, FullBacklog, HttpServer, free_port

@@ -29,10 +29,10 @@ from fastha.drivers.packet import PacketSender
 from fastha.drivers.vrrp_socket import (
     IPV6_RECVHOPLIMIT,
     IPV6_RECVPKTINFO,
-    RxBufs,
     VrrpSocket,
     VrrpSocketConfig,
 )
+from fastha.vrrp.rxbufs import RxBufs
 
 
 def _out(obj: object) -> None:

@@ -18,14 +18,15 @@ from typing import Any
 import uvloop
 
 from fastha.drivers import netlink as nl
+from fastha.vrrp import addresses
 
 ARG_TYPES: dict[str, Any] = {
-    "add_address": nl.VirtualAddress,
-    "delete_address": nl.VirtualAddress,
-    "add_route": nl.VirtualRoute,
-    "delete_route": nl.VirtualRoute,
-    "add_rule": nl.VirtualRule,
-    "delete_rule": nl.VirtualRule,
+    "add_address": addresses.VirtualAddress,
+    "delete_address": addresses.VirtualAddress,
+    "add_route": addresses.VirtualRoute,
+    "delete_route": addresses.VirtualRoute,
+    "add_rule": addresses.VirtualRule,
+    "delete_rule": addresses.VirtualRule,
 }
 
 

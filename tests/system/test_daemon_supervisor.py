@@ -1,7 +1,7 @@
 """The parent process for real: real children (the signal-obeying stub), real signals,
 real pid files, a real datagram socket playing systemd, the real control socket.
 
-The stub child (`fastha.daemon.child sleep`) does nothing but obey signals: it appends
+The stub child (`fastha.runtime.child sleep`) does nothing but obey signals: it appends
 "PID SIGNAME" to a record file for each signal and answers `status` on its socket, so a
 test can tell which process got which signal. Root: the control sockets are root only
 and one test enters a network namespace.
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from fastha.daemon.control import ControlError, request_sync
+from fastha.runtime.control import ControlError, request_sync
 from tests.support.prereq import need_root, need_tool
 from tests.support.wait import wait_for as support_wait_for
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import uvloop
 
+from fastha.config.invocation import Script
 from fastha.drivers.fifo import NotifyFifo, fifo_line
-from fastha.drivers.scripts import Script, ScriptResult, ScriptRunner
+from fastha.drivers.scripts import ScriptResult, ScriptRunner
 from tests.support.prereq import need_root
 from tests.support.procscan import describe, marked, need_script_cgroups
 

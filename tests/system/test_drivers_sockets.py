@@ -263,7 +263,8 @@ def test_rcvbuf_force_and_default(topo: Topology) -> None:
 _DRAIN_PROBE = """
 import asyncio, json, socket, sys, time
 import uvloop
-from fastha.drivers.vrrp_socket import _DRAIN_MAX, RxBufs, VrrpSocket, VrrpSocketConfig
+from fastha.drivers.vrrp_socket import _DRAIN_MAX, VrrpSocket, VrrpSocketConfig
+from fastha.vrrp.rxbufs import RxBufs
 from fastha.wire.timer import PreciseTimer, monotonic_ns
 
 async def main(give_timer):

@@ -178,7 +178,7 @@ def test_dump_writer_refuses_places_others_control(mallory: Attacker, base: Path
     """The one writer of every dump file (keepalived_check.data too): where someone else
     could redirect or replace the file it refuses, and says why; in a sticky /tmp it
     replaces what was planted by a file of root's."""
-    from fastha.daemon.dumpfiles import check_data_file, write_text
+    from fastha.runtime.dumpfiles import check_data_file, write_text
 
     tmpd = base / "tmp"
     opened = base / "open"
@@ -393,7 +393,7 @@ def test_file_check_fifo_read_does_not_block(mallory: Attacker, base: Path) -> N
     """FILE_CHECK (the checker's track_file) reads what is there without blocking."""
     path = base / "tmp" / "weight"
     mallory.run("mkfifo", "-m", "0666", str(path))
-    code = "import sys\nfrom fastha.check.probes.file import read_value\nprint(read_value(sys.argv[1]))"
+    code = "import sys\nfrom fastha.probes.file import read_value\nprint(read_value(sys.argv[1]))"
     try:
         r = subprocess.run([str(Path(fastha_binary() or "").parent / "python"), "-c", code,
                             str(path)], capture_output=True, text=True, timeout=30)  # fmt: skip
@@ -425,7 +425,7 @@ def test_reload_of_exploding_config_is_refused_and_daemon_holds(topo: Topology) 
 def test_reload_validates_off_the_parents_loop(topo: Topology) -> None:
     """The parent answers `status` while it validates a big file (the ordering shows it:
     the answer predates the reload's outcome), so a hostile file cannot freeze it."""
-    from fastha.daemon.control import request_sync
+    from fastha.runtime.control import request_sync
 
     need_impl("fastha")
     with single(topo, "fastha") as cluster:

@@ -191,10 +191,10 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     (Against keepalived, with its checker running: tests/ipvs/inside/test_security_checker.py)
     """
     from fastha.check.health import Notify
-    from fastha.check.probes import ProbeContext, run_probe
     from fastha.check.runner import CheckerRunner
     from fastha.check.spec import MiscSpec, build_plan
     from fastha.config.loader import load
+    from fastha.probes import ProbeContext, run_probe
 
     st = stage(workdir, attacker)
     attack(st, attacker, ("notify",))

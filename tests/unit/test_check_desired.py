@@ -16,10 +16,10 @@ from fastha.check.desired import (
     netmask_of,
 )
 from fastha.check.health import Health, Outcome
-from fastha.check.ipvs_model import Dest, Fwd, Service, SvcFlags, TunFlags, TunType
-from fastha.check.planner import OpKind, apply, plan
 from fastha.check.spec import build_plan
 from fastha.config.loader import load
+from fastha.ipvs.model import Dest, Fwd, Service, SvcFlags, TunFlags, TunType
+from fastha.ipvs.planner import OpKind, apply, plan
 
 pytestmark = pytest.mark.unit
 

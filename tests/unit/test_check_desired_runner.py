@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from fastha.check.health import Outcome
-from fastha.check.ipvs_model import Dest, Service, Timeouts
-from fastha.check.planner import Op, apply
 from fastha.check.runner import CheckerRunner, CheckOptions
 from fastha.config.loader import load
 from fastha.drivers.ipvs import ApplyResult
+from fastha.ipvs.model import Dest, Service, Timeouts
+from fastha.ipvs.planner import Op, apply
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ import struct
 
 import pytest
 
-from fastha.check.ipvs_model import AF_INET6, Dest, Fwd, Service, SvcFlags, TunFlags, TunType
-from fastha.check.planner import Op, OpKind
 from fastha.drivers import ipvs as drv
+from fastha.ipvs.model import AF_INET6, Dest, Fwd, Service, SvcFlags, TunFlags, TunType
+from fastha.ipvs.planner import Op, OpKind
 
 pytestmark = pytest.mark.unit
 

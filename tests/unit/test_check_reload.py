@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from tests.unit.test_check_desired_runner import ModelIPVS
 
-from fastha.check.ipvs_model import Dest, Service
 from fastha.check.runner import CheckerRunner, CheckOptions
 from fastha.config.loader import load
+from fastha.ipvs.model import Dest, Service
 
 pytestmark = pytest.mark.unit
 

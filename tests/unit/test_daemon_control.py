@@ -1,5 +1,5 @@
 """The control protocol on real Unix sockets: server, async and sync clients, and the
-children's hook (fastha.daemon.child_status)."""
+children's hook (fastha.runtime.child_status)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import orjson
 import pytest
 import uvloop
 
-from fastha.daemon import child_status
-from fastha.daemon.control import ControlError, JsonServer, request, request_sync
+from fastha.runtime import child_status
+from fastha.runtime.control import ControlError, JsonServer, request, request_sync
 
 pytestmark = pytest.mark.unit
 ME = frozenset({os.getuid()})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fastha.daemon import logs
+from fastha.runtime import logs
 
 pytestmark = pytest.mark.unit
 

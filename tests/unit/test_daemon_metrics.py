@@ -12,8 +12,8 @@ import pytest
 import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
-from fastha.daemon.child_status import timer_status
 from fastha.daemon.metrics import MetricsServer, render
+from fastha.runtime.child_status import timer_status
 from fastha.wire.timer import PreciseTimer, lateness_bucket_bounds_ns, monotonic_ns
 
 pytestmark = pytest.mark.unit

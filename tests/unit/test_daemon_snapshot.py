@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fastha.config.loader import load
-from fastha.daemon import child_status
+from fastha.runtime import child_status
 
 CORPUS = Path(__file__).resolve().parents[1] / "golden" / "config"
 CONFS = sorted(CORPUS.glob("*.conf"))

@@ -21,14 +21,14 @@ import pytest
 from fastha.check.runner import CheckerRunner
 from fastha.cli.status import render
 from fastha.config.loader import load
-from fastha.daemon import alerts as alerts_mod
-from fastha.daemon.dumpfiles import (
+from fastha.runtime import alerts as alerts_mod
+from fastha.runtime.dumpfiles import (
     check_data_file,
     checker_data_text,
     vrrp_data_text,
     vrrp_stats_text,
 )
-from fastha.daemon.logs import parse_facility
+from fastha.runtime.logs import parse_facility
 
 pytestmark = pytest.mark.unit
 

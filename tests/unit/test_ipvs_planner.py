@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastha.check.ipvs_model import Dest, Fwd, Service
-from fastha.check.planner import OpKind, apply, plan
+from fastha.ipvs.model import Dest, Fwd, Service
+from fastha.ipvs.planner import OpKind, apply, plan
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,8 @@ from tests.support.prereq import need_root
 
 CHILD = """
 import os, resource, sys
-from fastha.drivers.sched import Scheduling, apply
+from fastha.config.scheduling import Scheduling
+from fastha.drivers.sched import apply
 problems = apply(Scheduling(nice=5, rt_priority=10, rlimit_rttime_us=10000,
                             no_swap=True, cpu_affinity=(0,)), "test")
 print(repr(problems))
@@ -46,7 +47,8 @@ def test_knobs_are_applied() -> None:
 
 @pytest.mark.unit
 def test_failures_are_reported_not_raised() -> None:
-    from fastha.drivers.sched import Scheduling, apply
+    from fastha.config.scheduling import Scheduling
+    from fastha.drivers.sched import apply
 
     # CPU 4095 does not exist on any CI machine: the problem is returned, nothing raised.
     problems = apply(Scheduling(cpu_affinity=(4095,)), "test")

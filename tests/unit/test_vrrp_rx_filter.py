@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from fastha.config.loader import load
-from fastha.drivers.vrrp_socket import DEFAULT_RCVBUF, RxBufs, rcvbuf_for, vrid_filter
+from fastha.drivers.vrrp_socket import DEFAULT_RCVBUF, rcvbuf_for, vrid_filter
 from fastha.runtime.vrrp.from_config import InstanceSpec, vrrp_spec
+from fastha.vrrp.rxbufs import RxBufs
 
 CONF = """
 global_defs {{

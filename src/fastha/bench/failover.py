@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -90,6 +90,15 @@ def default_peer() -> str:
     return "keepalived" if keepalived_binary() else "none"
 
 
+def vrrp_version(text: str) -> Literal[2, 3]:
+    """The value of a bench's --vrrp-version option (a click.Choice of "2" and "3")."""
+    if text == "2":
+        return 2
+    if text == "3":
+        return 3
+    raise click.BadParameter(f"VRRP version {text!r}: 2 or 3")
+
+
 def impls_for(peer: str) -> list[Impl]:
     if peer == "keepalived" and keepalived_binary() is None:
         raise click.ClickException(
@@ -121,10 +130,17 @@ def _trial(run: ImplRun, kind: str, advert_int: float, vip: str, vrid: int) -> N
     md = measure.master_down_s(PRIO_BACKUP, advert_int)
     probe_s = 3 * md + 0.25  # the takeover and its first ARP reply fit well inside
     prober = lab.python(
-        lab.client, "-m", "fastha.bench.lab", "probe", IFNAME, vip,
-        str(math.ceil(probe_s / PROBE_INTERVAL_S)), str(PROBE_INTERVAL_S),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        lab.client,
+        "-m",
+        "fastha.bench.lab",
+        "probe",
+        IFNAME,
+        vip,
+        str(math.ceil(probe_s / PROBE_INTERVAL_S)),
+        str(PROBE_INTERVAL_S),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert prober.stdout is not None and prober.stderr is not None
     if prober.stdout.readline().strip() != b"ready":
         raise LabError(f"ARP prober failed: {prober.stderr.read().decode(errors='replace')}")
@@ -182,14 +198,17 @@ def impl_result(run: ImplRun, kinds: tuple[str, ...], advert_int: float) -> dict
     iv = measure.interval_figures(run.intervals_ms, advert_int * 1000)
     iv["summary_ms"] = measure.summary(run.intervals_ms)
     iv["samples_ms"] = run.intervals_ms
-    return {"impl": run.impl, **{k: kind_result(run.trials.get(k, [])) for k in kinds},
-            "intervals": iv}  # fmt: skip
+    return {
+        "impl": run.impl,
+        **{k: kind_result(run.trials.get(k, [])) for k in kinds},
+        "intervals": iv,
+    }
 
 
 def build_doc(cfg: dict[str, Any], runs: list[ImplRun]) -> dict[str, Any]:
     adv = cfg["advert_int_ms"] / 1000
     kinds = tuple(cfg["kinds"])
-    results = {r.impl: impl_result(r, kinds, adv) for r in runs}
+    results: dict[str, Any] = {r.impl: impl_result(r, kinds, adv) for r in runs}
     doc = report.new_doc(
         "failover",
         cfg,
@@ -221,14 +240,16 @@ def tables(doc: dict[str, Any]) -> list[Any]:
             k = doc["results"][impl][kind]
             for metric, label in METRICS:
                 s = k[metric]
-                rows.append([
-                    f"{impl} {kind}" if metric == "advert" else "",
-                    label,
-                    *(report.fmt(s[c]) for c in report.COLS),
-                    str(s["n"]),
-                    report.fmt(bd[kind]) if metric == "advert" else "",
-                    report.fmt(s["p99"] - bd[kind], 3) if metric == "advert" and s["n"] else "",
-                ])  # fmt: skip
+                rows.append(
+                    [
+                        f"{impl} {kind}" if metric == "advert" else "",
+                        label,
+                        *(report.fmt(s[c]) for c in report.COLS),
+                        str(s["n"]),
+                        report.fmt(bd[kind]) if metric == "advert" else "",
+                        report.fmt(s["p99"] - bd[kind], 3) if metric == "advert" and s["n"] else "",
+                    ]
+                )
             if k["problems"]:
                 rows.append(["", f"problems: {len(k['problems'])}", k["problems"][0][:40]])
         if len(impls) == 2:
@@ -241,9 +262,11 @@ def tables(doc: dict[str, Any]) -> list[Any]:
         f"priorities {PRIO_MASTER}/{PRIO_BACKUP}, {cfg['trials']} trials per kind; ms"
     )
     t1 = report.table(
-        title, ["impl / event", "to", *report.COLS, "n", "bound", "p99-bound"], rows,
+        title,
+        ["impl / event", "to", *report.COLS, "n", "bound", "p99-bound"],
+        rows,
         caption="kill/link bound: 3 x advert_int + skew_time; term bound: skew_time (RFC 5798 6.4)",
-    )  # fmt: skip
+    )
     irows = []
     for impl in impls:
         iv = doc["results"][impl]["intervals"]
@@ -251,19 +274,33 @@ def tables(doc: dict[str, Any]) -> list[Any]:
             irows.append([impl, "-", "-", "-", "-", "-", "-", "-"])
             continue
         d = iv["deviation_us"]
-        irows.append([
-            impl, str(iv["n"]), f"{iv['mean_ms']:.4f}", f"{iv['mean_error_pct']:+.3f}",
-            *(report.fmt(d[c], 1) for c in report.COLS), str(iv["missing"]),
-        ])  # fmt: skip
+        irows.append(
+            [
+                impl,
+                str(iv["n"]),
+                f"{iv['mean_ms']:.4f}",
+                f"{iv['mean_error_pct']:+.3f}",
+                *(report.fmt(d[c], 1) for c in report.COLS),
+                str(iv["missing"]),
+            ]
+        )
     if len(impls) == 2:
         r = doc["ratios"]["interval_deviation_us"]
-        irows.append([f"ratio {doc['ratios']['of']}", "", "", "",
-                      *(report.fmt(r[c], 2) for c in report.COLS), ""])  # fmt: skip
+        irows.append(
+            [
+                f"ratio {doc['ratios']['of']}",
+                "",
+                "",
+                "",
+                *(report.fmt(r[c], 2) for c in report.COLS),
+                "",
+            ]
+        )
     t2 = report.table(
         f"steady master's advert intervals (nominal {cfg['advert_int_ms']:g} ms); |interval - nominal| in µs",
         ["impl", "n", "mean ms", "error %", *(f"{c} µs" for c in report.COLS), "missing"],
         irows,
-    )  # fmt: skip
+    )
     return [t1, t2]
 
 
@@ -273,23 +310,31 @@ def plot(doc: dict[str, Any], path: str) -> None:
     # Each kind against its own bound: kill and link wait Master_Down_Interval, term
     # only Skew_Time, so one shared axis of raw times would hide the term trials.
     over = {
-        kind: {impl: [v - bounds[kind] for v in doc["results"][impl][kind]["advert"]["samples"]
-                      if v is not None]
-               for impl in doc["impls"]}
+        kind: {
+            impl: [
+                v - bounds[kind]
+                for v in doc["results"][impl][kind]["advert"]["samples"]
+                if v is not None
+            ]
+            for impl in doc["impls"]
+        }
         for kind in cfg["kinds"]
-    }  # fmt: skip
+    }
     report.plot_failover(
         path,
         f"fastha bench failover: VRRPv{cfg['version']}, advert_int {cfg['advert_int_ms']:g} ms"
         " (master's last / priority-0 advert -> backup's first advert, seen by the client)",
-        hist, "advert interval (ms), steady master, seen by the client",
-        over, bounds, hist_lines={"nominal": cfg["advert_int_ms"]},
-    )  # fmt: skip
+        hist,
+        "advert interval (ms), steady master, seen by the client",
+        over,
+        bounds,
+        hist_lines={"nominal": cfg["advert_int_ms"]},
+    )
 
 
 def run(
     *,
-    version: int,
+    version: Literal[2, 3],
     advert_int: float,
     trials: int,
     kinds: tuple[str, ...],
@@ -318,7 +363,7 @@ def run(
             spec = LabSpec(
                 name=unique_name(f"fhf{impl[0]}"),
                 directors=(Director("a", impl, PRIO_MASTER), Director("b", impl, PRIO_BACKUP)),
-                version=version,  # type: ignore[arg-type]
+                version=version,
                 advert_int=advert_int,
             )
             lab = stack.enter_context(Lab(spec))
@@ -390,7 +435,7 @@ def command(
     plot_path: str | None,
     keep: bool,
 ) -> None:
-    """Failover latency on a namespace lab (kill -9, SIGTERM, link down), from a capture."""  # fmt: skip
+    """Failover latency on a namespace lab (kill -9, SIGTERM, link down), from a capture."""
     if os.geteuid() != 0:
         raise click.ClickException("needs root (network namespaces, raw sockets)")
     if trials < 1 or adverts < 2:
@@ -417,9 +462,17 @@ def command(
             def progress(msg: str | None) -> None:
                 live.note(msg) if msg else live.advance()
 
-            doc = run(version=int(version), advert_int=advert_int, trials=trials, kinds=kinds,
-                      adverts=adverts, peer=peer, workdir=workdir, on_progress=progress,
-                      on_update=state.update)  # fmt: skip
+            doc = run(
+                version=vrrp_version(version),
+                advert_int=advert_int,
+                trials=trials,
+                kinds=kinds,
+                adverts=adverts,
+                peer=peer,
+                workdir=workdir,
+                on_progress=progress,
+                on_update=state.update,
+            )
     except LabError as e:
         raise click.ClickException(str(e)) from None
     finally:

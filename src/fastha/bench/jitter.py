@@ -22,15 +22,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
 from fastha.bench import measure, report
-from fastha.bench.failover import default_peer, impls_for
+from fastha.bench.failover import default_peer, impls_for, vrrp_version
 from fastha.bench.lab import (
     VRID_BASE,
     Director,
+    Impl,
     Lab,
     LabError,
     LabSpec,
@@ -89,19 +90,36 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 rows.append([f"{impl} {ph}", "(running)"])
                 continue
             d, lat, ivs = r["deviation_us"], r["lateness_us"], r["interval_ms"]
-            rows.append([
-                f"{impl} {ph}", str(r["n"]), f"{r['mean_ms']:.4f}",
-                *(report.fmt(ivs[c], 3) for c in report.COLS),
-                *(report.fmt(d[c], 1) for c in ("p50", "p99", "max")),
-                *(report.fmt(lat[c], 1) for c in ("p99", "p99.9")),
-                str(r["missing"]), str(r["over_bound"]),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    f"{impl} {ph}",
+                    str(r["n"]),
+                    f"{r['mean_ms']:.4f}",
+                    *(report.fmt(ivs[c], 3) for c in report.COLS),
+                    *(report.fmt(d[c], 1) for c in ("p50", "p99", "max")),
+                    *(report.fmt(lat[c], 1) for c in ("p99", "p99.9")),
+                    str(r["missing"]),
+                    str(r["over_bound"]),
+                ]
+            )
         rt = doc["ratios"].get(ph)
         if rt:
             d, lat = rt["deviation_us"], rt["lateness_us"]
-            rows.append([f"ratio {doc['ratios']['of']}", "", "", "", "", "", "",
-                         *(report.fmt(d[c], 2) for c in ("p50", "p99", "max")),
-                         *(report.fmt(lat[c], 2) for c in ("p99", "p99.9")), "", ""])  # fmt: skip
+            rows.append(
+                [
+                    f"ratio {doc['ratios']['of']}",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    *(report.fmt(d[c], 2) for c in ("p50", "p99", "max")),
+                    *(report.fmt(lat[c], 2) for c in ("p99", "p99.9")),
+                    "",
+                    "",
+                ]
+            )
     return [
         report.table(
             f"advert jitter: VRRPv{cfg['version']}, advert_int {cfg['advert_int_ms']:g} ms, "
@@ -138,16 +156,18 @@ def plot(doc: dict[str, Any], path: str) -> None:
     report.plot_tail(
         path,
         f"fastha bench jitter: VRRPv{cfg['version']}, advert_int {nominal:g} ms",
-        hist, "advert interval (ms), seen by the client",
-        dev, "|interval - advert_int| (ms)",
+        hist,
+        "advert interval (ms), seen by the client",
+        dev,
+        "|interval - advert_int| (ms)",
         hist_lines={"nominal": nominal},
         tail_lines={"bound": doc["bound_ms"] - nominal} if doc.get("bound_ms") else None,
-    )  # fmt: skip
+    )
 
 
 def run(
     *,
-    version: int,
+    version: Literal[2, 3],
     advert_int: float,
     adverts: int,
     phases: tuple[str, ...],
@@ -169,12 +189,12 @@ def run(
     }
     results: dict[str, dict[str, Any]] = {i: {} for i in impls}
     with contextlib.ExitStack() as stack:
-        labs: dict[str, tuple[Lab, measure.PcapTail]] = {}
+        labs: dict[Impl, tuple[Lab, measure.PcapTail]] = {}
         for impl in impls:
             spec = LabSpec(
                 name=unique_name(f"fhj{impl[0]}"),
                 directors=(Director("a", impl, 150),),
-                version=version,  # type: ignore[arg-type]
+                version=version,
                 advert_int=advert_int,
             )
             lab = stack.enter_context(Lab(spec))
@@ -236,7 +256,7 @@ def command(
     as_json: bool,
     plot_path: str | None,
 ) -> None:
-    """Advert intervals seen on the wire, idle and with CPU hogs beside the daemon."""  # fmt: skip
+    """Advert intervals seen on the wire, idle and with CPU hogs beside the daemon."""
     if os.geteuid() != 0:
         raise click.ClickException("needs root (network namespaces, raw sockets)")
     if adverts < 2:
@@ -262,9 +282,17 @@ def command(
             def progress(msg: str | None, n: int) -> None:
                 live.note(msg) if msg else live.advance(n)
 
-            doc = run(version=int(version), advert_int=advert_int, adverts=adverts, phases=phases,
-                      hogs=hogs, peer=peer, workdir=workdir, on_progress=progress,
-                      on_update=state.update)  # fmt: skip
+            doc = run(
+                version=vrrp_version(version),
+                advert_int=advert_int,
+                adverts=adverts,
+                phases=phases,
+                hogs=hogs,
+                peer=peer,
+                workdir=workdir,
+                on_progress=progress,
+                on_update=state.update,
+            )
     except LabError as e:
         raise click.ClickException(str(e)) from None
     finally:

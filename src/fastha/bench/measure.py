@@ -246,7 +246,10 @@ def failover(
     backup's first one. The ARP reply must come from the backup's MAC: after kill -9
     the dead master's kernel still holds the VIP and answers for it too.
     """
-    ms = lambda a, b: (b - a) / 1e6  # noqa: E731
+
+    def ms(a: int, b: int) -> float:
+        return (b - a) / 1e6
+
     b_first = next(
         (
             f
@@ -353,8 +356,11 @@ def grid_lateness_us(ts_ns: Sequence[int], nominal_ms: float) -> list[float]:
         # not least squares: a few very late adverts would tilt a least-squares line
         # by µs per slot, and a skewed one by a slot over thousands.
         h = n // 2
-        slopes = sorted((head[i + h] - head[i]) / (slots[i + h] - slots[i])
-                        for i in range(n - h) if slots[i + h] != slots[i])  # fmt: skip
+        slopes = sorted(
+            (head[i + h] - head[i]) / (slots[i + h] - slots[i])
+            for i in range(n - h)
+            if slots[i + h] != slots[i]
+        )
         if slopes:
             period = slopes[len(slopes) // 2]
             offs = sorted(r - k * period for r, k in zip(head, slots, strict=True))

@@ -141,8 +141,9 @@ KIND_MARKER = {"kill": "o", "term": "s", "link": "^"}
 FEW = 20  # fewer trials than this: min/median/max and the points, not a CDF
 
 
-def _hist_panel(ax: Any, hist: Mapping[str, Sequence[float]], xlabel: str,
-                lines: Mapping[str, float] | None) -> None:  # fmt: skip
+def _hist_panel(
+    ax: Any, hist: Mapping[str, Sequence[float]], xlabel: str, lines: Mapping[str, float] | None
+) -> None:
     allv = [v for s in hist.values() for v in s if not math.isnan(v)]
     if allv:
         lo, hi = min(allv), max(allv)
@@ -157,17 +158,32 @@ def _hist_panel(ax: Any, hist: Mapping[str, Sequence[float]], xlabel: str,
             # so it stays apart from the filled first one.
             outline = colour in used
             used.add(colour)
-            ax.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None,
-                    alpha=1.0 if outline else 0.55, histtype="step" if outline else "bar",
-                    linewidth=1.5, linestyle="--" if outline else "-",
-                    label=f"{label} (n={len(vals)})", color=colour)  # fmt: skip
+            ax.hist(
+                vals,
+                bins=bins,
+                range=(lo, hi) if hi > lo else None,
+                alpha=1.0 if outline else 0.55,
+                histtype="step" if outline else "bar",
+                linewidth=1.5,
+                linestyle="--" if outline else "-",
+                label=f"{label} (n={len(vals)})",
+                color=colour,
+            )
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no samples", ha="center", transform=ax.transAxes)
     for label, x in (lines or {}).items():
         ax.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize=8, color="grey")  # fmt: skip
+        ax.annotate(
+            label,
+            (x, 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="grey",
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count (log)")
     ax.legend(fontsize=8)
@@ -196,8 +212,11 @@ def plot_failover(
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
     fig.suptitle(title)
     _hist_panel(ax1, hist, hist_xlabel, hist_lines)
-    rows = [(kind, impl, sorted(v for v in vals if v is not None and not math.isnan(v)))
-            for kind, by_impl in over_bound.items() for impl, vals in by_impl.items()]  # fmt: skip
+    rows = [
+        (kind, impl, sorted(v for v in vals if v is not None and not math.isnan(v)))
+        for kind, by_impl in over_bound.items()
+        for impl, vals in by_impl.items()
+    ]
     rows = [r for r in rows if r[2]]
     few = all(len(r[2]) < FEW for r in rows)
     if not rows:
@@ -206,14 +225,25 @@ def plot_failover(
         labels: list[str] = []
         for y, (kind, impl, vals) in enumerate(rows):
             colour, style = _colour(impl), KIND_STYLE.get(kind, "-")
-            med = vals[len(vals) // 2] if len(vals) % 2 else (
-                vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2  # fmt: skip
+            med = (
+                vals[len(vals) // 2]
+                if len(vals) % 2
+                else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+            )
             ax2.hlines(y, vals[0], vals[-1], colors=colour, linestyles=style, linewidth=2)
-            ax2.plot(vals, [y] * len(vals), KIND_MARKER.get(kind, "o"), color=colour,
-                     alpha=0.5, markersize=5)  # fmt: skip
+            ax2.plot(
+                vals,
+                [y] * len(vals),
+                KIND_MARKER.get(kind, "o"),
+                color=colour,
+                alpha=0.5,
+                markersize=5,
+            )
             ax2.plot([med], [y], "|", color="black", markersize=16, markeredgewidth=2)
-            labels.append(f"{impl} {kind} (bound {bounds.get(kind, float('nan')):.1f} ms)\n"
-                          f"min {vals[0]:+.2f} med {med:+.2f} max {vals[-1]:+.2f}, n={len(vals)}")  # fmt: skip
+            labels.append(
+                f"{impl} {kind} (bound {bounds.get(kind, float('nan')):.1f} ms)\n"
+                f"min {vals[0]:+.2f} med {med:+.2f} max {vals[-1]:+.2f}, n={len(vals)}"
+            )
         ax2.set_yticks(range(len(rows)))
         ax2.set_yticklabels(labels, fontsize=8)
         top = max(r[2][-1] for r in rows)
@@ -223,10 +253,15 @@ def plot_failover(
     else:
         for kind, impl, vals in rows:
             ys = [(k + 1) / len(vals) for k in range(len(vals))]
-            ax2.step(vals, ys, where="post", color=_colour(impl),
-                     linestyle=KIND_STYLE.get(kind, "-"),
-                     label=f"{impl} {kind} (bound {bounds.get(kind, float('nan')):.1f} ms,"
-                           f" n={len(vals)})")  # fmt: skip
+            ax2.step(
+                vals,
+                ys,
+                where="post",
+                color=_colour(impl),
+                linestyle=KIND_STYLE.get(kind, "-"),
+                label=f"{impl} {kind} (bound {bounds.get(kind, float('nan')):.1f} ms,"
+                f" n={len(vals)})",
+            )
         ax2.set_ylabel("fraction")
         ax2.set_ylim(0, 1.02)
         ax2.legend(fontsize=8)
@@ -235,8 +270,16 @@ def plot_failover(
         # stay readable next to an outlier of a hundred ms.
         ax2.set_xscale("symlog", linthresh=1.0)
     ax2.axvline(0, color="grey", linewidth=1)
-    ax2.annotate("bound", (0, 0.0), xycoords=("data", "axes fraction"), rotation=90,
-                 va="bottom", ha="right", fontsize=8, color="grey")  # fmt: skip
+    ax2.annotate(
+        "bound",
+        (0, 0.0),
+        xycoords=("data", "axes fraction"),
+        rotation=90,
+        va="bottom",
+        ha="right",
+        fontsize=8,
+        color="grey",
+    )
     ax2.set_xlabel("failover time minus its kind's bound (ms; linear within ±1, log beyond)")
     ax2.grid(alpha=0.3)
     out = Path(path)
@@ -275,8 +318,14 @@ def plot_tail(
         n = len(vals)
         ys = [(n - k) / n for k in range(n)]  # fraction >= each sample
         lowest = min(lowest, 1 / n)
-        ax2.step(vals, ys, where="post", label=f"{label} (n={n}, max {vals[-1]:.3g})",
-                 color=_colour(label), linestyle=styles[i % len(styles)])  # fmt: skip
+        ax2.step(
+            vals,
+            ys,
+            where="post",
+            label=f"{label} (n={n}, max {vals[-1]:.3g})",
+            color=_colour(label),
+            linestyle=styles[i % len(styles)],
+        )
         drew = True
     if not drew:
         ax2.text(0.5, 0.5, "no samples", ha="center", transform=ax2.transAxes)
@@ -286,13 +335,27 @@ def plot_tail(
         for q in (0.1, 0.01, 0.001):
             if q >= lowest:
                 ax2.axhline(q, color="grey", linewidth=0.6, linestyle=":")
-                ax2.annotate(f"p{100 * (1 - q):g}", (0.01, q), xycoords=("axes fraction", "data"),
-                             fontsize=7, color="grey", va="bottom")  # fmt: skip
+                ax2.annotate(
+                    f"p{100 * (1 - q):g}",
+                    (0.01, q),
+                    xycoords=("axes fraction", "data"),
+                    fontsize=7,
+                    color="grey",
+                    va="bottom",
+                )
         ax2.legend(fontsize=8)
     for label, x in (tail_lines or {}).items():
         ax2.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax2.annotate(label, (x, 0.02), xycoords=("data", "axes fraction"), rotation=90,
-                     va="bottom", ha="right", fontsize=8, color="grey")  # fmt: skip
+        ax2.annotate(
+            label,
+            (x, 0.02),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="bottom",
+            ha="right",
+            fontsize=8,
+            color="grey",
+        )
     ax2.set_xlabel(tail_xlabel)
     ax2.set_ylabel("fraction of samples above x (log)")
     ax2.grid(alpha=0.3, which="both")

@@ -25,12 +25,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
 from fastha.bench import measure, report
-from fastha.bench.failover import default_peer, impls_for
+from fastha.bench.failover import default_peer, impls_for, vrrp_version
 from fastha.bench.lab import (
     VRID_BASE,
     Director,
@@ -50,7 +50,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def one(
     impl: Impl,
     *,
-    version: int,
+    version: Literal[2, 3],
     instances: int,
     advert_int: float,
     seconds: float,
@@ -60,7 +60,7 @@ def one(
     spec = LabSpec(
         name=unique_name(f"fhs{impl[0]}"),
         directors=(Director("a", impl, 150),),
-        version=version,  # type: ignore[arg-type]
+        version=version,
         advert_int=advert_int,
         instances=instances,
     )
@@ -137,16 +137,32 @@ def tables(doc: dict[str, Any]) -> list[Any]:
     for impl in doc["impls"]:
         r = doc["results"][impl]
         lat = r["lateness_us"]
-        rows.append([
-            impl, f"{r['adverts_seen']}/{r['adverts_expected']}", f"{r['adverts_per_s']:.0f}",
-            f"{r['cpu_pct']:.1f}", report.fmt(r["cpu_ms_per_1000_adverts"], 2),
-            *(report.fmt(lat[c], 1) for c in report.COLS),
-            str(r["over_bound"]), str(r["capture_dropped"]),
-        ])  # fmt: skip
+        rows.append(
+            [
+                impl,
+                f"{r['adverts_seen']}/{r['adverts_expected']}",
+                f"{r['adverts_per_s']:.0f}",
+                f"{r['cpu_pct']:.1f}",
+                report.fmt(r["cpu_ms_per_1000_adverts"], 2),
+                *(report.fmt(lat[c], 1) for c in report.COLS),
+                str(r["over_bound"]),
+                str(r["capture_dropped"]),
+            ]
+        )
     if doc["ratios"]:
         rt = doc["ratios"]
-        rows.append([f"ratio {rt['of']}", "", "", "", report.fmt(rt["cpu_ms_per_1000_adverts"], 2),
-                     *(report.fmt(rt["lateness_us"][c], 2) for c in report.COLS), "", ""])  # fmt: skip
+        rows.append(
+            [
+                f"ratio {rt['of']}",
+                "",
+                "",
+                "",
+                report.fmt(rt["cpu_ms_per_1000_adverts"], 2),
+                *(report.fmt(rt["lateness_us"][c], 2) for c in report.COLS),
+                "",
+                "",
+            ]
+        )
     return [
         report.table(
             f"scale: {cfg['instances']} instances on one interface, VRRPv{cfg['version']}, "
@@ -174,9 +190,11 @@ def plot(doc: dict[str, Any], path: str) -> None:
     report.plot_tail(
         path,
         f"fastha bench scale: {cfg['instances']} instances, advert_int {cfg['advert_int_ms']:g} ms",
-        series, "advert lateness (µs) against its instance's grid",
-        series, "advert lateness (µs)",
-    )  # fmt: skip
+        series,
+        "advert lateness (µs) against its instance's grid",
+        series,
+        "advert lateness (µs)",
+    )
 
 
 @click.command("scale")
@@ -200,7 +218,7 @@ def command(
     as_json: bool,
     plot_path: str | None,
 ) -> None:
-    """CPU per 1,000 adverts and advert lateness with K instances on one interface."""  # fmt: skip
+    """CPU per 1,000 adverts and advert lateness with K instances on one interface."""
     if os.geteuid() != 0:
         raise click.ClickException("needs root (network namespaces, raw sockets)")
     if not 1 <= instances <= 255 or seconds <= 0:
@@ -208,8 +226,13 @@ def command(
     need_tools("ip", "tcpdump")
     peer = peer or default_peer()
     impls = impls_for(peer)
-    cfg = {"version": int(version), "instances": instances, "advert_int_ms": advert_int * 1000,
-           "seconds": seconds, "peer": peer}  # fmt: skip
+    cfg = {
+        "version": int(version),
+        "instances": instances,
+        "advert_int_ms": advert_int * 1000,
+        "seconds": seconds,
+        "peer": peer,
+    }
     results: dict[str, dict[str, Any]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-scale-"))
 
@@ -226,9 +249,15 @@ def command(
         ):
             for impl in impls:
                 live.note(f"{impl}: {instances} instances, {seconds:g} s")
-                results[impl] = one(impl, version=int(version), instances=instances,
-                                    advert_int=advert_int, seconds=seconds, workdir=workdir,
-                                    tick=live.advance)  # fmt: skip
+                results[impl] = one(
+                    impl,
+                    version=vrrp_version(version),
+                    instances=instances,
+                    advert_int=advert_int,
+                    seconds=seconds,
+                    workdir=workdir,
+                    tick=live.advance,
+                )
                 live.refresh()
     except LabError as e:
         raise click.ClickException(str(e)) from None

@@ -18,7 +18,7 @@ def checksum(data: bytes) -> int:
     """RFC 1071: one's-complement of the one's-complement sum of 16-bit words."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

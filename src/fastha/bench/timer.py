@@ -68,6 +68,7 @@ def summarise(streams: list[Stream], interval_ns: int) -> dict[str, Any]:
 
 
 def run(count: int, interval_ns: int, instances: int, loop_kind: str) -> dict[str, Any]:
+    loop: asyncio.AbstractEventLoop
     if loop_kind == "uvloop":
         import uvloop
 

@@ -1,7 +1,7 @@
 """The IPVS table the config and the checkers' verdicts ask for (pure: no I/O).
 
 keepalived's ``virtual_server`` / ``real_server`` model is mapped onto the driver's values
-(``fastha.check.ipvs_model``) so the planner can compare it with a kernel dump:
+(``fastha.ipvs.model``) so the planner can compare it with a kernel dump:
 
 - ``virtual_server IP PORT``: one service (``protocol``, ``lvs_sched`` + flags,
   ``persistence_timeout``, ``persistence_granularity`` -> netmask prefix, ``ops``,
@@ -27,19 +27,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fastha.check.ipvs_model import (
-    AF_INET,
-    AF_INET6,
-    PROTOCOLS,
-    SCHED_FLAG_NAMES,
-    Dest,
-    Fwd,
-    Service,
-    ServiceKey,
-    SvcFlags,
-    TunFlags,
-    TunType,
-)
 from fastha.check.spec import RsKey, rs_key, sorry_key
 from fastha.config.model_lvs import (
     PERSISTENCE_TIMEOUT_DEFAULT,
@@ -58,12 +45,27 @@ from fastha.config.model_lvs import (
     real_server_method,
     sorry_server_method,
 )
+from fastha.ipvs.model import (
+    AF_INET,
+    AF_INET6,
+    PROTOCOLS,
+    SCHED_FLAG_NAMES,
+    Dest,
+    Fwd,
+    Service,
+    ServiceKey,
+    SvcFlags,
+    TunFlags,
+    TunType,
+)
 
 FWD = {Method.NAT: Fwd.MASQ, Method.DR: Fwd.ROUTE, Method.TUN: Fwd.TUNNEL}
-TUN_TYPE = {TunnelType.IPIP: TunType.IPIP, TunnelType.GUE: TunType.GUE,
-            TunnelType.GRE: TunType.GRE}  # fmt: skip
-TUN_CSUM = {TunnelCsum.NOCSUM: TunFlags.NOCSUM, TunnelCsum.CSUM: TunFlags.CSUM,
-            TunnelCsum.REMCSUM: TunFlags.REMCSUM}  # fmt: skip
+TUN_TYPE = {TunnelType.IPIP: TunType.IPIP, TunnelType.GUE: TunType.GUE, TunnelType.GRE: TunType.GRE}
+TUN_CSUM = {
+    TunnelCsum.NOCSUM: TunFlags.NOCSUM,
+    TunnelCsum.CSUM: TunFlags.CSUM,
+    TunnelCsum.REMCSUM: TunFlags.REMCSUM,
+}
 # A group range wider than this is a typo, not a table (keepalived has no limit; the
 # kernel would take minutes): refuse it rather than freeze the checker.
 RANGE_MAX = 65536
@@ -85,8 +87,17 @@ class DestTemplate:
     tun_flags: TunFlags = TunFlags.NOCSUM
 
     def dest(self, key: RsKey, weight: int) -> Dest:
-        return Dest(str(key.address), key.port, weight, self.fwd, self.u_threshold,
-                    self.l_threshold, self.tun_type, self.tun_port, self.tun_flags)  # fmt: skip
+        return Dest(
+            str(key.address),
+            key.port,
+            weight,
+            self.fwd,
+            self.u_threshold,
+            self.l_threshold,
+            self.tun_type,
+            self.tun_port,
+            self.tun_flags,
+        )
 
 
 def dest_template(method: LvsMethod, rs: RealServer | None = None) -> DestTemplate:
@@ -195,8 +206,9 @@ def runtime_protocol(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]
     alone (a fwmark, or a group of fwmarks only) it is none, whatever `protocol` says;
     otherwise `protocol`, defaulting to UDP."""
     g = groups.get(vs.group) if vs.group is not None else None
-    if vs.fwmark is not None or (g is not None and g.items
-                                 and all(isinstance(e, VsgFwmark) for e in g.items)):  # fmt: skip
+    if vs.fwmark is not None or (
+        g is not None and g.items and all(isinstance(e, VsgFwmark) for e in g.items)
+    ):
         return "none"
     return vs.effective_protocol.value.lower()
 
@@ -234,9 +246,12 @@ class VsTable:
             return [replace(s, dests=dests) for s in self.services]
         # keepalived ipvs_group_cmd: unless NAT, a group entry's destinations take the
         # entry's port (an address range's, 0 for a fwmark).
-        return [replace(s, dests=tuple(d if d.fwd is Fwd.MASQ else replace(d, port=s.port)
-                                       for d in dests))
-                for s in self.services]  # fmt: skip
+        return [
+            replace(
+                s, dests=tuple(d if d.fwd is Fwd.MASQ else replace(d, port=s.port) for d in dests)
+            )
+            for s in self.services
+        ]
 
 
 class DesiredTable:

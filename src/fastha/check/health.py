@@ -33,7 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from fastha.check.spec import Check, NotifyScript, Plan, RsKey, RsPlan, VsPlan
+from fastha.check.spec import Check, Plan, RsKey, RsPlan, VsPlan
+from fastha.config.model_lvs import NotifyScript
 
 # ip_vs.h IPVS_WEIGHT_MAX (INT32_MAX): keepalived clamps there, and so does the kernel.
 IPVS_WEIGHT_MAX = 2**31 - 1
@@ -284,8 +285,9 @@ class Health:
             for vi, ri in users:
                 v = self.vss[vi]
                 key = v.servers[ri].key
-                out.append(f"{word} healthchecker for service {_fmt_rs(v.plan, key)} "
-                           f"for VS {v.plan.name}")  # fmt: skip
+                out.append(
+                    f"{word} healthchecker for service {_fmt_rs(v.plan, key)} for VS {v.plan.name}"
+                )
         return out
 
     def shutdown_lines(self) -> list[str]:
@@ -294,8 +296,10 @@ class Health:
         for v in self.vss:
             for r in v.servers:
                 inhibited = "(inhibited) " if r.plan.inhibit_on_failure and not r.alive else ""
-                out.append(f"Shutting down {inhibited}service {_fmt_rs(v.plan, r.key)} "
-                           f"from VS {v.plan.name}")  # fmt: skip
+                out.append(
+                    f"Shutting down {inhibited}service {_fmt_rs(v.plan, r.key)} "
+                    f"from VS {v.plan.name}"
+                )
         return out
 
     def feed(self, cid: int, outcome: Outcome) -> tuple[Step, list[Action]]:

@@ -35,10 +35,12 @@ class ReloadDiff:
 
     def summary(self) -> str:
         n = len(self.added) + len(self.changed) + len(self.unchanged)
-        return (f"{n} virtual servers ({len(self.added)} added, {len(self.removed)} removed, "
-                f"{len(self.changed)} changed, {len(self.unchanged)} unchanged), "
-                f"{self.checks_kept + self.checks_new} checks ({self.checks_kept} kept, "
-                f"{self.checks_new} started, {self.checks_gone} stopped)")  # fmt: skip
+        return (
+            f"{n} virtual servers ({len(self.added)} added, {len(self.removed)} removed, "
+            f"{len(self.changed)} changed, {len(self.unchanged)} unchanged), "
+            f"{self.checks_kept + self.checks_new} checks ({self.checks_kept} kept, "
+            f"{self.checks_new} started, {self.checks_gone} stopped)"
+        )
 
 
 def carry(

@@ -50,22 +50,23 @@ from typing import Any
 
 from fastha.check.desired import DesiredError, DesiredTable
 from fastha.check.health import Action, Changed, Health, Log, Notify
-from fastha.check.ipvs_model import Service, ServiceKey, Timeouts
-from fastha.check.planner import Op, OpKind, plan
-from fastha.check.probes import ProbeContext
 from fastha.check.reload import ReloadDiff, carry
 from fastha.check.scheduler import Scheduler
 from fastha.check.spec import build_plan
+from fastha.config.invocation import Script
 from fastha.config.model import FlushOnStop, GlobalDefs
 from fastha.config.scripts import Resolved, enabled
-from fastha.daemon import child_status
-from fastha.daemon.alerts import CheckerAlerts
-from fastha.daemon.dumpfiles import checker_data_text, write_text
 from fastha.drivers.addrwatch import Address, AddressWatcher
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
 from fastha.drivers.ipvs import IPVS, IPVSError
-from fastha.drivers.scripts import Script, ScriptRunner
+from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.signals import SIGJSON
+from fastha.ipvs.model import Service, ServiceKey, Timeouts
+from fastha.ipvs.planner import Op, OpKind, plan
+from fastha.probes import ProbeContext
+from fastha.runtime import child_status
+from fastha.runtime.alerts import CheckerAlerts
+from fastha.runtime.dumpfiles import checker_data_text, write_text
 
 log = logging.getLogger("fastha.check")
 
@@ -78,7 +79,7 @@ class CheckOptions:
     release_on_stop: bool = True  # keepalived -I (dont_release_ipvs) turns it off
     # SIGHUP: re-read the configuration; None when it has errors (logged with file:line).
     reload_config: Callable[[], Any] | None = None
-    # keepalived's SIGUSR1 file for the checker (fastha.daemon.dumpfiles).
+    # keepalived's SIGUSR1 file for the checker (fastha.runtime.dumpfiles).
     data_file: str = "/tmp/keepalived_check.data"
 
 
@@ -458,7 +459,7 @@ class CheckerRunner:
     def status_dict(self, _request: object = None) -> dict[str, Any]:
         """The checker child's `status` answer (shape: fastha.daemon.metrics): every
         virtual server with its real servers' health, weight and last check result."""
-        from fastha.daemon.child_status import timer_status
+        from fastha.runtime.child_status import timer_status
 
         sched = self.scheduler
         suspended = sched.suspended if sched is not None else set()
@@ -717,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
-    from fastha.daemon import logs
+    from fastha.runtime import logs
 
     ap = argparse.ArgumentParser(prog="python -m fastha.check.runner")
     ap.add_argument("-f", "--use-file", default="/etc/keepalived/keepalived.conf")

@@ -31,8 +31,8 @@ from array import array
 from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
-from fastha.check.probes import ProbeContext, run_probe
 from fastha.check.spec import Check
+from fastha.probes import ProbeContext, run_probe
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
 log = logging.getLogger("fastha.check")

@@ -20,8 +20,11 @@ BENCHES: dict[str, str] = {
 
 def _need(module: str, why: str) -> None:
     if importlib.util.find_spec(module) is None:
-        click.echo(f"fastha bench: {why} needs {module}, which is not installed: "
-                   "pip install 'fastha[bench]'", err=True)  # fmt: skip
+        click.echo(
+            f"fastha bench: {why} needs {module}, which is not installed: "
+            "pip install 'fastha[bench]'",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -14,8 +14,9 @@ def run_check(path: str, config_id: str | None, dump: bool, all_config: bool = F
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
-    result = load(path, config_id if config_id is not None else default_config_id(),
-                  all_config=all_config)  # fmt: skip
+    result = load(
+        path, config_id if config_id is not None else default_config_id(), all_config=all_config
+    )
     for diag in result.diagnostics:
         # Every line is `file:line: severity: message`; a problem of the whole file
         # (it cannot be read) has no line.
@@ -38,8 +39,12 @@ def run_check(path: str, config_id: str | None, dump: bool, all_config: bool = F
     help="configuration file",
 )
 @click.option("-i", "--config-id", default=None, help="select @id conditional lines")
-@click.option("-e", "--all-config", is_flag=True,
-              help="every include must exist and be readable (keepalived -e)")  # fmt: skip
+@click.option(
+    "-e",
+    "--all-config",
+    is_flag=True,
+    help="every include must exist and be readable (keepalived -e)",
+)
 @click.option("--dump", is_flag=True, help="print the resolved model as JSON")
 def command(path: str, config_id: str | None, all_config: bool, dump: bool) -> None:
     """Check a keepalived.conf; exit codes as keepalived -t (0, 4, 5, 6)."""

@@ -53,9 +53,18 @@ REFUSED: dict[str, tuple[str | None, str, bool, str]] = {
 
 # keepalived's getopt string (core/main.c, 2.2.7, every subsystem built): the short
 # options that take a value (`f:`) or an optional one attached (`t::`), by long name.
-_SHORT_VALUE = {"f": "use-file", "S": "log-facility", "u": "umask", "p": "pid", "r": "vrrp_pid",
-                "c": "checkers_pid", "b": "bfd_pid", "s": "namespace", "i": "config-id",
-                "A": "snmp-agent-socket"}  # fmt: skip
+_SHORT_VALUE = {
+    "f": "use-file",
+    "S": "log-facility",
+    "u": "umask",
+    "p": "pid",
+    "r": "vrrp_pid",
+    "c": "checkers_pid",
+    "b": "bfd_pid",
+    "s": "namespace",
+    "i": "config-id",
+    "A": "snmp-agent-socket",
+}
 _SHORT_OPTIONAL = {"t": "config-test", "g": "log-file", "M": "core-dump-pattern"}
 _LONG_OPTIONAL = frozenset(_SHORT_OPTIONAL.values())
 
@@ -108,7 +117,8 @@ class KeepalivedCommand(click.Command):
         try:
             return super().parse_args(ctx, getopt_args(args))
         except click.UsageError as exc:
-            exc.exit_code = EXIT_BAD_OPTION
+            # click types exit_code as a ClassVar; this one error exits as keepalived's.
+            exc.exit_code = EXIT_BAD_OPTION  # type: ignore[misc]
             raise
 
 
@@ -164,8 +174,11 @@ def _umask(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        value = int(text, 0) if not (len(text) > 1 and text.startswith("0") and text[1:].isdigit()) \
-            else int(text, 8)  # fmt: skip
+        value = (
+            int(text, 0)
+            if not (len(text) > 1 and text.startswith("0") and text[1:].isdigit())
+            else int(text, 8)
+        )
     except ValueError:
         _refuse(f"-u/--umask: invalid value {text!r} (numeric: 022, 0x12 or 18)")
     if not 0 <= value <= 0o777:
@@ -178,8 +191,13 @@ def _namespace_interfaces(name: str) -> frozenset[str] | None:
     import subprocess
 
     try:
-        out = subprocess.run(["ip", "-n", name, "-o", "link", "show"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            ["ip", "-n", name, "-o", "link", "show"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     # "2: eth0@if5: <BROADCAST,...": the name, without its "@peer".
@@ -189,8 +207,12 @@ def _namespace_interfaces(name: str) -> frozenset[str] | None:
 
 
 def _has_vrrp(config: Config) -> bool:
-    return bool(config.vrrp_instances or config.static_ipaddresses or config.static_routes
-                or config.static_rules)  # fmt: skip
+    return bool(
+        config.vrrp_instances
+        or config.static_ipaddresses
+        or config.static_routes
+        or config.static_rules
+    )
 
 
 def _refused_options(fn: Any) -> Any:
@@ -212,8 +234,10 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
         try:
             fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
-            click.echo(f"Unable to open config-test log file {log_file} {exc.errno} - "
-                       f"{exc.strerror}", err=True)  # fmt: skip
+            click.echo(
+                f"Unable to open config-test log file {log_file} {exc.errno} - {exc.strerror}",
+                err=True,
+            )
             sys.exit(1)
         sys.stderr.flush()
         os.dup2(fd, 2)
@@ -227,65 +251,133 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
     cls=KeepalivedCommand,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.option("-f", "--use-file", "path", default=DEFAULT_CONF, show_default=True,
-              help="the configuration file")  # fmt: skip
+@click.option(
+    "-f",
+    "--use-file",
+    "path",
+    default=DEFAULT_CONF,
+    show_default=True,
+    help="the configuration file",
+)
 @click.option("-P", "--vrrp", is_flag=True, help="run the VRRP child (alone unless -C)")
 @click.option("-C", "--check", is_flag=True, help="run the checker child (alone unless -P)")
-@click.option("-B", "--no_bfd", is_flag=True,
-              help="don't run the BFD child (fastha never runs one; accepted)")  # fmt: skip
-@click.option("--all", "run_all", is_flag=True,
-              help="run both children even if the file configures nothing for one")  # fmt: skip
+@click.option(
+    "-B", "--no_bfd", is_flag=True, help="don't run the BFD child (fastha never runs one; accepted)"
+)
+@click.option(
+    "--all",
+    "run_all",
+    is_flag=True,
+    help="run both children even if the file configures nothing for one",
+)
 @click.option("-l", "--log-console", is_flag=True, help="log to the console, not syslog")
 @click.option("-D", "--log-detail", is_flag=True, help="detailed log messages")
-@click.option("-S", "--log-facility", default=None,
-              help="syslog facility: 0-7, local0-7, user or daemon (default)")  # fmt: skip
-@click.option("-e", "--all-config", is_flag=True,
-              help="error if any configuration file is missing (every include as includea)")  # fmt: skip
+@click.option(
+    "-S",
+    "--log-facility",
+    default=None,
+    help="syslog facility: 0-7, local0-7, user or daemon (default)",
+)
+@click.option(
+    "-e",
+    "--all-config",
+    is_flag=True,
+    help="error if any configuration file is missing (every include as includea)",
+)
 @click.option("-G", "--no-syslog", is_flag=True, help="don't log via syslog")
-@click.option("-u", "--umask", "umask_text", default=None,
-              help="umask for file creation (numeric: 022, 0x12, 18)")  # fmt: skip
+@click.option(
+    "-u",
+    "--umask",
+    "umask_text",
+    default=None,
+    help="umask for file creation (numeric: 022, 0x12, 18)",
+)
 @click.option("-V", "--dont-release-vrrp", is_flag=True, help="keep VIPs/routes on stop")
 @click.option("-I", "--dont-release-ipvs", is_flag=True, help="keep IPVS entries on stop")
 @click.option("-R", "--dont-respawn", is_flag=True, help="don't respawn children")
-@click.option("--syslog-ident", type=click.Choice(["fastha", "keepalived"]), default="fastha",
-              show_default=True, help="log as fastha[_vrrp|_checker] or under keepalived's "
-              "idents (Keepalived, Keepalived_vrrp, Keepalived_healthcheckers)")  # fmt: skip
+@click.option(
+    "--syslog-ident",
+    type=click.Choice(["fastha", "keepalived"]),
+    default="fastha",
+    show_default=True,
+    help="log as fastha[_vrrp|_checker] or under keepalived's "
+    "idents (Keepalived, Keepalived_vrrp, Keepalived_healthcheckers)",
+)
 @click.option("-n", "--dont-fork", is_flag=True, help="stay in the foreground")
 @click.option("-d", "--dump-conf", is_flag=True, help="dump the configuration (JSON)")
 @click.option("-p", "--pid", "pid_file", default=None, help="parent pid file")
 @click.option("-r", "--vrrp_pid", "vrrp_pid_file", default=None, help="VRRP child pid file")
-@click.option("-c", "--checkers_pid", "checkers_pid_file", default=None,
-              help="checker child pid file")  # fmt: skip
-@click.option("-b", "--bfd_pid", "bfd_pid_file", default=None,
-              help="BFD child pid file (fastha runs no BFD child: never written)")  # fmt: skip
+@click.option(
+    "-c", "--checkers_pid", "checkers_pid_file", default=None, help="checker child pid file"
+)
+@click.option(
+    "-b",
+    "--bfd_pid",
+    "bfd_pid_file",
+    default=None,
+    help="BFD child pid file (fastha runs no BFD child: never written)",
+)
 @click.option("-s", "--namespace", default=None, help="run in this network namespace")
 @click.option("-i", "--config-id", default=None, help="select @id conditional lines")
-@click.option("--signum", "sigfunc", default=None, metavar="SIGFUNC",
-              help="print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON and exit")  # fmt: skip
-@click.option("-t", "--config-test", default=None, metavar="[=LOG_FILE]",
-              help="check the configuration and exit (output to stderr, or appended to "
-                   "LOG_FILE: -tFILE or --config-test=FILE)")  # fmt: skip
-@click.option("-v", "--version", "show_version", is_flag=True,
-              help="print the version (keepalived's layout, on stderr)")  # fmt: skip
+@click.option(
+    "--signum",
+    "sigfunc",
+    default=None,
+    metavar="SIGFUNC",
+    help="print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON and exit",
+)
+@click.option(
+    "-t",
+    "--config-test",
+    default=None,
+    metavar="[=LOG_FILE]",
+    help="check the configuration and exit (output to stderr, or appended to "
+    "LOG_FILE: -tFILE or --config-test=FILE)",
+)
+@click.option(
+    "-v",
+    "--version",
+    "show_version",
+    is_flag=True,
+    help="print the version (keepalived's layout, on stderr)",
+)
 @click.option(
     "--json-file",
     default=None,
     help="where the JSON signal (SIGRTMIN+2, as keepalived) writes state and counters "
     "[default: $TMPDIR/keepalived.json, /tmp without TMPDIR, as keepalived]",
 )
-@click.option("--data-file", default=None,
-              help="SIGUSR1's file (the checker writes NAME_check.data beside it) "
-                   "[default: $TMPDIR/keepalived.data]")  # fmt: skip
-@click.option("--stats-file", default=None,
-              help="SIGUSR2's file [default: $TMPDIR/keepalived.stats]")  # fmt: skip
-@click.option("--metrics", "metrics_listen", default=None, metavar="HOST:PORT",
-              help="serve Prometheus metrics here (off by default)")  # fmt: skip
-@click.option("--control-socket", default=None, metavar="PATH", envvar="FASTHA_CONTROL_SOCKET",
-              help="the control socket (default /run/fastha/control.sock, or "
-                   "/run/fastha/NETNS/control.sock in a named network namespace; "
-                   "$FASTHA_CONTROL_SOCKET, which fastha status/reload/dump read too)")  # fmt: skip
-@click.option("--no-supervise", is_flag=True, hidden=True,
-              help="debugging: run the one child (-P or -C) in this process")  # fmt: skip
+@click.option(
+    "--data-file",
+    default=None,
+    help="SIGUSR1's file (the checker writes NAME_check.data beside it) "
+    "[default: $TMPDIR/keepalived.data]",
+)
+@click.option(
+    "--stats-file", default=None, help="SIGUSR2's file [default: $TMPDIR/keepalived.stats]"
+)
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="serve Prometheus metrics here (off by default)",
+)
+@click.option(
+    "--control-socket",
+    default=None,
+    metavar="PATH",
+    envvar="FASTHA_CONTROL_SOCKET",
+    help="the control socket (default /run/fastha/control.sock, or "
+    "/run/fastha/NETNS/control.sock in a named network namespace; "
+    "$FASTHA_CONTROL_SOCKET, which fastha status/reload/dump read too)",
+)
+@click.option(
+    "--no-supervise",
+    is_flag=True,
+    hidden=True,
+    help="debugging: run the one child (-P or -C) in this process",
+)
 @_refused_options
 def command(
     path: str,
@@ -354,7 +446,7 @@ def command(
     if config_test is not None:
         _config_test(path, config_id, config_test, all_config)
 
-    from fastha.daemon import logs
+    from fastha.runtime import logs
 
     logs.set_ident_style(syslog_ident)  # the children inherit it
     try:
@@ -403,8 +495,11 @@ def command(
             EXIT_CONFIG,
         )
     if result.errors:
-        click.echo(f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
-                   "starting as keepalived does, with its fallback for each", err=True)  # fmt: skip
+        click.echo(
+            f"fastha daemon: {path}: {len(result.errors)} configuration errors; "
+            "starting as keepalived does, with its fallback for each",
+            err=True,
+        )
     config = result.config
     if dump_conf:
         sys.stdout.buffer.write(dumps(config) + b"\n")
@@ -417,20 +512,34 @@ def command(
             _refuse("--no-supervise: run under `ip netns exec NAME` instead of -s")
         if not dont_fork:
             _daemonize()
-        from fastha.daemon import proctitle
+        from fastha.runtime import proctitle
 
         proctitle.set_title("vrrp" if vrrp else "check")
-        logs.configure("fastha_vrrp" if vrrp else "fastha_checker", console=log_console,
-                       syslog=not no_syslog, detail=log_detail, facility=facility)  # fmt: skip
-        sys.exit(_in_process(config, path, config_id, vrrp, pid_file,
-                             vrrp_pid_file if vrrp else checkers_pid_file,
-                             release=not (dont_release_vrrp if vrrp else dont_release_ipvs),
-                             json_file=json_file, data_file=data_file,
-                             stats_file=stats_file))  # fmt: skip
+        logs.configure(
+            "fastha_vrrp" if vrrp else "fastha_checker",
+            console=log_console,
+            syslog=not no_syslog,
+            detail=log_detail,
+            facility=facility,
+        )
+        sys.exit(
+            _in_process(
+                config,
+                path,
+                config_id,
+                vrrp,
+                pid_file,
+                vrrp_pid_file if vrrp else checkers_pid_file,
+                release=not (dont_release_vrrp if vrrp else dont_release_ipvs),
+                json_file=json_file,
+                data_file=data_file,
+                stats_file=stats_file,
+            )
+        )
 
-    from fastha.daemon import proctitle
     from fastha.daemon.paths import default_paths
     from fastha.daemon.supervisor import SupervisorOptions, run_supervisor
+    from fastha.runtime import proctitle
 
     namespace = namespace or config.net_namespace or None
     paths = default_paths(namespace)
@@ -441,8 +550,11 @@ def command(
     else:
         want_vrrp, want_check = _has_vrrp(config), bool(config.virtual_servers)
         if not (want_vrrp or want_check):
-            click.echo("fastha daemon: the configuration has no VRRP instance and no "
-                       "virtual server; running the VRRP child for later reloads", err=True)  # fmt: skip
+            click.echo(
+                "fastha daemon: the configuration has no VRRP instance and no "
+                "virtual server; running the VRRP child for later reloads",
+                err=True,
+            )
             want_vrrp = True
     if umask is None:
         umask = config.global_defs.umask if config.global_defs.umask is not None else 0o022
@@ -475,8 +587,9 @@ def command(
     if not dont_fork:
         _daemonize()
     proctitle.set_title("parent")
-    logs.configure("fastha", console=log_console, syslog=not no_syslog, detail=log_detail,
-                   facility=facility)  # fmt: skip
+    logs.configure(
+        "fastha", console=log_console, syslog=not no_syslog, detail=log_detail, facility=facility
+    )
     sys.exit(run_supervisor(options, config))
 
 
@@ -495,12 +608,12 @@ def _in_process(
 ) -> int:
     """--no-supervise: one runner in this process (no parent, no respawn, no control
     socket); SIGHUP still reloads."""
-    from fastha.daemon import child_status
-    from fastha.daemon.dumpfiles import check_data_file
     from fastha.daemon.supervisor import remove_pid_file, write_pid_file
+    from fastha.runtime import child_status
+    from fastha.runtime.dumpfiles import check_data_file
 
     def reload_config() -> Config | None:
-        return child_status.reload_config(path, config_id)  # type: ignore[no-any-return]
+        return child_status.reload_config(path, config_id)
 
     for p in (pid_file, child_pid_file):
         if p:
@@ -509,15 +622,26 @@ def _in_process(
         if vrrp:
             from fastha.runtime.vrrp.runner import RunOptions, run_vrrp
 
-            return run_vrrp(config, RunOptions(release_on_stop=release, json_file=json_file,
-                                               reload_config=reload_config,
-                                               data_file=data_file,
-                                               stats_file=stats_file))  # fmt: skip
+            return run_vrrp(
+                config,
+                RunOptions(
+                    release_on_stop=release,
+                    json_file=json_file,
+                    reload_config=reload_config,
+                    data_file=data_file,
+                    stats_file=stats_file,
+                ),
+            )
         from fastha.check.runner import CheckOptions, run_checker
 
-        return run_checker(config, CheckOptions(release_on_stop=release,
-                                                reload_config=reload_config,
-                                                data_file=check_data_file(data_file)))  # fmt: skip
+        return run_checker(
+            config,
+            CheckOptions(
+                release_on_stop=release,
+                reload_config=reload_config,
+                data_file=check_data_file(data_file),
+            ),
+        )
     finally:
         for p in (pid_file, child_pid_file):
             with contextlib.suppress(OSError):

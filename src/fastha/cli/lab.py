@@ -15,6 +15,7 @@ import time
 
 import click
 
+from fastha.bench.failover import vrrp_version
 from fastha.bench.lab import (
     STATE_DIRS,
     Lab,
@@ -56,8 +57,10 @@ def _print_status(lab: Lab, as_json: bool) -> None:
                 f"{run:14} ip netns exec {ns} ..."
             )
         else:
-            click.echo(f"  {name:8} {'client':10} {'':8}  {n['ipv4']:13} {'':14} {'':14} "
-                       f"ip netns exec {ns} ...")  # fmt: skip
+            click.echo(
+                f"  {name:8} {'client':10} {'':8}  {n['ipv4']:13} {'':14} {'':14} "
+                f"ip netns exec {ns} ..."
+            )
     click.echo(f"  state {st['state_file']}, logs under {st['workdir']}")
 
 
@@ -95,7 +98,7 @@ def up(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Build the lab and start the daemons; without --detach, hold it until Ctrl-C."""  # fmt: skip
+    """Build the lab and start the daemons; without --detach, hold it until Ctrl-C."""
     _need_root()
     if not 1 <= nodes <= 10:
         raise click.BadParameter("--nodes: 1..10")
@@ -103,7 +106,7 @@ def up(
         spec = LabSpec(
             name=name,
             directors=default_directors(nodes, "fastha", keepalived),
-            version=int(version),  # type: ignore[arg-type]
+            version=vrrp_version(version),
             advert_int=advert_int,
             instances=instances,
         )

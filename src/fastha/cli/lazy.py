@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -10,8 +11,8 @@ import click
 class LazyGroup(click.Group):
     """`commands` maps a command name to 'module:attribute'."""
 
-    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -28,4 +29,5 @@ class LazyGroup(click.Group):
             if exc.name == module:
                 return None  # not built yet
             raise
-        return getattr(mod, attr or "command")
+        command: click.Command = getattr(mod, attr or "command")
+        return command

@@ -51,8 +51,10 @@ def missing_extra(exc: ModuleNotFoundError) -> str | None:
     if top not in OPTIONAL:
         return None
     extra, package = OPTIONAL[top]
-    return (f"fastha: this command needs {package}, which is not installed: "
-            f"pip install 'fastha[{extra}]'")  # fmt: skip
+    return (
+        f"fastha: this command needs {package}, which is not installed: "
+        f"pip install 'fastha[{extra}]'"
+    )
 
 
 def run(args: list[str] | None = None) -> None:

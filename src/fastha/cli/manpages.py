@@ -39,8 +39,14 @@ def _paragraphs(text: str) -> str:
         if not block.strip():
             continue
         if all(line.startswith("    ") for line in block.splitlines() if line.strip()):
-            out += [".PP", ".nf", ".RS 4", _esc("\n".join(ln[4:] for ln in block.splitlines())),
-                    ".RE", ".fi"]  # fmt: skip
+            out += [
+                ".PP",
+                ".nf",
+                ".RS 4",
+                _esc("\n".join(ln[4:] for ln in block.splitlines())),
+                ".RE",
+                ".fi",
+            ]
         else:
             out += [".PP", _esc(" ".join(block.split()))]
     return "\n".join(out)
@@ -68,8 +74,14 @@ def command_page(path: list[str], cmd: click.Command, parent: click.Context) -> 
     name = "-".join(path)
     ctx = click.Context(cmd, info_name=path[-1], parent=parent)
     summary = cmd.get_short_help_str(limit=200).rstrip(".")
-    out = [_title(name), ".SH NAME", f"{_esc(name)} \\- {_esc(summary)}", ".SH SYNOPSIS",
-           f".B {_esc(' '.join(path))}", _esc(" ".join(cmd.collect_usage_pieces(ctx)))]  # fmt: skip
+    out = [
+        _title(name),
+        ".SH NAME",
+        f"{_esc(name)} \\- {_esc(summary)}",
+        ".SH SYNOPSIS",
+        f".B {_esc(' '.join(path))}",
+        _esc(" ".join(cmd.collect_usage_pieces(ctx))),
+    ]
     out += [".SH DESCRIPTION", _paragraphs(cmd.help or "")]
     options = _options(cmd, ctx)
     if options:
@@ -81,9 +93,11 @@ def command_page(path: list[str], cmd: click.Command, parent: click.Context) -> 
             if sub is None or sub.hidden:
                 continue
             sub_ctx = click.Context(sub, info_name=sub_name, parent=ctx)
-            out += [f'.SS "{_esc(" ".join([*path, sub_name]))} '
-                    f'{_esc(" ".join(sub.collect_usage_pieces(sub_ctx)))}"',
-                    _paragraphs(sub.help or "")]  # fmt: skip
+            out += [
+                f'.SS "{_esc(" ".join([*path, sub_name]))} '
+                f'{_esc(" ".join(sub.collect_usage_pieces(sub_ctx)))}"',
+                _paragraphs(sub.help or ""),
+            ]
             out += _options(sub, sub_ctx)
     out += [".SH SEE ALSO", "\\fBfastha\\fR(8), \\fBkeepalived.conf\\fR(5)"]
     return "\n".join(s for s in out if s) + "\n"
@@ -95,25 +109,43 @@ def pages() -> dict[str, str]:
 
     root = click.Context(main, info_name="fastha")
     commands = [(n, main.get_command(root, n)) for n in main.list_commands(root)]
-    out = [_title("fastha"), ".SH NAME",
-           "fastha \\- keepalived\\-compatible VRRP and LVS health checking daemon",
-           ".SH SYNOPSIS", ".B fastha", "[\\fB\\-\\-version\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
-           ".SH DESCRIPTION", _paragraphs(main.help or ""),
-           ".PP", "The daemon reads \\fI/etc/keepalived/keepalived.conf\\fR by default and takes "
-           "keepalived's command line; under systemd its options come from "
-           "\\fI/etc/default/fastha\\fR (\\fBDAEMON_ARGS\\fR).",
-           ".SH COMMANDS"]  # fmt: skip
+    out = [
+        _title("fastha"),
+        ".SH NAME",
+        "fastha \\- keepalived\\-compatible VRRP and LVS health checking daemon",
+        ".SH SYNOPSIS",
+        ".B fastha",
+        "[\\fB\\-\\-version\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
+        ".SH DESCRIPTION",
+        _paragraphs(main.help or ""),
+        ".PP",
+        "The daemon reads \\fI/etc/keepalived/keepalived.conf\\fR by default and takes "
+        "keepalived's command line; under systemd its options come from "
+        "\\fI/etc/default/fastha\\fR (\\fBDAEMON_ARGS\\fR).",
+        ".SH COMMANDS",
+    ]
     result: dict[str, str] = {}
     for name, cmd in commands:
         if cmd is None or cmd.hidden:
             continue
-        out += [".TP", f"\\fBfastha {_esc(name)}\\fR", _esc(cmd.get_short_help_str(limit=200)),
-                f"See \\fBfastha\\-{_esc(name)}\\fR(8)."]  # fmt: skip
+        out += [
+            ".TP",
+            f"\\fBfastha {_esc(name)}\\fR",
+            _esc(cmd.get_short_help_str(limit=200)),
+            f"See \\fBfastha\\-{_esc(name)}\\fR(8).",
+        ]
         result[f"fastha-{name}.{SECTION}"] = command_page(["fastha", name], cmd, root)
-    out += [".SH FILES", ".TP", "\\fI/etc/keepalived/keepalived.conf\\fR",
-            "the configuration, as keepalived's", ".TP", "\\fI/etc/default/fastha\\fR",
-            "options for the systemd unit", ".SH SEE ALSO",
-            "\\fBkeepalived.conf\\fR(5), \\fBkeepalived\\fR(8)"]  # fmt: skip
+    out += [
+        ".SH FILES",
+        ".TP",
+        "\\fI/etc/keepalived/keepalived.conf\\fR",
+        "the configuration, as keepalived's",
+        ".TP",
+        "\\fI/etc/default/fastha\\fR",
+        "options for the systemd unit",
+        ".SH SEE ALSO",
+        "\\fBkeepalived.conf\\fR(5), \\fBkeepalived\\fR(8)",
+    ]
     result[f"fastha.{SECTION}"] = "\n".join(s for s in out if s) + "\n"
     return dict(sorted(result.items()))
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from fastha.daemon.control import DEFAULT_CONTROL_SOCKET
-from fastha.daemon.paths import default_control_socket
+from fastha.daemon.paths import DEFAULT_CONTROL_SOCKET, default_control_socket
 
 VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
 
@@ -27,7 +26,7 @@ def socket_option(fn: Any) -> Any:
 
 def ask(socket_path: str, cmd: str) -> Any:
     """The daemon's answer, or exit 1 with the reason."""
-    from fastha.daemon.control import ControlError, request_sync
+    from fastha.runtime.control import ControlError, request_sync
 
     try:
         return request_sync(socket_path, cmd)
@@ -78,16 +77,33 @@ def render(status: dict[str, Any]) -> str:
         if "error" in vrrp:
             out.append(f"VRRP: {vrrp['error']}")
         else:
-            rows = [["INSTANCE", "STATE", "PRIO", "BASE", "VRID", "IFACE", "MASTER",
-                     "MASTER PRIO", "LAST TRANSITION", "ADV RX", "ADV TX", "BECAME MASTER",
-                     "PRIO 0 RX/TX", "DROPPED", "VIP CLAIMED"]]  # fmt: skip
+            rows = [
+                [
+                    "INSTANCE",
+                    "STATE",
+                    "PRIO",
+                    "BASE",
+                    "VRID",
+                    "IFACE",
+                    "MASTER",
+                    "MASTER PRIO",
+                    "LAST TRANSITION",
+                    "ADV RX",
+                    "ADV TX",
+                    "BECAME MASTER",
+                    "PRIO 0 RX/TX",
+                    "DROPPED",
+                    "VIP CLAIMED",
+                ]
+            ]
             for entry in vrrp.get("instances") or ():
                 d, s = entry.get("data") or {}, entry.get("stats") or {}
                 c = entry.get("counters") or {}
+                state: Any = d.get("state")  # a number, or absent
                 rows.append(
                     [
                         d.get("iname"),
-                        VRRP_STATES.get(d.get("state"), d.get("state")),
+                        VRRP_STATES.get(state, state),
                         d.get("effective_priority"),
                         d.get("base_priority"),
                         d.get("vrid"),
@@ -110,8 +126,17 @@ def render(status: dict[str, Any]) -> str:
         if "error" in check:
             out.append(f"Checkers: {check['error']}")
         else:
-            rows = [["VIRTUAL SERVER", "QUORUM", "REAL SERVER", "HEALTH", "WEIGHT",
-                     "LAST CHECK", "CHECKS OK/FAILED"]]  # fmt: skip
+            rows = [
+                [
+                    "VIRTUAL SERVER",
+                    "QUORUM",
+                    "REAL SERVER",
+                    "HEALTH",
+                    "WEIGHT",
+                    "LAST CHECK",
+                    "CHECKS OK/FAILED",
+                ]
+            ]
             for vs in check.get("virtual_servers") or ():
                 quorum = "up" if vs.get("quorum_up") else "DOWN"
                 if vs.get("sorry_server_active"):

@@ -122,7 +122,7 @@ def _address_range(word: str) -> tuple[IPAddress, IPAddress]:
         last = ipaddress.ip_address((int(first) & mask) | tail)
     if last.version != first.version:
         raise BadValue(f"'{word}': range ends in a different address family")
-    if last < first:  # type: ignore[operator]
+    if int(last) < int(first):  # same family (checked above)
         raise BadValue(f"'{word}': range end is before its start")
     return first, last
 

@@ -231,16 +231,28 @@ _ROUTE_TYPES = frozenset(
 # Route metrics (RTA_METRICS, rtnetlink.h RTAX_*) as vrrp_iproute.c alloc_route reads
 # them; the first group takes an optional `lock` before its value.
 _ROUTE_LOCKABLE = frozenset(
-    ["mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh",
-     "rto_min", "initcwnd", "initrwnd"]
-)  # fmt: skip
+    [
+        "mtu",
+        "advmss",
+        "rtt",
+        "rttvar",
+        "reordering",
+        "window",
+        "cwnd",
+        "ssthresh",
+        "rto_min",
+        "initcwnd",
+        "initrwnd",
+    ]
+)
 _ROUTE_METRICS = _ROUTE_LOCKABLE | {"hoplimit", "features", "quickack", "fastopen_no_cookie"}
 # Metrics whose value is a time (`rtt 100ms`): kept as written, not installed by fastha.
 _ROUTE_TIME_METRICS = frozenset(["rtt", "rttvar", "rto_min"])
 # Options keepalived 2.2.7 accepts that fastha keeps as written but does not install yet
 # (validate_vrrp says so for each line that has one: never dropped in silence).
-_ROUTE_KEPT_OPTIONS = frozenset(["from", "realms", "expires", "pref", "ttl-propagate",
-                                 "encap", "vrf", "as"])  # fmt: skip
+_ROUTE_KEPT_OPTIONS = frozenset(
+    ["from", "realms", "expires", "pref", "ttl-propagate", "encap", "vrf", "as"]
+)
 _ROUTE_KEPT_FLAGS = frozenset(["add", "prepend", "append"])
 
 
@@ -396,14 +408,19 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
     if family is not None and family != fam:
         raise BadValue(f"Cannot mix IPv4 and IPv6 addresses for route ({to})")
     for key in ("src", "via"):
-        value = fields.get(key)
-        if value is not None and value.version != fam:
+        addr = fields.get(key)
+        if addr is not None and addr.version != fam:
             raise BadValue("Cannot mix IPv4 and IPv6 addresses for route")
     problem = _tracked_protocol("Route", fields)
     route = VirtualRoute(
-        to=to, family=fam, options=tuple(options), metrics=tuple(metrics), lock=tuple(lock),
-        where=where, **fields,
-    )  # fmt: skip
+        to=to,
+        family=fam,
+        options=tuple(options),
+        metrics=tuple(metrics),
+        lock=tuple(lock),
+        where=where,
+        **fields,
+    )
     if problem:
         raise Fallback(problem, route)
     return route
@@ -591,7 +608,9 @@ def unicast_peer(args: Args, where: Where) -> UnicastPeer:
         if word not in ("min_ttl", "max_ttl"):
             raise BadValue(f"unknown unicast_peer option '{word}'")
         fields[word] = integer(0, 255)((_take(rest, word),))
-    return UnicastPeer(address=address, where=where, **fields)
+    return UnicastPeer(
+        address=address, where=where, min_ttl=fields.get("min_ttl"), max_ttl=fields.get("max_ttl")
+    )
 
 
 def use_vmac(args: Args) -> UseVmac:

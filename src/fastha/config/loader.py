@@ -40,9 +40,8 @@ class LoadResult:
         """The problems keepalived does not run with (Diagnostic.stops); the VRRP child's
         only count when it runs (`vrrp`)."""
         return tuple(
-            d for d in self.diagnostics
-            if d.stops == STOPS_ALL or (vrrp and d.stops == STOPS_VRRP)
-        )  # fmt: skip
+            d for d in self.diagnostics if d.stops == STOPS_ALL or (vrrp and d.stops == STOPS_VRRP)
+        )
 
     def starts(self, *, vrrp: bool = True) -> bool:
         """Would keepalived run (`vrrp`: with its VRRP child)? keepalived starts on errors

@@ -14,10 +14,22 @@ IPROUTE2_DIR = "/etc/iproute2"
 RT_TABLE_MAX = 0xFFFFFFFF
 TABLE_DEFAULTS = {"default": 253, "main": 254, "local": 255}
 PROTO_DEFAULTS = {
-    "none": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "gated": 8, "ra": 9,
-    "mrt": 10, "zebra": 11, "bird": 12, "babel": 42, "dnrouted": 13, "xorp": 14, "ntk": 15,
+    "none": 0,
+    "redirect": 1,
+    "kernel": 2,
+    "boot": 3,
+    "static": 4,
+    "gated": 8,
+    "ra": 9,
+    "mrt": 10,
+    "zebra": 11,
+    "bird": 12,
+    "babel": 42,
+    "dnrouted": 13,
+    "xorp": 14,
+    "ntk": 15,
     "dhcp": 16,
-}  # fmt: skip
+}
 # rtnetlink.h RTPROT_KEEPALIVED: what keepalived installs its tracked routes and rules with.
 RTPROT_KEEPALIVED = 18
 

@@ -136,7 +136,8 @@ def kept_virtual_servers(config: Any) -> tuple[VirtualServer, ...]:
         try:
             next(walk)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            kept: tuple[VirtualServer, ...] = done.value  # the generator's return value
+            return kept
 
 
 def _check_vs(

@@ -34,6 +34,7 @@ from typing import Any
 
 from fastha.config.diagnostics import Diagnostic, ExitCode, note, warning
 from fastha.config.model import Config
+from fastha.config.model_lvs import MiscCheck
 from fastha.config.scripts import DEFAULT_SCRIPT_USER, Flags, program, resolve, split_command
 from fastha.config.source import Where, where_of
 from fastha.config.validate import Host, check
@@ -88,10 +89,14 @@ def _checker_scripts(config: Config) -> list[_Script]:
     for vs in config.virtual_servers:
         for rs in vs.real_servers:
             for checker in rs.checkers:
-                misc = getattr(checker, "misc_path", None)
-                if misc:
+                if isinstance(checker, MiscCheck) and checker.misc_path:
                     out.append(
-                        _Script(misc, checker.user, checker.group, where_of(checker, "misc_path"))
+                        _Script(
+                            checker.misc_path,
+                            checker.user,
+                            checker.group,
+                            where_of(checker, "misc_path"),
+                        )
                     )
         for name in ("quorum_up", "quorum_down"):
             script = getattr(vs, name)

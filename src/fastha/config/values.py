@@ -117,7 +117,7 @@ def integer(
     lenient: bool = False,
     fallback: Any = _NO_FALLBACK,
     zero: Any = _NO_FALLBACK,
-) -> ValueParser:
+) -> Callable[[Args], int]:
     """A whole number in [lo, hi]. keepalived's own fallbacks, where it has one:
 
     - `lenient`: keepalived read it with ignore_error (lib/parser.c read_unsigned_func):
@@ -157,7 +157,7 @@ def _in(value: float, lo: float | None, hi: float | None) -> bool:
     return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
-def number(lo: float | None = None, hi: float | None = None) -> ValueParser:
+def number(lo: float | None = None, hi: float | None = None) -> Callable[[Args], float]:
     """A decimal number (keepalived accepts fractions for most timers)."""
 
     def parse(args: Args) -> float:

@@ -8,7 +8,7 @@ Every series is listed, with its labels, in docs/MONITORING.md.
 
 The status read here is what the children answer to `metrics` (their `status` plus
 probe durations, script runs and the kernel's IPVS counters; see
-fastha.daemon.child_status):
+fastha.runtime.child_status):
 
     {"parent": {"pid", "started_at", "uptime_s", "reloads", "refused_reloads",
                 "children": {"vrrp": {"pid", "running", "restarts"}, ...}},
@@ -101,9 +101,15 @@ def _ok(part: Any) -> bool:
     return isinstance(part, dict) and "error" not in part
 
 
-def _histogram(name: str, doc: str, label: str, value: str,
-               counts: Iterable[Any], bounds_s: Iterable[float],
-               sum_s: float | None = None) -> HistogramMetricFamily:  # fmt: skip
+def _histogram(
+    name: str,
+    doc: str,
+    label: str,
+    value: str,
+    counts: Iterable[Any],
+    bounds_s: Iterable[float],
+    sum_s: float | None = None,
+) -> HistogramMetricFamily:
     """Per-bucket counts (the last one open-ended) as a cumulative histogram."""
     h = HistogramMetricFamily(name, doc, labels=[label])
     counts = [int(c) for c in counts]
@@ -128,26 +134,38 @@ def _timer(child: str, timer: Any) -> Iterator[Metric]:
         return
     counts, bounds = timer.get("lateness_histogram"), timer.get("bounds_ns")
     if isinstance(counts, list) and isinstance(bounds, list):
-        yield _histogram("fastha_timer_lateness_seconds",
-                         "How late the precise timer ran callbacks.",
-                         "child", child, counts, [b / 1e9 for b in bounds])  # fmt: skip
+        yield _histogram(
+            "fastha_timer_lateness_seconds",
+            "How late the precise timer ran callbacks.",
+            "child",
+            child,
+            counts,
+            [b / 1e9 for b in bounds],
+        )
 
 
 def _vrrp(vrrp: dict[str, Any]) -> Iterator[Metric]:
-    state = GaugeMetricFamily("fastha_vrrp_state", "1 for the instance's current VRRP state.",
-                              labels=[*VRRP_LABELS, "state"])  # fmt: skip
-    eff = GaugeMetricFamily("fastha_vrrp_effective_priority",
-                            "Priority in adverts, after tracking.", labels=VRRP_LABELS)  # fmt: skip
-    base = GaugeMetricFamily("fastha_vrrp_base_priority", "Configured priority.",
-                             labels=VRRP_LABELS)  # fmt: skip
+    state = GaugeMetricFamily(
+        "fastha_vrrp_state",
+        "1 for the instance's current VRRP state.",
+        labels=[*VRRP_LABELS, "state"],
+    )
+    eff = GaugeMetricFamily(
+        "fastha_vrrp_effective_priority", "Priority in adverts, after tracking.", labels=VRRP_LABELS
+    )
+    base = GaugeMetricFamily(
+        "fastha_vrrp_base_priority", "Configured priority.", labels=VRRP_LABELS
+    )
     claimed = CounterMetricFamily(
         "fastha_vrrp_vip_claimed",
         "Frames from another MAC announcing one of the instance's VIPs while master.",
         labels=VRRP_LABELS,
     )
-    drops = CounterMetricFamily("fastha_vrrp_dropped",
-                                "Received adverts dropped, by the reason the wire layer gave.",
-                                labels=[*VRRP_LABELS, "reason"])  # fmt: skip
+    drops = CounterMetricFamily(
+        "fastha_vrrp_dropped",
+        "Received adverts dropped, by the reason the wire layer gave.",
+        labels=[*VRRP_LABELS, "reason"],
+    )
     stats: dict[str, CounterMetricFamily] = {}
     for entry in vrrp.get("instances") or ():
         data = entry.get("data") or {}
@@ -166,9 +184,9 @@ def _vrrp(vrrp: dict[str, Any]) -> Iterator[Metric]:
             if v is None:
                 continue
             if key not in stats:
-                stats[key] = CounterMetricFamily(f"fastha_vrrp_{key}",
-                                                 f"keepalived's VRRP statistic {key}.",
-                                                 labels=VRRP_LABELS)  # fmt: skip
+                stats[key] = CounterMetricFamily(
+                    f"fastha_vrrp_{key}", f"keepalived's VRRP statistic {key}.", labels=VRRP_LABELS
+                )
             stats[key].add_metric(labels, v)
         counters = entry.get("counters") or {}
         v = _num(counters.get("vip_claimed"))
@@ -181,8 +199,9 @@ def _vrrp(vrrp: dict[str, Any]) -> Iterator[Metric]:
                 if v is not None:
                     drops.add_metric([*labels, str(reason)], v)
     yield from (state, eff, base, *stats.values(), claimed, drops)
-    runs = CounterMetricFamily("fastha_vrrp_script_runs", "vrrp_script runs, by result.",
-                               labels=["script", "result"])  # fmt: skip
+    runs = CounterMetricFamily(
+        "fastha_vrrp_script_runs", "vrrp_script runs, by result.", labels=["script", "result"]
+    )
     for script, by_result in sorted((vrrp.get("script_runs") or {}).items()):
         for result, n in sorted(by_result.items()):
             runs.add_metric([str(script), str(result)], float(n))
@@ -191,15 +210,20 @@ def _vrrp(vrrp: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _check(check: dict[str, Any]) -> Iterator[Metric]:
-    up = GaugeMetricFamily("fastha_real_server_up", "1 when the real server's checkers pass.",
-                           labels=RS_LABELS)  # fmt: skip
-    weight = GaugeMetricFamily("fastha_real_server_weight", "Weight programmed in IPVS.",
-                               labels=RS_LABELS)  # fmt: skip
-    checker = GaugeMetricFamily("fastha_checker_up", "1 when the checker's last result is up.",
-                                labels=[*RS_LABELS, "check"])  # fmt: skip
-    quorum = GaugeMetricFamily("fastha_virtual_server_quorum_up",
-                               "1 while the virtual server has its quorum.",
-                               labels=["virtual_server"])  # fmt: skip
+    up = GaugeMetricFamily(
+        "fastha_real_server_up", "1 when the real server's checkers pass.", labels=RS_LABELS
+    )
+    weight = GaugeMetricFamily(
+        "fastha_real_server_weight", "Weight programmed in IPVS.", labels=RS_LABELS
+    )
+    checker = GaugeMetricFamily(
+        "fastha_checker_up", "1 when the checker's last result is up.", labels=[*RS_LABELS, "check"]
+    )
+    quorum = GaugeMetricFamily(
+        "fastha_virtual_server_quorum_up",
+        "1 while the virtual server has its quorum.",
+        labels=["virtual_server"],
+    )
     for vs in check.get("virtual_servers") or ():
         vs_name = str(vs.get("vs"))
         if "quorum_up" in vs:
@@ -214,8 +238,9 @@ def _check(check: dict[str, Any]) -> Iterator[Metric]:
                 checker.add_metric([*labels, str(c.get("check"))], float(c.get("state") == "UP"))
     yield from (up, weight, checker, quorum)
     counters = check.get("counters") or {}
-    probes = CounterMetricFamily("fastha_checker_probes", "Probes run, by result.",
-                                 labels=["result"])  # fmt: skip
+    probes = CounterMetricFamily(
+        "fastha_checker_probes", "Probes run, by result.", labels=["result"]
+    )
     done, failed = _num(counters.get("probes_completed")), _num(counters.get("probes_failed"))
     if done is not None and failed is not None:
         probes.add_metric(["success"], done - failed)
@@ -223,9 +248,11 @@ def _check(check: dict[str, Any]) -> Iterator[Metric]:
     yield probes
     from fastha.check.scheduler import DURATION_BOUNDS_S
 
-    dur = HistogramMetricFamily("fastha_checker_duration_seconds",
-                                "How long probes took, by checker kind and result.",
-                                labels=["kind", "result"])  # fmt: skip
+    dur = HistogramMetricFamily(
+        "fastha_checker_duration_seconds",
+        "How long probes took, by checker kind and result.",
+        labels=["kind", "result"],
+    )
     for row in check.get("probe_durations") or ():
         counts = [int(c) for c in row.get("counts") or ()]
         buckets, total = [], 0
@@ -241,14 +268,22 @@ def _check(check: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _ipvs(services: Iterable[dict[str, Any]]) -> Iterator[Metric]:
-    vip = {k: CounterMetricFamily(f"fastha_lvs_vip_{n}", f"{d} of the virtual server (IPVS).",
-                                  labels=["virtual_server"])
-           for k, (n, d) in IPVS_COUNTERS.items()}  # fmt: skip
-    rs = {k: CounterMetricFamily(f"fastha_lvs_rs_{n}", f"{d} of the real server (IPVS).",
-                                 labels=RS_LABELS)
-          for k, (n, d) in IPVS_COUNTERS.items()}  # fmt: skip
-    gauges = {k: GaugeMetricFamily(f"fastha_lvs_rs_{k}", d, labels=RS_LABELS)
-              for k, d in IPVS_GAUGES.items()}  # fmt: skip
+    vip = {
+        k: CounterMetricFamily(
+            f"fastha_lvs_vip_{n}", f"{d} of the virtual server (IPVS).", labels=["virtual_server"]
+        )
+        for k, (n, d) in IPVS_COUNTERS.items()
+    }
+    rs = {
+        k: CounterMetricFamily(
+            f"fastha_lvs_rs_{n}", f"{d} of the real server (IPVS).", labels=RS_LABELS
+        )
+        for k, (n, d) in IPVS_COUNTERS.items()
+    }
+    gauges = {
+        k: GaugeMetricFamily(f"fastha_lvs_rs_{k}", d, labels=RS_LABELS)
+        for k, d in IPVS_GAUGES.items()
+    }
     for svc in services:
         name = str(svc.get("vs"))
         for key, value in (svc.get("stats") or {}).items():
@@ -268,8 +303,11 @@ def families(status: dict[str, Any]) -> Iterator[Metric]:
     from fastha import __version__
 
     parent = status.get("parent") or {}
-    info = GaugeMetricFamily("fastha_build_info", "fastha's version; always 1.",
-                             labels=["version", "python", "keepalived_compat"])  # fmt: skip
+    info = GaugeMetricFamily(
+        "fastha_build_info",
+        "fastha's version; always 1.",
+        labels=["version", "python", "keepalived_compat"],
+    )
     info.add_metric([__version__, platform.python_version(), KEEPALIVED_COMPAT], 1)
     yield info
     yield GaugeMetricFamily("fastha_up", "1 while the daemon answers.", value=1)
@@ -287,10 +325,12 @@ def families(status: dict[str, Any]) -> Iterator[Metric]:
         v = _num(parent.get(key))
         if v is not None:
             yield CounterMetricFamily(name, doc, value=v)
-    up = GaugeMetricFamily("fastha_child_up", "1 when the child is running and answered.",
-                           labels=["child"])  # fmt: skip
-    restarts = CounterMetricFamily("fastha_child_restarts", "Times the child was respawned.",
-                                   labels=["child"])  # fmt: skip
+    up = GaugeMetricFamily(
+        "fastha_child_up", "1 when the child is running and answered.", labels=["child"]
+    )
+    restarts = CounterMetricFamily(
+        "fastha_child_restarts", "Times the child was respawned.", labels=["child"]
+    )
     for kind, child in sorted((parent.get("children") or {}).items()):
         up.add_metric([kind], float(bool(child.get("running")) and _ok(status.get(kind))))
         v = _num(child.get("restarts"))
@@ -338,12 +378,13 @@ def render(status: dict[str, Any], *, processes: bool = False) -> str:
     registry = CollectorRegistry(auto_describe=False)
     snap = _Snapshot()
     snap.status = status
-    registry.register(snap)  # type: ignore[arg-type]
+    registry.register(snap)
     if processes:
         ProcessCollector(registry=registry)
         for kind in ("vrrp", "check"):
-            ProcessCollector(namespace=f"fastha_{kind}", pid=_child_pid(status, kind),
-                             registry=registry)  # fmt: skip
+            ProcessCollector(
+                namespace=f"fastha_{kind}", pid=_child_pid(status, kind), registry=registry
+            )
     return generate_latest(registry).decode()
 
 
@@ -354,9 +395,17 @@ class MetricsServer:
     """GET /metrics on HOST:PORT: a page rendered from `source()` at most every
     `cache_s`, to at most `max_clients` clients at a time."""
 
-    def __init__(self, host: str, port: int, source: StatusSource, *, cache_s: float = 1.0,
-                 max_clients: int = 16, read_timeout: float = 5.0,
-                 write_timeout: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        source: StatusSource,
+        *,
+        cache_s: float = 1.0,
+        max_clients: int = 16,
+        read_timeout: float = 5.0,
+        write_timeout: float = 5.0,
+    ) -> None:
         self.host = host
         self.port = port
         self.source = source
@@ -364,7 +413,7 @@ class MetricsServer:
         self.max_clients = max_clients
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
         self.clients: set[asyncio.Task[Any]] = set()
         # Clients still sending their request, oldest first (a dict keeps the order).
         self.waiting: dict[asyncio.Task[Any], None] = {}
@@ -379,12 +428,14 @@ class MetricsServer:
     @property
     def address(self) -> tuple[str, int]:
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[:2]
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return host, port
 
     async def start(self) -> MetricsServer:
         # limit: the request head must fit in 8 KiB (a GET line and a few headers).
-        self.server = await asyncio.start_server(self._client, self.host, self.port,
-                                                 limit=8192, backlog=64)  # fmt: skip
+        self.server = await asyncio.start_server(
+            self._client, self.host, self.port, limit=8192, backlog=64
+        )
         log.info("Metrics on http://%s:%d/metrics", *self.address)
         return self
 
@@ -414,8 +465,12 @@ class MetricsServer:
     async def _render(self) -> bytes:
         status = await self.source()
         self.renders += 1
-        status["metrics_server"] = {"renders": self.renders, "refused": self.refused,
-                                    "evicted": self.evicted, "timed_out": self.timed_out}  # fmt: skip
+        status["metrics_server"] = {
+            "renders": self.renders,
+            "refused": self.refused,
+            "evicted": self.evicted,
+            "timed_out": self.timed_out,
+        }
         body = render(status, processes=True).encode()
         self.page = (time.monotonic(), body)
         return body
@@ -446,8 +501,13 @@ class MetricsServer:
             await asyncio.wait_for(writer.wait_closed(), self.write_timeout)
         except TimeoutError:
             self.timed_out += 1
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
-                ConnectionError, asyncio.CancelledError):  # fmt: skip
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            ConnectionError,
+            asyncio.CancelledError,
+        ):
             pass
         except Exception:
             log.exception("metrics: request failed")
@@ -459,7 +519,8 @@ class MetricsServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
         task = asyncio.current_task()
-        self.waiting.pop(task, None)  # type: ignore[arg-type]
+        if task is not None:
+            self.waiting.pop(task, None)
         method, _, rest = head.split(b"\r\n", 1)[0].partition(b" ")
         target = rest.split(b" ", 1)[0].split(b"?", 1)[0]
         if method not in (b"GET", b"HEAD"):

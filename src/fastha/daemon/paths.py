@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 NETNS_DIR = "/run/netns"
 RUN_DIR = "/run"
+DEFAULT_CONTROL_SOCKET = f"{RUN_DIR}/fastha/control.sock"  # in the initial namespace
 
 
 def current_namespace(netns_dir: str = NETNS_DIR) -> str | None:
@@ -59,10 +60,18 @@ def default_paths(namespace: str | None = None, run_dir: str = RUN_DIR) -> Paths
     ns = namespace if namespace is not None else current_namespace()
     if ns:
         pid_dir = f"{run_dir}/keepalived/{ns}"
-        return Paths(f"{pid_dir}/keepalived.pid", f"{pid_dir}/vrrp.pid",
-                     f"{pid_dir}/checkers.pid", f"{run_dir}/fastha/{ns}")  # fmt: skip
-    return Paths(f"{run_dir}/keepalived.pid", f"{run_dir}/vrrp.pid",
-                 f"{run_dir}/checkers.pid", f"{run_dir}/fastha")  # fmt: skip
+        return Paths(
+            f"{pid_dir}/keepalived.pid",
+            f"{pid_dir}/vrrp.pid",
+            f"{pid_dir}/checkers.pid",
+            f"{run_dir}/fastha/{ns}",
+        )
+    return Paths(
+        f"{run_dir}/keepalived.pid",
+        f"{run_dir}/vrrp.pid",
+        f"{run_dir}/checkers.pid",
+        f"{run_dir}/fastha",
+    )
 
 
 def default_control_socket() -> str:

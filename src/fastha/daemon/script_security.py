@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from fastha.config.invocation import Script
 from fastha.config.model import Config
 from fastha.config.model import Script as ScriptModel
 from fastha.config.scripts import enabled
 from fastha.config.validate import Host
-from fastha.drivers.scripts import Script, ScriptResult, ScriptRunner
+from fastha.drivers.scripts import ScriptResult, ScriptRunner
 
 log = logging.getLogger("fastha.daemon")
 

@@ -1,8 +1,8 @@
 """The parent process: spawn the children, keep them running, relay signals.
 
     fastha daemon (parent, this module)
-      |- python -m fastha.daemon.child vrrp  -f FILE ...   (the VRRP child)
-      |- python -m fastha.daemon.child check -f FILE ...   (the checker child)
+      |- python -m fastha.runtime.child vrrp  -f FILE ...   (the VRRP child)
+      |- python -m fastha.runtime.child check -f FILE ...   (the checker child)
 
 What the parent does, in keepalived's order:
 
@@ -42,13 +42,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fastha.daemon import child_status
-from fastha.daemon.child import ENV_PARENT_PID, EXIT_FATAL
-from fastha.daemon.control import DEFAULT_CONTROL_SOCKET, ControlError, JsonServer, request
+from fastha.daemon.paths import DEFAULT_CONTROL_SOCKET
 from fastha.daemon.sdnotify import Notifier
 from fastha.drivers import netns
 from fastha.drivers.files import write_atomic
 from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
+from fastha.runtime import child_status
+from fastha.runtime.child import ENV_PARENT_PID, EXIT_FATAL
+from fastha.runtime.control import ControlError, JsonServer, request
 
 log = logging.getLogger("fastha.daemon")
 
@@ -106,7 +107,7 @@ class SupervisorOptions:
     backoff_max: float = 60.0
     stable_after: float = 60.0
     child_query_timeout: float = 2.0
-    # Tests only: spawn `fastha.daemon.child sleep` (obeys signals, nothing else).
+    # Tests only: spawn `fastha.runtime.child sleep` (obeys signals, nothing else).
     stub_children: bool = False
     stub_args: tuple[str, ...] = ()
 
@@ -307,7 +308,7 @@ class Supervisor:
         o = self.options
         # -I: isolated (no script/working directory, PYTHON* or user site on sys.path): a
         # module planted where the daemon was started never runs as root in a child.
-        argv = [sys.executable, "-I", "-m", "fastha.daemon.child"]
+        argv = [sys.executable, "-I", "-m", "fastha.runtime.child"]
         if o.stub_children:
             return [*argv, "sleep", "--role", slot.kind, *o.stub_args]
         argv += [slot.kind, "-f", o.config_file]

@@ -102,8 +102,12 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         for _ in range(100):
             tmp = f".{name}.{secrets.token_hex(6)}"
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, 0o600, dir_fd=dfd)  # fmt: skip
+                fd = os.open(
+                    tmp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=dfd,
+                )
                 break
             except FileExistsError:
                 continue
@@ -131,8 +135,7 @@ def read_private(path: str) -> bytes:
     directory, name = os.path.split(path)
     dfd = open_dir(directory or ".")
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=dfd)  # fmt: skip
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
     finally:
         os.close(dfd)
     try:
@@ -155,8 +158,7 @@ def read_small(path: str, limit: int = 128) -> bytes:
     """The first `limit` bytes of a regular file, never blocking on what is there
     instead. Raises OSError (UnsafePath for a symlink or anything not a regular file)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY
-                     | os.O_CLOEXEC)  # fmt: skip
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UnsafePath(f"{path} is a symlink") from None

@@ -81,8 +81,10 @@ class VipFirewall:
         say = log.debug if quiet else log.error
         if self._nft is None:
             if not self._warned and not quiet:
-                say("no_accept: nft (Debian package nftables) is not installed; "
-                    "traffic to the VIPs is accepted")  # fmt: skip
+                say(
+                    "no_accept: nft (Debian package nftables) is not installed; "
+                    "traffic to the VIPs is accepted"
+                )
                 self._warned = True
             return False
         # The script goes in a file, not a pipe: an nft that fails at once (no
@@ -92,16 +94,23 @@ class VipFirewall:
                 f.write(script)
                 f.flush()
                 proc = await asyncio.create_subprocess_exec(
-                    self._nft, "-f", f.name, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                )  # fmt: skip
+                    self._nft,
+                    "-f",
+                    f.name,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )
                 _, err = await proc.communicate()
         except (OSError, RuntimeError) as exc:  # never the reason a VRRP child stops
             say("no_accept: cannot run nft: %s", exc)
             return False
         if proc.returncode != 0:
-            say("no_accept: nft failed (exit %s): %s", proc.returncode,
-                err.decode(errors="replace").strip())  # fmt: skip
+            say(
+                "no_accept: nft failed (exit %s): %s",
+                proc.returncode,
+                err.decode(errors="replace").strip(),
+            )
             return False
         return True
 
@@ -113,8 +122,11 @@ class VipFirewall:
             return
         if await self._run(ruleset(self.table, addresses, self.priority)):
             self.installed = True
-            log.info("no_accept: nftables table inet %s drops traffic to %d address(es)",
-                     self.table, len(addresses))  # fmt: skip
+            log.info(
+                "no_accept: nftables table inet %s drops traffic to %d address(es)",
+                self.table,
+                len(addresses),
+            )
 
     async def remove(self) -> None:
         quiet = self.installed is None

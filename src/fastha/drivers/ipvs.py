@@ -36,7 +36,7 @@ from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, nla
 from pyroute2.netlink.generic import CTRL_CMD_GETFAMILY, GENL_ID_CTRL, ctrlmsg
 from pyroute2.netlink.generic import ipvs as _ipvs
 
-from fastha.check.ipvs_model import (
+from fastha.ipvs.model import (
     AF_INET6,
     Dest,
     Fwd,
@@ -47,7 +47,7 @@ from fastha.check.ipvs_model import (
     TunType,
     family_of,
 )
-from fastha.check.planner import Op, OpKind
+from fastha.ipvs.planner import Op, OpKind
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ def interface_mac(ifname: str) -> bytes:
     # no ioctl struct packing, no /sys (which may belong to another namespace).
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as s:
         s.bind((ifname, 0))
-        return s.getsockname()[4]
+        mac: bytes = s.getsockname()[4]
+        return mac
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ import ctypes.util
 import logging
 import os
 import resource
-from dataclasses import dataclass
+
+from fastha.config.scheduling import Scheduling
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,6 @@ _MCL_CURRENT = 1
 _MCL_FUTURE = 2
 # RLIMIT_RTTIME is in µs of CPU a real-time task may use without a blocking syscall.
 _RLIMIT_RTTIME = getattr(resource, "RLIMIT_RTTIME", 15)
-
-
-@dataclass(frozen=True, slots=True)
-class Scheduling:
-    nice: int | None = None  # vrrp_priority: -20..19
-    rt_priority: int | None = None  # vrrp_rt_priority: 1..99 (SCHED_RR)
-    rlimit_rttime_us: int | None = None  # vrrp_rlimit_rttime
-    no_swap: bool = False  # vrrp_no_swap
-    cpu_affinity: tuple[int, ...] = ()  # vrrp_cpu_affinity
 
 
 def apply(sched: Scheduling, who: str) -> list[str]:

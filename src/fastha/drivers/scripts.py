@@ -56,21 +56,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastha.config.invocation import Script
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    argv: tuple[str, ...]
-    timeout: float | None = None  # seconds; None = wait for ever
-    user: str | None = None  # script_user <user> [<group>]
-    group: str | None = None
-    name: str = ""  # for logs: "VI_1 notify_master", "chk_haproxy"
-    env: dict[str, str] | None = None
-    # Resolved ids (fastha.config.scripts.resolve), keepalived's way: gid the only group.
-    # They take the place of user/group.
-    uid: int | None = None
-    gid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from typing import Protocol
 
 from fastha.drivers import bpf
 from fastha.drivers.rxbudget import RxBudget
+from fastha.vrrp.rxbufs import RxBufs
 
 log = logging.getLogger(__name__)
 
@@ -134,23 +135,6 @@ class VrrpSocketConfig:
         if self.mcast_group:
             return self.mcast_group
         return VRRP_MCAST_GROUP6 if self.family == socket.AF_INET6 else VRRP_MCAST_GROUP4
-
-
-@dataclass(frozen=True, slots=True)
-class RxBufs:
-    """One instance's share of its socket's receive buffer: keepalived's
-    vrrp_rx_bufs_policy resolved (vrrp.c adds every instance's share on a socket).
-
-    SIZE: ``size`` bytes; ADVERT: multiplier x advert length, also in ``size``; MTU:
-    ``mtu_multiplier`` x the interface MTU, known only when the socket opens. All zero:
-    no policy, the socket gets DEFAULT_RCVBUF.
-    """
-
-    size: int = 0
-    mtu_multiplier: int = 0
-
-    def bytes_for(self, mtu: int) -> int:
-        return self.size + self.mtu_multiplier * mtu
 
 
 def rcvbuf_for(shares: Mapping[int, RxBufs], mtu: int) -> int:

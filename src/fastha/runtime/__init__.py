@@ -1,1 +1,1 @@
-"""The child processes' runtime: what runs the pure core against the kernel."""
+"""The child processes' runtime: the VRRP and checker children and what they share."""

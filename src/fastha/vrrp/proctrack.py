@@ -151,6 +151,11 @@ class ProcessSpec:
 
     def tracker(self) -> ProcessTracker:
         return ProcessTracker(
-            self.match.name, self.weight, self.reverse, self.quorum, self.quorum_max,
-            self.fork_delay_ns, self.terminate_delay_ns,
-        )  # fmt: skip
+            self.match.name,
+            self.weight,
+            self.reverse,
+            self.quorum,
+            self.quorum_max,
+            self.fork_delay_ns,
+            self.terminate_delay_ns,
+        )

@@ -146,8 +146,14 @@ class TrackerSet:
     """
 
     __slots__ = (
-        "_files", "_ifaces", "_last", "_procs", "_scripts", "base_priority", "ignore_weights",
-    )  # fmt: skip
+        "_files",
+        "_ifaces",
+        "_last",
+        "_procs",
+        "_scripts",
+        "base_priority",
+        "ignore_weights",
+    )
 
     def __init__(self, base_priority: int, *, ignore_weights: bool = False) -> None:
         self.base_priority = base_priority

@@ -47,6 +47,12 @@ from fastha._wire import (
 VRRP_GROUP_V4 = bytes((224, 0, 0, 18))
 VRRP_GROUP_V6 = bytes.fromhex("ff020000000000000000000000000012")
 
+
+def family_of(addr: str) -> int:
+    """AF_INET6 for an IPv6 address in text (it has a colon), else AF_INET."""
+    return AF_INET6 if ":" in addr else AF_INET
+
+
 __all__ = [
     "ACCEPTED",
     "AF_INET",
@@ -74,6 +80,7 @@ __all__ = [
     "encode_ipv4",
     "encode_v2",
     "encode_v3",
+    "family_of",
     "garp_frame",
     "na_frame",
 ]

@@ -129,7 +129,7 @@ def fastha_pids() -> dict[int, str]:
             state = (d / "stat").read_text().rsplit(") ", 1)[1][0]
         except (OSError, IndexError):
             continue
-        # The process titles (fastha.daemon.proctitle): fastha: parent/vrrp/checker.
+        # The process titles (fastha.runtime.proctitle): fastha: parent/vrrp/checker.
         if state != "Z" and cmd.startswith(("fastha: parent", "fastha: vrrp", "fastha: checker")):
             out[int(d.name)] = cmd.strip()
     return out

@@ -7,7 +7,7 @@ import socket
 import subprocess
 from dataclasses import replace
 
-from fastha.check.ipvs_model import (
+from fastha.ipvs.model import (
     Dest,
     Fwd,
     Service,
@@ -17,7 +17,7 @@ from fastha.check.ipvs_model import (
     TunFlags,  # fmt: skip
     TunType,
 )
-from fastha.check.planner import plan
+from fastha.ipvs.planner import plan
 from tests.ipvs.inside.conftest import ipvsadm
 
 UDP, SCTP = socket.IPPROTO_UDP, 132

@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from fastha.config.invocation import Script
 from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
 from fastha.drivers.rxbudget import RxBudget
-from fastha.drivers.scripts import Script, ScriptRunner
+from fastha.drivers.scripts import ScriptRunner
 from fastha.vrrp.actions import StateChanged
 from fastha.vrrp.states import State
 from fastha.wire.timer import PreciseTimer

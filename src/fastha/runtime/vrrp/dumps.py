@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
-from fastha.daemon.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
+from fastha.runtime.dumpfiles import vrrp_data_text, vrrp_stats_text, write_text
 from fastha.runtime.vrrp.context import Context
 from fastha.runtime.vrrp.current import Current
 from fastha.runtime.vrrp.status import StatusOutput

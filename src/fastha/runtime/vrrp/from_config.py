@@ -12,6 +12,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from fastha.config.invocation import Script as RunScript
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
 from fastha.config.model_vrrp import (
     AuthType,
@@ -25,14 +26,13 @@ from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
+from fastha.config.scheduling import Scheduling
 from fastha.config.scripts import enabled
 from fastha.config.validate_vrrp import effective_priority, quorum_max_ignored
-from fastha.drivers import netlink
-from fastha.drivers.sched import Scheduling
-from fastha.drivers.scripts import Script as RunScript
-from fastha.drivers.vrrp_socket import RxBufs
+from fastha.vrrp import addresses
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.proctrack import ProcessMatch, ProcessSpec
+from fastha.vrrp.rxbufs import RxBufs
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import NS_PER_S
 
@@ -52,10 +52,10 @@ class InstanceSpec:
     params: InstanceParams
     ifname: str
     family: int
-    vips: tuple[netlink.VirtualAddress, ...]
-    excluded: tuple[netlink.VirtualAddress, ...]
-    routes: tuple[netlink.VirtualRoute, ...]
-    rules: tuple[netlink.VirtualRule, ...]
+    vips: tuple[addresses.VirtualAddress, ...]
+    excluded: tuple[addresses.VirtualAddress, ...]
+    routes: tuple[addresses.VirtualRoute, ...]
+    rules: tuple[addresses.VirtualRule, ...]
     src: str | None  # mcast_src_ip / unicast_src_ip
     mcast_group: str
     unicast_peers: tuple[str, ...]
@@ -147,9 +147,9 @@ class VrrpSpec:
     router_id: str
     sched: Scheduling = field(default_factory=Scheduling)
     # static_ipaddress / static_routes / static_rules: set at start, never moved by VRRP.
-    static_addresses: tuple[netlink.VirtualAddress, ...] = ()
-    static_routes: tuple[netlink.VirtualRoute, ...] = ()
-    static_rules: tuple[netlink.VirtualRule, ...] = ()
+    static_addresses: tuple[addresses.VirtualAddress, ...] = ()
+    static_routes: tuple[addresses.VirtualRoute, ...] = ()
+    static_rules: tuple[addresses.VirtualRule, ...] = ()
     lvs_syncd: LvsSyncSpec | None = None
     track_processes: dict[str, ProcessSpec] = field(default_factory=dict)
     # global_defs nftables [TABLENAME] / nftables_priority: the no_accept firewall.
@@ -178,9 +178,9 @@ def _run_script(
     return RunScript(argv=r.argv, timeout=timeout, uid=r.uid, gid=r.gid, name=name)
 
 
-def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
+def _address(v: ConfAddress, default_dev: str) -> addresses.VirtualAddress:
     scope = v.scope
-    return netlink.VirtualAddress(
+    return addresses.VirtualAddress(
         address=str(v.address.ip),
         prefixlen=v.address.network.prefixlen,
         dev=v.dev or default_dev,
@@ -197,8 +197,8 @@ def _address(v: ConfAddress, default_dev: str) -> netlink.VirtualAddress:
     )
 
 
-def _route(r: ConfRoute) -> netlink.VirtualRoute:
-    return netlink.VirtualRoute(
+def _route(r: ConfRoute) -> addresses.VirtualRoute:
+    return addresses.VirtualRoute(
         dst=str(r.to) if r.to is not None else "default",
         via=str(r.via) if r.via is not None else None,
         src=str(r.src) if r.src is not None else None,
@@ -220,8 +220,8 @@ def _route(r: ConfRoute) -> netlink.VirtualRoute:
     )
 
 
-def _rule(r: ConfRule) -> netlink.VirtualRule:
-    return netlink.VirtualRule(
+def _rule(r: ConfRule) -> addresses.VirtualRule:
+    return addresses.VirtualRule(
         from_=str(r.from_) if r.from_ is not None else None,
         to=str(r.to) if r.to is not None else None,
         table=r.table,

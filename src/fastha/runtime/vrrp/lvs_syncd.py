@@ -64,7 +64,8 @@ class SyncDaemonPolicy:
 
     async def _work(self) -> None:
         """Drive the kernel's sync daemon to `want`, one netlink call at a time."""
-        from fastha.drivers.ipvs import IPVS, SyncDaemon
+        from fastha.drivers.ipvs import IPVS
+        from fastha.ipvs.model import SyncDaemon
 
         while self.running != self.want:
             want = self.want

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastha.drivers.scripts import Script
+from fastha.config.invocation import Script
 from fastha.vrrp.actions import GroupNotify, Notify
 from fastha.vrrp.states import State
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fastha.config.model import Config
-from fastha.daemon.alerts import VrrpAlerts
+from fastha.runtime.alerts import VrrpAlerts
 from fastha.runtime.vrrp.context import Context
 from fastha.runtime.vrrp.current import Current
 from fastha.runtime.vrrp.from_config import SpecDiff, VrrpSpec, diff_specs, vrrp_spec

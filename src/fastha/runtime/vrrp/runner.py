@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastha.config.model import Config
-from fastha.daemon import child_status
-from fastha.daemon.alerts import VrrpAlerts
 from fastha.drivers import sched
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
+from fastha.runtime import child_status
+from fastha.runtime.alerts import VrrpAlerts
 from fastha.runtime.vrrp.context import Context
 from fastha.runtime.vrrp.current import Current
 from fastha.runtime.vrrp.dumps import Dumps
@@ -59,7 +59,7 @@ class RunOptions:
     # SIGHUP re-reads the configuration through this; None means the file has errors
     # (already logged with file:line) and the running configuration stays.
     reload_config: Callable[[], Config | None] | None = None
-    # keepalived's SIGUSR1 / SIGUSR2 files (fastha.daemon.dumpfiles).
+    # keepalived's SIGUSR1 / SIGUSR2 files (fastha.runtime.dumpfiles).
     data_file: str = "/tmp/keepalived.data"
     stats_file: str = "/tmp/keepalived.stats"
 
@@ -73,7 +73,7 @@ class VrrpRunner:
         self.firewall = NoAcceptFirewall(self.current.spec)
         self.trackers = Trackers()
         self.syncd = SyncDaemonPolicy(self.current)
-        # The SMTP alerts this configuration asks for (fastha.daemon.alerts).
+        # The SMTP alerts this configuration asks for (fastha.runtime.alerts).
         self.alerts = VrrpAlerts(config)
         self.stopping = asyncio.Event()
         # Held by start, every reload and stop: they never interleave.

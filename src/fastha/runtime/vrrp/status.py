@@ -7,7 +7,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from fastha.daemon.alerts import VrrpAlerts
+from fastha.runtime.alerts import VrrpAlerts
 from fastha.runtime.vrrp.context import Context
 from fastha.vrrp.states import State
 
@@ -40,7 +40,7 @@ class StatusOutput:
     def status_dict(self, _request: object = None) -> dict[str, object]:
         """The VRRP child's `status` answer: keepalived's JSON entry per instance plus
         master, wantstate, last transition."""
-        from fastha.daemon.child_status import timer_status
+        from fastha.runtime.child_status import timer_status
 
         instances: list[dict[str, object]] = []
         groups: list[dict[str, object]] = []

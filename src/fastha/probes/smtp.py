@@ -8,9 +8,9 @@ import asyncio
 import socket
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import connect, describe_error, open_socket
 from fastha.check.spec import SmtpSpec
+from fastha.probes import ProbeContext
+from fastha.probes._net import connect, describe_error, open_socket
 
 MAX_LINE = 4096
 

@@ -50,8 +50,10 @@ def _when(ts: float | None) -> str:
     if not ts:
         return "0 (Thu Jan  1 00:00:00 1970)"
     frac = f"{ts % 1:.6f}"[1:]
-    return f"{ts:.6f} ({time.strftime('%a %b %e %H:%M:%S', time.localtime(ts))}{frac} " \
-           f"{time.strftime('%Y', time.localtime(ts))})"  # fmt: skip
+    return (
+        f"{ts:.6f} ({time.strftime('%a %b %e %H:%M:%S', time.localtime(ts))}{frac} "
+        f"{time.strftime('%Y', time.localtime(ts))})"
+    )
 
 
 def _globals(config: Any) -> list[str]:
@@ -113,9 +115,13 @@ def vrrp_data_text(config: Any, status: dict[str, Any]) -> str:
         if evips:
             out.append(f"   Virtual IP Excluded ({len(evips)}):")
             out.extend(f"     {v}" for v in evips)
-        for key, label in (("script_master", "Master"), ("script_backup", "Backup"),
-                           ("script_fault", "Fault"), ("script_stop", "Stop"),
-                           ("script", "Generic")):  # fmt: skip
+        for key, label in (
+            ("script_master", "Master"),
+            ("script_backup", "Backup"),
+            ("script_fault", "Fault"),
+            ("script_stop", "Stop"),
+            ("script", "Generic"),
+        ):
             if d.get(key):
                 out.append(f"   {label} state transition script = {d[key]}")
     return "\n".join(out) + "\n"
@@ -167,7 +173,9 @@ def checker_data_text(config: Any, status: dict[str, Any]) -> str:
             out.append(f"     Inhibit on failure = {'yes' if rs['inhibit_on_failure'] else 'no'}")
             out.append(f"     Last check = {rs['last_check']}")
             for c in rs.get("checks") or []:
-                out.append(f"     Checker = {c['check']}: {c['state']}, "
-                           f"{c['successes']} ok / {c['failures']} failed"
-                           + (", suspended" if c.get("suspended") else ""))  # fmt: skip
+                out.append(
+                    f"     Checker = {c['check']}: {c['state']}, "
+                    f"{c['successes']} ok / {c['failures']} failed"
+                    + (", suspended" if c.get("suspended") else "")
+                )
     return "\n".join(out) + "\n"

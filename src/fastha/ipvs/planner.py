@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from fastha.check.ipvs_model import Dest, Service, ServiceKey
+from fastha.ipvs.model import Dest, Service, ServiceKey
 
 
 class OpKind(Enum):
@@ -60,9 +60,9 @@ def plan(
     svc_ops: list[Op] = []
     dest_ops: list[Op] = []
 
-    for key, cur in have.items():
+    for key, gone in have.items():
         if key not in want and (flush or key in owned_svcs):
-            del_svcs.append(Op(OpKind.DEL_SERVICE, cur))
+            del_svcs.append(Op(OpKind.DEL_SERVICE, gone))
 
     for key, new in want.items():
         cur = have.get(key)

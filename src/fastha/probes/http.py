@@ -29,15 +29,18 @@ import asyncio
 import hashlib
 import os
 import socket
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import regex
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import ProbeTimeout, connect, describe_error, open_socket
-from fastha.check.spec import Endpoint, HttpProtocol, HttpSpec, UrlSpec
+from fastha.check.spec import Endpoint, HttpSpec, UrlSpec
+from fastha.config.model_lvs import HttpProtocol
+from fastha.probes import ProbeContext
+from fastha.probes._net import ProbeTimeout, connect, describe_error, open_socket
 
 MAX_HEADER = 64 * 1024
 # Bytes of the body the regex sees, from regex_min_offset: what is kept of a body.
@@ -139,9 +142,10 @@ class _Response(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses: duck-typed.
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self.request)  # type: ignore[attr-defined]
+        # A stream transport (create_connection), but uvloop's are not asyncio.Transport
+        # subclasses: cast, not isinstance.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
     def _finish(self, exc: BaseException | None = None) -> None:
         if self.done.done():
@@ -264,19 +268,33 @@ async def fetch(
             md5=url.digest is not None,
             window=regex_window(url),
         )
-        kw: dict[str, object] = {}
+        tls: ssl.SSLContext | None = None
+        server_hostname: str | None = None
+        handshake_timeout: float | None = None
         if spec.tls is not None:
-            kw["ssl"] = ctx.tls_context(spec.tls)
+            tls = ctx.tls_context(spec.tls)
             # An IP literal is never sent as SNI (and asyncio wants some name).
             sni = url.virtualhost if spec.enable_sni and url.virtualhost else None
-            kw["server_hostname"] = sni or str(ep.host)
-            kw["ssl_handshake_timeout"] = ep.connect_timeout
+            server_hostname = sni or str(ep.host)
+            handshake_timeout = ep.connect_timeout
         async with asyncio.timeout(ep.connect_timeout):
             if sock is None:  # no socket options: the loop connects (cheaper in uvloop)
-                where = {"host": str(ep.host), "port": ep.port}
-                transport, _ = await loop.create_connection(lambda: proto, **where, **kw)
+                transport, _ = await loop.create_connection(
+                    lambda: proto,
+                    str(ep.host),
+                    ep.port,
+                    ssl=tls,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=handshake_timeout,
+                )
             else:
-                transport, _ = await loop.create_connection(lambda: proto, sock=sock, **kw)
+                transport, _ = await loop.create_connection(
+                    lambda: proto,
+                    sock=sock,
+                    ssl=tls,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=handshake_timeout,
+                )
                 sock = None  # the transport owns it now
             return await proto.done
     except TimeoutError as exc:

@@ -1,4 +1,4 @@
-"""The children's entry point: `python -m fastha.daemon.child vrrp|check|sleep ...`.
+"""The children's entry point: `python -m fastha.runtime.child vrrp|check|sleep ...`.
 
 The parent (fastha.daemon.supervisor) spawns `vrrp` and `check`; each loads the
 configuration the parent validated (its snapshot, $FASTHA_CONFIG_SNAPSHOT; the file only
@@ -45,14 +45,19 @@ def die_with_parent(signum: int = signal.SIGKILL) -> None:
 
 
 def _logging(args: argparse.Namespace, name: str) -> None:
-    from fastha.daemon import logs
+    from fastha.runtime import logs
 
-    logs.configure(name, console=args.log_console, syslog=not args.no_syslog,
-                   detail=args.log_detail, facility=logs.parse_facility(args.log_facility))  # fmt: skip
+    logs.configure(
+        name,
+        console=args.log_console,
+        syslog=not args.no_syslog,
+        detail=args.log_detail,
+        facility=logs.parse_facility(args.log_facility),
+    )
 
 
 def _reloader(args: argparse.Namespace) -> Any:
-    from fastha.daemon import child_status
+    from fastha.runtime import child_status
 
     return lambda: child_status.reload_config(args.file, args.config_id)
 
@@ -60,7 +65,7 @@ def _reloader(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
-    from fastha.daemon import child_status
+    from fastha.runtime import child_status
 
     snapshot = os.environ.get(child_status.ENV_SNAPSHOT)
     if snapshot:
@@ -75,8 +80,7 @@ def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
         log.error("%s", diag)
     # As the parent: run with keepalived's fallbacks, stop only where keepalived does.
     if not result.starts(vrrp=vrrp):
-        log.error("%s: configuration has errors keepalived stops on; child not starting",
-                  args.file)  # fmt: skip
+        log.error("%s: configuration has errors keepalived stops on; child not starting", args.file)
         sys.exit(EXIT_FATAL)
     return result.config
 
@@ -100,7 +104,7 @@ def _check(args: argparse.Namespace) -> int:
     _logging(args, "fastha_checker")
     config = _load(args, vrrp=False)
     from fastha.check.runner import CheckOptions, run_checker
-    from fastha.daemon.dumpfiles import check_data_file
+    from fastha.runtime.dumpfiles import check_data_file
 
     options = CheckOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))
     if args.data_file:
@@ -110,7 +114,7 @@ def _check(args: argparse.Namespace) -> int:
 
 async def _obey_signals(args: argparse.Namespace) -> int:
     """The stub: record signals, stop on TERM/INT, answer `status`."""
-    from fastha.daemon import child_status
+    from fastha.runtime import child_status
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -157,7 +161,7 @@ async def _obey_signals(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastha.daemon.child")
+    parser = argparse.ArgumentParser(prog="python -m fastha.runtime.child")
     sub = parser.add_subparsers(dest="kind", required=True)
     for kind in ("vrrp", "check"):
         p = sub.add_parser(kind)
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     die_with_parent()
     if args.kind in ("vrrp", "check"):
-        from fastha.daemon.proctitle import set_title
+        from fastha.runtime.proctitle import set_title
 
         set_title(args.kind, (argv if argv is not None else sys.argv[1:])[1:])
     if args.kind == "vrrp":

@@ -11,9 +11,9 @@ import os
 import socket
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import describe_error, open_socket
 from fastha.check.spec import UdpSpec
+from fastha.probes import ProbeContext
+from fastha.probes._net import describe_error, open_socket
 
 
 def reply_matches(pattern: str, reply: bytes) -> bool:

@@ -17,14 +17,18 @@ class ProbeTimeout(Exception):
     pass
 
 
-def sockaddr(ep: Endpoint) -> tuple[socket.AddressFamily, tuple]:
+# An AF_INET or AF_INET6 socket address: (host, port) or (host, port, flowinfo, scope_id).
+SockAddr = tuple[str, int] | tuple[str, int, int, int]
+
+
+def sockaddr(ep: Endpoint) -> tuple[socket.AddressFamily, SockAddr]:
     if ep.host.version == 6:
         scope = socket.if_nametoindex(ep.bind_if) if ep.bind_if else 0
         return socket.AF_INET6, (str(ep.host), ep.port, 0, scope)
     return socket.AF_INET, (str(ep.host), ep.port)
 
 
-def open_socket(ep: Endpoint, kind: int, proto: int = 0) -> tuple[socket.socket, tuple]:
+def open_socket(ep: Endpoint, kind: int, proto: int = 0) -> tuple[socket.socket, SockAddr]:
     """A non-blocking socket bound as the checker asks; returns it and the peer address."""
     family, addr = sockaddr(ep)
     sock = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, proto)
@@ -52,7 +56,7 @@ def _wake(fut: asyncio.Future[None], exc: BaseException | None) -> None:
             fut.set_exception(exc)
 
 
-async def connect(sock: socket.socket, addr: tuple, timeout: float) -> None:
+async def connect(sock: socket.socket, addr: SockAddr, timeout: float) -> None:
     """Connect a non-blocking socket; OSError on refusal, ProbeTimeout past `timeout`."""
     err = sock.connect_ex(addr)
     if err == 0:

@@ -13,9 +13,9 @@ import dns.message
 import dns.rdatatype
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import describe_error, open_socket
 from fastha.check.spec import DnsSpec
+from fastha.probes import ProbeContext
+from fastha.probes._net import describe_error, open_socket
 
 _query_cache: dict[tuple[str, str], bytes] = {}
 

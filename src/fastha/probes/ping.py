@@ -14,9 +14,9 @@ import socket
 import struct
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import describe_error, open_socket
 from fastha.check.spec import PingSpec
+from fastha.probes import ProbeContext
+from fastha.probes._net import SockAddr, describe_error, open_socket
 
 ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 ICMP6_ECHO, ICMP6_ECHOREPLY = 128, 129
@@ -29,7 +29,7 @@ _dgram_ok: dict[int, bool] = {}
 def inet_checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     s = (s >> 16) + (s & 0xFFFF)
     s += s >> 16
     return ~s & 0xFFFF
@@ -44,7 +44,7 @@ def echo_request(v6: bool, ident: int, seq: int, payload: bytes) -> bytes:
     return struct.pack("!BBHHH", t, 0, csum, ident, seq) + payload
 
 
-def _open(spec: PingSpec) -> tuple[socket.socket, tuple, bool]:
+def _open(spec: PingSpec) -> tuple[socket.socket, SockAddr, bool]:
     v6 = spec.endpoint.host.version == 6
     proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
     if _dgram_ok.get(proto, True):
@@ -82,7 +82,7 @@ async def probe(spec: PingSpec, ctx: ProbeContext) -> Outcome:
     except OSError as exc:
         return Outcome(False, f"socket: {describe_error(exc)}")
     try:
-        addr = (addr[0], 0, 0, addr[3]) if v6 else (addr[0], 0)
+        addr = (addr[0], 0, 0, addr[3]) if len(addr) == 4 else (addr[0], 0)
         sock.connect(addr)
         await loop.sock_sendall(sock, echo_request(v6, _ident, seq, payload))
         async with asyncio.timeout(spec.endpoint.connect_timeout):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
-from fastha.check.probes._net import connect, describe_error, open_socket
 from fastha.check.spec import TcpSpec
+from fastha.probes import ProbeContext
+from fastha.probes._net import connect, describe_error, open_socket
 
 _OK = Outcome(True)
 

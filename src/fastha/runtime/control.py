@@ -7,7 +7,7 @@ Design (the simplest that stays robust when a child is busy, dead or restarting)
   chmod from letting them in).
 - Each child listens on its own socket (`/run/fastha/vrrp.sock`, `check.sock`), given to
   it in `$FASTHA_CHILD_SOCKET` by the parent, and answers the same protocol from a
-  callable run on its own loop (`fastha.daemon.child_status`). The parent proxies:
+  callable run on its own loop (`fastha.runtime.child_status`). The parent proxies:
   `status` and `dump` ask each running child with a timeout and put its answer (or the
   error: "not running", "timed out") under the child's name. Nothing is cached, so an
   answer is never stale, and a wedged child cannot wedge the parent.
@@ -38,7 +38,6 @@ import orjson
 
 log = logging.getLogger("fastha.daemon")
 
-DEFAULT_CONTROL_SOCKET = "/run/fastha/control.sock"
 MAX_REQUEST = 1 << 20  # one request line
 MAX_RESPONSE = 64 << 20  # a dump of a large configuration
 ROOT_ONLY: frozenset[int] = frozenset({0})
@@ -53,7 +52,7 @@ class ControlError(Exception):
 def peer_uid(sock: socket.socket | Any) -> int:
     """The connecting process's uid (SO_PEERCRED: pid, uid, gid as three ints)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", raw)
+    uid: int = struct.unpack("3i", raw)[1]
     return uid
 
 

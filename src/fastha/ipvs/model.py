@@ -1,4 +1,4 @@
-"""Desired and kernel IPVS state as small frozen values (pure: stdlib only).
+"""Desired and kernel IPVS state as small frozen values (pure: no I/O).
 
 The application maps keepalived's ``virtual_server``/``real_server`` model onto these; the
 driver (``fastha.drivers.ipvs``) dumps the kernel into the same types, so the planner
@@ -7,13 +7,15 @@ compares like with like. Field names follow <linux/ip_vs.h>; values are the kern
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
-AF_INET = socket.AF_INET
-AF_INET6 = socket.AF_INET6
-PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
+from fastha.wire import AF_INET, AF_INET6, family_of
+
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_SCTP = 132
+PROTOCOLS = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "sctp": IPPROTO_SCTP}
 
 
 class Fwd(IntEnum):
@@ -54,15 +56,16 @@ class SvcFlags(IntFlag):
     SCHED3 = 0x0020
 
 
-SCHED_FLAG_NAMES = {"sh-fallback": SvcFlags.SCHED1, "sh-port": SvcFlags.SCHED2,
-                    "mh-fallback": SvcFlags.SCHED1, "mh-port": SvcFlags.SCHED2,
-                    "flag-1": SvcFlags.SCHED1, "flag-2": SvcFlags.SCHED2,
-                    "flag-3": SvcFlags.SCHED3}  # fmt: skip
+SCHED_FLAG_NAMES = {
+    "sh-fallback": SvcFlags.SCHED1,
+    "sh-port": SvcFlags.SCHED2,
+    "mh-fallback": SvcFlags.SCHED1,
+    "mh-port": SvcFlags.SCHED2,
+    "flag-1": SvcFlags.SCHED1,
+    "flag-2": SvcFlags.SCHED2,
+    "flag-3": SvcFlags.SCHED3,
+}
 USER_FLAGS = ~SvcFlags.HASHED & 0xFFFFFFFF
-
-
-def family_of(addr: str) -> int:
-    return AF_INET6 if ":" in addr else AF_INET
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,7 @@ class Service:
 
     addr: str = ""
     port: int = 0
-    protocol: int = socket.IPPROTO_TCP
+    protocol: int = IPPROTO_TCP
     fwmark: int = 0
     af: int = 0  # 0: from addr (AF_INET for a fwmark service)
     scheduler: str = "wlc"

@@ -54,7 +54,7 @@ ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
 
 
 def _table() -> dict[str, ProbeFn]:
-    from fastha.check.probes import dns, file, http, misc, ping, smtp, tcp, udp
+    from fastha.probes import dns, file, http, misc, ping, smtp, tcp, udp
 
     return {
         "TCP_CHECK": tcp.probe,

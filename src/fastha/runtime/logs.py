@@ -81,9 +81,11 @@ class _NonBlockingSysLog(SysLogHandler):
     fit the socket's queue is dropped (counted), never waited for."""
 
     dropped = 0
+    socket: socket.socket  # set by SysLogHandler; typeshed does not declare it
 
-    def _connect_unixsocket(self, address: str) -> None:  # type: ignore[override]
-        super()._connect_unixsocket(address)
+    def _connect_unixsocket(self, address: str) -> None:
+        # CPython's private helper (absent from typeshed), also called on reconnect.
+        super()._connect_unixsocket(address)  # type: ignore[misc]
         self.socket.setblocking(False)
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -3,7 +3,7 @@
 The parent gives each child, in its environment:
 
 - `FASTHA_CHILD_SOCKET`: where to answer `status` and `dump` (the control protocol of
-  `fastha.daemon.control`, root only). The parent proxies `fastha status` to it.
+  `fastha.runtime.control`, root only). The parent proxies `fastha status` to it.
 - `FASTHA_CONFIG_SNAPSHOT`: the configuration the parent validated last, pickled to a
   file in its run dir (`write_snapshot`, atomically, mode 0600; read back only from a
   root-owned 0600 regular file in a root-owned directory, see `read_snapshot`). A child loads it at
@@ -15,7 +15,7 @@ The parent gives each child, in its environment:
 
 In the child's runner, inside its running loop:
 
-    from fastha.daemon import child_status
+    from fastha.runtime import child_status
 
     server = await child_status.serve_from_env({
         "status": lambda req: runner.status_dict(),   # JSON-able, see fastha.daemon.metrics
@@ -39,10 +39,13 @@ import os
 import pickle
 import types
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from fastha.daemon.control import ROOT_ONLY, Handler, JsonServer
 from fastha.drivers.files import read_private, write_atomic
+from fastha.runtime.control import ROOT_ONLY, Handler, JsonServer
+
+if TYPE_CHECKING:
+    from fastha.config.model import Config
 
 log = logging.getLogger("fastha.daemon")
 
@@ -63,10 +66,12 @@ def _mappingproxy(data: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
 
 class _Pickler(pickle.Pickler):
     # The config model freezes its mappings in mappingproxy, which pickle refuses.
-    dispatch_table: ClassVar[dict[Any, Any]] = {
-        **copyreg.dispatch_table,
-        types.MappingProxyType: lambda m: (_mappingproxy, (dict(m),)),
-    }
+    dispatch_table = types.MappingProxyType(
+        {
+            **copyreg.dispatch_table,
+            types.MappingProxyType: lambda m: (_mappingproxy, (dict(m),)),
+        }
+    )
 
 
 def dump_config(config: Any) -> bytes:
@@ -124,7 +129,7 @@ async def close(server: JsonServer | None) -> None:
         await server.close()
 
 
-def reload_config(path: str | None = None, config_id: str | None = None) -> Any:
+def reload_config(path: str | None = None, config_id: str | None = None) -> Config | None:
     """The configuration for a reload: the new model, or None (errors logged, keep
     running the old one). The parent's snapshot when there is one ($FASTHA_CONFIG_SNAPSHOT),
     else the file re-read and validated here (errors with file:line)."""
@@ -134,7 +139,8 @@ def reload_config(path: str | None = None, config_id: str | None = None) -> Any:
     snapshot = os.environ.get(ENV_SNAPSHOT)
     if snapshot:
         try:
-            return read_snapshot(snapshot)
+            config: Config = read_snapshot(snapshot)  # what the parent pickled
+            return config
         except SnapshotError as exc:
             log.error("Reload: %s; keeping the running configuration", exc)
             return None
@@ -150,7 +156,8 @@ def reload_config(path: str | None = None, config_id: str | None = None) -> Any:
     if not result.ok:
         log.error("Reload: %s has errors; keeping the running configuration", path)
         return None
-    return result.config
+    loaded: Config = result.config
+    return loaded
 
 
 def timer_status(timer: Any) -> dict[str, Any]:

@@ -7,9 +7,9 @@ down."""
 from __future__ import annotations
 
 from fastha.check.health import Outcome
-from fastha.check.probes import ProbeContext
 from fastha.check.spec import MiscSpec
-from fastha.drivers.scripts import Script
+from fastha.config.invocation import Script
+from fastha.probes import ProbeContext
 
 
 async def probe(spec: MiscSpec, ctx: ProbeContext) -> Outcome:

@@ -33,8 +33,8 @@ def set_title(role: str, args: list[str] | None = None) -> None:
     try:
         import setproctitle
     except ImportError:  # a dependency; without it only the name below changes
-        setproctitle = None
-    if setproctitle is not None:
+        pass
+    else:
         setproctitle.setproctitle(title)
     # comm as well, whatever setproctitle did with it (it is cut to 15 bytes).
     with contextlib.suppress(OSError, AttributeError):

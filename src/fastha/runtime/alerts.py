@@ -150,7 +150,6 @@ class CheckerAlerts(_Base):
                 self.seen_quorum[vi] = v.quorum_up
                 if self.vs_flags[vi]:
                     if v.quorum_up:
-                        self.smtp.virtual_server(p.name, "UP",
-                                                 "=> Gained quorum <=")  # fmt: skip
+                        self.smtp.virtual_server(p.name, "UP", "=> Gained quorum <=")
                     else:
                         self.smtp.virtual_server(p.name, "DOWN", "=> Lost quorum <=")

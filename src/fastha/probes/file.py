@@ -6,9 +6,9 @@ integer (missing or unreadable: 0). With weight 0 any non-zero value is a failur
 from __future__ import annotations
 
 from fastha.check.health import IPVS_WEIGHT_MAX, Outcome
-from fastha.check.probes import ProbeContext
 from fastha.check.spec import FileSpec
 from fastha.drivers.files import read_small
+from fastha.probes import ProbeContext
 
 
 def read_value(path: str) -> int:
