@@ -44,9 +44,9 @@ def conf_text(n_svc: int, n_dest: int) -> str:
 
 async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
     """Runs inside UML."""
-    from fastha.check.runner import CheckerRunner, CheckOptions
     from fastha.config.loader import load
     from fastha.drivers.ipvs import IPVS
+    from fastha.runtime.check.runner import CheckerRunner, CheckOptions
 
     n = n_svc * (n_dest + 1)
     res: dict[str, list[float]] = {"load": [], "build": [], "start": [], "stop": [],
@@ -80,11 +80,11 @@ async def guest(n_svc: int, n_dest: int, rounds: int) -> dict:
                 # Reload (the config already parsed: the parse is timed as "load").
                 same = load(fh.name).config
                 t0 = time.perf_counter()
-                assert await runner.reload(same) is not None
+                assert await runner.reloader.reload(same) is not None
                 res["reload_same"].append(time.perf_counter() - t0)
                 assert runner.counters.last_reload_ops == 0
                 t0 = time.perf_counter()
-                assert await runner.reload(changed) is not None
+                assert await runner.reloader.reload(changed) is not None
                 res["reload_one"].append(time.perf_counter() - t0)
                 assert runner.counters.last_reload_ops == 1
                 t0 = time.perf_counter()

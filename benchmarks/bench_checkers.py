@@ -27,7 +27,6 @@ import time
 import uvloop
 
 from fastha.check.health import Health
-from fastha.check.scheduler import Scheduler
 from fastha.check.spec import (
     Check,
     Endpoint,
@@ -41,6 +40,7 @@ from fastha.check.spec import (
     VsPlan,
 )
 from fastha.probes import ProbeContext
+from fastha.runtime.check.scheduler import Scheduler
 
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 

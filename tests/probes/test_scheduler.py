@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from fastha.check.health import Changed, Health, Log, Notify, Outcome
-from fastha.check.scheduler import Scheduler
 from fastha.check.spec import RsKey, build_plan
 from fastha.config.loader import load
+from fastha.runtime.check.scheduler import Scheduler
 
 from .conftest import run
 from .servers import HttpServer, free_port

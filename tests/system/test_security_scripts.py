@@ -191,10 +191,10 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     (Against keepalived, with its checker running: tests/ipvs/inside/test_security_checker.py)
     """
     from fastha.check.health import Notify
-    from fastha.check.runner import CheckerRunner
     from fastha.check.spec import MiscSpec, build_plan
     from fastha.config.loader import load
     from fastha.probes import ProbeContext, run_probe
+    from fastha.runtime.check.runner import CheckerRunner
 
     st = stage(workdir, attacker)
     attack(st, attacker, ("notify",))
@@ -219,7 +219,7 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     misc = [c.probe for c in plan.checks if isinstance(c.probe, MiscSpec)]
     attack(st, attacker, ("dir", "link", "file"))
 
-    # Every notify and quorum script through the checker's own _notify, and every
+    # Every notify and quorum script through the checker's own notifications, and every
     # MISC_CHECK left in the plan through the MISC_CHECK probe.
     events = []
     for i, vs in enumerate(plan.virtual_servers):
@@ -231,7 +231,7 @@ def test_security_checker_scripts(attacker: pwd.struct_passwd, workdir: Path) ->
     async def run_all() -> None:
         checker = CheckerRunner(config)
         try:
-            tasks = [t for t in map(checker._notify, events) if t is not None]
+            tasks = [t for t in map(checker.notifications.notify, events) if t is not None]
             assert all(r.ok for r in await asyncio.gather(*tasks))
             ctx = ProbeContext(scripts=checker.scripts)
             for m in misc:

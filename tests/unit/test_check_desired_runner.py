@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from fastha.check.health import Outcome
-from fastha.check.runner import CheckerRunner, CheckOptions
 from fastha.config.loader import load
 from fastha.drivers.ipvs import ApplyResult
 from fastha.ipvs.model import Dest, Service, Timeouts
 from fastha.ipvs.planner import Op, apply
+from fastha.runtime.check.runner import CheckerRunner, CheckOptions
 
 pytestmark = pytest.mark.unit
 
@@ -96,11 +96,10 @@ def weights(ipvs: ModelIPVS) -> dict[str, dict[str, int]]:
 
 
 async def _start(r: CheckerRunner, ipvs: ModelIPVS) -> None:
-    r.ipvs = ipvs  # type: ignore[assignment]
-    r._wake = asyncio.Event()
+    r.reconciler.open(ipvs)  # type: ignore[arg-type]  # ModelIPVS: the driver's calls only
     r.on_actions(r.health.start())
-    await r.reconcile(range(len(r.table)))
-    r._dirty.clear()
+    await r.reconciler.reconcile(range(len(r.table)))
+    r.reconciler.dirty.clear()
 
 
 def test_edges_touch_only_the_changed_virtual_servers(tmp_path: Path, caplog) -> None:
@@ -120,8 +119,8 @@ def test_edges_touch_only_the_changed_virtual_servers(tmp_path: Path, caplog) ->
         for _ in range(2):
             _, actions = r.health.feed(cid, Outcome(False))
             r.on_actions(actions)
-        assert r._dirty == {0}
-        ops = await r.reconcile(r._dirty)
+        assert r.reconciler.dirty == {0}
+        ops = await r.reconciler.reconcile(r.reconciler.dirty)
         assert [str(o) for o in ops] == ["del_dest TCP 10.0.0.1:80 -> 192.168.1.2:80"]
 
     asyncio.run(main())
@@ -149,22 +148,22 @@ def test_an_edge_during_a_pass_is_logged_once(tmp_path: Path, caplog) -> None:
         await _start(r, ipvs)
         down(1)  # 192.168.1.2, in 10.0.0.1:80
         ipvs.dumping, ipvs.gate = asyncio.Event(), asyncio.Event()
-        first = asyncio.create_task(r.reconcile(set(r._dirty)))
-        r._dirty.clear()
+        first = asyncio.create_task(r.reconciler.reconcile(set(r.reconciler.dirty)))
+        r.reconciler.dirty.clear()
         await ipvs.dumping.wait()
         down(0)  # 192.168.1.1 (both virtual servers) while the first pass dumps
         ipvs.gate.set()
         assert [str(o) for o in await first] == ["del_dest TCP 10.0.0.1:80 -> 192.168.1.2:80"]
-        ops = await r.reconcile(r._dirty)
+        ops = await r.reconciler.reconcile(r.reconciler.dirty)
         assert sorted(str(o) for o in ops) == [
             "del_dest TCP 10.0.0.1:80 -> 192.168.1.1:80",
             "del_dest TCP 10.0.0.2:80 -> 192.168.1.1:80",
         ]
-        assert r._logged == set()
+        assert r.reconciler.logged == set()
 
     asyncio.run(main())
-    runner_lines = [rec.getMessage() for rec in caplog.records if rec.module == "runner"]
-    assert not any(ln.startswith("Removing service") for ln in runner_lines), runner_lines
+    ops_lines = [rec.getMessage() for rec in caplog.records if rec.module == "reconciler"]
+    assert not any(ln.startswith("Removing service") for ln in ops_lines), ops_lines
 
 
 @pytest.mark.parametrize(

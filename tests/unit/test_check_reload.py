@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from tests.unit.test_check_desired_runner import ModelIPVS
 
-from fastha.check.runner import CheckerRunner, CheckOptions
 from fastha.config.loader import load
 from fastha.ipvs.model import Dest, Service
+from fastha.runtime.check.runner import CheckerRunner, CheckOptions
 
 pytestmark = pytest.mark.unit
 
@@ -133,7 +133,7 @@ def test_reload_changes_only_what_changed(tmp_path: Path, caplog) -> None:
 
         # (a) unchanged file: no operation, no probe restarted, same checker state.
         rig.ipvs.applied.clear()
-        diff = await r.reload_from_file()
+        diff = await r.reloader.reload_from_file()
         assert diff is not None and diff.unchanged == [0, 1] and diff.checks_kept == 2
         assert rig.ops() == [] and r.counters.last_reload_ops == 0
         assert weights(rig.ipvs) == before
@@ -142,7 +142,7 @@ def test_reload_changes_only_what_changed(tmp_path: Path, caplog) -> None:
 
         # (b) one real server's weight: exactly one edit.
         rig.path.write_text(vs("10.0.0.1", rs(p, 7), rs(down)) + vs("10.0.0.2", rs(p)))
-        diff = await r.reload_from_file()
+        diff = await r.reloader.reload_from_file()
         assert diff is not None and diff.changed == [0] and diff.checks_new == 0
         assert rig.ops() == [f"edit_dest TCP 10.0.0.1:80 -> 127.0.0.1:{p}"]
         assert weights(rig.ipvs)["TCP 10.0.0.1:80"][f"127.0.0.1:{p}"] == 7
@@ -150,7 +150,7 @@ def test_reload_changes_only_what_changed(tmp_path: Path, caplog) -> None:
         # (c) a virtual server removed and another added.
         rig.ipvs.applied.clear()
         rig.path.write_text(vs("10.0.0.1", rs(p, 7), rs(down)) + vs("10.0.0.3", rs(p)))
-        diff = await r.reload_from_file()
+        diff = await r.reloader.reload_from_file()
         assert diff is not None and diff.added == [1] and diff.removed == [1]
         assert rig.ops() == ["del_service TCP 10.0.0.2:80", "add_service TCP 10.0.0.3:80",
                              f"add_dest TCP 10.0.0.3:80 -> 127.0.0.1:{p}"]  # fmt: skip
@@ -161,18 +161,18 @@ def test_reload_changes_only_what_changed(tmp_path: Path, caplog) -> None:
         # (e) a broken file: nothing changes.
         rig.ipvs.applied.clear()
         rig.path.write_text("virtual_server 10.0.0.1 80 {\n    lvs_sched nosuch\n}\n")
-        assert await r.reload_from_file() is None
+        assert await r.reloader.reload_from_file() is None
         assert rig.ops() == [] and r.counters.reload_failures == 1
         assert weights(rig.ipvs) == table
 
         # A real server dropped from the config goes; the foreign one stays.
         rig.path.write_text(vs("10.0.0.1", rs(p, 7)) + vs("10.0.0.3", rs(p)))
-        await r.reload_from_file()
+        await r.reloader.reload_from_file()
         assert rig.ops() == []  # the dropped one was already out (health down)
         # A virtual server left with no real server is dropped, as keepalived drops it
         # ("has no real servers - ignoring"): its service goes, with what was in it.
         rig.path.write_text(vs("10.0.0.1") + vs("10.0.0.3", rs(p)))
-        await r.reload_from_file()
+        await r.reloader.reload_from_file()
         assert rig.ops() == ["del_service TCP 10.0.0.1:80"]
         assert "TCP 10.0.0.1:80" not in weights(rig.ipvs)
         await r.stop()
@@ -202,7 +202,7 @@ def test_reload_new_alpha_checker_starts_down(tmp_path: Path) -> None:
         # until it succeeds (keepalived), then comes back: one removal, one add.
         extra = "        TCP_CHECK {\n            connect_timeout 1\n            alpha\n        }\n"
         rig.path.write_text(vs("10.0.0.1", rs(p)[: -len("    }\n")] + extra + "    }\n"))
-        diff = await r.reload_from_file()
+        diff = await r.reloader.reload_from_file()
         assert diff is not None and diff.checks_new == 1 and diff.checks_kept == 1
         await until(lambda: len(rig.ops()) >= 2, "down then up")
         assert rig.ops()[:2] == [f"del_dest TCP 10.0.0.1:80 -> 127.0.0.1:{p}",
@@ -240,7 +240,7 @@ def test_ha_suspend_follows_the_virtual_address(tmp_path: Path, caplog) -> None:
         assert sched.suspended == {cid}
         # A reload that drops ha_suspend resumes it.
         rig.path.write_text(vs("10.0.0.1", rs(p)) + vs("10.0.0.2", rs(p2)))
-        await r.reload_from_file()
+        await r.reloader.reload_from_file()
         assert sched.suspended == set()
         await r.stop()
 

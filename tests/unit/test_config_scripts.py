@@ -389,3 +389,23 @@ def test_unbalanced_quote_is_reported_and_never_reaches_the_vrrp_child(tmp_path:
     spec = vrrp_spec(result.config)
     assert spec.scripts == {}
     assert spec.instances[0].notify == {} and spec.instances[0].track_scripts == ()
+
+
+def test_command_lines_have_one_tokenizer() -> None:
+    """Validation and every process that runs scripts split a command line the same way:
+    keepalived's tokenizer, through fastha.config.scripts only (no shlex anywhere)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "fastha"
+    shlex_users, splitters = [], []
+    for path in sorted(src.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                shlex_users += [path.name for a in node.names if a.name == "shlex"]
+            elif isinstance(node, ast.ImportFrom) and node.module == "shlex":
+                shlex_users.append(path.name)
+            elif isinstance(node, ast.Name) and node.id == "split_quoted_escaped":
+                splitters.append(str(path.relative_to(src)))
+    assert not shlex_users
+    assert set(splitters) <= {"config/lexer.py", "config/scripts.py"}, splitters

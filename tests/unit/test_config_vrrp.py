@@ -336,9 +336,9 @@ VIP = " virtual_ipaddress { 10.0.0.1 }"
             ExitCode.OK,
         ),
         (
-            one(" version 2\n virtual_ipaddress { fe80::1 }"),
+            one(" version 2\n strict_mode\n virtual_ipaddress { fe80::1 }"),
             "(V) cannot use IPv6 with VRRP version 2; setting version 3",
-            ExitCode.OK,
+            ExitCode.CONFIG,  # keepalived -t: 5
         ),
         (
             one(" virtual_ipaddress { 10.0.0.1\n 2001:db8::1 }"),

@@ -18,10 +18,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from fastha.check.runner import CheckerRunner
 from fastha.cli.status import render
 from fastha.config.loader import load
 from fastha.runtime import alerts as alerts_mod
+from fastha.runtime.check.runner import CheckerRunner
 from fastha.runtime.dumpfiles import (
     check_data_file,
     checker_data_text,

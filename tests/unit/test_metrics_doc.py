@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fastha.check.scheduler import ProbeDurations
 from fastha.daemon.metrics import render
+from fastha.runtime.check.scheduler import ProbeDurations
 
 pytestmark = pytest.mark.unit
 

@@ -442,7 +442,10 @@ def test_backup_ignores_vip_claims() -> None:
 
 
 def test_strict_master_ignores_lower_priority_silently() -> None:
-    m = started_master(priority=200, strict=True)
+    # What fastha.config.normalise_vrrp makes of vrrp_strict: no advert, no GARP repeat.
+    m = started_master(
+        priority=200, strict=True, lower_prio_no_advert=True, garp_lower_prio_repeat=0
+    )
     acts = m.handle(AdvertReceived("192.0.2.20", 100, 100), T0 + 10 * S)
     assert acts == (Notify(NotifyKind.MASTER_RX_LOWER_PRI, 200),)
 
@@ -559,19 +562,13 @@ def test_shutdown_before_startup() -> None:
 # -- params -------------------------------------------------------------------------
 
 
-def test_keepalived_param_fixups() -> None:
-    p, warns = InstanceParams("VI", initial_state=State.MASTER, nopreempt=True).normalised()
-    assert not p.nopreempt and any("nopreempt will not work" in w for w in warns)
-    p, _ = InstanceParams("VI", preempt_delay_ns=S, nopreempt=True).normalised()
-    assert p.preempt_delay_ns == 0
-    p, _ = InstanceParams("VI", version=2, adver_int_cs=150).normalised()
-    assert p.adver_int_cs == 200
-    p, _ = InstanceParams("VI", strict=True, down_timer_adverts=1).normalised()
-    assert p.down_timer_adverts == 3
-    p, _ = InstanceParams("VI", strict=True, initial_state=State.MASTER).normalised()
-    assert p.initial_state == State.BACKUP
-    p, _ = InstanceParams("VI", priority=255, nopreempt=True).normalised()
-    assert not p.nopreempt and p.initial_state == State.MASTER
+def test_the_owner_starts_as_master_without_preempt_delay() -> None:
+    # RFC 5798 §6.4.1; keepalived's fix-ups of configured values are tested in
+    # tests/unit/test_config_normalise_vrrp.py.
+    p, warns = InstanceParams("VI", priority=255, preempt_delay_ns=S).normalised()
+    assert p.initial_state == State.MASTER and p.preempt_delay_ns == 0 and not warns
+    p, _ = InstanceParams("VI", priority=254, preempt_delay_ns=S, nopreempt=True).normalised()
+    assert p.initial_state == State.BACKUP and p.preempt_delay_ns == S and p.nopreempt
 
 
 # -- two routers ----------------------------------------------------------------------

@@ -4,8 +4,9 @@ Per implementation a lab with one director running ``--instances`` instances (VR
 1..K, one VIP each; alone, it is master of all) and a client capturing its adverts
 with tcpdump (kernel receive timestamps, ns). Over ``--seconds``:
 
-- CPU per 1,000 adverts: utime + stime of every process in the director's namespace
-  (/proc/PID/stat, before and after) over the adverts the capture saw in the window;
+- CPU per 1,000 adverts: nanoseconds of CPU of every process in the director's
+  namespace (``cpu.cpu_ns``: /proc/PID/task/*/schedstat, before and after) over the
+  adverts the capture saw in the window;
 - lateness of each advert against its instance's own fixed grid
   (``measure.grid_lateness_us``), pooled over the instances: p50/p99/p99.9/max;
 - adverts expected (K x seconds / advert_int) vs seen, and tcpdump's kernel drops.
@@ -29,7 +30,7 @@ from typing import Any, Literal
 
 import click
 
-from fastha.bench import measure, report
+from fastha.bench import cpu, measure, report
 from fastha.bench.failover import default_peer, impls_for, vrrp_version
 from fastha.bench.lab import (
     VRID_BASE,
@@ -39,12 +40,12 @@ from fastha.bench.lab import (
     LabError,
     LabSpec,
     need_tools,
+    ns_pids,
     teardown_on_signals,
     unique_name,
 )
 
 BACKUP_PRIORITY = 100
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def one(
@@ -69,12 +70,13 @@ def one(
         lab.wait_master("a", timeout=60 + 5 * advert_int)
         with lab.capture(pcap, "ip proto 112") as cap:
             time.sleep(max(0.5, 3 * advert_int))
-            cpu0, t0, m0 = lab.cpu_ticks("a"), time.time_ns(), time.monotonic()
+            ns = lab["a"].ns
+            cpu0, t0, m0 = cpu.cpu_ns(ns_pids(ns)), time.time_ns(), time.monotonic()
             end = m0 + seconds
             while (left := end - time.monotonic()) > 0:
                 time.sleep(min(left, 0.25))
                 tick(1)
-            cpu1, t1, m1 = lab.cpu_ticks("a"), time.time_ns(), time.monotonic()
+            cpu1, t1, m1 = cpu.cpu_ns(ns_pids(ns)), time.time_ns(), time.monotonic()
         src = lab["a"].ipv4
     frames = [f for f in measure.frames(pcap) if t0 <= f.ts_ns <= t1]
     nominal = advert_int * 1000
@@ -94,7 +96,7 @@ def one(
         iv = [(b - a) / 1e6 for a, b in itertools.pairwise(ts)]
         deviation += [abs(x - nominal) * 1000 for x in iv]
         over += sum(1 for x in iv if x > bound)
-    cpu_ms = (cpu1 - cpu0) * 1000 / CLK_TCK
+    cpu_ms = (cpu1 - cpu0) / 1e6
     wall = m1 - m0
     expected = instances * wall / advert_int
     return {
@@ -178,7 +180,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                 "cap drops",
             ],
             rows,
-            caption="CPU: /proc/PID/stat of the director's processes; lateness: capture, "
+            caption="CPU: ns, /proc/PID/task/*/schedstat of the director's processes; lateness: capture, "
             "against each instance's own grid; run one after the other",
         )
     ]

@@ -46,8 +46,6 @@ from fastha.config.model_lvs import (
     sorry_server_method,
 )
 from fastha.ipvs.model import (
-    AF_INET,
-    AF_INET6,
     PROTOCOLS,
     SCHED_FLAG_NAMES,
     Dest,
@@ -58,6 +56,7 @@ from fastha.ipvs.model import (
     TunFlags,
     TunType,
 )
+from fastha.wire import AF_INET, AF_INET6
 
 FWD = {Method.NAT: Fwd.MASQ, Method.DR: Fwd.ROUTE, Method.TUN: Fwd.TUNNEL}
 TUN_TYPE = {TunnelType.IPIP: TunType.IPIP, TunnelType.GUE: TunType.GUE, TunnelType.GRE: TunType.GRE}

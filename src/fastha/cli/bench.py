@@ -15,6 +15,7 @@ BENCHES: dict[str, str] = {
     "failover": "fastha.bench.failover:command",
     "jitter": "fastha.bench.jitter:command",
     "scale": "fastha.bench.scale:command",
+    "checkers": "fastha.bench.checkers:command",
 }
 
 

@@ -538,7 +538,8 @@ def command(
         )
 
     from fastha.daemon.paths import default_paths
-    from fastha.daemon.supervisor import SupervisorOptions, run_supervisor
+    from fastha.daemon.options import SupervisorOptions
+    from fastha.daemon.supervisor import run_supervisor
     from fastha.runtime import proctitle
 
     namespace = namespace or config.net_namespace or None
@@ -608,7 +609,7 @@ def _in_process(
 ) -> int:
     """--no-supervise: one runner in this process (no parent, no respawn, no control
     socket); SIGHUP still reloads."""
-    from fastha.daemon.supervisor import remove_pid_file, write_pid_file
+    from fastha.daemon.pidfile import remove_pid_file, write_pid_file
     from fastha.runtime import child_status
     from fastha.runtime.dumpfiles import check_data_file
 
@@ -632,7 +633,7 @@ def _in_process(
                     stats_file=stats_file,
                 ),
             )
-        from fastha.check.runner import CheckOptions, run_checker
+        from fastha.runtime.check.runner import CheckOptions, run_checker
 
         return run_checker(
             config,

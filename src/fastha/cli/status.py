@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from fastha.daemon.paths import DEFAULT_CONTROL_SOCKET, default_control_socket
+from fastha.vrrp.states import STATE_NAMES
 
-VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+VRRP_STATES = STATE_NAMES
 
 
 def socket_option(fn: Any) -> Any:

@@ -307,6 +307,10 @@ def _network(word: str, family: int | None) -> ipaddress.IPv4Network | ipaddress
     return net
 
 
+# `inet` / `inet6` before a route's or rule's words: the address family they are in.
+_FAMILIES = {"inet": 4, "inet6": 6}
+
+
 def virtual_route(args: Args, where: Where) -> VirtualRoute:
     """An `ip route add` line, with exactly the words keepalived 2.2.7 reads
     (vrrp_iproute.c alloc_route): any other word is keepalived's "unknown route keyword"
@@ -321,10 +325,8 @@ def virtual_route(args: Args, where: Where) -> VirtualRoute:
     seen_to = False
     while rest:
         word = rest.pop(0)
-        if word == "inet6":
-            family = 6
-        elif word == "inet":
-            family = 4
+        if word in _FAMILIES:
+            family = _FAMILIES[word]
         elif word == "src":
             fields["src"] = ip_address((_take(rest, word),))
         elif word in ("via", "gw"):
@@ -499,10 +501,8 @@ def virtual_rule(args: Args, where: Where) -> VirtualRule:
 
     while rest:
         word = rest.pop(0)
-        if word == "inet6":
-            family = 6
-        elif word == "inet":
-            family = 4
+        if word in _FAMILIES:
+            family = _FAMILIES[word]
         elif word == "not":
             fields["invert"] = True
         elif word in ("from", "to"):
@@ -644,7 +644,7 @@ def use_ipvlan(args: Args) -> UseIpvlan:
 
 def advert_int(args: Args) -> float:
     # keepalived bounds it to [0.01, 255] here; v2/v3 limits and rounding are checked
-    # per version in validate_vrrp.py.
+    # per version in normalise_vrrp.py.
     return number(0.01, 255)(args)
 
 

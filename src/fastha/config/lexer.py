@@ -79,6 +79,13 @@ def decomment(line: str) -> Decommented:
     return Decommented(text + "\\" if continued else text, continued, problem)
 
 
+def _word_start(text: str, i: int) -> int:
+    """Where the next word starts at or after `i` (len(text): no more words)."""
+    while i < len(text) and text[i] in WHITESPACE:
+        i += 1
+    return i
+
+
 def split_words(text: str) -> tuple[list[str], str | None]:
     """keepalived's alloc_strvec_r(): whitespace-separated words, `"..."` as one word.
 
@@ -89,11 +96,7 @@ def split_words(text: str) -> tuple[list[str], str | None]:
         return _WORD_RE.findall(text), None
     words: list[str] = []
     i, n = 0, len(text)
-    while True:
-        while i < n and text[i] in WHITESPACE:
-            i += 1
-        if i >= n:
-            return words, None
+    while (i := _word_start(text, i)) < n:
         if text[i] == '"':
             end = text.find('"', i + 1)
             if end < 0:
@@ -106,6 +109,7 @@ def split_words(text: str) -> tuple[list[str], str | None]:
                 j += 1
             words.append(text[i:j])
             i = j
+    return words, None
 
 
 _ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -121,11 +125,7 @@ def split_quoted_escaped(text: str) -> tuple[list[str], str | None]:
     """
     words: list[str] = []
     i, n = 0, len(text)
-    while True:
-        while i < n and text[i] in WHITESPACE:
-            i += 1
-        if i >= n:
-            return words, None
+    while (i := _word_start(text, i)) < n:
         out: list[str] = []
         quote = ""
         while i < n:
@@ -172,6 +172,7 @@ def split_quoted_escaped(text: str) -> tuple[list[str], str | None]:
         if quote:
             return words, f"String '{text}': missing terminating {quote}"
         words.append("".join(out))
+    return words, None
 
 
 def split_brace(text: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from fastha.config.inherit import inherit
 from fastha.config.source import Positions, Where, no_positions
 from fastha.config.values import IPAddress
 
@@ -478,15 +479,11 @@ class Timing:
     delay_loop: float
 
 
-def _first(*values: object) -> object:
-    return next((v for v in values if v is not None), None)
-
-
 def checker_timing(vs: VirtualServer, rs: RealServer, checker: CheckerBase) -> Timing:
     """The settings a checker runs with: checker, else real server, else virtual server,
     else the checker type's default (keepalived.conf(5): DNS retry 3, MISC retry 0,
     delay_before_retry = delay_loop for DNS, 3 s for HTTP/SSL, 1 s otherwise)."""
-    delay_loop = float(_first(checker.delay_loop, rs.delay_loop, vs.delay_loop))  # type: ignore[arg-type]
+    delay_loop = float(inherit(checker.delay_loop, rs.delay_loop, default=vs.delay_loop))
     if isinstance(checker, DnsCheck):
         retry_default, dbr_default = 3, delay_loop
     elif isinstance(checker, MiscCheck):
@@ -496,20 +493,20 @@ def checker_timing(vs: VirtualServer, rs: RealServer, checker: CheckerBase) -> T
     else:
         retry_default, dbr_default = 1, 1.0
     return Timing(
-        alpha=bool(_first(checker.alpha, rs.alpha, vs.alpha)),
+        alpha=bool(inherit(checker.alpha, rs.alpha, default=vs.alpha)),
         connect_timeout=float(
-            _first(checker.connect_timeout, rs.connect_timeout, vs.connect_timeout)
-        ),  # type: ignore[arg-type]
-        retry=int(_first(checker.retry, rs.retry, vs.retry, retry_default)),  # type: ignore[call-overload]
+            inherit(checker.connect_timeout, rs.connect_timeout, default=vs.connect_timeout)
+        ),
+        retry=int(inherit(checker.retry, rs.retry, vs.retry, default=retry_default)),
         delay_before_retry=float(
-            _first(
+            inherit(
                 checker.delay_before_retry,
                 rs.delay_before_retry,
                 vs.delay_before_retry,
-                dbr_default,
-            )  # type: ignore[arg-type]
+                default=dbr_default,
+            )
         ),
-        warmup=float(_first(checker.warmup, rs.warmup, vs.warmup, delay_loop)),  # type: ignore[arg-type]
+        warmup=float(inherit(checker.warmup, rs.warmup, vs.warmup, default=delay_loop)),
         delay_loop=delay_loop,
     )
 

@@ -2,7 +2,7 @@
 
 Names and defaults follow keepalived.conf(5) (keepalived 2.4). `None` marks a value
 keepalived derives later (an instance's garp delay from global_defs, its version from
-vrrp_version, and so on); validate_vrrp.py and the runtime resolve those.
+vrrp_version, and so on); normalise_vrrp.py resolves those, for validation and runtime.
 """
 
 from __future__ import annotations

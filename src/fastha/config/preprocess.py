@@ -4,6 +4,9 @@ The rules follow keepalived's lib/parser.c read_line()/check_include(); where we
 on purpose, a comment says so. Every output Line carries the ORIGINAL file:line: text
 produced by a macro, a generator or a brace split keeps the line that used it.
 
+This module walks files and lines; which files an include reads is includes.py's job,
+`$NAME` definitions and expansion macros.py's, `~SEQ`/`~LST` parsing generators.py's.
+
 Differences from the brief, where keepalived (checked against 2.2.7) wins:
 - a trailing `\\` does not join ordinary lines; it only continues a `$NAME=` definition
   (keepalived passes `word\\` through as a word);
@@ -14,12 +17,12 @@ Differences from the brief, where keepalived (checked against 2.2.7) wins:
 
 from __future__ import annotations
 
-import glob
 import os
 import stat
-from dataclasses import dataclass
 
-from fastha.config.diagnostics import ConfigFatal, Diagnostic, ExitCode, error, note
+from fastha.config.diagnostics import ConfigFatal, Diagnostic, ExitCode, error
+from fastha.config.generators import parse_lst, parse_seq
+from fastha.config.includes import INCLUDE_KEYWORDS, included
 from fastha.config.lexer import BLANKS, decomment, split_brace, split_words
 from fastha.config.macros import Definition, Macros
 from fastha.config.source import Line, Where
@@ -35,41 +38,8 @@ MAX_LINES = 2_000_000
 STEPS_FLOOR = 100_000
 STEPS_PER_LINE = 4
 MAX_FILES = 10_000
-MAX_INCLUDE_DEPTH = 64
 # Nesting of generators, residues and multi-line expansions within one physical line.
 MAX_NESTING = 100
-# keepalived's ~SEQ copies its parameters into a 64-byte buffer.
-_SEQ_PARAMS_MAX = 3 * 20 + 3
-
-INCLUDE_KEYWORDS = frozenset(
-    {"include", "includer", "includem", "includew", "includeb", "includea"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _IncludeChecks:
-    """keepalived's include_check flags, chosen by the include keyword's suffix."""
-
-    readable: bool = False
-    match: bool = False
-    wildcard_match: bool = False
-    brace_match: bool = False
-
-
-_CHECKS = {
-    "include": _IncludeChecks(),
-    "includer": _IncludeChecks(readable=True),
-    "includem": _IncludeChecks(readable=True, match=True),
-    "includew": _IncludeChecks(readable=True, wildcard_match=True),
-    "includeb": _IncludeChecks(readable=True, brace_match=True),
-    "includea": _IncludeChecks(True, True, True, True),
-}
-
-
-# What keepalived only logs: shown, but it does not change `-t`'s exit code.
-info = note
-# A failed include check: keepalived exits 6 before it even validates.
-NO_CONFIG = ExitCode.NO_CONFIG
 
 
 class _TooMany(Exception):
@@ -129,56 +99,6 @@ def lines_from_text(
     return pre.out, pre.diags
 
 
-def _brace_alternatives(pattern: str) -> list[str]:
-    """csh-style `{a,b}` expansion, as glob(GLOB_BRACE) does, outermost group first."""
-    depth, start = 0, -1
-    for i, c in enumerate(pattern):
-        if c == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif c == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                inner, parts, level, last = pattern[start + 1 : i], [], 0, 0
-                for j, d in enumerate(inner):
-                    level += d == "{"
-                    level -= d == "}"
-                    if d == "," and level == 0:
-                        parts.append(inner[last:j])
-                        last = j + 1
-                parts.append(inner[last:])
-                if len(parts) == 1:
-                    continue  # `{x}` is literal for glob
-                head, tail = pattern[:start], pattern[i + 1 :]
-                return [alt for part in parts for alt in _brace_alternatives(head + part + tail)]
-    return [pattern]
-
-
-def _strtol(s: str, i: int) -> tuple[int, int]:
-    """C strtol(s + i, &end, 0): (value, end index); no digits gives (0, i)."""
-    n = len(s)
-    j = i
-    while j < n and s[j] in " \t\n\v\f\r":
-        j += 1
-    sign = 1
-    if j < n and s[j] in "+-":
-        sign = -1 if s[j] == "-" else 1
-        j += 1
-    base, digits = 10, "0123456789"
-    if s[j : j + 2].lower() == "0x" and j + 2 < n and s[j + 2] in "0123456789abcdefABCDEF":
-        base, digits, j = 16, "0123456789abcdefABCDEF", j + 2
-    elif j < n and s[j] == "0":
-        base, digits = 8, "01234567"
-    k = j
-    while k < n and s[k] in digits:
-        k += 1
-    if k == j:
-        return 0, i
-    value = sign * int(s[j:k], base)
-    return max(-(2**63), min(2**63 - 1, value)), k
-
-
 class _Preprocessor:
     def __init__(self, config_id: str | None, max_lines: int, *, all_config: bool = False) -> None:
         self.config_id = config_id
@@ -235,72 +155,6 @@ class _Preprocessor:
             self.macros.pwd = saved_pwd
             # A definition being collected ends with its file.
             self.collecting = None
-
-    def _include(self, keyword: str, pattern: str, where: Where) -> None:
-        checks = _CHECKS["includea" if self.all_config else keyword]
-        if len(self.reading) >= MAX_INCLUDE_DEPTH:
-            self.diags.append(error(where, f"includes nested more than {MAX_INCLUDE_DEPTH} deep"))
-            return
-        base = os.path.dirname(where.file) if not where.file.startswith("<") else ""
-        full = os.path.join(base, pattern)
-        wildcard = any(c in pattern for c in "*?[")
-        alternatives = _brace_alternatives(full)
-        matches: list[str] = []
-        for alt in alternatives:
-            found = sorted(glob.glob(alt))
-            if not found and len(alternatives) > 1 and checks.brace_match:
-                self.diags.append(error(where, f"Config files missing '{alt}'.", NO_CONFIG))
-            matches.extend(found)
-        if not matches:
-            if wildcard:
-                if checks.wildcard_match:
-                    self.diags.append(
-                        error(where, f"No config files matched '{pattern}'.", NO_CONFIG)
-                    )
-            elif checks.match or checks.wildcard_match:
-                self.diags.append(error(where, f"Config files missing '{pattern}'.", NO_CONFIG))
-            else:
-                self.diags.append(info(where, f"Config files missing '{pattern}'."))
-            return
-        for path in matches:
-            problem = self._unreadable(path)
-            if problem is not None:
-                message = f"Configuration file '{path}' {problem} - skipping"
-                self.diags.append(
-                    error(where, message, NO_CONFIG) if checks.readable else info(where, message)
-                )
-                continue
-            real = os.path.realpath(path)
-            if any(r == real for r, _ in self.reading):
-                chain = " -> ".join(str(w) for _, w in self.reading[1:] if w is not None)
-                chain = f"{chain} -> {where}" if chain else str(where)
-                # keepalived recurses until it runs out of file descriptors; we stop here.
-                self.diags.append(
-                    error(where, f"include loop: '{path}' is already being read ({chain})")
-                )
-                continue
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError as exc:
-                message = f"Configuration file '{path}' open problem ({exc.strerror}) - skipping"
-                self.diags.append(
-                    error(where, message, NO_CONFIG) if checks.readable else info(where, message)
-                )
-                continue
-            self._read(data, path, where)
-
-    @staticmethod
-    def _unreadable(path: str) -> str | None:
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            return f"open problem ({exc.strerror})"
-        if stat.S_ISDIR(st.st_mode):
-            return "is a directory"
-        if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o111:
-            return "is not a regular non-executable file"
-        return None
 
     # -- lines -------------------------------------------------------------------------
 
@@ -424,7 +278,11 @@ class _Preprocessor:
         if "include" in text:
             words, _ = split_words(text)
             if words and words[0] in INCLUDE_KEYWORDS and len(words) == 2:
-                self._include(words[0], words[1], where)
+                files = included(
+                    words[0], words[1], where, self.reading, self.diags, all_config=self.all_config
+                )
+                for path, data in files:
+                    self._read(data, path, where)
                 return
         head, residue = split_brace(text)
         if head:
@@ -457,7 +315,7 @@ class _Preprocessor:
 
     def _generate(self, text: str, where: Where, depth: int) -> None:
         if text.startswith("~SEQ"):
-            seq = self._parse_seq(text, where)
+            seq = parse_seq(text, where, self.macros, self.diags)
             if seq is None:
                 self.diags.append(error(where, f"Invalid ~SEQ specification '{text}'"))
                 return
@@ -469,7 +327,7 @@ class _Preprocessor:
                 self.macros.set(var, format(value, "x") if hexa else str(value))
                 self._process(rest, where, depth + 1)
             return
-        lst = self._parse_lst(text)
+        lst = parse_lst(text)
         if lst is None:
             self.diags.append(error(where, f"Invalid ~LST specification '{text}'"))
             return
@@ -480,121 +338,3 @@ class _Preprocessor:
             for i, name in enumerate(names):
                 self.macros.set(name, row[i] if i < len(row) else "")
             self._process(rest, where, depth + 1)
-
-    def _parse_seq(self, text: str, where: Where) -> tuple[str, int, int, int, bool, str] | None:
-        """keepalived's add_seq(): ~SEQ[x](VAR, [START,] [STEP,] END) TEXT."""
-        p = 4
-        hexa = text[p : p + 1] == "x"
-        p += hexa
-        while p < len(text) and text[p] in BLANKS:
-            p += 1
-        if text[p : p + 1] != "(":
-            return None
-        p += 1
-        while p < len(text) and text[p] in BLANKS:
-            p += 1
-        var_start = p
-        while p < len(text) and text[p] not in " \t,)":
-            p += 1
-        var = text[var_start:p]
-        while p < len(text) and text[p] in BLANKS:
-            p += 1
-        if p >= len(text) or text[p] == ")" or not var:
-            self.diags.append(error(where, f"Invalid ~SEQ definition '{text}'"))
-            return None
-        p += 1  # keepalived skips this character without checking it is a comma
-        while p < len(text) and text[p] in BLANKS:
-            p += 1
-        close = text.find(")", p)
-        if close < 0:
-            return None
-        params = text[p : close + 1]
-        if len(params) > _SEQ_PARAMS_MAX:
-            self.diags.append(error(where, f"~SEQ parameter strings too long '{text}'"))
-            return None
-        exp = self.macros.expand(params)
-        if exp.pending or exp.problem is not None:
-            self.diags.append(error(where, f"~SEQ parameter is multiline definition '{text}'"))
-            return None
-        params = exp.text
-        nums: list[int] = []
-        q = 0
-        while True:
-            value, q = _strtol(params, q)
-            nums.append(value)
-            while q < len(params) and params[q] in BLANKS:
-                q += 1
-            if q < len(params) and params[q] == ")":
-                break
-            if q >= len(params) or params[q] != "," or len(nums) == 3:
-                return None
-            q += 1
-        if len(nums) == 1:
-            (end,) = nums
-            step, start = (-1 if end < 1 else 1), (-1 if end < 0 else 1)
-        elif len(nums) == 2:
-            start, end = nums
-            step = 1 if start <= end else -1
-        else:
-            start, step, end = nums
-            if not step or (start < end and step < 0) or (start > end and step > 0):
-                self.diags.append(error(where, f"Invalid ~SEQ values '{text}'"))
-                return None
-        if hexa and (start < 0 or end < 0):
-            self.diags.append(error(where, f"~SEQx is only valid for positive numbers '{text}'"))
-            return None
-        count = (end - start) // step + 1
-        rest = text[close + 1 :].lstrip(BLANKS)
-        return var, start, step, count, hexa, rest
-
-    @staticmethod
-    def _parse_lst(text: str) -> tuple[list[str], list[list[str]], str] | None:
-        """~LST(VAR, v1, v2, ...) or ~LST({A,B}, {a1,b1}, {a2,b2}) TEXT.
-
-        As in keepalived 2.2.7, values are bare words: blanks inside a value, quotes or
-        `$` parameters make the specification invalid.
-        """
-        p = 4
-        while p < len(text) and text[p] in BLANKS:
-            p += 1
-        if text[p : p + 1] != "(":
-            return None
-        close = text.find(")", p)
-        if close < 0:
-            return None
-        items: list[list[str]] = []
-        body = text[p + 1 : close]
-        i = 0
-        while True:
-            while i < len(body) and body[i] in BLANKS:
-                i += 1
-            if body[i : i + 1] == "{":
-                end = body.find("}", i)
-                if end < 0:
-                    return None
-                group = [v.strip(BLANKS) for v in body[i + 1 : end].split(",")]
-                i = end + 1
-            else:
-                end = i
-                while end < len(body) and body[end] != ",":
-                    end += 1
-                group = [body[i:end].strip(BLANKS)]
-                i = end
-            if any(c in v for v in group for c in " \t\"'{}$"):
-                return None
-            items.append(group)
-            while i < len(body) and body[i] in BLANKS:
-                i += 1
-            if i >= len(body):
-                break
-            if body[i] != ",":
-                return None
-            i += 1
-        names, rows = items[0], items[1:]
-        valid_name = all(
-            n and not n[0].isdigit() and all(c.isalnum() or c == "_" for c in n) and n.isascii()
-            for n in names
-        )
-        if not rows or not valid_name or any(len(r) > len(names) for r in rows):
-            return None
-        return names, rows, text[close + 1 :].lstrip(BLANKS)

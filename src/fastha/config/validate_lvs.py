@@ -8,10 +8,12 @@ daemon still starts), worded as keepalived logs them so operators' greps keep wo
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from fastha.config.diagnostics import Diagnostic, warning
 from fastha.config.model_lvs import (
+    PERSISTENCE_TIMEOUT_DEFAULT,
     BfdCheck,
     Family,
     FileCheck,
@@ -102,12 +104,12 @@ def check_virtual_server_groups(config: Any, host: Host) -> Iterator[Diagnostic]
 def _settle_virtual_servers(config: Any) -> Generator[Diagnostic, None, tuple[VirtualServer, ...]]:
     """Every virtual server's problems; returns the ones keepalived keeps (it drops a
     virtual server whose group is not configured, one left with no real servers, and a
-    duplicate)."""
+    duplicate), each as keepalived runs it (what it says it clears, resets or sets)."""
     groups = _groups(config)
     seen: dict[tuple[Any, ...], VirtualServer] = {}
     kept: list[VirtualServer] = []
     for vs in _servers(config):
-        keep = yield from _check_vs(vs, groups)
+        settled = yield from _check_vs(vs, groups)
         key = (vs.address, vs.port, vs.fwmark, vs.group, vs.effective_protocol, vs.ip_family)
         if key in seen:
             yield warning(
@@ -117,8 +119,8 @@ def _settle_virtual_servers(config: Any) -> Generator[Diagnostic, None, tuple[Vi
             )
             continue
         seen[key] = vs
-        if keep:
-            kept.append(vs)
+        if settled is not None:
+            kept.append(settled)
     return tuple(kept)
 
 
@@ -142,8 +144,9 @@ def kept_virtual_servers(config: Any) -> tuple[VirtualServer, ...]:
 
 def _check_vs(
     vs: VirtualServer, groups: dict[str, VirtualServerGroup]
-) -> Generator[Diagnostic, None, bool]:
-    """Yields the problems of one virtual server; returns whether keepalived keeps it."""
+) -> Generator[Diagnostic, None, VirtualServer | None]:
+    """Yields the problems of one virtual server; returns it as keepalived runs it
+    (check_data.c validate_check_config's fix-ups made), or None if it drops it."""
     name = vs.describe()
     where = vs.where
     vsg: VirtualServerGroup | None = None
@@ -155,7 +158,7 @@ def _check_vs(
                 f"Virtual server group {vs.group} specified but not configured"
                 f" - ignoring virtual server {name}",
             )
-            return False
+            return None
         if vsg.has_ipv4 and vsg.has_ipv6 and vs.ip_family is not None:
             yield warning(
                 where,
@@ -190,6 +193,7 @@ def _check_vs(
 
     # Sorry server (check_parser.c vs_end_handler; tunnelled ones may differ in family).
     ss = vs.sorry_server
+    fixed: dict[str, Any] = {}  # what keepalived changes, by field
     if ss is None:
         if vs.sorry_server_inhibit:
             yield warning(
@@ -206,6 +210,7 @@ def _check_vs(
                 f"Address family of virtual server and sorry server {ss.address} don't match"
                 " - skipping sorry server.",
             )
+            fixed["sorry_server"] = ss = None
 
     # Real servers (rs_end_handler).
     kept: list[RealServer] = []
@@ -225,7 +230,7 @@ def _check_vs(
     if not kept:
         # check_data.c validate_check_config: free_vs(), never programmed.
         yield warning(where, f"Virtual server {name} has no real servers - ignoring")
-        return False
+        return None
 
     fwmark_only = vs.fwmark is not None or (
         vsg is not None and not any(isinstance(e, VsgRange) for e in vsg.items)
@@ -238,6 +243,7 @@ def _check_vs(
             where,
             f"Virtual server {name}: cannot use ha_suspend with fwmarks - clearing ha_suspend",
         )
+        fixed["ha_suspend"] = False
     if not fwmark_only:
         if vs.protocol is None:
             yield warning(where, f"Virtual server {name}: no protocol set - defaulting to UDP")
@@ -245,11 +251,13 @@ def _check_vs(
             yield warning(
                 where, f"Virtual server {name}: one packet scheduling requires UDP - resetting"
             )
+            fixed["flags"] = tuple(f for f in vs.flags if f is not SchedFlag.OPS)
         if vs.persistence_timeout is None and vsg is None and vs.fwmark is None and not vs.port:
             yield warning(
                 where,
                 f"Virtual server {name}: zero port only valid for persistent services - setting",
             )
+            fixed["persistence_timeout"] = PERSISTENCE_TIMEOUT_DEFAULT
     if (
         vs.persistence_timeout is None
         and vsg is not None
@@ -259,6 +267,7 @@ def _check_vs(
             where,
             f"Virtual server {name}: zero port only valid for persistent services - setting",
         )
+        fixed["persistence_timeout"] = PERSISTENCE_TIMEOUT_DEFAULT
     if vs.protocol is not None and fwmark_only:
         yield warning(
             where,
@@ -267,9 +276,15 @@ def _check_vs(
     if vs.lvs_sched is None:
         yield warning(where, f"Virtual server {name}: no scheduler set, setting default 'wlc'")
     yield from _check_flags(vs, name)
+    flags = tuple(
+        f for f in fixed.get("flags", vs.flags) if _flag_scheduler(f) in (None, vs.effective_sched)
+    )
+    if flags != vs.flags:
+        fixed["flags"] = flags
 
     # Duplicates, forwarding method, weights (validate_check_config).
     seen_rs: set[tuple[Any, int | None]] = set()
+    servers: list[RealServer] = []
     weight_sum = 0
     method_warned = False
     for rs in kept:
@@ -282,6 +297,7 @@ def _check_vs(
             )
             continue
         seen_rs.add(key)
+        servers.append(rs)
         if rs.lvs_method is None and vs.lvs_method is None and not method_warned:
             yield warning(
                 where, f"Virtual server {name}: no forwarding method set, setting default NAT"
@@ -307,23 +323,34 @@ def _check_vs(
             f"Warning - quorum {quorum} for {name} exceeds total weight of real servers"
             f" {weight_sum}, reducing quorum to {weight_sum}",
         )
-        quorum = weight_sum
+        fixed["quorum"] = quorum = weight_sum
     if vs.hysteresis >= quorum:
         yield warning(
             where,
             f"Virtual server {name}: hysteresis {vs.hysteresis} >= quorum {quorum};"
             f" setting hysteresis to {max(quorum - 1, 0)}",
         )
-    return True
+        fixed["hysteresis"] = max(quorum - 1, 0)
+    if len(servers) != len(vs.real_servers):
+        fixed["real_servers"] = tuple(servers)
+    return replace(vs, **fixed) if fixed else vs
+
+
+def _flag_scheduler(flag: SchedFlag) -> Scheduler | None:
+    """The only scheduler a flag applies to (sh-port/sh-fallback, mh-port/mh-fallback)."""
+    if flag in (SchedFlag.SH_PORT, SchedFlag.SH_FALLBACK):
+        return Scheduler.SH
+    if flag in (SchedFlag.MH_PORT, SchedFlag.MH_FALLBACK):
+        return Scheduler.MH
+    return None
 
 
 def _check_flags(vs: VirtualServer, name: str) -> Iterator[Diagnostic]:
     sched = vs.effective_sched
     for flag in vs.flags:
-        if flag in (SchedFlag.SH_PORT, SchedFlag.SH_FALLBACK) and sched is not Scheduler.SH:
-            yield warning(vs.where, f"{flag} only applies to sh scheduler - ignoring")
-        if flag in (SchedFlag.MH_PORT, SchedFlag.MH_FALLBACK) and sched is not Scheduler.MH:
-            yield warning(vs.where, f"{flag} only applies to mh scheduler - ignoring")
+        only = _flag_scheduler(flag)
+        if only is not None and only is not sched:
+            yield warning(vs.where, f"{flag} only applies to {only.value} scheduler - ignoring")
 
 
 def _check_ports(

@@ -15,56 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from fastha.config import normalise_vrrp as fix
 from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
-from fastha.config.model_vrrp import AuthType, State, VirtualRule, VrrpInstance
+from fastha.config.model_vrrp import (
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
+    VrrpInstance,
+    VrrpSyncGroup,
+)
+from fastha.config.normalise_vrrp import OWNER_PRIORITY, effective_priority, family
 from fastha.config.source import Where, where_of
 from fastha.config.validate import Host, check
 
-OWNER_PRIORITY = 255
-DEFAULT_PRIORITY = 100
-V2_MAX_ADVERT = 255  # seconds, 8-bit field (RFC 3768 section 5.3.7)
-V3_MAX_ADVERT = Decimal("40.95")  # 12-bit centiseconds (RFC 5798 section 5.2.7)
-AUTH_PASS_LEN = 8  # RFC 2338 section 5.3.10
 # How many VIPs fit one advert at MTU 1500 (count is an 8-bit field).
 MAX_VIPS = {4: 255, 6: 90}
-
-
-def effective_priority(vrrp: VrrpInstance) -> int:
-    """keepalived: an unset priority is 255 for initial state MASTER, else 100."""
-    if vrrp.priority is not None:
-        return vrrp.priority
-    return OWNER_PRIORITY if vrrp.state is State.MASTER else DEFAULT_PRIORITY
-
-
-def family(vrrp: VrrpInstance) -> int:
-    """The instance's address family: its first VIP's, else its source / peers', else 4."""
-    if vrrp.virtual_ipaddresses:
-        return vrrp.virtual_ipaddresses[0].address.version
-    if vrrp.mcast_src_ip is not None:
-        return vrrp.mcast_src_ip.version
-    if vrrp.unicast_peers:
-        return vrrp.unicast_peers[0].address.version
-    return 6 if vrrp.native_ipv6 else 4
-
-
-def version(config: Config, vrrp: VrrpInstance) -> int:
-    if family(vrrp) == 6:
-        return 3
-    return vrrp.version or config.global_defs.vrrp_version
-
-
-def strict(config: Config, vrrp: VrrpInstance) -> bool:
-    return vrrp.strict_mode if vrrp.strict_mode is not None else config.global_defs.vrrp_strict
-
-
-def quorum_max_ignored(quorum: int, quorum_max: int | None) -> bool:
-    """keepalived drops a quorum_max below quorum, except 0 with the default quorum
-    ("fail if the process runs at all")."""
-    return quorum_max is not None and quorum_max < quorum and not (quorum_max == 0 == quorum - 1)
 
 
 def interface_problem(
@@ -97,6 +65,7 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     files = {f.name for f in config.track_files}
     processes = {p.name for p in config.vrrp_track_processes}
     bfds = {b.name for b in config.bfd_instances}
+    owners: list[tuple[str, VrrpInstance | VrrpSyncGroup]]
     owners = [(f"({v.name})", v) for v in config.vrrp_instances]
     owners += [(f"({g.name})", g) for g in config.vrrp_sync_groups]
     for label, owner in owners:
@@ -139,11 +108,7 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     for proc in config.vrrp_track_processes:
         if not proc.process:
             yield warning(proc.where, f"No process set for track_process {proc.name} - removing")
-        if quorum_max_ignored(proc.quorum, proc.quorum_max):
-            yield warning(
-                proc.where,
-                f"({proc.name}) quorum_max {proc.quorum_max} < quorum {proc.quorum} - ignoring",
-            )
+        yield from fix.quorum_max(proc)[1]
     instances = {v.name for v in config.vrrp_instances}
     sync = config.global_defs.lvs_sync_daemon
     if sync is not None and sync.instance is not None and sync.instance not in instances:
@@ -152,13 +117,13 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
             f"lvs_sync_daemon vrrp instance {sync.instance} not found - ignoring",
         )
     groups = {g.name for g in config.track_groups}
+    placed: list[VirtualAddress | VirtualRoute | VirtualRule] = []
     for vrrp in config.vrrp_instances:
-        for item in (*vrrp.virtual_ipaddresses, *vrrp.virtual_routes, *vrrp.virtual_rules):
-            if item.track_group is not None and item.track_group not in groups:
-                yield warning(item.where, f"track_group {item.track_group} not found")
-    for item in (*config.static_ipaddresses, *config.static_routes, *config.static_rules):
-        if item.track_group is not None and item.track_group not in groups:
-            yield warning(item.where, f"track_group {item.track_group} not found")
+        placed += (*vrrp.virtual_ipaddresses, *vrrp.virtual_routes, *vrrp.virtual_rules)
+    placed += (*config.static_ipaddresses, *config.static_routes, *config.static_rules)
+    for entry in placed:
+        if entry.track_group is not None and entry.track_group not in groups:
+            yield warning(entry.where, f"track_group {entry.track_group} not found")
     for tgroup in config.track_groups:
         for name in tgroup.group:
             if name not in instances:
@@ -251,10 +216,6 @@ def vrids(config: Config, host: Host) -> Iterator[Diagnostic]:
             seen[key] = vrrp
 
 
-def _round(value: Decimal, step: Decimal) -> Decimal:
-    return (value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
-
-
 @check
 def instances(config: Config, host: Host) -> Iterator[Diagnostic]:
     for vrrp in config.vrrp_instances:
@@ -264,10 +225,12 @@ def instances(config: Config, host: Host) -> Iterator[Diagnostic]:
 def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagnostic]:
     name = f"({vrrp.name})"
     where = vrrp.where
+    g = config.global_defs
     fam = family(vrrp)
-    ver = version(config, vrrp)
-    is_strict = strict(config, vrrp)
+    ver, said_version = fix.version(g, vrrp)
+    is_strict = fix.strict(g, vrrp)
     prio = effective_priority(vrrp)
+    master, said_strict_state, said_ah_state = fix.initial_master(g, vrrp, ver)
 
     # keepalived checks these as it reads the `interface` / `vrrp` line, and says so there.
     if_where = where_of(vrrp, "interface")
@@ -275,18 +238,24 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
     if vrrp.interface is not None:
         missing.append(
             interface_problem(
-                config, host, vrrp.interface, if_where,
+                config,
+                host,
+                vrrp.interface,
+                if_where,
                 f"WARNING - interface {vrrp.interface} for vrrp_instance {vrrp.name} doesn't exist",
                 waits=vrrp.use_vmac is None,
             )
-        )  # fmt: skip
+        )
     if vrrp.vrf is not None:
         missing.append(
             interface_problem(
-                config, host, vrrp.vrf, where_of(vrrp, "vrf"),
+                config,
+                host,
+                vrrp.vrf,
+                where_of(vrrp, "vrf"),
                 f"{name} WARNING - VRF interface {vrrp.vrf} doesn't exist",
             )
-        )  # fmt: skip
+        )
     for ref in vrrp.track_interfaces:
         missing.append(
             interface_problem(
@@ -301,10 +270,13 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
         if item.dev is not None:
             missing.append(
                 interface_problem(
-                    config, host, item.dev, item.where,
+                    config,
+                    host,
+                    item.dev,
+                    item.where,
                     f"WARNING - interface {item.dev} for ip address {item.address} doesn't exist",
                 )
-            )  # fmt: skip
+            )
     yield from (d for d in missing if d is not None)
     if vrrp.interface == "lo":
         yield warning(if_where, f"{name} cannot use a loopback interface (lo) for vrrp - ignoring")
@@ -316,62 +288,13 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
         elif vrrp.mcast_src_ip is None:
             yield stop(where, f"{name}: Unicast instances must have unicast_src_ip or interface")
 
-    if fam == 6 and vrrp.version == 2:
-        yield note(where, f"{name} cannot use IPv6 with VRRP version 2; setting version 3")
+    yield from said_version
 
     # Advert interval: v2 whole seconds 1-255, v3 centiseconds up to 40.95 s.
-    advert = Decimal(repr(vrrp.advert_int))
-    if ver == 2:
-        if advert > V2_MAX_ADVERT:
-            yield warning(
-                where,
-                f"{name} VRRPv2 advertisement interval {advert:.2f}s is out of range. "
-                f"Must be less than {V2_MAX_ADVERT + 1}s. Setting to {V2_MAX_ADVERT}s",
-            )
-        elif advert != advert.to_integral_value():
-            yield warning(
-                where,
-                f"{name} VRRPv2 advertisement interval {float(advert):f}s must be an "
-                "integer. rounding",
-            )
-    else:
-        if advert > V3_MAX_ADVERT:
-            yield warning(
-                where,
-                f"{name} VRRPv3 advertisement interval {advert:.2f}s is out of range. "
-                f"Must be less than 40.96s. Setting to {V3_MAX_ADVERT}s",
-            )
-        elif advert != _round(advert, Decimal("0.01")):
-            yield warning(
-                where,
-                f"{name} VRRPv3 advertisement interval {float(advert):f}s must be in units "
-                "of 10ms - rounding",
-            )
+    yield from fix.advert_int_cs(vrrp, ver)[1]
 
     # Priority, state and preemption.
-    if vrrp.nopreempt and prio == OWNER_PRIORITY:
-        yield warning(
-            where, f"{name} nopreempt is incompatible with priority {prio}. resetting nopreempt"
-        )
-    elif vrrp.nopreempt and vrrp.state is State.MASTER:
-        yield warning(
-            where, f"{name} Warning - nopreempt will not work with initial state MASTER - clearing"
-        )
-    if vrrp.preempt_delay:
-        if vrrp.state is State.MASTER:
-            yield warning(
-                where,
-                f"{name} Warning - preempt delay will not work with initial state MASTER - "
-                "clearing",
-            )
-        if is_strict:
-            yield warning(
-                where, f"{name} preempt_delay is incompatible with strict mode - resetting"
-            )
-        elif vrrp.nopreempt:
-            yield warning(
-                where, f"{name} preempt_delay is incompatible with nopreempt mode - resetting"
-            )
+    yield from fix.preemption(g, vrrp, master)[1]
     if prio == OWNER_PRIORITY:
         scripts = {s.name: s.weight for s in config.vrrp_scripts}
         for ref in vrrp.track_scripts:
@@ -436,33 +359,9 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
             yield warning(peer.where, f"{name} unicast peer {peer.address} min_ttl > max_ttl")
 
     # Authentication (RFC 3768 only; removed by RFC 5798).
-    auth = vrrp.authentication
-    if auth is not None and auth.auth_type is not None:
-        if is_strict:
-            yield warning(
-                auth.where, f"{name} Strict mode does not support authentication. Ignoring."
-            )
-        elif ver == 3:
-            yield warning(
-                auth.where, f"{name} VRRP version 3 does not support authentication. Ignoring."
-            )
-        elif not auth.auth_pass:
-            yield warning(
-                auth.where, f"{name} Authentication specified but no password given. Ignoring"
-            )
-        else:
-            if auth.auth_type is AuthType.AH and fam == 6:
-                yield warning(
-                    auth.where, f"{name} Cannot use AH authentication with IPv6. ignoring"
-                )
-            if auth.auth_type is AuthType.AH and vrrp.state is State.MASTER:
-                yield warning(
-                    auth.where,
-                    f"{name} Initial state master is incompatible with AH authentication - "
-                    "clearing",
-                )
-    if auth is not None and auth.auth_pass is not None and len(auth.auth_pass) > AUTH_PASS_LEN:
-        yield warning(auth.where, f"Truncating auth_pass to {AUTH_PASS_LEN} characters")
+    # (AH's initial state is said only when authentication() says nothing else.)
+    yield from said_ah_state
+    yield from fix.authentication(g, vrrp, ver)[1]
 
     # vrrp_strict / strict_mode: RFC conformance.
     if is_strict:
@@ -470,36 +369,13 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
             # Stops the VRRP child when the interface does multicast (every one fastha
             # runs VRRP on: the loopback is refused above).
             yield stop(where, f"{name} Unicast peers are not supported in strict mode")
-        if vrrp.state is State.MASTER and prio != OWNER_PRIORITY:
-            yield warning(where, f"{name} State MASTER must match being address owner")
+        yield from said_strict_state
         if vrrp.use_vmac is not None and vrrp.use_vmac.mac is not None:
             yield warning(where, f"{name}: cannot specify MAC address with strict mode - clearing")
-        if vrrp.down_timer_adverts is not None and vrrp.down_timer_adverts != 3:
-            yield warning(
-                where, f"{name} down_timer_adverts is incompatible with strict mode - resetting"
-            )
-        # keepalived resets the lower-priority GARP settings (vrrp_complete_instance).
-        if vrrp.garp_lower_prio_repeat:
-            yield warning(where, f"{name} Strict mode requires no repeat garps. resetting")
-        if vrrp.garp_lower_prio_delay:
-            yield warning(where, f"{name} Strict mode requires no repeat garp delay. resetting")
-        if vrrp.lower_prio_no_advert is False:
-            yield warning(where, f"{name} Strict mode requires no lower priority advert. resetting")
-        if vrrp.higher_prio_send_advert:
-            yield warning(
-                where, f"{name} strict mode requires higher_prio_send_advert to be clear. resetting"
-            )
-        if vrrp.accept and ver == 2:
-            yield warning(
-                where,
-                f"{name} warning - accept mode for VRRP version 2 does not comply with RFC3768 "
-                "- resetting",
-            )
-
-    if vrrp.vmac_xmit_base and vrrp.use_vmac is None:
-        yield warning(where, f"{name} vmac_xmit_base is only valid with a vmac")
-    elif vrrp.vmac_xmit_base and is_strict:
-        yield warning(where, f"{name} xmit_base is incompatible with strict mode - resetting")
+    yield from fix.down_timer_adverts(g, vrrp)[1]
+    yield from fix.adverts(g, vrrp)[1]
+    yield from fix.accept(g, vrrp, ver)[1]
+    yield from fix.vmac_xmit_base(g, vrrp)[1]
 
 
 @check

@@ -61,13 +61,14 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.samples import Sample
 
+from fastha.vrrp.states import STATE_NAMES
 from fastha.wire import DropReason
 
 log = logging.getLogger("fastha.daemon")
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
 # keepalived's VRRP_STATE_* numbers.
-VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+VRRP_STATES = STATE_NAMES
 KEEPALIVED_COMPAT = "2.2.7"
 # Why a received advert is dropped: the wire layer's reasons and the instance's own.
 DROP_REASONS = (*(r.name for r in DropReason), "TTL", "UNICAST_SRC")
@@ -246,7 +247,7 @@ def _check(check: dict[str, Any]) -> Iterator[Metric]:
         probes.add_metric(["success"], done - failed)
         probes.add_metric(["failure"], failed)
     yield probes
-    from fastha.check.scheduler import DURATION_BOUNDS_S
+    from fastha.runtime.check.scheduler import DURATION_BOUNDS_S
 
     dur = HistogramMetricFamily(
         "fastha_checker_duration_seconds",

@@ -8,7 +8,7 @@ traffic to a node that no longer holds it until their neighbour entry is probed 
 address is one of our VIPs, or a Neighbor Advertisement whose target is one, from
 another MAC, makes the instance announce again (RFC 5227 §2.4's "defend", which VRRP's
 own GARP/NA already is): that address only, and less and less often for a MAC that
-keeps claiming (the policy is the machine's: vrrp/fsm.py _on_vip_claimed).
+keeps claiming (the policy is the machine's: vrrp/defence.py).
 
 Only interfaces where some instance is MASTER are watched; a backup opens nothing.
 Frames we sent ourselves come back flagged PACKET_OUTGOING and are skipped. The IPv6

@@ -103,7 +103,7 @@ def _vrrp(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     _logging(args, "fastha_checker")
     config = _load(args, vrrp=False)
-    from fastha.check.runner import CheckOptions, run_checker
+    from fastha.runtime.check.runner import CheckOptions, run_checker
     from fastha.runtime.dumpfiles import check_data_file
 
     options = CheckOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))

@@ -21,13 +21,14 @@ import time
 from typing import Any
 
 from fastha.drivers.files import write_atomic
+from fastha.vrrp.states import STATE_NAMES
 
 log = logging.getLogger("fastha.daemon")
 
 DATA_FILE = "/tmp/keepalived.data"
 STATS_FILE = "/tmp/keepalived.stats"
 CHECK_DATA_FILE = "/tmp/keepalived_check.data"
-_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+_STATES = STATE_NAMES
 
 
 def check_data_file(data_file: str) -> str:

@@ -21,7 +21,7 @@ class Counters:
     # fastha's own: frames from another MAC announcing one of our VIPs while we were
     # master (drivers/arpwatch); a neighbour that keeps flapping to master shows here.
     vip_claimed: int = 0
-    # ... of which left unanswered: their MAC was backing off (fsm._on_vip_claimed).
+    # ... of which left unanswered: their MAC was backing off (vrrp/defence.py).
     vip_claim_ignored: int = 0
     # Drop reasons (keepalived: packet_len_err, advert_interval_err, ip_ttl_err,
     # invalid_type_rcvd, addr_list_err, invalid_authtype, authtype_mismatch,

@@ -6,10 +6,16 @@ so it can never reset or delay a timer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
+from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
+
+if TYPE_CHECKING:
+    from fastha.vrrp.machine_view import MachineView
 
 
 class TimerKind(IntEnum):
@@ -106,6 +112,30 @@ class Shutdown:
     """Stop the instance: a master releases with priority 0 (RFC 5798 §6.4.3)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reconfigure:
+    """Reload in place: new parameters for the same instance (interface, VRID, family).
+    The machine keeps its state and timers. The new base priority is taken at once (the
+    effective one follows through tracking: PriorityChanged); a master's new advert
+    interval starts a new Adver_Timer grid; a v2 backup takes it as its
+    Master_Adver_Interval (v2 peers must agree)."""
+
+    params: InstanceParams
+
+
+@dataclass(frozen=True, slots=True)
+class JoinSyncGroup:
+    """The instance is a member of a vrrp_sync_group: `can_goto_master(member)` says
+    whether it may become master now (keepalived vrrp_sync_can_goto_master)."""
+
+    can_goto_master: Callable[[MachineView], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveSyncGroup:
+    """The instance is no longer in a sync group (reload, or stopping for good)."""
+
+
 Event = (
     Startup
     | AdvertReceived
@@ -118,4 +148,7 @@ Event = (
     | Shutdown
     | VipClaimed
     | VipDeleted
+    | Reconfigure
+    | JoinSyncGroup
+    | LeaveSyncGroup
 )

@@ -19,6 +19,17 @@ class State(IntEnum):
     STOP = 98
 
 
+# keepalived's VRRP_STATE_DELETED (vrrp.h): not a state of the machine, but a number
+# keepalived's SNMP and metrics report for an instance being removed.
+DELETED = 97
+
+# The one table of keepalived's state numbers by name, in number order, as the dumps,
+# the JSON status, the metrics and `fastha status` write them.
+STATE_NAMES: dict[int, str] = dict(
+    sorted({**{int(s): s.name for s in State}, DELETED: "DELETED"}.items())
+)
+
+
 TRANSITIONS: dict[State, frozenset[State]] = {
     # RFC 5798 §6.4.1: Initialize goes to Master (owner) or Backup; keepalived may
     # start in FAULT when a tracked item is already down.

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fastha.vrrp.actions import Action, GroupNotify, StateChanged
-from fastha.vrrp.events import Event, Startup, SyncFault, SyncGoto
+from fastha.vrrp.events import Event, JoinSyncGroup, Startup, SyncFault, SyncGoto
 from fastha.vrrp.fsm import Machine
+from fastha.vrrp.machine_view import MachineView
 from fastha.vrrp.states import State
 
 
@@ -32,13 +33,13 @@ class SyncGroup:
         self.tracking_weight = tracking_weight
         self.state = State.INIT
         for m in self.members.values():
-            m.sync_gate = self._can_goto_master
+            m.handle(JoinSyncGroup(self._can_goto_master))
 
     @property
     def member_ignores_weights(self) -> bool:
         return not self.tracking_weight
 
-    def _can_goto_master(self, member: Machine) -> bool:
+    def _can_goto_master(self, member: MachineView) -> bool:
         if self.state == State.MASTER:
             return True
         return all(m.wantstate == State.MASTER for m in self.members.values() if m is not member)

@@ -12,23 +12,21 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from fastha.config import normalise_vrrp as fix
 from fastha.config.invocation import Script as RunScript
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
 from fastha.config.model_vrrp import (
-    AuthType,
     Tracked,
     VrrpInstance,
     VrrpScript,
     VrrpSyncGroup,
     VrrpTrackProcess,
 )
-from fastha.config.model_vrrp import State as ConfState
 from fastha.config.model_vrrp import VirtualAddress as ConfAddress
 from fastha.config.model_vrrp import VirtualRoute as ConfRoute
 from fastha.config.model_vrrp import VirtualRule as ConfRule
 from fastha.config.scheduling import Scheduling
 from fastha.config.scripts import enabled
-from fastha.config.validate_vrrp import effective_priority, quorum_max_ignored
 from fastha.vrrp import addresses
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.proctrack import ProcessMatch, ProcessSpec
@@ -263,10 +261,6 @@ def rx_bufs(g: GlobalDefs, family: int, version: int, naddr: int) -> RxBufs:
     return RxBufs()
 
 
-def _pick(instance_value: object, global_value: object) -> object:
-    return global_value if instance_value is None else instance_value
-
-
 def _tracked(
     own: tuple[Tracked, ...],
     group: tuple[Tracked, ...],
@@ -305,63 +299,40 @@ def instance_spec(
     # keepalived puts addresses without `dev` on the instance's interface: the VMAC.
     vip_dev = vmac or ifname
     vips = tuple(_address(v, vip_dev) for v in vi.virtual_ipaddresses)
-    family = vips[0].family if vips else socket.AF_INET
-    version = vi.version or (3 if family == socket.AF_INET6 else g.vrrp_version)
-    strict = bool(_pick(vi.strict_mode, g.vrrp_strict))
-    initial = State.MASTER if vi.state is ConfState.MASTER else State.BACKUP
-    # keepalived: no priority means 255 (the address owner) for `state MASTER`, else 100.
-    priority = effective_priority(vi)
-    auth = vi.authentication
-    if (auth is not None and auth.auth_type is AuthType.AH and auth.auth_pass and version == 2
-            and not strict and initial is State.MASTER and priority != 255):  # fmt: skip
-        # keepalived: "Initial state master is incompatible with AH authentication -
-        # clearing": a backup first learns the sequence number from the master's adverts.
-        initial = State.BACKUP
-    garp_delay = int(_pick(vi.garp_master_delay, g.vrrp_garp_master_delay))  # type: ignore[call-overload]
-    garp_repeat = int(_pick(vi.garp_master_repeat, g.vrrp_garp_master_repeat))  # type: ignore[call-overload]
-    lp_delay = _pick(vi.garp_lower_prio_delay, g.vrrp_garp_lower_prio_delay)
-    lp_repeat = _pick(vi.garp_lower_prio_repeat, g.vrrp_garp_lower_prio_repeat)
+    # keepalived's fix-ups, each in one place (fastha.config.normalise_vrrp; check-config
+    # said what they change).
+    family = socket.AF_INET6 if fix.family(vi) == 6 else socket.AF_INET
+    version, _ = fix.version(g, vi)
+    strict = fix.strict(g, vi)
+    master, _, _ = fix.initial_master(g, vi, version)
+    preempt, _ = fix.preemption(g, vi, master)
+    adverts, _ = fix.adverts(g, vi)
+    auth, _ = fix.authentication(g, vi, version)
     params = InstanceParams(
         name=vi.name,
         vrid=vi.virtual_router_id or 0,
         version=version,
-        priority=priority,
-        adver_int_cs=round(vi.advert_int * 100),
-        initial_state=initial,
+        priority=fix.effective_priority(vi),
+        adver_int_cs=fix.advert_int_cs(vi, version)[0],
+        initial_state=State.MASTER if master else State.BACKUP,
         primary_address=str(vi.mcast_src_ip) if vi.mcast_src_ip is not None else None,
-        nopreempt=vi.nopreempt,
-        preempt_delay_ns=round(vi.preempt_delay * NS_PER_S),
-        down_timer_adverts=int(_pick(vi.down_timer_adverts, g.vrrp_down_timer_adverts)),  # type: ignore[call-overload]
+        nopreempt=preempt.nopreempt,
+        preempt_delay_ns=round(preempt.preempt_delay * NS_PER_S),
+        down_timer_adverts=fix.down_timer_adverts(g, vi)[0],
         strict=strict,
-        accept=vi.accept,
+        accept=fix.accept(g, vi, version)[0],
         dont_track_primary=vi.dont_track_primary,
         skip_check_adv_addr=vi.skip_check_adv_addr or g.vrrp_skip_check_adv_addr,
         check_unicast_src=vi.check_unicast_src or g.vrrp_check_unicast_src,
-        lower_prio_no_advert=_pick(vi.lower_prio_no_advert, g.vrrp_lower_prio_no_advert),  # type: ignore[arg-type]
-        higher_prio_send_advert=bool(
-            _pick(vi.higher_prio_send_advert, g.vrrp_higher_prio_send_advert)
-        ),
-        garp_master_delay_ns=garp_delay * NS_PER_S,
-        garp_master_repeat=garp_repeat,
-        garp_master_refresh_ns=int(_pick(vi.garp_master_refresh, g.vrrp_garp_master_refresh))  # type: ignore[call-overload]
-        * NS_PER_S,
-        garp_master_refresh_repeat=int(
-            _pick(vi.garp_master_refresh_repeat, g.vrrp_garp_master_refresh_repeat)  # type: ignore[call-overload]
-        ),
-        garp_lower_prio_delay_ns=None if lp_delay is None else int(lp_delay) * NS_PER_S,  # type: ignore[call-overload]
-        garp_lower_prio_repeat=None if lp_repeat is None else int(lp_repeat),  # type: ignore[call-overload]
+        lower_prio_no_advert=adverts.lower_prio_no_advert,
+        higher_prio_send_advert=adverts.higher_prio_send_advert,
+        garp_master_delay_ns=adverts.garp_master_delay * NS_PER_S,
+        garp_master_repeat=adverts.garp_master_repeat,
+        garp_master_refresh_ns=adverts.garp_master_refresh * NS_PER_S,
+        garp_master_refresh_repeat=adverts.garp_master_refresh_repeat,
+        garp_lower_prio_delay_ns=adverts.garp_lower_prio_delay * NS_PER_S,
+        garp_lower_prio_repeat=adverts.garp_lower_prio_repeat,
     )
-    auth_type, auth_data = 0, b""
-    # keepalived clears the authentication in strict mode ("Strict mode does not support
-    # authentication. Ignoring.") and for v3; it sends none and expects none.
-    if vi.authentication is not None and version == 2 and not strict:
-        if vi.authentication.auth_type is AuthType.PASS:
-            auth_type = 1
-            auth_data = (vi.authentication.auth_pass or "").encode()[:8]
-        elif vi.authentication.auth_type is AuthType.AH and vi.authentication.auth_pass:
-            # keepalived keys the AH HMAC with auth_pass, NUL-padded to 8 bytes.
-            auth_type = 2
-            auth_data = (vi.authentication.auth_pass or "").encode()[:8]
     group_addr = g.vrrp_mcast_group6 if family == socket.AF_INET6 else g.vrrp_mcast_group4
     notify: dict[str, RunScript] = {}
     for key, script in (
@@ -394,8 +365,8 @@ def instance_spec(
             for p in vi.unicast_peers
             if p.min_ttl is not None or p.max_ttl is not None
         ),
-        auth_type=auth_type,
-        auth_data=auth_data,
+        auth_type=auth.type,
+        auth_data=auth.data,
         notify=notify,
         garp_interval_s=g.vrrp_garp_interval,
         gna_interval_s=g.vrrp_gna_interval,
@@ -415,18 +386,9 @@ def instance_spec(
             vi.track_processes, group.track_processes if group else (), w.get("process")
         ),
         sync_group=group.name if group else None,
-        notify_priority_changes=bool(
-            _pick(
-                vi.notify_priority_changes,
-                _pick(
-                    group.notify_priority_changes if group else None,
-                    g.vrrp_notify_priority_changes,
-                ),
-            )
-        ),
+        notify_priority_changes=fix.notify_priority_changes(g, vi, group),
         vmac=vmac,
-        # keepalived: "xmit_base is incompatible with strict mode - resetting"
-        vmac_xmit_base=vi.vmac_xmit_base and not strict,
+        vmac_xmit_base=fix.vmac_xmit_base(g, vi)[0],
         rx_bufs=rx_bufs(g, family, version, sum(1 for v in vips if v.family == family)),
         untracked_vips=tuple(
             str(v.address.ip)
@@ -489,11 +451,16 @@ def _process_spec(p: VrrpTrackProcess) -> ProcessSpec:
     match = ProcessMatch.from_words(
         p.name, p.process, p.param_match.value if p.param_match else None, p.full_command
     )
-    qmax = None if quorum_max_ignored(p.quorum, p.quorum_max) else p.quorum_max
+    qmax, _ = fix.quorum_max(p)
     return ProcessSpec(
-        match, p.weight, p.weight_reverse, p.quorum, qmax,
-        round(p.fork_delay * 1e9), round(p.terminate_delay * 1e9),
-    )  # fmt: skip
+        match,
+        p.weight,
+        p.weight_reverse,
+        p.quorum,
+        qmax,
+        round(p.fork_delay * 1e9),
+        round(p.terminate_delay * 1e9),
+    )
 
 
 def vrrp_spec(config: Config) -> VrrpSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastha.runtime.vrrp.context import Context
 from fastha.runtime.vrrp.from_config import GroupSpec
-from fastha.vrrp.events import SyncFault
+from fastha.vrrp.events import LeaveSyncGroup, SyncFault
 from fastha.vrrp.states import State
 from fastha.vrrp.sync import SyncGroup
 
@@ -15,7 +15,7 @@ def rebuild_groups(ctx: Context, specs: tuple[GroupSpec, ...]) -> None:
     old = ctx.groups
     for inst in ctx.instances.values():
         inst.group = None
-        inst.machine.sync_gate = None
+        inst.machine.handle(LeaveSyncGroup())
     ctx.groups, ctx.group_notify = {}, {}
     for g in specs:
         members = {m: ctx.instances[m].machine for m in g.members if m in ctx.instances}

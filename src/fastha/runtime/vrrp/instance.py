@@ -40,6 +40,7 @@ from fastha.vrrp.events import (
     AdvertReceived,
     Event,
     PriorityChanged,
+    Reconfigure,
     TimerExpired,
     TimerKind,
     TrackFault,
@@ -47,7 +48,6 @@ from fastha.vrrp.events import (
 )
 from fastha.vrrp.fsm import Machine
 from fastha.vrrp.states import State
-from fastha.vrrp.timing import adver_int_ns
 from fastha.wire.timer import monotonic_ns as _monotonic_ns
 
 if TYPE_CHECKING:
@@ -105,28 +105,14 @@ class Instance:
         gratuitous ARP burst for the new ones only): the others never flap."""
         old = self.spec
         m = self.machine
-        params, warnings = spec.params.normalised()
-        for w in warnings:
+        now = _monotonic_ns() if now_ns is None else now_ns
+        actions = m.handle(Reconfigure(spec.params), now)
+        for w in m.warnings:
             log.warning("%s", w)
-        old_params = m.params
         self.spec = spec
-        m.params = params
-        if params.priority != old_params.priority:
-            m.base_priority = params.priority
         self._build_codec()
-        if params.adver_int_cs != old_params.adver_int_cs:
-            if m.state == State.MASTER:
-                # RFC 5798 6.4.3: a master advertises its own configured interval.
-                m.master_adver_int_cs = params.adver_int_cs
-                now = _monotonic_ns() if now_ns is None else now_ns
-                interval = adver_int_ns(params.adver_int_cs)
-                out: list[Action] = []
-                # Through the machine, so its timer bookkeeping accepts the new grid.
-                m._arm(TimerKind.ADVER, now + interval, interval, out)
-                for action in out:
-                    self.execute(action)
-            elif params.version == 2:
-                m.master_adver_int_cs = params.adver_int_cs  # v2 peers must agree
+        for action in actions:
+            self.execute(action)
         addrs = (old.vips, old.excluded, old.routes, old.rules)
         if m.vips_set and addrs != (spec.vips, spec.excluded, spec.routes, spec.rules):
             self.jobs.put(lambda: self._swap_vips(old, spec))

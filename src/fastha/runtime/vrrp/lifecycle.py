@@ -16,7 +16,7 @@ from fastha.runtime.vrrp.instance import Instance
 from fastha.runtime.vrrp.sockets import SocketPool
 from fastha.runtime.vrrp.vmac import Vmacs
 from fastha.vrrp.actions import RemoveVips
-from fastha.vrrp.events import LinkChanged, Shutdown, Startup
+from fastha.vrrp.events import LeaveSyncGroup, LinkChanged, Shutdown, Startup
 from fastha.vrrp.states import State
 from fastha.vrrp.trackers import TrackerSet
 
@@ -94,7 +94,7 @@ class Lifecycle:
     async def remove(self, inst: Instance) -> None:
         """Stop one instance for good (reload): priority 0 if master, VIPs removed."""
         inst.group = None
-        inst.machine.sync_gate = None
+        inst.machine.handle(LeaveSyncGroup())
         inst.feed(Shutdown())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(inst.drain(), STOP_GRACE_S)

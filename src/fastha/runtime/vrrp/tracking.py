@@ -18,6 +18,7 @@ from fastha.vrrp.trackers import (
     ScriptTracker,
     TrackerSet,
 )
+from fastha.wire.timer import monotonic_ns
 
 if TYPE_CHECKING:
     from fastha.runtime.vrrp.context import Context
@@ -156,8 +157,9 @@ def _track(
 def retrack(inst: Instance, before: Evaluation | None, now: Evaluation) -> None:
     """Reload: an instance kept running gets what its new evaluation changed."""
     m = inst.machine
-    if m.base_priority == PRIO_OWNER:
-        m.effective_priority = PRIO_OWNER  # the owner's priority never moves
+    if m.base_priority == PRIO_OWNER:  # the owner's priority never moves
+        for action in m.handle(PriorityChanged(PRIO_OWNER), monotonic_ns()):
+            inst.execute(action)
     elif now.priority != m.effective_priority:
         inst.change_priority(now.priority)
     if (before.fault if before is not None else False) != now.fault:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from array import array
 from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
-from fastha.check.spec import Check
+from fastha.check.spec import Check, FileSpec, MiscSpec
 from fastha.probes import ProbeContext, run_probe
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
@@ -178,7 +179,7 @@ class Scheduler:
         self.started += 1
         task = asyncio.get_running_loop().create_task(self._run(check))
         self._running[check] = task
-        task.add_done_callback(lambda t, c=check: self._done(c, t))
+        task.add_done_callback(functools.partial(self._done, check))
 
     def _done(self, check: Check, task: asyncio.Task[None]) -> None:
         if self._running.get(check) is task:
@@ -248,8 +249,9 @@ def edge_line(check: Check, up: bool, retries: int, reason: str | None) -> str:
     """The line logged when a checker's result changes."""
     p = check.probe
     words = _EDGE_WORDS.get(p.kind)
-    if words is not None:
-        ep = p.endpoint  # type: ignore[union-attr]
+    # MISC_CHECK and FILE_CHECK (no endpoint) have no words there.
+    if words is not None and not isinstance(p, MiscSpec | FileSpec):
+        ep = p.endpoint
         proto = "udp" if p.kind == "UDP_CHECK" else "tcp"
         where = f"[{ep.host}]:{proto}:{ep.port}"
         if up:
@@ -288,5 +290,7 @@ class ProbeDurations:
         row[-1] += s
 
     def as_dict(self) -> list[dict[str, object]]:
-        return [{"kind": k, "ok": ok, "counts": row[:-1], "sum_s": row[-1]}
-                for (k, ok), row in sorted(self.by_key.items())]  # fmt: skip
+        return [
+            {"kind": k, "ok": ok, "counts": row[:-1], "sum_s": row[-1]}
+            for (k, ok), row in sorted(self.by_key.items())
+        ]

@@ -1,0 +1,229 @@
+"""The parent's children: how each is started (command line, environment, session, pid
+file), watched and respawned, signalled and stopped.
+
+A child that dies is respawned after a delay that doubles from `backoff_initial` to
+`backoff_max` (reset when it had run `stable_after` seconds), with one log line:
+"VRRP child (pid N) died with status X, restarting in Y s". With -R the daemon stops
+instead; a child exiting with EXIT_FATAL (bad config) stops it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastha.daemon.options import SupervisorOptions
+from fastha.daemon.pidfile import remove_pid_file, write_pid_file
+from fastha.runtime import child_status
+from fastha.runtime.child import ENV_PARENT_PID, EXIT_FATAL
+
+log = logging.getLogger("fastha.daemon")
+
+TITLES = {"vrrp": "VRRP child", "check": "Checker child"}
+
+
+@dataclass(slots=True)
+class ChildSlot:
+    kind: str  # "vrrp" | "check"
+    pid_file: str | None
+    socket_path: str
+    proc: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    backoff: float = 0.0
+    restarts: int = 0
+    last_status: str | None = None
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.kind]
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+
+def describe_status(returncode: int) -> str:
+    """asyncio's returncode (negative: killed by that signal) as a log word."""
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-returncode).name
+        return f"signal {-returncode}"
+    return str(returncode)
+
+
+class Children:
+    def __init__(
+        self,
+        options: SupervisorOptions,
+        snapshot_path: str,
+        *,
+        stopping: Callable[[], bool],
+        stop: Callable[[int], None],
+    ) -> None:
+        """``stopping()``: the daemon is stopping (no respawn); ``stop(code)`` stops it
+        (a child failed for good)."""
+        self.options = o = options
+        self.snapshot_path = snapshot_path
+        self._stopping = stopping
+        self._stop = stop
+        self.slots: dict[str, ChildSlot] = {}
+        if o.vrrp:
+            self.slots["vrrp"] = ChildSlot("vrrp", o.vrrp_pid_file, f"{o.run_dir}/vrrp.sock")
+        if o.check:
+            self.slots["check"] = ChildSlot("check", o.checkers_pid_file, f"{o.run_dir}/check.sock")
+
+    def argv(self, slot: ChildSlot) -> list[str]:
+        o = self.options
+        # -I: isolated (no script/working directory, PYTHON* or user site on sys.path): a
+        # module planted where the daemon was started never runs as root in a child.
+        argv = [sys.executable, "-I", "-m", "fastha.runtime.child"]
+        if o.stub_children:
+            return [*argv, "sleep", "--role", slot.kind, *o.stub_args]
+        argv += [slot.kind, "-f", o.config_file]
+        if o.config_id is not None:
+            argv += ["-i", o.config_id]
+        if o.log_console:
+            argv.append("-l")
+        if o.log_detail:
+            argv.append("-D")
+        if o.no_syslog:
+            argv.append("-G")
+        if o.log_facility is not None:
+            argv += ["-S", o.log_facility]
+        if o.data_file:
+            argv += ["--data-file", o.data_file]
+        if slot.kind == "vrrp" and o.stats_file:
+            argv += ["--stats-file", o.stats_file]
+        if (slot.kind == "vrrp" and not o.release_vrrp) or (
+            slot.kind == "check" and not o.release_ipvs
+        ):
+            argv.append("--dont-release")
+        if slot.kind == "vrrp" and o.json_file:
+            argv += ["--json-file", o.json_file]
+        return argv
+
+    def env(self, slot: ChildSlot) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)  # systemd talks to the parent only
+        env[child_status.ENV_SOCKET] = slot.socket_path
+        env[child_status.ENV_CONFIG] = self.options.config_file
+        env[child_status.ENV_SNAPSHOT] = self.snapshot_path
+        if self.options.config_id is not None:
+            env[child_status.ENV_CONFIG_ID] = self.options.config_id
+        env[ENV_PARENT_PID] = str(os.getpid())
+        return env
+
+    async def start(self, stop_event: asyncio.Event) -> None:
+        """Spawn every child and watch it until ``stop_event``."""
+        loop = asyncio.get_running_loop()
+        for slot in self.slots.values():
+            slot.backoff = self.options.backoff_initial
+            await self.spawn(slot)
+            slot.task = loop.create_task(self.watch(slot, stop_event), name=f"watch-{slot.kind}")
+
+    async def spawn(self, slot: ChildSlot) -> None:
+        os.makedirs(self.options.run_dir, mode=0o755, exist_ok=True)
+        # Its own session: a Ctrl-C on the terminal reaches the parent only, which
+        # decides; the child must not race it by exiting first.
+        slot.proc = await asyncio.create_subprocess_exec(
+            *self.argv(slot),
+            stdin=asyncio.subprocess.DEVNULL,
+            env=self.env(slot),
+            start_new_session=True,
+        )
+        slot.started_at = time.monotonic()
+        if slot.pid_file:
+            write_pid_file(slot.pid_file, slot.proc.pid)
+        log.info("Starting %s, pid %d", slot.title, slot.proc.pid)
+
+    async def watch(self, slot: ChildSlot, stop_event: asyncio.Event) -> None:
+        """Respawn ``slot``'s child each time it dies, until the daemon stops."""
+        o = self.options
+        while True:
+            proc = slot.proc
+            assert proc is not None
+            rc = await proc.wait()
+            remove_pid_file(slot.pid_file)
+            slot.last_status = describe_status(rc)
+            if self._stopping():
+                return
+            if rc == EXIT_FATAL:
+                log.error(
+                    "%s (pid %d) exited with permanent error FATAL. Terminating",
+                    slot.title,
+                    proc.pid,
+                )
+                self._stop(1)
+                return
+            if not o.respawn:
+                log.error(
+                    "%s (pid %d) died with status %s, not respawning (-R): stopping",
+                    slot.title,
+                    proc.pid,
+                    slot.last_status,
+                )
+                self._stop(1)
+                return
+            if time.monotonic() - slot.started_at >= o.stable_after:
+                slot.backoff = o.backoff_initial
+            delay = slot.backoff
+            slot.backoff = min(delay * 2, o.backoff_max)
+            log.warning(
+                "%s (pid %d) died with status %s, restarting in %g s",
+                slot.title,
+                proc.pid,
+                slot.last_status,
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), delay)
+            if self._stopping():
+                return
+            slot.restarts += 1
+            await self.spawn(slot)
+
+    def signal(self, signum: int, kinds: tuple[str, ...] = ("vrrp", "check")) -> dict[str, int]:
+        """Send ``signum`` to the running children of ``kinds``; their pids by kind."""
+        sent: dict[str, int] = {}
+        for slot in self.slots.values():
+            if slot.kind not in kinds:
+                continue
+            pid = slot.pid
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+                    sent[slot.kind] = pid
+        return sent
+
+    async def stop(self) -> None:
+        """SIGTERM to each child; SIGKILL to one still running `stop_timeout` s later."""
+        self.signal(signal.SIGTERM)
+        for slot in self.slots.values():
+            proc = slot.proc
+            if proc is None or proc.returncode is not None:
+                continue
+            try:
+                await asyncio.wait_for(proc.wait(), self.options.stop_timeout)
+            except TimeoutError:
+                log.warning(
+                    "%s (pid %d) still running %g s after SIGTERM, killing it",
+                    slot.title,
+                    proc.pid,
+                    self.options.stop_timeout,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        for slot in self.slots.values():
+            if slot.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await slot.task
+            remove_pid_file(slot.pid_file)

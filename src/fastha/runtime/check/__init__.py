@@ -1,0 +1,1 @@
+"""The checker child: probes scheduled, health kept, IPVS reconciled, notifies sent."""

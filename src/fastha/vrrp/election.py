@@ -1,0 +1,91 @@
+"""What a backup or a master makes of a received advert (RFC 5798 §6.4.2, §6.4.3, and
+keepalived's vrrp_state_backup / vrrp_state_master_rx where it differs).
+
+Pure decisions over the instance's parameters, its effective priority and the advert;
+`fsm.Machine` applies them (state, timers, actions).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import Enum, auto
+
+from fastha.vrrp.params import PRIO_OWNER, InstanceParams
+
+
+def compare_addresses(theirs: str, ours: str | None) -> int:
+    """Sign of (theirs - ours) as numbers (RFC 5798 §6.4.3 tie-break); 0 when not
+    comparable (unknown or different families), as keepalived's vrrp_saddr_cmp does."""
+    if ours is None:
+        return 0
+    try:
+        a = ipaddress.ip_address(theirs)
+        b = ipaddress.ip_address(ours)
+    except ValueError:
+        return 0
+    if a.version != b.version:
+        return 0
+    x, y = int(a), int(b)
+    return (x > y) - (x < y)
+
+
+def learned_interval(p: InstanceParams, current_cs: int, advert_cs: int) -> int:
+    """Master_Adver_Interval after accepting a master's advert: a v3 backup learns the
+    master's interval (§6.4.2); v2 peers must agree on it, so nothing is learnt."""
+    return advert_cs if p.version == 3 and advert_cs > 0 else current_cs
+
+
+def backup_accepts(
+    p: InstanceParams,
+    priority: int,
+    advert_priority: int,
+    preempt_until_ns: int | None,
+    now_ns: int,
+) -> bool:
+    """§6.4.2: does a backup accept the sender as master (restart its Master_Down_Timer)?
+    No when it preempts: a lower-priority advert is discarded and the timer left running,
+    unless nopreempt, or a preempt_delay still holds it back."""
+    held = p.preempt_delay_ns > 0 and (preempt_until_ns is None or preempt_until_ns > now_ns)
+    return p.nopreempt or advert_priority >= priority or held
+
+
+def preempt_hold(
+    p: InstanceParams,
+    priority: int,
+    advert_priority: int,
+    preempt_until_ns: int | None,
+    now_ns: int,
+) -> int | None:
+    """keepalived's preempt_delay after an accepted advert: it starts at the first
+    lower-priority advert heard and is cancelled by a higher or equal one."""
+    if not p.preempt_delay_ns:
+        return preempt_until_ns
+    if advert_priority >= priority:
+        return None
+    return now_ns + p.preempt_delay_ns if preempt_until_ns is None else preempt_until_ns
+
+
+class MasterRx(Enum):
+    PRIO_ZERO = auto()  # §6.4.3: a master is leaving: advert at once, Adver_Timer reset
+    OWN = auto()  # our own address and priority: a loop or a clone; keepalived only warns
+    OWNER_CONFLICT = auto()  # two owners: a configuration error; keepalived steps to 254
+    HIGHER = auto()  # §6.4.3: a better master exists: go Backup
+    LOWER = auto()  # lower (or equal, lower address): keepalived re-asserts
+
+
+def master_rx(
+    p: InstanceParams, priority: int, src: str, advert_priority: int
+) -> tuple[MasterRx, bool]:
+    """A master's verdict on an advert, and whether it first answers with an advert of
+    its own (always for priority 0; with higher_prio_send_advert for a better master)."""
+    if advert_priority == 0:
+        return MasterRx.PRIO_ZERO, True
+    cmp = compare_addresses(src, p.primary_address)
+    higher = advert_priority > priority or (advert_priority == priority and cmp > 0)
+    answer = p.higher_prio_send_advert and higher
+    if advert_priority == priority:
+        if cmp == 0:
+            return MasterRx.OWN, answer
+        if priority == PRIO_OWNER:
+            return MasterRx.OWNER_CONFLICT, answer
+    return (MasterRx.HIGHER if higher else MasterRx.LOWER), answer
