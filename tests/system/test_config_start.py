@@ -92,7 +92,7 @@ _AUTH_NAMES = {0: "none", 1: "SIMPLE_PASSWORD", 2: "IPSEC_AH"}
 def _fastha_values(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """The same fields, from what fastha's VRRP child is built with."""
     from fastha.config.loader import load
-    from fastha.vrrp.from_config import vrrp_spec
+    from fastha.runtime.vrrp.from_config import vrrp_spec
 
     result = load(path)
     assert result.startable, [str(d) for d in result.diagnostics]

@@ -16,7 +16,7 @@ from tests.support import keepalived
 from tests.support.prereq import need_tool
 
 from fastha.config.loader import load
-from fastha.vrrp.from_config import vrrp_spec
+from fastha.runtime.vrrp.from_config import vrrp_spec
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import State
 

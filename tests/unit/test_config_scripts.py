@@ -379,7 +379,7 @@ def test_resolve_unsplittable_command_is_no_script(command: str) -> None:
 def test_unbalanced_quote_is_reported_and_never_reaches_the_vrrp_child(tmp_path: Path) -> None:
     """keepalived drops such a script (-t exit 5); the VRRP child's spec simply has none
     (it used to raise in shlex.split and crash-loop the child)."""
-    from fastha.vrrp.from_config import vrrp_spec
+    from fastha.runtime.vrrp.from_config import vrrp_spec
 
     result = conf(tmp_path, SECURE_ROOT, script="/etc/ka/ok.sh 'x",
                   instance="track_script {\n chk\n }\n notify_master \"/etc/ka/ok.sh 'y\"")  # fmt: skip

@@ -12,7 +12,7 @@ from fastha.config.loader import LoadResult, load
 from fastha.config.model_vrrp import AuthType, ParamMatch, State
 from fastha.config.validate import Host
 from fastha.config.validate_unsupported import INSTANCE
-from fastha.vrrp.from_config import vrrp_spec
+from fastha.runtime.vrrp.from_config import vrrp_spec
 
 # The scripts named here do not exist: script security has tests of its own
 # (test_config_scripts.py).

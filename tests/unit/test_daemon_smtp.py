@@ -192,9 +192,8 @@ def test_checker_mail_bodies_in_keepalived_words() -> None:
     conformance scenario vrrp_syncd_instance_flush_vs compares them with keepalived's)."""
     from types import SimpleNamespace
 
-    from fastha.runtime.alerts import quorum_mail_body, rs_mail_body
-
     from fastha.check.spec import MiscSpec, TcpSpec
+    from fastha.runtime.alerts import quorum_mail_body, rs_mail_body
 
     plan = SimpleNamespace(quorum=3, hysteresis=1)
     assert quorum_mail_body(plan, False, True, 4, True) == (

@@ -97,7 +97,7 @@ def _config(tmp_path: Path) -> Any:
 
 
 def _instance(name: str, state: int, prio: int) -> dict[str, Any]:
-    """A VRRP instance entry as VrrpRunner.status_dict() gives it."""
+    """A VRRP instance entry as the VRRP child's StatusOutput.status_dict() gives it."""
     stats = dict.fromkeys(
         ("advert_rcvd", "advert_sent", "become_master", "release_master", "packet_len_err",
          "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fastha.config.loader import load
-from fastha.vrrp.from_config import InstanceSpec, vrrp_spec
+from fastha.runtime.vrrp.from_config import InstanceSpec, vrrp_spec
 from fastha.vrrp.states import State
 from fastha.wire import AUTH_AH
 

@@ -1,5 +1,5 @@
 """The reload plan: two keepalived.conf files -> which instances stay, change in place,
-restart, stop or start (fastha.vrrp.from_config.diff_specs), and lvs_sync_daemon."""
+restart, stop or start (fastha.runtime.vrrp.from_config.diff_specs), and lvs_sync_daemon."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from fastha.config.loader import load
 from fastha.config.validate import Host
 from fastha.drivers.firewall import ruleset
-from fastha.vrrp.from_config import LvsSyncSpec, VrrpSpec, diff_specs, vrrp_spec
+from fastha.runtime.vrrp.from_config import LvsSyncSpec, VrrpSpec, diff_specs, vrrp_spec
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from fastha.config.loader import load
-from fastha.vrrp.from_config import InstanceSpec, vrrp_spec
-from fastha.vrrp.instance import Context, Instance
+from fastha.runtime.vrrp.context import Context
+from fastha.runtime.vrrp.from_config import InstanceSpec, vrrp_spec
+from fastha.runtime.vrrp.instance import Instance
 
 BASE = """
 global_defs {{
@@ -267,7 +268,7 @@ def test_paced_bursts_as_keepalived_queues_them() -> None:
     at once and queues the rest with a flag per address, so repeat 2 sends the first
     address twice and the others once (seen in keepalived 2.2.7's -D log); without an
     interval every address goes repeat times at once."""
-    from fastha.vrrp.instance import paced
+    from fastha.runtime.vrrp.gratuitous import paced
 
     eth0, eth1 = object(), object()
     frames = [(eth0, b"a", 0.01, True), (eth0, b"b", 0.01, True), (eth1, b"c", 0.02, False)]

@@ -13,7 +13,7 @@ import pytest
 
 from fastha.config.loader import load
 from fastha.drivers.vrrp_socket import DEFAULT_RCVBUF, rcvbuf_for, vrid_filter
-from fastha.vrrp.from_config import InstanceSpec, vrrp_spec
+from fastha.runtime.vrrp.from_config import InstanceSpec, vrrp_spec
 from fastha.vrrp.rxbufs import RxBufs
 
 CONF = """

@@ -10,9 +10,9 @@ from tests.unit.test_vrrp_fsm import T0, down_deadline, of, started_backup, star
 
 from fastha.config.loader import load
 from fastha.config.validate import Host
+from fastha.runtime.vrrp.from_config import vrrp_spec
 from fastha.vrrp.actions import RemoveVips, SendAdvert, StateChanged
 from fastha.vrrp.events import TimerExpired, TimerKind, VipDeleted
-from fastha.vrrp.from_config import vrrp_spec
 from fastha.vrrp.states import State
 from fastha.vrrp.timing import skew_time_ns
 

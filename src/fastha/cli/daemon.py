@@ -621,7 +621,7 @@ def _in_process(
             write_pid_file(p, os.getpid())
     try:
         if vrrp:
-            from fastha.vrrp.runner import RunOptions, run_vrrp
+            from fastha.runtime.vrrp.runner import RunOptions, run_vrrp
 
             return run_vrrp(
                 config,

@@ -48,7 +48,7 @@ def interface_problem(
     if not host.check_interfaces or name in host.interfaces:
         return None
     if config.global_defs.dynamic_interfaces:
-        # fastha waits for an instance's own interface (vrrp/runner.py), not yet for the
+        # fastha waits for an instance's own interface (runtime/vrrp/sockets.py), not yet for the
         # others (a VIP's, route's, rule's dev, track_interface, the VRF): said here.
         later = "" if waits else " (fastha: not waited for, only an instance's interface is)"
         return note(

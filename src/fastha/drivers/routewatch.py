@@ -13,12 +13,12 @@ watched. Matching follows keepalived's route_is_ours (table, family, prefix leng
 metric, TOS, the interface when the route names one, destination) and compare_rule
 (family, source, destination, table, preference).
 
-One NETLINK_ROUTE socket joined to the IPv4/IPv6 route and rule groups, read with
-``loop.add_reader`` as fastha.drivers.addrwatch does; a malformed message is dropped
-and counted.
+One NETLINK_ROUTE socket joined to the IPv4/IPv6 route and rule groups, read through
+fastha.drivers.nlsocket as addrwatch does; a malformed message is dropped and counted.
+What the VRRP child does about a deletion is fastha.runtime.vrrp.route_watch's job.
 
-    w = RouteWatch(owner)      # owner: the VRRP runner (ctx.instances, spec.static_*)
-    await w.open()
+    w = RouteWatch(on_gone)    # on_gone(Gone), called on the next loop pass
+    w.open()
     w.close()
 """
 
@@ -30,12 +30,11 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from fastha.drivers import nlsocket
 from fastha.vrrp.addresses import VirtualRoute, VirtualRule
-from fastha.vrrp.events import VipDeleted
-from fastha.vrrp.states import State
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +42,12 @@ NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
 RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE = 7, 8, 11, 19
+GROUPS = (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE)
 RTM_DELROUTE, RTM_DELRULE = 25, 33
 RTPROT_KEEPALIVED = 18
 RTA_DST, RTA_OIF, RTA_PRIORITY, RTA_TABLE = 1, 4, 6, 15
 FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE, FRA_PROTOCOL = 1, 2, 6, 15, 21
-_HDR = struct.Struct("=IHHII")  # nlmsghdr
+_HDR = nlsocket.NLMSG_HDR
 _RTM = struct.Struct("=BBBBBBBBI")  # rtmsg / fib_rule_hdr (same layout)
 _NLA = struct.Struct("=HH")
 _AF: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
@@ -199,97 +199,55 @@ def link_usable(ifindex: int) -> bool:
 
 
 class RouteWatch:
-    """The VRRP child's reaction to its routes and rules deleted by hand."""
+    """Deletions of protocol-18 routes and rules, each handed to ``on_gone`` on the next
+    loop pass (a reload's own deletions, under its lock, are then told apart)."""
 
-    def __init__(self, owner: Any) -> None:
-        self.owner = owner  # the VRRP runner: .ctx.instances, .ctx.netlink, .spec.static_*
+    def __init__(self, on_gone: Callable[[Gone], None]) -> None:
+        self.on_gone = on_gone
         self.malformed = 0
-        self._sock: socket.socket | None = None
+        self._reader: nlsocket.Reader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def open(self) -> RouteWatch:
+    @property
+    def watching(self) -> bool:
+        return self._reader is not None
+
+    def open(self) -> RouteWatch:
         self._loop = asyncio.get_running_loop()
         try:
-            sock = socket.socket(
-                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, NETLINK_ROUTE
-            )
-            sock.bind((0, 0))
-            for group in (
-                RTNLGRP_IPV4_ROUTE,
-                RTNLGRP_IPV6_ROUTE,
-                RTNLGRP_IPV4_RULE,
-                RTNLGRP_IPV6_RULE,
-            ):
+            sock = nlsocket.open_socket(NETLINK_ROUTE, rcvbuf=1 << 20)
+            for group in GROUPS:  # groups above 32 need the membership option, not bind
                 sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         except OSError as exc:
             log.warning("cannot watch routes and rules: %s", exc.strerror or exc)
             return self
-        self._sock = sock
-        self._loop.add_reader(sock.fileno(), self._on_readable)
+        # bounded: an event storm must not starve the loop
+        self._reader = nlsocket.Reader(
+            sock, self._on_data, self._on_error, bufsize=1 << 16, budget=64
+        )
+        self._reader.attach(self._loop)
         return self
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
 
-    def _on_readable(self) -> None:
-        assert self._sock is not None
-        for _ in range(64):  # bounded: an event storm must not starve the loop
+    @staticmethod
+    def _on_error(exc: OSError) -> bool:
+        # ENOBUFS: events lost; the next deletion still counts.
+        log.warning("netlink route watch: %s", exc.strerror or exc)
+        return False
+
+    def _on_data(self, data: bytes) -> None:
+        msgs, malformed = nlsocket.messages(data)
+        self.malformed += malformed
+        for off, length, _type, _flags, _seq in msgs:
             try:
-                data = self._sock.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ENOBUFS: events lost; the next deletion still counts
-                log.warning("netlink route watch: %s", exc.strerror or exc)
-                return
-            off = 0
-            while off + _HDR.size <= len(data):
-                length = _HDR.unpack_from(data, off)[0]
-                if length < _HDR.size or off + length > len(data):
-                    self.malformed += 1
-                    break
-                try:
-                    gone = parse_deletion(data[off : off + length])
-                except ValueError as exc:
-                    self.malformed += 1
-                    log.debug("netlink route message dropped: %s", exc)
-                    gone = None
-                off += (length + 3) & ~3
-                if gone is not None and self._loop is not None:
-                    # On the next pass: a reload's own deletions (under the reload
-                    # lock, the spec being swapped) are not deletions by hand.
-                    self._loop.call_soon(self._react, gone)
-
-    def _react(self, gone: Gone) -> None:
-        ctx = getattr(self.owner, "ctx", None)
-        if ctx is None or self._sock is None or self.owner.reload_lock.locked():
-            return
-        if not link_usable(gone.oif):
-            return
-        for inst in list(ctx.instances.values()):
-            spec = inst.spec
-            if gone.rule:
-                hit = next((r for r in spec.rules if rule_matches(gone, r)), None)
-            else:
-                hit = next((r for r in spec.routes if route_matches(gone, r, virtual=True)), None)
-            if hit is None:
+                gone = parse_deletion(data[off : off + length])
+            except ValueError as exc:
+                self.malformed += 1
+                log.debug("netlink route message dropped: %s", exc)
                 continue
-            if inst.machine.state == State.MASTER and inst.vips_installed:
-                inst.feed(VipDeleted(str(hit)))
-            return
-        statics = self.owner.spec.static_rules if gone.rule else self.owner.spec.static_routes
-        for item in statics:
-            ok = rule_matches(gone, item) if gone.rule else route_matches(gone, item, virtual=False)
-            if ok:
-                what = "rule" if gone.rule else "route"
-                log.info("Restoring deleted static %s %s", what, item)
-                add = ctx.netlink.add_rule if gone.rule else ctx.netlink.add_route
-                task = asyncio.get_running_loop().create_task(add(item))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                return
+            if gone is not None and self._loop is not None:
+                self._loop.call_soon(self.on_gone, gone)

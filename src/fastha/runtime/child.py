@@ -88,7 +88,7 @@ def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
 def _vrrp(args: argparse.Namespace) -> int:
     _logging(args, "fastha_vrrp")
     config = _load(args, vrrp=True)
-    from fastha.vrrp.runner import RunOptions, run_vrrp
+    from fastha.runtime.vrrp.runner import RunOptions, run_vrrp
 
     options = RunOptions(release_on_stop=not args.dont_release, reload_config=_reloader(args))
     if args.json_file:

@@ -1,0 +1,94 @@
+"""One instance's outgoing adverts: the template, one copy per unicast peer for VRRPv3,
+and for IPv4 our own IP header (ID, TTL, AH) as keepalived builds it."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+from fastha.drivers.vrrp_socket import VrrpSocket
+from fastha.wire import AUTH_AH, AdvertTemplate, encode_ipv4
+
+if TYPE_CHECKING:
+    from fastha.runtime.vrrp.from_config import InstanceSpec
+    from fastha.runtime.vrrp.ipsec_ah import IpsecAh
+    from fastha.vrrp.params import InstanceParams
+
+
+class AdvertSender:
+    def __init__(self, family: int, unicast: bool, ah: IpsecAh) -> None:
+        self.family = family
+        self.unicast = unicast
+        self.ah = ah
+        # IPv4 adverts carry our own IP header, as keepalived's (vrrp.c vrrp_update_pkt):
+        # the ID counts adverts per instance and skips 0 (0 lets the kernel pick one).
+        self.ip_id = 0
+        self.ip_ttl = 255
+        self.packed_src = b""
+        self.peer_templates: tuple[AdvertTemplate, ...] = ()
+        self._frame = self._frame_ipv4
+
+    def rebuild(self, spec: InstanceSpec, p: InstanceParams, src: str) -> None:
+        """The advert template, from the spec (at start and on reload)."""
+        addresses = spec.advert_addresses
+        dst = spec.unicast_peers[0] if spec.unicast_peers else spec.mcast_group
+        packed_src = socket.inet_pton(self.family, src)
+        packed_dst = socket.inet_pton(self.family, dst)
+        adver_int = p.adver_int_cs // 100 if p.version == 2 else p.adver_int_cs
+        auth_data = b"" if spec.auth_type == AUTH_AH else spec.auth_data  # AH: 8 zero bytes
+
+        def template(packed_dst: bytes) -> AdvertTemplate:
+            return AdvertTemplate(
+                p.version,
+                p.vrid,
+                p.priority,
+                adver_int,
+                addresses,
+                self.family,
+                packed_src,
+                packed_dst,
+                spec.auth_type,
+                auth_data,
+            )
+
+        self.template = template(packed_dst)
+        self.packed_src = packed_src
+        self.ip_ttl = spec.unicast_ttl if spec.unicast_peers else 255
+        # VRRPv3's checksum covers the pseudo-header's destination (RFC 5798 5.2.8): with
+        # several unicast peers each copy carries its own, as keepalived computes it per
+        # peer; the first peer's bytes fail at every other peer (split brain).
+        self.peer_templates = ()
+        if p.version == 3 and len(spec.unicast_peers) > 1:
+            self.peer_templates = tuple(
+                template(socket.inet_pton(self.family, peer)) for peer in spec.unicast_peers
+            )
+
+    def send(self, sock: VrrpSocket, priority: int) -> None:
+        # VRRPv3 to several unicast peers: one message per peer (its checksum covers it).
+        each = [t.packet(priority) for t in self.peer_templates] if self.peer_templates else None
+        if self.family != socket.AF_INET:
+            if each is not None:
+                sock.send_each(each)
+            else:
+                sock.send(self.template.packet(priority))
+            return
+        # One ID (and AH sequence number) per advert, whatever the number of peers.
+        self.ip_id = self.ip_id % 0xFFFF + 1
+        if self.ah.key is not None:
+            self.ah.next_seq()
+        if each is not None:
+            sock.send_each(each, self._frame)
+        else:
+            sock.send(self.template.packet(priority), self._frame)
+
+    def _frame_ipv4(self, message: bytes | bytearray | memoryview, dst: bytes) -> bytes:
+        return encode_ipv4(
+            message,
+            self.ip_id,
+            self.ip_ttl,
+            self.packed_src,
+            dst,
+            self.ah.key,
+            self.ah.seq,
+            self.unicast,
+        )

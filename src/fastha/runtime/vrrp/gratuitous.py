@@ -1,0 +1,97 @@
+"""Gratuitous ARP / unsolicited NA bursts for a master's addresses, paced as keepalived
+paces them (vrrp_garp_interval, vrrp_gna_interval)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+from fastha.drivers.packet import PacketSender
+from fastha.vrrp.states import State
+from fastha.wire import garp_frame, na_frame
+
+if TYPE_CHECKING:
+    from fastha.runtime.vrrp.context import Context
+    from fastha.runtime.vrrp.from_config import InstanceSpec
+    from fastha.vrrp.fsm import Machine
+
+log = logging.getLogger("fastha.vrrp")
+
+
+def paced(
+    frames: list[tuple[PacketSender, bytes, float, bool]], repeat: int
+) -> list[tuple[PacketSender, bytes, float]]:
+    """A burst's sends as keepalived makes them: (sender, frame, wait before it).
+
+    Without vrrp_garp_interval / vrrp_gna_interval every address goes ``repeat`` times at
+    once. With one, keepalived (vrrp_arp.c/vrrp_ndisc.c) sends only the first frame of an
+    interface and family at once and queues the rest by address, a flag per address: an
+    address queued again while still queued is sent once (so ``repeat`` 2 gives the first
+    address twice and every other address once), one per interval."""
+    out: list[tuple[PacketSender, bytes, float]] = []
+    started: set[tuple[int, bool]] = set()
+    pending: list[int] = []
+    for _ in range(repeat):
+        for i, (sender, frame, gap, v6) in enumerate(frames):
+            if not gap:
+                out.append((sender, frame, 0.0))
+            elif (id(sender), v6) not in started:
+                started.add((id(sender), v6))
+                out.append((sender, frame, 0.0))
+            elif i not in pending:
+                pending.append(i)
+    out += [(frames[i][0], frames[i][1], frames[i][2]) for i in pending]
+    return out
+
+
+class Announcer:
+    """One instance's running burst: its own task, so leaving MASTER cancels it instead
+    of queueing the VIP removal behind repeat x interval of sleeps."""
+
+    def __init__(self, ctx: Context, name: str, machine: Machine) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.machine = machine
+        self.task: asyncio.Task[None] | None = None
+
+    async def announce(self, spec: InstanceSpec, repeat: int, vips: list[Any] | None) -> None:
+        """A burst for `vips` (all the instance's addresses when None), if still master."""
+        if self.machine.state != State.MASTER:  # left MASTER while queued: never announce
+            return
+        frames: list[tuple[PacketSender, bytes, float, bool]] = []
+        # keepalived's vrrp_send_link_update: the VIPs, then the excluded addresses.
+        for vip in (*spec.vips, *spec.excluded) if vips is None else vips:
+            sender = self.ctx.sender(vip.dev or spec.ifname)
+            packed = socket.inet_pton(vip.family, vip.address)
+            if vip.family == socket.AF_INET6:
+                router = self.ctx.gna_router(vip.dev or spec.ifname)
+                frame = na_frame(sender.mac_bytes, packed, router=router)
+                frames.append((sender, frame, spec.gna_interval_s, True))
+            else:
+                frame = garp_frame(sender.mac_bytes, packed)
+                frames.append((sender, frame, spec.garp_interval_s, False))
+        log.info(
+            "(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
+            self.name,
+            spec.ifname,
+            len(frames),
+        )
+        self.cancel()
+        self.task = self.ctx.loop.create_task(
+            self._burst(paced(frames, max(1, repeat))), name=f"garp-{self.name}"
+        )
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self.task = None
+
+    async def _burst(self, sends: list[tuple[PacketSender, bytes, float]]) -> None:
+        for sender, frame, wait in sends:
+            if wait:
+                await asyncio.sleep(wait)
+            if self.machine.state != State.MASTER:
+                return
+            sender.send(frame)
