@@ -151,6 +151,12 @@ class Machine(MachineView):
         self._vips_set = False
         self._counters.release_master += 1
 
+    def _leave_master(self, now: int, why: str, down: int, prio0: bool, out: list[Action]) -> None:
+        """MASTER -> BACKUP, the Master_Down_Timer at `down` ns from now."""
+        self._wantstate = State.BACKUP
+        self._release_master(prio0, out)
+        self._enter_backup(now, why, down, out)
+
     def _enter_fault(self, now_ns: int, reason: str, out: list[Action]) -> None:
         if self._state == State.MASTER:
             self._release_master(True, out)
@@ -265,17 +271,13 @@ class Machine(MachineView):
         # over, this one is master again at once and puts the VIPs back.
         if self._state != State.MASTER:
             return
-        self._wantstate = State.BACKUP
-        self._release_master(True, out)
-        self._enter_backup(now_ns, "VIP deleted", self.skew_ns, out)
+        self._leave_master(now_ns, "VIP deleted", self.skew_ns, True, out)
 
     def _on_sync_goto(self, ev: SyncGoto, now_ns: int, out: list[Action]) -> None:
         if ev.state == State.MASTER and self._state == State.BACKUP:
             self._become_master(now_ns, "sync group", out)
         elif ev.state == State.BACKUP and self._state == State.MASTER:
-            self._wantstate = State.BACKUP
-            self._release_master(False, out)
-            self._enter_backup(now_ns, "sync group", self.down_interval_ns, out)
+            self._leave_master(now_ns, "sync group", self.down_interval_ns, False, out)
 
     def _on_priority(self, ev: PriorityChanged, now_ns: int, out: list[Action]) -> None:
         prio = self._effective_priority
@@ -316,9 +318,7 @@ class Machine(MachineView):
             if verdict == MasterRx.OWNER_CONFLICT:
                 self._base_priority = self._effective_priority = PRIO_OWNER - 1
             self._master = self._master.followed(p, ev)
-            self._wantstate = State.BACKUP
-            self._release_master(False, out)
-            self._enter_backup(now_ns, "higher priority advert", self.down_interval_ns, out)
+            self._leave_master(now_ns, "higher priority advert", self.down_interval_ns, False, out)
         elif verdict == MasterRx.LOWER:
             # The RFC says ignore; keepalived re-asserts with an advert unless
             # lower_prio_no_advert, and refreshes ARP.
