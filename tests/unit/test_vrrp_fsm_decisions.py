@@ -4,30 +4,18 @@ tracking sets (priority), the `state MASTER` wait (timing)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from tests.unit.test_vrrp_fsm_parts import ME, S, p
 
 from fastha.vrrp.actions import Action, ArmTimer
 from fastha.vrrp.counters import Counters
 from fastha.vrrp.election import BackupRx, KnownMaster, backup_rx
 from fastha.vrrp.events import AdvertReceived, TimerKind
-from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.priority import tracked_priority
 from fastha.vrrp.timers import TimerBook
 from fastha.vrrp.timing import adver_int_ns, skew_time_min_ns, state_master_wait_ns
 
 pytestmark = pytest.mark.unit
-
-S = 1_000_000_000
-ME = "192.0.2.10"
-
-
-def p(**kw: Any) -> InstanceParams:
-    kw.setdefault("name", "VI_1")
-    kw.setdefault("version", 3)
-    kw.setdefault("primary_address", ME)
-    return InstanceParams(**kw).normalised()[0]
 
 
 def test_known_master_ourselves_and_followed() -> None:
