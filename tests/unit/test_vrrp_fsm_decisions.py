@@ -8,7 +8,6 @@ import pytest
 from tests.unit.test_vrrp_fsm_parts import ME, S, p
 
 from fastha.vrrp.actions import Action, ArmTimer
-from fastha.vrrp.counters import Counters
 from fastha.vrrp.election import BackupRx, KnownMaster, backup_rx
 from fastha.vrrp.events import AdvertReceived, TimerKind
 from fastha.vrrp.priority import tracked_priority
@@ -79,11 +78,3 @@ def test_timer_restart_starts_a_new_grid() -> None:
     book.restart(TimerKind.ADVER, 7 * S, S, out)
     assert out == [ArmTimer(TimerKind.ADVER, 8 * S, S)]
     assert book.fired(TimerKind.ADVER, 9 * S) and not book.fired(TimerKind.ADVER, 7 * S)
-
-
-def test_counters_count_a_priority_zero_advert_twice() -> None:
-    c = Counters()
-    c.count_sent(100)
-    c.count_sent(0)
-    c.count_received(0)
-    assert (c.advert_sent, c.pri_zero_sent, c.advert_rcvd, c.pri_zero_rcvd) == (2, 1, 1, 1)

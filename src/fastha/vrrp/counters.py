@@ -28,17 +28,6 @@ class Counters:
     # auth_failure, chk_err, vrid_err, ...): keyed by the wire layer's reason name.
     drops: dict[str, int] = field(default_factory=dict)
 
-    def count_sent(self, priority: int) -> None:
-        """An advert sent: keepalived counts a priority-0 one in both counters."""
-        self.advert_sent += 1
-        if priority == 0:
-            self.pri_zero_sent += 1
-
-    def count_received(self, priority: int) -> None:
-        self.advert_rcvd += 1
-        if priority == 0:
-            self.pri_zero_rcvd += 1
-
     def count_drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
 

@@ -8,8 +8,8 @@ Pure decisions over the instance's parameters, its effective priority and the ad
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
 from enum import Enum, auto
+from typing import NamedTuple
 
 from fastha.vrrp.events import AdvertReceived
 from fastha.vrrp.params import PRIO_OWNER, InstanceParams
@@ -67,11 +67,12 @@ def preempt_hold(
     return now_ns + p.preempt_delay_ns if preempt_until_ns is None else preempt_until_ns
 
 
-@dataclass(frozen=True, slots=True)
-class KnownMaster:
+class KnownMaster(NamedTuple):
     """What an instance knows of the master: its interval (Master_Adver_Interval), its
     address and priority, and until when keepalived's preempt_delay holds us back from
-    preempting it (None: no lower-priority advert heard since the hold last ended)."""
+    preempting it (None: no lower-priority advert heard since the hold last ended).
+    A tuple, not a frozen dataclass: built and compared on the receive path, where a
+    frozen dataclass costs several times as much."""
 
     adver_int_cs: int
     address: str | None = None
@@ -83,10 +84,15 @@ class KnownMaster:
         """A new master advertises its own configured interval (RFC 5798 §6.4.3)."""
         return cls(p.adver_int_cs, p.primary_address, priority)
 
-    def followed(self, p: InstanceParams, ev: AdvertReceived) -> KnownMaster:
+    def followed(
+        self, p: InstanceParams, ev: AdvertReceived, hold_until_ns: int | None = None
+    ) -> KnownMaster:
         """The sender of `ev` taken as the master (and its interval, v3)."""
         interval = learned_interval(p, self.adver_int_cs, ev.adver_int_cs)
-        return replace(self, adver_int_cs=interval, address=ev.src, priority=ev.priority)
+        same = (interval, ev.src, ev.priority, hold_until_ns) == self
+        if same:  # the same master, advert after advert: no new record to build
+            return self
+        return KnownMaster(interval, ev.src, ev.priority, hold_until_ns)
 
 
 class BackupRx(Enum):
@@ -104,8 +110,8 @@ def backup_rx(
     until = master.hold_until_ns
     if backup_accepts(p, priority, ev.priority, until, now_ns):
         hold = preempt_hold(p, priority, ev.priority, until, now_ns)
-        return BackupRx.ACCEPT, replace(master.followed(p, ev), hold_until_ns=hold)
-    return BackupRx.PREEMPT, replace(master, address=ev.src)
+        return BackupRx.ACCEPT, master.followed(p, ev, hold)
+    return BackupRx.PREEMPT, master._replace(address=ev.src)
 
 
 class MasterRx(Enum):

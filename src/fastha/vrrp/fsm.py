@@ -16,7 +16,6 @@ that). The decisions it applies live in pure modules named for their job: `elect
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from fastha.vrrp.actions import (
@@ -105,14 +104,16 @@ class Machine(MachineView):
         check_transition(self._state, new)
         out.append(StateChanged(self._state, new, reason))
         self._state = new
-        self._master = replace(self._master, hold_until_ns=None)  # preempt_delay: one stay
+        self._master = self._master._replace(hold_until_ns=None)  # preempt_delay: one stay
 
     def _notify(self, out: list[Action]) -> None:
         out.append(Notify(_NOTIFY[self._state], self._effective_priority))
 
     def _send_advert(self, priority: int, out: list[Action]) -> None:
         out.append(SendAdvert(priority))
-        self._counters.count_sent(priority)
+        self._counters.advert_sent += 1
+        if priority == 0:
+            self._counters.pri_zero_sent += 1
 
     # -- transitions ------------------------------------------------------------------
 
@@ -168,7 +169,7 @@ class Machine(MachineView):
     def _leave_fault(self, now_ns: int, reason: str, out: list[Action]) -> None:
         # keepalived vrrp_state_leave_fault / try_up_instance: master_adver_int is
         # reset to ours; only the owner goes straight to MASTER.
-        self._master = replace(self._master, adver_int_cs=self._params.adver_int_cs)
+        self._master = self._master._replace(adver_int_cs=self._params.adver_int_cs)
         if self._base_priority == PRIO_OWNER and self._gate_open():
             self._become_master(now_ns, reason, out)
         else:
@@ -220,8 +221,6 @@ class Machine(MachineView):
         self._notify(out)
 
     def _on_reconfigure(self, ev: Reconfigure, now_ns: int, out: list[Action]) -> None:
-        # A reload in place keeps the state and the timers. The new base priority is
-        # taken here; the new effective one comes from tracking (PriorityChanged).
         old = self._params
         p, self._warnings = ev.params.normalised()
         self._params = p
@@ -229,9 +228,8 @@ class Machine(MachineView):
             self._base_priority = p.priority
         master = self._state == State.MASTER
         if p.adver_int_cs != old.adver_int_cs and (master or p.version == 2):
-            # RFC 5798 §6.4.3: a master advertises its own configured interval (from
-            # now on a new grid); v2 peers must agree on it.
-            self._master = replace(self._master, adver_int_cs=p.adver_int_cs)
+            # RFC 5798 §6.4.3 (a master's own interval, a new grid); v2 peers agree.
+            self._master = self._master._replace(adver_int_cs=p.adver_int_cs)
             if master:
                 self._timers.restart(TimerKind.ADVER, now_ns, adver_int_ns(p.adver_int_cs), out)
 
@@ -293,7 +291,9 @@ class Machine(MachineView):
     def _on_advert(self, ev: AdvertReceived, now_ns: int, out: list[Action]) -> None:
         if self._state not in (State.BACKUP, State.MASTER):
             return
-        self._counters.count_received(ev.priority)
+        self._counters.advert_rcvd += 1
+        if ev.priority == 0:
+            self._counters.pri_zero_rcvd += 1
         if self._state == State.MASTER:
             self._master_rx(ev, now_ns, out)
             return
@@ -301,11 +301,11 @@ class Machine(MachineView):
         # Master_Down_Timer running, so it becomes master when the timer fires.
         prio = self._effective_priority
         verdict, self._master = backup_rx(self._params, prio, self._master, ev, now_ns)
-        if verdict == BackupRx.LEAVING:
-            self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.skew_ns, 0, out)
-        elif verdict == BackupRx.ACCEPT:
+        if verdict is BackupRx.ACCEPT:
             self._wantstate = State.BACKUP
             self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.down_interval_ns, 0, out)
+        elif verdict is BackupRx.LEAVING:
+            self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.skew_ns, 0, out)
 
     def _master_rx(self, ev: AdvertReceived, now_ns: int, out: list[Action]) -> None:
         p = self._params
