@@ -9,7 +9,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from fastha.config.keywords_vrrp import VRRP_ROOT_KEYWORDS, script
+from fastha.config.keywords_vrrp import VRRP_ROOT_KEYWORDS, garp_keywords, script
 from fastha.config.model import (
     Config,
     Fifo,
@@ -258,9 +258,6 @@ def notification_email(args: Args, where: Where) -> tuple[str, ...]:
     return tuple(args)
 
 
-# global_parser.c reads these with ignore_error (a word with junk runs as strtoul reads it).
-_garp = integer(0, 2**31 - 1, lenient=True)
-
 GLOBAL_DEFS = Block(
     "global_defs",
     model=GlobalDefs,
@@ -307,12 +304,7 @@ GLOBAL_DEFS = Block(
         Keyword("lvs_timeouts", lvs_timeouts),
         Keyword("lvs_flush", flag),
         Keyword("lvs_flush_on_stop", lvs_flush_on_stop, aliases=("lvs_flush_onstop",)),
-        Keyword("vrrp_garp_master_delay", _garp),
-        Keyword("vrrp_garp_master_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
-        Keyword("vrrp_garp_lower_prio_delay", _garp),
-        Keyword("vrrp_garp_lower_prio_repeat", _garp),
-        Keyword("vrrp_garp_master_refresh", _garp),
-        Keyword("vrrp_garp_master_refresh_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
+        *garp_keywords("vrrp_"),
         # global_parser.c: read_decimal_unsigned_strvec(..., 1, UINT_MAX, TIMER_HZ_DIGITS):
         # 1 us to 4294.967295 s; 0 is "vrrp_garp_interval '0' is invalid" (ignored).
         Keyword("vrrp_garp_interval", number(0.000001, 4294.967295)),

@@ -735,8 +735,22 @@ AUTHENTICATION = Block(
     ),
 )
 
-# vrrp_parser.c reads these with ignore_error (a word with junk runs as strtoul's number).
-_garp_int = integer(0, 2**31 - 1, lenient=True)
+
+def garp_keywords(prefix: str) -> tuple[Keyword, ...]:
+    """The gratuitous ARP/NA timings, per instance (`garp_master_delay` ...) and as
+    global defaults (`vrrp_garp_master_delay` ...): keepalived reads both alike, with
+    ignore_error (a word with junk runs as strtoul's number), a repeat of 0 as 1."""
+    count = integer(0, 2**31 - 1, lenient=True)
+    repeat = integer(0, 2**32 - 1, lenient=True, zero=1)
+    return (
+        Keyword(f"{prefix}garp_master_delay", count),
+        Keyword(f"{prefix}garp_master_repeat", repeat),
+        Keyword(f"{prefix}garp_lower_prio_delay", count),
+        Keyword(f"{prefix}garp_lower_prio_repeat", count),
+        Keyword(f"{prefix}garp_master_refresh", count),
+        Keyword(f"{prefix}garp_master_refresh_repeat", repeat),
+    )
+
 
 VRRP_INSTANCE = Block(
     "vrrp_instance",
@@ -771,12 +785,7 @@ VRRP_INSTANCE = Block(
         Keyword("unicast_fault_no_peer", flag),
         Keyword("unicast_ttl", integer(0, 255)),
         Keyword("old_unicast_checksum", old_unicast_checksum),
-        Keyword("garp_master_delay", _garp_int),
-        Keyword("garp_master_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
-        Keyword("garp_lower_prio_delay", _garp_int),
-        Keyword("garp_lower_prio_repeat", _garp_int),
-        Keyword("garp_master_refresh", _garp_int),
-        Keyword("garp_master_refresh_repeat", integer(0, 2**32 - 1, lenient=True, zero=1)),
+        *garp_keywords(""),
         Keyword("garp_extra_if", garp_extra_if, spreads=True),
         Keyword(
             "vmac_garp_intvl",

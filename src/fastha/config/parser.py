@@ -8,8 +8,10 @@ moves on, so one run reports every problem in the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -17,6 +19,9 @@ from fastha.config.diagnostics import STOPS_ALL, Diagnostic, ExitCode, error, no
 from fastha.config.schema import Block, Keyword
 from fastha.config.source import Line, Where
 from fastha.config.values import BadValue, Fallback, MissingValue
+
+# `Parser.parsed` for a value keepalived cannot use at all (it is left out).
+_UNUSABLE: Any = object()
 
 
 class Kind(IntEnum):
@@ -131,13 +136,8 @@ class _Walker:
             self.diags.append(error(stmt.where, f"{spec.name}: unexpected block"))
             self.skip_block()
             return
-        try:
-            value = spec.items(stmt.words, stmt.where)
-        except Fallback as exc:
-            self.diags.append(error(stmt.where, f"{spec.name}: {exc}"))
-            value = exc.value
-        except BadValue as exc:
-            self.diags.append(self.problem(stmt.where, f"{spec.name}: {exc}", exc))
+        value = self.parsed(partial(spec.items, stmt.words, stmt.where), stmt.where, spec.name)
+        if value is _UNUSABLE:
             return
         if spec.flatten:
             items.extend(value)
@@ -179,16 +179,23 @@ class _Walker:
                 self.diags.append(error(stmt.where, f"'{name}' does not take a block"))
                 self.skip_block()
                 return
-            try:
-                value = kw.parse(args)
-            except Fallback as exc:
-                self.diags.append(error(stmt.where, f"{name}: {exc}"))
-                value = exc.value
-            except BadValue as exc:
-                self.diags.append(self.problem(stmt.where, f"{name}: {exc}", exc))
+            value = self.parsed(partial(kw.parse, args), stmt.where, name)
+            if value is _UNUSABLE:
                 return
             item_wheres = []
         self.store(kw, value, fields, positions, stmt.where, item_wheres)
+
+    def parsed(self, parse: Callable[[], Any], where: Where, label: str) -> Any:
+        """The value `parse` reads, or _UNUSABLE (after its diagnostic): keepalived runs
+        on with a fix-up's value (an error), or without the keyword or item."""
+        try:
+            return parse()
+        except Fallback as exc:
+            self.diags.append(error(where, f"{label}: {exc}"))
+            return exc.value
+        except BadValue as exc:
+            self.diags.append(self.problem(where, f"{label}: {exc}", exc))
+            return _UNUSABLE
 
     @staticmethod
     def problem(where: Where, message: str, exc: BadValue) -> Diagnostic:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum, auto
+from typing import NamedTuple
 
+from fastha.vrrp.events import AdvertReceived
 from fastha.vrrp.params import PRIO_OWNER, InstanceParams
 
 
@@ -63,6 +65,53 @@ def preempt_hold(
     if advert_priority >= priority:
         return None
     return now_ns + p.preempt_delay_ns if preempt_until_ns is None else preempt_until_ns
+
+
+class KnownMaster(NamedTuple):
+    """What an instance knows of the master: its interval (Master_Adver_Interval), its
+    address and priority, and until when keepalived's preempt_delay holds us back from
+    preempting it (None: no lower-priority advert heard since the hold last ended).
+    A tuple, not a frozen dataclass: built and compared on the receive path, where a
+    frozen dataclass costs several times as much."""
+
+    adver_int_cs: int
+    address: str | None = None
+    priority: int = 0
+    hold_until_ns: int | None = None
+
+    @classmethod
+    def ourselves(cls, p: InstanceParams, priority: int) -> KnownMaster:
+        """A new master advertises its own configured interval (RFC 5798 §6.4.3)."""
+        return cls(p.adver_int_cs, p.primary_address, priority)
+
+    def followed(
+        self, p: InstanceParams, ev: AdvertReceived, hold_until_ns: int | None = None
+    ) -> KnownMaster:
+        """The sender of `ev` taken as the master (and its interval, v3)."""
+        interval = learned_interval(p, self.adver_int_cs, ev.adver_int_cs)
+        same = (interval, ev.src, ev.priority, hold_until_ns) == self
+        if same:  # the same master, advert after advert: no new record to build
+            return self
+        return KnownMaster(interval, ev.src, ev.priority, hold_until_ns)
+
+
+class BackupRx(Enum):
+    LEAVING = auto()  # §6.4.2 priority 0: the master is leaving: take over after Skew_Time
+    ACCEPT = auto()  # §6.4.2: accept the master: restart the Master_Down_Timer
+    PREEMPT = auto()  # §6.4.2: discard a lower-priority advert, leave the timer running
+
+
+def backup_rx(
+    p: InstanceParams, priority: int, master: KnownMaster, ev: AdvertReceived, now_ns: int
+) -> tuple[BackupRx, KnownMaster]:
+    """A backup's verdict on an advert, and what it knows of the master after it."""
+    if ev.priority == 0:
+        return BackupRx.LEAVING, master
+    until = master.hold_until_ns
+    if backup_accepts(p, priority, ev.priority, until, now_ns):
+        hold = preempt_hold(p, priority, ev.priority, until, now_ns)
+        return BackupRx.ACCEPT, master.followed(p, ev, hold)
+    return BackupRx.PREEMPT, master._replace(address=ev.src)
 
 
 class MasterRx(Enum):

@@ -29,12 +29,12 @@ from fastha.vrrp.actions import (
     StateChanged,
 )
 from fastha.vrrp.election import (
+    BackupRx,
+    KnownMaster,
     MasterRx,
-    backup_accepts,
+    backup_rx,
     compare_addresses,
-    learned_interval,
     master_rx,
-    preempt_hold,
 )
 from fastha.vrrp.events import (
     AdvertReceived,
@@ -57,10 +57,10 @@ from fastha.vrrp.events import (
 from fastha.vrrp.garp import burst, master_timers
 from fastha.vrrp.machine_view import MachineView
 from fastha.vrrp.params import PRIO_OWNER
-from fastha.vrrp.priority import clamp_priority
+from fastha.vrrp.priority import tracked_priority
 from fastha.vrrp.states import IllegalTransition, State, check_transition
 from fastha.vrrp.timers import moved_deadline
-from fastha.vrrp.timing import adver_int_ns, skew_time_min_ns
+from fastha.vrrp.timing import adver_int_ns, state_master_wait_ns
 
 __all__ = ["Machine", "compare_addresses"]
 
@@ -92,12 +92,10 @@ class Machine(MachineView):
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"not a VRRP event: {event!r}")
-        if now_ns is None:
-            if type(event) not in _TIMELESS:
-                raise TypeError(f"{type(event).__name__} needs now_ns")
-            now_ns = 0  # read by none of them
+        if now_ns is None and type(event) not in _TIMELESS:
+            raise TypeError(f"{type(event).__name__} needs now_ns")
         out: list[Action] = []
-        handler(self, event, now_ns, out)
+        handler(self, event, now_ns or 0, out)  # 0: read by none of the timeless
         return tuple(out)
 
     # -- plumbing (timers: `self._timers.arm/cancel` record and emit the action) -------
@@ -106,6 +104,7 @@ class Machine(MachineView):
         check_transition(self._state, new)
         out.append(StateChanged(self._state, new, reason))
         self._state = new
+        self._master = self._master._replace(hold_until_ns=None)  # preempt_delay: one stay
 
     def _notify(self, out: list[Action]) -> None:
         out.append(Notify(_NOTIFY[self._state], self._effective_priority))
@@ -120,7 +119,6 @@ class Machine(MachineView):
 
     def _enter_backup(self, now_ns: int, reason: str, down_ns: int, out: list[Action]) -> None:
         self._set_state(State.BACKUP, reason, out)
-        self._preempt_until_ns = None
         self._timers.arm(TimerKind.MASTER_DOWN, now_ns + down_ns, 0, out)
         self._notify(out)
 
@@ -129,17 +127,12 @@ class Machine(MachineView):
         self._set_state(State.MASTER, reason, out)
         self._wantstate = State.MASTER
         self._counters.become_master += 1
-        # A new master advertises its own configured interval (RFC 5798 §6.4.3).
-        self._master_adver_int_cs = p.adver_int_cs
-        self._master_address = p.primary_address
-        self._master_priority = self._effective_priority
-        self._preempt_until_ns = None
+        self._master = KnownMaster.ourselves(p, self._effective_priority)
         self._timers.cancel(TimerKind.MASTER_DOWN, out)
         # keepalived vrrp_state_master_tx: advert first, so the old master drops the
         # VIPs before our gratuitous ARPs go out (RFC 5798 §6.4.2).
         self._send_advert(self._effective_priority, out)
-        interval = adver_int_ns(p.adver_int_cs)
-        self._timers.arm(TimerKind.ADVER, now_ns + interval, interval, out)
+        self._timers.restart(TimerKind.ADVER, now_ns, adver_int_ns(p.adver_int_cs), out)
         out.append(AddVips(p.accept_mode))
         self._vips_set = True
         if p.garp_master_repeat:
@@ -159,8 +152,13 @@ class Machine(MachineView):
         self._vips_set = False
         self._counters.release_master += 1
 
+    def _leave_master(self, now: int, why: str, down: int, prio0: bool, out: list[Action]) -> None:
+        """MASTER -> BACKUP, the Master_Down_Timer at `down` ns from now."""
+        self._wantstate = State.BACKUP
+        self._release_master(prio0, out)
+        self._enter_backup(now, why, down, out)
+
     def _enter_fault(self, now_ns: int, reason: str, out: list[Action]) -> None:
-        self._preempt_until_ns = None
         if self._state == State.MASTER:
             self._release_master(True, out)
         else:
@@ -171,14 +169,19 @@ class Machine(MachineView):
     def _leave_fault(self, now_ns: int, reason: str, out: list[Action]) -> None:
         # keepalived vrrp_state_leave_fault / try_up_instance: master_adver_int is
         # reset to ours; only the owner goes straight to MASTER.
-        self._master_adver_int_cs = self._params.adver_int_cs
+        self._master = self._master._replace(adver_int_cs=self._params.adver_int_cs)
         if self._base_priority == PRIO_OWNER and self._gate_open():
             self._become_master(now_ns, reason, out)
         else:
             self._wantstate = State.BACKUP
             self._enter_backup(now_ns, reason, self.down_interval_ns, out)
 
-    def _reevaluate(self, now_ns: int, reason: str, out: list[Action]) -> None:
+    # -- event handlers ---------------------------------------------------------------
+
+    def _on_fault(
+        self, ev: LinkChanged | TrackFault | SyncFault, now_ns: int, out: list[Action]
+    ) -> None:
+        self._faults, reason = self._faults.after(ev)
         if not self._started or self._state == State.STOP:
             return
         up = self.is_up
@@ -186,14 +189,6 @@ class Machine(MachineView):
             self._enter_fault(now_ns, reason, out)
         elif up and self._state == State.FAULT:
             self._leave_fault(now_ns, reason, out)
-
-    # -- event handlers ---------------------------------------------------------------
-
-    def _on_fault(
-        self, ev: LinkChanged | TrackFault | SyncFault, now: int, out: list[Action]
-    ) -> None:
-        self._faults, reason = self._faults.after(ev)
-        self._reevaluate(now, reason, out)
 
     def _on_gate(self, ev: JoinSyncGroup | LeaveSyncGroup, now_ns: int, out: list[Action]) -> None:
         self._gate = ev.can_goto_master if isinstance(ev, JoinSyncGroup) else None
@@ -209,10 +204,7 @@ class Machine(MachineView):
             # RFC 5798 §6.4.1: Priority 255 -> send an advert and become Master.
             self._become_master(now_ns, "address owner", out)
         elif p.initial_state == State.MASTER:
-            # keepalived vrrp_init_state: `state MASTER` waits one interval plus the
-            # minimum skew, so a running master is heard first.
-            interval = self._master_adver_int_cs
-            down = adver_int_ns(interval) + skew_time_min_ns(p.version, interval)
+            down = state_master_wait_ns(p.version, self._master.adver_int_cs)
             self._enter_backup(now_ns, "startup (state MASTER)", down, out)
         else:
             self._enter_backup(now_ns, "startup", self.down_interval_ns, out)
@@ -229,22 +221,17 @@ class Machine(MachineView):
         self._notify(out)
 
     def _on_reconfigure(self, ev: Reconfigure, now_ns: int, out: list[Action]) -> None:
-        # A reload in place keeps the state and the timers. The new base priority is
-        # taken here; the new effective one comes from tracking (PriorityChanged).
         old = self._params
         p, self._warnings = ev.params.normalised()
         self._params = p
         if p.priority != old.priority:
             self._base_priority = p.priority
-        if p.adver_int_cs != old.adver_int_cs:
-            if self._state == State.MASTER:
-                # RFC 5798 §6.4.3: a master advertises its own configured interval,
-                # from now on a new grid.
-                self._master_adver_int_cs = p.adver_int_cs
-                interval = adver_int_ns(p.adver_int_cs)
-                self._timers.arm(TimerKind.ADVER, now_ns + interval, interval, out)
-            elif p.version == 2:
-                self._master_adver_int_cs = p.adver_int_cs  # v2 peers must agree
+        master = self._state == State.MASTER
+        if p.adver_int_cs != old.adver_int_cs and (master or p.version == 2):
+            # RFC 5798 §6.4.3 (a master's own interval, a new grid); v2 peers agree.
+            self._master = self._master._replace(adver_int_cs=p.adver_int_cs)
+            if master:
+                self._timers.restart(TimerKind.ADVER, now_ns, adver_int_ns(p.adver_int_cs), out)
 
     def _on_timer(self, ev: TimerExpired, now_ns: int, out: list[Action]) -> None:
         if not self._timers.fired(ev.kind, ev.deadline_ns):
@@ -252,11 +239,18 @@ class Machine(MachineView):
         if ev.kind == TimerKind.ADVER:
             self._send_advert(self._effective_priority, out)
         elif ev.kind == TimerKind.MASTER_DOWN:
-            self._on_master_down(now_ns, out)
-        elif ev.kind == TimerKind.GARP_DEFEND:
-            out.append(SendGratuitous(burst(self._params, ev.kind), self._defence.take()))
-        else:
-            out.append(SendGratuitous(burst(self._params, ev.kind)))
+            # RFC 5798 §6.4.2: Master_Down_Timer fired -> become Master; keepalived
+            # vrrp_sync_can_goto_master: a sync group member waits for the rest of it.
+            self._wantstate = State.MASTER
+            if self._gate_open():
+                self._become_master(now_ns, "master down timer expired", out)
+            else:
+                self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.down_interval_ns, 0, out)
+        else:  # an announcement; a defence one announces only the claimed VIPs
+            defend = ev.kind == TimerKind.GARP_DEFEND
+            out.append(
+                SendGratuitous(burst(self._params, ev.kind), self._defence.take() if defend else ())
+            )
 
     def _on_vip_claimed(self, ev: VipClaimed, now_ns: int, out: list[Action]) -> None:
         # Another MAC announced one of our VIPs: see `defence` for when we answer.
@@ -275,42 +269,21 @@ class Machine(MachineView):
         # over, this one is master again at once and puts the VIPs back.
         if self._state != State.MASTER:
             return
-        self._wantstate = State.BACKUP
-        self._release_master(True, out)
-        self._enter_backup(now_ns, "VIP deleted", self.skew_ns, out)
-
-    def _on_master_down(self, now_ns: int, out: list[Action]) -> None:
-        # RFC 5798 §6.4.2: Master_Down_Timer fired -> become Master.
-        self._wantstate = State.MASTER
-        if not self._gate_open():
-            # keepalived vrrp_sync_can_goto_master: wait for the rest of the group.
-            self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.down_interval_ns, 0, out)
-            return
-        self._become_master(now_ns, "master down timer expired", out)
+        self._leave_master(now_ns, "VIP deleted", self.skew_ns, True, out)
 
     def _on_sync_goto(self, ev: SyncGoto, now_ns: int, out: list[Action]) -> None:
         if ev.state == State.MASTER and self._state == State.BACKUP:
             self._become_master(now_ns, "sync group", out)
         elif ev.state == State.BACKUP and self._state == State.MASTER:
-            self._wantstate = State.BACKUP
-            self._release_master(False, out)
-            self._enter_backup(now_ns, "sync group", self.down_interval_ns, out)
+            self._leave_master(now_ns, "sync group", self.down_interval_ns, False, out)
 
     def _on_priority(self, ev: PriorityChanged, now_ns: int, out: list[Action]) -> None:
-        priority = ev.priority
-        if self._base_priority == PRIO_OWNER:
-            # keepalived vrrp_set_effective_priority: the owner's priority never moves
-            # from PRIO_OWNER; a reload that made us the owner sets it so.
-            if priority == PRIO_OWNER:
-                self._effective_priority = PRIO_OWNER
-            return
-        new = clamp_priority(priority)
-        if new == self._effective_priority:
-            return
+        prio = self._effective_priority
+        new, moves = tracked_priority(self._base_priority, prio, ev.priority)
         old_down = self.down_interval_ns
         self._effective_priority = new
         deadline = self._timers.deadline(TimerKind.MASTER_DOWN)
-        if self._state == State.BACKUP and deadline is not None:
+        if moves and self._state == State.BACKUP and deadline is not None:
             moved = moved_deadline(deadline, now_ns, old_down, self.down_interval_ns)
             if moved != deadline:
                 self._timers.arm(TimerKind.MASTER_DOWN, moved, 0, out)
@@ -321,32 +294,18 @@ class Machine(MachineView):
         self._counters.advert_rcvd += 1
         if ev.priority == 0:
             self._counters.pri_zero_rcvd += 1
-        if self._state == State.BACKUP:
-            self._backup_rx(ev, now_ns, out)
-        else:
+        if self._state == State.MASTER:
             self._master_rx(ev, now_ns, out)
-
-    def _backup_rx(self, ev: AdvertReceived, now_ns: int, out: list[Action]) -> None:
-        p, prio, until = self._params, self._effective_priority, self._preempt_until_ns
-        if ev.priority == 0:
-            # RFC 5798 §6.4.2: the master is leaving; take over after Skew_Time.
-            self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.skew_ns, 0, out)
-        elif backup_accepts(p, prio, ev.priority, until, now_ns):
-            # §6.4.2: accept the master: learn its interval (v3), restart the timer.
-            self._follow(ev)
+            return
+        # A backup (see `election.backup_rx`): a preempting one leaves the
+        # Master_Down_Timer running, so it becomes master when the timer fires.
+        prio = self._effective_priority
+        verdict, self._master = backup_rx(self._params, prio, self._master, ev, now_ns)
+        if verdict is BackupRx.ACCEPT:
+            self._wantstate = State.BACKUP
             self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.down_interval_ns, 0, out)
-            self._preempt_until_ns = preempt_hold(p, prio, ev.priority, until, now_ns)
-        else:
-            # §6.4.2: preempt: discard a lower-priority advert and leave the
-            # Master_Down_Timer running, so we become master when it fires.
-            self._master_address = ev.src
-
-    def _follow(self, ev: AdvertReceived) -> None:
-        """Take the sender of `ev` as the master (and its interval, v3)."""
-        p = self._params
-        self._master_adver_int_cs = learned_interval(p, self._master_adver_int_cs, ev.adver_int_cs)
-        self._master_address, self._master_priority = ev.src, ev.priority
-        self._wantstate = State.BACKUP
+        elif verdict is BackupRx.LEAVING:
+            self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.skew_ns, 0, out)
 
     def _master_rx(self, ev: AdvertReceived, now_ns: int, out: list[Action]) -> None:
         p = self._params
@@ -354,14 +313,12 @@ class Machine(MachineView):
         if answer:
             self._send_advert(self._effective_priority, out)
         if verdict == MasterRx.PRIO_ZERO:
-            interval = adver_int_ns(p.adver_int_cs)
-            self._timers.arm(TimerKind.ADVER, now_ns + interval, interval, out)
+            self._timers.restart(TimerKind.ADVER, now_ns, adver_int_ns(p.adver_int_cs), out)
         elif verdict in (MasterRx.HIGHER, MasterRx.OWNER_CONFLICT):
             if verdict == MasterRx.OWNER_CONFLICT:
                 self._base_priority = self._effective_priority = PRIO_OWNER - 1
-            self._follow(ev)
-            self._release_master(False, out)
-            self._enter_backup(now_ns, "higher priority advert", self.down_interval_ns, out)
+            self._master = self._master.followed(p, ev)
+            self._leave_master(now_ns, "higher priority advert", self.down_interval_ns, False, out)
         elif verdict == MasterRx.LOWER:
             # The RFC says ignore; keepalived re-asserts with an advert unless
             # lower_prio_no_advert, and refreshes ARP.

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from fastha.vrrp.counters import Counters
 from fastha.vrrp.defence import Defence
+from fastha.vrrp.election import KnownMaster
 from fastha.vrrp.events import TimerKind
 from fastha.vrrp.faults import Faults
 from fastha.vrrp.params import InstanceParams
@@ -28,11 +29,8 @@ class MachineView:
         "_effective_priority",
         "_faults",
         "_gate",
-        "_master_address",
-        "_master_adver_int_cs",
-        "_master_priority",
+        "_master",
         "_params",
-        "_preempt_until_ns",
         "_started",
         "_state",
         "_timers",
@@ -50,14 +48,11 @@ class MachineView:
         self._wantstate = p.initial_state
         self._base_priority = p.priority
         self._effective_priority = p.priority
-        self._master_adver_int_cs = p.adver_int_cs
-        self._master_address: str | None = None
-        self._master_priority = 0
+        self._master = KnownMaster(p.adver_int_cs)
         self._counters = Counters()
         self._vips_set = False
         self._timers = TimerBook()
         self._defence = Defence()
-        self._preempt_until_ns: int | None = None
         self._started = False
         self._faults = Faults()
         # Set by a sync group (JoinSyncGroup): may this member become master now?
@@ -91,15 +86,15 @@ class MachineView:
 
     @property
     def master_adver_int_cs(self) -> int:
-        return self._master_adver_int_cs
+        return self._master.adver_int_cs
 
     @property
     def master_address(self) -> str | None:
-        return self._master_address
+        return self._master.address
 
     @property
     def master_priority(self) -> int:
-        return self._master_priority
+        return self._master.priority
 
     @property
     def counters(self) -> Counters:
@@ -132,7 +127,7 @@ class MachineView:
     def down_interval_ns(self) -> int:
         p = self._params
         return master_down_interval_ns(
-            p.version, self._effective_priority, self._master_adver_int_cs, p.down_timer_adverts
+            p.version, self._effective_priority, self._master.adver_int_cs, p.down_timer_adverts
         )
 
     def _gate_open(self) -> bool:
@@ -141,5 +136,5 @@ class MachineView:
     @property
     def skew_ns(self) -> int:
         return skew_time_ns(
-            self._params.version, self._effective_priority, self._master_adver_int_cs
+            self._params.version, self._effective_priority, self._master.adver_int_cs
         )

@@ -20,6 +20,17 @@ def clamp_priority(total: int) -> int:
     return PRIO_MIN if total < PRIO_MIN else min(total, PRIO_MAX)
 
 
+def tracked_priority(base: int, current: int, total: int) -> tuple[int, bool]:
+    """The effective priority after tracking's `total`, and whether a running
+    Master_Down_Timer moves with it (it changed). keepalived vrrp_set_effective_priority:
+    the owner's never moves from PRIO_OWNER; a reload that made us the owner sets it so
+    (moving no timer)."""
+    if base == PRIO_OWNER:
+        return (PRIO_OWNER if total == PRIO_OWNER else current), False
+    new = clamp_priority(total)
+    return new, new != current
+
+
 def weighted_contribution(ok: bool, weight: int, reverse: bool = False) -> int:
     if weight == 0 or ok != (weight > 0):
         return 0

@@ -33,6 +33,10 @@ class TimerBook:
         self._armed[kind] = (deadline_ns, interval_ns)
         out.append(ArmTimer(kind, deadline_ns, interval_ns))
 
+    def restart(self, kind: TimerKind, now_ns: int, interval_ns: int, out: list[Action]) -> None:
+        """Arm periodic `kind` on a new grid from now: first expiry one interval on."""
+        self.arm(kind, now_ns + interval_ns, interval_ns, out)
+
     def cancel(self, kind: TimerKind, out: list[Action]) -> None:
         """Cancel `kind` if armed (a CancelTimer action to `out`)."""
         if self._armed.pop(kind, None) is not None:

@@ -44,6 +44,13 @@ def skew_time_min_ns(version: int, master_adver_int_cs: int) -> int:
     return _skew_us(version, 1, master_adver_int_cs) * NS_PER_US
 
 
+def state_master_wait_ns(version: int, master_adver_int_cs: int) -> int:
+    """keepalived vrrp_init_state: an instance configured `state MASTER` starts as a
+    backup that waits one interval plus the minimum skew, so a running master is
+    heard first."""
+    return adver_int_ns(master_adver_int_cs) + skew_time_min_ns(version, master_adver_int_cs)
+
+
 def master_down_interval_ns(
     version: int,
     priority: int,
