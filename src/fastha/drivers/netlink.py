@@ -359,19 +359,7 @@ class Netlink:
         self._index.pop(ifname, None)
 
     async def delete_vmac(self, ifname: str) -> bool:
-        try:
-            idx = await self.ifindex(ifname)
-            await self.ipr.link("del", index=idx)
-        except LookupError:
-            return False
-        except NetlinkError as exc:
-            if exc.code in _GONE:
-                return False
-            raise
-        finally:
-            self.forget(ifname)
-        log.info("netlink vmac deleted %s", ifname)
-        return True
+        return await vmac.delete(self, ifname)
 
 
 __all__ = [

@@ -62,3 +62,20 @@ async def create(
             log.warning("Cannot set %s to %d: %s", path, value, exc)
     await nl.ipr.link("set", index=idx, state="up")
     return idx
+
+
+async def delete(nl: Netlink, ifname: str) -> bool:
+    """Remove the VMAC interface ``ifname``; False if it was already gone."""
+    try:
+        idx = await nl.ifindex(ifname)
+        await nl.ipr.link("del", index=idx)
+    except LookupError:
+        return False
+    except NetlinkError as exc:
+        if exc.code in (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL):
+            return False
+        raise
+    finally:
+        nl.forget(ifname)
+    log.info("netlink vmac deleted %s", ifname)
+    return True
