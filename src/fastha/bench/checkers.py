@@ -148,17 +148,20 @@ def build_doc(
     impls = list(results)
     load = list(os.getloadavg())
     doc = report.new_doc("checkers", cfg, impls, results, loadavg=load, host=host)
-    if len(impls) == 2:
-        x, y = results[impls[0]], results[impls[1]]
-        doc["ratios"] = {
-            "of": f"{impls[0]}/{impls[1]}",
-            **{
-                k: report.ratio(x[k], y[k])
-                for k in ("cpu_ms_per_1000_checks", "checks_per_s", "cpu_pct", "rss_kib")
-            },
-            "gap_excess_ms": report.ratios(x["gap_excess_ms"], y["gap_excess_ms"]),
-            "rs_down_to_ipvs_ms": report.ratios(x["rs_down_to_ipvs_ms"], y["rs_down_to_ipvs_ms"]),
-        }
+    if pair := report.compared(doc):
+        x, y = pair
+        doc["ratios"].update(
+            {
+                **{
+                    k: report.ratio(x[k], y[k])
+                    for k in ("cpu_ms_per_1000_checks", "checks_per_s", "cpu_pct", "rss_kib")
+                },
+                "gap_excess_ms": report.ratios(x["gap_excess_ms"], y["gap_excess_ms"]),
+                "rs_down_to_ipvs_ms": report.ratios(
+                    x["rs_down_to_ipvs_ms"], y["rs_down_to_ipvs_ms"]
+                ),
+            }
+        )
     return doc
 
 
@@ -311,10 +314,4 @@ def command(
     )
     results, host = run_guest(servers, kind, delay_loop, seconds, list(impls), pin, failures)
     doc = build_doc(cfg, results, host)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+    report.emit(doc, as_json, plot_path, plot, tables)

@@ -46,8 +46,8 @@ from fastha.bench.lab import (
     LabError,
     LabSpec,
     keepalived_binary,
+    live_run,
     need_tools,
-    teardown_on_signals,
     unique_name,
 )
 
@@ -217,15 +217,16 @@ def build_doc(cfg: dict[str, Any], runs: list[ImplRun]) -> dict[str, Any]:
         bounds_ms={k: v for k, v in bounds_ms(adv).items() if k in kinds},
         master_down_ms=measure.master_down_s(PRIO_BACKUP, adv) * 1000,
     )
-    if len(runs) == 2:
-        x, y = results[runs[0].impl], results[runs[1].impl]
-        doc["ratios"] = {
-            "of": f"{runs[0].impl}/{runs[1].impl}",
-            **{k: {m: report.ratios(x[k][m], y[k][m]) for m, _ in METRICS} for k in kinds},
-            "interval_deviation_us": report.ratios(
-                x["intervals"].get("deviation_us", {}), y["intervals"].get("deviation_us", {})
-            ),
-        }
+    if pair := report.compared(doc):
+        x, y = pair
+        doc["ratios"].update(
+            {
+                **{k: {m: report.ratios(x[k][m], y[k][m]) for m, _ in METRICS} for k in kinds},
+                "interval_deviation_us": report.ratios(
+                    x["intervals"].get("deviation_us", {}), y["intervals"].get("deviation_us", {})
+                ),
+            }
+        )
     return doc
 
 
@@ -447,45 +448,27 @@ def command(
     n_impl = len(impls_for(peer))
     workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-failover-"))
     state: dict[str, Any] = {}
+    total = 1 + trials * len(kinds) * n_impl
 
-    def render() -> Any:
-        from rich.console import Group
+    def shown() -> list[Any]:
+        return tables(state) if state else []
 
-        return Group(*tables(state)) if state else ""
+    with live_run("starting labs", total, shown, workdir, keep) as live:
 
-    try:
-        with (
-            teardown_on_signals(),
-            report.LiveReport("starting labs", 1 + trials * len(kinds) * n_impl, render) as live,
-        ):
+        def progress(msg: str | None) -> None:
+            live.note(msg) if msg else live.advance()
 
-            def progress(msg: str | None) -> None:
-                live.note(msg) if msg else live.advance()
-
-            doc = run(
-                version=vrrp_version(version),
-                advert_int=advert_int,
-                trials=trials,
-                kinds=kinds,
-                adverts=adverts,
-                peer=peer,
-                workdir=workdir,
-                on_progress=progress,
-                on_update=state.update,
-            )
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        if not keep:
-            import shutil
-
-            shutil.rmtree(workdir, ignore_errors=True)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+        doc = run(
+            version=vrrp_version(version),
+            advert_int=advert_int,
+            trials=trials,
+            kinds=kinds,
+            adverts=adverts,
+            peer=peer,
+            workdir=workdir,
+            on_progress=progress,
+            on_update=state.update,
+        )
+    report.emit(doc, as_json, plot_path, plot, tables)
     if keep:
         click.echo(f"captures kept in {workdir}", err=True)

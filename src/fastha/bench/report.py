@@ -172,18 +172,7 @@ def _hist_panel(
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no samples", ha="center", transform=ax.transAxes)
-    for label, x in (lines or {}).items():
-        ax.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax.annotate(
-            label,
-            (x, 1),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=8,
-            color="grey",
-        )
+    _mark_lines(ax, lines, 1, "top")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count (log)")
     ax.legend(fontsize=8)
@@ -344,18 +333,7 @@ def plot_tail(
                     va="bottom",
                 )
         ax2.legend(fontsize=8)
-    for label, x in (tail_lines or {}).items():
-        ax2.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax2.annotate(
-            label,
-            (x, 0.02),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="bottom",
-            ha="right",
-            fontsize=8,
-            color="grey",
-        )
+    _mark_lines(ax2, tail_lines, 0.02, "bottom")
     ax2.set_xlabel(tail_xlabel)
     ax2.set_ylabel("fraction of samples above x (log)")
     ax2.grid(alpha=0.3, which="both")
@@ -363,6 +341,23 @@ def plot_tail(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _mark_lines(ax: Any, lines: Mapping[str, float] | None, y: float, va: str) -> None:
+    """A dashed grey vertical line at each x, its label written along it at height y
+    (a fraction of the axes)."""
+    for label, x in (lines or {}).items():
+        ax.axvline(x, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(
+            label,
+            (x, y),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va=va,
+            ha="right",
+            fontsize=8,
+            color="grey",
+        )
 
 
 def _colour(label: str) -> str | None:
@@ -403,3 +398,31 @@ def new_doc(
         "ratios": {},
         "machine": machine(),
     }
+
+
+def compared(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The results of the two implementations a doc compares (first, second), with
+    ``doc["ratios"]["of"]`` set to "first/second"; None when the doc holds one."""
+    impls = doc["impls"]
+    if len(impls) != 2:
+        return None
+    doc["ratios"] = {"of": f"{impls[0]}/{impls[1]}"}
+    return doc["results"][impls[0]], doc["results"][impls[1]]
+
+
+def emit(
+    doc: dict[str, Any],
+    as_json: bool,
+    plot_path: str | None,
+    plot: Callable[[dict[str, Any], str], Any],
+    tables: Callable[[dict[str, Any]], list[Any]],
+) -> None:
+    """A bench's end: the PNG when asked for (its path noted in the doc), then the doc
+    as JSON or as tables on stdout."""
+    if plot_path:
+        plot(doc, plot_path)
+        doc["plot"] = str(plot_path)
+    if as_json:
+        click.echo(dumps(doc))
+    else:
+        print_tables(*tables(doc))

@@ -37,15 +37,12 @@ from fastha.bench.lab import (
     Director,
     Impl,
     Lab,
-    LabError,
     LabSpec,
+    live_run,
     need_tools,
     ns_pids,
-    teardown_on_signals,
     unique_name,
 )
-
-BACKUP_PRIORITY = 100
 
 
 def one(
@@ -84,7 +81,7 @@ def one(
     deviation: list[float] = []
     over = 0
     seen = 0
-    bound = measure.master_down_s(BACKUP_PRIORITY, advert_int) * 1000
+    bound = measure.backup_bound_ms(advert_int)
     by_vrid: dict[int, list[int]] = {}
     for f in frames:
         if f.kind == "vrrp" and f.src_ip == src:
@@ -119,17 +116,14 @@ def one(
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     impls = list(results)
-    bound_ms = measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000
+    bound_ms = measure.backup_bound_ms(cfg["advert_int_ms"] / 1000)
     doc = report.new_doc("scale", cfg, impls, results, bound_ms=bound_ms)
-    if len(impls) == 2:
-        x, y = results[impls[0]], results[impls[1]]
-        doc["ratios"] = {
-            "of": f"{impls[0]}/{impls[1]}",
-            "cpu_ms_per_1000_adverts": report.ratio(
-                x["cpu_ms_per_1000_adverts"], y["cpu_ms_per_1000_adverts"]
-            ),
-            "lateness_us": report.ratios(x["lateness_us"], y["lateness_us"]),
-        }
+    if pair := report.compared(doc):
+        x, y = pair
+        doc["ratios"]["cpu_ms_per_1000_adverts"] = report.ratio(
+            x["cpu_ms_per_1000_adverts"], y["cpu_ms_per_1000_adverts"]
+        )
+        doc["ratios"]["lateness_us"] = report.ratios(x["lateness_us"], y["lateness_us"])
     return doc
 
 
@@ -238,40 +232,22 @@ def command(
     results: dict[str, dict[str, Any]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-scale-"))
 
-    def render() -> Any:
-        from rich.console import Group
-
-        return Group(*tables(build_doc(cfg, results))) if results else ""
+    def shown() -> list[Any]:
+        return tables(build_doc(cfg, results)) if results else []
 
     ticks = int(seconds / 0.25 + 0.999)
-    try:
-        with (
-            teardown_on_signals(),
-            report.LiveReport("starting", ticks * len(impls), render) as live,
-        ):
-            for impl in impls:
-                live.note(f"{impl}: {instances} instances, {seconds:g} s")
-                results[impl] = one(
-                    impl,
-                    version=vrrp_version(version),
-                    instances=instances,
-                    advert_int=advert_int,
-                    seconds=seconds,
-                    workdir=workdir,
-                    tick=live.advance,
-                )
-                live.refresh()
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+    with live_run("starting", ticks * len(impls), shown, workdir) as live:
+        for impl in impls:
+            live.note(f"{impl}: {instances} instances, {seconds:g} s")
+            results[impl] = one(
+                impl,
+                version=vrrp_version(version),
+                instances=instances,
+                advert_int=advert_int,
+                seconds=seconds,
+                workdir=workdir,
+                tick=live.advance,
+            )
+            live.refresh()
     doc = build_doc(cfg, results)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+    report.emit(doc, as_json, plot_path, plot, tables)
