@@ -83,6 +83,24 @@ def messages(data: bytes) -> tuple[list[Message], bool]:
     return out, False
 
 
+NLA_HDR = struct.Struct("=HH")  # nlattr: len, type
+NLA_TYPE_MASK = 0x3FFF  # the type without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+
+
+def attributes(msg: bytes, off: int, end: int) -> dict[int, bytes]:
+    """The payloads of the attributes in ``msg[off:end]`` by type (flags masked off; the
+    last one of a type wins). ValueError when a length is below a header or runs past
+    ``end``: every length is checked before it is used."""
+    out: dict[int, bytes] = {}
+    while off + NLA_HDR.size <= end:
+        n, kind = NLA_HDR.unpack_from(msg, off)
+        if n < NLA_HDR.size or off + n > end:
+            raise ValueError(f"attribute {kind} length {n} at {off} runs past {end}")
+        out[kind & NLA_TYPE_MASK] = msg[off + NLA_HDR.size : off + n]
+        off += (n + 3) & ~3
+    return out
+
+
 class Reader:
     """Reads a netlink socket from the loop: ``on_data(datagram)`` per datagram, at
     most ``budget`` per readable event."""
