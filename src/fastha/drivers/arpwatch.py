@@ -24,7 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from fastha.drivers import bpf
+from fastha.drivers import bpf, rxbudget
 from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,7 @@ class ArpWatch:
             else:
                 sock.bind((self.ifname, ETH_P_ARP))
             sock.setblocking(False)
-            if self._budget is not None:
-                self._budget.add_reader(sock.fileno(), self._readable)
-            else:
-                self._loop.add_reader(sock.fileno(), self._readable)
+            rxbudget.add_reader(self._budget, self._loop, sock.fileno(), self._readable)
         except OSError:
             sock.close()
             raise
@@ -160,10 +157,7 @@ class ArpWatch:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        if self._budget is not None:
-            self._budget.remove_reader(sock.fileno())
-        else:
-            self._loop.remove_reader(sock.fileno())
+        rxbudget.remove_reader(self._budget, self._loop, sock.fileno())
         sock.close()
         log.debug("stopped watching %s on %s", self._what, self.ifname)
 

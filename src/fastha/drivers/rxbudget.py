@@ -164,3 +164,25 @@ class RxBudget:
             self._paused.cancel()
             self._paused = None
         self._readers.clear()
+
+
+def add_reader(
+    budget: RxBudget | None,
+    loop: asyncio.AbstractEventLoop,
+    fd: int,
+    callback: Callable[[], None],
+) -> None:
+    """Read ``fd`` on the loop, metered by ``budget`` when there is one."""
+    if budget is not None:
+        budget.add_reader(fd, callback)
+    else:
+        loop.add_reader(fd, callback)
+
+
+def remove_reader(budget: RxBudget | None, loop: asyncio.AbstractEventLoop | None, fd: int) -> None:
+    """Stop reading ``fd`` (registered by :func:`add_reader`); a closed loop reads
+    nothing already."""
+    if budget is not None:
+        budget.remove_reader(fd)
+    elif loop is not None and not loop.is_closed():
+        loop.remove_reader(fd)
