@@ -50,21 +50,18 @@ AddressCallback = Callable[[Address, bool], None]
 def parse_addr_message(msg: bytes) -> tuple[int, Address, int] | None:
     """(RTM_NEWADDR or RTM_DELADDR, the local address, ifindex) of one whole netlink
     message, or None when it is not an address message. ValueError when malformed."""
-    if len(msg) < _HDR.size:
-        raise ValueError(f"message of {len(msg)} bytes")
-    length, mtype = _HDR.unpack_from(msg)[:2]
-    if mtype not in (RTM_NEWADDR, RTM_DELADDR):
+    found = nlsocket.head(msg, (RTM_NEWADDR, RTM_DELADDR), _IFA.size)
+    if found is None:
         return None
-    if length > len(msg) or length < _HDR.size + _IFA.size:
-        raise ValueError(f"address message length {length} of {len(msg)} bytes")
+    length, mtype = found
     family, _plen, _flags, _scope, index = _IFA.unpack_from(msg, _HDR.size)
     size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
     if size is None:
         return None
-    found = nlsocket.attributes(msg, _HDR.size + _IFA.size, length)
+    attrs = nlsocket.attributes(msg, _HDR.size + _IFA.size, length)
     # IFA_LOCAL is the address itself (IFA_ADDRESS is the peer on point-to-point links);
     # IPv6 sends only IFA_ADDRESS.
-    raw = found.get(IFA_LOCAL, found.get(IFA_ADDRESS))
+    raw = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))
     if raw is None or len(raw) != size:
         raise ValueError(f"address attribute of {0 if raw is None else len(raw)} bytes")
     return mtype, ipaddress.ip_address(raw), index

@@ -155,11 +155,9 @@ class ArpWatch:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        rxbudget.remove_reader(self._budget, self._loop, sock.fileno())
-        sock.close()
-        log.debug("stopped watching %s on %s", self._what, self.ifname)
+        if sock is not None:
+            rxbudget.close_reader(self._budget, self._loop, sock)
+            log.debug("stopped watching %s on %s", self._what, self.ifname)
 
     def _readable(self) -> None:
         if self._sock is None:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 NLMSG_HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 2, 3, 4
@@ -81,6 +81,21 @@ def messages(data: bytes) -> tuple[list[Message], bool]:
         out.append((off, length, mtype, flags, seq))
         off += (length + 3) & ~3
     return out, False
+
+
+def head(msg: bytes, types: Container[int], body: int) -> tuple[int, int] | None:
+    """(length, type) of the whole netlink message ``msg`` when its type is one of
+    ``types``; None for any other type. ValueError when ``msg`` is shorter than a
+    header, or its length runs past ``msg`` or leaves no room for the ``body`` bytes of
+    fixed header that follow the netlink one."""
+    if len(msg) < NLMSG_HDR.size:
+        raise ValueError(f"message of {len(msg)} bytes")
+    length, mtype = NLMSG_HDR.unpack_from(msg)[:2]
+    if mtype not in types:
+        return None
+    if length > len(msg) or length < NLMSG_HDR.size + body:
+        raise ValueError(f"message length {length} of {len(msg)} bytes")
+    return length, mtype
 
 
 NLA_HDR = struct.Struct("=HH")  # nlattr: len, type

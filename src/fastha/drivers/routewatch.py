@@ -83,13 +83,10 @@ def _u32(raw: bytes | None, default: int = 0) -> int:
 def parse_deletion(msg: bytes) -> Gone | None:
     """The deleted protocol-18 route or rule in one whole netlink message; None for any
     other message. ValueError when malformed."""
-    if len(msg) < _HDR.size:
-        raise ValueError(f"message of {len(msg)} bytes")
-    length, mtype = _HDR.unpack_from(msg)[:2]
-    if mtype not in (RTM_DELROUTE, RTM_DELRULE):
+    found = nlsocket.head(msg, (RTM_DELROUTE, RTM_DELRULE), _RTM.size)
+    if found is None:
         return None
-    if length > len(msg) or length < _HDR.size + _RTM.size:
-        raise ValueError(f"message length {length} of {len(msg)} bytes")
+    length, mtype = found
     family, dst_len, src_len, tos, table, b5, _b6, _b7, _flags = _RTM.unpack_from(msg, _HDR.size)
     if family not in _AF:
         return None

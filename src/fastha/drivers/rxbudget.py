@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -179,10 +180,13 @@ def add_reader(
         loop.add_reader(fd, callback)
 
 
-def remove_reader(budget: RxBudget | None, loop: asyncio.AbstractEventLoop | None, fd: int) -> None:
-    """Stop reading ``fd`` (registered by :func:`add_reader`); a closed loop reads
-    nothing already."""
+def close_reader(
+    budget: RxBudget | None, loop: asyncio.AbstractEventLoop | None, sock: socket.socket
+) -> None:
+    """Stop reading ``sock`` (registered by :func:`add_reader`; a closed loop reads
+    nothing already) and close it."""
     if budget is not None:
-        budget.remove_reader(fd)
+        budget.remove_reader(sock.fileno())
     elif loop is not None and not loop.is_closed():
-        loop.remove_reader(fd)
+        loop.remove_reader(sock.fileno())
+    sock.close()

@@ -399,8 +399,6 @@ class VrrpSocket:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        rxbudget.remove_reader(self._budget, self._loop, sock.fileno())
-        sock.close()
-        log.info("vrrp_socket closed dev=%s", self.config.ifname)
+        if sock is not None:
+            rxbudget.close_reader(self._budget, self._loop, sock)
+            log.info("vrrp_socket closed dev=%s", self.config.ifname)
