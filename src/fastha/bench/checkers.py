@@ -167,44 +167,38 @@ def build_doc(
 
 def tables(doc: dict[str, Any]) -> list[Any]:
     cfg = doc["config"]
-    rows = []
-    for impl in doc["impls"]:
-        r = doc["results"][impl]
-        gap = r["gap_excess_ms"]
-        rows.append(
-            [
-                impl,
-                f"{r['checks_per_s']:.0f}/{r['checks_due_per_s']:.0f}",
-                f"{r['checks']}/{r['accepts']}",
-                f"{r['ipvs_dests']}",
-                f"{r['cpu_pct']:.0f}",
-                f"{r['guest_busy_pct']:.0f}",
-                report.fmt(r["cpu_ms_per_1000_checks"], 1),
-                f"{r['rss_kib'] / 1024:.1f}",
-                *(report.fmt(gap[c], 0) for c in GAP_COLS),
-                report.fmt(r["rs_down_to_ipvs_ms"]["p50"], 0),
-                report.fmt(r["rs_down_to_ipvs_ms"]["max"], 0),
-                f"{r['first_round_s']:.1f}",
-            ]
-        )
-    if doc["ratios"]:
-        rt = doc["ratios"]
-        rows.append(
-            [
-                f"ratio {rt['of']}",
-                report.fmt(rt["checks_per_s"], 2),
-                "",
-                "",
-                report.fmt(rt["cpu_pct"], 2),
-                "",
-                report.fmt(rt["cpu_ms_per_1000_checks"], 2),
-                report.fmt(rt["rss_kib"], 2),
-                *(report.fmt(rt["gap_excess_ms"][c], 2) for c in GAP_COLS),
-                report.fmt(rt["rs_down_to_ipvs_ms"]["p50"], 2),
-                report.fmt(rt["rs_down_to_ipvs_ms"]["max"], 2),
-                "",
-            ]
-        )
+
+    def row(r: dict[str, Any]) -> list[str]:
+        return [
+            f"{r['checks_per_s']:.0f}/{r['checks_due_per_s']:.0f}",
+            f"{r['checks']}/{r['accepts']}",
+            f"{r['ipvs_dests']}",
+            f"{r['cpu_pct']:.0f}",
+            f"{r['guest_busy_pct']:.0f}",
+            report.fmt(r["cpu_ms_per_1000_checks"], 1),
+            f"{r['rss_kib'] / 1024:.1f}",
+            *(report.fmt(r["gap_excess_ms"][c], 0) for c in GAP_COLS),
+            report.fmt(r["rs_down_to_ipvs_ms"]["p50"], 0),
+            report.fmt(r["rs_down_to_ipvs_ms"]["max"], 0),
+            f"{r['first_round_s']:.1f}",
+        ]
+
+    def ratio_row(rt: dict[str, Any]) -> list[str]:
+        return [
+            report.fmt(rt["checks_per_s"], 2),
+            "",
+            "",
+            report.fmt(rt["cpu_pct"], 2),
+            "",
+            report.fmt(rt["cpu_ms_per_1000_checks"], 2),
+            report.fmt(rt["rss_kib"], 2),
+            *(report.fmt(rt["gap_excess_ms"][c], 2) for c in GAP_COLS),
+            report.fmt(rt["rs_down_to_ipvs_ms"]["p50"], 2),
+            report.fmt(rt["rs_down_to_ipvs_ms"]["max"], 2),
+            "",
+        ]
+
+    rows = report.impl_rows(doc, row, ratio_row)
     load = ", ".join(f"{x:.2f}" for x in doc["loadavg"])
     host = doc["host"]
     return [

@@ -59,9 +59,7 @@ def phase_figures(ts_ns: list[int], adverts: int, advert_int: float) -> dict[str
 
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    impls = list(results)
-    bound_ms = measure.backup_bound_ms(cfg["advert_int_ms"] / 1000)
-    doc = report.new_doc("jitter", cfg, impls, results, bound_ms=bound_ms)
+    doc = report.advert_doc("jitter", cfg, results)
     if pair := report.compared(doc):
         x, y = pair
         for ph in cfg["phases"]:

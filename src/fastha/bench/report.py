@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from fastha.bench import measure
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 COLS = ("p50", "p99", "p99.9", "max")
@@ -398,6 +400,27 @@ def new_doc(
         "ratios": {},
         "machine": machine(),
     }
+
+
+def impl_rows(
+    doc: dict[str, Any],
+    row: Callable[[dict[str, Any]], list[str]],
+    ratio_row: Callable[[dict[str, Any]], list[str]],
+) -> list[list[str]]:
+    """A table's rows: each implementation's name and ``row(its result)``, then, when
+    the doc compares two, "ratio first/second" and ``ratio_row(doc["ratios"])``."""
+    rows = [[impl, *row(doc["results"][impl])] for impl in doc["impls"]]
+    if doc["ratios"]:
+        rt = doc["ratios"]
+        rows.append([f"ratio {rt['of']}", *ratio_row(rt)])
+    return rows
+
+
+def advert_doc(bench: str, cfg: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+    """The head of an advert bench's document (jitter, scale): one result per
+    implementation and ``bound_ms``, the gap a priority-100 backup tolerates."""
+    bound_ms = measure.backup_bound_ms(cfg["advert_int_ms"] / 1000)
+    return new_doc(bench, cfg, list(results), results, bound_ms=bound_ms)
 
 
 def compared(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:

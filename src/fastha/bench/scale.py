@@ -115,9 +115,7 @@ def one(
 
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    impls = list(results)
-    bound_ms = measure.backup_bound_ms(cfg["advert_int_ms"] / 1000)
-    doc = report.new_doc("scale", cfg, impls, results, bound_ms=bound_ms)
+    doc = report.advert_doc("scale", cfg, results)
     if pair := report.compared(doc):
         x, y = pair
         doc["ratios"]["cpu_ms_per_1000_adverts"] = report.ratio(
@@ -129,36 +127,30 @@ def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[s
 
 def tables(doc: dict[str, Any]) -> list[Any]:
     cfg = doc["config"]
-    rows = []
-    for impl in doc["impls"]:
-        r = doc["results"][impl]
-        lat = r["lateness_us"]
-        rows.append(
-            [
-                impl,
-                f"{r['adverts_seen']}/{r['adverts_expected']}",
-                f"{r['adverts_per_s']:.0f}",
-                f"{r['cpu_pct']:.1f}",
-                report.fmt(r["cpu_ms_per_1000_adverts"], 2),
-                *(report.fmt(lat[c], 1) for c in report.COLS),
-                str(r["over_bound"]),
-                str(r["capture_dropped"]),
-            ]
-        )
-    if doc["ratios"]:
-        rt = doc["ratios"]
-        rows.append(
-            [
-                f"ratio {rt['of']}",
-                "",
-                "",
-                "",
-                report.fmt(rt["cpu_ms_per_1000_adverts"], 2),
-                *(report.fmt(rt["lateness_us"][c], 2) for c in report.COLS),
-                "",
-                "",
-            ]
-        )
+
+    def row(r: dict[str, Any]) -> list[str]:
+        return [
+            f"{r['adverts_seen']}/{r['adverts_expected']}",
+            f"{r['adverts_per_s']:.0f}",
+            f"{r['cpu_pct']:.1f}",
+            report.fmt(r["cpu_ms_per_1000_adverts"], 2),
+            *(report.fmt(r["lateness_us"][c], 1) for c in report.COLS),
+            str(r["over_bound"]),
+            str(r["capture_dropped"]),
+        ]
+
+    def ratio_row(rt: dict[str, Any]) -> list[str]:
+        return [
+            "",
+            "",
+            "",
+            report.fmt(rt["cpu_ms_per_1000_adverts"], 2),
+            *(report.fmt(rt["lateness_us"][c], 2) for c in report.COLS),
+            "",
+            "",
+        ]
+
+    rows = report.impl_rows(doc, row, ratio_row)
     return [
         report.table(
             f"scale: {cfg['instances']} instances on one interface, VRRPv{cfg['version']}, "
