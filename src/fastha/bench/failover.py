@@ -45,9 +45,11 @@ from fastha.bench.lab import (
     Lab,
     LabError,
     LabSpec,
+    captured_lab,
     keepalived_binary,
     live_run,
     need_tools,
+    settle,
     unique_name,
 )
 
@@ -367,13 +369,10 @@ def run(
                 version=version,
                 advert_int=advert_int,
             )
-            lab = stack.enter_context(Lab(spec))
             pcap = workdir / f"{impl}.pcap"
-            stack.enter_context(lab.capture(pcap))
+            lab = captured_lab(stack, spec, pcap)
             runs.append(ImplRun(impl, lab, pcap, measure.PcapTail(pcap)))
-        for r in runs:
-            r.lab.wait_master("a", timeout=30)
-        time.sleep(max(0.3, 3 * advert_int))
+        settle((r.lab for r in runs), advert_int)
         on_progress(f"steady state: {adverts} adverts")
         t0 = time.time_ns()
         time.sleep(adverts * advert_int + 2 * advert_int)

@@ -34,8 +34,10 @@ from fastha.bench.lab import (
     Impl,
     Lab,
     LabSpec,
+    captured_lab,
     live_run,
     need_tools,
+    settle,
     unique_name,
 )
 
@@ -192,13 +194,10 @@ def run(
                 version=version,
                 advert_int=advert_int,
             )
-            lab = stack.enter_context(Lab(spec))
             pcap = workdir / f"{impl}.pcap"
-            stack.enter_context(lab.capture(pcap, "ip proto 112"))
+            lab = captured_lab(stack, spec, pcap, "ip proto 112")
             labs[impl] = (lab, measure.PcapTail(pcap))
-        for lab, _ in labs.values():
-            lab.wait_master("a", timeout=30)
-        time.sleep(max(0.3, 3 * advert_int))
+        settle((lab for lab, _ in labs.values()), advert_int)
         for ph in phases:
             procs = []
             if ph == "load":

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -393,6 +393,21 @@ def teardown_on_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def captured_lab(stack: contextlib.ExitStack, spec: LabSpec, pcap: Path, *bpf: str) -> Lab:
+    """``spec``'s lab, up for the life of ``stack``, its client capturing into ``pcap``
+    (through the ``bpf`` filter, else Lab.capture's)."""
+    lab = stack.enter_context(Lab(spec))
+    stack.enter_context(lab.capture(pcap, *bpf))
+    return lab
+
+
+def settle(labs: Iterable[Lab], advert_int: float) -> None:
+    """Wait until director "a" of every lab is master, then for a few adverts more."""
+    for lab in labs:
+        lab.wait_master("a", timeout=30)
+    time.sleep(max(0.3, 3 * advert_int))
 
 
 @contextlib.contextmanager
