@@ -281,8 +281,7 @@ def command(
     plot_path: str | None,
 ) -> None:
     """CPU per 1,000 health checks, checks/s and RSS, N real servers, in a UML guest."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (the UML guest programs IPVS)")
+    report.need_root("the UML guest programs IPVS")
     if not 1 <= servers <= 40000 or seconds <= 0 or delay_loop <= 0 or failures < 0:
         raise click.BadParameter(
             "need 1 <= --servers <= 40000, --seconds > 0, --delay-loop > 0, --failures >= 0"

@@ -436,8 +436,7 @@ def command(
     keep: bool,
 ) -> None:
     """Failover latency on a namespace lab (kill -9, SIGTERM, link down), from a capture."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    report.need_root()
     if trials < 1 or adverts < 2:
         raise click.BadParameter("need --trials >= 1 and --adverts >= 2")
     if version == "2" and not float(advert_int).is_integer():

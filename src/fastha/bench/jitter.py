@@ -251,8 +251,7 @@ def command(
     plot_path: str | None,
 ) -> None:
     """Advert intervals seen on the wire, idle and with CPU hogs beside the daemon."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    report.need_root()
     if adverts < 2:
         raise click.BadParameter("need --adverts >= 2")
     peer = peer or default_peer()

@@ -8,6 +8,7 @@ rich and matplotlib are imported inside the functions that use them: they are th
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -364,6 +365,12 @@ def _mark_lines(ax: Any, lines: Mapping[str, float] | None, y: float, va: str) -
 
 def _colour(label: str) -> str | None:
     return next((c for k, c in PEER_COLOUR.items() if label.startswith(k)), None)
+
+
+def need_root(why: str = "network namespaces, raw sockets") -> None:
+    """A click error unless running as root, saying what root is needed for."""
+    if os.geteuid() != 0:
+        raise click.ClickException(f"needs root ({why})")
 
 
 def bench_options(

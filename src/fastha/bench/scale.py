@@ -21,7 +21,6 @@ a backup take over; those are counted.
 from __future__ import annotations
 
 import itertools
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -207,8 +206,7 @@ def command(
     plot_path: str | None,
 ) -> None:
     """CPU per 1,000 adverts and advert lateness with K instances on one interface."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    report.need_root()
     if not 1 <= instances <= 255 or seconds <= 0:
         raise click.BadParameter("need 1 <= --instances <= 255 and --seconds > 0")
     need_tools("ip", "tcpdump")
