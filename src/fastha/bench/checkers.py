@@ -148,60 +148,57 @@ def build_doc(
     impls = list(results)
     load = list(os.getloadavg())
     doc = report.new_doc("checkers", cfg, impls, results, loadavg=load, host=host)
-    if len(impls) == 2:
-        x, y = results[impls[0]], results[impls[1]]
-        doc["ratios"] = {
-            "of": f"{impls[0]}/{impls[1]}",
-            **{
-                k: report.ratio(x[k], y[k])
-                for k in ("cpu_ms_per_1000_checks", "checks_per_s", "cpu_pct", "rss_kib")
-            },
-            "gap_excess_ms": report.ratios(x["gap_excess_ms"], y["gap_excess_ms"]),
-            "rs_down_to_ipvs_ms": report.ratios(x["rs_down_to_ipvs_ms"], y["rs_down_to_ipvs_ms"]),
-        }
+    if pair := report.compared(doc):
+        x, y = pair
+        doc["ratios"].update(
+            {
+                **{
+                    k: report.ratio(x[k], y[k])
+                    for k in ("cpu_ms_per_1000_checks", "checks_per_s", "cpu_pct", "rss_kib")
+                },
+                "gap_excess_ms": report.ratios(x["gap_excess_ms"], y["gap_excess_ms"]),
+                "rs_down_to_ipvs_ms": report.ratios(
+                    x["rs_down_to_ipvs_ms"], y["rs_down_to_ipvs_ms"]
+                ),
+            }
+        )
     return doc
 
 
 def tables(doc: dict[str, Any]) -> list[Any]:
     cfg = doc["config"]
-    rows = []
-    for impl in doc["impls"]:
-        r = doc["results"][impl]
-        gap = r["gap_excess_ms"]
-        rows.append(
-            [
-                impl,
-                f"{r['checks_per_s']:.0f}/{r['checks_due_per_s']:.0f}",
-                f"{r['checks']}/{r['accepts']}",
-                f"{r['ipvs_dests']}",
-                f"{r['cpu_pct']:.0f}",
-                f"{r['guest_busy_pct']:.0f}",
-                report.fmt(r["cpu_ms_per_1000_checks"], 1),
-                f"{r['rss_kib'] / 1024:.1f}",
-                *(report.fmt(gap[c], 0) for c in GAP_COLS),
-                report.fmt(r["rs_down_to_ipvs_ms"]["p50"], 0),
-                report.fmt(r["rs_down_to_ipvs_ms"]["max"], 0),
-                f"{r['first_round_s']:.1f}",
-            ]
-        )
-    if doc["ratios"]:
-        rt = doc["ratios"]
-        rows.append(
-            [
-                f"ratio {rt['of']}",
-                report.fmt(rt["checks_per_s"], 2),
-                "",
-                "",
-                report.fmt(rt["cpu_pct"], 2),
-                "",
-                report.fmt(rt["cpu_ms_per_1000_checks"], 2),
-                report.fmt(rt["rss_kib"], 2),
-                *(report.fmt(rt["gap_excess_ms"][c], 2) for c in GAP_COLS),
-                report.fmt(rt["rs_down_to_ipvs_ms"]["p50"], 2),
-                report.fmt(rt["rs_down_to_ipvs_ms"]["max"], 2),
-                "",
-            ]
-        )
+
+    def row(r: dict[str, Any]) -> list[str]:
+        return [
+            f"{r['checks_per_s']:.0f}/{r['checks_due_per_s']:.0f}",
+            f"{r['checks']}/{r['accepts']}",
+            f"{r['ipvs_dests']}",
+            f"{r['cpu_pct']:.0f}",
+            f"{r['guest_busy_pct']:.0f}",
+            report.fmt(r["cpu_ms_per_1000_checks"], 1),
+            f"{r['rss_kib'] / 1024:.1f}",
+            *(report.fmt(r["gap_excess_ms"][c], 0) for c in GAP_COLS),
+            report.fmt(r["rs_down_to_ipvs_ms"]["p50"], 0),
+            report.fmt(r["rs_down_to_ipvs_ms"]["max"], 0),
+            f"{r['first_round_s']:.1f}",
+        ]
+
+    def ratio_row(rt: dict[str, Any]) -> list[str]:
+        return [
+            report.fmt(rt["checks_per_s"], 2),
+            "",
+            "",
+            report.fmt(rt["cpu_pct"], 2),
+            "",
+            report.fmt(rt["cpu_ms_per_1000_checks"], 2),
+            report.fmt(rt["rss_kib"], 2),
+            *(report.fmt(rt["gap_excess_ms"][c], 2) for c in GAP_COLS),
+            report.fmt(rt["rs_down_to_ipvs_ms"]["p50"], 2),
+            report.fmt(rt["rs_down_to_ipvs_ms"]["max"], 2),
+            "",
+        ]
+
+    rows = report.impl_rows(doc, row, ratio_row)
     load = ", ".join(f"{x:.2f}" for x in doc["loadavg"])
     host = doc["host"]
     return [
@@ -284,8 +281,7 @@ def command(
     plot_path: str | None,
 ) -> None:
     """CPU per 1,000 health checks, checks/s and RSS, N real servers, in a UML guest."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (the UML guest programs IPVS)")
+    report.need_root("the UML guest programs IPVS")
     if not 1 <= servers <= 40000 or seconds <= 0 or delay_loop <= 0 or failures < 0:
         raise click.BadParameter(
             "need 1 <= --servers <= 40000, --seconds > 0, --delay-loop > 0, --failures >= 0"
@@ -311,10 +307,4 @@ def command(
     )
     results, host = run_guest(servers, kind, delay_loop, seconds, list(impls), pin, failures)
     doc = build_doc(cfg, results, host)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+    report.emit(doc, as_json, plot_path, plot, tables)

@@ -45,9 +45,11 @@ from fastha.bench.lab import (
     Lab,
     LabError,
     LabSpec,
+    captured_lab,
     keepalived_binary,
+    live_run,
     need_tools,
-    teardown_on_signals,
+    settle,
     unique_name,
 )
 
@@ -217,15 +219,16 @@ def build_doc(cfg: dict[str, Any], runs: list[ImplRun]) -> dict[str, Any]:
         bounds_ms={k: v for k, v in bounds_ms(adv).items() if k in kinds},
         master_down_ms=measure.master_down_s(PRIO_BACKUP, adv) * 1000,
     )
-    if len(runs) == 2:
-        x, y = results[runs[0].impl], results[runs[1].impl]
-        doc["ratios"] = {
-            "of": f"{runs[0].impl}/{runs[1].impl}",
-            **{k: {m: report.ratios(x[k][m], y[k][m]) for m, _ in METRICS} for k in kinds},
-            "interval_deviation_us": report.ratios(
-                x["intervals"].get("deviation_us", {}), y["intervals"].get("deviation_us", {})
-            ),
-        }
+    if pair := report.compared(doc):
+        x, y = pair
+        doc["ratios"].update(
+            {
+                **{k: {m: report.ratios(x[k][m], y[k][m]) for m, _ in METRICS} for k in kinds},
+                "interval_deviation_us": report.ratios(
+                    x["intervals"].get("deviation_us", {}), y["intervals"].get("deviation_us", {})
+                ),
+            }
+        )
     return doc
 
 
@@ -366,13 +369,10 @@ def run(
                 version=version,
                 advert_int=advert_int,
             )
-            lab = stack.enter_context(Lab(spec))
             pcap = workdir / f"{impl}.pcap"
-            stack.enter_context(lab.capture(pcap))
+            lab = captured_lab(stack, spec, pcap)
             runs.append(ImplRun(impl, lab, pcap, measure.PcapTail(pcap)))
-        for r in runs:
-            r.lab.wait_master("a", timeout=30)
-        time.sleep(max(0.3, 3 * advert_int))
+        settle((r.lab for r in runs), advert_int)
         on_progress(f"steady state: {adverts} adverts")
         t0 = time.time_ns()
         time.sleep(adverts * advert_int + 2 * advert_int)
@@ -436,8 +436,7 @@ def command(
     keep: bool,
 ) -> None:
     """Failover latency on a namespace lab (kill -9, SIGTERM, link down), from a capture."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    report.need_root()
     if trials < 1 or adverts < 2:
         raise click.BadParameter("need --trials >= 1 and --adverts >= 2")
     if version == "2" and not float(advert_int).is_integer():
@@ -447,45 +446,27 @@ def command(
     n_impl = len(impls_for(peer))
     workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-failover-"))
     state: dict[str, Any] = {}
+    total = 1 + trials * len(kinds) * n_impl
 
-    def render() -> Any:
-        from rich.console import Group
+    def shown() -> list[Any]:
+        return tables(state) if state else []
 
-        return Group(*tables(state)) if state else ""
+    with live_run("starting labs", total, shown, workdir, keep) as live:
 
-    try:
-        with (
-            teardown_on_signals(),
-            report.LiveReport("starting labs", 1 + trials * len(kinds) * n_impl, render) as live,
-        ):
+        def progress(msg: str | None) -> None:
+            live.note(msg) if msg else live.advance()
 
-            def progress(msg: str | None) -> None:
-                live.note(msg) if msg else live.advance()
-
-            doc = run(
-                version=vrrp_version(version),
-                advert_int=advert_int,
-                trials=trials,
-                kinds=kinds,
-                adverts=adverts,
-                peer=peer,
-                workdir=workdir,
-                on_progress=progress,
-                on_update=state.update,
-            )
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        if not keep:
-            import shutil
-
-            shutil.rmtree(workdir, ignore_errors=True)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+        doc = run(
+            version=vrrp_version(version),
+            advert_int=advert_int,
+            trials=trials,
+            kinds=kinds,
+            adverts=adverts,
+            peer=peer,
+            workdir=workdir,
+            on_progress=progress,
+            on_update=state.update,
+        )
+    report.emit(doc, as_json, plot_path, plot, tables)
     if keep:
         click.echo(f"captures kept in {workdir}", err=True)

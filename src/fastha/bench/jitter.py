@@ -33,22 +33,22 @@ from fastha.bench.lab import (
     Director,
     Impl,
     Lab,
-    LabError,
     LabSpec,
+    captured_lab,
+    live_run,
     need_tools,
-    teardown_on_signals,
+    settle,
     unique_name,
 )
 
 PHASES = ("idle", "load")
-BACKUP_PRIORITY = 100  # the bound is the one a priority-100 backup would apply
 
 
 def phase_figures(ts_ns: list[int], adverts: int, advert_int: float) -> dict[str, Any]:
     ts_ns = ts_ns[: adverts + 1]
     nominal = advert_int * 1000
     iv = [(b - a) / 1e6 for a, b in itertools.pairwise(ts_ns)]
-    bound = measure.master_down_s(BACKUP_PRIORITY, advert_int) * 1000
+    bound = measure.backup_bound_ms(advert_int)
     fig = measure.interval_figures(iv, nominal)
     return {
         **fig,
@@ -61,12 +61,9 @@ def phase_figures(ts_ns: list[int], adverts: int, advert_int: float) -> dict[str
 
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    impls = list(results)
-    bound_ms = measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000
-    doc = report.new_doc("jitter", cfg, impls, results, bound_ms=bound_ms)
-    if len(impls) == 2:
-        x, y = results[impls[0]], results[impls[1]]
-        doc["ratios"] = {"of": f"{impls[0]}/{impls[1]}"}
+    doc = report.advert_doc("jitter", cfg, results)
+    if pair := report.compared(doc):
+        x, y = pair
         for ph in cfg["phases"]:
             if ph in x and ph in y:
                 doc["ratios"][ph] = {
@@ -197,13 +194,10 @@ def run(
                 version=version,
                 advert_int=advert_int,
             )
-            lab = stack.enter_context(Lab(spec))
             pcap = workdir / f"{impl}.pcap"
-            stack.enter_context(lab.capture(pcap, "ip proto 112"))
+            lab = captured_lab(stack, spec, pcap, "ip proto 112")
             labs[impl] = (lab, measure.PcapTail(pcap))
-        for lab, _ in labs.values():
-            lab.wait_master("a", timeout=30)
-        time.sleep(max(0.3, 3 * advert_int))
+        settle((lab for lab, _ in labs.values()), advert_int)
         for ph in phases:
             procs = []
             if ph == "load":
@@ -257,8 +251,7 @@ def command(
     plot_path: str | None,
 ) -> None:
     """Advert intervals seen on the wire, idle and with CPU hogs beside the daemon."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    report.need_root()
     if adverts < 2:
         raise click.BadParameter("need --adverts >= 2")
     peer = peer or default_peer()
@@ -268,41 +261,23 @@ def command(
     workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-jitter-"))
     state: dict[str, Any] = {}
 
-    def render() -> Any:
-        from rich.console import Group
+    def shown() -> list[Any]:
+        return tables(state) if state else []
 
-        return Group(*tables(state)) if state else ""
+    with live_run("starting labs", adverts * len(phases), shown, workdir) as live:
 
-    try:
-        with (
-            teardown_on_signals(),
-            report.LiveReport("starting labs", adverts * len(phases), render) as live,
-        ):
+        def progress(msg: str | None, n: int) -> None:
+            live.note(msg) if msg else live.advance(n)
 
-            def progress(msg: str | None, n: int) -> None:
-                live.note(msg) if msg else live.advance(n)
-
-            doc = run(
-                version=vrrp_version(version),
-                advert_int=advert_int,
-                adverts=adverts,
-                phases=phases,
-                hogs=hogs,
-                peer=peer,
-                workdir=workdir,
-                on_progress=progress,
-                on_update=state.update,
-            )
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+        doc = run(
+            version=vrrp_version(version),
+            advert_int=advert_int,
+            adverts=adverts,
+            phases=phases,
+            hogs=hogs,
+            peer=peer,
+            workdir=workdir,
+            on_progress=progress,
+            on_update=state.update,
+        )
+    report.emit(doc, as_json, plot_path, plot, tables)

@@ -40,12 +40,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from fastha.bench import labstate
+import click
+
+from fastha.bench import labstate, report
 from fastha.bench.daemons import Daemon
 from fastha.bench.daemons import Impl as Impl  # re-exported for the benches
 from fastha.bench.daemons import keepalived_binary as keepalived_binary  # re-exported
@@ -391,6 +393,49 @@ def teardown_on_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def captured_lab(stack: contextlib.ExitStack, spec: LabSpec, pcap: Path, *bpf: str) -> Lab:
+    """``spec``'s lab, up for the life of ``stack``, its client capturing into ``pcap``
+    (through the ``bpf`` filter, else Lab.capture's)."""
+    lab = stack.enter_context(Lab(spec))
+    stack.enter_context(lab.capture(pcap, *bpf))
+    return lab
+
+
+def settle(labs: Iterable[Lab], advert_int: float) -> None:
+    """Wait until director "a" of every lab is master, then for a few adverts more."""
+    for lab in labs:
+        lab.wait_master("a", timeout=30)
+    time.sleep(max(0.3, 3 * advert_int))
+
+
+@contextlib.contextmanager
+def live_run(
+    description: str,
+    total: int,
+    tables: Callable[[], list[Any]],
+    workdir: Path,
+    keep: bool = False,
+) -> Iterator[report.LiveReport]:
+    """A bench's labs under a live view of ``tables()`` (nothing while it returns none):
+    SIGTERM and SIGHUP tear them down as SIGINT does, a LabError becomes a click error,
+    and ``workdir`` is removed at the end unless ``keep``."""
+
+    def render() -> Any:
+        from rich.console import Group
+
+        shown = tables()
+        return Group(*shown) if shown else ""
+
+    try:
+        with teardown_on_signals(), report.LiveReport(description, total, render) as live:
+            yield live
+    except LabError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def unique_name(stem: str) -> str:

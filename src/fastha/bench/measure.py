@@ -205,6 +205,15 @@ def master_down_s(priority: int, advert_int_s: float) -> float:
     return 3 * advert_int_s + skew_time_s(priority, advert_int_s)
 
 
+BACKUP_PRIORITY = 100  # the advert benches' bound is the one a priority-100 backup applies
+
+
+def backup_bound_ms(advert_int_s: float) -> float:
+    """The longest advert gap a priority-100 backup tolerates (its master_down_interval),
+    in ms: the bound the advert benches count intervals over."""
+    return master_down_s(BACKUP_PRIORITY, advert_int_s) * 1000
+
+
 # -- failover -----------------------------------------------------------------------------
 
 
@@ -278,33 +287,27 @@ def failover(
         if not live:
             return Failover(None, None, None, None, "no advert from the master before takeover")
         origin = live[-1].ts_ns
-    garp = next(
-        (
-            f
-            for f in window
-            if f.kind == "garp"
-            and f.src_mac == backup_mac
-            and f.src_ip == vip
-            and f.ts_ns >= origin
-        ),
-        None,
-    )
-    reply = next(
-        (
-            f
-            for f in window
-            if f.kind == "arp_reply"
-            and f.src_mac == backup_mac
-            and f.src_ip == vip
-            and f.ts_ns >= origin
-        ),
-        None,
-    )
+
+    def ms_to_first_arp(kind: str) -> float | None:
+        """ms from the origin to the backup's first ARP frame of ``kind`` for the VIP."""
+        arp = next(
+            (
+                f
+                for f in window
+                if f.kind == kind
+                and f.src_mac == backup_mac
+                and f.src_ip == vip
+                and f.ts_ns >= origin
+            ),
+            None,
+        )
+        return None if arp is None else ms(origin, arp.ts_ns)
+
     return Failover(
         origin,
         ms(origin, b_first.ts_ns),
-        None if garp is None else ms(origin, garp.ts_ns),
-        None if reply is None else ms(origin, reply.ts_ns),
+        ms_to_first_arp("garp"),
+        ms_to_first_arp("arp_reply"),
     )
 
 

@@ -8,6 +8,7 @@ rich and matplotlib are imported inside the functions that use them: they are th
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 
 import click
 import orjson
+
+from fastha.bench import measure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -172,18 +175,7 @@ def _hist_panel(
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no samples", ha="center", transform=ax.transAxes)
-    for label, x in (lines or {}).items():
-        ax.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax.annotate(
-            label,
-            (x, 1),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=8,
-            color="grey",
-        )
+    _mark_lines(ax, lines, 1, "top")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count (log)")
     ax.legend(fontsize=8)
@@ -344,18 +336,7 @@ def plot_tail(
                     va="bottom",
                 )
         ax2.legend(fontsize=8)
-    for label, x in (tail_lines or {}).items():
-        ax2.axvline(x, linestyle="--", color="grey", linewidth=1)
-        ax2.annotate(
-            label,
-            (x, 0.02),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="bottom",
-            ha="right",
-            fontsize=8,
-            color="grey",
-        )
+    _mark_lines(ax2, tail_lines, 0.02, "bottom")
     ax2.set_xlabel(tail_xlabel)
     ax2.set_ylabel("fraction of samples above x (log)")
     ax2.grid(alpha=0.3, which="both")
@@ -365,8 +346,31 @@ def plot_tail(
     return out
 
 
+def _mark_lines(ax: Any, lines: Mapping[str, float] | None, y: float, va: str) -> None:
+    """A dashed grey vertical line at each x, its label written along it at height y
+    (a fraction of the axes)."""
+    for label, x in (lines or {}).items():
+        ax.axvline(x, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(
+            label,
+            (x, y),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va=va,
+            ha="right",
+            fontsize=8,
+            color="grey",
+        )
+
+
 def _colour(label: str) -> str | None:
     return next((c for k, c in PEER_COLOUR.items() if label.startswith(k)), None)
+
+
+def need_root(why: str = "network namespaces, raw sockets") -> None:
+    """A click error unless running as root, saying what root is needed for."""
+    if os.geteuid() != 0:
+        raise click.ClickException(f"needs root ({why})")
 
 
 def bench_options(
@@ -403,3 +407,52 @@ def new_doc(
         "ratios": {},
         "machine": machine(),
     }
+
+
+def impl_rows(
+    doc: dict[str, Any],
+    row: Callable[[dict[str, Any]], list[str]],
+    ratio_row: Callable[[dict[str, Any]], list[str]],
+) -> list[list[str]]:
+    """A table's rows: each implementation's name and ``row(its result)``, then, when
+    the doc compares two, "ratio first/second" and ``ratio_row(doc["ratios"])``."""
+    rows = [[impl, *row(doc["results"][impl])] for impl in doc["impls"]]
+    if doc["ratios"]:
+        rt = doc["ratios"]
+        rows.append([f"ratio {rt['of']}", *ratio_row(rt)])
+    return rows
+
+
+def advert_doc(bench: str, cfg: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+    """The head of an advert bench's document (jitter, scale): one result per
+    implementation and ``bound_ms``, the gap a priority-100 backup tolerates."""
+    bound_ms = measure.backup_bound_ms(cfg["advert_int_ms"] / 1000)
+    return new_doc(bench, cfg, list(results), results, bound_ms=bound_ms)
+
+
+def compared(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The results of the two implementations a doc compares (first, second), with
+    ``doc["ratios"]["of"]`` set to "first/second"; None when the doc holds one."""
+    impls = doc["impls"]
+    if len(impls) != 2:
+        return None
+    doc["ratios"] = {"of": f"{impls[0]}/{impls[1]}"}
+    return doc["results"][impls[0]], doc["results"][impls[1]]
+
+
+def emit(
+    doc: dict[str, Any],
+    as_json: bool,
+    plot_path: str | None,
+    plot: Callable[[dict[str, Any], str], Any],
+    tables: Callable[[dict[str, Any]], list[Any]],
+) -> None:
+    """A bench's end: the PNG when asked for (its path noted in the doc), then the doc
+    as JSON or as tables on stdout."""
+    if plot_path:
+        plot(doc, plot_path)
+        doc["plot"] = str(plot_path)
+    if as_json:
+        click.echo(dumps(doc))
+    else:
+        print_tables(*tables(doc))

@@ -21,7 +21,6 @@ a backup take over; those are counted.
 from __future__ import annotations
 
 import itertools
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,15 +36,12 @@ from fastha.bench.lab import (
     Director,
     Impl,
     Lab,
-    LabError,
     LabSpec,
+    live_run,
     need_tools,
     ns_pids,
-    teardown_on_signals,
     unique_name,
 )
-
-BACKUP_PRIORITY = 100
 
 
 def one(
@@ -84,7 +80,7 @@ def one(
     deviation: list[float] = []
     over = 0
     seen = 0
-    bound = measure.master_down_s(BACKUP_PRIORITY, advert_int) * 1000
+    bound = measure.backup_bound_ms(advert_int)
     by_vrid: dict[int, list[int]] = {}
     for f in frames:
         if f.kind == "vrrp" and f.src_ip == src:
@@ -118,53 +114,42 @@ def one(
 
 
 def build_doc(cfg: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    impls = list(results)
-    bound_ms = measure.master_down_s(BACKUP_PRIORITY, cfg["advert_int_ms"] / 1000) * 1000
-    doc = report.new_doc("scale", cfg, impls, results, bound_ms=bound_ms)
-    if len(impls) == 2:
-        x, y = results[impls[0]], results[impls[1]]
-        doc["ratios"] = {
-            "of": f"{impls[0]}/{impls[1]}",
-            "cpu_ms_per_1000_adverts": report.ratio(
-                x["cpu_ms_per_1000_adverts"], y["cpu_ms_per_1000_adverts"]
-            ),
-            "lateness_us": report.ratios(x["lateness_us"], y["lateness_us"]),
-        }
+    doc = report.advert_doc("scale", cfg, results)
+    if pair := report.compared(doc):
+        x, y = pair
+        doc["ratios"]["cpu_ms_per_1000_adverts"] = report.ratio(
+            x["cpu_ms_per_1000_adverts"], y["cpu_ms_per_1000_adverts"]
+        )
+        doc["ratios"]["lateness_us"] = report.ratios(x["lateness_us"], y["lateness_us"])
     return doc
 
 
 def tables(doc: dict[str, Any]) -> list[Any]:
     cfg = doc["config"]
-    rows = []
-    for impl in doc["impls"]:
-        r = doc["results"][impl]
-        lat = r["lateness_us"]
-        rows.append(
-            [
-                impl,
-                f"{r['adverts_seen']}/{r['adverts_expected']}",
-                f"{r['adverts_per_s']:.0f}",
-                f"{r['cpu_pct']:.1f}",
-                report.fmt(r["cpu_ms_per_1000_adverts"], 2),
-                *(report.fmt(lat[c], 1) for c in report.COLS),
-                str(r["over_bound"]),
-                str(r["capture_dropped"]),
-            ]
-        )
-    if doc["ratios"]:
-        rt = doc["ratios"]
-        rows.append(
-            [
-                f"ratio {rt['of']}",
-                "",
-                "",
-                "",
-                report.fmt(rt["cpu_ms_per_1000_adverts"], 2),
-                *(report.fmt(rt["lateness_us"][c], 2) for c in report.COLS),
-                "",
-                "",
-            ]
-        )
+
+    def row(r: dict[str, Any]) -> list[str]:
+        return [
+            f"{r['adverts_seen']}/{r['adverts_expected']}",
+            f"{r['adverts_per_s']:.0f}",
+            f"{r['cpu_pct']:.1f}",
+            report.fmt(r["cpu_ms_per_1000_adverts"], 2),
+            *(report.fmt(r["lateness_us"][c], 1) for c in report.COLS),
+            str(r["over_bound"]),
+            str(r["capture_dropped"]),
+        ]
+
+    def ratio_row(rt: dict[str, Any]) -> list[str]:
+        return [
+            "",
+            "",
+            "",
+            report.fmt(rt["cpu_ms_per_1000_adverts"], 2),
+            *(report.fmt(rt["lateness_us"][c], 2) for c in report.COLS),
+            "",
+            "",
+        ]
+
+    rows = report.impl_rows(doc, row, ratio_row)
     return [
         report.table(
             f"scale: {cfg['instances']} instances on one interface, VRRPv{cfg['version']}, "
@@ -221,8 +206,7 @@ def command(
     plot_path: str | None,
 ) -> None:
     """CPU per 1,000 adverts and advert lateness with K instances on one interface."""
-    if os.geteuid() != 0:
-        raise click.ClickException("needs root (network namespaces, raw sockets)")
+    report.need_root()
     if not 1 <= instances <= 255 or seconds <= 0:
         raise click.BadParameter("need 1 <= --instances <= 255 and --seconds > 0")
     need_tools("ip", "tcpdump")
@@ -238,40 +222,22 @@ def command(
     results: dict[str, dict[str, Any]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="fastha-bench-scale-"))
 
-    def render() -> Any:
-        from rich.console import Group
-
-        return Group(*tables(build_doc(cfg, results))) if results else ""
+    def shown() -> list[Any]:
+        return tables(build_doc(cfg, results)) if results else []
 
     ticks = int(seconds / 0.25 + 0.999)
-    try:
-        with (
-            teardown_on_signals(),
-            report.LiveReport("starting", ticks * len(impls), render) as live,
-        ):
-            for impl in impls:
-                live.note(f"{impl}: {instances} instances, {seconds:g} s")
-                results[impl] = one(
-                    impl,
-                    version=vrrp_version(version),
-                    instances=instances,
-                    advert_int=advert_int,
-                    seconds=seconds,
-                    workdir=workdir,
-                    tick=live.advance,
-                )
-                live.refresh()
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+    with live_run("starting", ticks * len(impls), shown, workdir) as live:
+        for impl in impls:
+            live.note(f"{impl}: {instances} instances, {seconds:g} s")
+            results[impl] = one(
+                impl,
+                version=vrrp_version(version),
+                instances=instances,
+                advert_int=advert_int,
+                seconds=seconds,
+                workdir=workdir,
+                tick=live.advance,
+            )
+            live.refresh()
     doc = build_doc(cfg, results)
-    if plot_path:
-        plot(doc, plot_path)
-        doc["plot"] = str(plot_path)
-    if as_json:
-        click.echo(report.dumps(doc))
-    else:
-        report.print_tables(*tables(doc))
+    report.emit(doc, as_json, plot_path, plot, tables)

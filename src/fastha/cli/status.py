@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -72,93 +73,103 @@ def render(status: dict[str, Any]) -> str:
         f"reloads {parent.get('reloads', 0)} (refused {parent.get('refused_reloads', 0)})"
     )
     out.append(table(rows))
-    vrrp = status.get("vrrp")
-    if isinstance(vrrp, dict):
-        out.append("")
-        if "error" in vrrp:
-            out.append(f"VRRP: {vrrp['error']}")
-        else:
-            rows = [
-                [
-                    "INSTANCE",
-                    "STATE",
-                    "PRIO",
-                    "BASE",
-                    "VRID",
-                    "IFACE",
-                    "MASTER",
-                    "MASTER PRIO",
-                    "LAST TRANSITION",
-                    "ADV RX",
-                    "ADV TX",
-                    "BECAME MASTER",
-                    "PRIO 0 RX/TX",
-                    "DROPPED",
-                    "VIP CLAIMED",
-                ]
-            ]
-            for entry in vrrp.get("instances") or ():
-                d, s = entry.get("data") or {}, entry.get("stats") or {}
-                c = entry.get("counters") or {}
-                state: Any = d.get("state")  # a number, or absent
-                rows.append(
-                    [
-                        d.get("iname"),
-                        VRRP_STATES.get(state, state),
-                        d.get("effective_priority"),
-                        d.get("base_priority"),
-                        d.get("vrid"),
-                        d.get("ifp_ifname"),
-                        entry.get("master_address") or "-",
-                        entry.get("master_priority", "-"),
-                        _when(entry.get("last_transition")),
-                        s.get("advert_rcvd", "-"),
-                        s.get("advert_sent", "-"),
-                        s.get("become_master", "-"),
-                        f"{s.get('pri_zero_rcvd', '-')}/{s.get('pri_zero_sent', '-')}",
-                        sum((c.get("drops") or {}).values()) if c else "-",
-                        c.get("vip_claimed", "-"),
-                    ]
-                )
-            out.append(table(rows))
-    check = status.get("check")
-    if isinstance(check, dict):
-        out.append("")
-        if "error" in check:
-            out.append(f"Checkers: {check['error']}")
-        else:
-            rows = [
-                [
-                    "VIRTUAL SERVER",
-                    "QUORUM",
-                    "REAL SERVER",
-                    "HEALTH",
-                    "WEIGHT",
-                    "LAST CHECK",
-                    "CHECKS OK/FAILED",
-                ]
-            ]
-            for vs in check.get("virtual_servers") or ():
-                quorum = "up" if vs.get("quorum_up") else "DOWN"
-                if vs.get("sorry_server_active"):
-                    quorum += " (sorry server)"
-                for rs in vs.get("real_servers") or ():
-                    checks = rs.get("checks") or ()
-                    ok = sum(c.get("successes", 0) for c in checks)
-                    bad = sum(c.get("failures", 0) for c in checks)
-                    rows.append(
-                        [
-                            vs.get("vs"),
-                            quorum,
-                            rs.get("rs"),
-                            "UP" if rs.get("alive") else "DOWN",
-                            rs.get("weight", "-"),
-                            rs.get("last_check") or "-",
-                            f"{ok}/{bad}",
-                        ]
-                    )
-            out.append(table(rows))
+    _child_table(out, status.get("vrrp"), "VRRP", _vrrp_rows)
+    _child_table(out, status.get("check"), "Checkers", _check_rows)
     return "\n".join(out)
+
+
+def _child_table(
+    out: list[str], child: Any, title: str, rows: Callable[[dict[str, Any]], list[list[Any]]]
+) -> None:
+    """A child's table (or the error asking it) after a blank line; nothing when the
+    status holds nothing for that child."""
+    if not isinstance(child, dict):
+        return
+    out.append("")
+    if "error" in child:
+        out.append(f"{title}: {child['error']}")
+    else:
+        out.append(table(rows(child)))
+
+
+def _vrrp_rows(vrrp: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [
+        [
+            "INSTANCE",
+            "STATE",
+            "PRIO",
+            "BASE",
+            "VRID",
+            "IFACE",
+            "MASTER",
+            "MASTER PRIO",
+            "LAST TRANSITION",
+            "ADV RX",
+            "ADV TX",
+            "BECAME MASTER",
+            "PRIO 0 RX/TX",
+            "DROPPED",
+            "VIP CLAIMED",
+        ]
+    ]
+    for entry in vrrp.get("instances") or ():
+        d, s = entry.get("data") or {}, entry.get("stats") or {}
+        c = entry.get("counters") or {}
+        state: Any = d.get("state")  # a number, or absent
+        rows.append(
+            [
+                d.get("iname"),
+                VRRP_STATES.get(state, state),
+                d.get("effective_priority"),
+                d.get("base_priority"),
+                d.get("vrid"),
+                d.get("ifp_ifname"),
+                entry.get("master_address") or "-",
+                entry.get("master_priority", "-"),
+                _when(entry.get("last_transition")),
+                s.get("advert_rcvd", "-"),
+                s.get("advert_sent", "-"),
+                s.get("become_master", "-"),
+                f"{s.get('pri_zero_rcvd', '-')}/{s.get('pri_zero_sent', '-')}",
+                sum((c.get("drops") or {}).values()) if c else "-",
+                c.get("vip_claimed", "-"),
+            ]
+        )
+    return rows
+
+
+def _check_rows(check: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [
+        [
+            "VIRTUAL SERVER",
+            "QUORUM",
+            "REAL SERVER",
+            "HEALTH",
+            "WEIGHT",
+            "LAST CHECK",
+            "CHECKS OK/FAILED",
+        ]
+    ]
+    for vs in check.get("virtual_servers") or ():
+        quorum = "up" if vs.get("quorum_up") else "DOWN"
+        if vs.get("sorry_server_active"):
+            quorum += " (sorry server)"
+        for rs in vs.get("real_servers") or ():
+            checks = rs.get("checks") or ()
+            ok = sum(c.get("successes", 0) for c in checks)
+            bad = sum(c.get("failures", 0) for c in checks)
+            rows.append(
+                [
+                    vs.get("vs"),
+                    quorum,
+                    rs.get("rs"),
+                    "UP" if rs.get("alive") else "DOWN",
+                    rs.get("weight", "-"),
+                    rs.get("last_check") or "-",
+                    f"{ok}/{bad}",
+                ]
+            )
+    return rows
 
 
 @click.command("status")

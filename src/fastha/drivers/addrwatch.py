@@ -42,7 +42,6 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 _HDR = nlsocket.NLMSG_HDR
 _IFA = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
-_NLA = struct.Struct("=HH")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 AddressCallback = Callable[[Address, bool], None]
@@ -51,29 +50,18 @@ AddressCallback = Callable[[Address, bool], None]
 def parse_addr_message(msg: bytes) -> tuple[int, Address, int] | None:
     """(RTM_NEWADDR or RTM_DELADDR, the local address, ifindex) of one whole netlink
     message, or None when it is not an address message. ValueError when malformed."""
-    if len(msg) < _HDR.size:
-        raise ValueError(f"message of {len(msg)} bytes")
-    length, mtype = _HDR.unpack_from(msg)[:2]
-    if mtype not in (RTM_NEWADDR, RTM_DELADDR):
+    found = nlsocket.head(msg, (RTM_NEWADDR, RTM_DELADDR), _IFA.size)
+    if found is None:
         return None
-    if length > len(msg) or length < _HDR.size + _IFA.size:
-        raise ValueError(f"address message length {length} of {len(msg)} bytes")
+    length, mtype = found
     family, _plen, _flags, _scope, index = _IFA.unpack_from(msg, _HDR.size)
     size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
     if size is None:
         return None
-    found: dict[int, bytes] = {}
-    off = _HDR.size + _IFA.size
-    while off + _NLA.size <= length:
-        n, atype = _NLA.unpack_from(msg, off)
-        if n < _NLA.size or off + n > length:
-            raise ValueError(f"attribute {atype} length {n} at {off} runs past {length}")
-        if atype in (IFA_ADDRESS, IFA_LOCAL):
-            found[atype] = msg[off + 4 : off + n]
-        off += (n + 3) & ~3
+    attrs = nlsocket.attributes(msg, _HDR.size + _IFA.size, length)
     # IFA_LOCAL is the address itself (IFA_ADDRESS is the peer on point-to-point links);
     # IPv6 sends only IFA_ADDRESS.
-    raw = found.get(IFA_LOCAL, found.get(IFA_ADDRESS))
+    raw = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))
     if raw is None or len(raw) != size:
         raise ValueError(f"address attribute of {0 if raw is None else len(raw)} bytes")
     return mtype, ipaddress.ip_address(raw), index

@@ -24,7 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from fastha.drivers import bpf
+from fastha.drivers import bpf, rxbudget
 from fastha.drivers.rxbudget import RxBudget
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,7 @@ class ArpWatch:
             else:
                 sock.bind((self.ifname, ETH_P_ARP))
             sock.setblocking(False)
-            if self._budget is not None:
-                self._budget.add_reader(sock.fileno(), self._readable)
-            else:
-                self._loop.add_reader(sock.fileno(), self._readable)
+            rxbudget.add_reader(self._budget, self._loop, sock.fileno(), self._readable)
         except OSError:
             sock.close()
             raise
@@ -158,14 +155,9 @@ class ArpWatch:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        if self._budget is not None:
-            self._budget.remove_reader(sock.fileno())
-        else:
-            self._loop.remove_reader(sock.fileno())
-        sock.close()
-        log.debug("stopped watching %s on %s", self._what, self.ifname)
+        if sock is not None:
+            rxbudget.close_reader(self._budget, self._loop, sock)
+            log.debug("stopped watching %s on %s", self._what, self.ifname)
 
     def _readable(self) -> None:
         if self._sock is None:

@@ -33,6 +33,7 @@ from typing import Any
 from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, nla
 from pyroute2.netlink.generic import ipvs as _ipvs
 
+from fastha.drivers import nlsocket
 from fastha.drivers.genl import GENL_HDR as _GENL
 from fastha.drivers.genl import GenlError, GenlSocket
 from fastha.drivers.nlsocket import NLMSG_HDR as _HDR
@@ -294,22 +295,13 @@ class DecodeError(ValueError):
     """A kernel reply that does not parse (short, overlong or missing attributes)."""
 
 
-_NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-
-
 def _attrs(buf: bytes, off: int, end: int) -> dict[int, bytes]:
-    """The attributes in ``buf[off:end]`` by type; every length is checked against
-    ``end`` before it is used."""
-    out: dict[int, bytes] = {}
-    while off + 4 <= end:
-        n, atype = _NLA.unpack_from(buf, off)
-        if n < 4 or off + n > end:
-            raise DecodeError(
-                f"attribute {atype & _NLA_TYPE_MASK}: length {n} at {off} runs past {end}"
-            )
-        out[atype & _NLA_TYPE_MASK] = buf[off + 4 : off + n]
-        off += (n + 3) & ~3
-    return out
+    """The attributes in ``buf[off:end]`` by type (nlsocket.attributes); DecodeError
+    when one runs past ``end``."""
+    try:
+        return nlsocket.attributes(buf, off, end)
+    except ValueError as e:
+        raise DecodeError(str(e)) from None
 
 
 def _u(attrs: dict[int, bytes], atype: int, fmt: struct.Struct, default: int = 0) -> int:

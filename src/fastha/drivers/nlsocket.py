@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 NLMSG_HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 2, 3, 4
@@ -81,6 +81,39 @@ def messages(data: bytes) -> tuple[list[Message], bool]:
         out.append((off, length, mtype, flags, seq))
         off += (length + 3) & ~3
     return out, False
+
+
+def head(msg: bytes, types: Container[int], body: int) -> tuple[int, int] | None:
+    """(length, type) of the whole netlink message ``msg`` when its type is one of
+    ``types``; None for any other type. ValueError when ``msg`` is shorter than a
+    header, or its length runs past ``msg`` or leaves no room for the ``body`` bytes of
+    fixed header that follow the netlink one."""
+    if len(msg) < NLMSG_HDR.size:
+        raise ValueError(f"message of {len(msg)} bytes")
+    length, mtype = NLMSG_HDR.unpack_from(msg)[:2]
+    if mtype not in types:
+        return None
+    if length > len(msg) or length < NLMSG_HDR.size + body:
+        raise ValueError(f"message length {length} of {len(msg)} bytes")
+    return length, mtype
+
+
+NLA_HDR = struct.Struct("=HH")  # nlattr: len, type
+NLA_TYPE_MASK = 0x3FFF  # the type without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+
+
+def attributes(msg: bytes, off: int, end: int) -> dict[int, bytes]:
+    """The payloads of the attributes in ``msg[off:end]`` by type (flags masked off; the
+    last one of a type wins). ValueError when a length is below a header or runs past
+    ``end``: every length is checked before it is used."""
+    out: dict[int, bytes] = {}
+    while off + NLA_HDR.size <= end:
+        n, kind = NLA_HDR.unpack_from(msg, off)
+        if n < NLA_HDR.size or off + n > end:
+            raise ValueError(f"attribute {kind} length {n} at {off} runs past {end}")
+        out[kind & NLA_TYPE_MASK] = msg[off + NLA_HDR.size : off + n]
+        off += (n + 3) & ~3
+    return out
 
 
 class Reader:

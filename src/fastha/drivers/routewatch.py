@@ -49,7 +49,6 @@ RTA_DST, RTA_OIF, RTA_PRIORITY, RTA_TABLE = 1, 4, 6, 15
 FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE, FRA_PROTOCOL = 1, 2, 6, 15, 21
 _HDR = nlsocket.NLMSG_HDR
 _RTM = struct.Struct("=BBBBBBBBI")  # rtmsg / fib_rule_hdr (same layout)
-_NLA = struct.Struct("=HH")
 _AF: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
 SIOCGIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x1, 0x40
 
@@ -68,17 +67,6 @@ class Gone:
     oif: int = 0
 
 
-def _attrs(msg: bytes, off: int, end: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while off + _NLA.size <= end:
-        n, kind = _NLA.unpack_from(msg, off)
-        if n < _NLA.size or off + n > end:
-            raise ValueError(f"attribute {kind} length {n} at {off} runs past {end}")
-        out[kind & 0x3FFF] = msg[off + _NLA.size : off + n]
-        off += (n + 3) & ~3
-    return out
-
-
 def _prefix(family: int, raw: bytes | None, plen: int) -> str:
     size = _AF[family]
     if raw is None:
@@ -95,17 +83,14 @@ def _u32(raw: bytes | None, default: int = 0) -> int:
 def parse_deletion(msg: bytes) -> Gone | None:
     """The deleted protocol-18 route or rule in one whole netlink message; None for any
     other message. ValueError when malformed."""
-    if len(msg) < _HDR.size:
-        raise ValueError(f"message of {len(msg)} bytes")
-    length, mtype = _HDR.unpack_from(msg)[:2]
-    if mtype not in (RTM_DELROUTE, RTM_DELRULE):
+    found = nlsocket.head(msg, (RTM_DELROUTE, RTM_DELRULE), _RTM.size)
+    if found is None:
         return None
-    if length > len(msg) or length < _HDR.size + _RTM.size:
-        raise ValueError(f"message length {length} of {len(msg)} bytes")
+    length, mtype = found
     family, dst_len, src_len, tos, table, b5, _b6, _b7, _flags = _RTM.unpack_from(msg, _HDR.size)
     if family not in _AF:
         return None
-    a = _attrs(msg, _HDR.size + _RTM.size, length)
+    a = nlsocket.attributes(msg, _HDR.size + _RTM.size, length)
     if mtype == RTM_DELROUTE:
         if b5 != RTPROT_KEEPALIVED:  # rtm_protocol
             return None

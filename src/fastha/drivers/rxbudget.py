@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -164,3 +165,28 @@ class RxBudget:
             self._paused.cancel()
             self._paused = None
         self._readers.clear()
+
+
+def add_reader(
+    budget: RxBudget | None,
+    loop: asyncio.AbstractEventLoop,
+    fd: int,
+    callback: Callable[[], None],
+) -> None:
+    """Read ``fd`` on the loop, metered by ``budget`` when there is one."""
+    if budget is not None:
+        budget.add_reader(fd, callback)
+    else:
+        loop.add_reader(fd, callback)
+
+
+def close_reader(
+    budget: RxBudget | None, loop: asyncio.AbstractEventLoop | None, sock: socket.socket
+) -> None:
+    """Stop reading ``sock`` (registered by :func:`add_reader`; a closed loop reads
+    nothing already) and close it."""
+    if budget is not None:
+        budget.remove_reader(sock.fileno())
+    elif loop is not None and not loop.is_closed():
+        loop.remove_reader(sock.fileno())
+    sock.close()

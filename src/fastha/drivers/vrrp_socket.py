@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from fastha.drivers import bpf
+from fastha.drivers import bpf, rxbudget
 from fastha.drivers.rxbudget import RxBudget
 from fastha.drivers.vrrp_recv import _DRAIN_MAX as _DRAIN_MAX  # re-exported
 from fastha.drivers.vrrp_recv import NO_HOPLIMIT as NO_HOPLIMIT  # re-exported
@@ -257,10 +257,7 @@ class VrrpSocket:
             sock.close()
             raise
         self._sock = sock
-        if self._budget is not None:
-            self._budget.add_reader(sock.fileno(), self._on_readable)
-        else:
-            loop.add_reader(sock.fileno(), self._on_readable)
+        rxbudget.add_reader(self._budget, loop, sock.fileno(), self._on_readable)
         log.info(
             "vrrp_socket open dev=%s family=%s src=%s %s rcvbuf=%d vrids=%s",
             cfg.ifname,
@@ -402,11 +399,6 @@ class VrrpSocket:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        if self._budget is not None:
-            self._budget.remove_reader(sock.fileno())
-        elif self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(sock.fileno())
-        sock.close()
-        log.info("vrrp_socket closed dev=%s", self.config.ifname)
+        if sock is not None:
+            rxbudget.close_reader(self._budget, self._loop, sock)
+            log.info("vrrp_socket closed dev=%s", self.config.ifname)

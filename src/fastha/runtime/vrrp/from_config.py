@@ -182,7 +182,7 @@ def _address(v: ConfAddress, default_dev: str) -> addresses.VirtualAddress:
         address=str(v.address.ip),
         prefixlen=v.address.network.prefixlen,
         dev=v.dev or default_dev,
-        broadcast=str(v.brd) if v.brd is not None else None,
+        broadcast=_opt_str(v.brd),
         scope=scope,
         label=v.label,
         peer=str(v.peer.ip) if v.peer is not None else None,
@@ -195,34 +195,41 @@ def _address(v: ConfAddress, default_dev: str) -> addresses.VirtualAddress:
     )
 
 
+def _opt_str(v: object) -> str | None:
+    """The config value as text; None stays None."""
+    return None if v is None else str(v)
+
+
+def _af(family: int) -> int:
+    """The socket family of a config's IP version (6, else IPv4)."""
+    return socket.AF_INET6 if family == 6 else socket.AF_INET
+
+
 def _route(r: ConfRoute) -> addresses.VirtualRoute:
     return addresses.VirtualRoute(
         dst=str(r.to) if r.to is not None else "default",
-        via=str(r.via) if r.via is not None else None,
-        src=str(r.src) if r.src is not None else None,
+        via=_opt_str(r.via),
+        src=_opt_str(r.src),
         dev=r.dev,
         table=r.table,
         metric=r.metric,
         scope=r.scope,
         proto=r.protocol,
         type=r.type,
-        family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+        family=_af(r.family),
         tos=r.tos,
         onlink=r.onlink,
         metrics=r.metrics,
         lock=r.lock,
-        nexthops=tuple(
-            (str(h.via) if h.via is not None else None, h.dev, h.weight, h.onlink)
-            for h in r.nexthops
-        ),
+        nexthops=tuple((_opt_str(h.via), h.dev, h.weight, h.onlink) for h in r.nexthops),
         extras=r.options,
     )
 
 
 def _rule(r: ConfRule) -> addresses.VirtualRule:
     return addresses.VirtualRule(
-        from_=str(r.from_) if r.from_ is not None else None,
-        to=str(r.to) if r.to is not None else None,
+        from_=_opt_str(r.from_),
+        to=_opt_str(r.to),
         table=r.table,
         priority=r.priority,
         iif=r.iif,
@@ -230,7 +237,7 @@ def _rule(r: ConfRule) -> addresses.VirtualRule:
         fwmark=r.fwmark,
         fwmask=r.fwmask,
         action="to_tbl" if r.action == "table" else r.action,
-        family=socket.AF_INET6 if r.family == 6 else socket.AF_INET,
+        family=_af(r.family),
         invert=r.invert,
         goto=r.goto,
         tos=r.tos,
@@ -302,7 +309,7 @@ def instance_spec(
     vips = tuple(_address(v, vip_dev) for v in vi.virtual_ipaddresses)
     # keepalived's fix-ups, each in one place (fastha.config.normalise_vrrp; check-config
     # said what they change).
-    family = socket.AF_INET6 if fix.family(vi) == 6 else socket.AF_INET
+    family = _af(fix.family(vi))
     version, _ = fix.version(g, vi)
     strict = fix.strict(g, vi)
     master, _, _ = fix.initial_master(g, vi, version)
@@ -316,7 +323,7 @@ def instance_spec(
         priority=fix.effective_priority(vi),
         adver_int_cs=fix.advert_int_cs(vi, version)[0],
         initial_state=State.MASTER if master else State.BACKUP,
-        primary_address=str(vi.mcast_src_ip) if vi.mcast_src_ip is not None else None,
+        primary_address=_opt_str(vi.mcast_src_ip),
         nopreempt=preempt.nopreempt,
         preempt_delay_ns=round(preempt.preempt_delay * NS_PER_S),
         down_timer_adverts=fix.down_timer_adverts(g, vi)[0],
@@ -357,7 +364,7 @@ def instance_spec(
         excluded=tuple(_address(v, vip_dev) for v in vi.virtual_ipaddresses_excluded),
         routes=tuple(_route(r) for r in vi.virtual_routes),
         rules=tuple(_rule(r) for r in vi.virtual_rules),
-        src=str(vi.mcast_src_ip) if vi.mcast_src_ip is not None else None,
+        src=_opt_str(vi.mcast_src_ip),
         mcast_group=str(group_addr),
         unicast_peers=tuple(str(p.address) for p in vi.unicast_peers),
         unicast_ttl=vi.unicast_ttl or 255,

@@ -58,24 +58,20 @@ class Vips:
         for route in missing(old.routes, new.routes):
             await nl.delete_route(route)
         old_addrs, new_addrs = (*old.vips, *old.excluded), (*new.vips, *new.excluded)
-        for vip in missing(old_addrs, new_addrs):
-            await nl.delete_address(vip)
-            log.info(
-                "(%s) removing VIP %s/%d dev %s (reload)",
-                self.name,
-                vip.address,
-                vip.prefixlen,
-                vip.dev,
-            )
-        for vip in missing(new_addrs, old_addrs):
-            await nl.add_address(vip)
-            log.info(
-                "(%s) adding VIP %s/%d dev %s (reload)",
-                self.name,
-                vip.address,
-                vip.prefixlen,
-                vip.dev,
-            )
+        for verb, change, vips in (
+            ("removing", nl.delete_address, missing(old_addrs, new_addrs)),
+            ("adding", nl.add_address, missing(new_addrs, old_addrs)),
+        ):
+            for vip in vips:
+                await change(vip)
+                log.info(
+                    "(%s) %s VIP %s/%d dev %s (reload)",
+                    self.name,
+                    verb,
+                    vip.address,
+                    vip.prefixlen,
+                    vip.dev,
+                )
         for route in missing(new.routes, old.routes):
             await nl.add_route(route)
         for rule in missing(new.rules, old.rules):
