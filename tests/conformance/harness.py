@@ -81,9 +81,9 @@ def start(*nodes: str, settle: float | None = None) -> Step:
     return Step("start", None, nodes, settle)
 
 
-def stop(node: str) -> Step:
+def stop(node: str, *, settle: float | None = None) -> Step:
     """SIGTERM: a clean stop (a master sends priority 0)."""
-    return Step("stop", node)
+    return Step("stop", node, (), settle)
 
 
 def kill(node: str) -> Step:

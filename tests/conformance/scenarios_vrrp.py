@@ -281,6 +281,7 @@ def v3_ipv6_three_nodes_globals() -> Scenario:
         "vrrp_garp_master_repeat 2",
         "vrrp_lower_prio_no_advert true",
         "vrrp_higher_prio_send_advert true",
+        "vrrp_garp_lower_prio_repeat 0",
         "vrrp_down_timer_adverts 4",
         "vrrp_check_unicast_src",
         "vrrp_skip_check_adv_addr",
@@ -319,6 +320,123 @@ def v3_ipv6_three_nodes_globals() -> Scenario:
         # bursts and masters of its last steps (real-time priority pinned to CPU 0 in
         # several labs at once; not yet told apart from a fastha divergence).
         full_only=True,
+    )
+
+
+@scenario
+def v3_ipv6_globals() -> Scenario:
+    """The CI share of v3_ipv6_three_nodes_globals: VRRPv3 IPv6 multicast, 2 nodes, on a
+    non-default group, with the global advert, down-timer, unicast-source, receive-buffer,
+    start-up/shut-down script, umask and nftables settings and no_accept: the backup
+    alone becomes master, the higher priority joins and preempts (the old master sends
+    its advert on hearing it: higher_prio_send_advert), a clean stop hands back. No
+    crash nor partition, so every GARP/NA burst follows a transition; no lower-priority
+    GARP/NA either (repeat 0): whether the old master's periodic advert crosses the new
+    master's first one is a race, and each one it hears would add a burst."""
+    glob = global_defs(
+        "vrrp_version 3",
+        "vrrp_mcast_group6 ff02::114",
+        "vrrp_garp_master_delay 2",
+        "vrrp_garp_master_repeat 2",
+        "vrrp_lower_prio_no_advert true",
+        "vrrp_higher_prio_send_advert true",
+        "vrrp_garp_lower_prio_repeat 0",
+        "vrrp_down_timer_adverts 4",
+        "vrrp_check_unicast_src",
+        "vrrp_skip_check_adv_addr",
+        "vrrp_rx_bufs_policy MTU",
+        "vrrp_rx_bufs_multiplier 4",
+        "vrrp_startup_delay 0.5",
+        'startup_script "<<notify>> startup"',
+        "startup_script_timeout 5",
+        'shutdown_script "<<notify>> shutdown"',
+        "shutdown_script_timeout 5",
+        "umask 0022",
+        "nftables fastha_conf",
+        "nftables_priority -5",
+        "default_interface eth0",
+        "router_id lab",
+    )
+    vips = "fd00:198:18::100/64,fd00:198:18::101/64"
+    notify = 'notify "<<notify>> generic"\nno_accept'
+    return Scenario(
+        "v3_ipv6_globals",
+        {
+            "a": glob + instance(priority=200, advert_int=0.5, vips=vips, extra=notify),
+            "b": glob + instance(priority=150, advert_int=0.5, vips=vips, extra=notify),
+        },
+        # The start steps wait 5 s of quiet: vrrp_startup_delay + 4 adverts + skew, from
+        # the start to a takeover, is close to the 3 s default.
+        (start("b", settle=5), start("a", settle=5), stop("a")),
+        advert_int=0.5,
+        vips=("fd00:198:18::100",),
+    )
+
+
+@scenario
+def scheduling_knobs() -> Scenario:
+    """The VRRP child's scheduling and memory settings (vrrp_priority, vrrp_no_swap,
+    vrrp_rt_priority with its rlimits, vrrp_cpu_affinity on every CPU of the 2-core
+    host, so no lab is pinned to one CPU), one node started and stopped: both daemons
+    accept them and run as usual."""
+    glob = global_defs(
+        "vrrp_version 3",
+        "vrrp_priority -5",
+        "vrrp_no_swap",
+        "vrrp_rt_priority 1",
+        "vrrp_rlimit_rttime 100000",
+        "vrrp_rlimit_rtime 100000",
+        "vrrp_cpu_affinity 0 1",
+    )
+    return Scenario(
+        "scheduling_knobs",
+        {"a": glob + instance(priority=150, advert_int=0.5, extra="garp_master_delay 1")},
+        (start("a"), stop("a")),
+        advert_int=0.5,
+    )
+
+
+@scenario
+def garp_refresh_lower_prio() -> Scenario:
+    """The CI share of garp_pacing_and_refresh: GARP/NA pacing, the periodic refresh
+    (garp_master_refresh 6 s) and the lower-priority GARP settings, IPv4 and IPv6 VIPs,
+    no partition. b's down timer is 10 adverts, so a, started with it, is the first
+    master and b never hears a lower priority (no preemption race). Each master's step
+    settles 9 s after it took over: exactly one refresh (at 6 s, 3 s from either end)
+    falls in it, one frame an address (refresh repeat 1: the spacing of keepalived's
+    queued refresh frames varied up to 0.15 s under load); the last step stops b. The lower-priority GARPs are configured, not
+    triggered: only a partition triggers them, by the number of adverts it lasts."""
+    glob = global_defs(
+        "vrrp_version 3",
+        "vrrp_garp_interval 0.01",
+        "vrrp_gna_interval 0.02",
+        "vrrp_garp_lower_prio_delay 1",
+        "vrrp_garp_lower_prio_repeat 1",
+        "vrrp_garp_master_refresh 6",
+        "vrrp_garp_master_refresh_repeat 1",
+    )
+    extra = """
+garp_master_delay 1
+garp_master_repeat 2
+garp_lower_prio_delay 1
+garp_lower_prio_repeat 2
+lower_prio_no_advert
+higher_prio_send_advert
+garp_master_refresh 6
+garp_master_refresh_repeat 1
+virtual_ipaddress_excluded {
+    fd00:198:18::100/64
+}
+"""
+    return Scenario(
+        "garp_refresh_lower_prio",
+        {
+            "a": glob + instance(priority=150, advert_int=0.5, extra=extra),
+            "b": glob
+            + instance(priority=100, advert_int=0.5, extra=extra + "down_timer_adverts 10"),
+        },
+        (start("a", "b", settle=9), stop("a", settle=9), stop("b")),
+        advert_int=0.5,
     )
 
 

@@ -276,3 +276,31 @@ def test_paced_bursts_as_keepalived_queues_them() -> None:
     assert sends == [(b"a", 0.0), (b"c", 0.0), (b"b", 0.01), (b"a", 0.01), (b"c", 0.02)]
     plain = [(s, f, 0.0, False) for s, f, _g, _v in frames]
     assert [f for _s, f, w in paced(plain, 2)] == [b"a", b"b", b"c"] * 2  # type: ignore[arg-type]
+
+
+def test_a_burst_asked_for_while_one_runs_is_sent_too() -> None:
+    """A new master hearing the old one's advert asks for the lower-priority burst right
+    after its own: keepalived 2.2.7 sends both (4 NAs an address with repeat 2, seen in
+    conformance v3_ipv6_globals); the second must not cancel the first before it ran."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from fastha.runtime.vrrp.gratuitous import Announcer
+    from fastha.vrrp.states import State
+
+    sent: list[bytes] = []
+    sender = SimpleNamespace(mac_bytes=b"\x02\xfa\x00\x00\x00\x01", send=sent.append)
+    vip = SimpleNamespace(dev=None, family=socket.AF_INET, address="198.18.0.100")
+    spec = SimpleNamespace(vips=[vip], excluded=[], ifname="eth0", garp_interval_s=0.0,
+                           gna_interval_s=0.0)  # fmt: skip
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ctx = SimpleNamespace(loop=loop, sender=lambda _dev: sender, gna_router=lambda _d: False)
+        ann = Announcer(ctx, "VI_1", SimpleNamespace(state=State.MASTER))  # type: ignore[arg-type]
+        await ann.announce(spec, 2, None)  # type: ignore[arg-type]
+        await ann.announce(spec, 2, None)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+
+    asyncio.run(main())
+    assert len(sent) == 4

@@ -47,14 +47,16 @@ def paced(
 
 
 class Announcer:
-    """One instance's running burst: its own task, so leaving MASTER cancels it instead
-    of queueing the VIP removal behind repeat x interval of sleeps."""
+    """One instance's running bursts, each its own task, so leaving MASTER cancels them
+    instead of queueing the VIP removal behind repeat x interval of sleeps. A burst
+    asked for while another runs (a new master hearing the old one's advert: the
+    lower-priority GARPs right after its own) is sent too, as keepalived sends both."""
 
     def __init__(self, ctx: Context, name: str, machine: Machine) -> None:
         self.ctx = ctx
         self.name = name
         self.machine = machine
-        self.task: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def announce(self, spec: InstanceSpec, repeat: int, vips: list[Any] | None) -> None:
         """A burst for `vips` (all the instance's addresses when None), if still master."""
@@ -78,15 +80,16 @@ class Announcer:
             spec.ifname,
             len(frames),
         )
-        self.cancel()
-        self.task = self.ctx.loop.create_task(
+        task = self.ctx.loop.create_task(
             self._burst(paced(frames, max(1, repeat))), name=f"garp-{self.name}"
         )
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def cancel(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-        self.task = None
+        for task in self.tasks:
+            task.cancel()
+        self.tasks.clear()
 
     async def _burst(self, sends: list[tuple[PacketSender, bytes, float]]) -> None:
         for sender, frame, wait in sends:
