@@ -267,6 +267,47 @@ virtual_rules {
 # -- keyword groups -----------------------------------------------------------------------
 
 
+# The global settings the IPv6 scenarios share (v3_ipv6_globals runs in CI; the 3-node
+# v3_ipv6_three_nodes_globals adds crash steps and real-time scheduling, --full only).
+_V6_ADVERTS = (
+    "vrrp_version 3",
+    "vrrp_mcast_group6 ff02::114",
+    "vrrp_garp_master_delay 2",
+    "vrrp_garp_master_repeat 2",
+    "vrrp_lower_prio_no_advert true",
+    "vrrp_higher_prio_send_advert true",
+)
+_V6_RECEIVE = (
+    "vrrp_down_timer_adverts 4",
+    "vrrp_check_unicast_src",
+    "vrrp_skip_check_adv_addr",
+    "vrrp_rx_bufs_policy MTU",
+    "vrrp_rx_bufs_multiplier 4",
+)
+_SCHED_PINNED = (
+    "vrrp_priority -5",
+    "vrrp_no_swap",
+    "vrrp_rt_priority 1",
+    "vrrp_rlimit_rttime 10000",
+    "vrrp_rlimit_rtime 10000",
+    "vrrp_cpu_affinity 0",
+)
+_PROCESS = (
+    "vrrp_startup_delay 0.5",
+    'startup_script "<<notify>> startup"',
+    "startup_script_timeout 5",
+    'shutdown_script "<<notify>> shutdown"',
+    "shutdown_script_timeout 5",
+    "umask 0022",
+    "nftables fastha_conf",
+    "nftables_priority -5",
+    "default_interface eth0",
+    "router_id lab",
+)
+_V6_VIPS = "fd00:198:18::100/64,fd00:198:18::101/64"
+_V6_NOTIFY = 'notify "<<notify>> generic"\nno_accept'
+
+
 @scenario
 def v3_ipv6_three_nodes_globals() -> Scenario:
     """VRRPv3 IPv6 multicast, 3 nodes, on a non-default group, with the global GARP/NA
@@ -275,37 +316,9 @@ def v3_ipv6_three_nodes_globals() -> Scenario:
     restart. (A partition makes GARP/NA counts depend on its length: garp_pacing_and_refresh,
     --full.)"""
     glob = global_defs(
-        "vrrp_version 3",
-        "vrrp_mcast_group6 ff02::114",
-        "vrrp_garp_master_delay 2",
-        "vrrp_garp_master_repeat 2",
-        "vrrp_lower_prio_no_advert true",
-        "vrrp_higher_prio_send_advert true",
-        "vrrp_garp_lower_prio_repeat 0",
-        "vrrp_down_timer_adverts 4",
-        "vrrp_check_unicast_src",
-        "vrrp_skip_check_adv_addr",
-        "vrrp_rx_bufs_policy MTU",
-        "vrrp_rx_bufs_multiplier 4",
-        "vrrp_priority -5",
-        "vrrp_no_swap",
-        "vrrp_rt_priority 1",
-        "vrrp_rlimit_rttime 10000",
-        "vrrp_rlimit_rtime 10000",
-        "vrrp_cpu_affinity 0",
-        "vrrp_startup_delay 0.5",
-        'startup_script "<<notify>> startup"',
-        "startup_script_timeout 5",
-        'shutdown_script "<<notify>> shutdown"',
-        "shutdown_script_timeout 5",
-        "umask 0022",
-        "nftables fastha_conf",
-        "nftables_priority -5",
-        "default_interface eth0",
-        "router_id lab",
+        *_V6_ADVERTS, "vrrp_garp_lower_prio_repeat 0", *_V6_RECEIVE, *_SCHED_PINNED, *_PROCESS
     )
-    vips = "fd00:198:18::100/64,fd00:198:18::101/64"
-    notify = 'notify "<<notify>> generic"\nno_accept'
+    vips, notify = _V6_VIPS, _V6_NOTIFY
     return Scenario(
         "v3_ipv6_three_nodes_globals",
         {
@@ -333,32 +346,8 @@ def v3_ipv6_globals() -> Scenario:
     crash nor partition, so every GARP/NA burst follows a transition; no lower-priority
     GARP/NA either (repeat 0): whether the old master's periodic advert crosses the new
     master's first one is a race, and each one it hears would add a burst."""
-    glob = global_defs(
-        "vrrp_version 3",
-        "vrrp_mcast_group6 ff02::114",
-        "vrrp_garp_master_delay 2",
-        "vrrp_garp_master_repeat 2",
-        "vrrp_lower_prio_no_advert true",
-        "vrrp_higher_prio_send_advert true",
-        "vrrp_garp_lower_prio_repeat 0",
-        "vrrp_down_timer_adverts 4",
-        "vrrp_check_unicast_src",
-        "vrrp_skip_check_adv_addr",
-        "vrrp_rx_bufs_policy MTU",
-        "vrrp_rx_bufs_multiplier 4",
-        "vrrp_startup_delay 0.5",
-        'startup_script "<<notify>> startup"',
-        "startup_script_timeout 5",
-        'shutdown_script "<<notify>> shutdown"',
-        "shutdown_script_timeout 5",
-        "umask 0022",
-        "nftables fastha_conf",
-        "nftables_priority -5",
-        "default_interface eth0",
-        "router_id lab",
-    )
-    vips = "fd00:198:18::100/64,fd00:198:18::101/64"
-    notify = 'notify "<<notify>> generic"\nno_accept'
+    glob = global_defs(*_V6_ADVERTS, "vrrp_garp_lower_prio_repeat 0", *_V6_RECEIVE, *_PROCESS)
+    vips, notify = _V6_VIPS, _V6_NOTIFY
     return Scenario(
         "v3_ipv6_globals",
         {
