@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -88,6 +90,26 @@ class Peer(Daemon):
         if not self.terminate(timeout):
             raise AssertionError(f"{self} ignored SIGTERM for {timeout} s\n{self.tail()}")
         return self.proc.returncode
+
+    def wait(
+        self,
+        what: str,
+        cond: Callable[[], object],
+        timeout: float = 20,
+        seen: Callable[[], object] | None = None,
+    ) -> None:
+        """Poll ``cond`` until true; fail naming ``what`` (and ``seen()``) with the log's
+        tail, at once if the daemon exits meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            assert self.running, f"{self.impl} exited while {what}:\n{self.log()[-3000:]}"
+            time.sleep(0.1)
+        extra = f" (seen: {seen()})" if seen is not None else ""
+        raise AssertionError(
+            f"{self.impl}: not {what} after {timeout}s{extra}:\n{self.log()[-3000:]}"
+        )
 
     def kill(self) -> None:
         """SIGKILL the whole process group (parent and children): a crash, no goodbye."""

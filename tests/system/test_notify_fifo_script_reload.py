@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -41,17 +40,6 @@ vrrp_instance VI_1 {{
 """
 
 
-def _wait(what: str, cond: object, peer: Peer, timeout: float = 20, seen: object = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return
-        assert peer.running, f"{peer.impl} exited while {what}:\n{peer.log()[-3000:]}"
-        time.sleep(0.1)
-    extra = f" (seen: {seen()})" if seen is not None else ""  # type: ignore[operator]
-    pytest.fail(f"{peer.impl}: not {what} after {timeout}s{extra}:\n{peer.log()[-3000:]}")
-
-
 @pytest.mark.parametrize("impl", ["keepalived", "fastha"])
 def test_the_fifo_script_restarts_on_reload(topo: Topology, tmp_path: Path, impl: str) -> None:
     need_tool(impl if impl == "keepalived" else "ip")
@@ -69,15 +57,10 @@ def test_the_fifo_script_restarts_on_reload(topo: Topology, tmp_path: Path, impl
         return record.read_text().split() if record.exists() else []
 
     try:
-        _wait("running its fifo script", lambda: runs() == ["start"], peer, seen=runs)
-        _wait("master", lambda: peer.state() == "MASTER", peer)
+        peer.wait("running its fifo script", lambda: runs() == ["start"], seen=runs)
+        peer.wait("master", lambda: peer.state() == "MASTER")
         assert peer.proc is not None
         os.kill(peer.proc.pid, signal.SIGHUP)
-        _wait(
-            "restarting its fifo script",
-            lambda: runs().count("start") == 2,
-            peer,
-            seen=runs,
-        )
+        peer.wait("restarting its fifo script", lambda: runs().count("start") == 2, seen=runs)
     finally:
         peer.stop()

@@ -63,16 +63,6 @@ def _has(topo: Topology, node: object, ifname: str, address: str) -> bool:
     )  # fmt: skip
 
 
-def _wait(what: str, cond: object, timeout: float, peer: Peer) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return
-        assert peer.running, f"{peer.impl} exited while {what}:\n{peer.log()[-3000:]}"
-        time.sleep(0.1)
-    pytest.fail(f"{peer.impl}: not {what} after {timeout}s:\n{peer.log()[-3000:]}")
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 def test_missing_interface_without_dynamic_interfaces_stops(
     topo: Topology, tmp_path: Path, impl: str
@@ -99,16 +89,20 @@ def test_dynamic_interfaces_waits_for_the_interface(
     peer = Peer(topo, node, impl, conf, tmp_path / "run").start()  # type: ignore[arg-type]
     try:
         # The other instance runs meanwhile (alone on its link: master, VIP up).
-        _wait("master on its own interface", lambda: _has(topo, node, node.ifname,
-              "198.18.72.10"), 15, peer)  # fmt: skip
+        peer.wait(
+            "master on its own interface", lambda: _has(topo, node, node.ifname, "198.18.72.10"), 15
+        )
         log = peer.log()
         assert "late0" in log and "FAULT" in log.upper(), log[-3000:]
         topo.run(node, "ip", "link", "add", "late0", "type", "veth", "peer", "name", "late0p")
         topo.run(node, "ip", "addr", "add", "198.18.71.2/24", "dev", "late0")
         topo.run(node, "ip", "link", "set", "late0p", "up")
         topo.run(node, "ip", "link", "set", "late0", "up")
-        _wait("master on the interface created late", lambda: _has(topo, node, "late0",
-              "198.18.71.10"), 15, peer)  # fmt: skip
+        peer.wait(
+            "master on the interface created late",
+            lambda: _has(topo, node, "late0", "198.18.71.10"),
+            15,
+        )
     finally:
         peer.stop()
 
