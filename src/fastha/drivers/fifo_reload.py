@@ -5,13 +5,17 @@ notify_fifo_script is run anew (lib/notify.c fifo_open)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from fastha.config.invocation import Script
 from fastha.drivers.fifo import NotifyFifo
+from fastha.drivers.scripts import ScriptRunner
 
 
 def reopen_notify_fifo(
-    old: NotifyFifo | None, path: str | None, script: Any, owner: int | None, scripts: Any
+    old: NotifyFifo | None,
+    path: str | None,
+    script: Script | None,
+    owner: int | None,
+    scripts: ScriptRunner,
 ) -> NotifyFifo | None:
     """Close ``old``; the FIFO of the new configuration (None without one), created and
     held open with its script started when it has a notify_fifo_script."""
@@ -21,7 +25,7 @@ def reopen_notify_fifo(
         return None
     ours = script is not None
     fifo = NotifyFifo(path, create=ours, hold_open=ours, owner=owner)
-    if ours:
+    if script is not None:
         fifo.open()  # create it and hold it open before its reader starts
         scripts.spawn(script)
     return fifo

@@ -4,11 +4,11 @@ that follow it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastha.config.model import Config
 from fastha.drivers.fifo import NotifyFifo, fifo_owner
 from fastha.drivers.fifo_reload import reopen_notify_fifo
+from fastha.drivers.scripts import ScriptRunner
 from fastha.runtime.vrrp.from_config import VrrpSpec
 
 
@@ -17,7 +17,7 @@ class Current:
     config: Config
     spec: VrrpSpec
 
-    def notify_fifo(self, old: NotifyFifo | None, scripts: Any) -> NotifyFifo | None:
+    def notify_fifo(self, old: NotifyFifo | None, scripts: ScriptRunner) -> NotifyFifo | None:
         """The VRRP child's notify FIFO for this configuration (``old`` closed), its
         notify_fifo_script started: at start and again at every reload, as keepalived."""
         g = self.config.global_defs
