@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "fastha.vrrp": 1,
     "fastha.check": 1,
     "fastha.ipvs": 1,
+    "fastha.bfd": 1,
     "fastha.drivers": 2,
     "fastha.probes": 2,
     "fastha.runtime": 3,
@@ -35,7 +36,7 @@ LAYERS: dict[str, int] = {
 }
 
 # The pure core: what these import may not touch the outside world.
-PURE = ("fastha.wire", "fastha.vrrp", "fastha.check", "fastha.ipvs")
+PURE = ("fastha.wire", "fastha.vrrp", "fastha.check", "fastha.ipvs", "fastha.bfd")
 IMPURE = frozenset({
     "asyncio", "socket", "os", "time", "subprocess", "select", "selectors", "threading",
     "signal", "pyroute2", "uvloop", "ctypes", "fcntl", "resource", "pwd", "grp", "shutil",
