@@ -809,6 +809,12 @@ def adverts_by_phase(frames: list[dict[str, Any]], phases: list[float]) -> list[
     return out
 
 
+def _announces(f: dict[str, Any]) -> bool:
+    if f["kind"] == "na":
+        return not f["S"]
+    return f["target"] == f.get("pdst") and f["eth_dst"] == "ff:ff:ff:ff:ff:ff"
+
+
 def announcements(
     frames: list[dict[str, Any]], phases: list[float], gap: float = 0.5
 ) -> list[dict[str, Any]]:
@@ -821,8 +827,10 @@ def announcements(
     bounds = [*phases, float("inf")]
     ann = [f for f in frames if f["kind"] in ("arp", "na")]
     # ARP requests for other addresses (the kernel resolving a neighbour) are not
-    # announcements; a gratuitous ARP announces its own sender address.
-    ann = [f for f in ann if f["kind"] == "na" or f["target"] == f.get("pdst")]
+    # announcements; a gratuitous ARP announces its own sender address, to everyone.
+    # A kernel's unicast ARP reply to a peer's GARP (psrc == pdst == the VIP while both
+    # hold it) and a solicited NA (S=1) answer someone; neither daemon sent them.
+    ann = [f for f in ann if _announces(f)]
     for i in range(len(phases)):
         mine = [f for f in ann if bounds[i] <= f["t"] < bounds[i + 1]]
         step: dict[str, Any] = {}
