@@ -37,5 +37,5 @@ class Counters:
         self.advert_rcvd = self.advert_sent = 0
         self.become_master = self.release_master = 0
         self.pri_zero_rcvd = self.pri_zero_sent = 0
-        self.vip_claimed = 0
+        self.vip_claimed = self.vip_claim_ignored = 0
         self.drops.clear()
