@@ -20,6 +20,7 @@ from fastha.bfd.states import Diag, State, diag_text
 from fastha.wire.bfd import BfdControl, BfdDropReason, decode_bfd, encode_bfd
 
 MS = 1_000_000  # ns
+STORM = 3000
 US = 1_000  # ns
 
 
@@ -76,6 +77,9 @@ class Net:
         for a in acts:
             if isinstance(a, A.SendControl):
                 node.sent.append((self.now, decode_bfd(a.payload)))
+                # A few seconds at 10 ms send a few hundred; more is a packet storm
+                # (e.g. two sides answering each other's Poll with a Poll).
+                assert len(node.sent) < STORM, f"{name} sent {STORM} packets"
                 if self.link:
                     self._push(self.now + self.delay, "pkt", other, a.payload)
             elif isinstance(a, A.ArmTimer):
