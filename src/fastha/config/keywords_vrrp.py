@@ -800,6 +800,7 @@ VRRP_INSTANCE = Block(
         Keyword("native_ipv6", flag),
         Keyword("dont_track_primary", flag),
         *_track_keywords(),
+        Keyword("fastha_bfd_master_down", string),  # fastha's extension (docs/MIGRATING.md)
         Keyword("mcast_src_ip", ip_address, aliases=("unicast_src_ip",)),
         Keyword("mcast_dst_ip", ip_address),
         Keyword("track_src_ip", flag),

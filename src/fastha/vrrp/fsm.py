@@ -38,6 +38,7 @@ from fastha.vrrp.election import (
 )
 from fastha.vrrp.events import (
     AdvertReceived,
+    BfdMasterDown,
     Event,
     JoinSyncGroup,
     LeaveSyncGroup,
@@ -252,6 +253,12 @@ class Machine(MachineView):
                 SendGratuitous(burst(self._params, ev.kind), self._defence.take() if defend else ())
             )
 
+    def _on_bfd_master_down(self, ev: BfdMasterDown, now_ns: int, out: list[Action]) -> None:
+        # fastha's extension: the Master_Down_Timer expires now (a BACKUP's only).
+        deadline = self._timers.deadline(TimerKind.MASTER_DOWN)
+        if self._state == State.BACKUP and deadline is not None:
+            self._on_timer(TimerExpired(TimerKind.MASTER_DOWN, deadline), now_ns, out)
+
     def _on_vip_claimed(self, ev: VipClaimed, now_ns: int, out: list[Action]) -> None:
         # Another MAC announced one of our VIPs: see `defence` for when we answer.
         if self._state != State.MASTER:
@@ -337,6 +344,7 @@ _HANDLERS: dict[type, Callable[[Machine, Any, int, list[Action]], None]] = {
     PriorityChanged: Machine._on_priority,
     LinkChanged: Machine._on_fault,
     TrackFault: Machine._on_fault,
+    BfdMasterDown: Machine._on_bfd_master_down,
     SyncFault: Machine._on_fault,
     SyncGoto: Machine._on_sync_goto,
     Startup: Machine._on_startup,
