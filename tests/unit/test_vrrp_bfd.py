@@ -4,13 +4,12 @@ vrrp_scheduler.c vrrp_handle_bfd_event) and fastha's BfdMasterDown extension."""
 from __future__ import annotations
 
 import pytest
+from tests.unit.test_vrrp_fsm import T0, mk, of, started_backup
 
 from fastha.vrrp.actions import StateChanged
 from fastha.vrrp.events import AdvertReceived, BfdMasterDown, PriorityChanged, TrackFault
 from fastha.vrrp.states import State
 from fastha.vrrp.trackers import BfdTracker, TrackerSet
-
-from tests.unit.test_vrrp_fsm import T0, mk, of, started_backup
 
 pytestmark = pytest.mark.unit
 

@@ -253,12 +253,6 @@ class Machine(MachineView):
                 SendGratuitous(burst(self._params, ev.kind), self._defence.take() if defend else ())
             )
 
-    def _on_bfd_master_down(self, ev: BfdMasterDown, now_ns: int, out: list[Action]) -> None:
-        # fastha's extension: the Master_Down_Timer expires now (a BACKUP's only).
-        deadline = self._timers.deadline(TimerKind.MASTER_DOWN)
-        if self._state == State.BACKUP and deadline is not None:
-            self._on_timer(TimerExpired(TimerKind.MASTER_DOWN, deadline), now_ns, out)
-
     def _on_vip_claimed(self, ev: VipClaimed, now_ns: int, out: list[Action]) -> None:
         # Another MAC announced one of our VIPs: see `defence` for when we answer.
         if self._state != State.MASTER:
@@ -338,13 +332,20 @@ class Machine(MachineView):
             out.append(Notify(NotifyKind.MASTER_RX_LOWER_PRI, self._effective_priority))
 
 
+def _on_bfd_master_down(m: Machine, ev: BfdMasterDown, now_ns: int, out: list[Action]) -> None:
+    # fastha's extension: a BACKUP's Master_Down_Timer expires now (as if it had fired).
+    deadline = m.armed_timers.get(TimerKind.MASTER_DOWN)
+    if m.state == State.BACKUP and deadline is not None:
+        m._on_timer(TimerExpired(TimerKind.MASTER_DOWN, deadline[0]), now_ns, out)
+
+
 _HANDLERS: dict[type, Callable[[Machine, Any, int, list[Action]], None]] = {
     AdvertReceived: Machine._on_advert,
     TimerExpired: Machine._on_timer,
     PriorityChanged: Machine._on_priority,
     LinkChanged: Machine._on_fault,
     TrackFault: Machine._on_fault,
-    BfdMasterDown: Machine._on_bfd_master_down,
+    BfdMasterDown: _on_bfd_master_down,
     SyncFault: Machine._on_fault,
     SyncGoto: Machine._on_sync_goto,
     Startup: Machine._on_startup,
