@@ -106,10 +106,6 @@ CASES: dict[str, str] = {
     + VS.format(check="name nosuch")
     + VS.format(check="").replace("198.18.0.20", "198.18.0.21")
     + VS.format(check="name b1\nalpha").replace("198.18.0.20", "198.18.0.22"),
-    "fastha_extension": bfd("b1", "neighbor_ip 198.18.0.2")
-    + VI.format(track="b1").replace(
-        "    track_bfd", "    fastha_bfd_master_down b1\n    track_bfd"
-    ),
 }
 
 
@@ -131,3 +127,26 @@ def test_same_verdict_and_lines_as_keepalived(tmp_path: Path, case: str) -> None
         ka_lines = {line for _, line, _ in ka.located()}
         our_lines = {d.where.line for d in ours.diagnostics if d.where is not None}
         assert our_lines == ka_lines, f"keepalived:\n{theirs}\n--- fastha:\n{report}"
+
+
+def test_fastha_extension_keyword(tmp_path: Path) -> None:
+    """`fastha_bfd_master_down` is fastha's (docs/MIGRATING.md): keepalived calls it an
+    unknown keyword (exit 5) and runs on without it; fastha reads it, and says when the
+    bfd it names is not one the VRRP side knows."""
+    text = bfd("b1", "neighbor_ip 198.18.0.2") + VI.format(track="b1").replace(
+        "    track_bfd", "    fastha_bfd_master_down b1\n    track_bfd"
+    )
+    path = tmp_path / "keepalived.conf"
+    path.write_text(text)
+    ka = keepalived.check(path, binary=need_tool("keepalived"))
+    assert ka.returncode == 5
+    assert [m for _, _, m in ka.located()] == ["Unknown keyword 'fastha_bfd_master_down'"]
+    ours = load(path)
+    assert ours.diagnostics == () and int(ours.exit_code) == 0
+    assert ours.config is not None
+    assert ours.config.vrrp_instances[0].fastha_bfd_master_down == "b1"
+    path.write_text(text.replace("fastha_bfd_master_down b1", "fastha_bfd_master_down b9"))
+    ours = load(path)
+    assert [d.message for d in ours.diagnostics] == [
+        "(VI_1) fastha_bfd_master_down b9 not found, ignoring..."
+    ]

@@ -81,6 +81,10 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
                 if ref.name not in known:
                     yield warning(ref.where, f"{label} {kind} {ref.name} not found, ignoring...")
         yield from _duplicate_bfds(label, owner.track_bfds, bfds)
+        name = getattr(owner, "fastha_bfd_master_down", None)
+        if name is not None and name not in bfds:
+            where = where_of(owner, "fastha_bfd_master_down")
+            yield warning(where, f"{label} fastha_bfd_master_down {name} not found, ignoring...")
     for what, items in (
         ("vrrp instance", config.vrrp_instances),
         ("vrrp sync group", config.vrrp_sync_groups),

@@ -420,7 +420,11 @@ def instance_spec(
             vi.track_processes, group.track_processes if group else (), w.get("process")
         ),
         track_bfds=_track_bfds(vi, group, bfds),
-        bfd_master_down=vi.fastha_bfd_master_down,
+        bfd_master_down=(
+            vi.fastha_bfd_master_down
+            if vi.fastha_bfd_master_down in bfd.tracked(bfds, vrrp=True)[0]
+            else None
+        ),
         sync_group=group.name if group else None,
         notify_priority_changes=fix.notify_priority_changes(g, vi, group),
         vmac=vmac,
