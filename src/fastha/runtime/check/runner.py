@@ -179,6 +179,7 @@ class CheckerRunner:
         log.info("IPVS table initialised: %d virtual services", services)
         for text in self.health.activation_lines(self.scheduler.suspended):
             log.info("%s", text)
+        log.info("Activating BFD healthchecker")  # keepalived: always (check_api.c)
         self.scheduler.probe_all()
         self.bfd.open()
         rec.start_loop()
