@@ -17,8 +17,8 @@
   anyway.
 
 GTSM on receipt (keepalived's bfd_check_packet_ttl, RFC 5881 §5 extended with
-``max_hops``) is :func:`ttl_ok`; the session it applies to is known only after the
-demultiplexer has found it, so the child calls it, not the reader.
+``max_hops``) is the session machine's (fastha.bfd.session): the session it applies to
+is known only after the demultiplexer has found it, so the reader only reports the TTL.
 
 The callback gets ``(payload, src, dst, ttl)``: ``payload`` a memoryview over a buffer
 reused for the next packet (copy it to keep it), ``src``/``dst`` the addresses as
@@ -67,16 +67,6 @@ _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop li
 _LOCAL_PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 
 RecvCallback = Callable[[memoryview, str, str, int], None]
-
-
-def ttl_ok(ttl: int, session_ttl: int, max_hops: int) -> bool:
-    """keepalived's bfd_check_packet_ttl: a packet's TTL / hop limit must be at least
-    ``session_ttl - max_hops`` (255 on a single hop: RFC 5881 §5's GTSM); 0 means the
-    kernel reported none, which passes, as in keepalived. ``max_hops`` -1 (keepalived's
-    "never check", which it stores as UCHAR_MAX) passes everything."""
-    if max_hops < 0 or max_hops >= 255 or not ttl:
-        return True
-    return max_hops + ttl >= session_ttl
 
 
 def _unmap(addr: str) -> str:
