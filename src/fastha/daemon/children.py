@@ -105,7 +105,7 @@ class Children:
         # -I: isolated (no script/working directory, PYTHON* or user site on sys.path): a
         # module planted where the daemon was started never runs as root in a child.
         argv = [sys.executable, "-I", "-m", "fastha.runtime.child"]
-        if o.stub_children:
+        if o.stub_children and slot.kind != "bfd":
             return [*argv, "sleep", "--role", slot.kind, *o.stub_args]
         argv += [slot.kind, "-f", o.config_file]
         if o.config_id is not None:

@@ -56,7 +56,9 @@ class SupervisorOptions:
     backoff_max: float = 60.0
     stable_after: float = 60.0
     child_query_timeout: float = 2.0
-    # Tests only: spawn `fastha.runtime.child sleep` (obeys signals, nothing else).
+    # Tests only: spawn `fastha.runtime.child sleep` (obeys signals, nothing else) for
+    # the VRRP and checker children (the BFD child stays real: its events are what a
+    # stub lists).
     stub_children: bool = False
     stub_args: tuple[str, ...] = ()
 

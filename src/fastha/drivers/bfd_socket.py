@@ -20,9 +20,9 @@ GTSM on receipt (keepalived's bfd_check_packet_ttl, RFC 5881 §5 extended with
 ``max_hops``) is the session machine's (fastha.bfd.session): the session it applies to
 is known only after the demultiplexer has found it, so the reader only reports the TTL.
 
-The callback gets ``(payload, src, dst, ttl)``: ``payload`` a memoryview over a buffer
-reused for the next packet (copy it to keep it), ``src``/``dst`` the addresses as
-text (IPv4 for v4-mapped ones), ``ttl`` 0 when the kernel reported none (keepalived
+The callback gets ``(payload, src, sport, dst, ttl)``: ``payload`` a memoryview over a
+buffer reused for the next packet (copy it to keep it), ``src``/``dst`` the addresses
+as text (IPv4 for v4-mapped ones), ``sport`` the source port, ``ttl`` 0 when the kernel reported none (keepalived
 then skips the check, and so do we: a kernel that reports nothing is not an attack).
 """
 
@@ -66,7 +66,7 @@ _DRAIN_MAX = 64  # packets per wakeup, so a flood cannot starve the timer's read
 _ANC_SIZE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)  # in6_pktinfo + hop limit / TTL
 _LOCAL_PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 
-RecvCallback = Callable[[memoryview, str, str, int], None]
+RecvCallback = Callable[[memoryview, str, int, str, int], None]
 
 
 def _unmap(addr: str) -> str:
@@ -144,7 +144,7 @@ class BfdListener:
                 stats.no_ttl += 1
             stats.received += 1
             try:
-                cb(mv[:n], _unmap(addr[0]), _unmap(dst), ttl)
+                cb(mv[:n], _unmap(addr[0]), addr[1], _unmap(dst), ttl)
             except Exception:
                 log.exception("BFD receive callback failed")
         return _DRAIN_MAX

@@ -5,7 +5,8 @@ configured, no -B) `bfd`; each loads the
 configuration the parent validated (its snapshot, $FASTHA_CONFIG_SNAPSHOT; the file only
 when run without a parent) and runs its runner until SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real children are
 built elsewhere: a child that does nothing but obey signals (it appends each signal's
-name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket).
+name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket)
+and, given a BFD event pipe, lists in `status` every record that came down it.
 
 Every child asks the kernel for SIGKILL when the parent dies (PR_SET_PDEATHSIG): a
 `kill -9` of the parent is a crash of the whole daemon, as `kill -9` of keepalived's
@@ -113,7 +114,7 @@ def _check(args: argparse.Namespace) -> int:
     return int(run_checker(config, options))
 
 
-async def _bfd(args: argparse.Namespace) -> int:
+def _bfd(args: argparse.Namespace) -> int:
     _logging(args, "fastha_bfd")
     # A VRRP child's reasons to stop (a missing interface...) are not the BFD child's.
     config = _load(args, vrrp=False)
@@ -154,6 +155,15 @@ async def _obey_signals(args: argparse.Namespace) -> int:
     for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
         loop.add_signal_handler(signum, on_signal, signum)
 
+    from fastha.drivers import bfd_channel
+
+    bfd_events: list[list[object]] = []
+    fd = bfd_channel.env_fd(bfd_channel.ENV_READ)
+    if fd is not None:
+        bfd_channel.EventReader(
+            fd, lambda ev: bfd_events.append([ev.name, ev.up, ev.diag, ev.sent_ns])
+        )
+
     def status(_request: dict[str, Any]) -> dict[str, Any]:
         return {
             "role": args.role,
@@ -162,6 +172,7 @@ async def _obey_signals(args: argparse.Namespace) -> int:
             "signals": seen,
             "netns": os.stat("/proc/self/ns/net").st_ino,
             "router_id": None if config is None else config.global_defs.router_id,
+            "bfd_events": bfd_events,
         }
 
     server = await child_status.serve_from_env({"status": status, "dump": status})

@@ -118,9 +118,14 @@ class BfdRunner:
             multihop = port == BFD_MULTIHOP_PORT
 
             def on_packet(
-                payload: memoryview, src: str, dst: str, ttl: int, multihop: bool = multihop
+                payload: memoryview,
+                src: str,
+                sport: int,
+                dst: str,
+                ttl: int,
+                multihop: bool = multihop,
             ) -> None:
-                self.sessions.on_packet(payload, src, dst, ttl, monotonic_ns(), multihop)
+                self.sessions.on_packet(payload, src, sport, dst, ttl, monotonic_ns(), multihop)
 
             listener = BfdListener(on_packet, port)
             listener.attach(loop, self.budget)

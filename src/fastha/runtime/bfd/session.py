@@ -108,7 +108,7 @@ class SessionIO:
         for action in self.machine.handle(ev):
             self._do(action)
 
-    def _do(self, action: Any) -> None:  # noqa: C901 - one branch per action type
+    def _do(self, action: Any) -> None:
         name = self.name
         if isinstance(action, A.SendControl):
             self._send(action.payload)
@@ -214,7 +214,9 @@ class SessionIO:
             "passive": spec.params.passive,
             "ttl": spec.params.ttl,
             "max_hops": spec.params.max_hops,
-            "events_to": [k for k, v in (("vrrp", spec.to_vrrp), ("checker", spec.to_checker)) if v],
+            "events_to": [
+                k for k, v in (("vrrp", spec.to_vrrp), ("checker", spec.to_checker)) if v
+            ],
             "sent": self.sender.sent if self.sender is not None else 0,
             "send_errors": self.sender.errors if self.sender is not None else 0,
             "received": self.received,

@@ -94,22 +94,31 @@ class Sessions:
         return None
 
     def on_packet(
-        self, payload: memoryview, src: str, dst: str, ttl: int, now_ns: int, multihop: bool
+        self,
+        payload: memoryview,
+        src: str,
+        sport: int,
+        dst: str,
+        ttl: int,
+        now_ns: int,
+        multihop: bool = False,
     ) -> None:
         try:
             pkt = decode_bfd(payload)
         except BfdDecodeError as exc:
             self.dropped[BfdDropReason(exc.reason).name] += 1
-            log.debug("Discarding bogus packet from %s (%s)", src, exc)
+            # keepalived's inet_sockaddrtopair: [address]:port
+            log.debug("Discarding bogus packet from [%s]:%d (%s)", src, sport, exc)
             return
         your = pkt.your_discr
         sio = self._find_discr(your) if your else self._find_addr(src, dst, multihop)
         if sio is None:
             self.dropped[BfdDropReason.NO_SESSION.name] += 1
             log.debug(
-                "Discarding packet from %s (session is not found - your discriminator "
+                "Discarding packet from [%s]:%d (session is not found - your discriminator "
                 "field is 0x%8.8x)",
                 src,
+                sport,
                 your,
             )
             return
