@@ -198,6 +198,12 @@ def last(events: list[list[Any]], name: str) -> list[Any] | None:
     return mine[-1] if mine else None
 
 
+def heard(node: Node, kind: str, name: str) -> tuple[bool, int] | None:
+    """(up, diag) of the last record the `kind` stub got for session `name`."""
+    ev = last(node.events(kind), name)
+    return None if ev is None else (bool(ev[1]), int(ev[2]))
+
+
 @pytest.mark.parametrize("peer", ["fastha", "keepalived"])
 def test_sessions_up_down_and_the_consumer_pipes(
     lab: tuple[Node, Node], topo: Topology, peer: str
@@ -216,9 +222,9 @@ def test_sessions_up_down_and_the_consumer_pipes(
         b.wait_states("Up", "the fastha peer")
     # Routed as keepalived routes: P4 names `vrrp` only, P6 neither (both hear).
     wait_for(
-        lambda: (last(a.events("vrrp"), "P4") or [None, False])[1]
-        and (last(a.events("vrrp"), "P6") or [None, False])[1]
-        and (last(a.events("check"), "P6") or [None, False])[1],
+        lambda: (
+            heard(a, "vrrp", "P4") == heard(a, "vrrp", "P6") == heard(a, "check", "P6") == (True, 0)
+        ),
         "Up records down the VRRP and checker pipes",
         DEADLINE,
     )
@@ -229,9 +235,11 @@ def test_sessions_up_down_and_the_consumer_pipes(
     old_vrrp = a.status()["parent"]["children"]["vrrp"]["pid"]  # type: ignore[index]
     os.kill(old_vrrp, signal.SIGKILL)
     wait_for(
-        lambda: (s := a.status())
-        and s["parent"]["children"]["vrrp"]["pid"] not in (None, old_vrrp)
-        and (last(a.events("vrrp"), "P4") or [None, False])[1],
+        lambda: (
+            (s := a.status())
+            and s["parent"]["children"]["vrrp"]["pid"] not in (None, old_vrrp)
+            and heard(a, "vrrp", "P4") == (True, 0)
+        ),
         "the respawned VRRP stub to get P4 Up again",
         DEADLINE,
     )
@@ -241,7 +249,7 @@ def test_sessions_up_down_and_the_consumer_pipes(
     down = a.wait_states("Down", "link cut")
     assert {s["local_diag"] for s in down.values()} == {"Control Detection Time Expired"}
     wait_for(
-        lambda: (last(a.events("vrrp"), "P4") or [None, True])[1:3] == [False, EXPIRED],
+        lambda: heard(a, "vrrp", "P4") == (False, EXPIRED),
         "a Down record for P4 down the VRRP pipe",
         DEADLINE,
     )
@@ -254,7 +262,7 @@ def test_sessions_up_down_and_the_consumer_pipes(
     assert {s["local_diag"] for s in down.values()} == {"Control Detection Time Expired"}
     assert {s["remote_diag"] for s in down.values()} != {"Administratively Down"}
     wait_for(
-        lambda: (last(a.events("check"), "P6") or [None, True])[1:3] == [False, EXPIRED],
+        lambda: heard(a, "check", "P6") == (False, EXPIRED),
         "a Down record for P6 down the checker pipe",
         DEADLINE,
     )
