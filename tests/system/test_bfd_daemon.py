@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from fastha.bench.daemons import keepalived_binary
+from fastha.cli.status import render
 from fastha.runtime.control import ControlError, request_sync
 from tests.support.netns import PYTHON, Topology
 from tests.support.prereq import need_root
@@ -274,6 +275,12 @@ def test_sigterm_says_admindown_and_reload_keeps_sessions(lab: tuple[Node, Node]
     b.start_fastha()
     before = a.wait_states("Up", "start")
     b.wait_states("Up", "start")
+    # -b: the BFD child's pid file; `fastha status` shows its sessions.
+    status = a.status() or {}
+    bfd_pid = status["parent"]["children"]["bfd"]["pid"]
+    assert (a.dir / "bfd.pid").read_text().split() == [str(bfd_pid)]
+    shown = render(status)
+    assert any(ln.split()[:4] == ["P6", "Up", "Up", B6] for ln in shown.splitlines()), shown
 
     # SIGHUP with new intervals: the sessions stay Up (same discriminators), a Poll
     # sequence moves both sides to the new interval.
