@@ -282,3 +282,35 @@ def test_listener_reports_ttl_destination_and_unmaps_ipv4() -> None:
         s4.close()
         s6.close()
         listener.close()
+
+
+def test_a_session_whose_socket_cannot_open_waits_and_says_down(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """keepalived: "Unable to open output socket, disabling instance", retried every
+    60 s; the consumers hear Down meanwhile."""
+    spec = spec_of(
+        tmp_path,
+        """
+bfd_instance NOT_YET {
+  neighbor_ip 198.18.0.2
+  source_ip 198.18.255.254
+}
+""",
+    )
+    r, w = os.pipe2(os.O_NONBLOCK)
+    timer = PreciseTimer(loop)
+    try:
+        sessions = Sessions(timer, EventRelay(w, None))
+        sio = sessions.add(spec.sessions[0])
+        sio.start()  # the address is on no interface here: bind() fails
+        assert sio.sender is None and timer.pending == 1
+        assert [(e.name, e.up) for e in bfd_channel.decode(os.read(r, 4096))] == [
+            ("NOT_YET", False)
+        ]
+        sio.close()
+        assert timer.pending == 0
+    finally:
+        timer.close()
+        os.close(r)
+        os.close(w)
