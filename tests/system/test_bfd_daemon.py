@@ -230,6 +230,9 @@ def test_sessions_up_down_and_the_consumer_pipes(
         DEADLINE,
     )
     assert last(a.events("check"), "P4") is None, a.events("check")
+    # Informational (no timing assertion): the relay's delay, BFD child -> consumer.
+    delays = sorted((e[4] - e[3]) // 1000 for e in a.events("vrrp") + a.events("check"))
+    print(f"BFD -> consumer relay delay, us: {delays}")
 
     # A respawned consumer hears every session's state again (the parent drains the
     # pipe and asks the BFD child to replay).
