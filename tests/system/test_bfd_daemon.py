@@ -325,3 +325,19 @@ def test_no_bfd_option_runs_no_bfd_child(lab: tuple[Node, Node]) -> None:
     status = wait_for(a.status, "the parent to answer", DEADLINE)
     assert "bfd" not in status["parent"]["children"], status
     assert not (a.dir / "bfd.pid").exists()
+
+
+def test_a_reload_adding_bfd_starts_the_bfd_child(lab: tuple[Node, Node]) -> None:
+    """keepalived's parent starts the BFD child on SIGHUP once the file has a
+    bfd_instance; the running VRRP child already holds its pipe end."""
+    a, b = lab
+    text = a.conf.read_text()
+    a.conf.write_text(text.split("bfd_instance")[0])  # nothing but global_defs
+    a.start_fastha()
+    status = wait_for(a.status, "the parent to answer", DEADLINE)
+    assert set(status["parent"]["children"]) == {"vrrp"}, status
+    b.start_fastha()
+    a.conf.write_text(text)
+    outcome = request_sync(a.control, "reload")
+    assert outcome["accepted"] and outcome.get("started") == ["bfd"], outcome
+    a.wait_states("Up", "the BFD child the reload started")
