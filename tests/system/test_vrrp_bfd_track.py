@@ -96,10 +96,15 @@ def last_frame(cap: Capture) -> int:
     return int(rows[-1]["frame.number"]) if rows else 0
 
 
-def wait_advert(cap: Capture, src: str, prio: int, after: int, timeout: float = 10) -> int:
-    """The frame number of the first advert from `src` with `prio` after frame `after`."""
+def wait_advert(
+    cap: Capture, src: str, prio: int, after: int, timeout: float = 10, vrid: int | None = None
+) -> int:
+    """The frame number of the first advert from `src` with `prio` (for `vrid`, if
+    given) after frame `after`."""
     end = time.monotonic() + timeout
     filt = f"vrrp && ip.src == {src} && vrrp.prio == {prio} && frame.number > {after}"
+    if vrid is not None:
+        filt += f" && vrrp.virt_rtr_id == {vrid}"
     while time.monotonic() < end:
         rows = cap.packets(filt, fields=("frame.number",))
         if rows:
@@ -199,3 +204,31 @@ def test_bfd_master_down_takes_over_before_master_down_timer(
         # Without the extension b would wait for 3 x 10 s + skew of the master's
         # silence, and the master is not even silent: only the BFD Down can do this.
         wait_advert(cap, b.ipv4, 100, n, timeout=5)
+
+
+def test_sync_group_track_bfd_faults_every_member(topo: Topology, tmp_path: Path) -> None:
+    """track_bfd on a vrrp_sync_group applies to each member (vrrp.c): weight 0 and
+    Down is FAULT for both, and the group follows; Up brings both back."""
+    need_tool("tshark")
+    a = topo.node("a", ipv4="198.18.0.11/24")
+    topo.node("obs", ipv4="198.18.0.2/24")
+    one = CONF.format(ifname=a.ifname, state="MASTER", priority=100, inside="")
+    two = one[one.index("vrrp_instance") :].replace("VI_1", "VI_2").replace(" 51\n", " 52\n")
+    two = two.replace("198.18.0.100/24", "198.18.0.101/24")
+    group = "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_bfd {\n  b1\n }\n}\n"
+    with topo.capture("obs", "vrrp") as cap, vrrp_child(topo, a, one + two + group, tmp_path) as w:
+        send(w, True)
+        for vrid in (51, 52):
+            wait_advert(cap, a.ipv4, 100, 0, vrid=vrid)
+        send(w, False)
+        time.sleep(0.5)  # both leave MASTER (priority 0 each), then silence
+        n = last_frame(cap)
+        assert quiet(cap, a.ipv4, n, 1.0)
+        zeros = cap.packets("vrrp.prio == 0", fields=("vrrp.virt_rtr_id",))
+        assert {z["vrrp.virt_rtr_id"] for z in zeros} == {"51", "52"}
+        send(w, True)
+        for vrid in (51, 52):
+            wait_advert(cap, a.ipv4, 100, n, vrid=vrid)
+    log = (tmp_path / "a.log").read_text()
+    for inst in ("VI_1", "VI_2"):
+        assert f"VRRP_Instance({inst}) Tracked BFD instance b1 is DOWN" in log
