@@ -9,7 +9,8 @@ BFD child runs: the file has nothing else), or keepalived 2.2.7 itself, which pr
 the test tells a working session from a broken one against an independent BFD.
 
 Sessions: `P4` (IPv4, `vrrp`: only the VRRP child hears of it) and `P6` (IPv6, neither
-keyword: both hear). Nothing here measures time; the intervals are loose (20 ms x 5)
+keyword: both hear). The real VRRP child acting on these records (`track_bfd`, against
+keepalived too) is tests/system/test_bfd_track_daemons.py. Nothing here measures time; the intervals are loose (20 ms x 5)
 so a busy CI host does not flap the sessions.
 """
 
@@ -341,40 +342,3 @@ def test_a_reload_adding_bfd_starts_the_bfd_child(lab: tuple[Node, Node]) -> Non
     outcome = request_sync(a.control, "reload")
     assert outcome["accepted"] and outcome.get("started") == ["bfd"], outcome
     a.wait_states("Up", "the BFD child the reload started")
-
-
-def test_track_bfd_end_to_end(lab: tuple[Node, Node], topo: Topology) -> None:
-    """The BFD child's records reach the real VRRP child through the parent's pipe:
-    with `track_bfd` (weight 0) the instance is MASTER once the session is Up, and FAULT
-    when the peer dies (keepalived's vrrp_handle_bfd_event)."""
-    a, b = lab
-    a.conf.write_text(
-        a.conf.read_text().replace("router_id a", "router_id a\n  vrrp_version 3")
-        + f"""vrrp_instance VI_1 {{
-  interface {topo["a"].ifname}
-  state MASTER
-  virtual_router_id 51
-  priority 150
-  advert_int 0.1
-  virtual_ipaddress {{
-    198.18.40.100/24
-  }}
-  track_bfd {{
-    P4
-  }}
-}}
-"""
-    )
-    a.start_fastha()
-    b.start_fastha()
-
-    def entered(state: str, count: int = 1) -> bool:
-        return a.log.read_text().count(f"(VI_1) Entering {state} STATE") >= count
-
-    wait_for(lambda: entered("MASTER"), "VI_1 MASTER once P4 is Up", DEADLINE)
-    # (FAULT at start too, unless P4 was Up before the VRRP child read its pipe.)
-    faults = a.log.read_text().count("(VI_1) Entering FAULT STATE")
-    b.kill9()
-    wait_for(lambda: entered("FAULT", faults + 1), "VI_1 FAULT once P4 is Down", DEADLINE)
-    text = a.log.read_text()
-    assert text.index("(P4) Entering Down state") < text.rindex("(VI_1) Entering FAULT STATE")
