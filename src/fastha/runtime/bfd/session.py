@@ -127,10 +127,9 @@ class SessionIO:
     def handle(self, ev: Event) -> None:
         for action in self.machine.handle(ev):
             # The per-packet pair first: a packet out, the next timer.
-            cls = type(action)
-            if cls is A.SendControl:
+            if isinstance(action, A.SendControl):
                 self._send(action.payload)
-            elif cls is A.ArmTimer:
+            elif isinstance(action, A.ArmTimer):
                 handle = self.handles.get(action.kind)
                 if handle is None:
                     self.handles[action.kind] = self.timer.call_at(
