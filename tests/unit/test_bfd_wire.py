@@ -255,11 +255,29 @@ def test_random_bytes_only_ever_drop(buf: bytes) -> None:
 
 
 def _mutated(f: Fields, data: st.DataObject) -> bytes:
-    """A valid packet with a few random bytes changed: near-valid input hits each check."""
+    """A valid packet with a few fields broken at their edges: near-valid input that hits
+    each check, and packets failing several checks at once (the order matters)."""
     b = bytearray(f.encode())
+    edits = {
+        0: st.builds(
+            lambda v, d: (v << 5) | d,
+            st.sampled_from((1, 1, 1, 0, 2, 7)),
+            st.sampled_from((8, 9, 31)),
+        ),
+        1: st.integers(0, 255),  # state and every flag
+        2: st.sampled_from((0, 1, 255)),
+        3: st.sampled_from((0, 23, 24, 25, 26, 255)),
+        4: st.just(0),  # My Discriminator's top byte ...
+        8: st.just(0),  # ... and Your Discriminator's: zero them whole below
+    }
     for _ in range(data.draw(st.integers(0, 3))):
-        b[data.draw(st.integers(0, 23))] = data.draw(st.integers(0, 255))
-    return bytes(b) + data.draw(st.binary(max_size=2)) * data.draw(st.integers(0, 1))
+        at = data.draw(st.sampled_from(sorted(edits)))
+        if at in (4, 8):
+            b[at : at + 4] = bytes(4)
+        else:
+            b[at] = data.draw(edits[at])
+    cut = data.draw(st.sampled_from((0, 0, 0, -1, 1)))
+    return bytes(b[:cut] if cut < 0 else b + bytes(cut))
 
 
 @pytest.mark.unit

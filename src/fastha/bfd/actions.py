@@ -6,6 +6,8 @@ and the driver reports it as `TimerExpired(kind, deadline_ns, now_ns)`.
 `BfdStateChange` (fastha.bfd.events) is the record for the vrrp/checker pipes: route it
 by the instance's `vrrp`/`checker` settings. The others are for the logs, in keepalived
 2.2.7's wording (see each), and for the counters.
+
+Slotted, not frozen, for the reason fastha.bfd.inputs gives: treat them as immutable.
 """
 
 from __future__ import annotations
@@ -18,23 +20,23 @@ from fastha.bfd.states import Diag, State
 from fastha.wire.bfd import BfdDropReason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendControl:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ArmTimer:
     kind: TimerKind
     deadline_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelTimer:
     kind: TimerKind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateChanged:
     """keepalived logs entering Up ("(%s) Entering Up state", LOG_INFO), leaving Up for
     Down ("(%s) Entering Down state (Local diagnostic - %s, Remote diagnostic - %s)",
@@ -47,7 +49,7 @@ class StateChanged:
     remote_diag: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Expired:
     """Detection Time passed without a packet. keepalived, when the session was Up:
     "(%s) Expired after %u ms (%u usec overdue)" (after_ns // 1e6, overdue_ns // 1e3)."""
@@ -57,7 +59,7 @@ class Expired:
     was_up: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DetectTimeChanged:
     """keepalived (LOG_INFO): "%*s Detection time is %u us (was %u us)" with the padding
     len(name) + 2."""
@@ -66,12 +68,12 @@ class DetectTimeChanged:
     was_us: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PollStarted:
     """keepalived (detail level): "(%s) Starting poll sequence"."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dropped:
     """A packet for this session dropped by a session check (TTL, ADMIN_DOWN)."""
 
