@@ -769,10 +769,11 @@ def test_bfd_instance_checks() -> None:
         "bfd_instance B2 {\nneighbor_ip 10.0.0.1\nsource_ip 2001::1\n}"
     )
     assert checks(root) == [
-        "t.conf:1: warning: Configuration error: BFD instance B1 has no neighbor address set,"
+        # keepalived's end handler speaks at the block's closing line
+        "t.conf:2: warning: Configuration error: BFD instance B1 has no neighbor address set,"
         " disabling instance",
         "t.conf:3: warning: Configuration error: BFD instance B1 already configured - ignoring",
-        "t.conf:6: warning: Configuration error: BFD instance B2 source address 2001::1 and"
+        "t.conf:9: warning: Configuration error: BFD instance B2 source address 2001::1 and"
         " neighbor address 10.0.0.1 are not of the same family, disabling instance",
         "t.conf:3: warning: BFD B1 already specified",
     ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from fastha.config.model_lvs import BfdInstance
 from fastha.config.model_vrrp import Tracked
-from fastha.config.source import Where
+from fastha.config.source import Where, where_of
 
 if TYPE_CHECKING:
     from fastha.config.model import Config
@@ -52,7 +52,7 @@ def sessions(instances: tuple[BfdInstance, ...]) -> tuple[list[BfdInstance], lis
             said.append(Said(b.where, f"{prefix} already configured - ignoring"))
             continue
         names.add(b.name)
-        end = b.where  # keepalived: the block's closing line
+        end = where_of(b, "}")  # bfd_end_handler: at the block's closing line
         nbr, src = b.neighbor_ip, b.source_ip
         if nbr is None:
             said.append(Said(end, f"{prefix} has no neighbor address set, disabling instance"))

@@ -106,6 +106,7 @@ class _Walker:
                     self.diags.append(error(stmt.where, "unexpected '}'"))
                     continue
                 closed = True
+                positions["}"] = stmt.where  # keepalived's end handlers report here
                 break
             if stmt.kind is Kind.OPEN:
                 self.diags.append(error(stmt.where, "unexpected '{'"))
