@@ -8,7 +8,7 @@ the run (false Downs: nothing is cut; a busy host shows them). Never asserts.
 `fastha bench bfd` (bench/bfd.py) is the full benchmark; this is the process model's
 figure (the issue's "choose, measure, and say why").
 
-    .venv/bin/python benchmarks/bench_bfd_child.py [--sessions 10] [--seconds 15]
+    .venv/bin/python benchmarks/bench_bfd_child.py [--sessions 10] [--seconds 15] [--rt 50]
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from fastha.runtime.control import ControlError, request_sync
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def conf(n: int, me: int, peer: int) -> str:
-    out = ["global_defs {\n  router_id bench\n}\n"]
+def conf(n: int, me: int, peer: int, rt: int | None) -> str:
+    knob = f"  bfd_rt_priority {rt}\n" if rt else ""
+    out = [f"global_defs {{\n  router_id bench\n{knob}}}\n"]
     for i in range(n):
         out.append(
             f"bfd_instance S{i} {{\n  neighbor_ip 198.18.41.{peer + i}\n"
@@ -46,6 +47,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument(
+        "--rt", type=int, default=None, help="bfd_rt_priority for both sides (SCHED_RR)"
+    )
     args = ap.parse_args()
     n = args.sessions
     exe = keepalived_binary()
@@ -58,8 +62,8 @@ def main() -> int:
     try:
         a = topo.node("a", ipv4=[f"198.18.41.{1 + i}/24" for i in range(n)])
         b = topo.node("b", ipv4=[f"198.18.41.{101 + i}/24" for i in range(n)])
-        (tmp / "a.conf").write_text(conf(n, 1, 101))
-        (tmp / "b.conf").write_text(conf(n, 101, 1))
+        (tmp / "a.conf").write_text(conf(n, 1, 101, args.rt))
+        (tmp / "b.conf").write_text(conf(n, 101, 1, args.rt))
         control = str(tmp / "a" / "control.sock")
         with open(tmp / "a.log", "w") as la, open(tmp / "b.log", "w") as lb:
             topo.popen(
@@ -113,6 +117,7 @@ def main() -> int:
             json.dumps(
                 {
                     "sessions": n,
+                    "bfd_rt_priority": args.rt,
                     "seconds": round(t1 - t0, 1),
                     "packets": pk,
                     "results": {
