@@ -9,7 +9,8 @@ BFD child runs: the file has nothing else), or keepalived 2.2.7 itself, which pr
 the test tells a working session from a broken one against an independent BFD.
 
 Sessions: `P4` (IPv4, `vrrp`: only the VRRP child hears of it) and `P6` (IPv6, neither
-keyword: both hear). Nothing here measures time; the intervals are loose (20 ms x 5)
+keyword: both hear). The real VRRP child acting on these records (`track_bfd`, against
+keepalived too) is tests/system/test_bfd_track_daemons.py. Nothing here measures time; the intervals are loose (20 ms x 5)
 so a busy CI host does not flap the sessions.
 """
 
@@ -274,6 +275,12 @@ def test_sessions_up_down_and_the_consumer_pipes(
 
 def test_sigterm_says_admindown_and_reload_keeps_sessions(lab: tuple[Node, Node]) -> None:
     a, b = lab
+    # The bfd_* process knobs apply to the BFD child (keepalived's set_process_priorities).
+    a.conf.write_text(
+        a.conf.read_text().replace(
+            "router_id a", "router_id a\n  bfd_priority -7\n  bfd_cpu_affinity 0"
+        )
+    )
     a.start_fastha()
     b.start_fastha()
     before = a.wait_states("Up", "start")
@@ -282,6 +289,8 @@ def test_sigterm_says_admindown_and_reload_keeps_sessions(lab: tuple[Node, Node]
     status = a.status() or {}
     bfd_pid = status["parent"]["children"]["bfd"]["pid"]
     assert (a.dir / "bfd.pid").read_text().split() == [str(bfd_pid)]
+    assert os.getpriority(os.PRIO_PROCESS, bfd_pid) == -7
+    assert os.sched_getaffinity(bfd_pid) == {0}
     shown = render(status)
     assert any(ln.split()[:4] == ["P6", "Up", "Up", B6] for ln in shown.splitlines()), shown
 

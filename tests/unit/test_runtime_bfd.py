@@ -189,6 +189,17 @@ bfd_instance TWO {
         sessions.on_packet(pkt(init, one.machine.local_discr), "127.0.0.2", 1, "", 254, 7)
         assert one.drops["TTL"] == 1 and one.machine.state == State.INIT
         assert one.sender is not None and one.sender.sent >= 1  # its first packet left
+        # A reload replaced ONE (same name, new session): the old one's discriminator
+        # reaches nobody, the old session least of all.
+        old_discr = one.machine.local_discr
+        assert sessions.remove("ONE") is one
+        one.close()
+        new = sessions.add(spec.sessions[0])
+        new.start()
+        before, old_rx = sessions.dropped["NO_SESSION"], one.received
+        sessions.on_packet(pkt(init, old_discr), "127.0.0.2", 1, "", 255, 8)
+        assert sessions.dropped["NO_SESSION"] == before + 1
+        assert one.received == old_rx and new.received == 0
     finally:
         for sio in sessions:
             sio.close()

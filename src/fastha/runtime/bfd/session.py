@@ -126,10 +126,22 @@ class SessionIO:
 
     def handle(self, ev: Event) -> None:
         for action in self.machine.handle(ev):
-            self._do(action)
+            # The per-packet pair first: a packet out, the next timer.
+            if isinstance(action, A.SendControl):
+                self._send(action.payload)
+            elif isinstance(action, A.ArmTimer):
+                handle = self.handles.get(action.kind)
+                if handle is None:
+                    self.handles[action.kind] = self.timer.call_at(
+                        action.deadline_ns, self._on_timer, action.kind
+                    )
+                else:
+                    handle.reschedule(action.deadline_ns)
+            else:
+                self._do(action)
 
     def _do(self, action: Any) -> None:
-        name = self.name
+        name = self.spec.params.name
         if isinstance(action, A.SendControl):
             self._send(action.payload)
         elif isinstance(action, A.ArmTimer):

@@ -78,7 +78,11 @@ class Sessions:
 
     def _find_discr(self, discr: int) -> SessionIO | None:
         sio = self._by_discr.get(discr)
-        if sio is not None and sio.machine.local_discr == discr and sio.name in self.by_name:
+        if (
+            sio is not None
+            and sio.machine.local_discr == discr
+            and self.by_name.get(sio.name) is sio
+        ):
             return sio
         # A discriminator changes when a session falls from Up: rebuild, look again.
         self._by_discr = {s.machine.local_discr: s for s in self.by_name.values()}
