@@ -130,12 +130,12 @@ class BfdPeer(Daemon):
             topo,
             node.ns,
             workdir / f"{node.name}-{self.impl}.log",
-            self.rundir_for(workdir),
+            self.rundir_for(workdir / f"{node.name}-{self.impl}-run"),
             label=f"<{self.impl} bfd on {node.name}>",
         )
 
-    def rundir_for(self, workdir: Path) -> Path:
-        rundir = workdir / f"{self.impl}-run"
+    def rundir_for(self, rundir: Path) -> Path:
+        """Where its pid files, sockets and dumps go (one per node and implementation)."""
         rundir.mkdir(exist_ok=True)
         return rundir
 
@@ -294,7 +294,7 @@ class FrrBfd(BfdPeer):
         "shutdown": "AdminDown",
     }
 
-    def rundir_for(self, workdir: Path) -> Path:
+    def rundir_for(self, rundir: Path) -> Path:
         # bfdd drops to user frr: pytest's tmp_path (under a 0700 root directory) is out
         # of its reach, so its sockets, pid file and config live in a directory of its own.
         rundir = Path(tempfile.mkdtemp(prefix="fastha-frr-"))
