@@ -1,0 +1,69 @@
+"""BFD as the VRRP side uses it (issue 18): ``track_bfd`` with a weight (priority) and
+without one (FAULT), keepalived 2.2.7's vrrp_track.c / vrrp_bfd.c semantics. Each node
+runs a ``bfd_instance`` towards the other (the BFD child runs too: the harness drops
+-P for a config with one); node a's instances track it. BFD alone is cut at a (nft
+drops UDP 3784 in a's namespace, VRRP still flows) and restored.
+
+The mixed runs put keepalived's BFD and fastha's BFD on the two ends of one session.
+
+Registered in scenarios.SCENARIOS (imported at the end of scenarios.py).
+"""
+
+from __future__ import annotations
+
+from tests.conformance.harness import Scenario, global_defs, sh, start, stop
+from tests.conformance.scenarios import instance, scenario
+
+BFD = """
+bfd_instance peer {
+    neighbor_ip <<peers.ip4>>
+    source_ip <<me.ip4>>
+    min_rx 1000
+    min_tx 1000
+    multiplier 3
+}
+"""
+# BFD at idle_tx's pace (1 s, keepalived's minimum): no Poll sequence when a session
+# comes Up. At 100 ms x 5, keepalived 2.2.7 <-> keepalived 2.2.7 re-established a
+# session with a flap now and then: the peer still in Init timed out on the 100 ms x 5
+# the other side announced while it was still sending at idle_tx (1 s) in its Poll.
+# The cut and the restore settle over a longer quiet period than a detection time (3 s).
+QUIET = 5.0
+NOTIFY = 'notify "<<notify>> {}"\ngarp_master_delay 1'
+WEIGHT = "track_bfd {\n    peer weight -60\n}"
+FAULT = "track_bfd {\n    peer\n}"
+CUT = "add table inet bfdcut; add chain inet bfdcut in { type filter hook input priority 0; }; add rule inet bfdcut in udp dport 3784 drop"  # fmt: skip
+
+
+def _node(prio: int, prio2: int, track: bool) -> str:
+    """VI_1 at ``prio`` and VI_2 at ``prio2``: all four priorities differ, so each
+    advert kind (sender, destination, priority) is one instance's."""
+    conf = global_defs("vrrp_version 3") + BFD
+    for name, vrid, vip, p, extra in (("VI_1", 51, "198.18.0.100/24", prio, WEIGHT),
+                                      ("VI_2", 52, "198.18.0.101/24", prio2, FAULT)):  # fmt: skip
+        tracked = f"{NOTIFY.format(name)}\n{extra if track else ''}"
+        conf += instance(name=name, vrid=vrid, vips=vip, priority=p, advert_int=0.5,
+                         extra=tracked)  # fmt: skip
+    return conf
+
+
+@scenario
+def track_bfd_weight_and_fault() -> Scenario:
+    """a tracks its BFD session to b: VI_1 (150, b 100) with weight -60, VI_2 (140, b
+    95) without a weight. a starts with BFD cut (its session cannot come Up, whichever
+    implementation starts faster): VI_1 at 90 (b master), VI_2 FAULT. BFD restored: a
+    takes both over; cut again: back to 90 / FAULT, b takes both; a stopped."""
+    uncut = "delete table inet bfdcut"
+    return Scenario(
+        "track_bfd_weight_and_fault",
+        {"a": _node(150, 140, track=True), "b": _node(100, 95, track=False)},
+        (
+            sh("a", "nft", CUT, settle=0.5),
+            start("b", "a"),
+            sh("a", "nft", uncut, settle=QUIET),
+            sh("a", "nft", CUT, settle=QUIET),
+            stop("a"),
+        ),
+        advert_int=0.5,
+        vips=("198.18.0.100", "198.18.0.101"),
+    )
