@@ -141,9 +141,9 @@ def test_up_both_families_poll_final_and_stop(lab: Lab) -> None:
     pa, pb, a, b = lab.pa, lab.pb, lab.a, lab.b
     with lab.capture(a) as cap:
         lab.start()
-        pa.set_timers("bfd4", min_tx=80, min_rx=80)
-        pb.set_timers("bfd6", min_tx=90, min_rx=90)
-        time.sleep(0.5)  # a few 50-90 ms intervals: the Poll and its Final are on the wire
+        pa.set_timers("bfd4", min_tx=150, min_rx=150)
+        pb.set_timers("bfd6", min_tx=200, min_rx=200)
+        time.sleep(0.8)  # a few 100-200 ms intervals: the Poll and its Final are on the wire
         # Both sessions stayed Up through the renegotiation (read from each side).
         assert pa.states() == pb.states() == {"bfd4": "Up", "bfd6": "Up"}
         pa.stop()
@@ -153,8 +153,8 @@ def test_up_both_families_poll_final_and_stop(lab: Lab) -> None:
     _check_single_hop(pkts, a, b)
     for src in (a.ipv4, a.ipv6, b.ipv4, b.ipv6):
         assert any(p.state == "Up" for p in _from(pkts, src)), f"{src} never sent Up"
-    _poll_final(pkts, a.ipv4 or "", b.ipv4 or "", 80_000)
-    _poll_final(pkts, b.ipv6 or "", a.ipv6 or "", 90_000)
+    _poll_final(pkts, a.ipv4 or "", b.ipv4 or "", 150_000)
+    _poll_final(pkts, b.ipv6 or "", a.ipv6 or "", 200_000)
     # From the first Up until a left, nobody went Down.
     first_up = min(p.time for p in pkts if p.state == "Up")
     last_up = max(p.time for p in _from(pkts, a.ipv4) + _from(pkts, a.ipv6) if p.state == "Up")
