@@ -25,7 +25,9 @@ import pytest
 from tests.support.bfd_peers import (
     BfdPacket,
     BfdPeer,
+    FrrBfd,
     Impl,
+    Session,
     bfd_packets,
     decode_problems,
     make_peer,
@@ -34,6 +36,7 @@ from tests.support.bfd_peers import (
 )
 from tests.support.netns import Capture, Node, Topology
 from tests.support.prereq import need_tool
+from tests.support.vrrp_peer import Peer
 
 pytestmark = [pytest.mark.system, pytest.mark.keepalived]
 
@@ -184,3 +187,67 @@ def test_down_on_link_cut_back_and_kill(lab: Lab) -> None:
         assert downs and downs[0].diag == DIAG_EXPIRED, f"{src}: {downs[:1]}"
         assert any(p.state == "Up" and downs[0].time < p.time < back_up for p in _from(pkts, src))
     _check_leave([p for p in pkts if p.time > back_up - 0.2], lab.pb, lab.pa, stop=False)
+
+
+# -- track_bfd towards a router's bfdd ---------------------------------------------------
+
+DIRECTOR_CONF = """global_defs {
+    router_id director
+}
+bfd_instance gw {
+    neighbor_ip 198.18.0.2
+    source_ip 198.18.0.1
+    min_tx 100
+    min_rx 100
+    multiplier 4
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 0.5
+    virtual_ipaddress {
+        198.18.0.100/24
+    }
+    track_bfd {
+        gw
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("impl", ["keepalived", "fastha"])
+def test_track_bfd_to_frr_router(topo: Topology, tmp_path: Path, impl: Impl) -> None:
+    """A director (keepalived or fastha, one keepalived.conf) tracks its BFD session to
+    the router's FRR bfdd (track_bfd without weight): MASTER with the VIP while the
+    session is Up; the router killed -9: FAULT, the VIP gone; the router back: MASTER."""
+    need_tool("tshark")
+    d = topo.node("d", ipv4="198.18.0.1/24")
+    r = topo.node("r", ipv4="198.18.0.2/24")
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(DIRECTOR_CONF)
+    director = Peer(topo, d, impl, conf, tmp_path / "director")  # type: ignore[arg-type]
+    director.vrrp_only = False  # its BFD child runs too
+    router = FrrBfd(topo, r, (Session("gw", "198.18.0.2", "198.18.0.1", 100, 100, 4),), tmp_path)
+
+    def vip() -> bool:
+        return any(a.get("local") == "198.18.0.100" for a in topo.addresses(d))
+
+    try:
+        router.start()
+        director.start()
+        router.wait_state("gw", ("Up",))
+        director.wait("MASTER with the session Up", lambda: director.state() == "MASTER")
+        director.wait("holding the VIP", vip)
+        router.kill()
+        director.wait("FAULT once the router is gone", lambda: director.state() == "FAULT")
+        director.wait("without the VIP", lambda: not vip())
+        router.start()
+        router.wait_state("gw", ("Up",))
+        director.wait("MASTER again", lambda: director.state() == "MASTER")
+        director.wait("holding the VIP again", vip)
+    finally:
+        router.close()
+        if director.running:
+            director.kill()
