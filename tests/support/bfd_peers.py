@@ -322,6 +322,9 @@ class FrrBfd(BfdPeer):
         ]
 
     def write_config(self) -> None:
+        # A killed bfdd leaves its sockets: vtysh would try the stale one.
+        for stale in ("bfdd.vty", "bfdd.sock"):
+            (self.rundir / stale).unlink(missing_ok=True)
         self.conf.write_text(self.config_text())
         frr = pwd.getpwnam("frr")
         os.chown(self.conf, frr.pw_uid, frr.pw_gid)
@@ -350,7 +353,12 @@ class FrrBfd(BfdPeer):
         """``show bfd peers json``: one dict per session ([] while bfdd is not serving)."""
         if not self.running or not (self.rundir / "bfdd.vty").exists():
             return []
-        return list(json.loads(self.vtysh("show bfd peers json") or "[]"))
+        try:
+            return list(json.loads(self.vtysh("show bfd peers json") or "[]"))
+        except AssertionError as e:
+            if "failed to connect" in str(e):  # its socket exists, it does not listen yet
+                return []
+            raise
 
     def peer_info(self, name: str) -> dict[str, Any]:
         s = self.sessions[name]
