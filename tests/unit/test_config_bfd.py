@@ -79,6 +79,11 @@ CASES: dict[str, str] = {
     "weight_option": bfd("b1", "neighbor_ip 198.18.0.2", "weight 10 sideways")
     + VI.format(track="b1"),
     "max_hops_over_ttl": bfd("b1", "neighbor_ip 198.18.0.2", "ttl 5", "max_hops 9"),
+    # -1 is 255 in keepalived's uint8_t: no complaint under IPv4's default 255 ...
+    "max_hops_minus_one_v4": bfd("b1", "neighbor_ip 198.18.0.2", "max_hops -1"),
+    # ... but above IPv6's default hop limit, 64, as 100 is.
+    "max_hops_minus_one_v6": bfd("b1", "neighbor_ip 2001:db8::2", "max_hops -1"),
+    "max_hops_100_v6": bfd("b1", "neighbor_ip 2001:db8::2", "max_hops 100"),
     "disabled": bfd("b1", "min_rx 10")
     + bfd("b2", "neighbor_ip 198.18.0.2", "source_ip 2001:db8::1")
     + bfd("b3", "neighbor_ip 198.18.0.x"),

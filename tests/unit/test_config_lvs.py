@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -739,6 +739,10 @@ neighbor_ip 2001:db8::2
     # keepalived's defaults; the hop count is the family's (255 IPv4, 64 IPv6).
     assert (b2.min_rx, b2.min_tx, b2.idle_tx, b2.multiplier, b2.ttl) == (10, 10, 1000, 5, None)
     assert b2.hops == 64
+    # keepalived's uint8_t max_hops: -1 is 255 ("no check"), cut to the hop count.
+    for max_hops, hops, used in ((-1, 255, 255), (-1, 64, 64), (9, 5, 5), (3, 5, 3)):
+        b = replace(b2, max_hops=max_hops, ttl=hops)
+        assert b.max_hops_used == used
     assert checks(root) == []
 
 

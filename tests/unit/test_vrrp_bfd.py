@@ -3,9 +3,13 @@ vrrp_scheduler.c vrrp_handle_bfd_event) and fastha's BfdMasterDown extension."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tests.unit.test_vrrp_fsm import T0, mk, of, started_backup
 
+from fastha.config.loader import load
+from fastha.runtime.vrrp.from_config import vrrp_spec
 from fastha.vrrp.actions import StateChanged
 from fastha.vrrp.events import AdvertReceived, BfdMasterDown, PriorityChanged, TrackFault
 from fastha.vrrp.states import State
@@ -75,3 +79,70 @@ def test_bfd_master_down_means_nothing_to_a_master_or_before_start() -> None:
     m.handle(BfdMasterDown("b1"), T0 + 1)
     assert m.state == State.MASTER
     assert m.handle(BfdMasterDown("b1"), T0 + 2) == ()
+
+
+# -- the lines each instance runs with (keepalived vrrp.c, the config side) ------------
+
+BFDS = """
+bfd_instance b1 {
+    neighbor_ip 198.18.0.2
+    weight -7 reverse
+}
+bfd_instance b2 {
+    neighbor_ip 198.18.0.3
+}
+bfd_instance bc {
+    neighbor_ip 198.18.0.4
+    checker
+}
+"""
+
+
+def _inst(name: str, vrid: int, prio: int, track: str, extra: str = "") -> str:
+    return (
+        f"vrrp_instance {name} {{\n interface lo\n virtual_router_id {vrid}\n"
+        f" priority {prio}\n virtual_ipaddress {{\n  198.18.0.{vrid}/32\n }}\n"
+        f" track_bfd {{\n{track}\n }}\n{extra}}}\n"
+    )
+
+
+def _track(tmp_path: Path, text: str) -> dict[str, tuple[tuple[str, int, bool], ...]]:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(BFDS + text)
+    result = load(conf)
+    assert result.config is not None
+    return {i.name: i.track_bfds for i in vrrp_spec(result.config).instances}
+
+
+def test_lines_take_the_bfd_instance_weight_and_skip_what_keepalived_skips(
+    tmp_path: Path,
+) -> None:
+    got = _track(tmp_path, _inst("V", 1, 100, "b1\nb1 weight 3\nb2 weight 4\nbc\nnosuch"))
+    # b1's own weight and reverse; the duplicate, the checker-only and unknown dropped.
+    assert got == {"V": (("b1", -7, True), ("b2", 4, False))}
+
+
+def test_sync_group_members_drop_weighted_lines_and_take_the_groups(tmp_path: Path) -> None:
+    group = "vrrp_sync_group G {\n group {\n  A\n  B\n }\n track_bfd {\n  b2 weight 9\n }\n}\n"
+    got = _track(
+        tmp_path,
+        group + _inst("A", 1, 100, "b1\nb2 weight 0") + _inst("B", 2, 100, "b2 weight 5"),
+    )
+    # keepalived: "ignoring tracked bfd b1 with weight -7 due to SYNC group"; an unweighted
+    # instance line stays as it is; the group's line is everyone's otherwise.
+    assert got == {"A": (("b2", 0, False),), "B": (("b2", 9, False),)}
+
+
+def test_address_owner_keeps_only_unweighted_lines(tmp_path: Path) -> None:
+    got = _track(tmp_path, _inst("O", 1, 255, "b1\nb2"))
+    assert got == {"O": (("b2", 0, False),)}
+
+
+def test_master_down_extension_needs_a_vrrp_side_bfd(tmp_path: Path) -> None:
+    conf = tmp_path / "keepalived.conf"
+    for name, want in (("b2", "b2"), ("bc", None), ("nosuch", None)):
+        conf.write_text(BFDS + _inst("V", 1, 100, "b2", f" fastha_bfd_master_down {name}\n"))
+        result = load(conf)
+        assert result.config is not None
+        (spec,) = vrrp_spec(result.config).instances
+        assert spec.bfd_master_down == want

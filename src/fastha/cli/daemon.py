@@ -567,6 +567,7 @@ def command(
         vrrp=want_vrrp,
         check=want_check,
         bfd=want_bfd,
+        no_bfd=no_bfd,
         respawn=not dont_respawn,
         pid_file=pid_file or paths.pid_file,
         vrrp_pid_file=vrrp_pid_file or paths.vrrp_pid_file,

@@ -75,6 +75,7 @@ def render(status: dict[str, Any]) -> str:
     out.append(table(rows))
     _child_table(out, status.get("vrrp"), "VRRP", _vrrp_rows)
     _child_table(out, status.get("check"), "Checkers", _check_rows)
+    _child_table(out, status.get("bfd"), "BFD", _bfd_rows)
     return "\n".join(out)
 
 
@@ -169,6 +170,27 @@ def _check_rows(check: dict[str, Any]) -> list[list[Any]]:
                     f"{ok}/{bad}",
                 ]
             )
+    return rows
+
+
+def _bfd_rows(bfd: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [
+        ["BFD", "STATE", "REMOTE", "NEIGHBOR", "LOCAL DIAG", "TX US", "DETECT US", "TX", "RX"]
+    ]
+    for s in bfd.get("sessions") or ():
+        rows.append(
+            [
+                s.get("name"),
+                s.get("state"),
+                s.get("remote_state"),
+                s.get("neighbor"),
+                s.get("local_diag"),
+                s.get("tx_interval_us"),
+                s.get("detect_time_us"),
+                s.get("sent"),
+                s.get("received"),
+            ]
+        )
     return rows
 
 

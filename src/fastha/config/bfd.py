@@ -71,7 +71,7 @@ def sessions(instances: tuple[BfdInstance, ...]) -> tuple[list[BfdInstance], lis
             what = f"source/neighbor address {src}/{nbr}" if src else f"neighbor address {nbr}"
             said.append(Said(end, f"{prefix} has duplicate {what}, ignoring instance"))
             continue
-        if b.max_hops_used != b.max_hops:
+        if b.max_hops & 0xFF > b.hops:  # bfd_end_handler compares the two uint8_t
             said.append(
                 Said(
                     end,

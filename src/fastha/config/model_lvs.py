@@ -475,10 +475,16 @@ class BfdInstance:
         return 64 if self.neighbor_ip is not None and self.neighbor_ip.version == 6 else 255
 
     @property
+    def hoplimit(self) -> int:
+        """`hoplimit` is `ttl` under another name (one variable in keepalived)."""
+        return self.hops
+
+    @property
     def max_hops_used(self) -> int:
-        """max_hops, cut to `hops` ("max_hops exceeds ttl/hoplimit - setting to ...").
-        keepalived compares the int with the unsigned ttl, so -1 is cut to `hops` too."""
-        return self.hops if self.max_hops < 0 or self.max_hops > self.hops else self.max_hops
+        """max_hops as keepalived stores it (uint8_t: -1 is 255, UCHAR_MAX, "no check"),
+        cut to `hops` when above it ("max_hops exceeds ttl/hoplimit - setting to ...")."""
+        stored = self.max_hops & 0xFF
+        return self.hops if stored > self.hops else stored
 
     @property
     def to_vrrp(self) -> bool:

@@ -11,7 +11,9 @@ children of its sessions' Up/Down through one pipe each (drivers/bfd_channel). T
 parent creates the pipes before any child and keeps both ends for its whole life, so
 a respawned child finds its end again; before a consumer is respawned the parent
 empties what its predecessor left unread, and asks the BFD child to send every
-session's state again (its `replay` command), as a started BFD child does.
+session's state again (its `replay` command), as a started BFD child does. The pipes
+exist unless -B, so a reload that adds the first `bfd_instance` starts the BFD child
+(keepalived's propagate_signal) and the running consumers already hold their ends.
 """
 
 from __future__ import annotations
@@ -92,13 +94,18 @@ class Children:
         # The BFD event pipes, by consumer: (read end, write end). keepalived opens them
         # before it starts any child (bfd_daemon.c open_bfd_pipes).
         self.pipes: dict[str, tuple[int, int]] = {}
-        if o.bfd:
-            self.slots["bfd"] = ChildSlot("bfd", o.bfd_pid_file, f"{o.run_dir}/bfd.sock")
+        if not o.no_bfd:
             for kind in ("vrrp", "check"):
                 if kind in self.slots:
                     # Non-blocking: a full pipe (a consumer gone) never stalls the BFD child.
                     self.pipes[kind] = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        if o.bfd and not o.no_bfd:
+            self.slots["bfd"] = self._bfd_slot()
         self._replays: set[asyncio.Task[None]] = set()
+        self._stop_event: asyncio.Event | None = None
+
+    def _bfd_slot(self) -> ChildSlot:
+        return ChildSlot("bfd", self.options.bfd_pid_file, f"{self.options.run_dir}/bfd.sock")
 
     def argv(self, slot: ChildSlot) -> list[str]:
         o = self.options
@@ -157,11 +164,28 @@ class Children:
 
     async def start(self, stop_event: asyncio.Event) -> None:
         """Spawn every child and watch it until ``stop_event``."""
-        loop = asyncio.get_running_loop()
+        self._stop_event = stop_event
         for slot in self.slots.values():
-            slot.backoff = self.options.backoff_initial
-            await self.spawn(slot)
-            slot.task = loop.create_task(self.watch(slot, stop_event), name=f"watch-{slot.kind}")
+            await self._launch(slot)
+
+    async def _launch(self, slot: ChildSlot) -> None:
+        assert self._stop_event is not None
+        slot.backoff = self.options.backoff_initial
+        await self.spawn(slot)
+        slot.task = asyncio.get_running_loop().create_task(
+            self.watch(slot, self._stop_event), name=f"watch-{slot.kind}"
+        )
+
+    async def start_bfd(self) -> bool:
+        """A reload added the first `bfd_instance`: start the BFD child (not with -B, not
+        when one runs, not while stopping). True when started."""
+        if self.options.no_bfd or "bfd" in self.slots or self._stopping():
+            return False
+        if self._stop_event is None:
+            return False
+        slot = self.slots["bfd"] = self._bfd_slot()
+        await self._launch(slot)
+        return True
 
     async def spawn(self, slot: ChildSlot) -> None:
         os.makedirs(self.options.run_dir, mode=0o755, exist_ok=True)

@@ -31,6 +31,7 @@ class SupervisorOptions:
     vrrp: bool = True  # -C alone turns it off
     check: bool = True  # -P alone turns it off
     bfd: bool = False  # the BFD child: the config has a bfd_instance (or --all), and no -B
+    no_bfd: bool = False  # -B: no BFD child, not even when a reload adds a bfd_instance
     respawn: bool = True  # -R turns it off
     pid_file: str | None = None  # -p
     vrrp_pid_file: str | None = None  # -r

@@ -103,9 +103,15 @@ class ParentReload:
                     return outcome
                 p.config = result.config
                 signalled = p.children.signal(signal.SIGHUP)
+                # keepalived's propagate_signal: a child the new file needs is started.
+                started = []
+                if result.config.bfd_instances and await p.children.start_bfd():
+                    started.append("bfd")
                 self.reloads += 1
                 log.info("Reload: %s accepted, children signalled: %s", path, signalled)
                 outcome = {"accepted": True, "warnings": warnings, "signalled": signalled}
+                if started:
+                    outcome["started"] = started
                 notify.ready("running; reloaded")
             self.last_reload = {"at": time.time(), **outcome}
             return outcome

@@ -18,7 +18,7 @@ from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR)
 FORWARD_TO: dict[int, tuple[str, ...]] = {
-    signal.SIGUSR1: ("vrrp", "check"),
+    signal.SIGUSR1: ("vrrp", "check", "bfd"),  # keepalived_bfd.data
     signal.SIGUSR2: ("vrrp",),
     SIGJSON: ("vrrp",),
     SIGSTATS_CLEAR: ("vrrp",),

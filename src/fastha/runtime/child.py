@@ -6,7 +6,8 @@ configuration the parent validated (its snapshot, $FASTHA_CONFIG_SNAPSHOT; the f
 when run without a parent) and runs its runner until SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real children are
 built elsewhere: a child that does nothing but obey signals (it appends each signal's
 name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket)
-and, given a BFD event pipe, lists in `status` every record that came down it.
+and, given a BFD event pipe, lists in `status` every record that came down it
+(`[name, up, diag, sent_ns, received_ns]`: the relay's delay is the difference).
 
 Every child asks the kernel for SIGKILL when the parent dies (PR_SET_PDEATHSIG): a
 `kill -9` of the parent is a crash of the whole daemon, as `kill -9` of keepalived's
@@ -26,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 log = logging.getLogger("fastha.daemon")
@@ -161,7 +163,10 @@ async def _obey_signals(args: argparse.Namespace) -> int:
     fd = bfd_channel.env_fd(bfd_channel.ENV_READ)
     if fd is not None:
         bfd_channel.EventReader(
-            fd, lambda ev: bfd_events.append([ev.name, ev.up, ev.diag, ev.sent_ns])
+            fd,
+            lambda ev: bfd_events.append(
+                [ev.name, ev.up, ev.diag, ev.sent_ns, time.monotonic_ns()]
+            ),
         )
 
     def status(_request: dict[str, Any]) -> dict[str, Any]:

@@ -160,7 +160,8 @@ class BfdRunner:
                 sio.stop()
         for spec in new.sessions:
             sio = self.sessions.by_name.get(spec.name)
-            if sio is not None and spec.same_peer(old[spec.name]):
+            # (a session still waiting for its socket starts afresh)
+            if sio is not None and sio.sender is not None and spec.same_peer(old[spec.name]):
                 sio.reconfigure(spec)
                 continue
             if sio is not None:  # another neighbour or source: another session

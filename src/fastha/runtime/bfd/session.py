@@ -28,6 +28,8 @@ from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
 log = logging.getLogger("fastha.bfd")
 
+RETRY_OPEN_NS = 60_000_000_000  # keepalived's bfd_open_fd_out_thread: every 60 s
+
 
 class SessionIO:
     def __init__(
@@ -49,6 +51,7 @@ class SessionIO:
         self.received = 0
         self.drops: Counter[str] = Counter()
         self.last_event: BfdStateChange | None = None
+        self._retry: TimerHandle | None = None
 
     @property
     def name(self) -> str:
@@ -58,14 +61,28 @@ class SessionIO:
 
     def start(self) -> None:
         """Open the socket and start; keepalived's bfd_open_fds: a socket that cannot be
-        opened leaves the session AdminDown ("Unable to open output socket")."""
+        opened (a `source_ip` not on the host yet) leaves the session disabled, tried
+        again every 60 s, and the consumers told it is Down."""
+        now = monotonic_ns()
         try:
             self.sender = self._open_sender(self.spec)
         except OSError as exc:
-            log.error("(%s) socket() error (%s)", self.name, exc.strerror or exc)
+            log.error("(%s) bind() error (%s)", self.name, exc.strerror or exc)
             log.error("(%s) Unable to open output socket, disabling instance", self.name)
+            self.relay.send(self.spec, BfdStateChange(self.name, False, now, 0))
+            self._retry = self.timer.call_at(now + RETRY_OPEN_NS, self._retry_open)
             return
-        self.handle(Start(monotonic_ns()))
+        self.handle(Start(now))
+
+    def _retry_open(self, _deadline_ns: int, now_ns: int) -> None:
+        try:
+            self.sender = self._open_sender(self.spec)
+        except OSError:
+            assert self._retry is not None
+            self._retry.reschedule(now_ns + RETRY_OPEN_NS)
+            return
+        self._retry = None
+        self.handle(Start(now_ns))
 
     def receive(self, packet: BfdControl, ttl: int, now_ns: int) -> None:
         self.received += 1
@@ -95,6 +112,9 @@ class SessionIO:
         for handle in self.handles.values():
             handle.cancel()
         self.handles.clear()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self.sender is not None:
             self.sender.close()
             self.sender = None
@@ -106,10 +126,23 @@ class SessionIO:
 
     def handle(self, ev: Event) -> None:
         for action in self.machine.handle(ev):
-            self._do(action)
+            # The per-packet pair first: a packet out, the next timer.
+            cls = type(action)
+            if cls is A.SendControl:
+                self._send(action.payload)
+            elif cls is A.ArmTimer:
+                handle = self.handles.get(action.kind)
+                if handle is None:
+                    self.handles[action.kind] = self.timer.call_at(
+                        action.deadline_ns, self._on_timer, action.kind
+                    )
+                else:
+                    handle.reschedule(action.deadline_ns)
+            else:
+                self._do(action)
 
     def _do(self, action: Any) -> None:
-        name = self.name
+        name = self.spec.params.name
         if isinstance(action, A.SendControl):
             self._send(action.payload)
         elif isinstance(action, A.ArmTimer):

@@ -621,6 +621,8 @@ _SPEC_NAMES = {
     "rules": "virtual_rules",
     "rx_bufs": "vrrp_rx_bufs_policy",
     "track_processes": "track_process",
+    "track_bfds": "track_bfd",
+    "bfd_master_down": "fastha_bfd_master_down",
 }
 
 
