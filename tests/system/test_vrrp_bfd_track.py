@@ -96,10 +96,15 @@ def last_frame(cap: Capture) -> int:
     return int(rows[-1]["frame.number"]) if rows else 0
 
 
-def wait_advert(cap: Capture, src: str, prio: int, after: int, timeout: float = 10) -> int:
-    """The frame number of the first advert from `src` with `prio` after frame `after`."""
+def wait_advert(
+    cap: Capture, src: str, prio: int, after: int, timeout: float = 10, vrid: int | None = None
+) -> int:
+    """The frame number of the first advert from `src` with `prio` (for `vrid`, if
+    given) after frame `after`."""
     end = time.monotonic() + timeout
     filt = f"vrrp && ip.src == {src} && vrrp.prio == {prio} && frame.number > {after}"
+    if vrid is not None:
+        filt += f" && vrrp.virt_rtr_id == {vrid}"
     while time.monotonic() < end:
         rows = cap.packets(filt, fields=("frame.number",))
         if rows:
@@ -169,33 +174,73 @@ def test_unweighted_track_bfd_is_fault_while_down(topo: Topology, tmp_path: Path
 def test_bfd_master_down_takes_over_before_master_down_timer(
     topo: Topology, tmp_path: Path
 ) -> None:
-    """fastha_bfd_master_down: the master (a second VRRP child) keeps advertising every
-    10 s, so nothing but the BFD Down record can make the backup b send an advert."""
+    """fastha_bfd_master_down: the master (a second VRRP child, the address owner) keeps
+    advertising every second, so nothing but the BFD Down record can make the backup b
+    send an advert. Then what "only the BFD path failed" costs: the master is alive and
+    answers b's lower-priority advert, b goes back to BACKUP and stays silent. The
+    dual-master window (b's advert -> the master's answer, on the wire) is printed."""
     need_tool("tshark")
     m = topo.node("m", ipv4="198.18.0.12/24")
     b = topo.node("b", ipv4="198.18.0.11/24")
     topo.node("obs", ipv4="198.18.0.2/24")
     # The address owner (255): master at once, and it stays master.
-    slow = CONF.format(ifname=m.ifname, state="MASTER", priority=255, inside="").replace(
-        "advert_int 0.05", "advert_int 10"
+    owner = CONF.format(ifname=m.ifname, state="MASTER", priority=255, inside="").replace(
+        "advert_int 0.05", "advert_int 1"
     )
     backup = CONF.format(
         ifname=b.ifname,
         state="BACKUP",
         priority=100,
         inside="    fastha_bfd_master_down b1",
-    ).replace("advert_int 0.05", "advert_int 10")
+    ).replace("advert_int 0.05", "advert_int 1")
     with (
         topo.capture("obs", "vrrp") as cap,
-        vrrp_child(topo, m, slow, tmp_path),
+        vrrp_child(topo, m, owner, tmp_path),
         vrrp_child(topo, b, backup, tmp_path) as w,
     ):
         n = wait_advert(cap, m.ipv4, 255, 0, timeout=20)
         time.sleep(0.5)
         assert not cap.packets(f"vrrp && ip.src == {b.ipv4}")  # b is BACKUP
         send(w, True)  # an Up means nothing to the extension
-        assert quiet(cap, b.ipv4, n, 0.5)
+        assert quiet(cap, b.ipv4, n, 1.5)
         send(w, False)
-        # Without the extension b would wait for 3 x 10 s + skew of the master's
-        # silence, and the master is not even silent: only the BFD Down can do this.
-        wait_advert(cap, b.ipv4, 100, n, timeout=5)
+        took = wait_advert(cap, b.ipv4, 100, n, timeout=5)
+        answer = wait_advert(cap, m.ipv4, 255, took)
+        # b is BACKUP again: as master it would advertise every second.
+        assert quiet(cap, b.ipv4, answer, 2.5)
+        t = {
+            int(r["frame.number"]): float(r["frame.time_epoch"])
+            for r in cap.packets(
+                f"frame.number == {took} || frame.number == {answer}",
+                fields=("frame.number", "frame.time_epoch"),
+            )
+        }
+        print(f"dual-master window (b's advert -> owner's answer): {t[answer] - t[took]:.6f} s")
+
+
+def test_sync_group_track_bfd_faults_every_member(topo: Topology, tmp_path: Path) -> None:
+    """track_bfd on a vrrp_sync_group applies to each member (vrrp.c): weight 0 and
+    Down is FAULT for both, and the group follows; Up brings both back."""
+    need_tool("tshark")
+    a = topo.node("a", ipv4="198.18.0.11/24")
+    topo.node("obs", ipv4="198.18.0.2/24")
+    one = CONF.format(ifname=a.ifname, state="MASTER", priority=100, inside="")
+    two = one[one.index("vrrp_instance") :].replace("VI_1", "VI_2").replace(" 51\n", " 52\n")
+    two = two.replace("198.18.0.100/24", "198.18.0.101/24")
+    group = "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_bfd {\n  b1\n }\n}\n"
+    with topo.capture("obs", "vrrp") as cap, vrrp_child(topo, a, one + two + group, tmp_path) as w:
+        send(w, True)
+        for vrid in (51, 52):
+            wait_advert(cap, a.ipv4, 100, 0, vrid=vrid)
+        send(w, False)
+        time.sleep(0.5)  # both leave MASTER (priority 0 each), then silence
+        n = last_frame(cap)
+        assert quiet(cap, a.ipv4, n, 1.0)
+        zeros = cap.packets("vrrp.prio == 0", fields=("vrrp.virt_rtr_id",))
+        assert {z["vrrp.virt_rtr_id"] for z in zeros} == {"51", "52"}
+        send(w, True)
+        for vrid in (51, 52):
+            wait_advert(cap, a.ipv4, 100, n, vrid=vrid)
+    log = (tmp_path / "a.log").read_text()
+    for inst in ("VI_1", "VI_2"):
+        assert f"VRRP_Instance({inst}) Tracked BFD instance b1 is DOWN" in log
