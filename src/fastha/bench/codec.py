@@ -1,4 +1,5 @@
-"""`fastha bench codec`: ns per encode / decode for _wire, the struct codec and scapy.
+"""`fastha bench codec`: ns per encode / decode for _wire, the struct codecs and scapy
+(VRRP, and BFD Control packets).
 
 All three run in the same process and the same run, so the ratios hold on any machine;
 the absolute figures are this machine's. Never asserted in tests (DESIGN.md).
@@ -17,7 +18,8 @@ import click
 import orjson
 
 from fastha import wire
-from fastha.bench import struct_codec
+from fastha.bench import struct_bfd, struct_codec
+from fastha.wire import bfd as wire_bfd
 
 SRC4 = socket.inet_aton("192.0.2.1")
 DST4 = socket.inet_aton("224.0.0.18")
@@ -26,6 +28,9 @@ SRC6 = socket.inet_pton(socket.AF_INET6, "fe80::1")
 DST6 = socket.inet_pton(socket.AF_INET6, "ff02::12")
 VIPS6 = [socket.inet_pton(socket.AF_INET6, "2001:db8::10")]
 CODECS = ("_wire", "struct", "scapy")
+# A BFD Control packet as an Up session at 10 ms sends it (RFC 5880 §4.1).
+BFD_ARGS = (3, 0, 3, 0x11, 0x22, 10_000, 10_000)
+BFD_PKT = wire_bfd.encode_bfd(*BFD_ARGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ def _wire_ops() -> dict[str, Callable[[], object]]:
         "template new priority": lambda: t.packet(flip()),
         "template same priority": lambda: t.packet(100),
         "expect.check": lambda: expect.check(a3),
+        "encode bfd": lambda: wire_bfd.encode_bfd(*BFD_ARGS),
+        "decode bfd": lambda: wire_bfd.decode_bfd(BFD_PKT),
     }
 
 
@@ -83,10 +90,13 @@ def _struct_ops() -> dict[str, Callable[[], object]]:
         "decode v2": lambda: sc.decode(m2, socket.AF_INET, SRC4, DST4, 255),
         "decode v3 ipv4": lambda: sc.decode(m3, socket.AF_INET, SRC4, DST4, 255),
         "decode v3 ipv6": lambda: sc.decode(m6, socket.AF_INET6, SRC6, DST6, 255),
+        "encode bfd": lambda: struct_bfd.encode(*BFD_ARGS),
+        "decode bfd": lambda: struct_bfd.decode(BFD_PKT),
     }
 
 
 def _scapy_ops() -> dict[str, Callable[[], object]]:
+    from scapy.contrib.bfd import BFD
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.vrrp import VRRP, VRRPv3
@@ -115,6 +125,18 @@ def _scapy_ops() -> dict[str, Callable[[], object]]:
         "decode v2": lambda: VRRP(m2),
         "decode v3 ipv4": lambda: IP(p3),
         "decode v3 ipv6": lambda: IPv6(p6),
+        "encode bfd": lambda: bytes(
+            BFD(
+                sta=3,
+                detect_mult=3,
+                my_discriminator=0x11,
+                your_discriminator=0x22,
+                min_tx_interval=10_000,
+                min_rx_interval=10_000,
+                echo_rx_interval=0,
+            )
+        ),
+        "decode bfd": lambda: BFD(BFD_PKT),
     }
 
 

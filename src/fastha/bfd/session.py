@@ -47,6 +47,11 @@ from fastha.bfd.session_view import SessionView
 from fastha.bfd.states import Diag, State
 from fastha.wire.bfd import BfdDropReason, encode_bfd
 
+# Module constants: an enum member lookup costs several times a global's on the hot path.
+_ADMIN_DOWN, _DOWN, _INIT, _UP = State.ADMIN_DOWN, State.DOWN, State.INIT, State.UP
+_STATES = (_ADMIN_DOWN, _DOWN, _INIT, _UP)
+_TX, _DETECT, _RESET = TimerKind.TX, TimerKind.DETECT, TimerKind.RESET
+
 
 def ttl_ok(ttl: int, params: SessionParams) -> bool:
     """keepalived's GTSM check (bfd_check_packet_ttl), extended by max_hops; a TTL of 0
@@ -89,16 +94,16 @@ class Session(SessionView):
         return out
 
     def _fire(self, kind: TimerKind) -> None:
-        if kind is TimerKind.TX:
+        if kind is _TX:
             self._send()
             self._tx_schedule()
-        elif kind is TimerKind.DETECT:
+        elif kind is _DETECT:
             after = self._now - self._last_seen_ns
-            self._out.append(A.Expired(after, after - self._detect * 1000, self._state == State.UP))
+            self._out.append(A.Expired(after, after - self._detect * 1000, self._state == _UP))
             self._remote_discr = 0
             self._down(Diag.EXPIRED)
         else:  # RESET: keepalived's bfd_reset_state
-            self._remote_state = State.DOWN
+            self._remote_state = _DOWN
             self._remote_discr = 0
             self._remote_diag = 0
             self._remote_demand = False
@@ -106,11 +111,11 @@ class Session(SessionView):
             self._idle_tx()
 
     def _start(self) -> None:
-        if self._state == State.ADMIN_DOWN:
-            self._state = State.DOWN
+        if self._state == _ADMIN_DOWN:
+            self._state = _DOWN
         if not self._p.passive:
             self._tx_schedule()
-        self._notify(self._state == State.UP)
+        self._notify(self._state == _UP)
         if not self._p.passive:
             self._send()
 
@@ -118,24 +123,22 @@ class Session(SessionView):
         old, self._p = self._p, params
         if old.timers_differ(params):
             self._set_poll()
-        if self._state != State.ADMIN_DOWN:
-            if params.passive and self._state != State.UP:
-                self._cancel(TimerKind.TX)
-            elif not params.passive and TimerKind.TX not in self._timers:
+        if self._state != _ADMIN_DOWN:
+            if params.passive and self._state != _UP:
+                self._cancel(_TX)
+            elif not params.passive and _TX not in self._timers:
                 self._tx_schedule()
-        self._notify(self._state == State.UP)
+        self._notify(self._state == _UP)
 
     def _stop(self) -> None:
         old = self._state
-        self._state = State.ADMIN_DOWN
+        self._state = _ADMIN_DOWN
         self._local_diag = Diag.ADMIN_DOWN
         for kind in list(self._timers):
             self._cancel(kind)
         self._idle_tx()
-        if old != State.ADMIN_DOWN:
-            self._out.append(
-                A.StateChanged(old, State.ADMIN_DOWN, self._local_diag, self._remote_diag)
-            )
+        if old != _ADMIN_DOWN:
+            self._out.append(A.StateChanged(old, _ADMIN_DOWN, self._local_diag, self._remote_diag))
             self._send()
 
     def _receive(self, pkt: ControlPacket, ttl: int) -> None:
@@ -143,12 +146,12 @@ class Session(SessionView):
         if not ttl_ok(ttl, self._p):
             self._out.append(A.Dropped(BfdDropReason.TTL))
             return
-        if self._state == State.ADMIN_DOWN:
+        if self._state == _ADMIN_DOWN:
             self._out.append(A.Dropped(BfdDropReason.ADMIN_DOWN))
             return
         old_tx, old_detect = self._local_tx, self._detect
         self._remote_discr = pkt.my_discr
-        self._remote_state = State(pkt.state)
+        self._remote_state = _STATES[pkt.state]
         self._remote_diag = pkt.diag
         self._remote_min_rx = pkt.required_min_rx_us
         self._remote_min_tx = pkt.desired_min_tx_us
@@ -156,80 +159,80 @@ class Session(SessionView):
         self._remote_mult = pkt.detect_mult
         if pkt.final:
             self._poll = False
-        if self._state != State.UP or pkt.poll or pkt.final:
-            if self._remote_state == State.UP and self._state in (State.INIT, State.UP):
+        if self._state != _UP or pkt.poll or pkt.final:
+            if self._remote_state == _UP and self._state in (_INIT, _UP):
                 self._local_tx = max(self._p.min_tx_us, self._remote_min_rx)
             else:
                 self._idle_tx()
             self._remote_tx = max(self._p.min_rx_us, self._remote_min_tx)
         self._detect = self._remote_mult * self._remote_tx
         self._remote_detect = self._p.multiplier * self._local_tx
-        if self._local_tx < old_tx and TimerKind.TX in self._timers:
+        if self._local_tx < old_tx and _TX in self._timers:
             self._tx_schedule()
         if self._detect != old_detect:
             self._out.append(A.DetectTimeChanged(self._detect, old_detect))
         self._transition()
-        both_up = self._state == State.UP and self._remote_state == State.UP
+        both_up = self._state == _UP and self._remote_state == _UP
         if self._remote_demand and both_up:
-            self._cancel(TimerKind.TX)
-        elif TimerKind.TX not in self._timers:
+            self._cancel(_TX)
+        elif _TX not in self._timers:
             self._tx_schedule()
         if pkt.poll:
             self._final = True
             self._send()
         self._last_seen_ns = self._now
-        if self._state == State.UP and TimerKind.DETECT in self._timers:
-            self._arm(TimerKind.DETECT, self._now + self._detect * 1000)
+        if self._state == _UP and _DETECT in self._timers:
+            self._arm(_DETECT, self._now + self._detect * 1000)
 
     def _transition(self) -> None:
         local, remote = self._state, self._remote_state
-        if remote == State.ADMIN_DOWN:
-            if local != State.DOWN:
+        if remote == _ADMIN_DOWN:
+            if local != _DOWN:
                 self._down(Diag.NBR_SIGNALLED_DOWN)
-        elif local == State.DOWN:
-            if remote == State.DOWN:
+        elif local == _DOWN:
+            if remote == _DOWN:
                 self._init()
-            elif remote == State.INIT:
+            elif remote == _INIT:
                 self._up()
-        elif local == State.INIT:
-            if remote in (State.INIT, State.UP):
+        elif local == _INIT:
+            if remote in (_INIT, _UP):
                 self._up()
-        elif local == State.UP and remote == State.DOWN:
+        elif local == _UP and remote == _DOWN:
             self._down(Diag.NBR_SIGNALLED_DOWN)
 
     # ---- state changes (keepalived's bfd_state_down / _fall / _rise / _up / _init) ----
     def _down(self, diag: Diag) -> None:
         old = self._state
-        if old == State.UP:
+        if old == _UP:
             self._local_discr = self._new_discr()
-        self._out.append(A.StateChanged(old, State.DOWN, diag, self._remote_diag))
-        self._state = State.DOWN
+        self._out.append(A.StateChanged(old, _DOWN, diag, self._remote_diag))
+        self._state = _DOWN
         self._local_diag = diag
-        self._arm(TimerKind.RESET, self._now + self._detect * 1000)
+        self._arm(_RESET, self._now + self._detect * 1000)
         if self._p.passive:
-            self._cancel(TimerKind.TX)
+            self._cancel(_TX)
         self._idle_tx()
-        self._cancel(TimerKind.DETECT)
-        if old == State.UP and self._remote_state != State.ADMIN_DOWN:
+        self._cancel(_DETECT)
+        if old == _UP and self._remote_state != _ADMIN_DOWN:
             self._notify(False)
 
     def _rise(self, new: State) -> None:
         old, self._state = self._state, new
         self._local_diag = Diag.NO_DIAG
         self._out.append(A.StateChanged(old, new, self._local_diag, self._remote_diag))
-        self._cancel(TimerKind.RESET)
-        if TimerKind.DETECT not in self._timers:
-            self._arm(TimerKind.DETECT, self._now + self._detect * 1000)
+        self._cancel(_RESET)
+        if _DETECT not in self._timers:
+            self._arm(_DETECT, self._now + self._detect * 1000)
 
     def _up(self) -> None:
-        self._rise(State.UP)
+        self._rise(_UP)
         if self._p.idle_tx_us != self._p.min_tx_us:
             self._set_poll()
         self._notify(True)
 
     def _init(self) -> None:
-        self._rise(State.INIT)
-        if self._p.passive and TimerKind.TX not in self._timers:
+        self._rise(_INIT)
+        if self._p.passive and _TX not in self._timers:
             self._tx_schedule()
 
     # ---- helpers ----
@@ -258,7 +261,7 @@ class Session(SessionView):
                     p.multiplier,
                     self._local_discr,
                     self._remote_discr,
-                    p.min_tx_us if self._state == State.UP else p.idle_tx_us,
+                    p.min_tx_us if self._state == _UP else p.idle_tx_us,
                     p.min_rx_us,
                     self._poll,
                     self._final,
@@ -270,7 +273,7 @@ class Session(SessionView):
     def _tx_schedule(self) -> None:
         tx = self._local_tx
         jitter = self._rand(tx // 10, tx // 4)
-        self._arm(TimerKind.TX, self._now + (tx - jitter) * 1000)
+        self._arm(_TX, self._now + (tx - jitter) * 1000)
 
     def _arm(self, kind: TimerKind, deadline_ns: int) -> None:
         self._timers[kind] = deadline_ns
