@@ -35,10 +35,18 @@ FAULT = "track_bfd {\n    peer\n}"
 CUT = "add table inet bfdcut; add chain inet bfdcut in { type filter hook input priority 0; }; add rule inet bfdcut in udp dport 3784 drop"  # fmt: skip
 
 
+# The BFD child's scheduling and memory settings, on a (as scheduling_knobs sets the
+# VRRP child's; every CPU of the 2-core host in the affinity): both daemons accept them
+# and their BFD runs as usual.
+KNOBS = ("bfd_priority -5", "bfd_no_swap", "bfd_rt_priority 1", "bfd_rlimit_rttime 100000",
+         "bfd_rlimit_rtime 100000", "bfd_cpu_affinity 0 1")  # fmt: skip
+
+
 def _node(prio: int, prio2: int, track: bool) -> str:
     """VI_1 at ``prio`` and VI_2 at ``prio2``: all four priorities differ, so each
-    advert kind (sender, destination, priority) is one instance's."""
-    conf = global_defs("vrrp_version 3") + BFD
+    advert kind (sender, destination, priority) is one instance's. The tracking node
+    gets the BFD child's scheduling knobs."""
+    conf = global_defs("vrrp_version 3", *(KNOBS if track else ())) + BFD
     for name, vrid, vip, p, extra in (("VI_1", 51, "198.18.0.100/24", prio, WEIGHT),
                                       ("VI_2", 52, "198.18.0.101/24", prio2, FAULT)):  # fmt: skip
         tracked = f"{NOTIFY.format(name)}\n{extra if track else ''}"
