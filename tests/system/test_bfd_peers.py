@@ -136,6 +136,13 @@ def _check_leave(pkts: list[BfdPacket], left: BfdPeer, stayed: BfdPeer, *, stop:
         downs = [p for p in _from(pkts, dst) if p.state == "Down" and p.time > sent[-1].time]
         want = DIAG_NEIGHBOR_DOWN if goodbye else DIAG_EXPIRED
         assert downs and downs[0].diag == want, f"{dst}: {downs[:1]}, diag {want} wanted"
+        # Printed, never asserted (timings are bench's): the survivor's first Down on the
+        # wire after the last packet it got, against the detection time it had agreed.
+        if goodbye:
+            continue
+        bound_ms = sent[-1].mult * max(sent[-1].min_tx, downs[0].min_rx) / 1000
+        print(f"{stayed.impl} {dst}: Down {(downs[0].time - sent[-1].time) * 1000:.1f} ms "
+              f"after {left.impl}'s last packet (detection time {bound_ms:.0f} ms)")  # fmt: skip
 
 
 def test_up_both_families_poll_final_and_stop(lab: Lab) -> None:
