@@ -68,6 +68,7 @@ __all__ = [
     "Session",
     "bfd_packets",
     "decode_problems",
+    "log_state",
     "make_peer",
     "sessions",
     "wait_all",
@@ -199,6 +200,12 @@ class BfdPeer(Daemon):
 
 def _log_states(log: str, pattern: re.Pattern[str]) -> dict[str, str]:
     return {m["name"]: m["state"] for m in pattern.finditer(log)}
+
+
+def log_state(log: str, name: str) -> str:
+    """A BFD session's last state in a keepalived (or fastha) log, keepalived's wording:
+    ``(NAME) Entering Up state`` ("" before any)."""
+    return _log_states(log, KeepalivedBfd.STATE_RE).get(name, "")
 
 
 class KeepalivedBfd(BfdPeer):
@@ -375,6 +382,12 @@ class FrrBfd(BfdPeer):
         s = self.sessions[name] = replace(self.sessions[name], **timers)
         cmds = ["configure terminal", "bfd", f"peer {s.peer} local-address {s.local}"]
         self.vtysh(*cmds, *(line.strip() for line in self._timer_lines(s)))
+
+    def admin_down(self, name: str, down: bool = True) -> None:
+        """``shutdown`` (AdminDown, RFC 5880 §6.8.16) or ``no shutdown`` of a session."""
+        s = self.sessions[name]
+        cmds = ["configure terminal", "bfd", f"peer {s.peer} local-address {s.local}"]
+        self.vtysh(*cmds, "shutdown" if down else "no shutdown")
 
     def close(self) -> None:
         super().close()

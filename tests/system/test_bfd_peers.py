@@ -34,6 +34,7 @@ from tests.support.bfd_peers import (
     Session,
     bfd_packets,
     decode_problems,
+    log_state,
     make_peer,
     sessions,
     wait_all,
@@ -204,6 +205,7 @@ def test_down_on_link_cut_back_and_kill(lab: Lab) -> None:
 
 DIRECTOR_CONF = """global_defs {
     router_id director
+    vrrp_version 3
 }
 bfd_instance gw {
     neighbor_ip 198.18.0.2
@@ -232,7 +234,8 @@ vrrp_instance VI_1 {
 def test_track_bfd_to_frr_router(topo: Topology, tmp_path: Path, impl: Impl) -> None:
     """A director (keepalived or fastha, one keepalived.conf) tracks its BFD session to
     the router's FRR bfdd (track_bfd without weight): MASTER with the VIP while the
-    session is Up; the router killed -9: FAULT, the VIP gone; the router back: MASTER."""
+    session is Up; the router killed -9: FAULT, the VIP gone; the router back: MASTER;
+    the session shut down on the router (AdminDown): still MASTER."""
     need_tool("tshark")
     d = topo.node("d", ipv4="198.18.0.1/24")
     r = topo.node("r", ipv4="198.18.0.2/24")
@@ -258,6 +261,16 @@ def test_track_bfd_to_frr_router(topo: Topology, tmp_path: Path, impl: Impl) -> 
         router.wait_state("gw", ("Up",))
         director.wait("MASTER again", lambda: director.state() == "MASTER")
         director.wait("holding the VIP again", vip)
+        # The router's operator shuts the session down: AdminDown is no path failure
+        # (RFC 5882 §3.2; keepalived's bfd_state_fall sends no event for it): the
+        # director's session goes Down, its instance stays MASTER with the VIP.
+        router.admin_down("gw")
+        router.wait_state("gw", ("AdminDown",))
+        director.wait(
+            "Down on the router's AdminDown", lambda: log_state(director.log(), "gw") == "Down"
+        )
+        time.sleep(0.5)  # an event would have reached the VRRP side in microseconds
+        assert director.state() == "MASTER" and vip(), director.tail()
     finally:
         router.close()
         if director.running:
