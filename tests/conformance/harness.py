@@ -341,6 +341,7 @@ class Lab:
             peer_env = {"TMPDIR": str(d)}
             self.peers[name] = peer
             peer.env = peer_env
+            peer.vrrp_only = "bfd_instance" not in self.scen.nodes[name]
             self.sysctl_base[name] = self._sysctls(name)
         # One nft table on the bridge for block(): frames from a node's MAC dropped.
         topo.run(topo.switch, "nft", "-f", "-", input="add table bridge conf\n"

@@ -312,6 +312,7 @@ def ci_scenarios() -> list[Scenario]:
 
 # The VRRP coverage scenarios (issue 14) register themselves in SCENARIOS.
 from tests.conformance import (  # noqa: E402, F401
+    scenarios_bfd,
     scenarios_routes,
     scenarios_startup,
     scenarios_vrrp,

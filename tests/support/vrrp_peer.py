@@ -75,11 +75,19 @@ class Peer(Daemon):
         self.extra_args: tuple[str, ...] = ()  # appended to the command line (e.g. "-D")
         # Extra environment (TMPDIR: where keepalived writes its signal dumps).
         self.env: dict[str, str] | None = None
+        # False: the BFD child runs too (no -P, which runs the VRRP child alone), with
+        # keepalived's BFD pid file in the work directory (not a shared /run/bfd.pid).
+        self.vrrp_only = True
 
     def start(self) -> Peer:
         if self.running:
             raise RuntimeError(f"{self} is already running")
-        cmd = [*command(self.impl, self.conf, self.workdir), *self.extra_args]
+        cmd = command(self.impl, self.conf, self.workdir)
+        if not self.vrrp_only:
+            cmd = [c for c in cmd if c != "-P"]
+            if self.impl == "keepalived":
+                cmd += ["-b", str(self.workdir / "bfd.pid")]
+        cmd += self.extra_args
         self.launch(cmd, env=None if self.env is None else {**os.environ, **self.env})
         return self
 
