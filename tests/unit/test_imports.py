@@ -119,6 +119,23 @@ def test_process_imports_stay_out_of_its_heavy_list(process: str) -> None:
     assert not loaded(modules, forbidden), f"the {process} process imports them"
 
 
+def test_a_tcp_check_loads_no_other_probe() -> None:
+    """A real TCP_CHECK (to a closed port on loopback) loads its own probe only: not
+    dnspython (DNS_CHECK) nor the HTTP probe's regex, which a TCP-only checker never uses."""
+    code = (
+        "import asyncio, ipaddress\n"
+        "from fastha.check.spec import Endpoint, TcpSpec\n"
+        "from fastha.probes import ProbeContext, run_probe\n"
+        "ep = Endpoint(host=ipaddress.ip_address('127.0.0.1'), port=9, connect_timeout=1)\n"
+        "out = asyncio.run(run_probe(TcpSpec(endpoint=ep), ProbeContext()))\n"
+        "assert not out.ok, out\n"
+    )
+    modules = modules_after(("fastha.runtime.check.runner",), code)
+    assert "fastha.probes.tcp" in modules
+    heavy = ("dns", "regex", "idna", "fastha.probes.dns", "fastha.probes.http", *NEVER)
+    assert not loaded(modules, heavy)
+
+
 def test_the_check_tells_loaded_from_not() -> None:
     """The same probe does see a heavy module when one is imported."""
     modules = modules_after(("fastha.runtime.child",), "import pyroute2.ndb.main")
