@@ -163,6 +163,12 @@ def test_all_of_pyroute2_is_still_there_when_asked_for() -> None:
     assert "pyroute2.ndb" in modules
 
 
+def test_pyroute2_dunders_are_the_real_ones() -> None:
+    """A dunder the stand-in lacks (pyroute2.__version__) runs the real __init__ too."""
+    code = "import pyroute2\nassert pyroute2.__version__.count('.') >= 1, pyroute2.__version__\n"
+    modules_after(("fastha.drivers.netlink",), code)
+
+
 def test_the_version_is_still_there_when_asked_for() -> None:
     out = subprocess.run(
         [sys.executable, "-I", "-m", "fastha.cli.main", "--version"],

@@ -29,9 +29,7 @@ class _Lean(types.ModuleType):
     """The stand-in package: submodules on demand, the whole ``__init__`` on demand."""
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if importlib.util.find_spec(f"{NAME}.{name}") is not None:
+        if not name.startswith("__") and importlib.util.find_spec(f"{NAME}.{name}"):
             return importlib.import_module(f"{NAME}.{name}")
         full = self.__dict__.pop("_fastha_full", None)
         if full is not None:
@@ -53,6 +51,7 @@ def install() -> None:
     module.__path__ = list(spec.submodule_search_locations)
     module.__package__ = NAME
     module.__loader__ = spec.loader
+    module.__cached__ = spec.cached  # type: ignore[attr-defined]  # ModuleType lacks it
     loader = spec.loader
     module.__dict__["_fastha_full"] = lambda: loader.exec_module(module)
     sys.modules[NAME] = module
