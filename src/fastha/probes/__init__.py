@@ -71,12 +71,11 @@ _MODULES = {
 _PROBES: dict[str, ProbeFn] = {}
 
 
-def _probe(kind: str) -> ProbeFn:
-    fn: ProbeFn = importlib.import_module(f"fastha.probes.{_MODULES[kind]}").probe
-    _PROBES[kind] = fn
-    return fn
+def _load(kind: str) -> None:
+    _PROBES[kind] = importlib.import_module(f"fastha.probes.{_MODULES[kind]}").probe
 
 
 async def run_probe(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
-    fn = _PROBES.get(spec.kind) or _probe(spec.kind)
-    return await fn(spec, ctx)
+    if spec.kind not in _PROBES:
+        _load(spec.kind)
+    return await _PROBES[spec.kind](spec, ctx)
