@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from fastha import __version__
-
 if TYPE_CHECKING:
     from fastha.config.model import Config
 
@@ -134,6 +132,8 @@ def version_text() -> str:
     """`-v` in keepalived's layout (first line `NAME vVERSION (...)`, on stderr), so the
     tools that read keepalived's version read ours the same way."""
     import platform
+
+    from fastha import __version__
 
     uname = os.uname()
     distro = ""

@@ -13,7 +13,6 @@ import sys
 
 import click
 
-from fastha import __version__
 from fastha.cli.lazy import LazyGroup
 
 COMMANDS: dict[str, str] = {
@@ -35,12 +34,30 @@ OPTIONAL: dict[str, tuple[str, str]] = {
 }
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """click's version_option, with the version read only when asked for: the daemon's
+    parent runs this group, and the package metadata costs it ~6 MB (fastha.__init__)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from fastha import __version__
+
+    click.echo(f"fastha, version {__version__}")
+    ctx.exit()
+
+
 @click.group(
     cls=LazyGroup,
     lazy=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.version_option(__version__, "--version", prog_name="fastha")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """fastha: keepalived-compatible VRRP and LVS health checking, measured."""
 

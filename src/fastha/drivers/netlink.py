@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyroute2 import AsyncIPRoute as _PyrouteAsyncIPRoute
+from pyroute2.iproute.linux import AsyncIPRoute as _PyrouteAsyncIPRoute
 from pyroute2.netlink.core import CoreDatagramProtocol
 from pyroute2.netlink.exceptions import NetlinkError
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastha.check.spec import DnsSpec, MiscSpec, PingSpec, TcpSpec, UdpSpec
 from fastha.drivers.smtp import SmtpAlerts
 
 log = logging.getLogger("fastha.smtp")
@@ -106,6 +105,9 @@ def rs_mail_body(probe: Any, up: bool) -> str:
     """The body of a real server's mail: the wording of the checker that decided it
     (check_tcp.c, check_udp.c, check_ping.c, check_dns.c, check_misc.c, check_http.c,
     check_smtp.c)."""
+    # Here, not at the top: the VRRP child imports this module and never checks.
+    from fastha.check.spec import DnsSpec, MiscSpec, PingSpec, TcpSpec, UdpSpec
+
     word = "succeed" if up else "failed"
     if isinstance(probe, TcpSpec):
         return f"=> TCP CHECK {word} on service <="

@@ -1,0 +1,183 @@
+"""Each process imports only what it uses (issue 19, RSS): the parent, the VRRP child and
+the checker child are imported in a fresh interpreter (``python -I``, as the daemon runs
+them) and their ``sys.modules`` must stay out of a list of modules that process never
+needs. Each module on a list costs its process RSS for nothing (benchmarks/bench_rss.py
+measures it): pyroute2's package ``__init__`` pulls in NDB with sqlite3, IPDB and
+unittest (~9 MB); importlib.metadata, only for ``__version__``, pulls in email and
+zipfile (~3 MB); a child loading the other child's runtime pays for both.
+
+The last tests keep the cuts honest: code that does want all of pyroute2, or the
+version, still gets it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+# What no daemon process loads at start.
+NEVER = (
+    "importlib.metadata",  # fastha.__version__, read on first use only
+    "email",
+    "zipfile",
+    "sqlite3",  # pyroute2.ndb, via pyroute2/__init__
+    "pyroute2.ndb",
+    "pyroute2.ipdb",
+    "pyroute2.conntrack",
+    "pyroute2.nftables",
+    "fastha.bench",
+    "scapy",
+    "rich",
+    "matplotlib",
+)
+
+PROCESSES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (modules the process imports, modules it must not have)
+    "parent": (
+        ("fastha.cli.main", "fastha.cli.daemon", "fastha.daemon.supervisor"),
+        (
+            *NEVER,
+            # The parent never touches the network (ARCHITECTURE.md). ("pyroute2" itself
+            # may be there: the drivers' empty stand-in, drivers/pyroute2_lean.)
+            "pyroute2.netlink",
+            "uvloop",  # nor needs a fast loop: the stdlib's serves it
+            "fastha._wire",
+            "fastha.runtime.vrrp",
+            "fastha.runtime.check",
+            "fastha.probes",
+            "fastha.drivers.netlink",
+            "fastha.drivers.ipvs",
+        ),
+    ),
+    "vrrp": (
+        ("fastha.runtime.child", "fastha.runtime.vrrp.runner"),
+        (
+            *NEVER,
+            "click",
+            "fastha.cli",
+            "fastha.daemon",
+            "fastha.runtime.check",
+            "fastha.check",
+            "fastha.probes",
+            "fastha.drivers.ipvs",
+            "fastha.drivers.genl",
+        ),
+    ),
+    "checker": (
+        ("fastha.runtime.child", "fastha.runtime.check.runner"),
+        (
+            *NEVER,
+            "click",
+            "fastha.cli",
+            "fastha.daemon",
+            "fastha.runtime.vrrp",
+            "fastha.drivers.netlink",
+            "fastha.drivers.vrrp_socket",
+            "pyroute2.iproute",
+        ),
+    ),
+    # `fastha --version`, `fastha check-config`: no event loop at all.
+    "cli": (
+        ("fastha.cli.main", "fastha.cli.check_config"),
+        (*NEVER, "asyncio", "uvloop", "pyroute2.netlink", "fastha._wire"),
+    ),
+}
+
+
+def modules_after(imports: tuple[str, ...], code: str = "") -> list[str]:
+    """sys.modules of a fresh isolated interpreter after ``imports`` (and ``code``)."""
+    program = "\n".join(
+        [
+            "import importlib, json, sys",
+            *(f"importlib.import_module({m!r})" for m in imports),
+            code,
+            "print(json.dumps(sorted(sys.modules)))",
+        ]
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", program], capture_output=True, text=True, cwd="/"
+    )
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout.splitlines()[-1]))
+
+
+def loaded(modules: list[str], forbidden: tuple[str, ...]) -> list[str]:
+    """The forbidden names present, as a module or as a package of one."""
+    return sorted(f for f in forbidden if any(m == f or m.startswith(f + ".") for m in modules))
+
+
+@pytest.mark.parametrize("process", sorted(PROCESSES))
+def test_process_imports_stay_out_of_its_heavy_list(process: str) -> None:
+    imports, forbidden = PROCESSES[process]
+    modules = modules_after(imports)
+    assert set(imports) <= set(modules)  # the probe ran
+    assert not loaded(modules, forbidden), f"the {process} process imports them"
+
+
+def test_a_tcp_check_loads_no_other_probe() -> None:
+    """A real TCP_CHECK (to a closed port on loopback) loads its own probe only: not
+    dnspython (DNS_CHECK) nor the HTTP probe's regex, which a TCP-only checker never uses."""
+    code = (
+        "import asyncio, ipaddress\n"
+        "from fastha.check.spec import Endpoint, TcpSpec\n"
+        "from fastha.probes import ProbeContext, run_probe\n"
+        "ep = Endpoint(host=ipaddress.ip_address('127.0.0.1'), port=9, connect_timeout=1)\n"
+        "out = asyncio.run(run_probe(TcpSpec(endpoint=ep), ProbeContext()))\n"
+        "assert not out.ok, out\n"
+    )
+    modules = modules_after(("fastha.runtime.check.runner",), code)
+    assert "fastha.probes.tcp" in modules
+    heavy = ("dns", "regex", "idna", "fastha.probes.dns", "fastha.probes.http", *NEVER)
+    assert not loaded(modules, heavy)
+
+
+def test_the_check_tells_loaded_from_not() -> None:
+    """The same probe does see a heavy module when one is imported."""
+    modules = modules_after(("fastha.runtime.child",), "import pyroute2.ndb.main")
+    assert {"pyroute2.ndb", "sqlite3"} <= set(loaded(modules, NEVER))
+
+
+def test_all_of_pyroute2_is_still_there_when_asked_for() -> None:
+    """After the drivers installed their lean pyroute2, `from pyroute2 import X` of any
+    name still works (the package __init__ runs then), and submodules are the real ones."""
+    code = (
+        "import pyroute2.netlink.generic.ipvs as ipvs\n"
+        "assert 'pyroute2.ndb' not in sys.modules\n"
+        "from pyroute2 import IPRoute, NDB, AsyncIPRoute\n"
+        "import pyroute2, pyroute2.iproute.linux as linux\n"
+        "assert AsyncIPRoute is linux.AsyncIPRoute and pyroute2.IPVS\n"
+        "assert pyroute2.netlink.generic.ipvs is ipvs\n"
+        "try:\n"
+        "    pyroute2.no_such_name\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    modules = modules_after(("fastha.drivers.ipvs", "fastha.drivers.netlink"), code)
+    assert "pyroute2.ndb" in modules
+
+
+def test_pyroute2_dunders_are_the_real_ones() -> None:
+    """A dunder the stand-in lacks (pyroute2.__version__) runs the real __init__ too."""
+    code = "import pyroute2\nassert pyroute2.__version__.count('.') >= 1, pyroute2.__version__\n"
+    modules_after(("fastha.drivers.netlink",), code)
+
+
+def test_the_version_is_still_there_when_asked_for() -> None:
+    out = subprocess.run(
+        [sys.executable, "-I", "-m", "fastha.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    assert out.returncode == 0, out.stderr
+    import fastha
+
+    assert out.stdout == f"fastha, version {fastha.__version__}\n"
+    assert fastha.__version__ and fastha.__version__ != "0.0.0+src"
