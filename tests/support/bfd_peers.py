@@ -272,7 +272,7 @@ class FastHaBfd(KeepalivedBfd):
     session states in keepalived's wording, so they are read the same way."""
 
     impl: Impl = "fastha"
-    admin_down_on_stop = True  # issue 18: AdminDown on stop (keepalived 2.2.7 says nothing)
+    admin_down_on_stop = False  # silent, as keepalived 2.2.7 (runtime/bfd/session.stop)
 
     def command(self) -> list[str]:
         exe = fastha_binary()

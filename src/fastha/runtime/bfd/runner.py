@@ -6,8 +6,8 @@ one sending socket per session, the sessions' timers on the child's precise time
 (timerfd, as the VRRP child's adverts), their Up / Down relayed to the VRRP and checker
 children down the parent's pipes. Signals: SIGHUP reloads (the parent's snapshot:
 sessions kept by name keep their state, changed intervals start a Poll, new ones start,
-removed ones say AdminDown), SIGTERM / SIGINT stop (AdminDown to every peer, RFC 5880
-§6.8.16), SIGUSR1 logs keepalived's line and writes the sessions to the data file. The
+removed ones go silent), SIGTERM / SIGINT stop (silent, as keepalived and FRR stop: each
+peer's detection time takes it Down, see session.stop), SIGUSR1 logs keepalived's line and writes the sessions to the data file. The
 child socket answers `status`, `dump` and `replay` (every session's state down the
 pipes again: the parent asks after it respawned a consumer). The `bfd_*` process knobs
 (priority, rt priority, rlimit_rttime, no_swap, cpu affinity) apply once started.

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastha.bfd import actions as A
 from fastha.bfd.events import BfdStateChange
-from fastha.bfd.inputs import Event, Received, Reconfigure, Start, Stop, TimerExpired, TimerKind
+from fastha.bfd.inputs import Event, Received, Reconfigure, Start, TimerExpired, TimerKind
 from fastha.bfd.session import Session
 from fastha.bfd.states import State, diag_text
 from fastha.drivers.bfd_socket import BfdSender
@@ -103,9 +103,10 @@ class SessionIO:
         self.handle(Reconfigure(spec.params, monotonic_ns()))
 
     def stop(self) -> None:
-        """AdminDown, one last packet to say so; then the socket goes."""
-        if self.sender is not None:
-            self.handle(Stop(monotonic_ns()))
+        """Go silent, as keepalived 2.2.7 and FRR 8.4 stop: no AdminDown packet. A peer
+        told AdminDown goes Down without telling its track_bfd / BFD_CHECK (RFC 5882
+        §3.2, and keepalived does so), so a stopped director would look alive to them;
+        silence lets the peer's detection time say it is gone, as with keepalived here."""
         self.close()
 
     def close(self) -> None:
