@@ -90,7 +90,7 @@ def test_bfd_events_move_real_servers(
         await settle()
         # keepalived: a checker starts up unless alpha; BFD_CHECK is never probed.
         assert weights(ipvs) == {"TCP 10.0.0.1:80": {"192.168.1.1:80": 1, "192.168.1.3:80": 1}}
-        r.bfd.open()
+        r.bfd.pipe.open()
         r.scheduler.probe_all()  # arms nothing for a BFD_CHECK
         await asyncio.sleep(0.1)
         assert r.scheduler.started == 0
@@ -103,7 +103,7 @@ def test_bfd_events_move_real_servers(
         send("b1", False)
         await settle()
         assert weights(ipvs) == {"TCP 10.0.0.1:80": {"192.168.1.3:80": 1}}
-        r.bfd.close()
+        r.bfd.pipe.close()
         await r.scheduler.close()
 
     try:

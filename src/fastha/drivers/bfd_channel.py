@@ -12,11 +12,15 @@ Record: `!HBBQ` (name length, up, diag, sent_ns) then the UTF-8 name.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import struct
 from collections.abc import Callable, Iterator
 
 from fastha.bfd.events import BfdStateChange
+from fastha.wire.timer import monotonic_ns
+
+log = logging.getLogger("fastha.bfd")
 
 ENV_VRRP_WRITE = "FASTHA_BFD_VRRP_FD"  # the BFD owner's write end towards the VRRP child
 ENV_CHECK_WRITE = "FASTHA_BFD_CHECK_FD"  # ... towards the checker child
@@ -76,7 +80,33 @@ class EventReader:
             self.close()
             return
         for ev in decode(buf):
+            if ev.sent_ns and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "Received BFD event: instance %s is in state %s (delivered in %d usec)",
+                    ev.name,
+                    "Up" if ev.up else "Down",
+                    (monotonic_ns() - ev.sent_ns) // 1000,
+                )
             self._on_event(ev)
 
     def close(self) -> None:
         self._loop.remove_reader(self.fd)
+
+
+class Consumer:
+    """A consumer child's end: read the pipe the parent handed down, if it did (a
+    configuration with a bfd_instance and no -B)."""
+
+    def __init__(self, on_event: Callable[[BfdStateChange], None]) -> None:
+        self._on_event = on_event
+        self.reader: EventReader | None = None
+
+    def open(self) -> None:
+        fd = env_fd(ENV_READ)
+        if fd is not None and self.reader is None:
+            self.reader = EventReader(fd, self._on_event)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None

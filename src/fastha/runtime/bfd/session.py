@@ -142,18 +142,9 @@ class SessionIO:
                 self._do(action)
 
     def _do(self, action: Any) -> None:
+        """Every action but the per-packet pair `handle` takes itself."""
         name = self.spec.params.name
-        if isinstance(action, A.SendControl):
-            self._send(action.payload)
-        elif isinstance(action, A.ArmTimer):
-            handle = self.handles.get(action.kind)
-            if handle is None:
-                self.handles[action.kind] = self.timer.call_at(
-                    action.deadline_ns, self._on_timer, action.kind
-                )
-            else:
-                handle.reschedule(action.deadline_ns)
-        elif isinstance(action, A.CancelTimer):
+        if isinstance(action, A.CancelTimer):
             handle = self.handles.get(action.kind)
             if handle is not None:
                 handle.cancel()

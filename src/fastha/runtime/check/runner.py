@@ -181,12 +181,12 @@ class CheckerRunner:
             log.info("%s", text)
         log.info("Activating BFD healthchecker")  # keepalived: always (check_api.c)
         self.scheduler.probe_all()
-        self.bfd.open()
+        self.bfd.pipe.open()
         rec.start_loop()
 
     async def stop(self) -> None:
         await self.reloader.cancel()
-        self.bfd.close()
+        self.bfd.pipe.close()
         self.suspension.close()
         await self.reconciler.close()
         if self.scheduler is not None:

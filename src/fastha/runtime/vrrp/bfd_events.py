@@ -21,28 +21,10 @@ class BfdEvents:
     def __init__(self, ctx: Context, trackers: Trackers) -> None:
         self.ctx = ctx
         self.trackers = trackers
-        self.reader: bfd_channel.EventReader | None = None
-
-    def open(self) -> None:
-        """Read the parent's pipe, if it handed one down (a config with bfd_instance)."""
-        fd = bfd_channel.env_fd(bfd_channel.ENV_READ)
-        if fd is not None and self.reader is None:
-            self.reader = bfd_channel.EventReader(fd, self.on_event)
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
+        self.pipe = bfd_channel.Consumer(self.on_event)
 
     def on_event(self, ev: BfdStateChange) -> None:
         now = monotonic_ns()
-        if ev.sent_ns:
-            log.debug(
-                "Received BFD event: instance %s is in state %s (delivered in %d usec)",
-                ev.name,
-                "Up" if ev.up else "Down",
-                (now - ev.sent_ns) // 1000,
-            )
         if not ev.up:  # first: the takeover must not wait for the priority work
             for inst in list(self.ctx.instances.values()):
                 if inst.spec.bfd_master_down == ev.name:

@@ -163,7 +163,7 @@ class VrrpRunner:
         finally:
             await child_status.close(status_server)
             self.polls.close()
-            self.bfd.close()
+            self.bfd.pipe.close()
             self.vip_watch.close()
             self.route_watch.close()
             self.pool.close()
@@ -189,7 +189,7 @@ class VrrpRunner:
         rebuild_groups(ctx, spec.groups)
         self.trackers.rebuild(ctx, spec, None)
         self.polls.sync_procwatch(set(self.trackers.now.processes))
-        self.bfd.open()
+        self.bfd.pipe.open()
         await ctx.netlink.watch_links(self.links.on_link)
         await self.vip_watch.open()
         self.route_watch.open()
