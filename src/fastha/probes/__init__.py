@@ -10,22 +10,37 @@ an exception escaping a probe is a bug, and the scheduler still counts it as a f
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastha.check.health import Outcome
 from fastha.check.spec import ProbeSpec, TlsSpec
 from fastha.drivers.scripts import ScriptRunner
 
+if TYPE_CHECKING:
+    from fastha.probes._net import Connecting, Connector
+
 
 @dataclass(slots=True)
 class ProbeContext:
-    """What probes share: the script runner (MISC_CHECK) and TLS contexts (SSL_GET)."""
+    """What probes share: the script runner (MISC_CHECK), TLS contexts (SSL_GET) and
+    the connect watcher (TCP_CHECK; the scheduler sets it up on its precise timer)."""
 
     scripts: ScriptRunner | None = None
+    connector: Connector | None = None
     _tls: dict[TlsSpec, ssl.SSLContext] = field(default_factory=dict)
+
+    def connects(self) -> Connector:
+        """The connect watcher of the running loop (made on first use)."""
+        c = self.connector
+        if c is None or c.loop is not asyncio.get_running_loop():
+            from fastha.probes._net import Connector
+
+            c = self.connector = Connector()
+        return c
 
     def tls_context(self, tls: TlsSpec) -> ssl.SSLContext:
         """keepalived's SSL block: no peer verification unless `ca` is given (then the
@@ -51,6 +66,10 @@ class ProbeContext:
 
 
 ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
+# The callback form of a probe (`tcp.start`): start(spec, ctx, done, now_ns) calls
+# done(outcome) exactly once; it returns what to cancel while the probe runs, or None
+# when it already called done.
+StartFn = Callable[[Any, ProbeContext, Callable[[Outcome], None], int], "Connecting | None"]
 
 
 def _table() -> dict[str, ProbeFn]:
@@ -76,3 +95,12 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
     if not _PROBES:
         _PROBES.update(_table())
     return await _PROBES[spec.kind](spec, ctx)
+
+
+def starter(kind: str) -> StartFn | None:
+    """The callback form of the probe for ``kind``, where there is one."""
+    if kind == "TCP_CHECK":
+        from fastha.probes import tcp
+
+        return tcp.start
+    return None
