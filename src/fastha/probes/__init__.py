@@ -10,7 +10,6 @@ an exception escaping a probe is a bug, and the scheduler still counts it as a f
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,9 +33,9 @@ class ProbeContext:
     _tls: dict[TlsSpec, ssl.SSLContext] = field(default_factory=dict)
 
     def connects(self) -> Connector:
-        """The connect watcher of the running loop (made on first use)."""
+        """The connect watcher (made on the running loop at first use)."""
         c = self.connector
-        if c is None or c.loop is not asyncio.get_running_loop():
+        if c is None or c.loop.is_closed():  # (no get_running_loop: a getpid per call)
             from fastha.probes._net import Connector
 
             c = self.connector = Connector()
