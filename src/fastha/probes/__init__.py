@@ -66,9 +66,10 @@ class ProbeContext:
 
 ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
 # The callback form of a probe (`tcp.start`): start(spec, ctx, done, now_ns) calls
-# done(outcome) exactly once; it returns what to cancel while the probe runs, or None
-# when it already called done.
-StartFn = Callable[[Any, ProbeContext, Callable[[Outcome], None], int], "Connecting | None"]
+# done(outcome, now_ns) exactly once (now_ns: when it ended); it returns what to cancel
+# while the probe runs, or None when it already called done.
+ProbeDone = Callable[[Outcome, int], None]
+StartFn = Callable[[Any, ProbeContext, ProbeDone, int], "Connecting | None"]
 
 
 def _table() -> dict[str, ProbeFn]:

@@ -98,8 +98,9 @@ def describe_error(exc: BaseException) -> str:
 _WATCH = select.EPOLLOUT | select.EPOLLONESHOT
 _FAILED = select.EPOLLERR | select.EPOLLHUP
 
-# done(None) once connected, done(exc) on failure: OSError, or ProbeTimeout.
-ConnectDone = Callable[[BaseException | None], None]
+# done(None, now_ns) once connected, done(exc, now_ns) on failure (OSError, or
+# ProbeTimeout); now_ns: the clock read once for the whole batch of results.
+ConnectDone = Callable[[BaseException | None, int], None]
 
 
 class Connecting:
@@ -135,7 +136,7 @@ class Connector:
     same fd number.
 
         c = Connector(timer)                       # the scheduler's; None: its own
-        c.connect(sock, addr, timeout_s, done)     # done(None | exc), exactly once
+        c.connect(sock, addr, timeout_s, done)     # done(None | exc, now_ns), once
         c.close()
     """
 
@@ -166,12 +167,12 @@ class Connector:
         before this returns (and returns None); else the connect is watched until
         ``timeout`` s after ``now_ns`` (the caller's clock reading; default: now)."""
         err = sock.connect_ex(addr)
+        start = monotonic_ns() if now_ns is None else now_ns
         if err != errno.EINPROGRESS:
-            done(None if err == 0 else OSError(err, os.strerror(err)))
+            done(None if err == 0 else OSError(err, os.strerror(err)), start)
             return None
         c = Connecting(self, sock, done)
         self._ep.register(c.fd, _WATCH)
-        start = monotonic_ns() if now_ns is None else now_ns
         c.timeout = self.timer.call_at(start + int(timeout * 1e9), self._expired, c)
         self._waiting[c.fd] = c
         return c
@@ -197,13 +198,15 @@ class Connector:
             self._ep.unregister(c.fd)
         return True
 
-    def _expired(self, _deadline: int, _now: int, c: Connecting) -> None:
+    def _expired(self, _deadline: int, now: int, c: Connecting) -> None:
         if self._forget(c):
-            self._call(c, ProbeTimeout("connection timeout"))
+            self._call(c, ProbeTimeout("connection timeout"), now)
 
     def _ready(self) -> None:
         waiting = self._waiting
-        for fd, ev in self._ep.poll(0):
+        events = self._ep.poll(0)
+        now = monotonic_ns()  # one clock read for the batch (a syscall under UML)
+        for fd, ev in events:
             c = waiting.pop(fd, None)
             if c is None:
                 continue
@@ -211,13 +214,13 @@ class Connector:
                 c.timeout.cancel()
             if ev & _FAILED:
                 err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
-                self._call(c, OSError(err, os.strerror(err)))
+                self._call(c, OSError(err, os.strerror(err)), now)
             else:
-                self._call(c, None)
+                self._call(c, None, now)
 
-    def _call(self, c: Connecting, exc: BaseException | None) -> None:
+    def _call(self, c: Connecting, exc: BaseException | None, now: int) -> None:
         try:
-            c.done(exc)
+            c.done(exc, now)
         except Exception as e:  # one broken callback must not lose the others' events
             self.loop.call_exception_handler(
                 {"message": "Exception in a Connector callback", "exception": e}

@@ -9,43 +9,43 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 
 from fastha.check.health import Outcome
 from fastha.check.spec import TcpSpec
-from fastha.probes import ProbeContext
+from fastha.probes import ProbeContext, ProbeDone
 from fastha.probes._net import Connecting, describe_error, open_socket
+from fastha.wire.timer import monotonic_ns
 
 _OK = Outcome(True)
 
 
 def start(
-    spec: TcpSpec, ctx: ProbeContext, done: Callable[[Outcome], None], now_ns: int | None = None
+    spec: TcpSpec, ctx: ProbeContext, done: ProbeDone, now_ns: int | None = None
 ) -> Connecting | None:
-    """Connect, close, then ``done(outcome)``, exactly once (before this returns when
-    the answer is immediate: then None; else the connect in flight, to cancel)."""
+    """Connect, close, then ``done(outcome, now_ns)``, exactly once (before this returns
+    when the answer is immediate: then None; else the connect in flight, to cancel)."""
     ep = spec.endpoint
     try:
         sock, addr = open_socket(ep, socket.SOCK_STREAM)
     except OSError as exc:
-        done(Outcome(False, f"socket: {describe_error(exc)}"))
+        done(Outcome(False, f"socket: {describe_error(exc)}"), now_ns or monotonic_ns())
         return None
 
-    def connected(exc: BaseException | None) -> None:
+    def connected(exc: BaseException | None, now: int) -> None:
         sock.close()
-        done(_OK if exc is None else Outcome(False, describe_error(exc)))
+        done(_OK if exc is None else Outcome(False, describe_error(exc)), now)
 
     try:
         return ctx.connects().connect(sock, addr, ep.connect_timeout, connected, now_ns)
     except OSError as exc:  # the epoll set refused it (ENOMEM, ENOSPC)
         sock.close()
-        done(Outcome(False, describe_error(exc)))
+        done(Outcome(False, describe_error(exc)), now_ns or monotonic_ns())
         return None
 
 
 async def probe(spec: TcpSpec, ctx: ProbeContext) -> Outcome:
     fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    pending = start(spec, ctx, fut.set_result)
+    pending = start(spec, ctx, lambda outcome, _now: fut.set_result(outcome))
     try:
         return await fut
     finally:

@@ -47,6 +47,10 @@ LATENESS_KEEP = 1 << 20  # samples kept (a ring) for percentiles
 # due within one millisecond start on one timer wakeup instead of one each. Lateness
 # is still measured against each check's own deadline.
 TICK_NS = 1_000_000
+# Probes started on one timer wakeup at most; the others due then start a tick later
+# (their lateness counted), so a backlog (start-up, an overloaded core) cannot keep the
+# loop from reading the results of the probes already in flight.
+BURST = 256
 
 
 class _Starting:
@@ -102,6 +106,8 @@ class Scheduler:
         self.lateness_ns = array("q")
         self.durations = ProbeDurations()
         self._closed = False
+        self._wakeup = -1  # the timer wakeup the probes counted in _burst started on
+        self._burst = 0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -224,6 +230,14 @@ class Scheduler:
         if slot.suspended:
             self._arm(slot, now_ns + int(check.delay_loop * NS))
             return
+        assert self._timer is not None and slot.handle is not None
+        wakeup = self._timer.wakeups
+        if wakeup != self._wakeup:
+            self._wakeup, self._burst = wakeup, 0
+        elif self._burst >= BURST:
+            slot.handle.reschedule(now_ns + TICK_NS)  # its deadline (lateness) stays
+            return
+        self._burst += 1
         if len(self.lateness_ns) >= LATENESS_KEEP:
             del self.lateness_ns[: LATENESS_KEEP // 2]
         self.lateness_ns.append(now_ns - slot.deadline)
@@ -254,16 +268,15 @@ class Scheduler:
         except Exception as exc:  # a probe bug: count it as a failure, keep going
             log.exception("%s: probe raised", check.describe())
             outcome = Outcome(False, f"probe error: {exc!r}")
-        self._complete(slot, t0, outcome)
+        self._complete(slot, t0, outcome, monotonic_ns())
 
-    def _ended(self, slot: _Slot, t0: int, outcome: Outcome) -> None:
+    def _ended(self, slot: _Slot, t0: int, outcome: Outcome, now: int) -> None:
         """A callback probe's result."""
         slot.running = None
-        self._complete(slot, t0, outcome)
+        self._complete(slot, t0, outcome, now)
 
-    def _complete(self, slot: _Slot, t0: int, outcome: Outcome) -> None:
+    def _complete(self, slot: _Slot, t0: int, outcome: Outcome, now: int) -> None:
         check = slot.check
-        now = monotonic_ns()
         self.completed += 1
         if not outcome.ok:
             self.failed += 1
