@@ -47,9 +47,10 @@ LATENESS_KEEP = 1 << 20  # samples kept (a ring) for percentiles
 # due within one millisecond start on one timer wakeup instead of one each. Lateness
 # is still measured against each check's own deadline.
 TICK_NS = 1_000_000
-# Probes started on one timer wakeup at most; the others due then start a tick later
-# (their lateness counted), so a backlog (start-up, an overloaded core) cannot keep the
-# loop from reading the results of the probes already in flight.
+# Probes started on one timer wakeup at most; the others due then wait for the next
+# wakeup, right after the loop has read the results of the probes in flight, so a
+# backlog (start-up, an overloaded core) cannot starve them. They keep their order (and
+# their own deadline for the lateness figure): nothing armed later can overtake them.
 BURST = 256
 
 
@@ -235,7 +236,9 @@ class Scheduler:
         if wakeup != self._wakeup:
             self._wakeup, self._burst = wakeup, 0
         elif self._burst >= BURST:
-            slot.handle.reschedule(now_ns + TICK_NS)  # its deadline (lateness) stays
+            # Due again at once, after this pass (which ends at its start time) and the
+            # loop's I/O; ahead of every check that falls due later.
+            slot.handle.reschedule(now_ns + 1)
             return
         self._burst += 1
         if len(self.lateness_ns) >= LATENESS_KEEP:
