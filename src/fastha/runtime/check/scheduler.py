@@ -31,6 +31,7 @@ import functools
 import logging
 import random
 from array import array
+from collections import deque
 from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
@@ -47,10 +48,10 @@ LATENESS_KEEP = 1 << 20  # samples kept (a ring) for percentiles
 # due within one millisecond start on one timer wakeup instead of one each. Lateness
 # is still measured against each check's own deadline.
 TICK_NS = 1_000_000
-# Probes started on one timer wakeup at most; the others due then wait for the next
-# wakeup, right after the loop has read the results of the probes in flight, so a
-# backlog (start-up, an overloaded core) cannot starve them. They keep their order (and
-# their own deadline for the lateness figure): nothing armed later can overtake them.
+# Probes started on one timer wakeup (or one loop iteration) at most; the others due
+# then wait in a FIFO for the next iterations, after the loop has read the results of
+# the probes in flight, so a backlog (start-up, an overloaded core) cannot starve them.
+# Nothing due later overtakes them; lateness is counted from their own deadline.
 BURST = 256
 
 
@@ -109,6 +110,7 @@ class Scheduler:
         self._closed = False
         self._wakeup = -1  # the timer wakeup the probes counted in _burst started on
         self._burst = 0
+        self._backlog: deque[_Slot] = deque()  # due, waiting for their turn (BURST)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -167,6 +169,7 @@ class Scheduler:
         """Cancel every probe; close the script runner too unless ``keep_scripts`` (the
         checker's omega notifiers still run on it at shutdown)."""
         self._closed = True
+        self._backlog.clear()
         tasks = []
         for slot in self._slots.values():
             if slot.handle is not None:
@@ -227,20 +230,39 @@ class Scheduler:
     def _due(self, _tick_ns: int, now_ns: int, slot: _Slot) -> None:
         if slot.cid < 0:  # dropped by a reload
             return
+        assert self._timer is not None
+        wakeup = self._timer.wakeups
+        if wakeup != self._wakeup:
+            self._wakeup, self._burst = wakeup, 0
+        if self._backlog or self._burst >= BURST:
+            # Behind: wait in line (FIFO: nothing due later overtakes it) for a later
+            # loop iteration, after the results of the probes in flight were read.
+            self._backlog.append(slot)
+            if len(self._backlog) == 1:
+                self._loop_call_soon(self._drain)
+            return
+        self._burst += 1
+        self._start(slot, now_ns)
+
+    def _drain(self) -> None:
+        """Start up to BURST probes of the backlog; the rest wait for the next iteration."""
+        now_ns = monotonic_ns()  # one clock read per batch: lateness to within a batch
+        backlog = self._backlog
+        for _ in range(min(BURST, len(backlog))):
+            slot = backlog.popleft()
+            if slot.cid >= 0 and not self._closed:
+                self._start(slot, now_ns)
+        if backlog and not self._closed:
+            self._loop_call_soon(self._drain)
+
+    def _loop_call_soon(self, fn: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_soon(fn)
+
+    def _start(self, slot: _Slot, now_ns: int) -> None:
         check = slot.check
         if slot.suspended:
             self._arm(slot, now_ns + int(check.delay_loop * NS))
             return
-        assert self._timer is not None and slot.handle is not None
-        wakeup = self._timer.wakeups
-        if wakeup != self._wakeup:
-            self._wakeup, self._burst = wakeup, 0
-        elif self._burst >= BURST:
-            # Due again at once, after this pass (which ends at its start time) and the
-            # loop's I/O; ahead of every check that falls due later.
-            slot.handle.reschedule(now_ns + 1)
-            return
-        self._burst += 1
         if len(self.lateness_ns) >= LATENESS_KEEP:
             del self.lateness_ns[: LATENESS_KEEP // 2]
         self.lateness_ns.append(now_ns - slot.deadline)
