@@ -45,8 +45,8 @@ log = logging.getLogger("fastha.check")
 NS = 1_000_000_000
 LATENESS_KEEP = 1 << 20  # samples kept (a ring) for percentiles
 # Probe deadlines are served on this grid: at thousands of checks a second, the checks
-# due within one millisecond start on one timer wakeup instead of one each. Lateness
-# is still measured against each check's own deadline.
+# due within one millisecond start on one timer wakeup (one timerfd read and re-arm)
+# instead of one each. Lateness is still measured against each check's own deadline.
 TICK_NS = 1_000_000
 # Probes started on one timer wakeup (or one loop iteration) at most; the others due
 # then wait in a FIFO for the next iterations, after the loop has read the results of
@@ -214,8 +214,7 @@ class Scheduler:
     # ------------------------------------------------------------ schedule
 
     def _arm(self, slot: _Slot, deadline_ns: int) -> None:
-        """Due at ``deadline_ns``; the timer fires on the next TICK_NS boundary, so
-        checks due within one tick share one wakeup (one timerfd read and re-arm)."""
+        """Due at ``deadline_ns``; the timer fires on the next TICK_NS boundary."""
         if self._closed:
             return
         assert self._timer is not None
@@ -235,11 +234,10 @@ class Scheduler:
         if wakeup != self._wakeup:
             self._wakeup, self._burst = wakeup, 0
         if self._backlog or self._burst >= BURST:
-            # Behind: wait in line (FIFO: nothing due later overtakes it) for a later
-            # loop iteration, after the results of the probes in flight were read.
+            # Behind: wait in line (FIFO) for a later loop iteration (see BURST).
             self._backlog.append(slot)
             if len(self._backlog) == 1:
-                self._loop_call_soon(self._drain)
+                asyncio.get_running_loop().call_soon(self._drain)
             return
         self._burst += 1
         self._start(slot, now_ns)
@@ -253,10 +251,7 @@ class Scheduler:
             if slot.cid >= 0 and not self._closed:
                 self._start(slot, now_ns)
         if backlog and not self._closed:
-            self._loop_call_soon(self._drain)
-
-    def _loop_call_soon(self, fn: Callable[[], None]) -> None:
-        asyncio.get_running_loop().call_soon(fn)
+            asyncio.get_running_loop().call_soon(self._drain)
 
     def _start(self, slot: _Slot, now_ns: int) -> None:
         check = slot.check
@@ -267,12 +262,10 @@ class Scheduler:
             del self.lateness_ns[: LATENESS_KEEP // 2]
         self.lateness_ns.append(now_ns - slot.deadline)
         self.started += 1
-        start = starter(check.probe.kind)
-        if start is not None:
+        if (start := starter(check.probe.kind)) is not None:
             slot.running = _STARTING
-            running = start(
-                check.probe, self.ctx, functools.partial(self._ended, slot, now_ns), now_ns
-            )
+            done = functools.partial(self._ended, slot, now_ns)
+            running = start(check.probe, self.ctx, done, now_ns)
             if slot.running is _STARTING:  # not ended at once
                 slot.running = running
             return
