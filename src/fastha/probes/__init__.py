@@ -14,19 +14,33 @@ import importlib
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastha.check.health import Outcome
 from fastha.check.spec import ProbeSpec, TlsSpec
 from fastha.drivers.scripts import ScriptRunner
 
+if TYPE_CHECKING:
+    from fastha.probes._net import Connecting, Connector
+
 
 @dataclass(slots=True)
 class ProbeContext:
-    """What probes share: the script runner (MISC_CHECK) and TLS contexts (SSL_GET)."""
+    """What probes share: the script runner (MISC_CHECK), TLS contexts (SSL_GET) and
+    the connect watcher (TCP_CHECK; the scheduler sets it up on its precise timer)."""
 
     scripts: ScriptRunner | None = None
+    connector: Connector | None = None
     _tls: dict[TlsSpec, ssl.SSLContext] = field(default_factory=dict)
+
+    def connects(self) -> Connector:
+        """The connect watcher (made on the running loop at first use)."""
+        c = self.connector
+        if c is None or c.loop.is_closed():  # (no get_running_loop: a getpid per call)
+            from fastha.probes._net import Connector
+
+            c = self.connector = Connector()
+        return c
 
     def tls_context(self, tls: TlsSpec) -> ssl.SSLContext:
         """keepalived's SSL block: no peer verification unless `ca` is given (then the
@@ -52,6 +66,11 @@ class ProbeContext:
 
 
 ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
+# The callback form of a probe (`tcp.start`): start(spec, ctx, done, now_ns) calls
+# done(outcome, now_ns) exactly once (now_ns: when it ended); it returns what to cancel
+# while the probe runs, or None when it already called done.
+ProbeDone = Callable[[Outcome, int], None]
+StartFn = Callable[[Any, ProbeContext, ProbeDone, int], "Connecting | None"]
 
 
 # kind -> module, imported at the first probe of that kind: a checker with TCP_CHECKs
@@ -79,3 +98,12 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
     if spec.kind not in _PROBES:
         _load(spec.kind)
     return await _PROBES[spec.kind](spec, ctx)
+
+
+def starter(kind: str) -> StartFn | None:
+    """The callback form of the probe for ``kind``, where there is one."""
+    if kind == "TCP_CHECK":
+        from fastha.probes import tcp
+
+        return tcp.start
+    return None

@@ -1,7 +1,9 @@
 """Runs every distinct check of a Plan on its own schedule, on one loop, without blocking.
 
-Deadlines live in the precise timer's compiled heap (one timerfd for all checks); when a
-check is due its probe starts as a task and, when it ends, the outcome goes through
+Deadlines live in the precise timer's compiled heap (one timerfd for all checks, served
+on a 1 ms grid); when a check is due its probe starts -- TCP_CHECK as callbacks on the
+probes' `Connector` (no Task per check), the others as a task -- and, when it ends, the
+outcome goes through
 `Health.feed` and the next deadline is set from the end of the probe, as keepalived
 does: `delay_before_retry` while retrying, else `delay_loop`. The first probe of each
 check waits a random share of its `warmup` (keepalived spreads checks the same way).
@@ -13,7 +15,7 @@ check waits a random share of its `warmup` (keepalived spreads checks the same w
     sched.rebind(new_health)                          # reload: same Check, same schedule
     await sched.close()
 
-Internally a check is known by its `Check` value, not its index: on reload a check that
+Internally a check is known by its `Check` value (its `_Slot`), not its index: on reload a check that
 is in both plans keeps its deadline and its running probe (whose result goes to the new
 Health under the new index), a check only in the old plan is cancelled, and a new one
 starts as at start-up.
@@ -29,17 +31,55 @@ import functools
 import logging
 import random
 from array import array
+from collections import deque
 from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
 from fastha.check.spec import BfdSpec, Check, FileSpec, MiscSpec
-from fastha.probes import ProbeContext, run_probe
+from fastha.probes import ProbeContext, run_probe, starter
+from fastha.probes._net import Connecting, Connector
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
 log = logging.getLogger("fastha.check")
 
 NS = 1_000_000_000
 LATENESS_KEEP = 1 << 20  # samples kept (a ring) for percentiles
+# Probe deadlines are served on this grid: at thousands of checks a second, the checks
+# due within one millisecond start on one timer wakeup (one timerfd read and re-arm)
+# instead of one each. Lateness is still measured against each check's own deadline.
+TICK_NS = 1_000_000
+# Probes started on one timer wakeup (or one loop iteration) at most; the others due
+# then wait in a FIFO for the next iterations, after the loop has read the results of
+# the probes in flight, so a backlog (start-up, an overloaded core) cannot starve them.
+# Nothing due later overtakes them; lateness is counted from their own deadline.
+BURST = 256
+
+
+class _Starting:
+    """Marks a callback probe being started (its result may come before start returns)."""
+
+    def cancel(self) -> None:
+        pass
+
+
+_STARTING = _Starting()
+Running = asyncio.Task[None] | Connecting | _Starting
+
+
+class _Slot:
+    """One check's place in the schedule: the timer's callback argument, so the hot
+    path never hashes a `Check` (a frozen dataclass hashes all its fields, each time)."""
+
+    __slots__ = ("check", "cid", "deadline", "handle", "has_run", "running", "suspended")
+
+    def __init__(self, check: Check, cid: int) -> None:
+        self.check = check
+        self.cid = cid  # index in the running Health; -1 once a reload dropped it
+        self.handle: TimerHandle | None = None
+        self.deadline = 0  # when the next probe is due (the timer fires on the tick after)
+        self.running: Running | None = None
+        self.suspended = False
+        self.has_run = False
 
 
 class Scheduler:
@@ -58,19 +98,19 @@ class Scheduler:
         self.on_actions = on_actions
         self._timer = timer
         self._own_timer = timer is None
+        self._own_connector = False
         self.rng = rng if rng is not None else random.Random()
         self.bootstrap_delay = bootstrap_delay
-        self._index: dict[Check, int] = {c: i for i, c in enumerate(health.checks)}
-        self._handles: dict[Check, TimerHandle] = {}
-        self._running: dict[Check, asyncio.Task[None]] = {}
-        self._suspended: set[Check] = set()
+        self._slots: dict[Check, _Slot] = {c: _Slot(c, i) for i, c in enumerate(health.checks)}
         self.started = 0
         self.completed = 0
         self.failed = 0
         self.lateness_ns = array("q")
         self.durations = ProbeDurations()
-        self._has_run: set[Check] = set()
         self._closed = False
+        self._wakeup = -1  # the timer wakeup the probes counted in _burst started on
+        self._burst = 0
+        self._backlog: deque[_Slot] = deque()  # due, waiting for their turn (BURST)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -82,53 +122,69 @@ class Scheduler:
         if self._timer is None:
             self._timer = PreciseTimer(loop)
         self._timer.start()
+        if self.ctx.connector is None:
+            self.ctx.connector = Connector(self._timer)
+            self._own_connector = True
         self._emit(self.health.start())
         if probe:
             self.probe_all()
 
     def probe_all(self) -> None:
-        self._arm_new(self.health.checks)
+        self._arm_new(list(self._slots.values()))
 
-    def _arm_new(self, checks: tuple[Check, ...] | list[Check]) -> None:
+    def _arm_new(self, slots: list[_Slot]) -> None:
         """First probe of each check: after a random share of its warmup."""
         now = monotonic_ns()
-        for check in checks:
-            warm = self.rng.uniform(0.0, check.warmup) if check.warmup > 0 else 0.0
-            self._arm(check, now + int((self.bootstrap_delay + warm) * NS))
+        for slot in slots:
+            warmup = slot.check.warmup
+            warm = self.rng.uniform(0.0, warmup) if warmup > 0 else 0.0
+            self._arm(slot, now + int((self.bootstrap_delay + warm) * NS))
 
     def rebind(self, health: Health) -> tuple[int, int, int]:
         """Reload: run ``health``'s checks from now on. Checks in both plans keep their
         deadline, running probe and suspension; the others stop; new ones are armed as at
         start. Returns (kept, started, stopped)."""
-        old = self._index
+        old = self._slots
         self.health = health
-        self._index = {c: i for i, c in enumerate(health.checks)}
-        gone = [c for c in old if c not in self._index]
-        for c in gone:
-            h = self._handles.pop(c, None)
-            if h is not None:
-                h.cancel()
-            t = self._running.pop(c, None)
-            if t is not None:
-                t.cancel()
-            self._suspended.discard(c)
-            self._has_run.discard(c)
-        new = [c for c in health.checks if c not in old]
+        self._slots = {}
+        new: list[_Slot] = []
+        for i, c in enumerate(health.checks):
+            slot = old.pop(c, None)
+            if slot is None:
+                slot = _Slot(c, i)
+                new.append(slot)
+            slot.cid = i
+            self._slots[c] = slot
+        for slot in old.values():  # only in the old plan
+            slot.cid = -1
+            if slot.handle is not None:
+                slot.handle.cancel()
+            if slot.running is not None:
+                slot.running.cancel()
+                slot.running = None
         self._arm_new(new)
-        return len(self._index) - len(new), len(new), len(gone)
+        return len(self._slots) - len(new), len(new), len(old)
 
     async def close(self, *, keep_scripts: bool = False) -> None:
         """Cancel every probe; close the script runner too unless ``keep_scripts`` (the
         checker's omega notifiers still run on it at shutdown)."""
         self._closed = True
-        for h in self._handles.values():
-            h.cancel()
-        tasks = list(self._running.values())
-        for t in tasks:
-            t.cancel()
+        self._backlog.clear()
+        tasks = []
+        for slot in self._slots.values():
+            if slot.handle is not None:
+                slot.handle.cancel()
+            r, slot.running = slot.running, None
+            if r is not None:
+                r.cancel()
+                if isinstance(r, asyncio.Task):
+                    tasks.append(r)
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        if self._own_connector and self.ctx.connector is not None:
+            self.ctx.connector.close()
+            self.ctx.connector = None
         if self._own_timer and self._timer is not None:
             self._timer.close()
         if self.ctx.scripts is not None and not keep_scripts:
@@ -140,53 +196,89 @@ class Scheduler:
 
     def suspend(self, cid: int) -> None:
         """ha_suspend: skip probes (the check keeps its state) until resumed."""
-        self._suspended.add(self.health.checks[cid])
+        self._slots[self.health.checks[cid]].suspended = True
 
     def resume(self, cid: int) -> None:
         """Probe again now (keepalived re-activates the checker for its next run)."""
-        check = self.health.checks[cid]
-        if check not in self._suspended:
+        slot = self._slots[self.health.checks[cid]]
+        if not slot.suspended:
             return
-        self._suspended.discard(check)
-        if check not in self._running and self._timer is not None:
-            self._arm(check, monotonic_ns())
+        slot.suspended = False
+        if slot.running is None and self._timer is not None:
+            self._arm(slot, monotonic_ns())
 
     @property
     def suspended(self) -> set[int]:
-        return {self._index[c] for c in self._suspended if c in self._index}
+        return {s.cid for s in self._slots.values() if s.suspended}
 
     # ------------------------------------------------------------ schedule
 
-    def _arm(self, check: Check, deadline_ns: int) -> None:
-        if self._closed or isinstance(check.probe, BfdSpec):  # BFD_CHECK: pushed (push)
+    def _arm(self, slot: _Slot, deadline_ns: int) -> None:
+        """Due at ``deadline_ns``; the timer fires on the next TICK_NS boundary."""
+        if self._closed or isinstance(slot.check.probe, BfdSpec):  # BFD_CHECK: see push
             return
         assert self._timer is not None
-        h = self._handles.get(check)
+        slot.deadline = deadline_ns
+        tick = -(-deadline_ns // TICK_NS) * TICK_NS
+        h = slot.handle
         if h is None:
-            self._handles[check] = self._timer.call_at(deadline_ns, self._due, check)
+            slot.handle = self._timer.call_at(tick, self._due, slot)
         else:
-            h.reschedule(deadline_ns)
+            h.reschedule(tick)
 
-    def _due(self, deadline_ns: int, now_ns: int, check: Check) -> None:
-        if check not in self._index:  # dropped by a reload
+    def _due(self, _tick_ns: int, now_ns: int, slot: _Slot) -> None:
+        if slot.cid < 0:  # dropped by a reload
             return
-        if check in self._suspended:
-            self._arm(check, now_ns + int(check.delay_loop * NS))
+        assert self._timer is not None
+        wakeup = self._timer.wakeups
+        if wakeup != self._wakeup:
+            self._wakeup, self._burst = wakeup, 0
+        if self._backlog or self._burst >= BURST:
+            # Behind: wait in line (FIFO) for a later loop iteration (see BURST).
+            self._backlog.append(slot)
+            if len(self._backlog) == 1:
+                asyncio.get_running_loop().call_soon(self._drain)
+            return
+        self._burst += 1
+        self._start(slot, now_ns)
+
+    def _drain(self) -> None:
+        """Start up to BURST probes of the backlog; the rest wait for the next iteration."""
+        now_ns = monotonic_ns()  # one clock read per batch: lateness to within a batch
+        backlog = self._backlog
+        for _ in range(min(BURST, len(backlog))):
+            slot = backlog.popleft()
+            if slot.cid >= 0 and not self._closed:
+                self._start(slot, now_ns)
+        if backlog and not self._closed:
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _start(self, slot: _Slot, now_ns: int) -> None:
+        check = slot.check
+        if slot.suspended:
+            self._arm(slot, now_ns + int(check.delay_loop * NS))
             return
         if len(self.lateness_ns) >= LATENESS_KEEP:
             del self.lateness_ns[: LATENESS_KEEP // 2]
-        self.lateness_ns.append(now_ns - deadline_ns)
+        self.lateness_ns.append(now_ns - slot.deadline)
         self.started += 1
-        task = asyncio.get_running_loop().create_task(self._run(check))
-        self._running[check] = task
-        task.add_done_callback(functools.partial(self._done, check))
+        if (start := starter(check.probe.kind)) is not None:
+            slot.running = _STARTING
+            done = functools.partial(self._ended, slot, now_ns)
+            running = start(check.probe, self.ctx, done, now_ns)
+            if slot.running is _STARTING:  # not ended at once
+                slot.running = running
+            return
+        task = asyncio.get_running_loop().create_task(self._run(slot, now_ns))
+        slot.running = task
+        task.add_done_callback(functools.partial(self._task_done, slot))
 
-    def _done(self, check: Check, task: asyncio.Task[None]) -> None:
-        if self._running.get(check) is task:
-            del self._running[check]
+    def _task_done(self, slot: _Slot, task: asyncio.Task[None]) -> None:
+        if slot.running is task:
+            slot.running = None
 
-    async def _run(self, check: Check) -> None:
-        t0 = monotonic_ns()
+    async def _run(self, slot: _Slot, t0: int) -> None:
+        check = slot.check
         try:
             outcome = await run_probe(check.probe, self.ctx)
         except asyncio.CancelledError:
@@ -194,16 +286,25 @@ class Scheduler:
         except Exception as exc:  # a probe bug: count it as a failure, keep going
             log.exception("%s: probe raised", check.describe())
             outcome = Outcome(False, f"probe error: {exc!r}")
+        self._complete(slot, t0, outcome, monotonic_ns())
+
+    def _ended(self, slot: _Slot, t0: int, outcome: Outcome, now: int) -> None:
+        """A callback probe's result."""
+        slot.running = None
+        self._complete(slot, t0, outcome, now)
+
+    def _complete(self, slot: _Slot, t0: int, outcome: Outcome, now: int) -> None:
+        check = slot.check
         self.completed += 1
         if not outcome.ok:
             self.failed += 1
-        self.durations.observe(check.probe.kind, outcome.ok, monotonic_ns() - t0)
-        cid = self._index.get(check)
-        if cid is None:  # a reload dropped the check while it ran
+        self.durations.observe(check.probe.kind, outcome.ok, now - t0)
+        cid = slot.cid
+        if cid < 0:  # a reload dropped the check while it ran
             return
         step, actions = self.health.feed(cid, outcome)
-        first = check not in self._has_run
-        self._has_run.add(check)
+        first = not slot.has_run
+        slot.has_run = True
         # keepalived logs a checker's result when it changes and at its first run
         # (`!checker->has_run`), even when the result confirms the initial state.
         if step.edge or (first and not step.retrying):
@@ -213,12 +314,12 @@ class Scheduler:
             log.info("%s failed (%s), retry %d", check.describe(), outcome.reason, step.retry_it)
         self._emit(actions)
         delay = check.delay_before_retry if step.retrying else check.delay_loop
-        self._arm(check, monotonic_ns() + int(delay * NS))
+        self._arm(slot, now + int(delay * NS))
 
     def push(self, cid: int, outcome: Outcome) -> None:
         """A result nobody probed for (BFD_CHECK's BFD event): fed and acted on."""
         _, actions = self.health.feed(cid, outcome)
-        self._has_run.add(self.health.checks[cid])
+        self._slots[self.health.checks[cid]].has_run = True
         self._emit(actions)
 
     def _emit(self, actions: list[Action]) -> None:

@@ -1,0 +1,311 @@
+"""The connect watcher TCP_CHECK runs on (`probes._net.Connector`) and the scheduler's
+callback path, against real loopback listeners: every connect ends exactly once with
+its own result (connected, refused, timed out), a cancelled one never, a closed watcher
+leaves no socket open; the scheduler starts at most BURST probes per loop iteration; and,
+counted by strace, a TCP check costs socket + connect + one epoll_ctl + close, with no
+failing syscall (uvloop's add_writer/remove_writer cost 3.3 epoll_ctl, 1.2 of them
+failing, plus an ioctl and a getpid)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastha.check.health import Health
+from fastha.check.spec import build_plan
+from fastha.probes._net import Connector, ProbeTimeout
+from fastha.runtime.check import scheduler as scheduler_mod
+from fastha.runtime.check.scheduler import Scheduler
+from fastha.wire.timer import PreciseTimer
+
+from .conftest import run
+from .servers import FullBacklog, free_port
+from .test_scheduler import conf
+
+pytestmark = pytest.mark.unit
+
+
+def _listener(backlog: int = 128) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    return s
+
+
+def _sock() -> socket.socket:
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+
+
+def test_each_connect_ends_once_with_its_own_result() -> None:
+    """Open, refused and silent (full backlog) servers mixed, many at once, so fd numbers
+    are reused while others are in flight: each result belongs to its own connect."""
+    lst = _listener()
+    fb = FullBacklog()
+    refused = free_port()
+    targets = {"up": lst.getsockname()[1], "refused": refused, "silent": fb.port}
+
+    async def main() -> dict[str, list[str]]:
+        c = Connector()
+        got: dict[str, list[str]] = {k: [] for k in targets}
+        socks = []
+
+        def done(kind: str, s: socket.socket):
+            def cb(exc: BaseException | None, now: int) -> None:
+                assert now > 0
+                s.close()
+                got[kind].append("ok" if exc is None else type(exc).__name__)
+
+            return cb
+
+        for _ in range(3):  # three rounds: fds closed in one round come back in the next
+            for kind, port in targets.items():
+                for _ in range(20 if kind != "silent" else 2):
+                    s = _sock()
+                    socks.append(s)
+                    c.connect(s, ("127.0.0.1", port), 0.3, done(kind, s))
+            for _ in range(200):
+                if c.pending == 0:
+                    break
+                await asyncio.sleep(0.01)
+        c.close()
+        assert all(s.fileno() == -1 for s in socks)  # every socket was closed
+        return got
+
+    try:
+        got = run(main())
+    finally:
+        lst.close()
+        fb.close()
+    assert got["up"] == ["ok"] * 60
+    assert got["refused"] == ["ConnectionRefusedError"] * 60
+    assert got["silent"] == [ProbeTimeout.__name__] * 6
+
+
+def test_cancel_and_close_never_call_back() -> None:
+    fb = FullBacklog()
+
+    async def main() -> tuple[list[object], list[socket.socket]]:
+        timer = PreciseTimer(asyncio.get_running_loop())
+        timer.start()
+        c = Connector(timer)
+        calls: list[object] = []
+        a, b = _sock(), _sock()
+        pa = c.connect(a, ("127.0.0.1", fb.port), 0.1, lambda e, n: calls.append(e))
+        pb = c.connect(b, ("127.0.0.1", fb.port), 0.1, lambda e, n: calls.append(e))
+        assert pa is not None and pb is not None and c.pending == 2
+        pa.cancel()
+        assert c.pending == 1 and a.fileno() == -1
+        c.close()  # b still in flight: forgotten and closed
+        await asyncio.sleep(0.3)  # past both timeouts
+        assert timer.pending == 0  # no deadline left behind
+        timer.close()
+        return calls, [a, b]
+
+    try:
+        calls, socks = run(main())
+    finally:
+        fb.close()
+    assert calls == []
+    assert all(s.fileno() == -1 for s in socks)
+
+
+def test_a_failing_callback_does_not_lose_the_others() -> None:
+    lst = _listener()
+
+    async def main() -> tuple[int, list[dict[str, object]]]:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        c = Connector()
+        ok = 0
+
+        def good(exc: BaseException | None, _now: int) -> None:
+            nonlocal ok
+            ok += exc is None
+
+        def bad(_exc: BaseException | None, _now: int) -> None:
+            raise RuntimeError("broken callback")
+
+        socks = [_sock() for _ in range(10)]
+        for i, s in enumerate(socks):
+            c.connect(s, lst.getsockname(), 1.0, bad if i == 0 else good)
+        for _ in range(100):
+            if c.pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        c.close()
+        for s in socks:
+            s.close()
+        return ok, errors
+
+    try:
+        ok, errors = run(main())
+    finally:
+        lst.close()
+    assert ok == 9
+    assert len(errors) == 1 and isinstance(errors[0]["exception"], RuntimeError)
+
+
+def _tcp_conf(tmp_path: Path, ports: list[int], delay: float = 0.05) -> str:
+    rs = "".join(
+        f"    real_server 127.0.0.1 {p} {{\n        TCP_CHECK {{\n"
+        f"            connect_timeout 1\n            warmup 0\n        }}\n    }}\n"
+        for p in ports
+    )
+    return (
+        f"virtual_server 192.0.2.1 80 {{\n    lvs_sched rr\n    protocol TCP\n"
+        f"    delay_loop {delay}\n{rs}}}\n"
+    )
+
+
+def test_scheduler_starts_at_most_burst_probes_per_iteration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 checks due at once (warmup 0) with BURST 10: 10 start on the timer's wakeup,
+    the others wait in line and start 10 per loop iteration; each completes once, and
+    lateness is counted against the check's own deadline."""
+    monkeypatch.setattr(scheduler_mod, "BURST", 10)
+    lsts = [_listener() for _ in range(60)]  # 60 distinct checks
+    ports = [s.getsockname()[1] for s in lsts]
+    health = Health(build_plan(conf(tmp_path, _tcp_conf(tmp_path, ports, delay=30))))
+    per_batch: dict[tuple[int, int], int] = {}
+
+    async def main() -> Scheduler:
+        sched = Scheduler(health)
+        real_starter, real_drain = scheduler_mod.starter, sched._drain
+        drains = 0
+
+        def drain() -> None:
+            nonlocal drains
+            drains += 1
+            real_drain()
+
+        def counting(kind: str):  # type: ignore[no-untyped-def]
+            assert sched._timer is not None
+            key = (sched._timer.wakeups, drains)
+            per_batch[key] = per_batch.get(key, 0) + 1
+            return real_starter(kind)
+
+        sched._drain = drain  # type: ignore[method-assign]
+        monkeypatch.setattr(scheduler_mod, "starter", counting)
+        sched.start()
+        for _ in range(300):
+            if sched.completed >= 60:
+                break
+            await asyncio.sleep(0.01)
+        await sched.close()
+        return sched
+
+    try:
+        sched = run(main())
+    finally:
+        for s in lsts:
+            s.close()
+    assert sched.completed == 60 and sched.failed == 0
+    assert max(per_batch.values()) == 10 and len(per_batch) >= 6, per_batch
+    assert sum(per_batch.values()) == 60
+    assert len(sched.lateness_ns) == 60
+    # the last ones waited in line: their lateness grew, measured from their deadline
+    assert sched.lateness_ns[-1] > sched.lateness_ns[0]
+
+
+_STRACE_CHILD = """
+import asyncio, sys
+import uvloop
+from fastha.check.health import Health
+from fastha.check.spec import build_plan
+from fastha.config.loader import load
+from fastha.runtime.check.scheduler import Scheduler
+
+N = int(sys.argv[2])
+health = Health(build_plan(load(sys.argv[1]).config))
+print("ready", flush=True)
+sys.stdin.readline()  # strace attaches meanwhile: start-up is not counted
+
+async def main():
+    s = Scheduler(health)
+    s.start()
+    while s.completed < N:
+        await asyncio.sleep(0.01)
+    await s.close()
+    print("completed", s.completed, "failed", s.failed, flush=True)
+
+with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+    r.run(main())
+"""
+
+
+def _strace_counts(text: str) -> dict[str, tuple[int, int]]:
+    """strace -c's table: syscall -> (calls, errors)."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)$", line)
+        if m and m.group(3) != "total":
+            out[m.group(3)] = (int(m.group(1)), int(m.group(2) or 0))
+    return out
+
+
+def test_tcp_check_syscalls_per_probe(tmp_path: Path) -> None:
+    """400 TCP checks (20 servers, one refused) under strace -c: per check one socket,
+    one connect, at most one epoll_ctl, one close; no failing epoll_ctl, ioctl or getpid
+    per check (uvloop makes a few of each per fd it watches: its loop's, the timer's,
+    the watcher's)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is not installed (Debian package strace)")
+    lsts = [_listener() for _ in range(19)]
+    ports = [s.getsockname()[1] for s in lsts] + [free_port()]
+    cfg = tmp_path / "keepalived.conf"
+    cfg.write_text(_tcp_conf(tmp_path, ports, delay=0.02))
+    script = tmp_path / "child.py"
+    script.write_text(_STRACE_CHILD)
+    report = tmp_path / "strace.txt"
+    n = 400
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(cfg), str(n)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    tracer = None
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "ready"
+        tracer = subprocess.Popen(
+            [strace, "-f", "-c", "-o", str(report), "-p", str(child.pid)],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert tracer.stderr is not None
+        assert "attached" in tracer.stderr.readline()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        out = child.stdout.read()
+        assert child.wait(120) == 0
+        tracer.wait(30)
+    finally:
+        for p in (child, tracer):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        for s in lsts:
+            s.close()
+    m = re.search(r"completed (\d+) failed (\d+)", out)
+    assert m, out
+    done = int(m.group(1))
+    assert done >= n and int(m.group(2)) > 0  # the refused one failed
+    calls = _strace_counts(report.read_text())
+    # the loop's own start and stop make a few of each; the checks dominate
+    sockets = calls["socket"][0]
+    assert done <= sockets <= done + 40, (sockets, done, calls)
+    connects = calls["connect"][0]
+    assert done <= connects <= done + 40
+    epoll_ctl, epoll_ctl_failed = calls.get("epoll_ctl", (0, 0))
+    assert epoll_ctl <= done + 40 and epoll_ctl_failed < done // 10, calls["epoll_ctl"]
+    assert calls.get("ioctl", (0, 0))[0] < done // 2, calls.get("ioctl")
+    assert calls.get("getpid", (0, 0))[0] < done // 2, calls.get("getpid")
+    assert calls.get("getsockopt", (0, 0))[0] < done // 2, calls.get("getsockopt")
