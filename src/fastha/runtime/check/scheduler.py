@@ -331,13 +331,6 @@ class Scheduler:
 
     # ------------------------------------------------------------ figures
 
-    def lateness_percentile(self, q: float) -> int:
-        """Lateness (ns) of probe starts at quantile q (0..1)."""
-        if not self.lateness_ns:
-            return 0
-        s = sorted(self.lateness_ns)
-        return s[min(len(s) - 1, int(q * len(s)))]
-
 
 # keepalived 2.2.7's words for a checker going up / down (check_tcp.c tcp_epilog,
 # check_http.c http_handle_response, check_udp.c, check_ping.c, check_smtp.c), with
