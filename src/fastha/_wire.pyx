@@ -913,6 +913,185 @@ def get_timer_slack_ns():
     return prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL)
 
 
+# ---- batched send: one sendmmsg per raw socket and timer pass ----
+# Adverts due in the same dispatch pass of the precise timer are queued on their socket's
+# TxQueue and leave in one sendmmsg(2) when the pass ends (PreciseTimer.add_tx), before
+# the loop runs anything else: the order "advert, then VIPs, then GARP" holds, since
+# address and GARP jobs only run from the loop. Outside a pass a send leaves at once.
+# Each message's fate is counted as sendto's would be: a message the kernel refuses is
+# skipped (a lost advert is a lost advert, RFC 5798 6.4.3) and the rest go on.
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.errno cimport EAGAIN as _TX_EAGAIN, EINTR as _TX_EINTR, ENOBUFS as _TX_ENOBUFS
+from libc.errno cimport errno as _tx_errno
+from posix.uio cimport iovec
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int _tx_socklen "socklen_t"
+    struct _tx_msghdr "msghdr":
+        void* msg_name
+        _tx_socklen msg_namelen
+        iovec* msg_iov
+        size_t msg_iovlen
+        void* msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct _tx_mmsghdr "mmsghdr":
+        _tx_msghdr msg_hdr
+        unsigned int msg_len
+    int _tx_sendmmsg "sendmmsg" (int fd, _tx_mmsghdr* msgs, unsigned int n, int flags)
+    int _TX_MSG_DONTWAIT "MSG_DONTWAIT"
+
+
+@cython.final
+cdef class TxQueue:
+    """Datagrams queued for one raw socket, sent with one sendmmsg(2) by flush().
+
+    ``dests``: each destination's packed ``struct sockaddr`` (``sockaddr_in`` /
+    ``sockaddr_in6`` bytes); ``control``: ancillary data sent with every message
+    (a packed cmsg buffer, e.g. IPV6_PKTINFO), or empty. ``on_error(errno, dest)`` is
+    called for a message refused with an error other than EAGAIN / ENOBUFS (those are
+    only counted). Counters: ``sent``, ``eagain``, ``enobufs``, ``errors``.
+    """
+
+    cdef int _fd
+    cdef tuple _dests
+    cdef bytes _control
+    cdef object _on_error
+    cdef list _held              # the queued packets (their buffers) until flush
+    cdef list _where             # each queued packet's destination index
+    cdef _tx_mmsghdr* _msgs
+    cdef iovec* _iov
+    cdef Py_ssize_t _cap
+    cdef readonly unsigned long long sent
+    cdef readonly unsigned long long eagain
+    cdef readonly unsigned long long enobufs
+    cdef readonly unsigned long long errors
+
+    def __cinit__(self):
+        self._fd = -1
+        self._held = []
+        self._where = []
+
+    def __init__(self, int fd, dests, control=b"", on_error=None, Py_ssize_t capacity=16):
+        cdef bytes d
+        self._fd = fd
+        self._dests = tuple(bytes(x) for x in dests)
+        for d in self._dests:
+            if PyBytes_GET_SIZE(d) < 2:
+                raise ValueError("a destination must be a packed struct sockaddr")
+        self._control = bytes(control)
+        self._on_error = on_error
+        self._grow(capacity if capacity > 0 else 1)
+
+    def __dealloc__(self):
+        PyMem_Free(self._msgs)
+        PyMem_Free(self._iov)
+
+    cdef int _grow(self, Py_ssize_t cap) except -1:
+        cdef void* m = PyMem_Realloc(self._msgs, cap * sizeof(_tx_mmsghdr))
+        if m == NULL:
+            raise MemoryError()
+        self._msgs = <_tx_mmsghdr*>m
+        m = PyMem_Realloc(self._iov, cap * sizeof(iovec))
+        if m == NULL:
+            raise MemoryError()
+        self._iov = <iovec*>m
+        self._cap = cap
+        return 0
+
+    @property
+    def pending(self):
+        """Messages queued and not yet flushed."""
+        return len(self._held)
+
+    @property
+    def destinations(self):
+        return len(self._dests)
+
+    def close(self):
+        """Drop what is queued; later adds are refused (the socket is gone)."""
+        self._fd = -1
+        self._held = []
+        self._where = []
+
+    cpdef int add(self, bytes packet, Py_ssize_t dest) except -1:
+        """Queue ``packet`` for ``dests[dest]``; returns how many messages are queued."""
+        if self._fd < 0:
+            self.errors += 1
+            return 0
+        if not 0 <= dest < len(self._dests):
+            raise IndexError(f"no destination {dest}")
+        self._held.append(packet)
+        self._where.append(dest)
+        return len(self._held)
+
+    cpdef int flush(self) except -1:
+        """Send everything queued (sendmmsg, MSG_DONTWAIT); returns how many the kernel
+        accepted. Never raises for a send error: it is counted (and reported)."""
+        cdef Py_ssize_t n = len(self._held), i, start = 0
+        cdef int r, err
+        cdef bytes pkt, d
+        cdef void* ctl = NULL
+        cdef size_t ctllen = 0
+        cdef int ok = 0
+        if n == 0:
+            return 0
+        if self._fd < 0:
+            self.errors += n
+            self._held = []
+            self._where = []
+            return 0
+        if n > self._cap:
+            self._grow(n)
+        if PyBytes_GET_SIZE(self._control):
+            ctl = <void*>PyBytes_AS_STRING(self._control)
+            ctllen = <size_t>PyBytes_GET_SIZE(self._control)
+        for i in range(n):
+            pkt = <bytes>self._held[i]
+            d = <bytes>self._dests[<Py_ssize_t>self._where[i]]
+            self._iov[i].iov_base = <void*>PyBytes_AS_STRING(pkt)
+            self._iov[i].iov_len = <size_t>PyBytes_GET_SIZE(pkt)
+            self._msgs[i].msg_hdr.msg_name = <void*>PyBytes_AS_STRING(d)
+            self._msgs[i].msg_hdr.msg_namelen = <_tx_socklen>PyBytes_GET_SIZE(d)
+            self._msgs[i].msg_hdr.msg_iov = &self._iov[i]
+            self._msgs[i].msg_hdr.msg_iovlen = 1
+            self._msgs[i].msg_hdr.msg_control = ctl
+            self._msgs[i].msg_hdr.msg_controllen = ctllen
+            self._msgs[i].msg_hdr.msg_flags = 0
+            self._msgs[i].msg_len = 0
+        held, where = self._held, self._where
+        self._held = []
+        self._where = []
+        while start < n:
+            r = _tx_sendmmsg(self._fd, &self._msgs[start], <unsigned int>(n - start),
+                             _TX_MSG_DONTWAIT)
+            if r > 0:
+                ok += r
+                start += r
+                continue
+            err = _tx_errno
+            if r < 0 and err == _TX_EINTR:
+                continue
+            # The message at `start` was refused: count it and go on with the next.
+            if err == _TX_EAGAIN:
+                self.eagain += 1
+            elif err == _TX_ENOBUFS:
+                self.enobufs += 1
+            else:
+                self.errors += 1
+                if self._on_error is not None:
+                    self._on_error(err, where[start])
+            start += 1
+        self.sent += <unsigned long long>ok
+        return ok
+
+    def send(self, bytes packet, Py_ssize_t dest=0):
+        """Queue and flush at once: one message now (a send outside a timer pass)."""
+        self.add(packet, dest)
+        return self.flush()
+
+
 cdef class PreciseTimer
 
 
@@ -1057,6 +1236,7 @@ cdef class PreciseTimer:
     cdef int64_t _armed         # absolute deadline the timerfd is pending for; 0 = none
     cdef bint _reading
     cdef bint _dispatching      # defer re-arming to the end of a dispatch pass
+    cdef list _txqs             # TxQueues flushed when a dispatch pass ends
     cdef uint64_t _fired
     cdef uint64_t _wakeups
     cdef uint64_t _spurious
@@ -1065,6 +1245,7 @@ cdef class PreciseTimer:
     def __cinit__(self):
         self._fd = -1
         self._heap = []
+        self._txqs = []
 
     def __init__(self, loop):
         self._loop = loop
@@ -1129,6 +1310,21 @@ cdef class PreciseTimer:
         self._push(p)
         return p
 
+    def add_tx(self, TxQueue q):
+        """Flush `q` at the end of every dispatch pass (idempotent): what callbacks
+        queue on it in one pass leaves in one sendmmsg, before the loop runs on."""
+        if q not in self._txqs:
+            self._txqs.append(q)
+
+    def remove_tx(self, TxQueue q):
+        if q in self._txqs:
+            self._txqs.remove(q)
+
+    @property
+    def dispatching(self):
+        """True inside a dispatch pass (while callbacks run)."""
+        return self._dispatching
+
     def fileno(self):
         return self._fd
 
@@ -1177,18 +1373,25 @@ cdef class PreciseTimer:
         self._dispatch()
 
     cdef int _dispatch(self) except -1:
-        # Only entries due when the pass starts run now: a callback slower than its
-        # interval must not starve the loop; anything later waits for the next wakeup.
+        # Entries due when the pass starts run now; one that fell due meanwhile runs in
+        # the same pass (no wakeup of its own) while the pass has run fewer callbacks than
+        # the heap held at its start: a callback slower than its interval must not starve
+        # the loop, so anything beyond waits for the next wakeup.
         cdef int64_t limit = _pt_now()
         cdef int64_t now
         cdef _TimerEntry e
         cdef uint64_t ran = 0
+        cdef uint64_t budget = <uint64_t>len(self._heap)
         self._dispatching = True
         try:
             while self._fd >= 0 and self._heap:
                 e = <_TimerEntry>self._heap[0]
                 if e._deadline > limit:
-                    break
+                    if ran >= budget:
+                        break
+                    limit = _pt_now()
+                    if e._deadline > limit:
+                        break
                 self._pop_top()
                 now = _pt_now()
                 self._hist[_pt_bucket(now - e._deadline)] += 1
@@ -1197,10 +1400,24 @@ cdef class PreciseTimer:
                 e._fire(now)
         finally:
             self._dispatching = False
+            if self._txqs:
+                self._flush_tx()
             if self._fd >= 0:
                 self._rearm()
         if ran == 0:
             self._spurious += 1
+        return 0
+
+    cdef int _flush_tx(self) except -1:
+        cdef TxQueue q
+        for q in list(self._txqs):
+            if q._held:
+                try:
+                    q.flush()
+                except Exception as exc:
+                    self._loop.call_exception_handler(
+                        {"message": "Exception flushing a TxQueue", "exception": exc}
+                    )
         return 0
 
     cdef int _report(self, exc, _TimerEntry e) except -1:
