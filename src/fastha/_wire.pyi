@@ -313,6 +313,9 @@ class PreciseTimer:
 
         first_deadline_ns defaults to now + interval_ns.
         """
+    after_pass: _PTAny
+    """None, or a callable run with no argument after each pass that ran a callback
+    (its adverts flushed, the timerfd re-armed)."""
     def add_tx(self, q: TxQueue) -> None:
         """Flush q at the end of every dispatch pass (idempotent)."""
     def remove_tx(self, q: TxQueue) -> None: ...

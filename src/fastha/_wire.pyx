@@ -1237,6 +1237,7 @@ cdef class PreciseTimer:
     cdef bint _reading
     cdef bint _dispatching      # defer re-arming to the end of a dispatch pass
     cdef list _txqs             # TxQueues flushed when a dispatch pass ends
+    cdef public object after_pass  # called with no argument once a pass has sent
     cdef uint64_t _fired
     cdef uint64_t _wakeups
     cdef uint64_t _spurious
@@ -1406,6 +1407,14 @@ cdef class PreciseTimer:
                 self._rearm()
         if ran == 0:
             self._spurious += 1
+        elif self.after_pass is not None and self._fd >= 0:
+            # Work that should wait until the adverts are out (the VRRP child's GC).
+            try:
+                self.after_pass()
+            except Exception as exc:
+                self._loop.call_exception_handler(
+                    {"message": "Exception in PreciseTimer.after_pass", "exception": exc}
+                )
         return 0
 
     cdef int _flush_tx(self) except -1:
