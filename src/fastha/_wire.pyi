@@ -283,6 +283,8 @@ class TxQueue:
     def pending(self) -> int: ...
     @property
     def destinations(self) -> int: ...
+    @property
+    def in_pass(self) -> bool: ...
     def add(self, packet: bytes, dest: int) -> int:
         """Queue packet for dests[dest]; returns how many messages are queued."""
     def flush(self) -> int:
@@ -291,6 +293,25 @@ class TxQueue:
         """Queue and flush at once."""
     def close(self) -> None:
         """Drop what is queued; later adds are refused and counted as errors."""
+
+@_pt_final
+class AdvertTx:
+    """One instance's adverts on its socket's TxQueue, the send path in C: template,
+    IPv4 header (src given: ID, TTL, TOS 0xc0, no AH), one copy per destination."""
+
+    queue: TxQueue
+    ip_id: int
+    def __init__(
+        self,
+        template: AdvertTemplate,
+        queue: TxQueue,
+        src: bytes | None,
+        dsts: _PTAny,
+        ttl: int = 255,
+        ip_id: int = 0,
+    ) -> None: ...
+    def send(self, priority: int) -> int:
+        """Queue the advert for priority; copies sent now (0 while a pass holds them)."""
 
 @_pt_final
 class PreciseTimer:

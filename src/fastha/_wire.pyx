@@ -713,6 +713,21 @@ cdef class AhKey:
 cdef bytes _ZERO12 = b"\x00" * 12
 
 
+cdef inline void _ipv4_head(uint8_t* p, Py_ssize_t n, Py_ssize_t hl, int ident, int proto,
+                            const char* src, const char* dst) noexcept nogil:
+    """keepalived's IPv4 header (vrrp_build_ip4) at p, TOS and TTL still zero: total
+    length n, ID, no DF, protocol, addresses; the checksum is left to the kernel."""
+    memset(p, 0, hl)
+    p[0] = 0x45
+    p[2] = <uint8_t>(n >> 8)
+    p[3] = <uint8_t>(n & 0xFF)
+    p[4] = <uint8_t>(ident >> 8)
+    p[5] = <uint8_t>(ident & 0xFF)
+    p[9] = <uint8_t>proto
+    memcpy(p + 12, src, 4)
+    memcpy(p + 16, dst, 4)
+
+
 def encode_ipv4(message, int ident, int ttl, src, dst, AhKey ah=None, unsigned long seq=0,
                 bint unicast=False, int tos=IPTOS_PREC_INTERNETCONTROL):
     """IPv4 header (+ AH header when `ah`) + `message`, for an IP_HDRINCL raw socket.
@@ -738,15 +753,8 @@ def encode_ipv4(message, int ident, int ttl, src, dst, AhKey ah=None, unsigned l
         raise ValueError(f"packet of {n} bytes does not fit IPv4")
     out = PyBytes_FromStringAndSize(NULL, n)
     p = <uint8_t*>PyBytes_AS_STRING(out)
-    memset(p, 0, hl)
-    p[0] = 0x45
-    p[2] = <uint8_t>(n >> 8)
-    p[3] = <uint8_t>(n & 0xFF)
-    p[4] = <uint8_t>(ident >> 8)
-    p[5] = <uint8_t>(ident & 0xFF)
-    p[9] = IPPROTO_AH if ah is not None else IPPROTO_VRRP
-    memcpy(p + 12, PyBytes_AS_STRING(s), 4)
-    memcpy(p + 16, PyBytes_AS_STRING(d), 4)
+    _ipv4_head(p, n, hl, ident, IPPROTO_AH if ah is not None else IPPROTO_VRRP,
+               PyBytes_AS_STRING(s), PyBytes_AS_STRING(d))
     memcpy(p + hl, PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
     if ah is not None:
         p[20] = IPPROTO_VRRP
@@ -963,6 +971,7 @@ cdef class TxQueue:
     cdef _tx_mmsghdr* _msgs
     cdef iovec* _iov
     cdef Py_ssize_t _cap
+    cdef bint _pass              # a timer pass is running: it flushes when it ends
     cdef readonly unsigned long long sent
     cdef readonly unsigned long long eagain
     cdef readonly unsigned long long enobufs
@@ -1008,6 +1017,14 @@ cdef class TxQueue:
     @property
     def destinations(self):
         return len(self._dests)
+
+    @property
+    def in_pass(self):
+        """True while a PreciseTimer pass that flushes this queue runs (add_tx)."""
+        return self._pass
+
+    cdef inline int _send_or_hold(self) except -1:
+        return 0 if self._pass else self.flush()
 
     def close(self):
         """Drop what is queued; later adds are refused (the socket is gone)."""
@@ -1090,6 +1107,65 @@ cdef class TxQueue:
         """Queue and flush at once: one message now (a send outside a timer pass)."""
         self.add(packet, dest)
         return self.flush()
+
+
+@cython.final
+cdef class AdvertTx:
+    """One instance's adverts on its socket, the whole send path in C: the template's
+    message for the priority, for IPv4 our own IP header in front (keepalived's: TOS
+    0xc0, ID counting adverts and skipping 0, TTL; no AH: AH adverts take
+    `encode_ipv4`), one copy per destination queued on the socket's TxQueue, which
+    leaves now or, inside a timer pass, with the pass's sendmmsg.
+
+    ``src``: the packed IPv4 source for an IP_HDRINCL socket, None for none (IPv6);
+    ``dsts``: each destination's packed address, in the queue's order.
+    """
+
+    cdef AdvertTemplate _template
+    cdef readonly TxQueue queue
+    cdef bytes _src
+    cdef tuple _dsts
+    cdef int _ttl
+    cdef public int ip_id
+
+    def __init__(self, AdvertTemplate template not None, TxQueue queue not None, src, dsts,
+                 int ttl=VRRP_TTL, int ip_id=0):
+        cdef object d
+        if not 0 <= ttl <= 255:
+            raise ValueError(f"ttl must be 0..255, not {ttl}")
+        self._template = template
+        self.queue = queue
+        self._src = None if src is None else _addr_arg(src, 4, "src")
+        self._dsts = tuple(_addr_arg(d, 4, "dst") for d in dsts) if src is not None else ()
+        if src is not None and len(self._dsts) != len(queue._dests):
+            raise ValueError("one packed destination per queue destination")
+        self._ttl = ttl
+        self.ip_id = ip_id
+
+    cpdef int send(self, int priority) except -1:
+        """The advert for `priority` to every destination; returns how many copies
+        left now (0 while they wait for the timer pass's sendmmsg)."""
+        cdef bytes msg = self._template.packet(priority)
+        cdef bytes out
+        cdef uint8_t* p
+        cdef Py_ssize_t i, m, n, ndst = len(self.queue._dests)
+        if self._src is None:
+            for i in range(ndst):
+                self.queue.add(msg, i)
+            return self.queue._send_or_hold()
+        self.ip_id = self.ip_id % 0xFFFF + 1
+        m = PyBytes_GET_SIZE(msg)
+        n = 20 + m
+        for i in range(ndst):
+            out = PyBytes_FromStringAndSize(NULL, n)
+            p = <uint8_t*>PyBytes_AS_STRING(out)
+            _ipv4_head(p, n, 20, self.ip_id, 112, PyBytes_AS_STRING(self._src),
+                       PyBytes_AS_STRING(<bytes>self._dsts[i]))
+            p[1] = 0xC0  # IPTOS_PREC_INTERNETCONTROL
+            p[8] = <uint8_t>self._ttl
+            memcpy(p + 20, PyBytes_AS_STRING(msg), m)
+            self.queue.add(out, i)
+        return self.queue._send_or_hold()
 
 
 cdef class PreciseTimer
@@ -1320,6 +1396,7 @@ cdef class PreciseTimer:
     def remove_tx(self, TxQueue q):
         if q in self._txqs:
             self._txqs.remove(q)
+            q._pass = False
 
     @property
     def dispatching(self):
@@ -1383,7 +1460,10 @@ cdef class PreciseTimer:
         cdef _TimerEntry e
         cdef uint64_t ran = 0
         cdef uint64_t budget = <uint64_t>len(self._heap)
+        cdef TxQueue q
         self._dispatching = True
+        for q in self._txqs:
+            q._pass = True
         try:
             while self._fd >= 0 and self._heap:
                 e = <_TimerEntry>self._heap[0]
@@ -1420,6 +1500,7 @@ cdef class PreciseTimer:
     cdef int _flush_tx(self) except -1:
         cdef TxQueue q
         for q in list(self._txqs):
+            q._pass = False
             if q._held:
                 try:
                     q.flush()

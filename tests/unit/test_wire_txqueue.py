@@ -14,7 +14,7 @@ import pytest
 import uvloop
 
 from fastha.drivers.vrrp_socket import control, sockaddr
-from fastha.wire import TxQueue
+from fastha.wire import AdvertTemplate, AdvertTx, TxQueue, encode_ipv4
 from fastha.wire.timer import PreciseTimer, monotonic_ns
 
 MS = 1_000_000
@@ -205,3 +205,27 @@ def test_an_entry_falling_due_during_a_pass_runs_in_it() -> None:
     finally:
         timer.close()
         loop.close()
+
+
+@pytest.mark.unit
+def test_advert_tx_frames_as_encode_ipv4_does(pair: tuple[socket.socket, socket.socket]) -> None:
+    # The C send path's IPv4 packet is byte for byte encode_ipv4's (keepalived's header).
+    tx, rx = pair
+    src, dst = socket.inet_aton("198.18.0.11"), socket.inet_aton("224.0.0.18")
+    vip = socket.inet_aton("198.18.1.1")
+    t = AdvertTemplate(3, 7, 100, 100, [vip], socket.AF_INET, src, dst)
+    q = TxQueue(tx.fileno(), [dest(rx)])
+    a = AdvertTx(t, q, src, [dst], 255, 0xFFFE)
+    assert a.send(100) == 1
+    assert a.send(200) == 1
+    assert a.ip_id == 1  # 0xFFFF, then 0 is skipped
+    got = [rx.recv(256), rx.recv(256)]
+    assert got == [
+        encode_ipv4(t.packet(100), 0xFFFF, 255, src, dst),
+        encode_ipv4(t.packet(200), 1, 255, src, dst),
+    ]
+    six = AdvertTx(t, q, None, ())  # no header of ours (IPv6): the message as is
+    six.send(50)
+    assert rx.recv(256) == t.packet(50)
+    with pytest.raises(ValueError):
+        AdvertTx(t, q, src, [])  # one packed destination per queue destination

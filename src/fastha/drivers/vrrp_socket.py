@@ -382,10 +382,17 @@ class VrrpSocket:
         return self._flush(tx)
 
     def _flush(self, tx: TxQueue) -> int:
-        timer = self._timer
-        if isinstance(timer, PreciseTimer) and timer.dispatching:
-            return 0  # the pass flushes it when it ends
-        return tx.flush()
+        return 0 if tx.in_pass else tx.flush()  # in a pass: it flushes when it ends
+
+    @property
+    def tx(self) -> TxQueue | None:
+        """The send queue while open: a ``_wire.AdvertTx`` queues on it directly."""
+        return self._tx
+
+    @property
+    def packed_dests(self) -> tuple[bytes, ...]:
+        """Each destination's packed address, in the queue's order (IPv4)."""
+        return self._packed
 
     def _send_failed(self, err: int, dest: int) -> None:
         log.warning(
