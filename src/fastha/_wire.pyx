@@ -1080,6 +1080,7 @@ cdef class TxQueue:
         held, where = self._held, self._where
         self._held = []
         self._where = []
+        failed = None
         while start < n:
             r = _tx_sendmmsg(self._fd, &self._msgs[start], <unsigned int>(n - start),
                              _TX_MSG_DONTWAIT)
@@ -1098,9 +1099,14 @@ cdef class TxQueue:
             else:
                 self.errors += 1
                 if self._on_error is not None:
-                    self._on_error(err, where[start])
+                    if failed is None:
+                        failed = []
+                    failed.append((err, where[start]))
             start += 1
         self.sent += <unsigned long long>ok
+        if failed is not None:  # reported once everything has left
+            for err, i in failed:
+                self._on_error(err, i)
         return ok
 
     def send(self, bytes packet, Py_ssize_t dest=0):
