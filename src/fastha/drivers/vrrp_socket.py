@@ -202,9 +202,11 @@ def sockaddr(family: int, dest: tuple[object, ...]) -> bytes:
     """``dest`` (a ``sendto`` address tuple) as a packed ``struct sockaddr_in`` /
     ``sockaddr_in6`` for ``sendmmsg``."""
     packed = socket.inet_pton(family, str(dest[0]))
-    port = struct.pack("!H", int(dest[1]) if len(dest) > 1 else 0)  # type: ignore[call-overload]
+    p = dest[1] if len(dest) > 1 else 0
+    port = struct.pack("!H", p if isinstance(p, int) else 0)
     if family == socket.AF_INET6:
-        scope = int(dest[3]) if len(dest) > 3 else 0  # type: ignore[call-overload]
+        scope = dest[3] if len(dest) > 3 else 0
+        scope = scope if isinstance(scope, int) else 0
         return struct.pack("=H2sI16sI", family, port, 0, packed, scope)
     return struct.pack("=H2s4s8x", family, port, packed)
 
