@@ -259,6 +259,61 @@ class Periodic(_TimerEntry):
         """Re-anchor the grid at first_deadline_ns (default now + interval); re-arms."""
 
 @_pt_final
+class TxQueue:
+    """Datagrams queued for one raw socket, sent with one sendmmsg(2) by flush().
+
+    dests: each destination's packed struct sockaddr; control: a packed cmsg buffer
+    sent with every message (or empty); on_error(errno, dest) for a refused message
+    other than EAGAIN / ENOBUFS (those are only counted).
+    """
+
+    sent: int
+    eagain: int
+    enobufs: int
+    errors: int
+    def __init__(
+        self,
+        fd: int,
+        dests: _PTAny,
+        control: bytes = b"",
+        on_error: _PTAny = None,
+        capacity: int = 16,
+    ) -> None: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def destinations(self) -> int: ...
+    @property
+    def in_pass(self) -> bool: ...
+    def add(self, packet: bytes, dest: int) -> int:
+        """Queue packet for dests[dest]; returns how many messages are queued."""
+    def flush(self) -> int:
+        """Send what is queued (sendmmsg, MSG_DONTWAIT); how many the kernel accepted."""
+    def send(self, packet: bytes, dest: int = 0) -> int:
+        """Queue and flush at once."""
+    def close(self) -> None:
+        """Drop what is queued; later adds are refused and counted as errors."""
+
+@_pt_final
+class AdvertTx:
+    """One instance's adverts on its socket's TxQueue, the send path in C: template,
+    IPv4 header (src given: ID, TTL, TOS 0xc0, no AH), one copy per destination."""
+
+    queue: TxQueue
+    ip_id: int
+    def __init__(
+        self,
+        template: AdvertTemplate,
+        queue: TxQueue,
+        src: bytes | None,
+        dsts: _PTAny,
+        ttl: int = 255,
+        ip_id: int = 0,
+    ) -> None: ...
+    def send(self, priority: int) -> int:
+        """Queue the advert for priority; copies sent now (0 while a pass holds them)."""
+
+@_pt_final
 class PreciseTimer:
     def __init__(self, loop: _PTLoop) -> None:
         """Create the timerfd (OSError on failure); start() registers it with loop."""
@@ -279,6 +334,15 @@ class PreciseTimer:
 
         first_deadline_ns defaults to now + interval_ns.
         """
+    after_pass: _PTAny
+    """None, or a callable run with no argument after each pass that ran a callback
+    (its adverts flushed, the timerfd re-armed)."""
+    def add_tx(self, q: TxQueue) -> None:
+        """Flush q at the end of every dispatch pass (idempotent)."""
+    def remove_tx(self, q: TxQueue) -> None: ...
+    @property
+    def dispatching(self) -> bool:
+        """True inside a dispatch pass (while callbacks run)."""
     def fileno(self) -> int: ...
     @property
     def closed(self) -> bool: ...

@@ -713,6 +713,21 @@ cdef class AhKey:
 cdef bytes _ZERO12 = b"\x00" * 12
 
 
+cdef inline void _ipv4_head(uint8_t* p, Py_ssize_t n, Py_ssize_t hl, int ident, int proto,
+                            const char* src, const char* dst) noexcept nogil:
+    """keepalived's IPv4 header (vrrp_build_ip4) at p, TOS and TTL still zero: total
+    length n, ID, no DF, protocol, addresses; the checksum is left to the kernel."""
+    memset(p, 0, hl)
+    p[0] = 0x45
+    p[2] = <uint8_t>(n >> 8)
+    p[3] = <uint8_t>(n & 0xFF)
+    p[4] = <uint8_t>(ident >> 8)
+    p[5] = <uint8_t>(ident & 0xFF)
+    p[9] = <uint8_t>proto
+    memcpy(p + 12, src, 4)
+    memcpy(p + 16, dst, 4)
+
+
 def encode_ipv4(message, int ident, int ttl, src, dst, AhKey ah=None, unsigned long seq=0,
                 bint unicast=False, int tos=IPTOS_PREC_INTERNETCONTROL):
     """IPv4 header (+ AH header when `ah`) + `message`, for an IP_HDRINCL raw socket.
@@ -738,15 +753,8 @@ def encode_ipv4(message, int ident, int ttl, src, dst, AhKey ah=None, unsigned l
         raise ValueError(f"packet of {n} bytes does not fit IPv4")
     out = PyBytes_FromStringAndSize(NULL, n)
     p = <uint8_t*>PyBytes_AS_STRING(out)
-    memset(p, 0, hl)
-    p[0] = 0x45
-    p[2] = <uint8_t>(n >> 8)
-    p[3] = <uint8_t>(n & 0xFF)
-    p[4] = <uint8_t>(ident >> 8)
-    p[5] = <uint8_t>(ident & 0xFF)
-    p[9] = IPPROTO_AH if ah is not None else IPPROTO_VRRP
-    memcpy(p + 12, PyBytes_AS_STRING(s), 4)
-    memcpy(p + 16, PyBytes_AS_STRING(d), 4)
+    _ipv4_head(p, n, hl, ident, IPPROTO_AH if ah is not None else IPPROTO_VRRP,
+               PyBytes_AS_STRING(s), PyBytes_AS_STRING(d))
     memcpy(p + hl, PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
     if ah is not None:
         p[20] = IPPROTO_VRRP
@@ -913,6 +921,259 @@ def get_timer_slack_ns():
     return prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL)
 
 
+# ---- batched send: one sendmmsg per raw socket and timer pass ----
+# Adverts due in the same dispatch pass of the precise timer are queued on their socket's
+# TxQueue and leave in one sendmmsg(2) when the pass ends (PreciseTimer.add_tx), before
+# the loop runs anything else: the order "advert, then VIPs, then GARP" holds, since
+# address and GARP jobs only run from the loop. Outside a pass a send leaves at once.
+# Each message's fate is counted as sendto's would be: a message the kernel refuses is
+# skipped (a lost advert is a lost advert, RFC 5798 6.4.3) and the rest go on.
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.errno cimport EAGAIN as _TX_EAGAIN, EINTR as _TX_EINTR, ENOBUFS as _TX_ENOBUFS
+from libc.errno cimport errno as _tx_errno
+from posix.uio cimport iovec
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int _tx_socklen "socklen_t"
+    struct _tx_msghdr "msghdr":
+        void* msg_name
+        _tx_socklen msg_namelen
+        iovec* msg_iov
+        size_t msg_iovlen
+        void* msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct _tx_mmsghdr "mmsghdr":
+        _tx_msghdr msg_hdr
+        unsigned int msg_len
+    int _tx_sendmmsg "sendmmsg" (int fd, _tx_mmsghdr* msgs, unsigned int n, int flags)
+    int _TX_MSG_DONTWAIT "MSG_DONTWAIT"
+
+
+@cython.final
+cdef class TxQueue:
+    """Datagrams queued for one raw socket, sent with one sendmmsg(2) by flush().
+
+    ``dests``: each destination's packed ``struct sockaddr`` (``sockaddr_in`` /
+    ``sockaddr_in6`` bytes); ``control``: ancillary data sent with every message
+    (a packed cmsg buffer, e.g. IPV6_PKTINFO), or empty. ``on_error(errno, dest)`` is
+    called for a message refused with an error other than EAGAIN / ENOBUFS (those are
+    only counted). Counters: ``sent``, ``eagain``, ``enobufs``, ``errors``.
+    """
+
+    cdef int _fd
+    cdef tuple _dests
+    cdef bytes _control
+    cdef object _on_error
+    cdef list _held              # the queued packets (their buffers) until flush
+    cdef list _where             # each queued packet's destination index
+    cdef _tx_mmsghdr* _msgs
+    cdef iovec* _iov
+    cdef Py_ssize_t _cap
+    cdef bint _pass              # a timer pass is running: it flushes when it ends
+    cdef readonly unsigned long long sent
+    cdef readonly unsigned long long eagain
+    cdef readonly unsigned long long enobufs
+    cdef readonly unsigned long long errors
+
+    def __cinit__(self):
+        self._fd = -1
+        self._held = []
+        self._where = []
+
+    def __init__(self, int fd, dests, control=b"", on_error=None, Py_ssize_t capacity=16):
+        cdef bytes d
+        self._fd = fd
+        self._dests = tuple(bytes(x) for x in dests)
+        for d in self._dests:
+            if PyBytes_GET_SIZE(d) < 2:
+                raise ValueError("a destination must be a packed struct sockaddr")
+        self._control = bytes(control)
+        self._on_error = on_error
+        self._grow(capacity if capacity > 0 else 1)
+
+    def __dealloc__(self):
+        PyMem_Free(self._msgs)
+        PyMem_Free(self._iov)
+
+    cdef int _grow(self, Py_ssize_t cap) except -1:
+        cdef void* m = PyMem_Realloc(self._msgs, cap * sizeof(_tx_mmsghdr))
+        if m == NULL:
+            raise MemoryError()
+        self._msgs = <_tx_mmsghdr*>m
+        m = PyMem_Realloc(self._iov, cap * sizeof(iovec))
+        if m == NULL:
+            raise MemoryError()
+        self._iov = <iovec*>m
+        self._cap = cap
+        return 0
+
+    @property
+    def pending(self):
+        """Messages queued and not yet flushed."""
+        return len(self._held)
+
+    @property
+    def destinations(self):
+        return len(self._dests)
+
+    @property
+    def in_pass(self):
+        """True while a PreciseTimer pass that flushes this queue runs (add_tx)."""
+        return self._pass
+
+    cdef inline int _send_or_hold(self) except -1:
+        return 0 if self._pass else self.flush()
+
+    def close(self):
+        """Drop what is queued; later adds are refused (the socket is gone)."""
+        self._fd = -1
+        self._held = []
+        self._where = []
+
+    cpdef int add(self, bytes packet, Py_ssize_t dest) except -1:
+        """Queue ``packet`` for ``dests[dest]``; returns how many messages are queued."""
+        if self._fd < 0:
+            self.errors += 1
+            return 0
+        if not 0 <= dest < len(self._dests):
+            raise IndexError(f"no destination {dest}")
+        self._held.append(packet)
+        self._where.append(dest)
+        return len(self._held)
+
+    cpdef int flush(self) except -1:
+        """Send everything queued (sendmmsg, MSG_DONTWAIT); returns how many the kernel
+        accepted. Never raises for a send error: it is counted (and reported)."""
+        cdef Py_ssize_t n = len(self._held), i, start = 0
+        cdef int r, err
+        cdef bytes pkt, d
+        cdef void* ctl = NULL
+        cdef size_t ctllen = 0
+        cdef int ok = 0
+        if n == 0:
+            return 0
+        if self._fd < 0:
+            self.errors += n
+            self._held = []
+            self._where = []
+            return 0
+        if n > self._cap:
+            self._grow(n)
+        if PyBytes_GET_SIZE(self._control):
+            ctl = <void*>PyBytes_AS_STRING(self._control)
+            ctllen = <size_t>PyBytes_GET_SIZE(self._control)
+        for i in range(n):
+            pkt = <bytes>self._held[i]
+            d = <bytes>self._dests[<Py_ssize_t>self._where[i]]
+            self._iov[i].iov_base = <void*>PyBytes_AS_STRING(pkt)
+            self._iov[i].iov_len = <size_t>PyBytes_GET_SIZE(pkt)
+            self._msgs[i].msg_hdr.msg_name = <void*>PyBytes_AS_STRING(d)
+            self._msgs[i].msg_hdr.msg_namelen = <_tx_socklen>PyBytes_GET_SIZE(d)
+            self._msgs[i].msg_hdr.msg_iov = &self._iov[i]
+            self._msgs[i].msg_hdr.msg_iovlen = 1
+            self._msgs[i].msg_hdr.msg_control = ctl
+            self._msgs[i].msg_hdr.msg_controllen = ctllen
+            self._msgs[i].msg_hdr.msg_flags = 0
+            self._msgs[i].msg_len = 0
+        held, where = self._held, self._where
+        self._held = []
+        self._where = []
+        failed = None
+        while start < n:
+            r = _tx_sendmmsg(self._fd, &self._msgs[start], <unsigned int>(n - start),
+                             _TX_MSG_DONTWAIT)
+            if r > 0:
+                ok += r
+                start += r
+                continue
+            err = _tx_errno
+            if r < 0 and err == _TX_EINTR:
+                continue
+            # The message at `start` was refused: count it and go on with the next.
+            if err == _TX_EAGAIN:
+                self.eagain += 1
+            elif err == _TX_ENOBUFS:
+                self.enobufs += 1
+            else:
+                self.errors += 1
+                if self._on_error is not None:
+                    if failed is None:
+                        failed = []
+                    failed.append((err, where[start]))
+            start += 1
+        self.sent += <unsigned long long>ok
+        if failed is not None:  # reported once everything has left
+            for err, i in failed:
+                self._on_error(err, i)
+        return ok
+
+    def send(self, bytes packet, Py_ssize_t dest=0):
+        """Queue and flush at once: one message now (a send outside a timer pass)."""
+        self.add(packet, dest)
+        return self.flush()
+
+
+@cython.final
+cdef class AdvertTx:
+    """One instance's adverts on its socket, the whole send path in C: the template's
+    message for the priority, for IPv4 our own IP header in front (keepalived's: TOS
+    0xc0, ID counting adverts and skipping 0, TTL; no AH: AH adverts take
+    `encode_ipv4`), one copy per destination queued on the socket's TxQueue, which
+    leaves now or, inside a timer pass, with the pass's sendmmsg.
+
+    ``src``: the packed IPv4 source for an IP_HDRINCL socket, None for none (IPv6);
+    ``dsts``: each destination's packed address, in the queue's order.
+    """
+
+    cdef AdvertTemplate _template
+    cdef readonly TxQueue queue
+    cdef bytes _src
+    cdef tuple _dsts
+    cdef int _ttl
+    cdef public int ip_id
+
+    def __init__(self, AdvertTemplate template not None, TxQueue queue not None, src, dsts,
+                 int ttl=VRRP_TTL, int ip_id=0):
+        cdef object d
+        if not 0 <= ttl <= 255:
+            raise ValueError(f"ttl must be 0..255, not {ttl}")
+        self._template = template
+        self.queue = queue
+        self._src = None if src is None else _addr_arg(src, 4, "src")
+        self._dsts = tuple(_addr_arg(d, 4, "dst") for d in dsts) if src is not None else ()
+        if src is not None and len(self._dsts) != len(queue._dests):
+            raise ValueError("one packed destination per queue destination")
+        self._ttl = ttl
+        self.ip_id = ip_id
+
+    cpdef int send(self, int priority) except -1:
+        """The advert for `priority` to every destination; returns how many copies
+        left now (0 while they wait for the timer pass's sendmmsg)."""
+        cdef bytes msg = self._template.packet(priority)
+        cdef bytes out
+        cdef uint8_t* p
+        cdef Py_ssize_t i, m, n, ndst = len(self.queue._dests)
+        if self._src is None:
+            for i in range(ndst):
+                self.queue.add(msg, i)
+            return self.queue._send_or_hold()
+        self.ip_id = self.ip_id % 0xFFFF + 1
+        m = PyBytes_GET_SIZE(msg)
+        n = 20 + m
+        for i in range(ndst):
+            out = PyBytes_FromStringAndSize(NULL, n)
+            p = <uint8_t*>PyBytes_AS_STRING(out)
+            _ipv4_head(p, n, 20, self.ip_id, 112, PyBytes_AS_STRING(self._src),
+                       PyBytes_AS_STRING(<bytes>self._dsts[i]))
+            p[1] = 0xC0  # IPTOS_PREC_INTERNETCONTROL
+            p[8] = <uint8_t>self._ttl
+            memcpy(p + 20, PyBytes_AS_STRING(msg), m)
+            self.queue.add(out, i)
+        return self.queue._send_or_hold()
+
+
 cdef class PreciseTimer
 
 
@@ -1057,6 +1318,8 @@ cdef class PreciseTimer:
     cdef int64_t _armed         # absolute deadline the timerfd is pending for; 0 = none
     cdef bint _reading
     cdef bint _dispatching      # defer re-arming to the end of a dispatch pass
+    cdef list _txqs             # TxQueues flushed when a dispatch pass ends
+    cdef public object after_pass  # called with no argument once a pass has sent
     cdef uint64_t _fired
     cdef uint64_t _wakeups
     cdef uint64_t _spurious
@@ -1065,6 +1328,7 @@ cdef class PreciseTimer:
     def __cinit__(self):
         self._fd = -1
         self._heap = []
+        self._txqs = []
 
     def __init__(self, loop):
         self._loop = loop
@@ -1129,6 +1393,22 @@ cdef class PreciseTimer:
         self._push(p)
         return p
 
+    def add_tx(self, TxQueue q):
+        """Flush `q` at the end of every dispatch pass (idempotent): what callbacks
+        queue on it in one pass leaves in one sendmmsg, before the loop runs on."""
+        if q not in self._txqs:
+            self._txqs.append(q)
+
+    def remove_tx(self, TxQueue q):
+        if q in self._txqs:
+            self._txqs.remove(q)
+            q._pass = False
+
+    @property
+    def dispatching(self):
+        """True inside a dispatch pass (while callbacks run)."""
+        return self._dispatching
+
     def fileno(self):
         return self._fd
 
@@ -1177,18 +1457,28 @@ cdef class PreciseTimer:
         self._dispatch()
 
     cdef int _dispatch(self) except -1:
-        # Only entries due when the pass starts run now: a callback slower than its
-        # interval must not starve the loop; anything later waits for the next wakeup.
+        # Entries due when the pass starts run now; one that fell due meanwhile runs in
+        # the same pass (no wakeup of its own) while the pass has run fewer callbacks than
+        # the heap held at its start: a callback slower than its interval must not starve
+        # the loop, so anything beyond waits for the next wakeup.
         cdef int64_t limit = _pt_now()
         cdef int64_t now
         cdef _TimerEntry e
         cdef uint64_t ran = 0
+        cdef uint64_t budget = <uint64_t>len(self._heap)
+        cdef TxQueue q
         self._dispatching = True
+        for q in self._txqs:
+            q._pass = True
         try:
             while self._fd >= 0 and self._heap:
                 e = <_TimerEntry>self._heap[0]
                 if e._deadline > limit:
-                    break
+                    if ran >= budget:
+                        break
+                    limit = _pt_now()
+                    if e._deadline > limit:
+                        break
                 self._pop_top()
                 now = _pt_now()
                 self._hist[_pt_bucket(now - e._deadline)] += 1
@@ -1197,10 +1487,33 @@ cdef class PreciseTimer:
                 e._fire(now)
         finally:
             self._dispatching = False
+            if self._txqs:
+                self._flush_tx()
             if self._fd >= 0:
                 self._rearm()
         if ran == 0:
             self._spurious += 1
+        elif self.after_pass is not None and self._fd >= 0:
+            # Work that should wait until the adverts are out (the VRRP child's GC).
+            try:
+                self.after_pass()
+            except Exception as exc:
+                self._loop.call_exception_handler(
+                    {"message": "Exception in PreciseTimer.after_pass", "exception": exc}
+                )
+        return 0
+
+    cdef int _flush_tx(self) except -1:
+        cdef TxQueue q
+        for q in list(self._txqs):
+            q._pass = False
+            if q._held:
+                try:
+                    q.flush()
+                except Exception as exc:
+                    self._loop.call_exception_handler(
+                        {"message": "Exception flushing a TxQueue", "exception": exc}
+                    )
         return 0
 
     cdef int _report(self, exc, _TimerEntry e) except -1:

@@ -211,6 +211,8 @@ def test_notify_priority_changes_instance_group_global(tmp_path: Path) -> None:
 
 
 class _Sock:
+    tx = None  # no send queue: the Python send path, whose messages are recorded here
+
     def __init__(self) -> None:
         self.each: list[list[bytes]] = []
         self.one: list[bytes] = []

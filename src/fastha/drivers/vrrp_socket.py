@@ -12,6 +12,11 @@ next packet: valid during the callback only, copy it (``bytes(payload)``) to kee
 A socket for keepalived's ``auth_type AH`` (protocol 51) hands over the whole IPv4
 packet instead: the ICV covers the IP header.
 
+Sending queues each copy on the socket's ``_wire.TxQueue``: inside a dispatch pass of the
+precise timer (an advert sent from its timer callback) the copies wait for the end of
+the pass and every advert due in that tick leaves in one ``sendmmsg``; outside a pass
+(an advert answering one received, a priority 0 on stop) they leave at once.
+
 IPv4 adverts can carry their own IP header (``hdrincl``), as keepalived's do: TOS
 0xc0, an ID from the instance's counter, no DF (vrrp.c vrrp_build_ip4). ``send`` then
 takes a ``frame(message, packed_dst)`` callback that builds each copy's packet.
@@ -40,9 +45,10 @@ blocks often enough for RLIMIT_RTTIME whatever arrives.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
+import os
 import socket
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,6 +63,8 @@ from fastha.drivers.vrrp_sockopts import IPV6_RECVHOPLIMIT as IPV6_RECVHOPLIMIT 
 from fastha.drivers.vrrp_sockopts import IPV6_RECVPKTINFO as IPV6_RECVPKTINFO  # re-exported
 from fastha.drivers.vrrp_sockopts import setup4, setup6
 from fastha.vrrp.rxbufs import RxBufs
+from fastha.wire import TxQueue
+from fastha.wire.timer import PreciseTimer
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +174,50 @@ def interface_mtu(ifname: str) -> int:
 
 @dataclass(slots=True)
 class VrrpSocketStats:
-    sent: int = 0
-    send_eagain: int = 0
-    send_enobufs: int = 0
-    send_errors: int = 0
     received: int = 0
     recv_errors: int = 0
     truncated: int = 0
     no_pktinfo: int = 0  # IPv6 packets without their destination: dropped (fail closed)
+    unsent: int = 0  # sends while the socket was closed, or to no destination
+    tx: TxQueue | None = None  # the send counters' source while the socket is open
+
+    @property
+    def sent(self) -> int:
+        return self.tx.sent if self.tx is not None else 0
+
+    @property
+    def send_eagain(self) -> int:
+        return self.tx.eagain if self.tx is not None else 0
+
+    @property
+    def send_enobufs(self) -> int:
+        return self.tx.enobufs if self.tx is not None else 0
+
+    @property
+    def send_errors(self) -> int:
+        return self.unsent + (self.tx.errors if self.tx is not None else 0)
+
+
+def sockaddr(family: int, dest: tuple[object, ...]) -> bytes:
+    """``dest`` (a ``sendto`` address tuple) as a packed ``struct sockaddr_in`` /
+    ``sockaddr_in6`` for ``sendmmsg``."""
+    packed = socket.inet_pton(family, str(dest[0]))
+    p = dest[1] if len(dest) > 1 else 0
+    port = struct.pack("!H", p if isinstance(p, int) else 0)
+    if family == socket.AF_INET6:
+        scope = dest[3] if len(dest) > 3 else 0
+        scope = scope if isinstance(scope, int) else 0
+        return struct.pack("=H2sI16sI", family, port, 0, packed, scope)
+    return struct.pack("=H2s4s8x", family, port, packed)
+
+
+def control(cmsg: list[tuple[int, int, bytes]]) -> bytes:
+    """Ancillary data (``sendmsg``'s list) as one packed cmsg buffer."""
+    out = b""
+    for level, kind, data in cmsg:
+        head = struct.pack("@Nii", socket.CMSG_LEN(len(data)), level, kind)
+        out += (head + data).ljust(socket.CMSG_SPACE(len(data)), b"\0")
+    return out
 
 
 class VrrpSocket:
@@ -191,6 +235,7 @@ class VrrpSocket:
         "_shares",
         "_sock",
         "_timer",
+        "_tx",
         "_yielded",
         "config",
         "ifindex",
@@ -227,6 +272,7 @@ class VrrpSocket:
         self._dests: tuple[tuple[object, ...], ...] = ()
         self._packed: tuple[bytes, ...] = ()  # each dest's packed address, for a Framer
         self._cmsg: list[tuple[int, int, bytes]] = []
+        self._tx: TxQueue | None = None
         self.ifindex = 0
         self.stats = VrrpSocketStats()
 
@@ -253,10 +299,19 @@ class VrrpSocket:
             self._apply(sock)
             d = (setup6 if v6 else setup4)(sock, cfg, self.ifindex)
             self._dests, self._packed, self._cmsg = d.dests, d.packed, d.cmsg or []
+            tx = TxQueue(
+                sock.fileno(),
+                [sockaddr(cfg.family, dest) for dest in self._dests],
+                control(self._cmsg),
+                self._send_failed,
+            )
         except BaseException:
             sock.close()
             raise
         self._sock = sock
+        self._tx = self.stats.tx = tx
+        if isinstance(self._timer, PreciseTimer):
+            self._timer.add_tx(tx)
         rxbudget.add_reader(self._budget, loop, sock.fileno(), self._on_readable)
         log.info(
             "vrrp_socket open dev=%s family=%s src=%s %s rcvbuf=%d vrids=%s",
@@ -301,68 +356,53 @@ class VrrpSocket:
 
     def send(self, payload: bytes | bytearray | memoryview, frame: Framer | None = None) -> int:
         """Send one VRRP message to the group or to every unicast peer; never blocks,
-        never raises. Returns how many copies the kernel accepted.
+        never raises. Returns how many copies left now (0 while they wait in the
+        timer pass's batch).
 
         ``frame`` (an IP_HDRINCL socket): each copy is ``frame(payload, packed_dst)``."""
-        sock = self._sock
-        if sock is None:
-            self.stats.send_errors += 1
+        tx = self._tx
+        if tx is None:
+            self.stats.unsent += 1
             return 0
-        ok = 0
-        for i, dest in enumerate(self._dests):
-            if frame is None:
-                ok += self._send_to(sock, payload, dest, self._cmsg)
-            else:
-                ok += self._send_to(sock, frame(payload, self._packed[i]), dest, None)
-        self.stats.sent += ok
-        return ok
+        msg = payload if type(payload) is bytes else bytes(payload)
+        for i in range(len(self._dests)):
+            tx.add(msg if frame is None else frame(msg, self._packed[i]), i)
+        return self._flush(tx)
 
     def send_each(
         self, payloads: Sequence[bytes | bytearray | memoryview], frame: Framer | None = None
     ) -> int:
         """One message per destination, in ``unicast_peers`` order: a VRRPv3 message's
         checksum covers its destination address, so each peer gets its own bytes."""
-        sock = self._sock
-        if sock is None or len(payloads) != len(self._dests):
-            self.stats.send_errors += 1
+        tx = self._tx
+        if tx is None or len(payloads) != len(self._dests):
+            self.stats.unsent += 1
             return 0
-        ok = 0
-        for i, dest in enumerate(self._dests):
-            if frame is None:
-                ok += self._send_to(sock, payloads[i], dest, self._cmsg)
-            else:
-                ok += self._send_to(sock, frame(payloads[i], self._packed[i]), dest, None)
-        self.stats.sent += ok
-        return ok
+        for i, payload in enumerate(payloads):
+            msg = payload if type(payload) is bytes else bytes(payload)
+            tx.add(msg if frame is None else frame(msg, self._packed[i]), i)
+        return self._flush(tx)
 
-    def _send_to(
-        self,
-        sock: socket.socket,
-        payload: bytes | bytearray | memoryview,
-        dest: tuple[object, ...],
-        cmsg: list[tuple[int, int, bytes]] | None,
-    ) -> int:
-        try:
-            if cmsg:
-                sock.sendmsg((payload,), cmsg, 0, dest)
-            else:
-                sock.sendto(payload, dest)
-        except BlockingIOError:
-            self.stats.send_eagain += 1
-        except OSError as exc:
-            if exc.errno == errno.ENOBUFS:
-                self.stats.send_enobufs += 1
-            else:
-                self.stats.send_errors += 1
-                log.warning(
-                    "vrrp_socket send failed dev=%s dst=%s: %s",
-                    self.config.ifname,
-                    dest[0],
-                    exc.strerror,
-                )
-        else:
-            return 1
-        return 0
+    def _flush(self, tx: TxQueue) -> int:
+        return 0 if tx.in_pass else tx.flush()  # in a pass: it flushes when it ends
+
+    @property
+    def tx(self) -> TxQueue | None:
+        """The send queue while open: a ``_wire.AdvertTx`` queues on it directly."""
+        return self._tx
+
+    @property
+    def packed_dests(self) -> tuple[bytes, ...]:
+        """Each destination's packed address, in the queue's order (IPv4)."""
+        return self._packed
+
+    def _send_failed(self, err: int, dest: int) -> None:
+        log.warning(
+            "vrrp_socket send failed dev=%s dst=%s: %s",
+            self.config.ifname,
+            self._dests[dest][0],
+            os.strerror(err),
+        )
 
     # -- receive ----------------------------------------------------------------------
 
@@ -399,6 +439,12 @@ class VrrpSocket:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.flush()  # what a pass queued before the close (a priority 0 advert)
+            tx.close()
+            if isinstance(self._timer, PreciseTimer):
+                self._timer.remove_tx(tx)
         if sock is not None:
             rxbudget.close_reader(self._budget, self._loop, sock)
             log.info("vrrp_socket closed dev=%s", self.config.ifname)

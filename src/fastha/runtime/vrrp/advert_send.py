@@ -1,5 +1,10 @@
 """One instance's outgoing adverts: the template, one copy per unicast peer for VRRPv3,
-and for IPv4 our own IP header (ID, TTL, AH) as keepalived builds it."""
+and for IPv4 our own IP header (ID, TTL, AH) as keepalived builds it.
+
+The common case (no AH, one message for every destination) goes through a
+``_wire.AdvertTx`` bound to the socket's send queue: template, IP header and queueing
+in one C call. AH (an HMAC per advert) and VRRPv3 to several unicast peers (a message
+per peer) take the Python path below, onto the same queue."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from fastha.drivers.vrrp_socket import VrrpSocket
-from fastha.wire import AUTH_AH, AdvertTemplate, encode_ipv4
+from fastha.wire import AUTH_AH, AdvertTemplate, AdvertTx, encode_ipv4
 
 if TYPE_CHECKING:
     from fastha.runtime.vrrp.from_config import InstanceSpec
@@ -27,6 +32,7 @@ class AdvertSender:
         self.packed_src = b""
         self.peer_templates: tuple[AdvertTemplate, ...] = ()
         self._frame = self._frame_ipv4
+        self._fast: AdvertTx | None = None  # bound to one socket's queue
 
     def rebuild(self, spec: InstanceSpec, p: InstanceParams, src: str) -> None:
         """The advert template, from the spec (at start and on reload)."""
@@ -58,12 +64,38 @@ class AdvertSender:
         # several unicast peers each copy carries its own, as keepalived computes it per
         # peer; the first peer's bytes fail at every other peer (split brain).
         self.peer_templates = ()
+        self._drop_fast()
         if p.version == 3 and len(spec.unicast_peers) > 1:
             self.peer_templates = tuple(
                 template(socket.inet_pton(self.family, peer)) for peer in spec.unicast_peers
             )
 
+    def _drop_fast(self) -> None:
+        if self._fast is not None:
+            self.ip_id = self._fast.ip_id  # the ID sequence goes on across a rebuild
+            self._fast = None
+
+    def _bind(self, sock: VrrpSocket) -> AdvertTx | None:
+        """An AdvertTx on `sock`'s queue, or None for the Python path."""
+        self._drop_fast()
+        tx = sock.tx
+        if tx is None or self.peer_templates or self.ah.key is not None:
+            return None
+        if self.family == socket.AF_INET:
+            self._fast = AdvertTx(
+                self.template, tx, self.packed_src, sock.packed_dests, self.ip_ttl, self.ip_id
+            )
+        else:
+            self._fast = AdvertTx(self.template, tx, None, ())
+        return self._fast
+
     def send(self, sock: VrrpSocket, priority: int) -> None:
+        fast = self._fast
+        if fast is None or fast.queue is not sock.tx:
+            fast = self._bind(sock)
+        if fast is not None:
+            fast.send(priority)
+            return
         # VRRPv3 to several unicast peers: one message per peer (its checksum covers it).
         each = [t.packet(priority) for t in self.peer_templates] if self.peer_templates else None
         if self.family != socket.AF_INET:

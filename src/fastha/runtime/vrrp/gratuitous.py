@@ -80,9 +80,16 @@ class Announcer:
             spec.ifname,
             len(frames),
         )
-        task = self.ctx.loop.create_task(
-            self._burst(paced(frames, max(1, repeat))), name=f"garp-{self.name}"
-        )
+        sends = paced(frames, max(1, repeat))
+        # The unpaced head of the burst leaves now, right behind the addresses (this job
+        # runs just after them), not one loop turn later from a task; the paced rest waits.
+        now = 0
+        while now < len(sends) and not sends[now][2]:
+            sends[now][0].send(sends[now][1])
+            now += 1
+        if now == len(sends):
+            return
+        task = self.ctx.loop.create_task(self._burst(sends[now:]), name=f"garp-{self.name}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -40,6 +40,7 @@ from fastha.runtime.vrrp.route_watch import RouteReaction
 from fastha.runtime.vrrp.sockets import SocketPool
 from fastha.runtime.vrrp.statics import add_statics, remove_statics
 from fastha.runtime.vrrp.status import StatusOutput
+from fastha.runtime.vrrp.timers import PassCollector
 from fastha.runtime.vrrp.tracking import Trackers
 from fastha.runtime.vrrp.vip_watch import VipWatch
 from fastha.runtime.vrrp.vmac import Vmacs
@@ -148,11 +149,14 @@ class VrrpRunner:
             # real-time: a long GC pass under SCHED_RR would trip RLIMIT_RTTIME.
             gc.collect()
             gc.freeze()
+            collector = PassCollector(timer, loop)  # later ones run between adverts
+            collector.start()
             spec = self.current.spec
             sched.apply(spec.sched, "VRRP child")
             if spec.sched.rt_priority is not None:
                 ctx.rx_budget.set_rttime(spec.sched.rlimit_rttime_us)
             await self.stopping.wait()
+            collector.stop()
             ctx.rx_budget.disable()
             sched.leave_realtime()
             log.info("Stopping")
