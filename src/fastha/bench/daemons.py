@@ -51,7 +51,8 @@ def keepalived_binary() -> str | None:
 
 
 def keepalived_command(conf: Path, rundir: Path) -> list[str]:
-    """keepalived in the foreground, VRRP only, console log, pid files in ``rundir``."""
+    """keepalived in the foreground, no checker (-P: VRRP, and BFD when the config has a
+    bfd_instance), console log, pid files in ``rundir``."""
     exe = keepalived_binary()
     if exe is None:
         raise LabError("keepalived is not installed (Debian: apt-get install keepalived)")
@@ -60,6 +61,7 @@ def keepalived_command(conf: Path, rundir: Path) -> list[str]:
         "-p", str(rundir / "keepalived.pid"),
         "-r", str(rundir / "vrrp.pid"),
         "-c", str(rundir / "checkers.pid"),
+        "-b", str(rundir / "bfd.pid"),
     ]  # fmt: skip  # option and value on one line, as keepalived(8) lists them
 
 
