@@ -24,7 +24,8 @@ figures come from that capture, never from the daemons' logs. Three parts:
 ``steady`` -- one session at ``--steady-interval`` (1 ms) x M for ``--duration`` seconds
   per phase, both labs at once: ``idle``; ``load``, CPU hogs in the directors'
   namespaces as ``bench jitter`` runs them (``--hogs`` per lab, default one per CPU);
-  ``load-rt``, the same hogs with ``bfd_rt_priority`` set (real-time BFD process).
+  ``load-rt``, the same hogs with ``bfd_rt_priority`` and ``bfd_rlimit_rttime`` set
+  (a real-time BFD process).
   False Downs: transitions of a sender's state from Up to anything else in its packets
   (neither side was stopped, so each is false); and the longest gap between a's packets.
 
@@ -67,6 +68,9 @@ KINDS = ("kill", "link")
 PHASES = ("idle", "load", "load-rt")
 BPF = "udp dst port 3784 or udp dst port 4784"
 RT_PRIORITY = 50  # bfd_rt_priority of the load-rt phase (SCHED_RR)
+# ... and its bfd_rlimit_rttime: with keepalived's default (10 ms) its BFD child at 1 ms
+# was SIGKILLed ("has rlimit_rttime been exceeded?") within a second, over and over.
+RLIMIT_RTTIME_US = 1_000_000
 UP_FOR_MS = 50.0  # a session counts as Up once both sides said Up for this long (or 20 intervals)
 SETTLE_S = 0.05
 
@@ -146,22 +150,35 @@ def up_since(pkts: list[BfdPacket], src: str, dst: str, since_ns: int, least: in
     return len(recent) >= least and all(p.state == BFD_UP for p in recent)
 
 
-def wait_up(pair: Pair, sessions: int = 1, timeout: float = 30.0) -> None:
-    """Until every session has been Up both ways for UP_FOR_MS (or 20 intervals)."""
+def wait_up(pair: Pair, timeout: float = 30.0) -> None:
+    """Until session B1 has been Up both ways for UP_FOR_MS (or 20 intervals)."""
     span_ns = int(max(UP_FOR_MS, 20 * pair.bfd.interval_ms) * 1e6)
-    least = 5
+    a, b = pair.addr(0), pair.addr(1)
 
     def ready() -> bool:
         pair.pull()
         since = time.time_ns() - span_ns
-        return all(
-            up_since(pair.pkts, pair.addr(d, k), pair.addr(1 - d, k), since, least)
-            for k in range(sessions)
-            for d in (0, 1)
-        )
+        return up_since(pair.pkts, a, b, since, 5) and up_since(pair.pkts, b, a, since, 5)
 
-    pair.lab.wait(f"{pair.impl}: {sessions} BFD session(s) Up", ready, timeout)
+    pair.lab.wait(f"{pair.impl}: BFD session Up", ready, timeout)
     pair.forget(time.time_ns() - 2 * span_ns)
+
+
+def wait_all_up(pair: Pair, sessions: int, timeout: float) -> int:
+    """Until every session was seen Up from both sides at least once (under load a
+    session may fall again; the window counts that), for at most ``timeout`` seconds.
+    Returns how many sessions had been Up both ways."""
+    pairs = [(pair.addr(0, k), pair.addr(1, k)) for k in range(sessions)]
+    want = {x for a, b in pairs for x in ((a, b), (b, a))}
+    seen: set[tuple[str, str]] = set()
+    deadline = time.monotonic() + timeout
+
+    def ready() -> bool:
+        seen.update((p.src, p.dst) for p in pair.pull() if p.state == BFD_UP)
+        return want <= seen or time.monotonic() > deadline
+
+    pair.lab.wait(f"{pair.impl}: {sessions} BFD sessions Up", ready, timeout + 10)
+    return sum(1 for a, b in pairs if (a, b) in seen and (b, a) in seen)
 
 
 # -- detect --------------------------------------------------------------------------------
@@ -212,7 +229,10 @@ def detection(
 
 def _detect_trial(pair: Pair, kind: str) -> Detection:
     lab, bfd = pair.lab, pair.bfd
-    wait_up(pair)
+    try:
+        wait_up(pair)
+    except LabError as e:
+        return Detection(None, str(e).splitlines()[0])
     settled_ns = time.time_ns() - int(UP_FOR_MS * 1e6)
     event_ns = time.time_ns()  # CLOCK_REALTIME: the capture's clock
     if kind == "kill":
@@ -298,17 +318,22 @@ def session_figures(
     sent = [p for p in win if p.src in mine]
     received = sum(1 for p in win if p.dst in mine)
     nominal_us = bfd.interval_ms * 1000
-    by_session: dict[str, list[int]] = {}
+    by_session: dict[str, list[BfdPacket]] = {}
     for p in sent:
-        by_session.setdefault(p.src, []).append(p.ts_ns)
+        by_session.setdefault(p.src, []).append(p)
+    # Only between two Up packets: a session that fell sends at idle_tx (1 s), by design.
     late = [
-        (y - x) / 1000 - nominal_us for ts in by_session.values() for x, y in itertools.pairwise(ts)
+        (y.ts_ns - x.ts_ns) / 1000 - nominal_us
+        for ps in by_session.values()
+        for x, y in itertools.pairwise(ps)
+        if x.state == y.state == BFD_UP
     ]
     return {
         "sent": len(sent),
         "received": received,
         "sessions_seen": len(by_session),
         "not_up": sum(1 for p in win if p.state != BFD_UP),
+        "false_downs": sum(false_downs(win, src, t0, t1) for src in by_session),
         "lateness_us": measure.summary(late),
         "over_bound": sum(1 for v in late if v + nominal_us > bfd.bound_ms * 1000),
         "lateness_samples_us": late,
@@ -331,7 +356,7 @@ def run_sessions(
             progress(f"sessions: {impl}, {n} at {interval_ms:g} ms, {seconds:g} s")
             with contextlib.ExitStack() as stack:
                 pair = open_pair(stack, impl, bfd, workdir, "fhbs", "a")
-                wait_up(pair, n, timeout=60)
+                up = wait_all_up(pair, n, timeout=30)
                 time.sleep(SETTLE_S)
                 ns = pair.lab["a"].ns
                 c0, t0, m0 = cpu.cpu_ns(ns_pids(ns)), time.time_ns(), time.monotonic()
@@ -348,6 +373,7 @@ def run_sessions(
                 cpu_pct=cpu_ms / 10 / (m1 - m0),
                 cpu_ms_per_1000_packets=cpu_ms / pkts * 1000 if pkts else float("nan"),
                 expected_sent=round(n * (m1 - m0) / (interval_ms / 1000)),
+                sessions_were_up=up,
             )
             results[impl].setdefault("sessions", {})[str(n)] = fig
             progress(None)
@@ -398,11 +424,16 @@ def run_steady(
             interval_ms=interval_ms,
             multiplier=multiplier,
             rt_priority=RT_PRIORITY if ph == "load-rt" else 0,
+            rlimit_rttime=RLIMIT_RTTIME_US if ph == "load-rt" else 0,
         )
         with contextlib.ExitStack() as stack:
             pairs = [open_pair(stack, impl, bfd, workdir, "fhbf", "b") for impl in impls]
+            never: dict[str, str] = {}
             for pair in pairs:
-                wait_up(pair)
+                try:
+                    wait_up(pair)
+                except LabError as e:  # counted below: a session that never stays Up
+                    never[pair.impl] = str(e).splitlines()[0]
             procs = []
             if ph != "idle":
                 for pair in pairs:
@@ -423,7 +454,9 @@ def run_steady(
                 p.wait()
             for pair in pairs:
                 pair.pull()
-                results[pair.impl].setdefault("steady", {})[ph] = steady_figures(pair, t0, t1)
+                fig = steady_figures(pair, t0, t1)
+                fig["problem"] = never.get(pair.impl, "")
+                results[pair.impl].setdefault("steady", {})[ph] = fig
                 pair.pkts.clear()
             progress(None)
 
@@ -525,7 +558,8 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                     report.fmt(s["cpu_ms_per_1000_packets"], 2),
                     *(report.fmt(lat[c], 1) for c in ("p50", "p99", "p99.9", "max")),
                     str(s["over_bound"]),
-                    str(s["not_up"]),
+                    f"{s['sessions_were_up']}/{n}",
+                    str(s["false_downs"]),
                 ]
             )
         r = rt.get("sessions", {}).get(n)
@@ -551,7 +585,8 @@ def tables(doc: dict[str, Any]) -> list[Any]:
                     "late p99.9 µs",
                     "late max µs",
                     "> detect",
-                    "not Up",
+                    "were Up",
+                    "false Downs",
                 ],
                 rows[:-1],
                 caption="CPU: ns (schedstat) of a's processes per 1,000 packets sent + received; "
@@ -580,7 +615,8 @@ def tables(doc: dict[str, Any]) -> list[Any]:
         out.append(
             report.table(
                 f"BFD false Downs at {cfg['steady_interval_ms']:g} ms x {cfg['multiplier']}, "
-                f"load = {cfg['hogs']} CPU hog(s) per lab, load-rt: bfd_rt_priority {RT_PRIORITY}",
+                f"load = {cfg['hogs']} CPU hog(s) per lab, load-rt: bfd_rt_priority {RT_PRIORITY}, "
+                f"bfd_rlimit_rttime {RLIMIT_RTTIME_US}",
                 [
                     "impl / phase",
                     "s",
@@ -663,13 +699,18 @@ def run(
         if msg is None:
             on_update(build_doc(cfg, results))
 
+    # The machine is shared: each part notes the load it started under (1-min average).
+    load = cfg["loadavg_at_start"] = {}
     if "detect" in parts:
+        load["detect"] = os.getloadavg()[0]
         run_detect(impls, intervals, multiplier, kinds, trials, workdir, progress, results)
     if "sessions" in parts:
+        load["sessions"] = os.getloadavg()[0]
         run_sessions(
             impls, sessions, session_interval, multiplier, seconds, workdir, progress, results
         )
     if "steady" in parts:
+        load["steady"] = os.getloadavg()[0]
         run_steady(
             impls, phases, steady_interval, multiplier, duration, hogs, workdir, progress, results
         )

@@ -82,14 +82,16 @@ class BfdSpec:
     same bfd_instance blocks on both: min_rx = min_tx = ``interval_ms`` (keepalived
     reads ms with up to 3 decimals), ``multiplier``. B1 runs between the directors' own
     addresses (the one a VRRP backup knows its master by); B2.. between extra addresses
-    (``address``), one pair per session. ``rt_priority``: ``bfd_rt_priority`` in
-    global_defs (0: not set). ``vrrp_lines``: lines added to every vrrp_instance (a
-    ``track_bfd`` block, the fastha extension's keyword)."""
+    (``address``), one pair per session. ``rt_priority``, ``rlimit_rttime``:
+    ``bfd_rt_priority``, ``bfd_rlimit_rttime`` in global_defs (0: not set).
+    ``vrrp_lines``: lines added to every vrrp_instance (a ``track_bfd`` block, the
+    fastha extension's keyword)."""
 
     interval_ms: float = 10.0
     multiplier: int = 3
     sessions: int = 1
     rt_priority: int = 0
+    rlimit_rttime: int = 0  # bfd_rlimit_rttime, µs (0: not set)
     vrrp_lines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -163,11 +165,7 @@ def keepalived_conf(spec: LabSpec, d: Director) -> str:
         f"    vrrp_version {spec.version}",
         "    enable_script_security",
         "    script_user root",
-        *(
-            [f"    bfd_rt_priority {spec.bfd.rt_priority}"]
-            if spec.bfd and spec.bfd.rt_priority
-            else []
-        ),
+        *(bfd_globals(spec.bfd) if spec.bfd else []),
         "}",
         "",
     ]
@@ -189,6 +187,16 @@ def keepalived_conf(spec: LabSpec, d: Director) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def bfd_globals(bfd: BfdSpec) -> list[str]:
+    """The BFD process's scheduling knobs, for global_defs."""
+    out = []
+    if bfd.rt_priority:
+        out.append(f"    bfd_rt_priority {bfd.rt_priority}")
+    if bfd.rlimit_rttime:
+        out.append(f"    bfd_rlimit_rttime {bfd.rlimit_rttime}")
+    return out
 
 
 def bfd_conf(bfd: BfdSpec, director: int) -> list[str]:
