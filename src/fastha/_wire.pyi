@@ -302,3 +302,97 @@ def set_timer_slack_ns(slack_ns: int) -> None:
 
 def get_timer_slack_ns() -> int:
     """Thread timer slack in ns (PR_GET_TIMERSLACK)."""
+
+# ---- BFD codec (_wire_bfd.pxi) ----
+# BFD Control packets (RFC 5880 §4.1), no authentication (keepalived 2.2.7 has none).
+# Intervals are microseconds; discriminators are unsigned 32-bit.
+
+BFD_VERSION: int  # 1
+BFD_CONTROL_LEN: int  # 24
+BFD_PORT: int  # 3784, RFC 5881 single hop
+BFD_MULTIHOP_PORT: int  # 4784, RFC 5883
+BFD_STATE_ADMIN_DOWN: int  # 0
+BFD_STATE_DOWN: int  # 1
+BFD_STATE_INIT: int  # 2
+BFD_STATE_UP: int  # 3
+BFD_DIAG_MAX: int  # 8, the highest diag keepalived accepts
+
+class BfdDropReason(_enum.IntEnum):
+    TOO_SHORT = 1
+    LENGTH = 2
+    VERSION = 3
+    DETECT_MULT = 4
+    MULTIPOINT = 5
+    MY_DISCR = 6
+    YOUR_DISCR = 7
+    POLL_FINAL = 8
+    DIAG = 9
+    AUTH = 10
+    TTL = 11  # decided with the session (fastha.bfd.session), not by decode_bfd
+    NO_SESSION = 12  # the receiver's demux found no session
+    ADMIN_DOWN = 13  # decided with the session
+
+class BfdDecodeError(ValueError):
+    reason: BfdDropReason
+    detail: str
+    def __init__(self, reason: int, detail: str = "") -> None: ...
+
+@_final
+class BfdControl:
+    """A decoded BFD Control packet (read-only)."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def diag(self) -> int: ...
+    @property
+    def state(self) -> int: ...
+    @property
+    def poll(self) -> bool: ...
+    @property
+    def final(self) -> bool: ...
+    @property
+    def cpi(self) -> bool: ...
+    @property
+    def auth(self) -> bool: ...
+    @property
+    def demand(self) -> bool: ...
+    @property
+    def multipoint(self) -> bool: ...
+    @property
+    def detect_mult(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def my_discr(self) -> int: ...
+    @property
+    def your_discr(self) -> int: ...
+    @property
+    def desired_min_tx_us(self) -> int: ...
+    @property
+    def required_min_rx_us(self) -> int: ...
+    @property
+    def required_min_echo_rx_us(self) -> int: ...
+    def to_dict(self) -> dict[str, object]: ...
+
+def decode_bfd(buf: _Buffer) -> BfdControl:
+    """Decode a UDP payload; BfdDecodeError (reason TOO_SHORT..AUTH) for a drop."""
+
+def check_bfd(buf: _Buffer) -> int:
+    """0 or the BfdDropReason value decode_bfd would raise; never raises."""
+
+def encode_bfd(
+    state: int,
+    diag: int,
+    detect_mult: int,
+    my_discr: int,
+    your_discr: int,
+    desired_min_tx_us: int,
+    required_min_rx_us: int,
+    poll: bool = False,
+    final: bool = False,
+    demand: bool = False,
+    cpi: bool = False,
+    required_min_echo_rx_us: int = 0,
+) -> bytes:
+    """The 24-byte Control packet; ValueError for out-of-range fields or P with F."""

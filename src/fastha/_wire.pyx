@@ -1340,3 +1340,6 @@ cdef class PreciseTimer:
             i = c
         heap[i] = e
         e._index = i
+
+
+include "_wire_bfd.pxi"

@@ -262,13 +262,13 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
 @click.option("-P", "--vrrp", is_flag=True, help="run the VRRP child (alone unless -C)")
 @click.option("-C", "--check", is_flag=True, help="run the checker child (alone unless -P)")
 @click.option(
-    "-B", "--no_bfd", is_flag=True, help="don't run the BFD child (fastha never runs one; accepted)"
+    "-B", "--no_bfd", is_flag=True, help="don't run the BFD child (bfd_instance sessions)"
 )
 @click.option(
     "--all",
     "run_all",
     is_flag=True,
-    help="run both children even if the file configures nothing for one",
+    help="run every child even if the file configures nothing for it",
 )
 @click.option("-l", "--log-console", is_flag=True, help="log to the console, not syslog")
 @click.option("-D", "--log-detail", is_flag=True, help="detailed log messages")
@@ -315,7 +315,7 @@ def _config_test(path: str, config_id: str | None, log_file: str, all_config: bo
     "--bfd_pid",
     "bfd_pid_file",
     default=None,
-    help="BFD child pid file (fastha runs no BFD child: never written)",
+    help="BFD child pid file",
 )
 @click.option("-s", "--namespace", default=None, help="run in this network namespace")
 @click.option("-i", "--config-id", default=None, help="select @id conditional lines")
@@ -442,7 +442,6 @@ def command(
     json_file = json_file or f"{tmp}/keepalived.json"
     data_file = data_file or f"{tmp}/keepalived.data"
     stats_file = stats_file or f"{tmp}/keepalived.stats"
-    del no_bfd, bfd_pid_file  # no BFD child, ever: nothing to skip, no pid file to write
     if config_test is not None:
         _config_test(path, config_id, config_test, all_config)
 
@@ -544,16 +543,18 @@ def command(
 
     namespace = namespace or config.net_namespace or None
     paths = default_paths(namespace)
+    # keepalived's running_bfd(): -P / -C leave it alone; -B turns it off.
+    want_bfd = not no_bfd and (run_all or bool(config.bfd_instances))
     if run_all:
         want_vrrp = want_check = True
     elif vrrp or check:
         want_vrrp, want_check = vrrp, check
     else:
         want_vrrp, want_check = _has_vrrp(config), bool(config.virtual_servers)
-        if not (want_vrrp or want_check):
+        if not (want_vrrp or want_check or want_bfd):
             click.echo(
-                "fastha daemon: the configuration has no VRRP instance and no "
-                "virtual server; running the VRRP child for later reloads",
+                "fastha daemon: the configuration has no VRRP instance, no virtual "
+                "server and no BFD instance; running the VRRP child for later reloads",
                 err=True,
             )
             want_vrrp = True
@@ -565,10 +566,12 @@ def command(
         config_id=config_id,
         vrrp=want_vrrp,
         check=want_check,
+        bfd=want_bfd,
         respawn=not dont_respawn,
         pid_file=pid_file or paths.pid_file,
         vrrp_pid_file=vrrp_pid_file or paths.vrrp_pid_file,
         checkers_pid_file=checkers_pid_file or paths.checkers_pid_file,
+        bfd_pid_file=bfd_pid_file or paths.bfd_pid_file,
         control_socket=control,
         run_dir=os.path.dirname(control) if control_socket else paths.run_dir,
         namespace=namespace,

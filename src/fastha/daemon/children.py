@@ -5,6 +5,13 @@ A child that dies is respawned after a delay that doubles from `backoff_initial`
 `backoff_max` (reset when it had run `stable_after` seconds), with one log line:
 "VRRP child (pid N) died with status X, restarting in Y s". With -R the daemon stops
 instead; a child exiting with EXIT_FATAL (bad config) stops it too.
+
+The BFD child (a `bfd_instance` in the config, no -B) tells the VRRP and checker
+children of its sessions' Up/Down through one pipe each (drivers/bfd_channel). The
+parent creates the pipes before any child and keeps both ends for its whole life, so
+a respawned child finds its end again; before a consumer is respawned the parent
+empties what its predecessor left unread, and asks the BFD child to send every
+session's state again (its `replay` command), as a started BFD child does.
 """
 
 from __future__ import annotations
@@ -21,17 +28,20 @@ from dataclasses import dataclass
 
 from fastha.daemon.options import SupervisorOptions
 from fastha.daemon.pidfile import remove_pid_file, write_pid_file
+from fastha.drivers import bfd_channel
 from fastha.runtime import child_status
 from fastha.runtime.child import ENV_PARENT_PID, EXIT_FATAL
+from fastha.runtime.control import ControlError, request
 
 log = logging.getLogger("fastha.daemon")
 
-TITLES = {"vrrp": "VRRP child", "check": "Checker child"}
+TITLES = {"vrrp": "VRRP child", "check": "Checker child", "bfd": "BFD child"}
+KINDS = ("vrrp", "check", "bfd")
 
 
 @dataclass(slots=True)
 class ChildSlot:
-    kind: str  # "vrrp" | "check"
+    kind: str  # "vrrp" | "check" | "bfd"
     pid_file: str | None
     socket_path: str
     proc: asyncio.subprocess.Process | None = None
@@ -79,13 +89,23 @@ class Children:
             self.slots["vrrp"] = ChildSlot("vrrp", o.vrrp_pid_file, f"{o.run_dir}/vrrp.sock")
         if o.check:
             self.slots["check"] = ChildSlot("check", o.checkers_pid_file, f"{o.run_dir}/check.sock")
+        # The BFD event pipes, by consumer: (read end, write end). keepalived opens them
+        # before it starts any child (bfd_daemon.c open_bfd_pipes).
+        self.pipes: dict[str, tuple[int, int]] = {}
+        if o.bfd:
+            self.slots["bfd"] = ChildSlot("bfd", o.bfd_pid_file, f"{o.run_dir}/bfd.sock")
+            for kind in ("vrrp", "check"):
+                if kind in self.slots:
+                    # Non-blocking: a full pipe (a consumer gone) never stalls the BFD child.
+                    self.pipes[kind] = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._replays: set[asyncio.Task[None]] = set()
 
     def argv(self, slot: ChildSlot) -> list[str]:
         o = self.options
         # -I: isolated (no script/working directory, PYTHON* or user site on sys.path): a
         # module planted where the daemon was started never runs as root in a child.
         argv = [sys.executable, "-I", "-m", "fastha.runtime.child"]
-        if o.stub_children:
+        if o.stub_children and slot.kind != "bfd":
             return [*argv, "sleep", "--role", slot.kind, *o.stub_args]
         argv += [slot.kind, "-f", o.config_file]
         if o.config_id is not None:
@@ -98,6 +118,8 @@ class Children:
             argv.append("-G")
         if o.log_facility is not None:
             argv += ["-S", o.log_facility]
+        if slot.kind == "bfd":
+            return argv
         if o.data_file:
             argv += ["--data-file", o.data_file]
         if slot.kind == "vrrp" and o.stats_file:
@@ -119,7 +141,19 @@ class Children:
         if self.options.config_id is not None:
             env[child_status.ENV_CONFIG_ID] = self.options.config_id
         env[ENV_PARENT_PID] = str(os.getpid())
+        for name in (bfd_channel.ENV_READ, bfd_channel.ENV_VRRP_WRITE, bfd_channel.ENV_CHECK_WRITE):
+            env.pop(name, None)
+        for name, fd in self.pipe_fds(slot).items():
+            env[name] = str(fd)
         return env
+
+    def pipe_fds(self, slot: ChildSlot) -> dict[str, int]:
+        """The pipe ends ``slot``'s child gets, by the environment name it finds them."""
+        if slot.kind == "bfd":
+            names = {"vrrp": bfd_channel.ENV_VRRP_WRITE, "check": bfd_channel.ENV_CHECK_WRITE}
+            return {names[kind]: ends[1] for kind, ends in self.pipes.items()}
+        ends = self.pipes.get(slot.kind)
+        return {bfd_channel.ENV_READ: ends[0]} if ends else {}
 
     async def start(self, stop_event: asyncio.Event) -> None:
         """Spawn every child and watch it until ``stop_event``."""
@@ -131,6 +165,9 @@ class Children:
 
     async def spawn(self, slot: ChildSlot) -> None:
         os.makedirs(self.options.run_dir, mode=0o755, exist_ok=True)
+        ends = self.pipes.get(slot.kind)
+        if ends is not None and slot.restarts:
+            _drain(ends[0])  # what the dead consumer left unread is stale
         # Its own session: a Ctrl-C on the terminal reaches the parent only, which
         # decides; the child must not race it by exiting first.
         slot.proc = await asyncio.create_subprocess_exec(
@@ -138,11 +175,27 @@ class Children:
             stdin=asyncio.subprocess.DEVNULL,
             env=self.env(slot),
             start_new_session=True,
+            pass_fds=tuple(self.pipe_fds(slot).values()),
         )
         slot.started_at = time.monotonic()
         if slot.pid_file:
             write_pid_file(slot.pid_file, slot.proc.pid)
         log.info("Starting %s, pid %d", slot.title, slot.proc.pid)
+        if ends is not None and slot.restarts:
+            task = asyncio.get_running_loop().create_task(self._replay(), name="bfd-replay")
+            self._replays.add(task)
+            task.add_done_callback(self._replays.discard)
+
+    async def _replay(self) -> None:
+        """Ask the BFD child to send every session's state again (a consumer was
+        respawned); a BFD child not running sends them itself when it starts."""
+        bfd = self.slots.get("bfd")
+        if bfd is None or bfd.pid is None:
+            return
+        try:
+            await request(bfd.socket_path, "replay", self.options.child_query_timeout)
+        except ControlError as exc:
+            log.warning("BFD child: cannot replay the session states: %s", exc)
 
     async def watch(self, slot: ChildSlot, stop_event: asyncio.Event) -> None:
         """Respawn ``slot``'s child each time it dies, until the daemon stops."""
@@ -190,7 +243,7 @@ class Children:
             slot.restarts += 1
             await self.spawn(slot)
 
-    def signal(self, signum: int, kinds: tuple[str, ...] = ("vrrp", "check")) -> dict[str, int]:
+    def signal(self, signum: int, kinds: tuple[str, ...] = KINDS) -> dict[str, int]:
         """Send ``signum`` to the running children of ``kinds``; their pids by kind."""
         sent: dict[str, int] = {}
         for slot in self.slots.values():
@@ -227,3 +280,17 @@ class Children:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await slot.task
             remove_pid_file(slot.pid_file)
+        for task in list(self._replays):
+            task.cancel()
+        for ends in self.pipes.values():
+            for fd in ends:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.pipes.clear()
+
+
+def _drain(fd: int) -> None:
+    """Read and drop whatever is queued on the non-blocking pipe end ``fd``."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 65536):
+            pass

@@ -15,6 +15,7 @@ PATH_OPTIONS = (
     "pid_file",
     "vrrp_pid_file",
     "checkers_pid_file",
+    "bfd_pid_file",
     "control_socket",
     "run_dir",
     "data_file",
@@ -29,10 +30,12 @@ class SupervisorOptions:
     config_id: str | None = None
     vrrp: bool = True  # -C alone turns it off
     check: bool = True  # -P alone turns it off
+    bfd: bool = False  # the BFD child: the config has a bfd_instance (or --all), and no -B
     respawn: bool = True  # -R turns it off
     pid_file: str | None = None  # -p
     vrrp_pid_file: str | None = None  # -r
     checkers_pid_file: str | None = None  # -c
+    bfd_pid_file: str | None = None  # -b
     control_socket: str | None = DEFAULT_CONTROL_SOCKET
     run_dir: str = DEFAULT_RUN_DIR  # the children's status sockets
     namespace: str | None = None  # -s
@@ -53,7 +56,9 @@ class SupervisorOptions:
     backoff_max: float = 60.0
     stable_after: float = 60.0
     child_query_timeout: float = 2.0
-    # Tests only: spawn `fastha.runtime.child sleep` (obeys signals, nothing else).
+    # Tests only: spawn `fastha.runtime.child sleep` (obeys signals, nothing else) for
+    # the VRRP and checker children (the BFD child stays real: its events are what a
+    # stub lists).
     stub_children: bool = False
     stub_args: tuple[str, ...] = ()
 

@@ -1,6 +1,7 @@
 """Where the daemon keeps its files when the command line does not say.
 
-keepalived's defaults are /run/keepalived.pid, /run/vrrp.pid and /run/checkers.pid; with
+keepalived's defaults are /run/keepalived.pid, /run/vrrp.pid, /run/checkers.pid and
+/run/bfd.pid; with
 `-s NAME` (network namespace) they move under /run/keepalived/NAME/, so daemons in
 different namespaces never share a pid file. fastha does the same, and also when it is
 started *inside* a named namespace (`ip netns exec NAME fastha daemon ...`): the
@@ -49,6 +50,7 @@ class Paths:
     vrrp_pid_file: str
     checkers_pid_file: str
     run_dir: str  # the control socket and the children's status sockets
+    bfd_pid_file: str = ""
 
     @property
     def control_socket(self) -> str:
@@ -65,12 +67,14 @@ def default_paths(namespace: str | None = None, run_dir: str = RUN_DIR) -> Paths
             f"{pid_dir}/vrrp.pid",
             f"{pid_dir}/checkers.pid",
             f"{run_dir}/fastha/{ns}",
+            f"{pid_dir}/bfd.pid",
         )
     return Paths(
         f"{run_dir}/keepalived.pid",
         f"{run_dir}/vrrp.pid",
         f"{run_dir}/checkers.pid",
         f"{run_dir}/fastha",
+        f"{run_dir}/bfd.pid",
     )
 
 

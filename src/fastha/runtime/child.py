@@ -1,10 +1,12 @@
-"""The children's entry point: `python -m fastha.runtime.child vrrp|check|sleep ...`.
+"""The children's entry point: `python -m fastha.runtime.child vrrp|check|bfd|sleep ...`.
 
-The parent (fastha.daemon.supervisor) spawns `vrrp` and `check`; each loads the
+The parent (fastha.daemon.supervisor) spawns `vrrp`, `check` and (a `bfd_instance`
+configured, no -B) `bfd`; each loads the
 configuration the parent validated (its snapshot, $FASTHA_CONFIG_SNAPSHOT; the file only
 when run without a parent) and runs its runner until SIGTERM. `sleep` is the stand-in the supervisor's tests use while the real children are
 built elsewhere: a child that does nothing but obey signals (it appends each signal's
-name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket).
+name to `--record FILE`, stops on SIGTERM/SIGINT, and answers `status` on its socket)
+and, given a BFD event pipe, lists in `status` every record that came down it.
 
 Every child asks the kernel for SIGKILL when the parent dies (PR_SET_PDEATHSIG): a
 `kill -9` of the parent is a crash of the whole daemon, as `kill -9` of keepalived's
@@ -112,6 +114,15 @@ def _check(args: argparse.Namespace) -> int:
     return int(run_checker(config, options))
 
 
+def _bfd(args: argparse.Namespace) -> int:
+    _logging(args, "fastha_bfd")
+    # A VRRP child's reasons to stop (a missing interface...) are not the BFD child's.
+    config = _load(args, vrrp=False)
+    from fastha.runtime.bfd.runner import BfdOptions, run_bfd
+
+    return run_bfd(config, BfdOptions(reload_config=_reloader(args)))
+
+
 async def _obey_signals(args: argparse.Namespace) -> int:
     """The stub: record signals, stop on TERM/INT, answer `status`."""
     from fastha.runtime import child_status
@@ -144,6 +155,15 @@ async def _obey_signals(args: argparse.Namespace) -> int:
     for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
         loop.add_signal_handler(signum, on_signal, signum)
 
+    from fastha.drivers import bfd_channel
+
+    bfd_events: list[list[object]] = []
+    fd = bfd_channel.env_fd(bfd_channel.ENV_READ)
+    if fd is not None:
+        bfd_channel.EventReader(
+            fd, lambda ev: bfd_events.append([ev.name, ev.up, ev.diag, ev.sent_ns])
+        )
+
     def status(_request: dict[str, Any]) -> dict[str, Any]:
         return {
             "role": args.role,
@@ -152,6 +172,7 @@ async def _obey_signals(args: argparse.Namespace) -> int:
             "signals": seen,
             "netns": os.stat("/proc/self/ns/net").st_ino,
             "router_id": None if config is None else config.global_defs.router_id,
+            "bfd_events": bfd_events,
         }
 
     server = await child_status.serve_from_env({"status": status, "dump": status})
@@ -163,7 +184,7 @@ async def _obey_signals(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastha.runtime.child")
     sub = parser.add_subparsers(dest="kind", required=True)
-    for kind in ("vrrp", "check"):
+    for kind in ("vrrp", "check", "bfd"):
         p = sub.add_parser(kind)
         p.add_argument("-f", "--use-file", dest="file", required=True)
         p.add_argument("-i", "--config-id", default=None)
@@ -183,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     die_with_parent()
-    if args.kind in ("vrrp", "check"):
+    if args.kind in ("vrrp", "check", "bfd"):
         from fastha.runtime.proctitle import set_title
 
         set_title(args.kind, (argv if argv is not None else sys.argv[1:])[1:])
@@ -191,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         return _vrrp(args)
     if args.kind == "check":
         return _check(args)
+    if args.kind == "bfd":
+        return _bfd(args)
     return asyncio.run(_obey_signals(args))
 
 

@@ -44,6 +44,7 @@ KEEPALIVED_IDENTS = {
     "fastha": "Keepalived",
     "fastha_vrrp": "Keepalived_vrrp",
     "fastha_checker": "Keepalived_healthcheckers",
+    "fastha_bfd": "Keepalived_bfd",  # bfd_daemon.c PROG_BFD
 }
 IDENT_STYLES = ("fastha", "keepalived")
 

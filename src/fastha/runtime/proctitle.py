@@ -1,5 +1,5 @@
 """Process titles that say what each process is: `fastha: parent`, `fastha: vrrp`,
-`fastha: checker`, each followed by the arguments it was started with.
+`fastha: checker`, `fastha: bfd`, each followed by the arguments it was started with.
 
 `ps`, `pgrep -f 'fastha: vrrp'`, `top` and monitoring agents see the title in
 /proc/PID/cmdline; the role alone (`fastha: vrrp`, 15 bytes at most) is also the
@@ -14,7 +14,12 @@ import contextlib
 import ctypes
 import sys
 
-ROLES = {"parent": "fastha: parent", "vrrp": "fastha: vrrp", "check": "fastha: checker"}
+ROLES = {
+    "parent": "fastha: parent",
+    "vrrp": "fastha: vrrp",
+    "check": "fastha: checker",
+    "bfd": "fastha: bfd",
+}
 _PR_SET_NAME = 15
 
 
