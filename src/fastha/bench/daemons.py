@@ -65,18 +65,22 @@ def keepalived_command(conf: Path, rundir: Path) -> list[str]:
     ]  # fmt: skip  # option and value on one line, as keepalived(8) lists them
 
 
-def daemon_command(impl: Impl, conf: Path, rundir: Path) -> list[str]:
-    """The lab's foreground, VRRP-only command line of ``impl`` for ``conf``: this
-    interpreter (-I: isolated) running fastha, with its status and pid files in
-    ``rundir``."""
+def daemon_command(impl: Impl, conf: Path, rundir: Path, *, vrrp: bool = True) -> list[str]:
+    """The lab's foreground command line of ``impl`` for ``conf``, no checker (VRRP,
+    and BFD when the config has a bfd_instance): this interpreter (-I: isolated)
+    running fastha, with its status and pid files in ``rundir``. Without ``vrrp`` (a
+    BFD-only lab) fastha gets no -P, so it starts no idle VRRP child (keepalived
+    starts none for a config without VRRP instances either way)."""
     if impl == "keepalived":
         return keepalived_command(conf, rundir)
     return [
-        sys.executable, "-I", "-m", "fastha.cli.main", "daemon", "-P", "-n", "-l",
+        sys.executable, "-I", "-m", "fastha.cli.main", "daemon", *(["-P"] if vrrp else []),
+        "-n", "-l",
         "-f", str(conf),
         "--json-file", str(rundir / "fastha.json"),
         "-p", str(rundir / "fastha.pid"),
         "-r", str(rundir / "vrrp.pid"),
+        "-b", str(rundir / "bfd.pid"),
     ]  # fmt: skip  # option and value on one line, as `fastha daemon --help` lists them
 
 
