@@ -732,9 +732,13 @@ neighbor_ip 2001:db8::2
     assert b1.name == "B1" and b1.neighbor_ip == ipaddress.ip_address("10.0.0.2")
     assert (b1.min_rx, b1.min_tx, b1.idle_tx, b1.multiplier) == (5.5, 20, 2000, 3)
     assert b1.passive and b1.checker and not b1.vrrp
-    assert (b1.ttl, b1.hoplimit, b1.max_hops) == (64, 32, 2)
+    # `hoplimit` is `ttl` under another name (bfd_parser.c): the last one written wins.
+    assert (b1.ttl, b1.hops, b1.max_hops) == (32, 32, 2)
     assert b1.weight == m.Weight(value=-20, reverse=True)
-    assert (b2.min_rx, b2.min_tx, b2.idle_tx, b2.multiplier, b2.ttl) == (10, 10, 1000, 5, 255)
+    assert b1.to_checker and not b1.to_vrrp and b2.to_vrrp and b2.to_checker
+    # keepalived's defaults; the hop count is the family's (255 IPv4, 64 IPv6).
+    assert (b2.min_rx, b2.min_tx, b2.idle_tx, b2.multiplier, b2.ttl) == (10, 10, 1000, 5, None)
+    assert b2.hops == 64
     assert checks(root) == []
 
 
@@ -742,9 +746,12 @@ neighbor_ip 2001:db8::2
     ("line", "message"),
     [
         ("multiplier 0", "multiplier: 0 is out of range [1-255]"),
-        ("idle_tx 10", "idle_tx: 10 is out of range [1000-4294967]"),
+        ("idle_tx 10", "idle_tx: number '10' outside range [1000.000, 4294967.000]"),
         ("weight 254", "weight: 254 is out of range [-253-253]"),
-        ("weight 5 sideways", "weight: unknown weight option 'sideways'"),
+        ("weight 5 sideways", "weight: unknown weight option sideways"),
+        ("min_rx 0.5", "min_rx: number '0.5' outside range [1.000, 4294967.000]"),
+        ("min_tx 1.2345", "min_tx: number '1.2345' has too many decimal places"),
+        ("max_hops -2", "max_hops: -2 is out of range [-1-255]"),
     ],
 )
 def test_bad_bfd_values(line: str, message: str) -> None:
@@ -758,8 +765,10 @@ def test_bfd_instance_checks() -> None:
         "bfd_instance B2 {\nneighbor_ip 10.0.0.1\nsource_ip 2001::1\n}"
     )
     assert checks(root) == [
-        "t.conf:1: warning: BFD instance B1 has no neighbor_ip - ignoring",
-        "t.conf:3: warning: BFD instance B1 already configured - ignoring",
-        "t.conf:6: warning: BFD instance B2: source_ip and neighbor_ip address families"
-        " don't match",
+        "t.conf:1: warning: Configuration error: BFD instance B1 has no neighbor address set,"
+        " disabling instance",
+        "t.conf:3: warning: Configuration error: BFD instance B1 already configured - ignoring",
+        "t.conf:6: warning: Configuration error: BFD instance B2 source address 2001::1 and"
+        " neighbor address 10.0.0.1 are not of the same family, disabling instance",
+        "t.conf:3: warning: BFD B1 already specified",
     ]

@@ -202,6 +202,9 @@ def _fmt_rs(vs: VsPlan, key: RsKey) -> str:
     return f"[{key.address}]:{vs.protocol}:{key.port}"
 
 
+fmt_rs = _fmt_rs  # keepalived's FMT_RS, for the runtime's own log lines
+
+
 class Health:
     """Every checker and virtual server of a Plan; `feed` applies one probe outcome."""
 

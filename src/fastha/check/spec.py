@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastha.config import bfd
+from fastha.config.inherit import inherit
 from fastha.config.model import GlobalDefs
 from fastha.config.model_lvs import (
     AnyChecker,
@@ -169,7 +171,18 @@ class FileSpec:
     dynamic: bool = False
 
 
-ProbeSpec = TcpSpec | HttpSpec | SmtpSpec | DnsSpec | UdpSpec | PingSpec | MiscSpec | FileSpec
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BfdSpec:
+    """BFD_CHECK: a bfd_instance's Up/Down, pushed by the BFD owner; never probed
+    (check/check_bfd.c bfd_check_handle_event)."""
+
+    kind: str = "BFD_CHECK"
+    name: str
+
+
+ProbeSpec = (
+    TcpSpec | HttpSpec | SmtpSpec | DnsSpec | UdpSpec | PingSpec | MiscSpec | FileSpec | BfdSpec
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,8 +202,8 @@ class Check:
         p = self.probe
         if isinstance(p, MiscSpec):
             return f"MISC_CHECK {' '.join(p.argv)}"
-        if isinstance(p, FileSpec):
-            return f"FILE_CHECK {p.name}"
+        if isinstance(p, FileSpec | BfdSpec):
+            return f"{p.kind} {p.name}"
         return f"{p.kind} {p.endpoint.describe()}"
 
 
@@ -238,7 +251,7 @@ class VsPlan:
 class Plan:
     virtual_servers: tuple[VsPlan, ...] = ()
     checks: tuple[Check, ...] = ()
-    # Checkers not run (BFD_CHECK needs the BFD child; unknown track_file): text for logs.
+    # Checkers not run (an unknown track_file or bfd_instance): text for logs.
     skipped: tuple[str, ...] = ()
 
 
@@ -300,6 +313,7 @@ class _Builder:
     helo_name: str
     gdefs: GlobalDefs
     track_files: dict[str, Any]
+    bfds: frozenset[str] = frozenset()  # the bfd_instances routed to the checker
     checks: dict[Check, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
@@ -311,11 +325,15 @@ class _Builder:
 
     def probes(
         self, vs: VirtualServer, rs: RealServer, key: RsKey, c: AnyChecker
-    ) -> list[tuple[ProbeSpec, CheckerBase | None]]:
+    ) -> list[tuple[ProbeSpec, CheckerBase | BfdCheck | None]]:
         """The probe(s) one configured checker makes (SMTP host{} blocks add more)."""
         if isinstance(c, BfdCheck):
-            self.skipped.append(f"BFD_CHECK {c.name} for {key} in {vs.describe()}")
-            return []
+            # keepalived drops a BFD_CHECK without a name or naming a bfd_instance the
+            # checker side does not know (check-config says which).
+            if c.name is None or c.name not in self.bfds:
+                self.skipped.append(f"BFD_CHECK {c.name} for {key} in {vs.describe()}")
+                return []
+            return [(BfdSpec(name=c.name), c)]
         if isinstance(c, FileCheck):
             tf = self.track_files.get(c.track_file or "")
             if tf is None or not getattr(tf, "file", None):
@@ -405,6 +423,9 @@ class _Builder:
         return []
 
     def check(self, vs: VirtualServer, rs: RealServer, probe: ProbeSpec, c: Any) -> Check:
+        if isinstance(c, BfdCheck):  # pushed, never retried (update_svr_checker_state)
+            alpha = inherit(c.alpha, rs.alpha, default=vs.alpha)
+            return Check(probe=probe, retry=0, alpha=bool(alpha))
         if c is None:  # FILE_CHECK: polled on the real server's delay_loop
             dl = float(rs.delay_loop if rs.delay_loop is not None else vs.delay_loop)
             return Check(probe=probe, retry=0, delay_before_retry=dl, delay_loop=dl, warmup=0.0)
@@ -429,6 +450,7 @@ def build_plan(config: Any, *, default_helo: str = "localhost") -> Plan:
         helo_name=(getattr(gd, "smtp_helo_name", None) or default_helo),
         gdefs=gd if isinstance(gd, GlobalDefs) else GlobalDefs(),
         track_files={tf.name: tf for tf in getattr(config, "track_files", ())},
+        bfds=frozenset(bfd.tracked(tuple(getattr(config, "bfd_instances", ())), vrrp=False)[0]),
     )
     vss: list[VsPlan] = []
     for vs in config.virtual_servers:

@@ -17,6 +17,7 @@ from fastha.config.source import Where
 from fastha.config.values import (
     Args,
     BadValue,
+    Fallback,
     IPAddress,
     ValueParser,
     boolean,
@@ -546,6 +547,42 @@ SSL = Block(
     ),
 )
 
+
+def _bfd_ms(lo: int, hi: int) -> ValueParser:
+    """keepalived's read_decimal_unsigned_strvec(..., 3): milliseconds to the microsecond;
+    a 4th decimal place is "too many decimal places" and rounds (the value is used)."""
+
+    def parse(args: Args) -> float:
+        word = args[0] if args else ""
+        if word.startswith("-"):
+            raise BadValue(f"negative number '{word}'")
+        whole, _, frac = word.partition(".")
+        if not (whole + frac).isdigit():
+            raise BadValue(f"invalid number '{word}'")
+        us = int(whole or "0") * 1000 + int((frac[:3] + "000")[:3])
+        us += len(frac) > 3 and frac[3] >= "5"
+        if not lo * 1000 <= us <= hi * 1000:
+            raise BadValue(f"number '{word}' outside range [{lo}.000, {hi}.000]")
+        if len(frac) > 3:
+            raise Fallback(f"number '{word}' has too many decimal places", us / 1000)
+        return us / 1000
+
+    return parse
+
+
+def _bfd_weight(args: Args) -> m.Weight:
+    """bfd_vrrp_weight_handler: `weight N [reverse]`; another third word is reported and
+    the weight kept."""
+    value = integer(-253, 253, lenient=True)(args)
+    if len(args) > 1 and args[1] != "reverse":
+        raise Fallback(f"unknown weight option {args[1]}", m.Weight(value=value))
+    return m.Weight(value=value, reverse=len(args) > 1)
+
+
+_BFD_MS_MAX = 2**32 // 1000  # BFD_MINRX_MAX: UINT32_MAX / 1000
+
+# bfd/bfd_parser.c (keepalived 2.2.7). `multihop` is 2.2.8's: 2.2.7 calls it an unknown
+# keyword, and so does fastha.
 BFD_INSTANCE = Block(
     "bfd_instance",
     m.BfdInstance,
@@ -553,15 +590,14 @@ BFD_INSTANCE = Block(
     keywords=(
         Keyword("neighbor_ip", ip_address, aliases=("neighbour_ip",)),
         Keyword("source_ip", ip_address),
-        Keyword("min_rx", number(1, 4294967)),
-        Keyword("min_tx", number(1, 4294967)),
-        Keyword("idle_tx", number(1000, 4294967)),
+        Keyword("min_rx", _bfd_ms(1, _BFD_MS_MAX)),
+        Keyword("min_tx", _bfd_ms(1, _BFD_MS_MAX)),
+        Keyword("idle_tx", _bfd_ms(1000, _BFD_MS_MAX)),
         Keyword("multiplier", integer(1, 255)),
         Keyword("passive", flag),
-        Keyword("ttl", integer(1, 255)),
-        Keyword("hoplimit", integer(1, 255)),
-        Keyword("max_hops", integer(0, 255)),
-        Keyword("weight", _weight(-253, 253)),
+        Keyword("ttl", integer(1, 255), aliases=("hoplimit",)),
+        Keyword("max_hops", integer(-1, 255)),
+        Keyword("weight", _bfd_weight),
         Keyword("vrrp", flag),
         Keyword("checker", flag),
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastha.config import route_options, rttables
@@ -118,6 +119,33 @@ def tracked(lo: int, hi: int, *, allow_reverse: bool = True) -> Callable[[Args, 
         return out
 
     return item
+
+
+def tracked_bfd(args: Args, where: Where) -> Tracked:
+    """One track_bfd line, as vrrp_track.c alloc_track_bfd reads it: `NAME [weight N
+    [reverse|noreverse]]`; a bad line is ignored (its message said), a bad weight is
+    the bfd_instance's, words after the fourth are not looked at."""
+    name, rest = args[0], list(args[1:])
+    weight: int | None = None
+    reverse = False
+    if rest:
+        if rest[0] != "weight":
+            raise BadValue(f"unknown track bfd {name} option {rest[0]} - ignoring")
+        if len(rest) == 1:
+            raise BadValue(f"weight without value specified for track bfd {name} - ignoring")
+        weight, problem = settle(integer(-253, 253, lenient=True), (rest[1],))
+        if len(rest) >= 3:
+            if rest[2] not in ("reverse", "noreverse"):
+                raise BadValue(f"unknown track bfd {name} weight option {rest[2]} - ignoring")
+            reverse = rest[2] == "reverse"
+        out = Tracked(name=name, weight=weight, reverse=reverse, where=where)
+        if problem:
+            raise Fallback(
+                f"weight for track bfd {name} must be in [-253..253] inclusive. Ignoring...",
+                replace(out, weight=None),
+            )
+        return out
+    return Tracked(name=name, where=where)
 
 
 def names(args: Args, where: Where) -> tuple[str, ...]:
@@ -703,7 +731,7 @@ def _track_keywords() -> tuple[Keyword, ...]:
             field="track_processes",
             block=_track_block("track_process", -253, 253),
         ),
-        Keyword("track_bfd", field="track_bfds", block=_track_block("track_bfd", -253, 253)),
+        Keyword("track_bfd", field="track_bfds", block=Block("track_bfd", items=tracked_bfd)),
     )
 
 
@@ -772,6 +800,7 @@ VRRP_INSTANCE = Block(
         Keyword("native_ipv6", flag),
         Keyword("dont_track_primary", flag),
         *_track_keywords(),
+        Keyword("fastha_bfd_master_down", string),  # fastha's extension (docs/MIGRATING.md)
         Keyword("mcast_src_ip", ip_address, aliases=("unicast_src_ip",)),
         Keyword("mcast_dst_ip", ip_address),
         Keyword("track_src_ip", flag),

@@ -448,22 +448,46 @@ class SslConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BfdInstance:
+    """A `bfd_instance` as keepalived 2.2.7 reads it (bfd/bfd_parser.c, bfd_data.c)."""
+
     where: Where | None = None
     positions: Positions = field(default_factory=no_positions, compare=False, repr=False)
     name: str
     neighbor_ip: IPAddress | None = None
     source_ip: IPAddress | None = None
-    min_rx: float = 10.0  # ms
+    min_rx: float = 10.0  # ms, to the microsecond
     min_tx: float = 10.0  # ms
     idle_tx: float = 1000.0  # ms
     multiplier: int = 5
     passive: bool = False
-    ttl: int = 255
-    hoplimit: int = 64
-    max_hops: int = 0
-    weight: Weight | None = None
-    vrrp: bool = False
+    ttl: int | None = None  # `ttl` or `hoplimit` (one value); None: see `hops`
+    max_hops: int = 0  # -1..255
+    weight: Weight | None = None  # track_bfd's default weight (the VRRP side only)
+    vrrp: bool = False  # `vrrp` / `checker` given; neither: both (see `to_vrrp`)
     checker: bool = False
+
+    @property
+    def hops(self) -> int:
+        """The TTL / hop limit sent: `ttl`/`hoplimit`, else 255 for IPv4 and 64 for IPv6
+        (bfd_end_handler: BFD_CONTROL_TTL, BFD_CONTROL_HOPLIMIT)."""
+        if self.ttl is not None:
+            return self.ttl
+        return 64 if self.neighbor_ip is not None and self.neighbor_ip.version == 6 else 255
+
+    @property
+    def max_hops_used(self) -> int:
+        """max_hops, cut to `hops` ("max_hops exceeds ttl/hoplimit - setting to ...").
+        keepalived compares the int with the unsigned ttl, so -1 is cut to `hops` too."""
+        return self.hops if self.max_hops < 0 or self.max_hops > self.hops else self.max_hops
+
+    @property
+    def to_vrrp(self) -> bool:
+        """Events go to the VRRP child: `vrrp` given, or neither `vrrp` nor `checker`."""
+        return self.vrrp or not self.checker
+
+    @property
+    def to_checker(self) -> bool:
+        return self.checker or not self.vrrp
 
 
 # ---------------------------------------------------------------- inheritance

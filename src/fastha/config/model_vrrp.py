@@ -204,6 +204,9 @@ class VrrpInstance:
     track_files: tuple[Tracked, ...] = ()
     track_processes: tuple[Tracked, ...] = ()
     track_bfds: tuple[Tracked, ...] = ()
+    # fastha's extension (docs/MIGRATING.md): this bfd_instance going Down is the
+    # Master_Down timer expiring, for a BACKUP. keepalived -t calls it unknown.
+    fastha_bfd_master_down: str | None = None
     mcast_src_ip: IPAddress | None = None  # unicast_src_ip is the same setting
     mcast_dst_ip: IPAddress | None = None
     track_src_ip: bool = False

@@ -11,6 +11,7 @@ from collections.abc import Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from fastha.config import bfd
 from fastha.config.diagnostics import Diagnostic, warning
 from fastha.config.model_lvs import (
     PERSISTENCE_TIMEOUT_DEFAULT,
@@ -432,7 +433,7 @@ def _check_checkers(vs: VirtualServer, rs: RealServer) -> Iterator[Diagnostic]:
 def check_checker_references(config: Any, host: Host) -> Iterable[Diagnostic]:
     """FILE_CHECK track_file and BFD_CHECK name must name configured objects."""
     files = {t.name for t in getattr(config, "track_files", ()) or ()}
-    bfds = {b.name for b in getattr(config, "bfd_instances", ()) or ()}
+    bfds = bfd.tracked(tuple(getattr(config, "bfd_instances", ()) or ()), vrrp=False)[0]
     out: list[Diagnostic] = []
     for vs in _servers(config):
         for rs in vs.real_servers:
@@ -455,17 +456,9 @@ def check_checker_references(config: Any, host: Host) -> Iterable[Diagnostic]:
 
 @check
 def check_bfd_instances(config: Any, host: Host) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
-    for bfd in getattr(config, "bfd_instances", ()) or ():
-        if bfd.name in seen:
-            yield warning(bfd.where, f"BFD instance {bfd.name} already configured - ignoring")
-        seen.add(bfd.name)
-        if len(bfd.name) >= 32:  # BFD_INAME_MAX
-            yield warning(bfd.where, f"BFD instance name {bfd.name} too long - ignoring")
-        if bfd.neighbor_ip is None:
-            yield warning(bfd.where, f"BFD instance {bfd.name} has no neighbor_ip - ignoring")
-        elif bfd.source_ip is not None and bfd.source_ip.version != bfd.neighbor_ip.version:
-            yield warning(
-                bfd.where,
-                f"BFD instance {bfd.name}: source_ip and neighbor_ip address families don't match",
-            )
+    """What keepalived's BFD, VRRP and checker processes each say of the bfd_instances."""
+    instances = tuple(getattr(config, "bfd_instances", ()) or ())
+    said = bfd.sessions(instances)[1]
+    said += bfd.tracked(instances, vrrp=True)[1]
+    for s in said:
+        yield warning(s.where, s.message)

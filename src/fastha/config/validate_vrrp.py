@@ -17,11 +17,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from fastha.config import bfd, route_options
 from fastha.config import normalise_vrrp as fix
-from fastha.config import route_options
 from fastha.config.diagnostics import Diagnostic, error, note, stop, warning
 from fastha.config.model import Config
 from fastha.config.model_vrrp import (
+    Tracked,
     VirtualAddress,
     VirtualRoute,
     VirtualRule,
@@ -65,7 +66,7 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
     scripts = {s.name for s in config.vrrp_scripts}
     files = {f.name for f in config.track_files}
     processes = {p.name for p in config.vrrp_track_processes}
-    bfds = {b.name for b in config.bfd_instances}
+    bfds = bfd.tracked(config.bfd_instances, vrrp=True)[0]
     owners: list[tuple[str, VrrpInstance | VrrpSyncGroup]]
     owners = [(f"({v.name})", v) for v in config.vrrp_instances]
     owners += [(f"({g.name})", g) for g in config.vrrp_sync_groups]
@@ -79,14 +80,11 @@ def references(config: Config, host: Host) -> Iterator[Diagnostic]:
             for ref in refs:
                 if ref.name not in known:
                     yield warning(ref.where, f"{label} {kind} {ref.name} not found, ignoring...")
-                elif kind == "track bfd":
-                    # keepalived would move the priority with it; say so rather than
-                    # run as if the operator had not asked (the verdict stays keepalived's).
-                    yield note(
-                        ref.where,
-                        f"{label} {kind} {ref.name}: fastha does not run BFD (bfd_instance)"
-                        " yet; ignoring it (the priority will not follow it)",
-                    )
+        yield from _duplicate_bfds(label, owner.track_bfds, bfds)
+        name = getattr(owner, "fastha_bfd_master_down", None)
+        if name is not None and name not in bfds:
+            where = where_of(owner, "fastha_bfd_master_down")
+            yield warning(where, f"{label} fastha_bfd_master_down {name} not found, ignoring...")
     for what, items in (
         ("vrrp instance", config.vrrp_instances),
         ("vrrp sync group", config.vrrp_sync_groups),
@@ -195,6 +193,23 @@ def sync_groups(config: Config, host: Host) -> Iterator[Diagnostic]:
                         ref.where,
                         f"({vrrp.name}) ignoring weight of tracked {ref.name} due to SYNC group",
                     )
+            for line, weight in bfd.weighted_lines(config, vrrp.track_bfds):
+                yield warning(
+                    line.where,
+                    f"({vrrp.name}) ignoring tracked bfd {line.name} with weight {weight}"
+                    " due to SYNC group",
+                )
+
+
+def _duplicate_bfds(
+    label: str, refs: tuple[Tracked, ...], known: Mapping[str, object]
+) -> Iterator[Diagnostic]:
+    """vrrp_track.c alloc_track_bfd: a second line for the same bfd is ignored."""
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.name in known and ref.name in seen:
+            yield warning(ref.where, f"{label} duplicate track_bfd {ref.name} - ignoring")
+        seen.add(ref.name)
 
 
 @check
@@ -305,6 +320,11 @@ def _instance(config: Config, host: Host, vrrp: VrrpInstance) -> Iterator[Diagno
                     ref.where,
                     f"{name} ignoring tracked script {ref.name} with weights due to address_owner",
                 )
+        for line, weight in bfd.weighted_lines(config, vrrp.track_bfds):
+            yield warning(
+                line.where,
+                f"{name} ignoring tracked bfd {line.name} with weight {weight} due to address_owner",
+            )
 
     # Virtual addresses.
     if not vrrp.virtual_ipaddresses:

@@ -85,6 +85,16 @@ class TrackFault:
 
 
 @dataclass(frozen=True, slots=True)
+class BfdMasterDown:
+    """fastha's extension (`fastha_bfd_master_down NAME`): the BFD session to the master
+    went Down. A BACKUP takes it as its Master_Down_Timer expiring now; in any other
+    state it means nothing (keepalived has no such event: without the keyword it is
+    never fed)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class SyncGoto:
     """Sync-group command: follow the group to MASTER or BACKUP (keepalived
     vrrp_sync_master / vrrp_sync_backup)."""
@@ -143,6 +153,7 @@ Event = (
     | PriorityChanged
     | LinkChanged
     | TrackFault
+    | BfdMasterDown
     | SyncGoto
     | SyncFault
     | Shutdown

@@ -38,6 +38,7 @@ from fastha.vrrp.election import (
 )
 from fastha.vrrp.events import (
     AdvertReceived,
+    BfdMasterDown,
     Event,
     JoinSyncGroup,
     LeaveSyncGroup,
@@ -331,12 +332,20 @@ class Machine(MachineView):
             out.append(Notify(NotifyKind.MASTER_RX_LOWER_PRI, self._effective_priority))
 
 
+def _on_bfd_master_down(m: Machine, ev: BfdMasterDown, now_ns: int, out: list[Action]) -> None:
+    # fastha's extension: a BACKUP's Master_Down_Timer expires now (as if it had fired).
+    deadline = m.armed_timers.get(TimerKind.MASTER_DOWN)
+    if m.state == State.BACKUP and deadline is not None:
+        m._on_timer(TimerExpired(TimerKind.MASTER_DOWN, deadline[0]), now_ns, out)
+
+
 _HANDLERS: dict[type, Callable[[Machine, Any, int, list[Action]], None]] = {
     AdvertReceived: Machine._on_advert,
     TimerExpired: Machine._on_timer,
     PriorityChanged: Machine._on_priority,
     LinkChanged: Machine._on_fault,
     TrackFault: Machine._on_fault,
+    BfdMasterDown: _on_bfd_master_down,
     SyncFault: Machine._on_fault,
     SyncGoto: Machine._on_sync_goto,
     Startup: Machine._on_startup,

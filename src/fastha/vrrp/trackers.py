@@ -88,6 +88,20 @@ class InterfaceTracker:
         return changed
 
 
+@dataclass(slots=True)
+class BfdTracker:
+    """track_bfd: a bfd_instance's Up/Down as the BFD side last reported it. Down until
+    the first Up event (keepalived alloc_vrrp_tracked_bfd: bfd_up = false)."""
+
+    name: str
+    up: bool = False
+
+    def set(self, up: bool) -> bool:
+        changed = up != self.up
+        self.up = up
+        return changed
+
+
 _INT_PREFIX = re.compile(r"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
@@ -146,6 +160,7 @@ class TrackerSet:
     """
 
     __slots__ = (
+        "_bfds",
         "_files",
         "_ifaces",
         "_last",
@@ -162,6 +177,7 @@ class TrackerSet:
         self._ifaces: list[tuple[InterfaceTracker, int, bool]] = []
         self._files: list[tuple[FileTracker, int, bool]] = []
         self._procs: list[tuple[ProcessTracker, int, bool]] = []
+        self._bfds: list[tuple[BfdTracker, int, bool]] = []
         self._last: Evaluation | None = None
 
     @staticmethod
@@ -192,6 +208,11 @@ class TrackerSet:
     ) -> None:
         self._bind(self._procs, proc, weight, reverse)
 
+    def track_bfd(self, bfd: BfdTracker, weight: int, reverse: bool) -> None:
+        """`weight` as the configuration resolved it: a sync group's member has its
+        weighted lines dropped there (keepalived), so `ignore_weights` does not apply."""
+        self._bfds.append((bfd, weight, reverse))
+
     def evaluate(self) -> Evaluation:
         offsets = 0
         faults: list[str] = []
@@ -206,6 +227,12 @@ class TrackerSet:
                     faults.append(f"{what} {'up' if ok else 'down'}")
             else:
                 offsets += weighted_contribution(ok, w, r)
+        for bfd, w, r in self._bfds:  # vrrp_track.c initialise_track_bfd_state
+            if w == 0:
+                if weightless_fault(bfd.up, r):
+                    faults.append(f"bfd {bfd.name} {'up' if bfd.up else 'down'}")
+            else:
+                offsets += weighted_contribution(bfd.up, w, r)
         for script, w, r in self._scripts:
             w = 0 if iw else w
             if w == 0:

@@ -49,7 +49,7 @@ virtual_server 10.30.7.1 80 {{
 """
 WANTED = re.compile(
     r"TCP connection to|TCP_CHECK on service|service \[|quorum|sorry server|Changing weight"
-    r"|healthchecker for service"  # not keepalived's "Activating BFD healthchecker": no BFD
+    r"|healthchecker for service"  # "Activating BFD healthchecker": both log it (not compared)
 )
 _PREFIX = re.compile(r"^(?:\w{3} \w{3} +\d+ [\d:]+ \d{4}: |\d{4}-\d\d-\d\d [\d:,]+ \S+\[\d+\]: )")
 

@@ -46,6 +46,7 @@ from fastha.probes import ProbeContext
 from fastha.runtime import child_status
 from fastha.runtime.alerts import CheckerAlerts
 from fastha.runtime.check import signals, status
+from fastha.runtime.check.bfd_events import BfdChecks
 from fastha.runtime.check.notify import Notifications
 from fastha.runtime.check.reconciler import Reconciler
 from fastha.runtime.check.reloader import Reloader
@@ -87,6 +88,7 @@ class CheckerRunner:
         self.notifications = Notifications(self.running, self.counters, self.scripts)
         self.suspension = HaSuspend(self.running, addr_factory)
         self.reloader = Reloader(self)
+        self.bfd = BfdChecks(lambda: self.scheduler)
         self._skipped_logged: set[str] = set()
         self.alerts = CheckerAlerts(config, self.health)
         self.started_at = time.time()
@@ -177,11 +179,14 @@ class CheckerRunner:
         log.info("IPVS table initialised: %d virtual services", services)
         for text in self.health.activation_lines(self.scheduler.suspended):
             log.info("%s", text)
+        log.info("Activating BFD healthchecker")  # keepalived: always (check_api.c)
         self.scheduler.probe_all()
+        self.bfd.open()
         rec.start_loop()
 
     async def stop(self) -> None:
         await self.reloader.cancel()
+        self.bfd.close()
         self.suspension.close()
         await self.reconciler.close()
         if self.scheduler is not None:

@@ -32,7 +32,7 @@ from array import array
 from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
-from fastha.check.spec import Check, FileSpec, MiscSpec
+from fastha.check.spec import BfdSpec, Check, FileSpec, MiscSpec
 from fastha.probes import ProbeContext, run_probe
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
@@ -158,7 +158,7 @@ class Scheduler:
     # ------------------------------------------------------------ schedule
 
     def _arm(self, check: Check, deadline_ns: int) -> None:
-        if self._closed:
+        if self._closed or isinstance(check.probe, BfdSpec):  # BFD_CHECK: pushed (push)
             return
         assert self._timer is not None
         h = self._handles.get(check)
@@ -215,6 +215,12 @@ class Scheduler:
         delay = check.delay_before_retry if step.retrying else check.delay_loop
         self._arm(check, monotonic_ns() + int(delay * NS))
 
+    def push(self, cid: int, outcome: Outcome) -> None:
+        """A result nobody probed for (BFD_CHECK's BFD event): fed and acted on."""
+        _, actions = self.health.feed(cid, outcome)
+        self._has_run.add(self.health.checks[cid])
+        self._emit(actions)
+
     def _emit(self, actions: list[Action]) -> None:
         for a in actions:
             if isinstance(a, Log):
@@ -250,7 +256,7 @@ def edge_line(check: Check, up: bool, retries: int, reason: str | None) -> str:
     p = check.probe
     words = _EDGE_WORDS.get(p.kind)
     # MISC_CHECK and FILE_CHECK (no endpoint) have no words there.
-    if words is not None and not isinstance(p, MiscSpec | FileSpec):
+    if words is not None and not isinstance(p, MiscSpec | FileSpec | BfdSpec):
         ep = p.endpoint
         proto = "udp" if p.kind == "UDP_CHECK" else "tcp"
         where = f"[{ep.host}]:{proto}:{ep.port}"

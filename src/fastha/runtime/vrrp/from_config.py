@@ -12,9 +12,11 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from fastha.config import bfd
 from fastha.config import normalise_vrrp as fix
 from fastha.config.invocation import Script as RunScript
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
+from fastha.config.model_lvs import BfdInstance
 from fastha.config.model_vrrp import (
     Tracked,
     VrrpInstance,
@@ -28,7 +30,7 @@ from fastha.config.model_vrrp import VirtualRule as ConfRule
 from fastha.config.scheduling import Scheduling
 from fastha.config.scripts import enabled
 from fastha.vrrp import addresses
-from fastha.vrrp.params import InstanceParams
+from fastha.vrrp.params import PRIO_OWNER, InstanceParams
 from fastha.vrrp.proctrack import ProcessMatch, ProcessSpec
 from fastha.vrrp.rxbufs import RxBufs
 from fastha.vrrp.states import State
@@ -67,6 +69,9 @@ class InstanceSpec:
     track_scripts: tuple[TrackedScript, ...] = ()
     track_files: tuple[TrackedScript, ...] = ()
     track_processes: tuple[TrackedScript, ...] = ()
+    track_bfds: tuple[tuple[str, int, bool], ...] = ()  # name, weight, reverse (resolved)
+    # fastha_bfd_master_down: the bfd_instance whose Down is Master_Down expiry.
+    bfd_master_down: str | None = None
     sync_group: str | None = None
     # notify_priority_changes (instance, else its sync group, else global): the
     # MASTER_PRIORITY / BACKUP_PRIORITY lines on the notify FIFOs.
@@ -290,12 +295,33 @@ def _tracked(
     return tuple(TrackedScript(t.name, t.weight, t.reverse) for t in lines)
 
 
+def _track_bfds(
+    vi: VrrpInstance, group: VrrpSyncGroup | None, bfds: tuple[BfdInstance, ...]
+) -> tuple[tuple[str, int, bool], ...]:
+    """The instance's track_bfd lines, then its sync group's, as keepalived's vrrp.c
+    builds them: an instance in a sync group without sync_group_tracking_weight, or an
+    address owner, drops its weighted lines ("ignoring tracked bfd ... with weight");
+    a group's line replaces the instance's unless that one is unweighted
+    (add_vrrp_to_track_bfd); a group with an owner member has its weights set to 0."""
+    owner = fix.effective_priority(vi) == PRIO_OWNER
+    own = bfd.track_lines(bfds, vi.track_bfds)
+    if owner or (group is not None and not group.sync_group_tracking_weight):
+        own = [t for t in own if not t.weight]
+    lines = {t.name: (t.weight, t.reverse) for t in own}
+    if group is not None:
+        for t in bfd.track_lines(bfds, group.track_bfds):
+            if t.name not in lines or lines[t.name][0]:
+                lines[t.name] = (0 if owner else t.weight, t.reverse)
+    return tuple((name, w, r) for name, (w, r) in lines.items())
+
+
 def instance_spec(
     vi: VrrpInstance,
     g: GlobalDefs,
     group: VrrpSyncGroup | None = None,
     disabled_scripts: frozenset[str] | set[str] = frozenset(),
     weights: Mapping[str, Mapping[str, int]] | None = None,
+    bfds: tuple[BfdInstance, ...] = (),
 ) -> InstanceSpec:
     """``weights``: the default weight of each vrrp_script / track_file /
     vrrp_track_process by name ("script", "file", "process")."""
@@ -392,6 +418,12 @@ def instance_spec(
         track_files=_tracked(vi.track_files, group.track_files if group else (), w.get("file")),
         track_processes=_tracked(
             vi.track_processes, group.track_processes if group else (), w.get("process")
+        ),
+        track_bfds=_track_bfds(vi, group, bfds),
+        bfd_master_down=(
+            vi.fastha_bfd_master_down
+            if vi.fastha_bfd_master_down in bfd.tracked(bfds, vrrp=True)[0]
+            else None
         ),
         sync_group=group.name if group else None,
         notify_priority_changes=fix.notify_priority_changes(g, vi, group),
@@ -508,7 +540,7 @@ def vrrp_spec(config: Config) -> VrrpSpec:
     }
     return VrrpSpec(
         instances=tuple(
-            instance_spec(vi, g, member_of.get(vi.name), disabled, weights)
+            instance_spec(vi, g, member_of.get(vi.name), disabled, weights, config.bfd_instances)
             for vi in config.vrrp_instances
         ),
         scripts={name: spec for name, spec in scripts.items() if spec is not None},

@@ -23,6 +23,7 @@ from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 from fastha.runtime import child_status
 from fastha.runtime.alerts import VrrpAlerts
+from fastha.runtime.vrrp.bfd_events import BfdEvents
 from fastha.runtime.vrrp.context import Context
 from fastha.runtime.vrrp.current import Current
 from fastha.runtime.vrrp.dumps import Dumps
@@ -86,6 +87,7 @@ class VrrpRunner:
         self.lifecycle = Lifecycle(ctx, self.current, self.pool, self.vmacs)
         self.polls = TrackerPolls(ctx.scripts, self.current, self.trackers)
         self.links = LinkEvents(ctx, self.pool, self.trackers)
+        self.bfd = BfdEvents(ctx, self.trackers)
         self.vip_watch = VipWatch(ctx)
         self.route_watch = RouteReaction(ctx, self.current, self.reload_lock)
         self.status = StatusOutput(ctx, self.alerts, self.polls.script_runs, self.started_at)
@@ -161,6 +163,7 @@ class VrrpRunner:
         finally:
             await child_status.close(status_server)
             self.polls.close()
+            self.bfd.close()
             self.vip_watch.close()
             self.route_watch.close()
             self.pool.close()
@@ -186,6 +189,7 @@ class VrrpRunner:
         rebuild_groups(ctx, spec.groups)
         self.trackers.rebuild(ctx, spec, None)
         self.polls.sync_procwatch(set(self.trackers.now.processes))
+        self.bfd.open()
         await ctx.netlink.watch_links(self.links.on_link)
         await self.vip_watch.open()
         self.route_watch.open()

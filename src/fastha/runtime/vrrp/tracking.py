@@ -1,5 +1,6 @@
-"""Tracked objects (track_interface, track_script, track_file, track_process) shared by
-the instances that use them, each instance's TrackerSet, and the events a change sends."""
+"""Tracked objects (track_interface, track_script, track_file, track_process, track_bfd)
+shared by the instances that use them, each instance's TrackerSet, and the events a
+change sends."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastha.vrrp.events import PriorityChanged, TrackFault
 from fastha.vrrp.params import PRIO_OWNER
 from fastha.vrrp.proctrack import ProcessTracker
 from fastha.vrrp.trackers import (
+    BfdTracker,
     Evaluation,
     FileTracker,
     InterfaceTracker,
@@ -35,6 +37,7 @@ class Tracking:
     scripts: dict[str, ScriptTracker] = field(default_factory=dict)
     files: dict[str, FileTracker] = field(default_factory=dict)
     processes: dict[str, ProcessTracker] = field(default_factory=dict)
+    bfds: dict[str, BfdTracker] = field(default_factory=dict)
     users: dict[str, list[Instance]] = field(default_factory=dict)  # "kind:name" -> users
     sets: dict[str, TrackerSet] = field(default_factory=dict)  # instance name -> set
 
@@ -94,6 +97,12 @@ def _track(
         t.interfaces[name] = iface
         ts.track_interface(iface, weight, reverse)
         t.users.setdefault(f"if:{name}", []).append(inst)
+    # A bfd keeps its Up/Down across a reload by name (vrrp.c clear_diff_bfd).
+    for name, weight, reverse in spec.track_bfds:
+        tbfd = t.bfds.get(name) or (old.bfds.get(name) if old else None) or BfdTracker(name)
+        t.bfds[name] = tbfd
+        ts.track_bfd(tbfd, weight, reverse)
+        t.users.setdefault(f"bfd:{name}", []).append(inst)
     # Per kind: user key, keyword, the instance's lines, definitions now and before
     # the reload, trackers now and before, how to make one, how the set binds it.
     kinds: tuple[tuple[Any, ...], ...] = (
