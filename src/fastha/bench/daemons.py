@@ -46,6 +46,14 @@ STATE_RE = re.compile(
 )
 
 
+# keepalived 2.2.7's BFD child and fastha's log "(B1) Entering Up state", "(B1) Entering
+# Down state (Local diagnostic - ...)", "(B1) Entering AdminDown state" (lower-case
+# "state": VRRP's lines say "STATE").
+BFD_STATE_RE = re.compile(
+    r"\((?P<instance>[^)\s]+)\) Entering (?P<state>Up|Down|AdminDown|Init) state"
+)
+
+
 def keepalived_binary() -> str | None:
     return shutil.which("keepalived") or (KEEPALIVED if os.access(KEEPALIVED, os.X_OK) else None)
 
@@ -213,6 +221,11 @@ class Daemon:
             return "STOPPED"
         seen = self.states(instance)
         return seen[-1] if seen else "INIT"
+
+    def bfd_state(self, instance: str = "B1") -> str:
+        """The BFD session's last logged state in the current run ("" before any)."""
+        seen = [m["state"] for m in BFD_STATE_RE.finditer(self.log()) if m["instance"] == instance]
+        return seen[-1] if seen else ""
 
     def __repr__(self) -> str:
         return self.label
