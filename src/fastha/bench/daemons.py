@@ -49,6 +49,9 @@ STATE_RE = re.compile(
 # keepalived 2.2.7's BFD child and fastha's log "(B1) Entering Up state", "(B1) Entering
 # Down state (Local diagnostic - ...)", "(B1) Entering AdminDown state" (lower-case
 # "state": VRRP's lines say "STATE").
+# ... and both log the session's parameters when they change, ending with
+# "     Detection time is 3000 us (was 3000000 us)".
+BFD_DETECT_RE = re.compile(r"Detection time is (\d+) us")
 BFD_STATE_RE = re.compile(
     r"\((?P<instance>[^)\s]+)\) Entering (?P<state>Up|Down|AdminDown|Init) state"
 )
@@ -222,10 +225,16 @@ class Daemon:
         seen = self.states(instance)
         return seen[-1] if seen else "INIT"
 
-    def bfd_state(self, instance: str = "B1") -> str:
-        """The BFD session's last logged state in the current run ("" before any)."""
-        seen = [m["state"] for m in BFD_STATE_RE.finditer(self.log()) if m["instance"] == instance]
-        return seen[-1] if seen else ""
+    def bfd_session(self) -> tuple[int, str, int]:
+        """The BFD session of a one-session config as logged in the current run: how
+        many state lines, the last state ("" before any) and the Detection Time (µs)
+        logged since that state line (0 when none was)."""
+        text = self.log()
+        states = list(BFD_STATE_RE.finditer(text))
+        if not states:
+            return 0, "", 0
+        detect = BFD_DETECT_RE.findall(text, states[-1].end())
+        return len(states), states[-1]["state"], int(detect[-1]) if detect else 0
 
     def __repr__(self) -> str:
         return self.label

@@ -143,14 +143,36 @@ class ImplRun:
         self.frames.extend(self.tail.read())
 
 
+BFD_STEADY_S = 0.5
+
+
+def _wait_bfd_steady(lab: Lab, bfd: BfdSpec) -> None:
+    """Until b's BFD session is Up at its configured Detection Time (the Poll from
+    idle_tx to min_tx done) and has logged nothing new for BFD_STEADY_S. After a
+    restart the session takes an idle_tx (1 s) or two to come back, and at 1 ms it may
+    fall again right after the Poll (both keepalived's and fastha's did, here): a trial
+    in any of those windows would time the plain VRRP takeover."""
+    d = lab.daemon("b")
+    want_us = round(bfd.bound_ms * 1000)
+    mark: tuple[tuple[int, str, int], float] = ((-1, "", 0), 0.0)
+
+    def steady() -> bool:
+        nonlocal mark
+        now = d.bfd_session()
+        if now != mark[0]:
+            mark = (now, time.monotonic())
+        _, state, detect_us = now
+        return state == "Up" and detect_us == want_us and time.monotonic() - mark[1] >= BFD_STEADY_S
+
+    lab.wait(f"b's BFD session Up at {bfd.bound_ms:g} ms for {BFD_STEADY_S:g} s", steady, 60)
+
+
 def _trial(run: ImplRun, kind: str, advert_int: float, vip: str, vrid: int) -> None:
     lab = run.lab
     a, b = lab["a"], lab["b"]
     md = measure.master_down_s(PRIO_BACKUP, advert_int)
     if lab.spec.bfd:
-        # After a restart the session takes an idle_tx (1 s) or two to come back: a trial
-        # before that would time the plain VRRP takeover.
-        lab.wait("b's BFD session Up", lambda: lab.daemon("b").bfd_state() == "Up", 15)
+        _wait_bfd_steady(lab, lab.spec.bfd)
     probe_s = 3 * md + 0.25  # the takeover and its first ARP reply fit well inside
     prober = lab.python(
         lab.client,
