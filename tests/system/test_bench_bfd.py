@@ -81,3 +81,36 @@ def test_bench_bfd_short_run(impl: str, tmp_path: Path) -> None:
     st = res["steady"]["idle"]
     assert st["problem"] == "" and st["packets_from_a"] > 0, st
     assert {"false_downs_a", "false_downs_b", "gap_ms", "gaps_over_bound"} <= set(st)
+
+
+def test_failover_bfd_short_run() -> None:
+    """`bench failover --bfd`, one kill and one cut of the BFD path alone per
+    implementation, at 5 ms x 3 (Detection Time 15 ms, Master_Down_Interval 36.1 ms).
+    fastha's backup, with fastha_bfd_master_down, must take over before
+    Master_Down_Interval: it acted on the BFD Down, not on VRRP's timer; keepalived's
+    (which ignores the keyword) must not: that is what tells the check right from
+    wrong. Cutting only the BFD path makes fastha's backup master until the master's
+    next advert (a window bounded by Master_Down_Interval here, as any advert gap) and
+    leaves keepalived's alone. About 40 s."""
+    need_root()
+    need_tool("ip")
+    need_tool("tcpdump")
+    need_tool("nft")
+    r = subprocess.run(
+        [sys.executable, "-m", "fastha.cli.main", "bench", "failover", "--bfd",
+         "--bfd-interval", "5", "--kind", "kill", "--trials", "1", "--adverts", "50",
+         "--peer", "keepalived", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, f"{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    doc: dict[str, Any] = json.loads(r.stdout)
+    md = doc["master_down_ms"]
+    assert doc["config"]["bfd"]["bound_ms"] == 15.0 and doc["bounds_ms"]["kill"] == 15.0
+    fh, ka = doc["results"]["fastha"], doc["results"]["keepalived"]
+    assert fh["bfd_down_at_event"] == 0, "fastha's BFD session was never Up at the kill"
+    (fast,) = fh["kill"]["advert"]["samples"]
+    (slow,) = ka["kill"]["advert"]["samples"]
+    assert fast < md, (fast, md)
+    assert slow >= md - 1, (slow, md)
+    assert fh["bfd_path"]["took_over"] == 1 and ka["bfd_path"]["took_over"] == 0
+    assert fh["bfd_path"]["window_ms"]["max"] < md, fh["bfd_path"]
