@@ -227,14 +227,17 @@ class Daemon:
 
     def bfd_session(self) -> tuple[int, str, int]:
         """The BFD session of a one-session config as logged in the current run: how
-        many state lines, the last state ("" before any) and the Detection Time (µs)
-        logged since that state line (0 when none was)."""
+        many state lines, the last state ("" before any) and the last Detection Time
+        logged (µs, 0 before any; fastha logs it just before "Entering Up" when Up
+        brings it, keepalived after; either logs the change back on the way Down)."""
         text = self.log()
         states = list(BFD_STATE_RE.finditer(text))
-        if not states:
-            return 0, "", 0
-        detect = BFD_DETECT_RE.findall(text, states[-1].end())
-        return len(states), states[-1]["state"], int(detect[-1]) if detect else 0
+        detect = BFD_DETECT_RE.findall(text)
+        return (
+            len(states),
+            states[-1]["state"] if states else "",
+            int(detect[-1]) if detect else 0,
+        )
 
     def __repr__(self) -> str:
         return self.label
