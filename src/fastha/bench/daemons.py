@@ -46,12 +46,24 @@ STATE_RE = re.compile(
 )
 
 
+# keepalived 2.2.7's BFD child and fastha's log "(B1) Entering Up state", "(B1) Entering
+# Down state (Local diagnostic - ...)", "(B1) Entering AdminDown state" (lower-case
+# "state": VRRP's lines say "STATE").
+# ... and both log the session's parameters when they change, ending with
+# "     Detection time is 3000 us (was 3000000 us)".
+BFD_DETECT_RE = re.compile(r"Detection time is (\d+) us")
+BFD_STATE_RE = re.compile(
+    r"\((?P<instance>[^)\s]+)\) Entering (?P<state>Up|Down|AdminDown|Init) state"
+)
+
+
 def keepalived_binary() -> str | None:
     return shutil.which("keepalived") or (KEEPALIVED if os.access(KEEPALIVED, os.X_OK) else None)
 
 
 def keepalived_command(conf: Path, rundir: Path) -> list[str]:
-    """keepalived in the foreground, VRRP only, console log, pid files in ``rundir``."""
+    """keepalived in the foreground, no checker (-P: VRRP, and BFD when the config has a
+    bfd_instance), console log, pid files in ``rundir``."""
     exe = keepalived_binary()
     if exe is None:
         raise LabError("keepalived is not installed (Debian: apt-get install keepalived)")
@@ -60,21 +72,26 @@ def keepalived_command(conf: Path, rundir: Path) -> list[str]:
         "-p", str(rundir / "keepalived.pid"),
         "-r", str(rundir / "vrrp.pid"),
         "-c", str(rundir / "checkers.pid"),
+        "-b", str(rundir / "bfd.pid"),
     ]  # fmt: skip  # option and value on one line, as keepalived(8) lists them
 
 
-def daemon_command(impl: Impl, conf: Path, rundir: Path) -> list[str]:
-    """The lab's foreground, VRRP-only command line of ``impl`` for ``conf``: this
-    interpreter (-I: isolated) running fastha, with its status and pid files in
-    ``rundir``."""
+def daemon_command(impl: Impl, conf: Path, rundir: Path, *, vrrp: bool = True) -> list[str]:
+    """The lab's foreground command line of ``impl`` for ``conf``, no checker (VRRP,
+    and BFD when the config has a bfd_instance): this interpreter (-I: isolated)
+    running fastha, with its status and pid files in ``rundir``. Without ``vrrp`` (a
+    BFD-only lab) fastha gets no -P, so it starts no idle VRRP child (keepalived
+    starts none for a config without VRRP instances either way)."""
     if impl == "keepalived":
         return keepalived_command(conf, rundir)
     return [
-        sys.executable, "-I", "-m", "fastha.cli.main", "daemon", "-P", "-n", "-l",
+        sys.executable, "-I", "-m", "fastha.cli.main", "daemon", *(["-P"] if vrrp else []),
+        "-n", "-l",
         "-f", str(conf),
         "--json-file", str(rundir / "fastha.json"),
         "-p", str(rundir / "fastha.pid"),
         "-r", str(rundir / "vrrp.pid"),
+        "-b", str(rundir / "bfd.pid"),
     ]  # fmt: skip  # option and value on one line, as `fastha daemon --help` lists them
 
 
@@ -207,6 +224,20 @@ class Daemon:
             return "STOPPED"
         seen = self.states(instance)
         return seen[-1] if seen else "INIT"
+
+    def bfd_session(self) -> tuple[int, str, int]:
+        """The BFD session of a one-session config as logged in the current run: how
+        many state lines, the last state ("" before any) and the last Detection Time
+        logged (µs, 0 before any; fastha logs it just before "Entering Up" when Up
+        brings it, keepalived after; either logs the change back on the way Down)."""
+        text = self.log()
+        states = list(BFD_STATE_RE.finditer(text))
+        detect = BFD_DETECT_RE.findall(text)
+        return (
+            len(states),
+            states[-1]["state"] if states else "",
+            int(detect[-1]) if detect else 0,
+        )
 
     def __repr__(self) -> str:
         return self.label

@@ -47,7 +47,11 @@ class Directors:
         d = self.daemon(name)
         if d.running:
             raise LabError(f"{name} is already running (pid {d.pid})")
-        d.launch(daemon_command(cast(Impl, n.impl), Path(n.conf), Path(n.rundir)))
+        d.launch(
+            daemon_command(
+                cast(Impl, n.impl), Path(n.conf), Path(n.rundir), vrrp=self.spec.instances > 0
+            )
+        )
         n.pid = d.pid
         self.save()
         return n

@@ -77,6 +77,42 @@ class Director:
 
 
 @dataclass(frozen=True, slots=True)
+class BfdSpec:
+    """BFD sessions B1..BN between the first two directors (a and b), single hop, the
+    same bfd_instance blocks on both: min_rx = min_tx = ``interval_ms`` (keepalived
+    reads ms with up to 3 decimals), ``multiplier``. B1 runs between the directors' own
+    addresses (the one a VRRP backup knows its master by); B2.. between extra addresses
+    (``address``), one pair per session. ``rt_priority``, ``rlimit_rttime``:
+    ``bfd_rt_priority``, ``bfd_rlimit_rttime`` in global_defs (0: not set).
+    ``vrrp_lines``: lines added to every vrrp_instance (a ``track_bfd`` block, the
+    fastha extension's keyword)."""
+
+    interval_ms: float = 10.0
+    multiplier: int = 3
+    sessions: int = 1
+    rt_priority: int = 0
+    rlimit_rttime: int = 0  # bfd_rlimit_rttime, µs (0: not set)
+    vrrp_lines: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.sessions <= 1000:
+            raise ValueError("BFD sessions: 1..1000")
+
+    @property
+    def bound_ms(self) -> float:
+        """Detection time (RFC 5880 6.8.4) with both sides configured alike."""
+        return self.multiplier * self.interval_ms
+
+    def address(self, director: int, session: int) -> str:
+        """Director ``director``'s (0: a, 1: b) address of session ``session`` (0-based):
+        its own address for session 0, else 198.18.64.0/18, a pair per session."""
+        if session == 0:
+            return DIRECTOR_IP.format(11 + director)
+        k = 2 * (session - 1) + director
+        return f"198.18.{64 + k // 250}.{1 + k % 250}"
+
+
+@dataclass(frozen=True, slots=True)
 class LabSpec:
     """What to build: the directors and the virtual routers they all run."""
 
@@ -86,12 +122,15 @@ class LabSpec:
     advert_int: float = 0.01
     instances: int = 1  # VRRP instances (VI_1 .. VI_K, VRIDs 1..K) on the one interface
     client: bool = True
+    bfd: BfdSpec | None = None  # BFD sessions between a and b; with instances 0, BFD alone
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", self.name):
             raise ValueError(f"lab name {self.name!r}: 1-20 of [a-z0-9-], starting with a letter")
-        if not 1 <= self.instances <= 255:
-            raise ValueError("instances: 1..255 (one VRID each)")
+        if not (0 if self.bfd else 1) <= self.instances <= 255:
+            raise ValueError("instances: 1..255 (one VRID each; 0 with BFD only)")
+        if self.bfd and len(self.directors) < 2:
+            raise ValueError("BFD needs two directors")
         if len({d.name for d in self.directors}) != len(self.directors):
             raise ValueError("director names must be unique")
         if self.version == 2 and self.advert_int < 1:
@@ -126,9 +165,12 @@ def keepalived_conf(spec: LabSpec, d: Director) -> str:
         f"    vrrp_version {spec.version}",
         "    enable_script_security",
         "    script_user root",
+        *(bfd_globals(spec.bfd) if spec.bfd else []),
         "}",
         "",
     ]
+    if spec.bfd:
+        out += bfd_conf(spec.bfd, [x.name for x in spec.directors].index(d.name))
     for i in range(spec.instances):
         out += [
             f"vrrp_instance VI_{i + 1} {{",
@@ -140,10 +182,40 @@ def keepalived_conf(spec: LabSpec, d: Director) -> str:
             "    virtual_ipaddress {",
             f"        {spec.vip(i)}/32",
             "    }",
+            *(f"    {line}" for line in (spec.bfd.vrrp_lines if spec.bfd else ())),
             "}",
             "",
         ]
     return "\n".join(out)
+
+
+def bfd_globals(bfd: BfdSpec) -> list[str]:
+    """The BFD process's scheduling knobs, for global_defs."""
+    out = []
+    if bfd.rt_priority:
+        out.append(f"    bfd_rt_priority {bfd.rt_priority}")
+    if bfd.rlimit_rttime:
+        out.append(f"    bfd_rlimit_rttime {bfd.rlimit_rttime}")
+    return out
+
+
+def bfd_conf(bfd: BfdSpec, director: int) -> list[str]:
+    """The bfd_instance blocks of director ``director`` (0: a, 1: b; others none)."""
+    if director > 1:
+        return []
+    out = []
+    for k in range(bfd.sessions):
+        out += [
+            f"bfd_instance B{k + 1} {{",
+            f"    neighbor_ip {bfd.address(1 - director, k)}",
+            f"    source_ip {bfd.address(director, k)}",
+            f"    min_rx {_num(bfd.interval_ms)}",
+            f"    min_tx {_num(bfd.interval_ms)}",
+            f"    multiplier {bfd.multiplier}",
+            "}",
+            "",
+        ]
+    return out
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -167,6 +239,14 @@ def cpu_ticks(pid: int) -> int:
 
 
 # -- the lab ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """A bridge port in the switch namespace, as a place to capture."""
+
+    ns: str
+    ifname: str
 
 
 @dataclass(slots=True)
@@ -229,6 +309,12 @@ class Lab(Directors):
             for i, d in enumerate(self.spec.directors):
                 n = self._add_node(d.name, DIRECTOR_IP.format(11 + i))
                 n.impl, n.priority = d.impl, d.priority
+                if self.spec.bfd and i < 2 and self.spec.bfd.sessions > 1:
+                    batch = "".join(
+                        f"addr add {self.spec.bfd.address(i, k)}/{PREFIX} dev {IFNAME}\n"
+                        for k in range(1, self.spec.bfd.sessions)
+                    )
+                    self.topo.run(n.ns, "ip", "-batch", "-", input=batch)
                 rundir = self.workdir / d.name
                 rundir.mkdir(parents=True, exist_ok=True)
                 conf = rundir / "keepalived.conf"
@@ -300,14 +386,22 @@ class Lab(Directors):
 
     @contextlib.contextmanager
     def capture(
-        self, path: Path, bpf: str = "ip proto 112 or arp", node: str = "client"
+        self,
+        path: Path,
+        bpf: str = "ip proto 112 or arp",
+        node: str = "client",
+        *,
+        at_port: bool = False,
     ) -> Iterator[Capture]:
         """tcpdump in a namespace writing a pcap: nanosecond kernel receive timestamps,
-        a 32 MiB ring, flushed per packet so the file can be read while it runs."""
+        a 32 MiB ring, flushed per packet so the file can be read while it runs. With
+        ``at_port``, on ``node``'s bridge port in the switch namespace: every frame to and
+        from that node, unicast between two directors included (the client sees only
+        what the bridge floods)."""
         need_tools("tcpdump")
-        cap = Capture(
-            self.topo, self.nodes[node], bpf, path, buffer_kib=32768, nano=True, settle=0.1
-        )
+        n = self.nodes[node]
+        place = Port(self.switch, n.port) if at_port else n
+        cap = Capture(self.topo, place, bpf, path, buffer_kib=32768, nano=True, settle=0.1)
         cap.start()
         try:
             yield cap
@@ -330,6 +424,9 @@ class Lab(Directors):
             advert_int=s["advert_int"],
             instances=s["instances"],
             client=s["client"],
+            bfd=BfdSpec(**{**b, "vrrp_lines": tuple(b["vrrp_lines"])})
+            if (b := s.get("bfd"))
+            else None,
         )
         lab = cls(spec, Path(doc["workdir"]) if doc["workdir"] else None)
         lab.own_workdir = doc.get("own_workdir", True)

@@ -14,10 +14,12 @@ import itertools
 import math
 import socket
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 # pcap global header magics (host order as written; we accept both byte orders).
 _MAGIC_US = 0xA1B2C3D4
@@ -27,6 +29,7 @@ _LINKTYPE_ETHERNET = 1
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
+ETH_P_IPV6 = 0x86DD
 IPPROTO_VRRP = 112
 
 
@@ -115,13 +118,98 @@ def frames(path: str | Path) -> list[Frame]:
     return [classify(ts, f) for ts, f in read_pcap(path)]
 
 
-class PcapTail:
+# -- BFD (RFC 5880 section 4.1, RFC 5881/5883 ports) ---------------------------------------
+
+BFD_PORTS = (3784, 4784)  # single hop, multihop
+BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+BFD_DOWN, BFD_UP = 1, 3
+BFD_DIAG_EXPIRED = 1  # Control Detection Time Expired
+
+
+@dataclass(frozen=True, slots=True)
+class BfdPacket:
+    """What the BFD benchmark needs from one control packet on the wire: decoded here,
+    independently of fastha's codec (the code under test)."""
+
+    ts_ns: int
+    src: str  # IP source address (v4 or v6)
+    dst: str
+    sport: int
+    state: int  # 0 AdminDown, 1 Down, 2 Init, 3 Up
+    diag: int
+    poll: bool
+    final: bool
+    mult: int
+    my_discr: int
+    your_discr: int
+    tx_us: int  # Desired Min TX Interval
+    rx_us: int  # Required Min RX Interval
+
+
+def bfd_packet(ts_ns: int, frame: bytes) -> BfdPacket | None:
+    """The BFD control packet in an Ethernet frame (IPv4 or IPv6, UDP to 3784 or 4784),
+    or None for anything else (including a packet too short for its header)."""
+    if len(frame) < 14:
+        return None
+    etype, off = int.from_bytes(frame[12:14], "big"), 14
+    if etype == ETH_P_8021Q and len(frame) >= 18:
+        etype, off = int.from_bytes(frame[16:18], "big"), 18
+    if etype == ETH_P_IP and len(frame) >= off + 20:
+        ihl = (frame[off] & 0x0F) * 4
+        if frame[off + 9] != socket.IPPROTO_UDP:
+            return None
+        src = socket.inet_ntoa(frame[off + 12 : off + 16])
+        dst = socket.inet_ntoa(frame[off + 16 : off + 20])
+        off += ihl
+    elif etype == ETH_P_IPV6 and len(frame) >= off + 40:
+        if frame[off + 6] != socket.IPPROTO_UDP:  # extension headers: not BFD's way
+            return None
+        src = socket.inet_ntop(socket.AF_INET6, frame[off + 8 : off + 24])
+        dst = socket.inet_ntop(socket.AF_INET6, frame[off + 24 : off + 40])
+        off += 40
+    else:
+        return None
+    if len(frame) < off + 8 + 24:
+        return None
+    sport, dport = struct.unpack_from("!HH", frame, off)
+    if dport not in BFD_PORTS:
+        return None
+    b = frame[off + 8 : off + 8 + 24]
+    my, your, tx, rx = struct.unpack_from("!IIII", b, 4)
+    return BfdPacket(
+        ts_ns,
+        src,
+        dst,
+        sport,
+        state=b[1] >> 6,
+        diag=b[0] & 0x1F,
+        poll=bool(b[1] & 0x20),
+        final=bool(b[1] & 0x10),
+        mult=b[2],
+        my_discr=my,
+        your_discr=your,
+        tx_us=tx,
+        rx_us=rx,
+    )
+
+
+def bfd_packets(path: str | Path) -> list[BfdPacket]:
+    return [p for ts, f in read_pcap(path) if (p := bfd_packet(ts, f)) is not None]
+
+
+class PcapTail(Generic[T]):
     """Reads the records a running tcpdump (``-U``) has appended since the last call,
     so a benchmark analyses each trial while the capture goes on. A record cut short
-    at the end of the file is left for the next call."""
+    at the end of the file is left for the next call. ``parse`` turns each
+    (timestamp, frame) into what ``read`` returns (``classify``; ``bfd_packet``)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        parse: Callable[[int, bytes], T] = classify,  # type: ignore[assignment]
+    ) -> None:
         self.path = Path(path)
+        self.parse = parse
         self._pos = 0
         self._rec: struct.Struct | None = None
         self._scale = 1
@@ -141,8 +229,8 @@ class PcapTail:
         self._rec = struct.Struct(endian + "IIII")
         return True
 
-    def read(self) -> list[Frame]:
-        """The frames appended since the previous call, classified."""
+    def read(self) -> list[T]:
+        """The frames appended since the previous call, parsed."""
         try:
             with self.path.open("rb") as fh:
                 if self._rec is None:
@@ -160,7 +248,9 @@ class PcapTail:
             if pos + 16 + incl > len(data):
                 break
             out.append(
-                classify(sec * 1_000_000_000 + frac * self._scale, data[pos + 16 : pos + 16 + incl])
+                self.parse(
+                    sec * 1_000_000_000 + frac * self._scale, data[pos + 16 : pos + 16 + incl]
+                )
             )
             pos += 16 + incl
         self._pos += pos

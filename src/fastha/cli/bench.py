@@ -16,6 +16,7 @@ BENCHES: dict[str, str] = {
     "jitter": "fastha.bench.jitter:command",
     "scale": "fastha.bench.scale:command",
     "checkers": "fastha.bench.checkers:command",
+    "bfd": "fastha.bench.bfd:command",
 }
 
 
