@@ -97,7 +97,7 @@ def check_impls(impls: Iterable[str]) -> list[Impl]:
                 "this fastha has no BFD child (fastha.runtime.bfd); measure keepalived alone "
                 "with --impl keepalived"
             )
-        out.append(impl)  # type: ignore[arg-type]
+        out.append(impl)
     return out
 
 

@@ -138,7 +138,7 @@ class ImplRun:
     impl: Impl
     lab: Lab
     pcap: Path
-    tail: measure.PcapTail
+    tail: measure.PcapTail[measure.Frame]
     frames: list[measure.Frame] = field(default_factory=list)
     trials: dict[str, list[measure.Failover]] = field(default_factory=dict)
     dual: list[dict[str, Any]] = field(default_factory=list)  # --bfd: the BFD path cut
@@ -358,7 +358,7 @@ def impl_result(run: ImplRun, kinds: tuple[str, ...], advert_int: float) -> dict
     iv = measure.interval_figures(run.intervals_ms, advert_int * 1000)
     iv["summary_ms"] = measure.summary(run.intervals_ms)
     iv["samples_ms"] = run.intervals_ms
-    out = {
+    out: dict[str, Any] = {
         "impl": run.impl,
         **{k: kind_result(run.trials.get(k, [])) for k in kinds},
         "intervals": iv,

@@ -186,7 +186,7 @@ def run(
     }
     results: dict[str, dict[str, Any]] = {i: {} for i in impls}
     with contextlib.ExitStack() as stack:
-        labs: dict[Impl, tuple[Lab, measure.PcapTail]] = {}
+        labs: dict[Impl, tuple[Lab, measure.PcapTail[measure.Frame]]] = {}
         for impl in impls:
             spec = LabSpec(
                 name=unique_name(f"fhj{impl[0]}"),

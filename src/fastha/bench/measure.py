@@ -206,6 +206,8 @@ class PcapTail(Generic[T]):
     def __init__(
         self,
         path: str | Path,
+        # a default cannot bind T to classify's Frame (mypy#3737): callers that
+        # pass no parse annotate PcapTail[Frame]
         parse: Callable[[int, bytes], T] = classify,  # type: ignore[assignment]
     ) -> None:
         self.path = Path(path)
