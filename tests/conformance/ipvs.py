@@ -510,9 +510,16 @@ def vrrp_syncd_instance_flush_vs() -> Scenario:
 BFD_LAB, BFD_PEER = "198.18.62.1", "198.18.62.2"
 
 
-def bfd_instance(name: str, me: str, peer_ip: str, extra: str = "") -> str:
-    """100 ms x 3: detection in 300 ms once Up (keepalived idles at 1 s before)."""
-    body = [f"neighbor_ip {peer_ip}", f"source_ip {me}", "min_rx 100", "min_tx 100",
+def bfd_instance(
+    name: str, me: str, peer_ip: str, extra: str = "", nbr: str = "neighbor_ip"
+) -> str:
+    """1000 ms x 3, keepalived's idle_tx pace: no Poll sequence when the session comes Up.
+    At 100 ms x 3 a keepalived 2.2.7 <-> keepalived 2.2.7 session once went Down 8 s
+    after the peer's restart, both ends' 300 ms detection expiring at once (the guest's
+    one CPU, shared by every lab, stalled), and Up again: a notify pair more than the
+    other implementation's lab. A step settles over a quiet period (10 s) far longer
+    than the 3 s detection time."""
+    body = [f"{nbr} {peer_ip}", f"source_ip {me}", "min_rx 1000", "min_tx 1000",
             "multiplier 3", *[x for x in extra.strip().splitlines() if x.strip()]]  # fmt: skip
     return f"bfd_instance {name} {{\n" + "".join(f"    {x}\n" for x in body) + "}\n"
 
@@ -520,16 +527,20 @@ def bfd_instance(name: str, me: str, peer_ip: str, extra: str = "") -> str:
 @scenario
 def bfd_check_peer_kill_link_cut() -> Scenario:
     """BFD_CHECK: a real server whose only checker is a BFD session (its bfd_instance
-    routed to the checker alone) to keepalived 2.2.7's BFD in another namespace. The
-    session Up puts it in the table; the peer killed (by pid) takes it out
-    (notify_down), the peer started again puts it back (notify_up); the link cut and
+    routed to the checker alone; passive: the peer speaks first) to keepalived 2.2.7's
+    BFD in another namespace; a second one with ``alpha`` (down until the first Up).
+    The session Up puts them in the table; the peer killed (by pid) takes them out
+    (notify_down), the peer started again puts them back (notify_up); the link cut and
     restored does the same. The daemon under test runs -C, as the other labs: the BFD
     child runs with the checker (keepalived's -C leaves BFD on)."""
-    conf = GLOBAL + bfd_instance("peer", BFD_LAB, BFD_PEER, "checker") + vs(
+    opts = "checker\npassive\nidle_tx 1000\nttl 255"
+    conf = GLOBAL + bfd_instance("peer", BFD_LAB, BFD_PEER, opts, nbr="neighbour_ip") + vs(
         "10.20.4.1 80", "lvs_sched rr\nlvs_method NAT\nprotocol TCP",
         tcp_rs(1, 8001, weight=2, extra=notify_updown("rs1"),
                check="BFD_CHECK {\n    name peer\n}"),
         tcp_rs(2, 8002, weight=1),
+        tcp_rs(3, 8003, weight=3, extra=notify_updown("rs3"),
+               check="BFD_CHECK {\n    name peer\n    alpha\n}"),
     )  # fmt: skip
     cut = sh("ip", "link", "set", "fhb0", "down")
     restore = sh("ip", "link", "set", "fhb0", "up")
