@@ -2,7 +2,9 @@
 
 The universe is every keyword of fastha's keyword table in global_defs and the VRRP
 root blocks (vrrp_instance, vrrp_sync_group, vrrp_script, track_file, static_* ...),
-as dotted paths (``vrrp_instance.authentication.auth_type``). A keyword is
+and of BFD's: ``bfd_instance`` and ``BFD_CHECK`` (with the path down to it, not the
+rest of virtual_server), as dotted paths (``vrrp_instance.authentication.auth_type``).
+A keyword is
 
 - covered: some scenario's config uses it;
 - not acted on: fastha says so itself (``fastha.config.validate_unsupported``, which
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 
 from fastha.config import validate_unsupported
 from fastha.config.keywords import GLOBAL_DEFS
+from fastha.config.keywords_lvs import LVS_ROOT_KEYWORDS
 from fastha.config.keywords_vrrp import VRRP_ROOT_KEYWORDS
 from fastha.config.schema import Block
 from tests.conformance.harness import ALLOWLIST, Scenario, load_allowlist
@@ -41,7 +44,21 @@ def universe() -> list[str]:
         out.append(kw.name)
         if kw.block is not None and kw.block.keywords:
             walk(kw.block, kw.name)
+    # BFD on the LVS side: the bfd_instance block, and BFD_CHECK by its path (the
+    # blocks on the way count as keywords, so that used() can follow the path).
+    for path in BFD_PATHS:
+        kws, prefix = LVS_ROOT_KEYWORDS, ""
+        for name in path.split("."):
+            kw = next(k for k in kws if k.name == name)
+            prefix = f"{prefix}.{name}" if prefix else name
+            out.append(prefix)
+            kws = kw.block.keywords if kw.block is not None else ()
+        if kw.block is not None:
+            walk(kw.block, prefix)
     return sorted(set(out))
+
+
+BFD_PATHS = ("bfd_instance", "virtual_server.real_server.BFD_CHECK")
 
 
 def used(conf: str, known: set[str]) -> set[str]:

@@ -16,6 +16,13 @@ template, and after each step, once the table has settled, a checkpoint:
   (sorted likewise);
 - ``running``.
 
+A ``bfd`` scenario's lab also runs the BFD peer: keepalived 2.2.7 from a config of its
+``bfd_instance`` alone (its parent and BFD child), in a second namespace joined to the
+lab's by a veth pair (fhb0, 198.18.62.1 in the lab; fhb1, 198.18.62.2 in the peer's):
+both BFD daemons bind UDP 3784, so they cannot share one. ``peer("kill")`` kills it
+(SIGKILL to its process group: no goodbye, the session times out), ``peer("start")``
+starts it again.
+
 Settling: keepalived delays each checker's first run by a random warmup of up to
 ``delay_loop``; a step counts as settled once the table, the notify calls and the FIFO
 lines have not changed for ``quiet`` seconds (Scenario.quiet: longer than a check's
@@ -65,7 +72,7 @@ READY = {
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    kind: str  # start stop down up status misc reload wait
+    kind: str  # start stop down up status misc reload sh wait peer
     args: tuple[Any, ...] = ()
 
     def label(self) -> str:
@@ -112,6 +119,11 @@ def sh(*cmd: str) -> Step:
     return Step("sh", cmd)
 
 
+def peer(action: str) -> Step:
+    """The BFD peer (Scenario.bfd_peer): ``kill`` (SIGKILL, by its pid) or ``start``."""
+    return Step("peer", (action,))
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """A keepalived.conf template, the real servers and a timeline.
@@ -134,6 +146,9 @@ class Scenario:
     vrrp: bool = False
     # An SMTP server on 127.0.0.1:2525 in the lab: its checkpoints get the mails received.
     smtp: bool = False
+    # A keepalived.conf of ``bfd_instance`` blocks only: keepalived 2.2.7 runs it as the
+    # BFD peer in a namespace of its own, joined to the lab's by the veth fhb0/fhb1.
+    bfd_peer: str = ""
 
     @property
     def nodes(self) -> dict[str, str]:  # harness.expand's view: one node, "a"
@@ -492,6 +507,52 @@ def vrrp_syncd_instance_flush_vs() -> Scenario:
     )
 
 
+BFD_LAB, BFD_PEER = "198.18.62.1", "198.18.62.2"
+
+
+def bfd_instance(
+    name: str, me: str, peer_ip: str, extra: str = "", nbr: str = "neighbor_ip"
+) -> str:
+    """1000 ms x 3, keepalived's idle_tx pace: no Poll sequence when the session comes Up.
+    At 100 ms x 3 a keepalived 2.2.7 <-> keepalived 2.2.7 session once went Down 8 s
+    after the peer's restart, both ends' 300 ms detection expiring at once (the guest's
+    one CPU, shared by every lab, stalled), and Up again: a notify pair more than the
+    other implementation's lab. A step settles over a quiet period (10 s) far longer
+    than the 3 s detection time."""
+    body = [f"{nbr} {peer_ip}", f"source_ip {me}", "min_rx 1000", "min_tx 1000",
+            "multiplier 3", *[x for x in extra.strip().splitlines() if x.strip()]]  # fmt: skip
+    return f"bfd_instance {name} {{\n" + "".join(f"    {x}\n" for x in body) + "}\n"
+
+
+@scenario
+def bfd_check_peer_kill_link_cut() -> Scenario:
+    """BFD_CHECK: a real server whose only checker is a BFD session (its bfd_instance
+    routed to the checker alone; passive: the peer speaks first) to keepalived 2.2.7's
+    BFD in another namespace; a second one with ``alpha`` (down until the first Up).
+    The session Up puts them in the table; the peer killed (by pid) takes them out
+    (notify_down), the peer started again puts them back (notify_up); the link cut and
+    restored does the same. The daemon under test runs -C, as the other labs: the BFD
+    child runs with the checker (keepalived's -C leaves BFD on)."""
+    opts = "checker\npassive\nidle_tx 1000\nttl 255"
+    conf = GLOBAL + bfd_instance("peer", BFD_LAB, BFD_PEER, opts, nbr="neighbour_ip") + vs(
+        "10.20.4.1 80", "lvs_sched rr\nlvs_method NAT\nprotocol TCP",
+        tcp_rs(1, 8001, weight=2, extra=notify_updown("rs1"),
+               check="BFD_CHECK {\n    name peer\n}"),
+        tcp_rs(2, 8002, weight=1),
+        tcp_rs(3, 8003, weight=3, extra=notify_updown("rs3"),
+               check="BFD_CHECK {\n    name peer\n    alpha\n}"),
+    )  # fmt: skip
+    cut = sh("ip", "link", "set", "fhb0", "down")
+    restore = sh("ip", "link", "set", "fhb0", "up")
+    return Scenario(
+        "bfd_check_peer_kill_link_cut",
+        conf,
+        {"rs2": ("tcp", RS.format(2), 8002)},
+        (start(), peer("kill"), peer("start"), cut, restore, stop()),
+        bfd_peer=global_defs("router_id BFD_PEER") + bfd_instance("lab", BFD_PEER, BFD_LAB),
+    )
+
+
 # -- real servers --------------------------------------------------------------------------
 
 
@@ -565,12 +626,18 @@ class Http:
 
 def command(impl: str, conf: Path, d: Path, *, vrrp: bool = False) -> list[str]:
     only = [] if vrrp else ["-C"]
+    pids = ["-p", str(d / "k.pid"), "-r", str(d / "v.pid"), "-c", str(d / "c.pid"),
+            "-b", str(d / "b.pid")]  # fmt: skip
     if impl == "keepalived":
-        return [str(keepalived_binary()), "-n", "-l", "-D", *only, "-f", str(conf), "-p", str(d / "k.pid"),
-                "-r", str(d / "v.pid"), "-c", str(d / "c.pid")]  # fmt: skip
-    return [str(fastha_binary()), "daemon", "-n", "-l", "-D", *only, "-f", str(conf),
-            "-p", str(d / "k.pid"), "-r", str(d / "v.pid"), "-c", str(d / "c.pid"),
+        return [str(keepalived_binary()), "-n", "-l", "-D", *only, "-f", str(conf), *pids]
+    return [str(fastha_binary()), "daemon", "-n", "-l", "-D", *only, "-f", str(conf), *pids,
             "--control-socket", str(d / "control.sock")]  # fmt: skip
+
+
+def peer_command(conf: Path, d: Path) -> list[str]:
+    """keepalived 2.2.7 as the BFD peer (a config of bfd_instance blocks only: its parent
+    and BFD child run), every pid file in ``d``."""
+    return command("keepalived", conf, d, vrrp=True)
 
 
 # Mail headers whose value is the moment or the host, not behaviour.
@@ -610,6 +677,8 @@ class Lab:
     mailbox: Mailbox | None = None
     smtpd: Any = None
     mails_seen: int = 0
+    peer_ns: str = ""  # the BFD peer's namespace (Scenario.bfd_peer)
+    peer_proc: subprocess.Popen[bytes] | None = None
 
     def build(self) -> None:
         d = self.d
@@ -621,6 +690,8 @@ class Lab:
                         ["addr", "add", "198.18.61.1/24", "dev", "fhs0"],
                         ["link", "set", "fhs1", "up"], ["link", "set", "fhs0", "up"]):  # fmt: skip
                 subprocess.run(["ip", *cmd], check=True)
+        if self.scen.bfd_peer:
+            self.build_bfd_peer()
         if self.scen.smtp:
             from aiosmtpd.controller import Controller
 
@@ -648,6 +719,47 @@ class Lab:
             os.mkfifo(d / "notify.fifo")
             self.fifo = os.open(d / "notify.fifo", os.O_RDWR | os.O_NONBLOCK)
         self.write_conf(self.scen.conf)
+
+    def build_bfd_peer(self) -> None:
+        """The peer's namespace (named by this lab's pid: unique in the guest), the veth
+        pair into it, and keepalived's BFD started there."""
+        self.peer_ns = ns = f"cfbfd{os.getpid()}"
+        pd = self.d / "peer"
+        pd.mkdir(exist_ok=True)
+        (pd / "keepalived.conf").write_text(self.scen.bfd_peer)
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        inside = ["ip", "netns", "exec", ns]
+        for cmd in (["ip", "link", "add", "fhb0", "type", "veth", "peer", "name", "fhb1",
+                     "netns", ns],
+                    ["ip", "addr", "add", f"{BFD_LAB}/24", "dev", "fhb0"],
+                    [*inside, "ip", "addr", "add", f"{BFD_PEER}/24", "dev", "fhb1"],
+                    [*inside, "ip", "link", "set", "lo", "up"],
+                    [*inside, "ip", "link", "set", "fhb1", "up"],
+                    ["ip", "link", "set", "fhb0", "up"]):  # fmt: skip
+            subprocess.run(cmd, check=True)
+        self.peer_start()
+
+    def peer_start(self) -> None:
+        pd = self.d / "peer"
+        log = open(pd / "daemon.log", "ab")  # noqa: SIM115
+        env = {**os.environ, "TMPDIR": str(pd)}
+        self.peer_proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.peer_ns, *peer_command(pd / "keepalived.conf", pd)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=pd, start_new_session=True)  # fmt: skip
+        log.close()
+
+    def peer_kill(self) -> None:
+        """SIGKILL to the peer's process group (its parent and BFD child at once, by
+        the parent's pid): no handler runs, so no AdminDown; the session times out."""
+        p = self.peer_proc
+        if p is None:
+            return
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        self.peer_proc = None
 
     def write_conf(self, template: str) -> None:
         (self.d / "keepalived.conf").write_text(expand(template, self.scen, "a", self.d))
@@ -708,6 +820,11 @@ class Lab:
             subprocess.run(list(step.args), check=True, capture_output=True)
         elif k == "wait":
             time.sleep(step.args[0])
+        elif k == "peer":
+            if step.args[0] == "kill":
+                self.peer_kill()
+            else:
+                self.peer_start()
         else:
             raise ValueError(f"unknown step {k!r}")
 
@@ -807,11 +924,20 @@ class Lab:
                 self.proc.wait()
             for s in self.servers.values():
                 s.down()
+            self.peer_kill()
+            if self.peer_ns:
+                subprocess.run(["ip", "netns", "del", self.peer_ns], check=False)
             if self.smtpd is not None:
                 self.smtpd.stop()
         log = self.log()
-        return {"scenario": self.scen.name, "impl": self.impl, "error": error,
-                "checkpoints": self.checkpoints, "log": log[-20000:]}  # fmt: skip
+        trace = {"scenario": self.scen.name, "impl": self.impl, "error": error,
+                 "checkpoints": self.checkpoints, "log": log[-20000:]}  # fmt: skip
+        if self.peer_ns:
+            with contextlib.suppress(OSError):
+                trace["peer_log"] = (self.d / "peer" / "daemon.log").read_text(errors="replace")[
+                    -6000:
+                ]
+        return trace
 
 
 # -- every lab at once (in the guest) --------------------------------------------------------
@@ -820,7 +946,7 @@ class Lab:
 def run_all(names: list[str], base: Path) -> dict[str, dict[str, Any]]:
     """scenario name -> impl -> trace; one namespace and one process per lab."""
     todo = [(n, impl) for n in names for impl in ("keepalived", "fastha")]
-    if any(SCENARIOS[n].vrrp for n in names):
+    if any(SCENARIOS[n].vrrp or SCENARIOS[n].bfd_peer for n in names):
         from tests.ipvs import kmod
 
         kmod.load(["veth"])

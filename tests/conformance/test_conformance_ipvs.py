@@ -62,4 +62,6 @@ def test_ipvs_scenario(name: str, traces: dict[str, dict[str, Any]]) -> None:
     got = traces[name]
     bad = problems(name, got)
     logs = "\n".join(f"--- {impl} ---\n{t.get('log', '')[-4000:]}" for impl, t in got.items())
+    logs += "".join(f"\n--- {impl}'s BFD peer (keepalived) ---\n{t['peer_log'][-2000:]}"
+                    for impl, t in got.items() if t.get("peer_log"))  # fmt: skip
     assert not bad, "\n".join(bad) + "\n" + logs

@@ -85,7 +85,7 @@ class EventReader:
                     "Received BFD event: instance %s is in state %s (delivered in %d usec)",
                     ev.name,
                     "Up" if ev.up else "Down",
-                    (time.monotonic_ns() - ev.sent_ns),  # CLOCK_MONOTONIC, as sent_ns // 1000,
+                    (time.monotonic_ns() - ev.sent_ns) // 1000,  # CLOCK_MONOTONIC, as sent_ns
                 )
             self._on_event(ev)
 
