@@ -438,7 +438,6 @@ CHECKER_BLOCKS: dict[str, Block] = {
         keywords=(
             Keyword("name", string),
             Keyword("alpha", boolean),
-            Keyword("weight", _weight(-253, 253)),
         ),
     ),
 }

@@ -120,7 +120,7 @@ class NotifyScript:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Weight:
-    """`weight N [reverse]` (FILE_CHECK, BFD_CHECK)."""
+    """`weight N [reverse]` (FILE_CHECK)."""
 
     value: int
     reverse: bool = False
@@ -327,7 +327,6 @@ class BfdCheck:
     kind: str = "BFD_CHECK"
     name: str | None = None
     alpha: bool | None = None
-    weight: Weight | None = None
 
 
 Checker = HttpGet | SslGet | TcpCheck | SmtpCheck | DnsCheck | MiscCheck | UdpCheck | PingCheck
