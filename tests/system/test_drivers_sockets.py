@@ -307,10 +307,14 @@ def test_drain_yields_to_due_timer(topo: Topology) -> None:
     assert len(yielded["fired_at"]) == 1 and yielded["fired_at"][0] < yielded["drain_max"], got
 
 
-def _watch_frames(src_mac: str, family: int) -> tuple[list[bytes], list[tuple[str, str]]]:
-    """Frames a node sends on the wire, and the (address, MAC) claims a watch for
-    ``family`` must report from them, in order: only ARP (4) or only NAs with hop limit
-    255 (6). Everything else is for the kernel filter (6) or the ethertype (4) to drop."""
+def _watch_frames(
+    src_mac: str, dst_mac: str, family: int
+) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """Frames a node sends on the wire, and the (address, MAC) claims a watch on
+    ``dst_mac`` for ``family`` must report from them, in order: only broadcast or
+    multicast ARP (4) or NAs with hop limit 255 (6). A reply unicast to the watcher
+    misleads no other host and is skipped; the rest is for the kernel filter (6) or
+    the ethertype (4) to drop."""
     from scapy.layers.inet import IP, UDP
     from scapy.layers.inet6 import (
         ICMPv6EchoRequest,
@@ -326,6 +330,12 @@ def _watch_frames(src_mac: str, family: int) -> tuple[list[bytes], list[tuple[st
     eth6 = Ether(src=src_mac, dst="33:33:00:00:00:01")
     ip6 = IPv6(src="fd00:198:18::1", dst="ff02::1", hlim=255)
     frames = [
+        # first, as the watch stops at its count: the answers an old master's kernel
+        # gives to our own GARP and unsolicited NA
+        Ether(src=src_mac, dst=dst_mac) / ARP(op=2, hwsrc=src_mac, psrc=vip4, pdst=vip4),
+        Ether(src=src_mac, dst=dst_mac)
+        / IPv6(src="fd00:198:18::1", dst="fd00:198:18::2", hlim=255)
+        / ICMPv6ND_NA(tgt=vip6, S=1, O=1),
         eth4 / ARP(op=1, hwsrc=src_mac, psrc=vip4, pdst=vip4),
         eth4 / ARP(op=2, hwsrc=other, psrc=vip4, pdst="198.18.0.2"),
         eth4 / IP(src=vip4, dst="198.18.0.2") / UDP(dport=9),
@@ -348,7 +358,7 @@ def test_vip_claim_watch(topo: Topology, family: int) -> None:
     kernel filter dropping the rest of the IPv6 traffic before it reaches the loop
     (malformed stays 0: the parser never saw an NS, echo or UDP)."""
     a, b, _ = _three(topo)
-    frames, claims = _watch_frames(a.mac or "", family)
+    frames, claims = _watch_frames(a.mac or "", b.mac or "", family)
     vip = claims[0][0]
     proc = topo.popen(b, PYTHON, *PEER, "watch", "--dev", b.ifname, "--family", str(family),
                       "--address", vip, "--count", str(len(claims)), "--timeout", "10",

@@ -11,7 +11,11 @@ own GARP/NA already is): that address only, and less and less often for a MAC th
 keeps claiming (the policy is the machine's: vrrp/defence.py).
 
 Only interfaces where some instance is MASTER are watched; a backup opens nothing.
-Frames we sent ourselves come back flagged PACKET_OUTGOING and are skipped. The IPv6
+Frames we sent ourselves come back flagged PACKET_OUTGOING and are skipped, and so are
+frames addressed to our MAC alone (PACKET_HOST): an ARP reply or solicited NA to us
+updates no other host's cache. The old master's kernel answers our own GARP so in the
+millisecond before it removes the VIP; re-announcing then would only differ from
+keepalived. The IPv6
 socket carries a BPF filter passing only ICMPv6 type 136 with hop limit 255, so the
 rest of the interface's IPv6 traffic never wakes the loop.
 """
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
+PACKET_HOST = 0
 PACKET_OUTGOING = 4
 _DRAIN = 64  # frames per wake-up: a flood never holds the loop for long
 _SNAPLEN = 128  # Ethernet + IPv6 + NA + its options; ARP is 42
@@ -176,7 +181,7 @@ class ArpWatch:
             except OSError as exc:
                 log.warning("%s watch on %s: receive failed: %s", self._what, self.ifname, exc)
                 return
-            if addr[2] == PACKET_OUTGOING:
+            if addr[2] in (PACKET_OUTGOING, PACKET_HOST):
                 continue
             claim = self._parse(frame)
             if claim is None:
