@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from fastha.bench.daemons import keepalived_binary
 from fastha.cli.status import render
@@ -37,6 +38,7 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.system
 
 DEADLINE = 20.0  # generous: nothing here measures time
+METRICS_PORT = 9478
 A4, B4, A6, B6 = "198.18.40.1", "198.18.40.2", "2001:db8:40::1", "2001:db8:40::2"
 EXPIRED = 1  # RFC 5880 diag: Control Detection Time Expired
 
@@ -134,6 +136,24 @@ class Node:
         )  # fmt: skip  # option and value on one line
         return self
 
+    def bfd_metrics(self) -> dict[tuple[str, str], float]:
+        """The BFD series of one scrape of the daemon's --metrics endpoint (started
+        with METRICS), parsed by prometheus_client: {(series, session): value}, the
+        state series as "state=<name>"."""
+        out = self.topo.run(self.name, PYTHON, "-m", "tests.support.metrics_client", "scrape",
+                            "127.0.0.1", str(METRICS_PORT), timeout=30)  # fmt: skip
+        got: dict[tuple[str, str], float] = {}
+        for fam in text_string_to_metric_families(out.stdout):
+            for smp in fam.samples:
+                if smp.name.startswith("fastha_bfd_") and "session" in smp.labels:
+                    key = smp.name
+                    if "state" in smp.labels:
+                        key = f"{key}:state={smp.labels['state']}"
+                    elif "reason" in smp.labels:
+                        key = f"{key}:reason={smp.labels['reason']}"
+                    got[key, smp.labels["session"]] = smp.value
+        return got
+
     def kill9(self) -> None:
         """kill -9 of the daemon's whole process group: a crash, no AdminDown."""
         assert self.proc is not None
@@ -213,7 +233,8 @@ def test_sessions_up_down_and_the_consumer_pipes(
     a, b = lab
     a.start_parent_with_stubs()
     if peer == "fastha":
-        b.start_fastha()
+        topo.run(b.name, "ip", "link", "set", "lo", "up")
+        b.start_fastha("--metrics", f"127.0.0.1:{METRICS_PORT}")
     else:
         b.start_keepalived()
 
@@ -222,6 +243,19 @@ def test_sessions_up_down_and_the_consumer_pipes(
     assert up["P4"]["source_port"] >= 49152 and up["P6"]["source_port"] >= 49152
     if peer == "fastha":
         b.wait_states("Up", "the fastha peer")
+        # What an operator's Prometheus sees (docs/MONITORING.md).
+        m = wait_for(
+            lambda: (m := b.bfd_metrics()).get(("fastha_bfd_packets_received_total", "P4")) and m,
+            "b's /metrics to show P4 receiving",
+            DEADLINE,
+        )
+        for name in ("P4", "P6"):
+            assert m["fastha_bfd_session_up", name] == 1, m
+            assert m["fastha_bfd_session_state:state=Up", name] == 1, m
+            assert m["fastha_bfd_session_state:state=Down", name] == 0, m
+            assert m["fastha_bfd_packets_sent_total", name] > 0, m
+            assert m["fastha_bfd_detect_time_seconds", name] == pytest.approx(0.1), m
+            assert m["fastha_bfd_dropped_total:reason=TTL", name] == 0, m
     # Routed as keepalived routes: P4 names `vrrp` only, P6 neither (both hear).
     wait_for(
         lambda: (
@@ -258,6 +292,18 @@ def test_sessions_up_down_and_the_consumer_pipes(
         "a Down record for P4 down the VRRP pipe",
         DEADLINE,
     )
+    if peer == "fastha":
+        b.wait_states("Down", "link cut, the fastha peer")
+        # the page is cached for 1 s: scrape until it shows the change
+        wait_for(
+            lambda: all(
+                (m := b.bfd_metrics())["fastha_bfd_session_up", name] == 0
+                and m["fastha_bfd_session_state:state=Down", name] == 1
+                for name in ("P4", "P6")
+            ),
+            "b's /metrics to show both sessions Down",
+            DEADLINE,
+        )
     topo.link_up(topo["b"], port=True)
     a.wait_states("Up", "link back")
 

@@ -30,7 +30,8 @@ def full_status() -> dict[str, object]:
         "parent": {"pid": 1, "started_at": 1.0, "uptime_s": 2.0, "reloads": 0,
                    "refused_reloads": 0,
                    "children": {"vrrp": {"pid": 2, "running": True, "restarts": 0},
-                                "check": {"pid": 3, "running": True, "restarts": 0}}},
+                                "check": {"pid": 3, "running": True, "restarts": 0},
+                                "bfd": {"pid": 4, "running": True, "restarts": 0}}},
         "metrics_server": {"renders": 1, "refused": 0, "evicted": 0, "timed_out": 0},
         "vrrp": {
             "instances": [{
@@ -55,6 +56,13 @@ def full_status() -> dict[str, object]:
                       "real_servers": [{"rs": "[10.0.1.1]:80",
                                         "stats": {**ipvs_stats, "active_conns": 1,
                                                   "inact_conns": 0, "persist_conns": 0}}]}],
+            "timer": {"lateness_histogram": [1], "bounds_ns": []},
+        },
+        "bfd": {
+            "sessions": [{"name": "P", "neighbor": "10.0.0.2", "state": "Up",
+                          "tx_interval_us": 10_000, "detect_time_us": 30_000, "sent": 5,
+                          "send_errors": 0, "received": 4, "dropped": {"TTL": 1}}],
+            "dropped": {"NO_SESSION": 2},
             "timer": {"lateness_histogram": [1], "bounds_ns": []},
         },
     }  # fmt: skip

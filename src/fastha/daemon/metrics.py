@@ -3,7 +3,7 @@
 prometheus_client builds and formats them: a custom collector turns the status the
 parent gathers from its children into metric families, its ProcessCollector adds the
 standard `process_*` series for the parent (and `fastha_vrrp_process_*`,
-`fastha_check_process_*` for the children), and `generate_latest` writes the text format.
+`fastha_check_process_*`, `fastha_bfd_process_*` for the children), and `generate_latest` writes the text format.
 Every series is listed, with its labels, in docs/MONITORING.md.
 
 The status read here is what the children answer to `metrics` (their `status` plus
@@ -25,7 +25,11 @@ fastha.runtime.child_status):
                "probe_durations": [{"kind", "ok", "counts", "sum_s"}],
                "ipvs": [{"vs", "stats": {"conns", "inpkts", ...},
                          "real_servers": [{"rs", "stats": {...}}]}],
-               "timer": {...}}}
+               "timer": {...}},
+     "bfd":   {"sessions": [{"name", "neighbor", "state": "Up", "tx_interval_us",
+                             "detect_time_us", "sent", "send_errors", "received",
+                             "dropped": {"TTL": 0, ...}}],
+               "dropped": {"NO_SESSION": 0, ...}, "timer": {...}}}
 
 A child that did not answer appears as {"error": "..."}: only `fastha_child_up` says so.
 
@@ -82,6 +86,18 @@ IPVS_COUNTERS = {
     "outpkts": ("out_packets", "Packets out"),
     "inbytes": ("in_bytes", "Bytes in"),
     "outbytes": ("out_bytes", "Bytes out"),
+}
+# keepalived's BFD_STATE_STR (fastha.bfd.states, which the parent does not import: it
+# pulls in _wire).
+BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+BFD_TIMES_US = {
+    "tx_interval_us": ("tx_interval", "The session's negotiated transmit interval."),
+    "detect_time_us": ("detect_time", "The session's detection time."),
+}
+BFD_COUNTERS = {
+    "sent": ("packets_sent", "BFD control packets sent."),
+    "send_errors": ("send_errors", "BFD control packets the kernel refused to send."),
+    "received": ("packets_received", "BFD control packets received for the session."),
 }
 IPVS_GAUGES = {
     "active_conns": "Active connections (the kernel's ActiveConn).",
@@ -299,6 +315,49 @@ def _ipvs(services: Iterable[dict[str, Any]]) -> Iterator[Metric]:
     yield from (*vip.values(), *rs.values(), *gauges.values())
 
 
+def _bfd(bfd: dict[str, Any]) -> Iterator[Metric]:
+    labels = ["session", "neighbor"]
+    state = GaugeMetricFamily(
+        "fastha_bfd_session_state",
+        "1 for the BFD session's current state, 0 for the others.",
+        labels=[*labels, "state"],
+    )
+    up = GaugeMetricFamily("fastha_bfd_session_up", "1 while the BFD session is Up.", labels=labels)
+    gauges = {
+        key: GaugeMetricFamily(f"fastha_bfd_{name}_seconds", doc, labels=labels)
+        for key, (name, doc) in BFD_TIMES_US.items()
+    }
+    counters = {
+        key: CounterMetricFamily(f"fastha_bfd_{name}", doc, labels=labels)
+        for key, (name, doc) in BFD_COUNTERS.items()
+    }
+    drops = CounterMetricFamily(
+        "fastha_bfd_dropped",
+        "Received BFD packets dropped, by reason; session '' for those no session took.",
+        labels=["session", "reason"],
+    )
+    for sess in bfd.get("sessions") or ():
+        ls = [str(sess.get("name")), str(sess.get("neighbor"))]
+        now = sess.get("state")
+        for name in BFD_STATES:
+            state.add_metric([*ls, name], float(name == now))
+        up.add_metric(ls, float(now == "Up"))
+        for key, gauge in gauges.items():
+            v = _num(sess.get(key))
+            if v is not None:
+                gauge.add_metric(ls, v / 1e6)
+        for key, counter in counters.items():
+            v = _num(sess.get(key))
+            if v is not None:
+                counter.add_metric(ls, v)
+        for reason, n in sorted((sess.get("dropped") or {}).items()):
+            drops.add_metric([ls[0], str(reason)], float(n))
+    for reason, n in sorted((bfd.get("dropped") or {}).items()):
+        drops.add_metric(["", str(reason)], float(n))
+    yield from (state, up, *gauges.values(), *counters.values(), drops)
+    yield from _timer("bfd", bfd.get("timer"))
+
+
 def families(status: dict[str, Any]) -> Iterator[Metric]:
     """Every metric family of one status snapshot (processes aside)."""
     from fastha import __version__
@@ -352,6 +411,8 @@ def families(status: dict[str, Any]) -> Iterator[Metric]:
         yield from _vrrp(status["vrrp"])
     if _ok(status.get("check")):
         yield from _check(status["check"])
+    if _ok(status.get("bfd")):
+        yield from _bfd(status["bfd"])
 
 
 class _Snapshot:
@@ -382,7 +443,7 @@ def render(status: dict[str, Any], *, processes: bool = False) -> str:
     registry.register(snap)
     if processes:
         ProcessCollector(registry=registry)
-        for kind in ("vrrp", "check"):
+        for kind in ("vrrp", "check", "bfd"):
             ProcessCollector(
                 namespace=f"fastha_{kind}", pid=_child_pid(status, kind), registry=registry
             )

@@ -33,6 +33,7 @@ from fastha.runtime import child_status
 from fastha.runtime.bfd.from_config import BfdSpec, bfd_spec
 from fastha.runtime.bfd.relay import EventRelay
 from fastha.runtime.bfd.sessions import Sessions
+from fastha.wire.bfd import BfdDropReason
 from fastha.wire.timer import PreciseTimer, monotonic_ns, set_timer_slack_ns
 
 log = logging.getLogger("fastha.bfd")
@@ -191,7 +192,9 @@ class BfdRunner:
             "started_at": self.started_at,
             "reloads": self.reloads,
             "sessions": [sio.status() for sio in self.sessions],
-            "dropped": dict(self.sessions.dropped),
+            "timer": child_status.timer_status(self.timer),
+            # every reason, zeros included: what the metrics export
+            "dropped": {r.name: self.sessions.dropped[r.name] for r in BfdDropReason},
             "events": {"sent": self.relay.sent, "failed": self.relay.failed},
             "listeners": {
                 str(port): {

@@ -23,7 +23,7 @@ from fastha.bfd.states import State, diag_text
 from fastha.drivers.bfd_socket import BfdSender
 from fastha.runtime.bfd.from_config import SessionSpec
 from fastha.runtime.bfd.relay import EventRelay
-from fastha.wire.bfd import BfdControl
+from fastha.wire.bfd import BfdControl, BfdDropReason
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
 log = logging.getLogger("fastha.bfd")
@@ -244,5 +244,5 @@ class SessionIO:
             "sent": self.sender.sent if self.sender is not None else 0,
             "send_errors": self.sender.errors if self.sender is not None else 0,
             "received": self.received,
-            "dropped": dict(self.drops),
+            "dropped": {r.name: self.drops[r.name] for r in BfdDropReason},
         }
