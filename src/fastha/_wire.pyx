@@ -886,6 +886,7 @@ cdef extern from *:
 LATENESS_BUCKETS = 40
 cdef enum:
     _PT_NBUCKETS = 40
+    _PT_EXPIRED = -1  # PreciseTimer._armed: the timerfd fired and is still readable
 
 
 cdef inline int64_t _pt_now() noexcept nogil:
@@ -1449,12 +1450,19 @@ cdef class PreciseTimer:
         cdef uint64_t expirations
         if self._fd < 0:
             return
-        if _pt_read(self._fd, &expirations, 8) == 8:
-            self._armed = 0  # the pending expiration is consumed; the fd is now disarmed
-        elif errno != EAGAIN and errno != EINTR:
-            PyErr_SetFromErrno(OSError)
+        # No read(2) of the expiration count: the pass ends in _rearm, whose
+        # timerfd_settime (the next deadline, or 0 to disarm) clears the count, and
+        # with it the fd's readiness (fs/timerfd.c timerfd_setup): a syscall fewer per
+        # wakeup. _PT_EXPIRED makes _rearm set the timerfd whatever the heap holds.
+        self._armed = _PT_EXPIRED
         self._wakeups += 1
-        self._dispatch()
+        try:
+            self._dispatch()
+        finally:
+            if self._armed == _PT_EXPIRED and self._fd >= 0:
+                # Not re-armed (it raised): consume the count, or the loop spins on it.
+                if _pt_read(self._fd, &expirations, 8) == 8:
+                    self._armed = 0
 
     cdef int _dispatch(self) except -1:
         # Entries due when the pass starts run now; one that fell due meanwhile runs in

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -512,6 +517,91 @@ def test_fd_is_nonblocking(rig: Rig) -> None:
     # A read with nothing expired must not block the loop.
     with pytest.raises(BlockingIOError):
         os.read(rig.timer.fileno(), 8)
+
+
+@pytest.mark.unit
+def test_a_pass_leaves_the_fd_unreadable(rig: Rig) -> None:
+    # A wakeup does not read the expiration count: the pass's re-arm (or, with nothing
+    # left, its disarm) must clear it, or the loop would spin on a readable fd.
+    _, done, cb = recorder(rig, 3)
+    periodic = rig.timer.every(MS, cb)
+    rig.run_until(done)
+    periodic.cancel()
+    _, once, cb1 = recorder(rig, 1)
+    rig.timer.call_at(0, cb1)
+    rig.run_until(once)
+    assert rig.timer.pending == 0
+    wakeups = rig.timer.wakeups
+    rig.run_for(0.02)
+    assert rig.timer.wakeups <= wakeups + 1  # the cancelled periodic's, at most
+    with pytest.raises(BlockingIOError):
+        os.read(rig.timer.fileno(), 8)
+
+
+_STRACE_TICKS = """
+import asyncio, sys, uvloop
+from fastha.wire.timer import PreciseTimer, monotonic_ns
+
+async def main():
+    timer = PreciseTimer(asyncio.get_running_loop())
+    timer.start()
+    done = asyncio.get_running_loop().create_future()
+    seen = []
+    def tick(deadline, now):
+        seen.append(deadline)
+        if len(seen) == 200:
+            done.set_result(None)
+    print(timer.fileno(), flush=True)
+    sys.stdin.readline()  # strace attaches meanwhile
+    p = timer.every(1_000_000, tick)
+    await done
+    p.cancel()
+    print(timer.wakeups, flush=True)
+
+uvloop.run(main())
+"""
+
+
+@pytest.mark.unit
+def test_a_wakeup_costs_no_read_of_the_timerfd(tmp_path: Path) -> None:
+    """200 ticks of a 1 ms periodic under strace: the timerfd is re-armed once per
+    wakeup (timerfd_settime, which clears its count) and never read."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is not installed (Debian package strace)")
+    script = tmp_path / "ticks.py"
+    script.write_text(_STRACE_TICKS)
+    log = tmp_path / "strace.txt"
+    child = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    tracer = None
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        fd = int(child.stdout.readline())
+        tracer = subprocess.Popen(
+            [strace, "-e", "trace=read,timerfd_settime", "-o", str(log), "-p", str(child.pid)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert tracer.stderr is not None
+        assert "attached" in tracer.stderr.readline()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        wakeups = int(child.stdout.readline())
+        child.wait(HANG_S)
+        tracer.wait(HANG_S)
+    finally:
+        for p in (child, tracer):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    text = log.read_text()
+    reads = len(re.findall(rf"^read\({fd},", text, re.M))
+    settimes = len(re.findall(rf"^timerfd_settime\({fd},", text, re.M))
+    assert wakeups >= 200 - 1  # a tick late by a whole interval may share a wakeup
+    assert reads == 0, text[-2000:]
+    assert wakeups <= settimes <= wakeups + 2  # + the first arm and the cancel's disarm
 
 
 # -- the heap against a model -------------------------------------------------------------

@@ -111,3 +111,49 @@ def test_random_sequences_respect_the_table(p: InstanceParams, steps: list) -> N
                 state = a.new
         assert state == m.state
         check_invariants(m)
+
+
+def _view(m: Machine) -> tuple[object, ...]:
+    """Everything a machine shows, to compare two of them."""
+    return (
+        m.state,
+        m.wantstate,
+        m.base_priority,
+        m.effective_priority,
+        m.master_address,
+        m.master_priority,
+        m.master_adver_int_cs,
+        m.vips_set,
+        m.armed_timers,
+        m.counters,
+    )
+
+
+@given(params, st.lists(st.tuples(events, st.integers(0, 5 * S)), max_size=40))
+def test_advert_tick_is_handle_of_the_advert_timer(p: InstanceParams, steps: list) -> None:
+    """The runtime's hot path (`advert_tick`) answers an Adver_Timer tick as `handle`
+    does and leaves the machine the same, current or stale tick; its advert is built
+    once per priority, not per tick."""
+    twin, fast = Machine(p), Machine(p)
+    now = 10 * S
+    for ev, dt in steps:
+        now += dt
+        if isinstance(ev, tuple):  # an armed timer's tick, or the next Adver_Timer one
+            armed = sorted(twin.armed_timers.items())
+            if not armed:
+                continue
+            kind, (deadline, interval) = armed[ev[1] % len(armed)]
+            deadline += ev[1] * interval
+            now = max(now, deadline)
+            ev = TimerExpired(kind, deadline)
+        if (isinstance(ev, Startup) and twin.state != State.INIT) or twin.state == State.STOP:
+            continue
+        if isinstance(ev, TimerExpired) and ev.kind == TimerKind.ADVER:
+            answer = fast.advert_tick(ev.deadline_ns)
+            assert answer == twin.handle(ev, now)
+            if answer:
+                assert fast.advert_tick(ev.deadline_ns) is answer  # prebuilt
+                twin.handle(ev, now)
+        else:
+            assert fast.handle(ev, now) == twin.handle(ev, now)
+        assert _view(fast) == _view(twin)

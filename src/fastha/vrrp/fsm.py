@@ -28,6 +28,7 @@ from fastha.vrrp.actions import (
     SendGratuitous,
     StateChanged,
 )
+from fastha.vrrp.counters import Counters
 from fastha.vrrp.election import (
     BackupRx,
     KnownMaster,
@@ -79,6 +80,11 @@ _GARP_TIMERS = (
 )
 # Events that read no clock: `handle` takes them without `now_ns`.
 _TIMELESS = (JoinSyncGroup, LeaveSyncGroup)
+# The advert for each priority, built once: actions are frozen, so a master's every
+# Adver_Timer tick hands out the same one. `Machine.advert_tick` is the runtime's path for
+# that tick (100 a second per instance at advert_int 0.01): the answer and the counts of
+# `handle(TimerExpired(ADVER))`, with no event, handler lookup or action allocated.
+_ADVERT: tuple[tuple[SendAdvert], ...] = tuple((SendAdvert(p),) for p in range(256))
 
 
 class Machine(MachineView):
@@ -99,6 +105,12 @@ class Machine(MachineView):
         handler(self, event, now_ns or 0, out)  # 0: read by none of the timeless
         return tuple(out)
 
+    def advert_tick(self, deadline_ns: int) -> tuple[SendAdvert, ...]:
+        """`handle(TimerExpired(ADVER, deadline_ns), now)` without allocating (above)."""
+        if not self._timers.fired(TimerKind.ADVER, deadline_ns):
+            return ()
+        return _counted_advert(self._counters, self._effective_priority)
+
     # -- plumbing (timers: `self._timers.arm/cancel` record and emit the action) -------
 
     def _set_state(self, new: State, reason: str, out: list[Action]) -> None:
@@ -109,12 +121,6 @@ class Machine(MachineView):
 
     def _notify(self, out: list[Action]) -> None:
         out.append(Notify(_NOTIFY[self._state], self._effective_priority))
-
-    def _send_advert(self, priority: int, out: list[Action]) -> None:
-        out.append(SendAdvert(priority))
-        self._counters.advert_sent += 1
-        if priority == 0:
-            self._counters.pri_zero_sent += 1
 
     # -- transitions ------------------------------------------------------------------
 
@@ -132,7 +138,7 @@ class Machine(MachineView):
         self._timers.cancel(TimerKind.MASTER_DOWN, out)
         # keepalived vrrp_state_master_tx: advert first, so the old master drops the
         # VIPs before our gratuitous ARPs go out (RFC 5798 §6.4.2).
-        self._send_advert(self._effective_priority, out)
+        out += _counted_advert(self._counters, self._effective_priority)
         self._timers.restart(TimerKind.ADVER, now_ns, adver_int_ns(p.adver_int_cs), out)
         out.append(AddVips(p.accept_mode))
         self._vips_set = True
@@ -148,7 +154,7 @@ class Machine(MachineView):
         self._defence.clear()
         if send_prio0:
             # RFC 5798 §6.4.3 / keepalived: tell backups to take over after Skew_Time.
-            self._send_advert(0, out)
+            out += _counted_advert(self._counters, 0)
         out.append(RemoveVips())
         self._vips_set = False
         self._counters.release_master += 1
@@ -215,7 +221,7 @@ class Machine(MachineView):
             return
         self._timers.cancel_all(out)
         if self._state == State.MASTER:
-            self._send_advert(0, out)
+            out += _counted_advert(self._counters, 0)
             out.append(RemoveVips())
             self._vips_set = False
         self._set_state(State.STOP, "shutdown", out)
@@ -237,8 +243,8 @@ class Machine(MachineView):
     def _on_timer(self, ev: TimerExpired, now_ns: int, out: list[Action]) -> None:
         if not self._timers.fired(ev.kind, ev.deadline_ns):
             return  # stale: cancelled or re-armed since
-        if ev.kind == TimerKind.ADVER:
-            self._send_advert(self._effective_priority, out)
+        if ev.kind == TimerKind.ADVER:  # as `advert_tick`
+            out += _counted_advert(self._counters, self._effective_priority)
         elif ev.kind == TimerKind.MASTER_DOWN:
             # RFC 5798 §6.4.2: Master_Down_Timer fired -> become Master; keepalived
             # vrrp_sync_can_goto_master: a sync group member waits for the rest of it.
@@ -312,7 +318,7 @@ class Machine(MachineView):
         p = self._params
         verdict, answer = master_rx(p, self._effective_priority, ev.src, ev.priority)
         if answer:
-            self._send_advert(self._effective_priority, out)
+            out += _counted_advert(self._counters, self._effective_priority)
         if verdict == MasterRx.PRIO_ZERO:
             self._timers.restart(TimerKind.ADVER, now_ns, adver_int_ns(p.adver_int_cs), out)
         elif verdict in (MasterRx.HIGHER, MasterRx.OWNER_CONFLICT):
@@ -324,12 +330,20 @@ class Machine(MachineView):
             # The RFC says ignore; keepalived re-asserts with an advert unless
             # lower_prio_no_advert, and refreshes ARP.
             if not p.lower_prio_no_advert:
-                self._send_advert(self._effective_priority, out)
+                out += _counted_advert(self._counters, self._effective_priority)
             if p.garp_lower_prio_repeat:
                 out.append(SendGratuitous(p.garp_lower_prio_repeat))
                 if delay := p.garp_lower_prio_delay_ns:
                     self._timers.arm(TimerKind.GARP_LOWER_PRIO, now_ns + delay, 0, out)
             out.append(Notify(NotifyKind.MASTER_RX_LOWER_PRI, self._effective_priority))
+
+
+def _counted_advert(counters: Counters, priority: int) -> tuple[SendAdvert]:
+    """The advert for `priority` (prebuilt for 0..255), counted as sent."""
+    counters.advert_sent += 1
+    if priority == 0:
+        counters.pri_zero_sent += 1
+    return _ADVERT[priority] if 0 <= priority <= 255 else (SendAdvert(priority),)
 
 
 def _on_bfd_master_down(m: Machine, ev: BfdMasterDown, now_ns: int, out: list[Action]) -> None:

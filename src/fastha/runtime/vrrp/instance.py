@@ -71,7 +71,7 @@ class Instance:
         self.rx = AdvertReceiver(self.name, self.family, spec, self.machine, self.ah)
         self._build_codec()
         self.sock: VrrpSocket | None = None
-        self.timers = InstanceTimers(ctx.timer, self._on_timer)
+        self.timers = InstanceTimers(ctx.timer, self._on_timer, self._on_adver)
         self.jobs = JobQueue(ctx.loop, self.name)
         self.vips = Vips(ctx, self.name)
         self.announcer = Announcer(ctx, self.name, self.machine)
@@ -244,6 +244,17 @@ class Instance:
 
     def _on_timer(self, deadline_ns: int, now_ns: int, kind: TimerKind) -> None:
         self.feed(TimerExpired(kind, deadline_ns), now_ns)
+
+    def _on_adver(self, deadline_ns: int, now_ns: int) -> None:
+        """The advert timer's tick, a master's every 10 ms at advert_int 0.01: the
+        machine's `advert_tick` answers it as `feed(TimerExpired(ADVER))` would, without
+        the event (which no transition logs: this tick never changes state). A sync
+        group member goes through its group, as every other event does."""
+        if self.group is not None:
+            self.feed(TimerExpired(TimerKind.ADVER, deadline_ns), now_ns)
+            return
+        for advert in self.machine.advert_tick(deadline_ns):
+            self._send(advert.priority)
 
     # -- addresses and gratuitous ARP, in order ---------------------------------------------
 

@@ -14,19 +14,27 @@ from fastha.wire.timer import Periodic, PreciseTimer, TimerHandle
 
 # (deadline_ns, now_ns, kind)
 OnTimer = Callable[[int, int, TimerKind], None]
+# (deadline_ns, now_ns): the advert timer's own callback, its kind implied
+OnAdver = Callable[[int, int], None]
 
 
 class InstanceTimers:
-    def __init__(self, timer: PreciseTimer, on_timer: OnTimer) -> None:
+    def __init__(self, timer: PreciseTimer, on_timer: OnTimer, on_adver: OnAdver) -> None:
         self.timer = timer
         self.on_timer = on_timer
+        self.on_adver = on_adver
         self.handles: dict[TimerKind, TimerHandle | Periodic] = {}
 
     def arm(self, action: ArmTimer) -> None:
         old = self.handles.pop(action.kind, None)
         if old is not None:
             old.cancel()
-        if action.interval_ns:
+        if action.kind == TimerKind.ADVER and action.interval_ns:
+            # The hot path: a callback of its own, called with no extra argument.
+            self.handles[action.kind] = self.timer.every(
+                action.interval_ns, self.on_adver, first_deadline_ns=action.deadline_ns
+            )
+        elif action.interval_ns:
             self.handles[action.kind] = self.timer.every(
                 action.interval_ns,
                 self.on_timer,
