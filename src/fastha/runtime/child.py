@@ -21,7 +21,6 @@ is the clean stop. Each child loads the parent's new snapshot on SIGHUP
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ctypes
 import logging
 import os
@@ -127,6 +126,8 @@ def _bfd(args: argparse.Namespace) -> int:
 
 async def _obey_signals(args: argparse.Namespace) -> int:
     """The stub: record signals, stop on TERM/INT, answer `status`."""
+    import asyncio
+
     from fastha.runtime import child_status
 
     loop = asyncio.get_running_loop()
@@ -209,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     die_with_parent()
+    # Before anything imports asyncio: only the checker speaks TLS (fastha.runtime.notls).
+    if args.kind != "check":
+        from fastha.runtime.notls import import_loops
+
+        import_loops(uvloop=args.kind in ("vrrp", "bfd"))
     if args.kind in ("vrrp", "check", "bfd"):
         from fastha.runtime.proctitle import set_title
 
@@ -219,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args)
     if args.kind == "bfd":
         return _bfd(args)
+    import asyncio
+
     return asyncio.run(_obey_signals(args))
 
 
