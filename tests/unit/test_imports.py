@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +215,52 @@ def test_pyroute2s_deferred_modules_work_when_used() -> None:
         "assert unittest.mock.Mock and unittest.TestCase and callable(unittest.main)\n"
     )
     modules_after((), code)
+
+
+BFD_AND_VRRP = """
+bfd_instance b1 {
+    neighbor_ip 198.18.0.2
+}
+vrrp_instance VI_1 {
+    interface lo
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        198.18.0.100/32
+    }
+    track_bfd {
+        b1 weight 10
+    }
+}
+"""
+
+
+def test_the_vrrp_child_reads_bfd_instances_without_the_lvs_model(tmp_path: Path) -> None:
+    """A snapshot with a bfd_instance (track_bfd) and no virtual_server: the VRRP child
+    unpickles it without loading config.model_lvs (config.model_bfd holds BfdInstance)."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(BFD_AND_VRRP)
+    snapshot = tmp_path / "run" / "config.snapshot"
+    write = (
+        "from fastha.config.loader import load\n"
+        "from fastha.runtime.child_status import write_snapshot\n"
+        f"result = load({str(conf)!r}, 'test')\n"
+        "assert result.config is not None and result.config.bfd_instances\n"
+        f"write_snapshot({str(snapshot)!r}, result.config)\n"
+    )
+    modules_after((), write)
+    read = (
+        "from fastha.runtime.notls import import_loops\n"
+        "import_loops(uvloop=True)\n"
+        "import fastha.runtime.vrrp.runner\n"
+        "from fastha.runtime.child_status import read_snapshot\n"
+        f"config = read_snapshot({str(snapshot)!r})\n"
+        "assert [b.name for b in config.bfd_instances] == ['b1'], config.bfd_instances\n"
+        "assert config.vrrp_instances[0].track_bfds\n"
+    )
+    modules = modules_after((), read)
+    assert "fastha.config.model_bfd" in modules
+    assert not loaded(modules, ("fastha.config.model_lvs",))
 
 
 def test_a_tcp_check_loads_no_other_probe() -> None:
