@@ -32,6 +32,16 @@ run), main (d5e6c32) -> branch rss:
     --uml, 255 instances  33.8 + 50.7 + 44.8 = 129.4  ->  30.1 + 44.4 + 32.1 = 106.5 (keepalived 17.4)
     --vrrp-only, 1        32.6 + 43.2        =  75.7  ->  28.7 + 35.4        = 64.1  (keepalived 13.1)
     --vrrp-only, 255      34.2 + 51.2        =  85.4  ->  30.2 + 43.4        = 73.7  (keepalived 13.3)
+
+main (466eb6c) -> branch rss2 (no OpenSSL outside the checker: runtime/notls; pyroute2's
+ssl and unittest deferred; one job task per busy instance only; model_bfd); --vrrp-only
+two runs each, back to back (spread within 0.4 MB), --uml one; keepalived 13.0-13.4 /
+17.0-17.4 MB in every run:
+
+    --vrrp-only, 1        28.9 + 37.0        =  65.8  ->  23.7 + 30.2        = 53.9
+    --vrrp-only, 255      30.6 + 44.5        =  75.1  ->  25.7 + 37.0        = 62.7
+    --uml, 1 instance     28.7 + 37.0 + 31.4 =  97.0  ->  23.6 + 31.5 + 30.5 = 85.6  (one run)
+    --uml, 255 instances  30.3 + 44.2 + 32.5 = 107.0  ->  25.6 + 36.9 + 31.6 = 94.0  (one run)
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 import enum as _enum
-import hmac as _hmac
 import socket as _socket
 
 AF_INET = _socket.AF_INET
@@ -669,11 +668,17 @@ cdef class AhKey:
 
     cdef readonly bytes key
     cdef object _hmac
+    cdef object _compare
 
     def __init__(self, key):
         cdef bytes k = bytes(key)[:8]
+        # hmac here, not at the top: it loads OpenSSL's libcrypto (~4 MB of RSS), which
+        # a process without AH never needs (issue 19).
+        import hmac
+
         self.key = k + b"\x00" * (8 - len(k))
-        self._hmac = _hmac.new(self.key, digestmod="md5")
+        self._hmac = hmac.new(self.key, digestmod="md5")
+        self._compare = hmac.compare_digest
 
     cpdef bytes icv(self, data):
         """The 12-byte truncated HMAC-MD5 of `data` (a prepared, zeroed packet)."""
@@ -707,7 +712,7 @@ cdef class AhKey:
         h = self._hmac.copy()
         h.update(head)
         h.update(b[ihl + AH_LEN:total])
-        return _hmac.compare_digest(h.digest()[:12], b[ihl + 12:ihl + AH_LEN])
+        return self._compare(h.digest()[:12], b[ihl + 12:ihl + AH_LEN])
 
 
 cdef bytes _ZERO12 = b"\x00" * 12

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,10 @@ PROCESSES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "fastha.probes",
             "fastha.drivers.ipvs",
             "fastha.drivers.genl",
+            # pyroute2's iproute imports unittest for unittest.mock (pyroute2_lean.deferred)
+            "unittest.case",
+            "unittest.loader",
+            "difflib",
         ),
     ),
     "checker": (
@@ -119,6 +124,145 @@ def test_process_imports_stay_out_of_its_heavy_list(process: str) -> None:
     assert not loaded(modules, forbidden), f"the {process} process imports them"
 
 
+# OpenSSL (libssl, libcrypto: ~4.5 MB of RSS), loaded by ssl, hashlib and hmac.
+TLS = ("ssl", "_ssl", "hashlib", "_hashlib", "hmac", "secrets")
+
+# A process's real entry point, run until it stops on a configuration file that is not
+# there (after its start-up imports), then the modules it imports next.
+ENTRIES: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "parent": (["fastha.cli.main", "daemon", "-n", "-l"], ("fastha.daemon.supervisor",)),
+    "vrrp": (["fastha.runtime.child", "vrrp", "-G", "-l"], ("fastha.runtime.vrrp.runner",)),
+    "bfd": (["fastha.runtime.child", "bfd", "-G", "-l"], ("fastha.runtime.bfd.runner",)),
+    "checker": (["fastha.runtime.child", "check", "-G", "-l"], ("fastha.runtime.check.runner",)),
+}
+
+
+def modules_of_entry(process: str) -> list[str]:
+    argv, later = ENTRIES[process]
+    program = "\n".join(
+        [
+            "import atexit, importlib, json, runpy, sys",
+            "def show():",
+            *(f"    importlib.import_module({m!r})" for m in later),
+            "    print(json.dumps(sorted(sys.modules)))",
+            "atexit.register(show)",
+            f"sys.argv = {[argv[0], *argv[1:], '-f', '/nonexistent/keepalived.conf']!r}",
+            f"runpy.run_module({argv[0]!r}, run_name='__main__', alter_sys=True)",
+        ]
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", program], capture_output=True, text=True, cwd="/"
+    )
+    assert out.returncode != 0 and "/nonexistent/keepalived.conf" in out.stderr, out.stderr
+    return list(json.loads(out.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("process", ["parent", "vrrp", "bfd"])
+def test_no_tls_in_a_process_that_never_speaks_it(process: str) -> None:
+    """The parent, the VRRP child and the BFD child run their event loop (asyncio, and
+    uvloop in the children) without OpenSSL: fastha.runtime.notls, started from the
+    real entry point before anything imports asyncio."""
+    modules = modules_of_entry(process)
+    loops = {"asyncio"} if process == "parent" else {"asyncio", "uvloop"}
+    assert loops <= set(modules)
+    assert not loaded(modules, TLS), f"the {process} process loads OpenSSL"
+
+
+def test_the_checker_keeps_tls() -> None:
+    """SSL_GET needs it: the checker's loop is imported with the real ssl (and the
+    check above tells loaded from not)."""
+    modules = modules_of_entry("checker")
+    assert {"asyncio", "ssl", "_ssl"} <= set(modules)
+
+
+def test_a_loop_without_tls_refuses_tls_and_ssl_still_imports() -> None:
+    """TLS asked of such a loop is a clear error, not a crash in a stand-in; a later
+    `import ssl` (smtplib's) gets the real module."""
+    code = (
+        "from fastha.runtime.notls import NoTls, import_loops\n"
+        "assert import_loops(uvloop=True)\n"
+        "import asyncio, uvloop\n"
+        "async def tls():\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    await loop.create_connection(asyncio.Protocol, '127.0.0.1', 9, ssl=True)\n"
+        "try:\n"
+        "    uvloop.run(tls())\n"
+        "except NoTls:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('TLS ran')\n"
+        "assert 'ssl' not in sys.modules\n"
+        "import ssl\n"
+        "assert ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).verify_mode == ssl.CERT_REQUIRED\n"
+    )
+    modules_after((), code)
+
+
+def test_pyroute2s_deferred_modules_work_when_used() -> None:
+    """The iproute driver keeps pyroute2's ssl and unittest light (pyroute2_lean.deferred):
+    neither is loaded whole, yet both work in full when used, there and anywhere."""
+    code = (
+        "from fastha.runtime.notls import import_loops\n"
+        "assert import_loops(uvloop=True)\n"  # as the VRRP child starts
+        "import fastha.drivers.netlink\n"
+        "heavy = [m for m in ('ssl', 'unittest.case', 'difflib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import pyroute2.netlink.rtnl.probe_msg as probe\n"
+        "import pyroute2.netlink.rtnl.iprsocket as iprsocket\n"
+        "assert probe.ssl.CERT_REQUIRED == 2 and 'ssl' in sys.modules\n"
+        "assert iprsocket.mock.Mock()\n"
+        "import unittest, unittest.mock\n"
+        "assert unittest.mock.Mock and unittest.TestCase and callable(unittest.main)\n"
+    )
+    modules_after((), code)
+
+
+BFD_AND_VRRP = """
+bfd_instance b1 {
+    neighbor_ip 198.18.0.2
+}
+vrrp_instance VI_1 {
+    interface lo
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        198.18.0.100/32
+    }
+    track_bfd {
+        b1 weight 10
+    }
+}
+"""
+
+
+def test_the_vrrp_child_reads_bfd_instances_without_the_lvs_model(tmp_path: Path) -> None:
+    """A snapshot with a bfd_instance (track_bfd) and no virtual_server: the VRRP child
+    unpickles it without loading config.model_lvs (config.model_bfd holds BfdInstance)."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(BFD_AND_VRRP)
+    snapshot = tmp_path / "run" / "config.snapshot"
+    write = (
+        "from fastha.config.loader import load\n"
+        "from fastha.runtime.child_status import write_snapshot\n"
+        f"result = load({str(conf)!r}, 'test')\n"
+        "assert result.config is not None and result.config.bfd_instances\n"
+        f"write_snapshot({str(snapshot)!r}, result.config)\n"
+    )
+    modules_after((), write)
+    read = (
+        "from fastha.runtime.notls import import_loops\n"
+        "import_loops(uvloop=True)\n"
+        "import fastha.runtime.vrrp.runner\n"
+        "from fastha.runtime.child_status import read_snapshot\n"
+        f"config = read_snapshot({str(snapshot)!r})\n"
+        "assert [b.name for b in config.bfd_instances] == ['b1'], config.bfd_instances\n"
+        "assert config.vrrp_instances[0].track_bfds\n"
+    )
+    modules = modules_after((), read)
+    assert "fastha.config.model_bfd" in modules
+    assert not loaded(modules, ("fastha.config.model_lvs",))
+
+
 def test_a_tcp_check_loads_no_other_probe() -> None:
     """A real TCP_CHECK (to a closed port on loopback) loads its own probe only: not
     dnspython (DNS_CHECK) nor the HTTP probe's regex, which a TCP-only checker never uses."""
@@ -166,7 +310,7 @@ def test_all_of_pyroute2_is_still_there_when_asked_for() -> None:
 def test_pyroute2_dunders_are_the_real_ones() -> None:
     """A dunder the stand-in lacks (pyroute2.__version__) runs the real __init__ too."""
     code = "import pyroute2\nassert pyroute2.__version__.count('.') >= 1, pyroute2.__version__\n"
-    modules_after(("fastha.drivers.netlink",), code)
+    modules_after((), code)
 
 
 def test_the_version_is_still_there_when_asked_for() -> None:

@@ -444,6 +444,11 @@ def command(
     stats_file = stats_file or f"{tmp}/keepalived.stats"
     if config_test is not None:
         _config_test(path, config_id, config_test, all_config)
+    if not no_supervise:
+        # Before anything imports asyncio: the parent never speaks TLS (runtime/notls).
+        from fastha.runtime.notls import import_loops
+
+        import_loops(uvloop=False)
 
     from fastha.runtime import logs
 

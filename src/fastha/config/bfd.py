@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastha.config.model_lvs import BfdInstance
+from fastha.config.model_bfd import BfdInstance
 from fastha.config.model_vrrp import Tracked
 from fastha.config.source import Where, where_of
 

@@ -16,7 +16,8 @@ from fastha.config.source import Positions, Where, no_positions
 from fastha.config.values import IPAddress
 
 if TYPE_CHECKING:
-    from fastha.config.model_lvs import BfdInstance, SslConfig, VirtualServer, VirtualServerGroup
+    from fastha.config.model_bfd import BfdInstance
+    from fastha.config.model_lvs import SslConfig, VirtualServer, VirtualServerGroup
     from fastha.config.model_vrrp import (
         GarpGroup,
         InterfaceUpDownDelay,

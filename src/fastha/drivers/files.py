@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Collection
 
@@ -100,7 +99,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     dfd = open_dir(directory or ".")
     try:
         for _ in range(100):
-            tmp = f".{name}.{secrets.token_hex(6)}"
+            tmp = f".{name}.{os.urandom(6).hex()}"
             try:
                 fd = os.open(
                     tmp,

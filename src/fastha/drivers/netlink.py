@@ -20,13 +20,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyroute2.iproute.linux import AsyncIPRoute as _PyrouteAsyncIPRoute
 from pyroute2.netlink.core import CoreDatagramProtocol
 from pyroute2.netlink.exceptions import NetlinkError
 
 from fastha.drivers import vmac
+from fastha.drivers.pyroute2_lean import deferred
 from fastha.drivers.vmac import vmac_address as vmac_address  # re-exported
 from fastha.vrrp.addresses import VirtualAddress, VirtualRoute, VirtualRule, scope_number
+
+with deferred():  # its ssl and unittest.mock, never used here: see pyroute2_lean
+    from pyroute2.iproute.linux import AsyncIPRoute as _PyrouteAsyncIPRoute
 
 log = logging.getLogger(__name__)
 

@@ -20,15 +20,15 @@ is the clean stop. Each child loads the parent's new snapshot on SIGHUP
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import ctypes
 import logging
 import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger("fastha.daemon")
 
@@ -41,6 +41,8 @@ _PR_SET_PDEATHSIG = 1
 def die_with_parent(signum: int = signal.SIGKILL) -> None:
     """`signum` when the parent goes; exit at once if it already went (the race between
     fork and prctl)."""
+    import ctypes  # here: the parent imports this module for its constants only
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
     expected = os.environ.get(ENV_PARENT_PID)
@@ -127,6 +129,8 @@ def _bfd(args: argparse.Namespace) -> int:
 
 async def _obey_signals(args: argparse.Namespace) -> int:
     """The stub: record signals, stop on TERM/INT, answer `status`."""
+    import asyncio
+
     from fastha.runtime import child_status
 
     loop = asyncio.get_running_loop()
@@ -187,6 +191,8 @@ async def _obey_signals(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m fastha.runtime.child")
     sub = parser.add_subparsers(dest="kind", required=True)
     for kind in ("vrrp", "check", "bfd"):
@@ -209,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     die_with_parent()
+    # Before anything imports asyncio: only the checker speaks TLS (fastha.runtime.notls).
+    if args.kind != "check":
+        from fastha.runtime.notls import import_loops
+
+        import_loops(uvloop=args.kind in ("vrrp", "bfd"))
     if args.kind in ("vrrp", "check", "bfd"):
         from fastha.runtime.proctitle import set_title
 
@@ -219,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args)
     if args.kind == "bfd":
         return _bfd(args)
+    import asyncio
+
     return asyncio.run(_obey_signals(args))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastha.bfd.params import SessionParams
 from fastha.config.bfd import sessions as bfd_sessions
 from fastha.config.model import Config
-from fastha.config.model_lvs import BfdInstance
+from fastha.config.model_bfd import BfdInstance
 from fastha.config.scheduling import Scheduling
 
 

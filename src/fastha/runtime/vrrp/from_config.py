@@ -16,7 +16,7 @@ from fastha.config import bfd
 from fastha.config import normalise_vrrp as fix
 from fastha.config.invocation import Script as RunScript
 from fastha.config.model import Config, GlobalDefs, RxBufsPolicy, Script
-from fastha.config.model_lvs import BfdInstance
+from fastha.config.model_bfd import BfdInstance
 from fastha.config.model_vrrp import (
     Tracked,
     VrrpInstance,

@@ -98,7 +98,6 @@ class Lifecycle:
         inst.feed(Shutdown())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(inst.drain(), STOP_GRACE_S)
-        inst.jobs.end()
         inst.timers.cancel_all()
         self.pool.detach(inst)
         if inst.vmac is not None:
