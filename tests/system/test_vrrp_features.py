@@ -622,6 +622,9 @@ def test_garp_repeat_and_interval(topo: Topology, impl: str) -> None:
                 fields=("frame.time_relative",),
             )
         ]
+        # The first burst only: vrrp_garp_master_delay's second one (5 s on) falls in the
+        # capture when the start is slow.
+        times = [t for t in times if times and t < times[0] + 4.5]
         assert len(times) == 2, times  # no refresh configured
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) > 0.1, f"vrrp_garp_interval 0.2 s spaces them: {gaps}"
