@@ -22,13 +22,15 @@ from pathlib import Path
 import pytest
 
 from fastha.check.health import Health
-from fastha.check.spec import build_plan
+from fastha.check.spec import HttpSpec, StatusRange, UrlSpec, build_plan
+from fastha.probes import ProbeContext
+from fastha.probes import http as http_probe
 from fastha.probes._net import Connector, ProbeTimeout
 from fastha.runtime.check import scheduler as scheduler_mod
 from fastha.runtime.check.scheduler import Scheduler
 from fastha.wire.timer import PreciseTimer
 
-from .conftest import run
+from .conftest import ep, run
 from .servers import BODY, FullBacklog, HttpServer, free_port
 from .test_scheduler import conf
 
@@ -117,6 +119,40 @@ def test_cancel_and_close_never_call_back() -> None:
         fb.close()
     assert calls == []
     assert all(s.fileno() == -1 for s in socks)
+
+
+def test_an_http_probe_cancelled_while_it_waits_for_the_answer() -> None:
+    """Connected, request sent, no answer yet (the server hangs): cancel() closes the
+    socket, takes it and its deadline out of the Connector, and never calls back."""
+    srv = HttpServer()
+    url = UrlSpec(path="/hang", status=(StatusRange(lo=200, hi=299),))
+    spec = HttpSpec(endpoint=ep(srv.port, timeout=5.0), urls=(url,))
+
+    async def main() -> tuple[list[object], int, int]:
+        ctx = ProbeContext()
+        calls: list[object] = []
+        g = http_probe.start(spec, ctx, lambda o, _n: calls.append(o), None)
+        assert g is not None
+        for _ in range(200):  # until the server has the request
+            if srv.seen:
+                break
+            await asyncio.sleep(0.01)
+        c = ctx.connects()
+        assert c.pending == 1 and g.sock is not None
+        sock = g.sock
+        g.cancel()
+        await asyncio.sleep(0.05)
+        pending, timers = c.pending, c.timer.pending
+        c.close()
+        assert sock.fileno() == -1
+        return calls, pending, timers
+
+    try:
+        calls, pending, timers = run(main())
+    finally:
+        srv.close()
+    assert srv.seen and srv.seen[0][0] == "/hang"
+    assert calls == [] and pending == 0 and timers == 0
 
 
 def test_a_failing_callback_does_not_lose_the_others() -> None:
@@ -364,7 +400,7 @@ def test_http_check_syscalls_per_probe(tmp_path: Path) -> None:
     finally:  # in parallel: each waits for its serve_forever's next poll (0.5 s)
         with ThreadPoolExecutor(len(srvs)) as pool:
             list(pool.map(HttpServer.close, srvs))
-    assert done >= n and failed > 0  # the refused one failed
+    assert done >= n and 0 < failed < done // 10  # the refused one failed, only it
     per = {k: c / done for k, (c, _e) in calls.items()}
     print(f"\nsyscalls per HTTP_GET check ({done}): " + ", ".join(
         f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.05

@@ -38,6 +38,7 @@ The request, byte for byte as keepalived sends it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import select
@@ -352,8 +353,8 @@ class _Get:
             if self.sock.send(req) != len(req):
                 raise ConnectionError("request not sent whole")
             self._wait(self._readable)
-        except Exception as e:  # OSError, ssl.SSLError; anything else is a bug: fail it
-            self._fail(e, now)
+        except Exception as e:  # OSError, ssl.SSLError
+            self._broke(e, now)
 
     def _wait(self, then: ConnectDone) -> None:
         """``then`` once the socket is readable (or the deadline passed)."""
@@ -395,7 +396,7 @@ class _Get:
             self.inc.write(data)
             self._handshake(now)
         except Exception as e:
-            self._fail(e, now)
+            self._broke(e, now)
 
     def _readable(self, exc: BaseException | None, now: int) -> None:
         resp, sock = self.resp, self.sock
@@ -419,7 +420,7 @@ class _Get:
                 return
             self._tls_data(data, now)
         except Exception as e:
-            self._fail(e, now)
+            self._broke(e, now)
 
     def _tls_data(self, data: bytes, now: int) -> None:
         tls, inc, resp = self.tls, self.inc, self.resp
@@ -472,7 +473,8 @@ class _Get:
         loop = self.ctx.connects().loop
 
         def matched(f: Future[int]) -> None:  # in the regex thread: back to the loop
-            loop.call_soon_threadsafe(self._matched, f, body)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._matched, f, body)
 
         fut.add_done_callback(matched)
 
@@ -505,6 +507,13 @@ class _Get:
     def _fail(self, exc: BaseException, now: int) -> None:
         self._close_socket()
         self._end(Outcome(False, f"{self.url.path}: {describe_error(exc)}"), now)
+
+    def _broke(self, exc: Exception, now: int) -> None:
+        """A step raised: the url fails, unless ``done`` itself raised (then the
+        Connector reports it to the loop's exception handler)."""
+        if self.ended:
+            raise exc
+        self._fail(exc, now)
 
     def _end(self, outcome: Outcome, now: int) -> None:
         if self.ended:
