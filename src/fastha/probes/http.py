@@ -13,7 +13,11 @@ when every url passes.
 and then its answer watched in the Connector's epoll set (one ``epoll_ctl`` each), the
 request sent with one ``send``, the answer read with one ``recv`` per segment the server
 wrote, the socket closed once the answer is complete: at the header for a url with
-neither digest nor regex, at the Content-Length, else at the server's close. TLS runs on
+neither digest nor regex, at the Content-Length, else at the server's close. Deadlines
+as check_http.c sets them: connect and TLS handshake within connect_timeout of the
+connect's start, the answer's first bytes within connect_timeout of the request, then
+(HTTP_GET) each further read within connect_timeout of the one before, (SSL_GET) the
+whole answer within that first one. TLS runs on
 an `ssl.SSLObject` over two `MemoryBIO`s: the handshake's flights and the request leave
 with one ``send`` each, and what the server sent is decrypted from one ``recv`` (OpenSSL
 on the socket reads each record's header and body with a read each). As keepalived
@@ -41,6 +45,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import select
 import socket
 import ssl
@@ -149,6 +154,42 @@ def _request(spec: HttpSpec, url: UrlSpec) -> bytes:
     return req
 
 
+_CONTENT_LENGTH = b"Content-Length:"
+# strtoul after it: leading white space, a sign, digits.
+_LENGTH_VALUE = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+
+
+def status_code(head: bytes) -> int:
+    """lib/html.c extract_status_code: the three digits between the first space of the
+    response and a space after them; 0 (no status, a status code error) otherwise."""
+    sp = head.find(b" ")
+    cr = head.find(b"\r")
+    if sp < 0 or 0 <= cr < sp:
+        return 0
+    code = head[sp + 1 : sp + 4]
+    if len(head) < sp + 5 or head[sp + 4] != 0x20 or not code.isdigit():
+        return 0  # (strtoul's sign or blank there can only give a code below 100)
+    return int(code)
+
+
+def content_length(head: bytes) -> int | None:
+    """lib/html.c extract_content_length: the value after ``Content-Length:`` spelled so
+    (case-sensitive, as keepalived's strstr), ending its line; None (the body runs to the
+    server's close) otherwise. keepalived searches the whole first read, body included;
+    this, the header only."""
+    at = head.find(_CONTENT_LENGTH)
+    if at < 0:
+        return None
+    rest = head[at + len(_CONTENT_LENGTH) :]
+    m = _LENGTH_VALUE.match(rest)
+    if m is None:  # no digits: strtoul gives 0 and points at what follows the colon
+        return 0 if rest[:1] in (b"\r", b"\n", b"") else None
+    if rest[m.end() : m.end() + 1] not in (b"\r", b"\n", b""):
+        return None
+    n = int(m.group(2))
+    return None if m.group(1) == b"-" and n else n  # a negative one wraps: no limit
+
+
 class _Response:
     """Reads one response as it arrives: `feed` each piece, `eof` at the server's close;
     then `result()` is (status, Body) or raises why there is none. Complete (`feed`
@@ -196,8 +237,7 @@ class _Response:
                     self.buf += data
                 return False
             self.buf.clear()
-            if not self._parse_header(data[:end]):
-                return True
+            self._parse_header(data[: end + 2])
             self.header_end = end + 4
             if not self.need_body:
                 return True
@@ -205,20 +245,10 @@ class _Response:
         self._body(data)
         return self.length is not None and self.got >= self.length
 
-    def _parse_header(self, head: bytes) -> bool:
-        nl = head.find(b"\r\n")
-        first = head if nl < 0 else head[:nl]
-        parts = first.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            self.error = ConnectionError(f"bad status line {first[:80]!r}")
-            return False
-        self.status = int(parts[1])
-        if self.need_body and nl >= 0:
-            for line in head[nl + 2 :].split(b"\r\n"):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length" and value.strip().isdigit():
-                    self.length = int(value.strip())
-        return True
+    def _parse_header(self, head: bytes) -> None:
+        self.status = status_code(head)
+        if self.need_body:
+            self.length = content_length(head)
 
     def _body(self, data: bytes) -> None:
         if self.length is not None and self.got + len(data) > self.length:
@@ -321,6 +351,7 @@ class _Get:
             self._fail(exc, now)
             return
         self.sock = sock
+        self.deadline = now + int(ep.connect_timeout * 1e9)  # the connect's (and handshake's)
         self.resp = _Response(url.needs_body, md5=url.digest is not None, window=regex_window(url))
         try:
             c = self.ctx.connects().connect(sock, addr, ep.connect_timeout, self._connected, now)
@@ -335,9 +366,6 @@ class _Get:
             self._fail(exc, now)
             return
         spec = self.spec
-        # The answer (TLS handshake included) is due connect_timeout after the connect,
-        # as keepalived gives each step after it connection_to.
-        self.deadline = now + int(spec.endpoint.connect_timeout * 1e9)
         try:
             if spec.tls is not None:
                 self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -352,13 +380,16 @@ class _Get:
             req = _request(spec, self.url)
             if self.sock.send(req) != len(req):
                 raise ConnectionError("request not sent whole")
-            self._wait(self._readable)
+            self._wait(self._readable, now)
         except Exception as e:  # OSError, ssl.SSLError
             self._broke(e, now)
 
-    def _wait(self, then: ConnectDone) -> None:
-        """``then`` once the socket is readable (or the deadline passed)."""
+    def _wait(self, then: ConnectDone, now: int | None = None) -> None:
+        """``then`` once the socket is readable, or ProbeTimeout at the deadline: the one
+        set so far, or (``now`` given) connect_timeout from ``now``."""
         assert self.sock is not None
+        if now is not None:
+            self.deadline = now + int(self.spec.endpoint.connect_timeout * 1e9)
         self.conn = self.ctx.connects().wait(self.sock, _IN, self.deadline, then, self.conn)
 
     def _handshake(self, now: int) -> None:
@@ -373,7 +404,7 @@ class _Get:
         # Done: the request leaves with the handshake's last flight, in one send.
         tls.write(_request(self.spec, self.url))
         self._flush()
-        self._wait(self._readable)
+        self._wait(self._readable, now)
 
     def _flush(self) -> None:
         assert self.out is not None and self.sock is not None
@@ -416,7 +447,7 @@ class _Get:
                 if not data or resp.feed(data):
                     self._answer(resp.result(), now)
                 else:
-                    self._wait(self._readable)
+                    self._wait(self._readable, now)
                 return
             self._tls_data(data, now)
         except Exception as e:
