@@ -164,6 +164,24 @@ def test_http_request_bytes_match_keepalived() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("head", "code"),
+    [
+        (b"HTTP/1.0 200 OK\r\n", 200),
+        (b"HTTP/1.1 503 Service Unavailable\r\nServer: x\r\n", 503),
+        (b"HTTP/1.0 204 \r\n", 204),  # an empty reason phrase, its space kept
+        (b"HTTP/1.0 200\r\n", 0),  # no space after the code: keepalived's status error
+        (b"ICY 200 OK\r\n", 200),  # any first word
+        (b"HTTP/1.0 2000 OK\r\n", 0),
+        (b"HTTP/1.0 20x OK\r\n", 0),
+        (b"HTTP/1.0\r\n200 OK\r\n", 0),  # the first space past the line's end
+    ],
+)
+def test_http_status_code_as_keepalived_extracts_it(head: bytes, code: int) -> None:
+    """lib/html.c extract_status_code: three digits between the first space and a space."""
+    assert http_probe.status_code(head) == code
+
+
 def test_http_server_failures(http: HttpServer) -> None:
     out = probe(hspec(http.port, url("/hang"), timeout=0.3))
     assert not out.ok and "timeout" in out.reason

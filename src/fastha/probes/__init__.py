@@ -14,20 +14,21 @@ import importlib
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastha.check.health import Outcome
 from fastha.check.spec import ProbeSpec, TlsSpec
 from fastha.drivers.scripts import ScriptRunner
 
 if TYPE_CHECKING:
-    from fastha.probes._net import Connecting, Connector
+    from fastha.probes._net import Connector
 
 
 @dataclass(slots=True)
 class ProbeContext:
     """What probes share: the script runner (MISC_CHECK), TLS contexts (SSL_GET) and
-    the connect watcher (TCP_CHECK; the scheduler sets it up on its precise timer)."""
+    the connect watcher (TCP_CHECK, HTTP_GET, SSL_GET; the scheduler sets it up on its
+    precise timer)."""
 
     scripts: ScriptRunner | None = None
     connector: Connector | None = None
@@ -65,12 +66,18 @@ class ProbeContext:
         return self.scripts
 
 
+class Pending(Protocol):
+    """A callback probe in flight: ``cancel()`` stops it (its ``done`` never called)."""
+
+    def cancel(self) -> None: ...
+
+
 ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
-# The callback form of a probe (`tcp.start`): start(spec, ctx, done, now_ns) calls
-# done(outcome, now_ns) exactly once (now_ns: when it ended); it returns what to cancel
-# while the probe runs, or None when it already called done.
+# The callback form of a probe (`tcp.start`, `http.start`): start(spec, ctx, done, now_ns)
+# calls done(outcome, now_ns) exactly once (now_ns: when it ended); it returns what to
+# cancel while the probe runs, or None when it already called done.
 ProbeDone = Callable[[Outcome, int], None]
-StartFn = Callable[[Any, ProbeContext, ProbeDone, int], "Connecting | None"]
+StartFn = Callable[[Any, ProbeContext, ProbeDone, int], Pending | None]
 
 
 # kind -> module, imported at the first probe of that kind: a checker with TCP_CHECKs
@@ -100,10 +107,18 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext) -> Outcome:
     return await _PROBES[spec.kind](spec, ctx)
 
 
+_STARTERS: dict[str, StartFn | None] = {}
+_CALLBACK_KINDS = ("TCP_CHECK", "HTTP_GET", "SSL_GET")
+
+
 def starter(kind: str) -> StartFn | None:
     """The callback form of the probe for ``kind``, where there is one."""
-    if kind == "TCP_CHECK":
-        from fastha.probes import tcp
-
-        return tcp.start
-    return None
+    try:
+        return _STARTERS[kind]
+    except KeyError:
+        pass
+    fn: StartFn | None = None
+    if kind in _CALLBACK_KINDS:
+        fn = importlib.import_module(f"fastha.probes.{_MODULES[kind]}").start
+    _STARTERS[kind] = fn
+    return fn

@@ -104,9 +104,10 @@ ConnectDone = Callable[[BaseException | None, int], None]
 
 
 class Connecting:
-    """A connect the Connector waits for; `cancel()` forgets it and closes the socket."""
+    """A socket the Connector watches (its connect, then what `Connector.wait` asks);
+    `cancel()` forgets it and closes the socket."""
 
-    __slots__ = ("connector", "done", "fd", "sock", "timeout")
+    __slots__ = ("connecting", "connector", "done", "fd", "sock", "timeout")
 
     def __init__(self, connector: Connector, sock: socket.socket, done: ConnectDone) -> None:
         self.connector = connector
@@ -114,6 +115,7 @@ class Connecting:
         self.fd = sock.fileno()
         self.done = done
         self.timeout: TimerHandle | None = None
+        self.connecting = True  # a connect in flight; False: a wait for readiness
 
     def cancel(self) -> None:
         self.connector._forget(self)
@@ -177,6 +179,36 @@ class Connector:
         self._waiting[c.fd] = c
         return c
 
+    def wait(
+        self,
+        sock: socket.socket,
+        events: int,
+        deadline_ns: int,
+        done: ConnectDone,
+        c: Connecting | None = None,
+    ) -> Connecting:
+        """``done(None, now_ns)`` once ``sock`` is ready for ``events`` (EPOLLIN,
+        EPOLLOUT; an error or hangup counts as ready: the next recv or send says what),
+        or ``done(ProbeTimeout, now_ns)`` at ``deadline_ns``; exactly once. ``c``: what
+        ``connect`` (or an earlier wait) returned for this socket and has since ended:
+        its entry in the set is re-armed, no new one added."""
+        fd = sock.fileno()
+        if c is not None and c.sock is sock and c.fd == fd and fd not in self._waiting:
+            self._ep.modify(fd, events | select.EPOLLONESHOT)
+            c.done = done
+            c.connecting = False
+            if c.timeout is not None:
+                c.timeout.reschedule(deadline_ns)
+            else:
+                c.timeout = self.timer.call_at(deadline_ns, self._expired, c)
+        else:
+            c = Connecting(self, sock, done)
+            c.connecting = False
+            self._ep.register(fd, events | select.EPOLLONESHOT)
+            c.timeout = self.timer.call_at(deadline_ns, self._expired, c)
+        self._waiting[fd] = c
+        return c
+
     def close(self) -> None:
         """Forget every connect in flight (their sockets closed, no callback)."""
         for c in list(self._waiting.values()):
@@ -200,7 +232,8 @@ class Connector:
 
     def _expired(self, _deadline: int, now: int, c: Connecting) -> None:
         if self._forget(c):
-            self._call(c, ProbeTimeout("connection timeout"), now)
+            why = "connection timeout" if c.connecting else "timeout"
+            self._call(c, ProbeTimeout(why), now)
 
     def _ready(self) -> None:
         waiting = self._waiting
@@ -212,7 +245,7 @@ class Connector:
                 continue
             if c.timeout is not None:
                 c.timeout.cancel()
-            if ev & _FAILED:
+            if ev & _FAILED and c.connecting:
                 err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
                 self._call(c, OSError(err, os.strerror(err)), now)
             else:

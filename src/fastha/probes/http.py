@@ -3,9 +3,25 @@
 Each url in turn: connect (TLS for SSL_GET, SNI = the virtual host with `enable_sni`),
 send keepalived's request, read the response. The url passes when its status code is in
 one of its `status_code` ranges (default 200-299), the MD5 of the body equals its
-`digest` (hex, as `genhash` prints it: the raw bytes after the header, not de-chunked)
-and its `regex` matches the body (or does not, with `regex_no_match`). The probe passes
+`digest` (hex, as `genhash` prints it: the raw bytes after the header, not de-chunked,
+up to the Content-Length when there is one, as check_http.c http_process_response) and
+its `regex` matches the body (or does not, with `regex_no_match`). The probe passes
 when every url passes.
+
+`start` is the callback form the scheduler runs, on the probes' `Connector` as TCP_CHECK
+(no Task, Future, transport or loop timer per check): a non-blocking socket, its connect
+and then its answer watched in the Connector's epoll set (one ``epoll_ctl`` each), the
+request sent with one ``send``, the answer read with one ``recv`` per segment the server
+wrote, the socket closed once the answer is complete: at the header for a url with
+neither digest nor regex, at the Content-Length, else at the server's close. Deadlines
+as check_http.c sets them: connect and TLS handshake within connect_timeout of the
+connect's start, the answer's first bytes within connect_timeout of the request, then
+(HTTP_GET) each further read within connect_timeout of the one before, (SSL_GET) the
+whole answer within that first one. TLS runs on
+an `ssl.SSLObject` over two `MemoryBIO`s: the handshake's flights and the request leave
+with one ``send`` each, and what the server sent is decrypted from one ``recv`` (OpenSSL
+on the socket reads each record's header and body with a read each). As keepalived
+(``SSL_set_quiet_shutdown``), no close_notify is sent. `probe` awaits the same thing.
 
 A real server is not trusted with the checker's memory or loop: the body is streamed,
 its MD5 updated as it arrives and only the regex window kept (the REGEX_WINDOW bytes from
@@ -26,23 +42,28 @@ The request, byte for byte as keepalived sends it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
+import re
+import select
 import socket
 import ssl
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import cast
 
 import regex
 
 from fastha.check.health import Outcome
-from fastha.check.spec import Endpoint, HttpSpec, UrlSpec
+from fastha.check.spec import HttpSpec, UrlSpec
 from fastha.config.model_lvs import HttpProtocol
-from fastha.probes import ProbeContext
-from fastha.probes._net import ProbeTimeout, connect, describe_error, open_socket
+from fastha.probes import ProbeContext, ProbeDone
+from fastha.probes._net import ConnectDone, Connecting, describe_error, open_socket
+from fastha.wire.timer import monotonic_ns
 
 MAX_HEADER = 64 * 1024
+# Bytes asked of one recv: a loopback answer (header and a small page) in one read.
+RECV_SIZE = 64 * 1024
 # Bytes of the body the regex sees, from regex_min_offset: what is kept of a body.
 REGEX_WINDOW = 1024 * 1024
 # Kept before regex_min_offset too, so lookbehind and ^ see what precedes it there (the
@@ -116,82 +137,118 @@ def request_bytes(spec: HttpSpec, url: UrlSpec) -> bytes:
     ).encode("latin-1")
 
 
-class _Response(asyncio.Protocol):
-    """Collects one response; `done` resolves to (status, Body) once the server closes,
-    the Content-Length is complete, or (status-only urls) the header is in. The body is
-    never held: it is hashed as it arrives and only its ``window`` [start, end) kept."""
+# id(url) -> (url, spec, request): a check sends the same request every delay_loop, and
+# hashing the frozen specs to look it up would cost more than building it. Identity is
+# checked, so an id reused after a reload cannot return another spec's request.
+_requests: dict[int, tuple[UrlSpec, HttpSpec, bytes]] = {}
+
+
+def _request(spec: HttpSpec, url: UrlSpec) -> bytes:
+    hit = _requests.get(id(url))
+    if hit is not None and hit[0] is url and hit[1] is spec:
+        return hit[2]
+    if len(_requests) >= 1 << 16:
+        _requests.clear()
+    req = request_bytes(spec, url)
+    _requests[id(url)] = (url, spec, req)
+    return req
+
+
+_CONTENT_LENGTH = b"Content-Length:"
+# strtoul after it: leading white space, a sign, digits.
+_LENGTH_VALUE = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+
+
+def status_code(head: bytes) -> int:
+    """lib/html.c extract_status_code: the three digits between the first space of the
+    response and a space after them; 0 (no status, a status code error) otherwise."""
+    sp = head.find(b" ")
+    cr = head.find(b"\r")
+    if sp < 0 or 0 <= cr < sp:
+        return 0
+    code = head[sp + 1 : sp + 4]
+    if len(head) < sp + 5 or head[sp + 4] != 0x20 or not code.isdigit():
+        return 0  # (strtoul's sign or blank there can only give a code below 100)
+    return int(code)
+
+
+def content_length(head: bytes) -> int | None:
+    """lib/html.c extract_content_length: the value after ``Content-Length:`` spelled so
+    (case-sensitive, as keepalived's strstr), ending its line; None (the body runs to the
+    server's close) otherwise. keepalived searches the whole first read, body included;
+    this, the header only."""
+    at = head.find(_CONTENT_LENGTH)
+    if at < 0:
+        return None
+    rest = head[at + len(_CONTENT_LENGTH) :]
+    m = _LENGTH_VALUE.match(rest)
+    if m is None:  # no digits: strtoul gives 0 and points at what follows the colon
+        return 0 if rest[:1] in (b"\r", b"\n", b"") else None
+    if rest[m.end() : m.end() + 1] not in (b"\r", b"\n", b""):
+        return None
+    n = int(m.group(2))
+    return None if m.group(1) == b"-" and n else n  # a negative one wraps: no limit
+
+
+class _Response:
+    """Reads one response as it arrives: `feed` each piece, `eof` at the server's close;
+    then `result()` is (status, Body) or raises why there is none. Complete (`feed`
+    returns True) once the header is in for a url that needs no body, or at the
+    Content-Length. The body is never held: it is hashed as it arrives and only its
+    ``window`` [start, end) kept."""
+
+    __slots__ = (
+        "buf",
+        "error",
+        "got",
+        "header_end",
+        "length",
+        "md5",
+        "need_body",
+        "status",
+        "window",
+    )
 
     def __init__(
-        self,
-        request: bytes,
-        need_body: bool,
-        *,
-        md5: bool = False,
-        window: tuple[int, int] | None = None,
+        self, need_body: bool, *, md5: bool = False, window: tuple[int, int] | None = None
     ) -> None:
-        self.request = request
         self.need_body = need_body
-        self.buf = bytearray()  # the header, then the regex window
+        self.buf = bytearray()  # the header (when it came in pieces), then the regex window
         self.header_end = -1
         self.status = -1
         self.length: int | None = None
         self.got = 0  # body bytes seen
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.window = window
-        self.done: asyncio.Future[tuple[int, Body]] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
+        self.error: BaseException | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport (create_connection), but uvloop's are not asyncio.Transport
-        # subclasses: cast, not isinstance.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self.request)
-
-    def _finish(self, exc: BaseException | None = None) -> None:
-        if self.done.done():
-            return
-        if self.status < 0:
-            self.done.set_exception(exc or ConnectionError("no HTTP response header"))
-        else:
-            md5 = self.md5.hexdigest() if self.md5 is not None else None
-            at = self.window[0] if self.window is not None else 0
-            body = Body(self.got, md5, bytes(self.buf), at)
-            self.done.set_result((self.status, body))
-
-    def _parse_header(self) -> bool:
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buf) > MAX_HEADER:
-                self.done.set_exception(ConnectionError("HTTP header too long"))
-            return False
-        head = bytes(self.buf[:end]).split(b"\r\n")
-        parts = head[0].split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            self.done.set_exception(ConnectionError(f"bad status line {head[0][:80]!r}"))
-            return False
-        self.status = int(parts[1])
-        self.header_end = end + 4
-        for line in head[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length" and value.strip().isdigit():
-                self.length = int(value.strip())
-        return True
-
-    def data_received(self, data: bytes) -> None:
-        if self.done.done():
-            return
+    def feed(self, data: bytes) -> bool:
+        """Take the next piece; True once the response is complete or broken (`error`)."""
         if self.header_end < 0:
-            self.buf += data
-            if not self._parse_header():
-                return
-            data = bytes(self.buf[self.header_end :])
+            if self.buf:
+                self.buf += data
+                data = bytes(self.buf)
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                if len(data) > MAX_HEADER:
+                    self.error = ConnectionError("HTTP header too long")
+                    return True
+                if not self.buf:
+                    self.buf += data
+                return False
             self.buf.clear()
+            self._parse_header(data[: end + 2])
+            self.header_end = end + 4
             if not self.need_body:
-                self._finish()
-                return
+                return True
+            data = data[end + 4 :]
         self._body(data)
-        if self.length is not None and self.got >= self.length:
-            self._finish()
+        return self.length is not None and self.got >= self.length
+
+    def _parse_header(self, head: bytes) -> None:
+        self.status = status_code(head)
+        if self.need_body:
+            self.length = content_length(head)
 
     def _body(self, data: bytes) -> None:
         if self.length is not None and self.got + len(data) > self.length:
@@ -207,12 +264,16 @@ class _Response(asyncio.Protocol):
         if lo < hi:
             self.buf += data[lo:hi]
 
-    def eof_received(self) -> bool | None:
-        self._finish()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish(exc)
+    def result(self, exc: BaseException | None = None) -> tuple[int, Body]:
+        """(status, Body); raises the parse error, or ``exc`` (how the connection ended)
+        or ConnectionError when no header came."""
+        if self.error is not None:
+            raise self.error
+        if self.status < 0:
+            raise exc or ConnectionError("no HTTP response header")
+        md5 = self.md5.hexdigest() if self.md5 is not None else None
+        at = self.window[0] if self.window is not None else 0
+        return self.status, Body(self.got, md5, bytes(self.buf), at)
 
 
 def _search(pat: regex.Pattern[bytes], window: bytes, pos: int) -> int:
@@ -225,96 +286,301 @@ def _search(pat: regex.Pattern[bytes], window: bytes, pos: int) -> int:
     return -1 if m is None else m.start()
 
 
-async def check_body(url: UrlSpec, body: Body) -> str | None:
-    """None when the body passes the url's digest and regex, else why not."""
+def check_status_digest(url: UrlSpec, status: int, body: Body) -> str | None:
+    """None when the status code and the digest pass (check_http.c's order), else why not."""
+    if not url.status_ok(status):
+        return f"HTTP status code error to [{url.path}]: {status}"
     if url.digest is not None and body.md5 != url.digest:
         return f"MD5 digest error to [{url.path}], expected {url.digest} got {body.md5}"
-    if url.regex is not None:
-        try:
-            pat = regex_of(url)
-        except regex.error as exc:
-            return f"bad regex on [{url.path}]: {exc}"
-        loop = asyncio.get_running_loop()
-        try:
-            pos = (url.regex_min_offset or 0) - body.window_at
-            at = await loop.run_in_executor(_regex_thread(), _search, pat, body.window, pos)
-        except TimeoutError:
-            return f"regex timed out on [{url.path}] after {REGEX_TIMEOUT_S:g} s"
-        found = at >= 0
-        if found and url.regex_max_offset is not None:
-            found = body.window_at + at <= url.regex_max_offset
-        if found == url.regex_no_match:
-            return f"regex {'matched' if url.regex_no_match else 'did not match'} on [{url.path}]"
     return None
 
 
-async def fetch(
-    spec: HttpSpec, url: UrlSpec, ctx: ProbeContext, need_body: bool | None = None
-) -> tuple[int, Body]:
-    """One GET; raises OSError/ProbeTimeout/ConnectionError/ssl.SSLError on failure."""
-    ep: Endpoint = spec.endpoint
-    loop = asyncio.get_running_loop()
-    plain = ep.bindto is None and ep.bind_port is None and not ep.bind_if and ep.fwmark is None
-    sock: socket.socket | None = None
-    if not plain:
-        sock, addr = open_socket(ep, socket.SOCK_STREAM)
-    transport = None
-    try:
-        if sock is not None:
-            await connect(sock, addr, ep.connect_timeout)
-        proto = _Response(
-            request_bytes(spec, url),
-            url.needs_body if need_body is None else need_body,
-            md5=url.digest is not None,
-            window=regex_window(url),
-        )
-        tls: ssl.SSLContext | None = None
-        server_hostname: str | None = None
-        handshake_timeout: float | None = None
-        if spec.tls is not None:
-            tls = ctx.tls_context(spec.tls)
-            # An IP literal is never sent as SNI (and asyncio wants some name).
-            sni = url.virtualhost if spec.enable_sni and url.virtualhost else None
-            server_hostname = sni or str(ep.host)
-            handshake_timeout = ep.connect_timeout
-        async with asyncio.timeout(ep.connect_timeout):
-            if sock is None:  # no socket options: the loop connects (cheaper in uvloop)
-                transport, _ = await loop.create_connection(
-                    lambda: proto,
-                    str(ep.host),
-                    ep.port,
-                    ssl=tls,
-                    server_hostname=server_hostname,
-                    ssl_handshake_timeout=handshake_timeout,
-                )
-            else:
-                transport, _ = await loop.create_connection(
-                    lambda: proto,
-                    sock=sock,
-                    ssl=tls,
-                    server_hostname=server_hostname,
-                    ssl_handshake_timeout=handshake_timeout,
-                )
-                sock = None  # the transport owns it now
-            return await proto.done
-    except TimeoutError as exc:
-        raise ProbeTimeout("timeout") from exc
-    finally:
-        if transport is not None:
-            transport.abort() if spec.tls is None else transport.close()
-        if sock is not None:
-            sock.close()
+def regex_verdict(url: UrlSpec, body: Body, at: int) -> str | None:
+    """None when a match at ``at`` (-1: none) in the window passes the url's regex."""
+    found = at >= 0
+    if found and url.regex_max_offset is not None:
+        found = body.window_at + at <= url.regex_max_offset
+    if found == url.regex_no_match:
+        return f"regex {'matched' if url.regex_no_match else 'did not match'} on [{url.path}]"
+    return None
+
+
+def _regex_failure(url: UrlSpec, exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"regex timed out on [{url.path}] after {REGEX_TIMEOUT_S:g} s"
+    return f"regex error on [{url.path}]: {exc!r}"
+
+
+_OK = Outcome(True)
+_IN = select.EPOLLIN
+
+
+class _Get:
+    """One HTTP_GET / SSL_GET probe in flight: its urls one after the other, each on a
+    socket of its own (as keepalived), every step a callback of the Connector."""
+
+    __slots__ = (
+        "conn", "ctx", "deadline", "done", "ended", "i", "inc", "out", "resp", "sock", "spec",
+        "tls", "url",
+    )  # fmt: skip
+
+    def __init__(self, spec: HttpSpec, ctx: ProbeContext, done: ProbeDone) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.done = done
+        self.i = 0
+        self.url = spec.urls[0]
+        self.sock: socket.socket | None = None
+        self.conn: Connecting | None = None
+        self.resp: _Response | None = None
+        self.tls: ssl.SSLObject | None = None
+        self.inc: ssl.MemoryBIO | None = None
+        self.out: ssl.MemoryBIO | None = None
+        self.deadline = 0
+        self.ended = False
+
+    # ------------------------------------------------------------ the steps
+
+    def open(self, now: int) -> None:
+        """Connect for the current url."""
+        ep = self.spec.endpoint
+        url = self.url
+        try:
+            sock, addr = open_socket(ep, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._fail(exc, now)
+            return
+        self.sock = sock
+        self.deadline = now + int(ep.connect_timeout * 1e9)  # the connect's (and handshake's)
+        self.resp = _Response(url.needs_body, md5=url.digest is not None, window=regex_window(url))
+        try:
+            c = self.ctx.connects().connect(sock, addr, ep.connect_timeout, self._connected, now)
+        except OSError as exc:  # the epoll set refused it (ENOMEM, ENOSPC)
+            self._fail(exc, now)
+            return
+        if c is not None:
+            self.conn = c
+
+    def _connected(self, exc: BaseException | None, now: int) -> None:
+        if exc is not None:
+            self._fail(exc, now)
+            return
+        spec = self.spec
+        try:
+            if spec.tls is not None:
+                self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+                url = self.url
+                # An IP literal is never sent as SNI.
+                sni = url.virtualhost if spec.enable_sni and url.virtualhost else None
+                ctx = self.ctx.tls_context(spec.tls)
+                self.tls = ctx.wrap_bio(self.inc, self.out, server_hostname=sni)
+                self._handshake(now)
+                return
+            assert self.sock is not None
+            req = _request(spec, self.url)
+            if self.sock.send(req) != len(req):
+                raise ConnectionError("request not sent whole")
+            self._wait(self._readable, now)
+        except Exception as e:  # OSError, ssl.SSLError
+            self._broke(e, now)
+
+    def _wait(self, then: ConnectDone, now: int | None = None) -> None:
+        """``then`` once the socket is readable, or ProbeTimeout at the deadline: the one
+        set so far, or (``now`` given) connect_timeout from ``now``."""
+        assert self.sock is not None
+        if now is not None:
+            self.deadline = now + int(self.spec.endpoint.connect_timeout * 1e9)
+        self.conn = self.ctx.connects().wait(self.sock, _IN, self.deadline, then, self.conn)
+
+    def _handshake(self, now: int) -> None:
+        tls = self.tls
+        assert tls is not None and self.out is not None and self.sock is not None
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush()
+            self._wait(self._handshake_readable)
+            return
+        # Done: the request leaves with the handshake's last flight, in one send.
+        tls.write(_request(self.spec, self.url))
+        self._flush()
+        self._wait(self._readable, now)
+
+    def _flush(self) -> None:
+        assert self.out is not None and self.sock is not None
+        data = self.out.read()
+        if data and self.sock.send(data) != len(data):
+            raise ConnectionError("TLS record not sent whole")
+
+    def _handshake_readable(self, exc: BaseException | None, now: int) -> None:
+        try:
+            if exc is not None:
+                raise exc
+            assert self.sock is not None and self.inc is not None
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                self._wait(self._handshake_readable)
+                return
+            if not data:
+                raise ConnectionResetError("connection closed during the TLS handshake")
+            self.inc.write(data)
+            self._handshake(now)
+        except Exception as e:
+            self._broke(e, now)
+
+    def _readable(self, exc: BaseException | None, now: int) -> None:
+        resp, sock = self.resp, self.sock
+        assert resp is not None and sock is not None
+        try:
+            if exc is not None:
+                raise exc
+            try:
+                data = sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                self._wait(self._readable)
+                return
+            except OSError as e:  # reset: what came before it may be a whole answer
+                self._answer(resp.result(e), now)
+                return
+            if self.tls is None:
+                if not data or resp.feed(data):
+                    self._answer(resp.result(), now)
+                else:
+                    self._wait(self._readable, now)
+                return
+            self._tls_data(data, now)
+        except Exception as e:
+            self._broke(e, now)
+
+    def _tls_data(self, data: bytes, now: int) -> None:
+        tls, inc, resp = self.tls, self.inc, self.resp
+        assert tls is not None and inc is not None and resp is not None
+        if data:
+            inc.write(data)
+        else:
+            inc.write_eof()
+        while True:
+            try:
+                plain = tls.read(RECV_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):  # close_notify, or EOF
+                plain = b""
+            except ssl.SSLError:
+                if resp.status < 0:
+                    raise
+                plain = b""  # a broken end after the answer began: judge what came
+            if not plain:
+                self._answer(resp.result(), now)
+                return
+            if resp.feed(plain):
+                self._answer(resp.result(), now)
+                return
+        if not data:
+            self._answer(resp.result(), now)
+            return
+        self._wait(self._readable)
+
+    def _answer(self, got: tuple[int, Body], now: int) -> None:
+        """The current url's response is in (the socket is done with)."""
+        self._close_socket()
+        status, body = got
+        url = self.url
+        why = check_status_digest(url, status, body)
+        if why is not None:
+            self._end(Outcome(False, why), now)
+            return
+        if url.regex is None:
+            self._next(now)
+            return
+        try:
+            pat = regex_of(url)
+        except regex.error as exc:
+            self._end(Outcome(False, f"bad regex on [{url.path}]: {exc}"), now)
+            return
+        pos = (url.regex_min_offset or 0) - body.window_at
+        fut = _regex_thread().submit(_search, pat, body.window, pos)
+        loop = self.ctx.connects().loop
+
+        def matched(f: Future[int]) -> None:  # in the regex thread: back to the loop
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._matched, f, body)
+
+        fut.add_done_callback(matched)
+
+    def _matched(self, fut: Future[int], body: Body) -> None:
+        now = monotonic_ns()
+        if self.ended:
+            return
+        try:
+            why = regex_verdict(self.url, body, fut.result())
+        except Exception as exc:
+            why = _regex_failure(self.url, exc)
+        if why is not None:
+            self._end(Outcome(False, why), now)
+        else:
+            self._next(now)
+
+    def _next(self, now: int) -> None:
+        """The url passed: the next one, or the probe passed."""
+        self.i += 1
+        if self.i >= len(self.spec.urls):
+            self._end(_OK, now)
+            return
+        self.url = self.spec.urls[self.i]
+        self.conn = None
+        self.tls = self.inc = self.out = None
+        self.open(now)
+
+    # ------------------------------------------------------------ endings
+
+    def _fail(self, exc: BaseException, now: int) -> None:
+        self._close_socket()
+        self._end(Outcome(False, f"{self.url.path}: {describe_error(exc)}"), now)
+
+    def _broke(self, exc: Exception, now: int) -> None:
+        """A step raised: the url fails, unless ``done`` itself raised (then the
+        Connector reports it to the loop's exception handler)."""
+        if self.ended:
+            raise exc
+        self._fail(exc, now)
+
+    def _end(self, outcome: Outcome, now: int) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.done(outcome, now)
+
+    def _close_socket(self) -> None:
+        c, self.conn = self.conn, None
+        if c is not None:
+            c.cancel()  # out of the Connector's set if it still waits, and closed
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def cancel(self) -> None:
+        """Forget the probe: its socket closed, ``done`` never called."""
+        self.ended = True
+        self._close_socket()
+
+
+def start(
+    spec: HttpSpec, ctx: ProbeContext, done: ProbeDone, now_ns: int | None = None
+) -> _Get | None:
+    """GET every url, then ``done(outcome, now_ns)``, exactly once (before this returns
+    when the answer is immediate: then None; else the probe in flight, to cancel)."""
+    g = _Get(spec, ctx, done)
+    g.open(monotonic_ns() if now_ns is None else now_ns)
+    return None if g.ended else g
 
 
 async def probe(spec: HttpSpec, ctx: ProbeContext) -> Outcome:
-    for url in spec.urls:
-        try:
-            status, body = await fetch(spec, url, ctx)
-        except Exception as exc:
-            return Outcome(False, f"{url.path}: {describe_error(exc)}")
-        if not url.status_ok(status):
-            return Outcome(False, f"HTTP status code error to [{url.path}]: {status}")
-        why = await check_body(url, body)
-        if why is not None:
-            return Outcome(False, why)
-    return Outcome(True)
+    fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+    pending = start(spec, ctx, lambda outcome, _now: fut.set_result(outcome))
+    try:
+        return await fut
+    finally:
+        if pending is not None and not fut.done():
+            pending.cancel()

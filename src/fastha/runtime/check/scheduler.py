@@ -1,8 +1,9 @@
 """Runs every distinct check of a Plan on its own schedule, on one loop, without blocking.
 
 Deadlines live in the precise timer's compiled heap (one timerfd for all checks, served
-on a 1 ms grid); when a check is due its probe starts -- TCP_CHECK as callbacks on the
-probes' `Connector` (no Task per check), the others as a task -- and, when it ends, the
+on a 1 ms grid); when a check is due its probe starts -- TCP_CHECK, HTTP_GET and SSL_GET
+as callbacks on the probes' `Connector` (no Task per check), the others as a task -- and,
+when it ends, the
 outcome goes through
 `Health.feed` and the next deadline is set from the end of the probe, as keepalived
 does: `delay_before_retry` while retrying, else `delay_loop`. The first probe of each
@@ -36,8 +37,8 @@ from collections.abc import Callable
 
 from fastha.check.health import Action, Health, Log, Outcome
 from fastha.check.spec import BfdSpec, Check, FileSpec, MiscSpec
-from fastha.probes import ProbeContext, run_probe, starter
-from fastha.probes._net import Connecting, Connector
+from fastha.probes import Pending, ProbeContext, run_probe, starter
+from fastha.probes._net import Connector
 from fastha.wire.timer import PreciseTimer, TimerHandle, monotonic_ns
 
 log = logging.getLogger("fastha.check")
@@ -63,7 +64,7 @@ class _Starting:
 
 
 _STARTING = _Starting()
-Running = asyncio.Task[None] | Connecting | _Starting
+Running = asyncio.Task[None] | Pending | _Starting
 
 
 class _Slot:
