@@ -322,7 +322,7 @@ class _Get:
     __slots__ = (
         "conn", "ctx", "deadline", "done", "ended", "i", "inc", "out", "resp", "sock", "spec",
         "tls", "url",
-    )  # fmt: skip
+    )  # fmt: skip  # the names fill two lines, not thirteen
 
     def __init__(self, spec: HttpSpec, ctx: ProbeContext, done: ProbeDone) -> None:
         self.spec = spec
