@@ -16,6 +16,7 @@ from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
+from fastha.drivers.rtnl_raw import RawRtnl
 from fastha.drivers.rxbudget import RxBudget
 from fastha.drivers.scripts import ScriptRunner
 from fastha.vrrp.actions import StateChanged
@@ -44,6 +45,8 @@ class Context:
         self.loop = loop
         self.timer = timer
         self.netlink = netlink
+        # A new master's VIPs without a round trip (drivers/rtnl_raw); None: pyroute2 only.
+        self.rtnl: RawRtnl | None = None
         self.scripts = scripts
         self.fifo = fifo
         self.release_on_stop = release_on_stop

@@ -18,11 +18,15 @@ class JobQueue:
         self.name = name
         self.queue: asyncio.Queue[Job | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
+        self.busy = 0  # jobs queued or running
+        self.tail: Job | None = None  # the last job put, while it has not finished
 
     def put(self, job: Job) -> None:
         if self.worker is None or self.worker.done():
             self.worker = self.loop.create_task(self._work(), name=f"vrrp-{self.name}")
         self.queue.put_nowait(job)
+        self.busy += 1
+        self.tail = job
 
     def end(self) -> None:
         """Ends the worker once what is queued has run."""
@@ -39,6 +43,10 @@ class JobQueue:
                 log.exception("(%s) address/GARP job failed", self.name)
             finally:
                 self.queue.task_done()
+                if job is not None:
+                    self.busy -= 1
+                    if job is self.tail:
+                        self.tail = None
 
     async def drain(self) -> None:
         """Wait until every queued job has run."""
