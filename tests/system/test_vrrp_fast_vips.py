@@ -20,9 +20,12 @@ import pytest
 
 from fastha.config.loader import load
 from fastha.runtime.vrrp.from_config import vrrp_spec
+from tests.support.drill_daemon import status
 from tests.support.netns import PYTHON, Node, Topology
+from tests.support.vrrp_nodes import NodeSpec, Router, VrrpCluster, need_impl
 
 pytestmark = pytest.mark.system
+TIMEOUT = 10  # seconds: a hang guard far above the takeover (master_down ~0.7 s)
 
 CONF = """
 vrrp_instance VI_1 {{
@@ -117,3 +120,29 @@ def test_refused_address_is_logged_and_counted(topo: Topology, tmp_path: Path) -
     assert "netlink address 198.18.5.1/32 dev gone0 not added: No such device" in log, log
     present = {x["local"] for x in topo.addresses(a)}
     assert {"198.18.0.100", "198.18.0.101"} <= present
+
+
+def test_daemon_takes_its_vips_by_the_fast_path(topo: Topology) -> None:
+    """A fastha master's VIPs went by the prebuilt requests (its status counts them),
+    are in the kernel and answer the observer from its MAC, logged as before. (IPv6:
+    the first test's excluded addresses; NA bursts: test_vrrp_features.)"""
+    need_impl("fastha")
+    router = Router(version=3, advert_int=0.2, vip_count=2)
+    with VrrpCluster(topo, router, [NodeSpec("a", "fastha", priority=150)]) as c:
+        c.start_all()
+        c.wait_master(TIMEOUT, expect="a")
+        c.wait_vip("a", TIMEOUT)
+        c.wait_observer_macs([c["a"].mac], TIMEOUT)
+        counted = status(topo, c["a"])["vrrp"]["netlink"]
+        assert counted == {
+            "address_requests": len(router.vips),
+            "address_refused": 0,
+            "address_send_errors": 0,
+            "address_acks_lost": 0,
+        }, (counted, c.logs())
+        held = {a["local"] for a in topo.addresses(c["a"].node)}
+        assert set(router.vip_addresses) <= held, held
+        log = c["a"].peer.log()
+        for vip in router.vips:
+            assert f"netlink address added {vip} dev " in log, log
+        assert "(VI_1) setting VIPs." in log, log
