@@ -57,6 +57,21 @@ class Announcer:
         self.name = name
         self.machine = machine
         self.tasks: set[asyncio.Task[None]] = set()
+        # A new master's first frame, built ahead: (address, sender, frame).
+        self._first: tuple[Any, PacketSender, bytes] | None = None
+
+    def prepare(self, spec: InstanceSpec) -> None:
+        """Build the first frame of a new master's burst ahead (config load, reload):
+        an IPv4 address's (an NA's Router flag is read when it is sent)."""
+        self._first = None
+        targets = (*spec.vips, *spec.excluded)
+        if not targets or targets[0].family != socket.AF_INET:
+            return
+        try:
+            sender, frame, _gap, _v6 = self._frame(spec, targets[0])
+        except OSError:  # no such interface yet: built when it is sent
+            return
+        self._first = (targets[0], sender, frame)
 
     def _frame(self, spec: InstanceSpec, vip: Any) -> tuple[PacketSender, bytes, float, bool]:
         sender = self.ctx.sender(vip.dev or spec.ifname)
@@ -81,6 +96,10 @@ class Announcer:
         targets = (*spec.vips, *spec.excluded) if vips is None else vips
         if not targets:
             return False
+        first = self._first
+        if first is not None and first[0] is targets[0]:
+            first[1].send(first[2])
+            return True
         try:
             sender, frame, _gap, _v6 = self._frame(spec, targets[0])
         except OSError:

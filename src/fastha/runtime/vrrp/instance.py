@@ -77,6 +77,8 @@ class Instance:
         self.vips.prepare(spec)
         self._garp_follows: object | None = None  # the fast VIP job a burst may start behind
         self.announcer = Announcer(ctx, self.name, self.machine)
+        if ctx.rtnl is not None:  # the fast path's: the running child's
+            self.announcer.prepare(spec)
         self.notifier = Notifier(ctx)
         self.event: Event | None = None  # the last one fed: the cause a transition logs
         self.track_reason = ""  # the last TrackFault's
@@ -114,6 +116,8 @@ class Instance:
         self.spec = spec
         self._build_codec()
         self.vips.prepare(spec)
+        if self.ctx.rtnl is not None:
+            self.announcer.prepare(spec)
         for action in actions:
             self.execute(action)
         addrs = (old.vips, old.excluded, old.routes, old.rules)
