@@ -118,8 +118,8 @@ class AddressRequests:
             return True
         if None in key:
             return False
-        index = dict(zip(self._devs, key, strict=True))
-        msgs = [newaddr(v, index[v.dev]) for v in self.vips]  # type: ignore[arg-type]
+        index = {d: i for d, i in zip(self._devs, key, strict=True) if i is not None}
+        msgs = [newaddr(v, index[v.dev]) for v in self.vips]
         offsets, at = [], 0
         for m in msgs:
             offsets.append(at)
