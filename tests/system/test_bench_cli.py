@@ -107,6 +107,7 @@ def test_failover_short_run(tmp_path: Path) -> None:
             for metric in ("advert", "garp", "reply", "advert_garp", "advert_reply"):
                 assert_summary(k[metric], trials)
                 assert len(k[metric]["samples"]) == trials
+            for metric in ("advert", "garp", "reply"):  # the derived two are differences
                 assert all(v > 0 for v in k[metric]["samples"]), (impl, kind, metric)
             limit = md if kind == "term" else 3 * md  # see the module docstring
             assert k["advert"]["max"] < limit, (impl, kind, k["advert"])
