@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastha.vrrp")
 
+# Time a timer pass may spend adding new masters' VIPs on the fast path (runtime/vrrp/
+# vips): a pass that makes many masters at once must not hold back the adverts of the
+# instances after them; those add theirs from their queues once every advert is out.
+FAST_VIPS_BUDGET_NS = 500_000
+
 
 class Context:
     """What every instance of the VRRP child shares."""
@@ -47,6 +52,8 @@ class Context:
         self.netlink = netlink
         # A new master's VIPs without a round trip (drivers/rtnl_raw); None: pyroute2 only.
         self.rtnl: RawRtnl | None = None
+        self._fast_pass = -1  # the timer wakeup the budget below was spent in
+        self._fast_spent_ns = 0
         self.scripts = scripts
         self.fifo = fifo
         self.release_on_stop = release_on_stop
@@ -62,6 +69,16 @@ class Context:
         self.group_notify: dict[str, dict[str, Script]] = {}
         # Told of every state change after it is logged (the lvs_sync_daemon follows one).
         self.on_state_change: Callable[[Instance, StateChanged], None] | None = None
+
+    def fast_vips_allowed(self) -> bool:
+        """Whether this timer pass may add one more master's VIPs on the fast path."""
+        wakeup = self.timer.wakeups if self.timer is not None else 0
+        if wakeup != self._fast_pass:
+            self._fast_pass, self._fast_spent_ns = wakeup, 0
+        return self._fast_spent_ns < FAST_VIPS_BUDGET_NS
+
+    def fast_vips_spent(self, ns: int) -> None:
+        self._fast_spent_ns += ns
 
     def sender(self, ifname: str) -> PacketSender:
         s = self.senders.get(ifname)

@@ -251,15 +251,17 @@ class Instance:
 
     def _add_vips(self) -> None:
         """keepalived's order: the advert, the addresses, the gratuitous ARPs. With
-        nothing queued before them the addresses go now (the fast path); the kernel's
-        answers are logged from the queue."""
+        nothing queued before them (and time left in this timer pass) the addresses go
+        now (the fast path); the kernel's answers are logged from the queue."""
         spec = self.spec
         self._garp_follows = None
-        if not self.jobs.busy:
+        if not self.jobs.busy and self.ctx.fast_vips_allowed():
+            start = _monotonic_ns()
             sock = self.sock
             if sock is not None and sock.tx is not None:
                 sock.tx.flush()  # the advert this pass queued leaves first
             acks = self.vips.add_now(spec)
+            self.ctx.fast_vips_spent(_monotonic_ns() - start)
             if acks is not None:
 
                 async def job() -> None:

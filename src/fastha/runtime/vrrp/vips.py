@@ -86,13 +86,15 @@ class Vips:
 
     async def remove(self, spec: InstanceSpec) -> None:
         nl = self.ctx.netlink
+        # Our own deletions are no VIP deleted by hand (runtime/vrrp/vip_watch), also
+        # when the instance is master again before the last ack is in.
+        self.installed = False
         for rule in spec.rules:
             await nl.delete_rule(rule)
         for route in spec.routes:
             await nl.delete_route(route)
         for vip in (*spec.vips, *spec.excluded):
             await nl.delete_address(vip)
-        self.installed = False
         log.info("(%s) removing VIPs.", self.name)
         self.ctx.update_arp_watches()
 
