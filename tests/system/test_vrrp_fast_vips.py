@@ -61,8 +61,8 @@ def _conf(tmp_path: Path, vips: str, extra: str = "") -> Path:
     return path
 
 
-def _fast(topo: Topology, node: Node, conf: Path, unlink: str = "") -> tuple[Any, str]:
-    args = (str(conf), unlink) if unlink else (str(conf),)
+def _fast(topo: Topology, node: Node, conf: Path, unlink: str = "", *more: str) -> tuple[Any, str]:
+    args = (str(conf), unlink, *more) if unlink else (str(conf), *more)
     res = topo.run(node, PYTHON, "-m", "tests.support.fast_vips_peer", *args)
     return json.loads(res.stdout), res.stderr
 
@@ -101,10 +101,14 @@ def test_fast_path_adds_what_pyroute2_adds(topo: Topology, tmp_path: Path) -> No
     assert mine == theirs
 
     # Sent again (a second takeover without the removal, e.g. after a crash): the
-    # kernel says EEXIST, logged as the slow path logs an address already there.
-    got, log = _fast(topo, fast, conf)
+    # kernel says EEXIST, logged as the slow path logs an address already there. Then
+    # removed: from the first delete on, a deletion is ours, not one by hand (a master
+    # again before the last ack went back to BACKUP on its own deletion).
+    got, log = _fast(topo, fast, conf, "", "--remove")
     assert got["errors"] == [errno.EEXIST] * len(ADDRS) and got["refused"] == 0, got
     assert "netlink address already present 198.18.0.100/24 dev eth0" in log, log
+    assert got["installed"] and not got["installed_while_removing"], got
+    assert not got["installed_after_removing"] and _ours(topo, fast) == [], got
 
 
 def test_refused_address_is_logged_and_counted(topo: Topology, tmp_path: Path) -> None:
