@@ -104,9 +104,10 @@ def test_failover_short_run(tmp_path: Path) -> None:
         for kind in cfg["kinds"]:
             k = res[kind]
             assert k["trials"] == trials and k["problems"] == [], (impl, kind, k["problems"])
-            for metric in ("advert", "garp", "reply"):
+            for metric in ("advert", "garp", "reply", "advert_garp", "advert_reply"):
                 assert_summary(k[metric], trials)
                 assert len(k[metric]["samples"]) == trials
+            for metric in ("advert", "garp", "reply"):  # the derived two are differences
                 assert all(v > 0 for v in k[metric]["samples"]), (impl, kind, metric)
             limit = md if kind == "term" else 3 * md  # see the module docstring
             assert k["advert"]["max"] < limit, (impl, kind, k["advert"])
@@ -120,7 +121,7 @@ def test_failover_short_run(tmp_path: Path) -> None:
     rt = doc["ratios"]
     assert rt["of"] == "fastha/keepalived"
     for kind in cfg["kinds"]:
-        assert set(rt[kind]) == {"advert", "garp", "reply"}
+        assert set(rt[kind]) == {"advert", "garp", "reply", "advert_garp", "advert_reply"}
         assert set(rt[kind]["advert"]) == {"p50", "p99", "p99.9", "max"}
         assert rt[kind]["advert"]["p50"] > 0
     assert doc["plot"] == str(png)

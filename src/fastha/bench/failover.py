@@ -10,9 +10,11 @@ both share the machine's noise. Per trial the master (a) is
   term  -- sent SIGTERM: it sends priority 0 and removes its VIPs;
   link  -- cut off: its bridge port goes down (carrier loss, as a pulled cable);
 
-while the client sends an ARP request for the VIP every millisecond, and the capture
-gives, from the master's last advert (kill, link) or its priority-0 advert (term):
-the backup's first advert, its first gratuitous ARP, its first ARP reply to the client.
+while the client sends an ARP request for the VIP every millisecond (``--probe-interval``),
+and the capture gives, from the master's last advert (kill, link) or its priority-0
+advert (term): the backup's first advert, its first gratuitous ARP, its first ARP reply
+to the client; and from the backup's first advert, its first gratuitous ARP and its
+first ARP reply (the VIP answering, known to within one probe interval).
 
 Bounds (RFC 5798 section 6.4.2/6.4.3): kill and link -> Master_Down_Interval =
 3 * advert_int + skew_time; term -> skew_time = (256 - 100) * advert_int / 256.
@@ -65,9 +67,16 @@ KIND_TITLE = {
     "term": "SIGTERM (from the priority-0 advert)",
     "link": "link down (from the last advert)",
 }
-METRICS = (("advert", "first advert"), ("garp", "first GARP"), ("reply", "first ARP reply"))
+METRICS = (
+    ("advert", "first advert"),
+    ("garp", "first GARP"),
+    ("reply", "first ARP reply"),
+    # From the backup's own first advert: how fast it takes the VIP once it is master.
+    ("advert_garp", "advert -> GARP"),
+    ("advert_reply", "advert -> ARP reply"),
+)
 PRIO_MASTER, PRIO_BACKUP = 150, 100
-PROBE_INTERVAL_S = 0.001
+PROBE_INTERVAL_S = 0.001  # the default; "advert -> ARP reply" is known to within it
 SETTLE_S = 0.15  # after the master is back, before the next trial
 
 
@@ -187,16 +196,16 @@ def _wait_bfd_steady(lab: Lab, bfd: BfdSpec, timeout: float = 30) -> bool:
     return True
 
 
-def _trial(run: ImplRun, kind: str, advert_int: float, vip: str, vrid: int) -> None:
+def _trial(run: ImplRun, kind: str, advert_int: float, vip: str, vrid: int, probe_s: float) -> None:
     lab = run.lab
     a, b = lab["a"], lab["b"]
     md = measure.master_down_s(PRIO_BACKUP, advert_int)
     # Only fastha acts on the session (keepalived's backup ignores the keyword): only its
     # trials wait for the session.
     bfd = lab.spec.bfd if run.impl == "fastha" else None
-    probe_s = 3 * md + 0.25  # the takeover and its first ARP reply fit well inside
+    probe_for = 3 * md + 0.25  # the takeover and its first ARP reply fit well inside
     if bfd:
-        probe_s += BFD_RECOVER_S  # room for the session to come back after the prober's start
+        probe_for += BFD_RECOVER_S  # room for the session to come back after the prober's start
 
     def start_prober() -> subprocess.Popen[bytes]:
         prober = lab.python(
@@ -206,8 +215,8 @@ def _trial(run: ImplRun, kind: str, advert_int: float, vip: str, vrid: int) -> N
             "probe",
             IFNAME,
             vip,
-            str(math.ceil(probe_s / PROBE_INTERVAL_S)),
-            str(PROBE_INTERVAL_S),
+            str(math.ceil(probe_for / probe_s)),
+            str(probe_s),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -429,6 +438,10 @@ def tables(doc: dict[str, Any]) -> list[Any]:
         f"priorities {PRIO_MASTER}/{PRIO_BACKUP}, {cfg['trials']} trials per kind; ms"
     )
     caption = "kill/link bound: 3 x advert_int + skew_time; term bound: skew_time (RFC 5798 6.4)"
+    probes = (
+        f"; ARP probes every {cfg.get('probe_interval_ms', PROBE_INTERVAL_S * 1000):g} ms "
+        "(a reply comes within one of the VIP answering)"
+    )
     if b := cfg.get("bfd"):
         title += f"; BFD {b['interval_ms']:g} ms x {b['multiplier']}, {BFD_KEYWORD}"
         caption = (
@@ -440,7 +453,7 @@ def tables(doc: dict[str, Any]) -> list[Any]:
         title,
         ["impl / event", "to", *report.COLS, "n", "bound", "p99-bound"],
         rows,
-        caption=caption,
+        caption=caption + probes,
     )
     irows = []
     for impl in impls:
@@ -552,6 +565,7 @@ def run(
     peer: str,
     workdir: Path,
     bfd: BfdSpec | None = None,
+    probe_interval: float = PROBE_INTERVAL_S,
     on_progress: Callable[[str | None], None] = lambda _m: None,
     on_update: Callable[[dict[str, Any]], None] = lambda _d: None,
 ) -> dict[str, Any]:
@@ -565,7 +579,7 @@ def run(
         "kinds": list(kinds),
         "adverts": adverts,
         "peer": peer,
-        "probe_interval_ms": PROBE_INTERVAL_S * 1000,
+        "probe_interval_ms": probe_interval * 1000,
     }
     if bfd:
         cfg["bfd"] = {
@@ -606,7 +620,7 @@ def run(
             for kind in kinds:
                 for r in runs:
                     on_progress(f"{r.impl} {kind} {i + 1}/{trials}")
-                    _trial(r, kind, advert_int, vip, VRID_BASE)
+                    _trial(r, kind, advert_int, vip, VRID_BASE, probe_interval)
                     on_progress(None)
                     on_update(build_doc(cfg, runs))
             if bfd:
@@ -652,6 +666,13 @@ def run(
 )
 @click.option("--bfd-interval", default=1.0, show_default=True, help="--bfd: interval, ms.")
 @click.option("--bfd-multiplier", default=3, show_default=True, help="--bfd: detect multiplier.")
+@click.option(
+    "--probe-interval",
+    default=PROBE_INTERVAL_S * 1000,
+    show_default=True,
+    help="The client's ARP probes for the VIP, ms apart (the resolution of "
+    '"advert -> ARP reply").',
+)
 @report.bench_options("Write a PNG: advert-interval histogram and failover CDF.")
 @click.option("--keep", is_flag=True, help="Keep the captures (prints their directory).")
 def command(
@@ -663,6 +684,7 @@ def command(
     with_bfd: bool,
     bfd_interval: float,
     bfd_multiplier: int,
+    probe_interval: float,
     peer: str | None,
     as_json: bool,
     plot_path: str | None,
@@ -672,6 +694,8 @@ def command(
     report.need_root()
     if trials < 1 or adverts < 2:
         raise click.BadParameter("need --trials >= 1 and --adverts >= 2")
+    if not 0.01 <= probe_interval <= 100:
+        raise click.BadParameter("--probe-interval: 0.01..100 ms")
     if with_bfd and not (1 <= bfd_interval <= 10000 and 1 <= bfd_multiplier <= 255):
         raise click.BadParameter("--bfd-interval: 1..10000 ms, --bfd-multiplier: 1..255")
     if version == "2" and not float(advert_int).is_integer():
@@ -700,6 +724,7 @@ def command(
             peer=peer,
             workdir=workdir,
             bfd=bfd_spec(bfd_interval, bfd_multiplier) if with_bfd else None,
+            probe_interval=probe_interval / 1000,
             on_progress=progress,
             on_update=state.update,
         )

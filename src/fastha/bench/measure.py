@@ -319,13 +319,30 @@ class Failover:
     reply_ms: float | None  # -> the backup's first ARP reply to the observer's probe
     problem: str = ""
 
+    @property
+    def advert_garp_ms(self) -> float | None:
+        """The backup's first advert -> its first gratuitous ARP (the VIP's takeover)."""
+        return _after(self.advert_ms, self.garp_ms)
+
+    @property
+    def advert_reply_ms(self) -> float | None:
+        """The backup's first advert -> its first ARP reply for the VIP: the VIP answering,
+        within one probe interval (the reply answers the first probe after it)."""
+        return _after(self.advert_ms, self.reply_ms)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "advert_ms": self.advert_ms,
             "garp_ms": self.garp_ms,
             "reply_ms": self.reply_ms,
+            "advert_garp_ms": self.advert_garp_ms,
+            "advert_reply_ms": self.advert_reply_ms,
             "problem": self.problem,
         }
+
+
+def _after(first: float | None, then: float | None) -> float | None:
+    return None if first is None or then is None else then - first
 
 
 def failover(

@@ -120,6 +120,14 @@ class LinkState:
 LinkCallback = Callable[[str, int, bool], None]
 
 
+def log_change(what: str, item: object, add: bool, changed: bool) -> None:
+    """The line for one request the kernel took (``changed``) or found already done."""
+    if changed:
+        log.info("netlink %s %s %s", what, "added" if add else "deleted", item)
+    else:
+        log.info("netlink %s already %s %s", what, "present" if add else "absent", item)
+
+
 def _nla(msg: Any, name: str) -> Any:
     return msg.get_attr(name) if hasattr(msg, "get_attr") else msg.get(name)
 
@@ -174,6 +182,11 @@ class Netlink:
             idx = self._index[ifname] = found[0]
         return idx
 
+    def cached_ifindex(self, ifname: str) -> int | None:
+        """The index last seen for ``ifname`` (the link dump and events, lookups), or
+        None: no syscall, for the paths that cannot wait (drivers/rtnl_raw)."""
+        return self._index.get(ifname)
+
     def _index_of(self, ifname: str) -> int:
         idx = self._index.get(ifname)
         if idx is None:
@@ -219,10 +232,10 @@ class Netlink:
             await call
         except NetlinkError as exc:
             if exc.code == errno.EEXIST if add else exc.code in _GONE:
-                log.info("netlink %s already %s %s", what, "present" if add else "absent", item)
+                log_change(what, item, add, False)
                 return False
             raise
-        log.info("netlink %s %s %s", what, "added" if add else "deleted", item)
+        log_change(what, item, add, True)
         return True
 
     async def add_address(self, vip: VirtualAddress) -> bool:

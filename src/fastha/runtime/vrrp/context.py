@@ -16,6 +16,7 @@ from fastha.drivers.arpwatch import ArpWatch
 from fastha.drivers.fifo import NotifyFifo
 from fastha.drivers.netlink import Netlink
 from fastha.drivers.packet import PacketSender, mac_str
+from fastha.drivers.rtnl_raw import RawRtnl
 from fastha.drivers.rxbudget import RxBudget
 from fastha.drivers.scripts import ScriptRunner
 from fastha.vrrp.actions import StateChanged
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from fastha.vrrp.sync import SyncGroup
 
 log = logging.getLogger("fastha.vrrp")
+
+# Time a timer pass may spend adding new masters' VIPs on the fast path (runtime/vrrp/
+# vips): a pass that makes many masters at once must not hold back the adverts of the
+# instances after them; those add theirs from their queues once every advert is out.
+FAST_VIPS_BUDGET_NS = 500_000
 
 
 class Context:
@@ -44,6 +50,10 @@ class Context:
         self.loop = loop
         self.timer = timer
         self.netlink = netlink
+        # A new master's VIPs without a round trip (drivers/rtnl_raw); None: pyroute2 only.
+        self.rtnl: RawRtnl | None = None
+        self._fast_pass = -1  # the timer wakeup the budget below was spent in
+        self._fast_spent_ns = 0
         self.scripts = scripts
         self.fifo = fifo
         self.release_on_stop = release_on_stop
@@ -59,6 +69,16 @@ class Context:
         self.group_notify: dict[str, dict[str, Script]] = {}
         # Told of every state change after it is logged (the lvs_sync_daemon follows one).
         self.on_state_change: Callable[[Instance, StateChanged], None] | None = None
+
+    def fast_vips_allowed(self) -> bool:
+        """Whether this timer pass may add one more master's VIPs on the fast path."""
+        wakeup = self.timer.wakeups if self.timer is not None else 0
+        if wakeup != self._fast_pass:
+            self._fast_pass, self._fast_spent_ns = wakeup, 0
+        return self._fast_spent_ns < FAST_VIPS_BUDGET_NS
+
+    def fast_vips_spent(self, ns: int) -> None:
+        self._fast_spent_ns += ns
 
     def sender(self, ifname: str) -> PacketSender:
         s = self.senders.get(ifname)

@@ -57,23 +57,66 @@ class Announcer:
         self.name = name
         self.machine = machine
         self.tasks: set[asyncio.Task[None]] = set()
+        # A new master's first frame, built ahead: (address, sender, frame).
+        self._first: tuple[Any, PacketSender, bytes] | None = None
 
-    async def announce(self, spec: InstanceSpec, repeat: int, vips: list[Any] | None) -> None:
-        """A burst for `vips` (all the instance's addresses when None), if still master."""
+    def prepare(self, spec: InstanceSpec) -> None:
+        """Build the first frame of a new master's burst ahead (config load, reload):
+        an IPv4 address's (an NA's Router flag is read when it is sent)."""
+        self._first = None
+        targets = (*spec.vips, *spec.excluded)
+        if not targets or targets[0].family != socket.AF_INET:
+            return
+        try:
+            sender, frame, _gap, _v6 = self._frame(spec, targets[0])
+        except OSError:  # no such interface yet: built when it is sent
+            return
+        self._first = (targets[0], sender, frame)
+
+    def _frame(self, spec: InstanceSpec, vip: Any) -> tuple[PacketSender, bytes, float, bool]:
+        sender = self.ctx.sender(vip.dev or spec.ifname)
+        packed = socket.inet_pton(vip.family, vip.address)
+        if vip.family == socket.AF_INET6:
+            router = self.ctx.gna_router(vip.dev or spec.ifname)
+            return (
+                sender,
+                na_frame(sender.mac_bytes, packed, router=router),
+                spec.gna_interval_s,
+                True,
+            )
+        return sender, garp_frame(sender.mac_bytes, packed), spec.garp_interval_s, False
+
+    def start(self, spec: InstanceSpec, vips: list[Any] | None) -> bool:
+        """A new master's burst begins: its first frame (every burst's first send goes
+        at once) leaves now, right behind the addresses; ``announce(..., started=True)``
+        sends the rest. False when nothing was sent (not master, no address, or no
+        socket for the interface: ``announce`` tries again and reports it)."""
+        if self.machine.state != State.MASTER:
+            return False
+        targets = (*spec.vips, *spec.excluded) if vips is None else vips
+        if not targets:
+            return False
+        first = self._first
+        if first is not None and first[0] is targets[0]:
+            first[1].send(first[2])
+            return True
+        try:
+            sender, frame, _gap, _v6 = self._frame(spec, targets[0])
+        except OSError:
+            return False
+        sender.send(frame)
+        return True
+
+    async def announce(
+        self, spec: InstanceSpec, repeat: int, vips: list[Any] | None, started: bool = False
+    ) -> None:
+        """A burst for `vips` (all the instance's addresses when None), if still master;
+        ``started``: its first frame has left already (``start``)."""
         if self.machine.state != State.MASTER:  # left MASTER while queued: never announce
             return
-        frames: list[tuple[PacketSender, bytes, float, bool]] = []
         # keepalived's vrrp_send_link_update: the VIPs, then the excluded addresses.
-        for vip in (*spec.vips, *spec.excluded) if vips is None else vips:
-            sender = self.ctx.sender(vip.dev or spec.ifname)
-            packed = socket.inet_pton(vip.family, vip.address)
-            if vip.family == socket.AF_INET6:
-                router = self.ctx.gna_router(vip.dev or spec.ifname)
-                frame = na_frame(sender.mac_bytes, packed, router=router)
-                frames.append((sender, frame, spec.gna_interval_s, True))
-            else:
-                frame = garp_frame(sender.mac_bytes, packed)
-                frames.append((sender, frame, spec.garp_interval_s, False))
+        targets = (*spec.vips, *spec.excluded) if vips is None else vips
+        frames = [self._frame(spec, vip) for vip in targets]
         log.info(
             "(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
             self.name,
@@ -83,11 +126,11 @@ class Announcer:
         sends = paced(frames, max(1, repeat))
         # The unpaced head of the burst leaves now, right behind the addresses (this job
         # runs just after them), not one loop turn later from a task; the paced rest waits.
-        now = 0
+        now = 1 if started else 0
         while now < len(sends) and not sends[now][2]:
             sends[now][0].send(sends[now][1])
             now += 1
-        if now == len(sends):
+        if now >= len(sends):
             return
         task = self.ctx.loop.create_task(self._burst(sends[now:]), name=f"garp-{self.name}")
         self.tasks.add(task)

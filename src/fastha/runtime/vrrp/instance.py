@@ -74,7 +74,11 @@ class Instance:
         self.timers = InstanceTimers(ctx.timer, self._on_timer, self._on_adver)
         self.jobs = JobQueue(ctx.loop, self.name)
         self.vips = Vips(ctx, self.name)
+        self.vips.prepare(spec)
+        self._garp_follows: object | None = None  # the fast VIP job a burst may start behind
         self.announcer = Announcer(ctx, self.name, self.machine)
+        if ctx.rtnl is not None:  # the fast path's: the running child's
+            self.announcer.prepare(spec)
         self.notifier = Notifier(ctx)
         self.event: Event | None = None  # the last one fed: the cause a transition logs
         self.track_reason = ""  # the last TrackFault's
@@ -111,6 +115,9 @@ class Instance:
             log.warning("%s", w)
         self.spec = spec
         self._build_codec()
+        self.vips.prepare(spec)
+        if self.ctx.rtnl is not None:
+            self.announcer.prepare(spec)
         for action in actions:
             self.execute(action)
         addrs = (old.vips, old.excluded, old.routes, old.rules)
@@ -220,7 +227,7 @@ class Instance:
             if self.ctx.on_state_change is not None:
                 self.ctx.on_state_change(self, action)
         elif isinstance(action, AddVips):
-            self.jobs.put(lambda: self.vips.add(self.spec))
+            self._add_vips()
         elif isinstance(action, RemoveVips):
             self.announcer.cancel()
             self.jobs.put(lambda: self.vips.remove(self.spec))
@@ -228,11 +235,43 @@ class Instance:
             repeat = action.repeat
             only = action.addresses
             vips = [v for v in self.spec.vips if v.address in only] if only else None
-            self.jobs.put(lambda: self.announcer.announce(self.spec, repeat, vips))
+            # A new master's burst starts right behind its addresses (the fast path sent
+            # them just now), unless something else has been queued in between.
+            started = (
+                self._garp_follows is not None
+                and self.jobs.tail is self._garp_follows
+                and self.announcer.start(self.spec, vips)
+            )
+            self._garp_follows = None
+            self.jobs.put(lambda: self.announcer.announce(self.spec, repeat, vips, started))
         elif isinstance(action, Notify):
             self.notifier.instance(self.name, self.spec.notify, action)
         elif isinstance(action, GroupNotify):
             self.ctx_group_action(action)
+
+    def _add_vips(self) -> None:
+        """keepalived's order: the advert, the addresses, the gratuitous ARPs. With
+        nothing queued before them (and time left in this timer pass) the addresses go
+        now (the fast path); the kernel's answers are logged from the queue."""
+        spec = self.spec
+        self._garp_follows = None
+        if not self.jobs.busy and self.ctx.fast_vips_allowed():
+            start = _monotonic_ns()
+            sock = self.sock
+            if sock is not None and sock.tx is not None:
+                sock.tx.flush()  # the advert this pass queued leaves first
+            acks = self.vips.add_now(spec)
+            self.ctx.fast_vips_spent(_monotonic_ns() - start)
+            if acks is not None:
+
+                async def job() -> None:
+                    await self.vips.added(spec, acks)
+
+                self.jobs.put(job)
+                if not (spec.routes or spec.rules):  # those go before the burst
+                    self._garp_follows = job
+                return
+        self.jobs.put(lambda: self.vips.add(self.spec))
 
     def _send(self, priority: int) -> None:
         sock = self.sock

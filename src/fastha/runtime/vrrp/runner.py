@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fastha.config.model import Config
 from fastha.drivers import sched
 from fastha.drivers.netlink import Netlink
+from fastha.drivers.rtnl_raw import RawRtnl
 from fastha.drivers.scripts import ScriptRunner
 from fastha.drivers.signals import SIGJSON, SIGSTATS_CLEAR
 from fastha.runtime import child_status
@@ -126,6 +127,10 @@ class VrrpRunner:
         scripts = ScriptRunner()
         fifo = self.current.notify_fifo(None, scripts)
         ctx = Context(loop, timer, nl, scripts, fifo, self.options.release_on_stop)
+        try:
+            ctx.rtnl = RawRtnl().open(loop)
+        except OSError as exc:  # the VIPs go through pyroute2 alone
+            log.warning("cannot open a netlink socket for VIPs: %s", exc.strerror or exc)
         self._compose(ctx)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -180,6 +185,8 @@ class VrrpRunner:
             if self.vmacs.names and self.options.release_on_stop:  # a failed start, too
                 await self.vmacs.remove_all(nl)
             await nl.close()
+            if ctx.rtnl is not None:
+                ctx.rtnl.close()
             if ctx.fifo is not None:  # a reload may have swapped it
                 ctx.fifo.close()
         return 0

@@ -58,7 +58,7 @@ class StatusOutput:
         for name, g in self.ctx.groups.items():
             groups.append({"name": name, "state": g.state.name, "members": list(g.members)})
         timer = timer_status(self.ctx.timer)
-        return {
+        out: dict[str, object] = {
             "pid": os.getpid(),
             "started_at": self.started_at,
             "instances": instances,
@@ -66,6 +66,15 @@ class StatusOutput:
             "timer": timer,
             "smtp": {"sent": self.alerts.sent, "failed": self.alerts.failed},
         }
+        rtnl = self.ctx.rtnl
+        if rtnl is not None:  # a new master's prebuilt address requests (drivers/rtnl_raw)
+            out["netlink"] = {
+                "address_requests": rtnl.sent,
+                "address_refused": rtnl.refused,
+                "address_send_errors": rtnl.send_errors,
+                "address_acks_lost": rtnl.lost,
+            }
+        return out
 
     def metrics_dict(self, _request: object = None) -> dict[str, object]:
         """`status` plus what only metrics use: vrrp_script runs by result."""

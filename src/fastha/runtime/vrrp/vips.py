@@ -1,10 +1,22 @@
 """A master's addresses in the kernel: VIPs, excluded VIPs, virtual routes and rules,
-added and removed as a whole, or swapped address by address on reload."""
+added and removed as a whole, or swapped address by address on reload.
+
+A new master's addresses take the fast path when they can: the instance's RTM_NEWADDR
+requests, prebuilt at config load and reload (drivers/rtnl_raw), leave in one send
+right behind its first advert (``add_now``), and the kernel's acks are read and logged
+afterwards (``added``), as the slow path logs them. The slow path (``add``: pyroute2,
+a request awaited at a time) remains for an interface whose index is not known yet and
+for a send that failed."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from typing import TYPE_CHECKING, Any
+
+from fastha.drivers.netlink import log_change
+from fastha.drivers.rtnl_raw import Acks, AddressRequests, describe_error
 
 if TYPE_CHECKING:
     from fastha.runtime.vrrp.context import Context
@@ -18,11 +30,52 @@ class Vips:
         self.ctx = ctx
         self.name = name
         self.installed = False
+        self.requests = AddressRequests(())
+
+    def prepare(self, spec: InstanceSpec) -> None:
+        """Build the fast path's requests for `spec` (at config load and on reload)."""
+        addrs = (*spec.vips, *spec.excluded)
+        if addrs != self.requests.vips:
+            self.requests = AddressRequests(addrs)
+        if self.ctx.rtnl is not None:  # encoded now if every interface's index is known
+            self.requests.ready(self.ctx.netlink.cached_ifindex)
+
+    def add_now(self, spec: InstanceSpec) -> Acks | None:
+        """The fast path: send the prebuilt adds of `spec`'s addresses now; when this
+        returns they are in the kernel (or refused: ``added`` logs it). None when the
+        fast path cannot be taken (the caller queues ``add``)."""
+        rtnl = self.ctx.rtnl
+        if rtnl is None or not (spec.vips or spec.excluded):
+            return None
+        reqs = self.requests
+        if reqs.vips != (*spec.vips, *spec.excluded):  # not prepared for this spec
+            return None
+        if not reqs.ready(self.ctx.netlink.cached_ifindex):
+            return None
+        return rtnl.send(reqs)
+
+    async def added(self, spec: InstanceSpec, acks: Acks) -> None:
+        """After ``add_now``: each address's answer logged, then the routes and rules
+        (slow path), as ``add`` ends."""
+        errors = await acks.wait()
+        for i, (vip, code) in enumerate(zip(acks.vips, errors, strict=True)):
+            if code is None:
+                log.error("netlink address %s: no answer from the kernel", vip)
+            elif code in (0, errno.EEXIST):
+                log_change("address", vip, True, code == 0)
+            else:
+                log.error("%s", describe_error(code, acks.first_seq + i))
+                log.error("netlink address %s not added: %s", vip, os.strerror(code))
+        await self._routes_rules(spec)
 
     async def add(self, spec: InstanceSpec) -> None:
         nl = self.ctx.netlink
         for vip in (*spec.vips, *spec.excluded):
             await nl.add_address(vip)
+        await self._routes_rules(spec)
+
+    async def _routes_rules(self, spec: InstanceSpec) -> None:
+        nl = self.ctx.netlink
         for route in spec.routes:
             await nl.add_route(route)
         for rule in spec.rules:
@@ -33,13 +86,15 @@ class Vips:
 
     async def remove(self, spec: InstanceSpec) -> None:
         nl = self.ctx.netlink
+        # Our own deletions are no VIP deleted by hand (runtime/vrrp/vip_watch), also
+        # when the instance is master again before the last ack is in.
+        self.installed = False
         for rule in spec.rules:
             await nl.delete_rule(rule)
         for route in spec.routes:
             await nl.delete_route(route)
         for vip in (*spec.vips, *spec.excluded):
             await nl.delete_address(vip)
-        self.installed = False
         log.info("(%s) removing VIPs.", self.name)
         self.ctx.update_arp_watches()
 
