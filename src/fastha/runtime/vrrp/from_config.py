@@ -101,6 +101,13 @@ class InstanceSpec:
             socket.inet_pton(self.family, v.address) for v in self.vips if v.family == self.family
         )
 
+    def tracked_vip(self, address: str) -> str | None:
+        """The interface of `address` if deleting it by hand makes us leave MASTER: a
+        VIP or eVIP without `no_track` (keepalived_netlink.c address_is_ours)."""
+        if address in self.untracked_vips:
+            return None
+        return next((v.dev for v in (*self.vips, *self.excluded) if v.address == address), None)
+
 
 @dataclass(frozen=True, slots=True)
 class ScriptSpec:

@@ -131,14 +131,6 @@ class Instance:
         if event is not None:
             self.feed(event)
 
-    def tracked_vip(self, address: str) -> str | None:
-        """The interface of `address` if deleting it by hand makes us leave MASTER: a
-        VIP or eVIP without `no_track` (keepalived_netlink.c address_is_ours)."""
-        spec = self.spec
-        if address in spec.untracked_vips:
-            return None
-        return next((v.dev for v in (*spec.vips, *spec.excluded) if v.address == address), None)
-
     # -- the machine --------------------------------------------------------------------
 
     def feed(self, event: Event, now_ns: int | None = None) -> None:

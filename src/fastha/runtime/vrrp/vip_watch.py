@@ -45,7 +45,7 @@ class VipWatch:
         for inst in list(self.ctx.instances.values()):
             if inst.machine.state != State.MASTER or not inst.vips_installed:
                 continue
-            dev = inst.tracked_vip(text)
+            dev = inst.spec.tracked_vip(text)
             # An interface taken down drops its IPv6 addresses: that is a link event
             # (FAULT), which may reach us after the deletions on another socket.
             if dev is not None and _admin_up(dev):
