@@ -40,6 +40,7 @@ from typing import Any
 
 import pytest
 
+from fastha.runtime.control import ControlError, request_sync
 from tests.ipvs import kmod
 from tests.ipvs.inside.conftest import ipvsadm
 
@@ -177,11 +178,14 @@ class Daemon:
         return self.log.read_text()
 
     def status(self) -> dict[str, Any] | None:
-        r = subprocess.run(
-            [sys.executable, "-m", "fastha.cli.main", "status", "--json", "--socket", self.sock],
-            capture_output=True, text=True, cwd=ROOT, timeout=30, check=False,
-        )  # fmt: skip
-        return json.loads(r.stdout) if r.returncode == 0 else None
+        """The control socket's answer (what `fastha status --json` prints), asked
+        in-process: the waits poll it, and a `fastha status` process per poll cost the
+        guest's one CPU a Python start-up each (tests/ipvs/inside/test_daemon_e2e.py
+        asks the command line)."""
+        try:
+            return request_sync(self.sock, "status", 30.0)  # type: ignore[no-any-return]
+        except ControlError:
+            return None
 
     def settled(self) -> dict[str, Any] | None:
         st = self.status()
