@@ -27,6 +27,7 @@ def uml_results() -> dict[str, tuple[str, str]]:
         # 600 s with every test passing so far, so the bound is for a hung guest only.
         timeout=900,
         keep=True,
+        cpu=uml.last_cpu(),
     )
     try:
         xml = (res.job / "junit.xml").read_text()
