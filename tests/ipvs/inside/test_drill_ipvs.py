@@ -360,6 +360,11 @@ def test_drill_crash_ipvs(daemon: Daemon) -> None:
             violations.append(f"{where}: VIPs {vips()}")
         parent = st["parent"]
         expect = {parent["pid"], *(c["pid"] for c in parent["children"].values())}
+        # A child the parent has just forked shows its title ("fastha: checker") once
+        # its Python has started: waited for, as an edge; one that never shows (or a
+        # process of the killed generation that stays) is the violation.
+        with contextlib.suppress(BaseException):  # judged just below
+            until(lambda e=expect: set(fastha_pids()) == e, "the three processes", guard=30)
         procs = fastha_pids()
         if set(procs) != expect:
             violations.append(f"{where}: processes {procs}, want {sorted(expect)}")
