@@ -43,7 +43,6 @@ MAC = "02:fa:00:00:00:{:02x}"
 # whose peer (NAMEp) stays in the node,
 # eth1 = 198.19.k.1/24, eth2 = 198.19.(100+k).1/24 ...
 EXTRA_V4 = "198.19.{}.1/24"
-TAIL = 5.5  # seconds traced after the last step's checkpoint
 
 # keepalived's --signum names (lib/signals.c get_signum, keepalived 2.2.7 on Debian).
 SIGNALS = {
@@ -599,10 +598,10 @@ class Lab:
                 if step.kind != "wait":
                     self.settle(quiet)
                 run.checkpoints.append(self.checkpoint(step))
-            # A transition in the last step still has its GARP/NA repeat to send
-            # (garp_master_delay, 5 s by default) before the teardown, whose own
-            # frames are no part of the trace.
-            time.sleep(TAIL)
+            # The trace ends here: the teardown's own frames are no part of it. No tail
+            # is waited out: the last step, as every step, lasted longer than
+            # garp_master_delay + 1 s past its last change (Scenario.quiet), so its
+            # transition's repeat GARP/NA burst is already in.
             run.end = time.time()
         except Exception as exc:  # recorded: the diff reports it with the logs
             run.error = f"{type(exc).__name__}: {exc}"
@@ -1047,9 +1046,13 @@ def run_many(
         s, i, impls = job
         return Lab(s, impls, base / s.name / f"run{i}").run()
 
+    # Longest first (the quiet periods a run waits out at least): a long scenario's runs
+    # started last would keep the pool busy on one lab after the others had finished.
+    order = sorted(range(len(jobs)), key=lambda j: -least_duration(jobs[j][0]))
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        done = list(pool.map(one, jobs))
+        futures = {j: pool.submit(one, jobs[j]) for j in order}
+        done = [futures[j].result() for j in range(len(jobs))]
     finally:
         # Interrupted: the labs not started yet never start; running ones clean up.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -1058,6 +1061,14 @@ def run_many(
         runs = [r for (js, _, _), r in zip(jobs, done, strict=True) if js is s]
         out[s.name] = evaluate(s, runs, allowed)
     return out
+
+
+def least_duration(scen: Scenario) -> float:
+    """Seconds a run of ``scen`` waits at least: every step's quiet period (or wait)."""
+    return sum(
+        st.args[0] if st.kind == "wait" else scen.quiet if st.settle is None else st.settle
+        for st in scen.steps
+    )
 
 
 def run_scenario(

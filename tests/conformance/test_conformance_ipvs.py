@@ -32,7 +32,7 @@ def traces() -> dict[str, dict[str, Any]]:
     # Every lab's daemons at once: 768M ran out (the kernel's OOM killer took fastha's
     # checkers) once two scenarios ran both children.
     res = uml.run(".venv/bin/python -m tests.conformance.ipvs run --out /job/ipvs.json",
-                  timeout=600, keep=True, mem=MEM)  # fmt: skip
+                  timeout=600, keep=True, mem=MEM, cpu=uml.last_cpu())  # fmt: skip
     try:
         return json.loads((res.job / "ipvs.json").read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):

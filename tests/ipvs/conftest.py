@@ -23,10 +23,12 @@ def uml_results() -> dict[str, tuple[str, str]]:
     res = uml.run(
         ".venv/bin/python -m pytest -q -p no:cacheprovider -o addopts= "
         "--junitxml=/job/junit.xml tests/ipvs/inside",
-        # ~335 s beside a loaded host (the crash drill alone 130 s); one CI run went past
-        # 600 s with every test passing so far, so the bound is for a hung guest only.
+        # ~270 s pinned beside a loaded host (316 s unpinned; the crash drill ~100 s); one
+        # CI run went past 600 s with every test passing so far, so the bound is for a
+        # hung guest only.
         timeout=900,
         keep=True,
+        cpu=uml.last_cpu(),
     )
     try:
         xml = (res.job / "junit.xml").read_text()

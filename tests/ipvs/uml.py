@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,11 +58,13 @@ def run(
     mem: str = "768M",
     keep: bool = False,
     files: dict[str, str] | None = None,
+    cpu: int | None = None,
 ) -> Result:
     """Boot a guest, run ``command`` (sh syntax, cwd the checkout) in it, return its result.
 
     ``files`` are written into the job dir first (visible inside as /job/<name>). A guest
     that outlives ``timeout`` is killed and ``UmlError`` raised with its console.
+    ``cpu``: the host CPU the guest (every host thread of it) is pinned to.
     """
     job = Path(tempfile.mkdtemp(prefix="fastha-uml-", dir="/dev/shm"))
     try:
@@ -85,7 +88,7 @@ def run(
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
                                     stderr=subprocess.STDOUT, env=env, cwd=job,
                                     start_new_session=True,
-                                    preexec_fn=seccomp_xstate.install)  # fmt: skip
+                                    preexec_fn=_preexec(cpu))  # fmt: skip
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -110,6 +113,22 @@ def run(
     finally:
         if not keep:
             shutil.rmtree(job, ignore_errors=True)
+
+
+def last_cpu() -> int:
+    """The host CPU to pin a guest to (``run(cpu=...)``): the last one we may use. UML
+    runs each guest process as a host process it switches to over ptrace; unpinned,
+    every switch may cross CPUs and a guest syscall costs up to 10x (issue 19)."""
+    return max(os.sched_getaffinity(0))
+
+
+def _preexec(cpu: int | None) -> Callable[[], None]:
+    def setup() -> None:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        seccomp_xstate.install()
+
+    return setup
 
 
 def python(args: str, **kw: object) -> Result:

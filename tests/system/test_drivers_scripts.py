@@ -8,6 +8,7 @@ import logging
 import os
 import pwd
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ import uvloop
 from fastha.config.invocation import Script
 from fastha.drivers.fifo import NotifyFifo, fifo_line
 from fastha.drivers.scripts import ScriptResult, ScriptRunner
-from tests.support.prereq import need_root
+from tests.support.prereq import need_root, need_tool
 from tests.support.procscan import describe, marked, need_script_cgroups
 
 pytestmark = pytest.mark.system
@@ -553,3 +554,35 @@ def test_a_script_that_cannot_join_its_cgroup_is_logged(
     assert out.exists()
     assert runner.uncontained == 1
     assert "script lost ran without containment: it could not join /proc/version" in caplog.text
+
+
+def test_hidden_cgroups_mounted_back_without_running_a_program(tmp_path: Path) -> None:
+    """Under `ip netns exec` /sys/fs/cgroup is empty and the runner mounts the
+    hierarchies back, on the loop thread, at the first script. That takes a few syscalls
+    and starts no program: ctypes.util.find_library("c") ran `ldconfig -p` there, and in
+    the UML guest, where ldconfig segfaults, gcc, collect2, ld and objdump (the checker
+    stalled up to 14 s at its first script). Counted with strace: no execve but the
+    interpreter's own."""
+    need_root()
+    need_tool("strace")
+    need_tool("unshare")
+    trace = tmp_path / "execve"
+    code = (
+        "from fastha.drivers.scripts import ScriptCgroups, _cgroup_mounts\n"
+        "assert _cgroup_mounts() == (None, None), _cgroup_mounts()\n"
+        "cg = ScriptCgroups.open(64)\n"
+        "print('opened' if cg is not None and cg.limits_tasks else 'not opened')\n"
+        "cg is None or cg.close()\n"
+    )
+    # A private mount namespace where /sys is remounted as `ip netns exec` does (its
+    # cgroup hierarchies gone: /sys/fs/cgroup empty); gone when the process exits.
+    hide = "umount -l /sys && mount -t sysfs sysfs /sys && exec strace -f -qq -e trace=execve -o"
+    hide += ' "$@"'
+    r = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh",
+         str(trace), sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0 and r.stdout.strip() == "opened", (r.stdout, r.stderr)
+    execs = [ln for ln in trace.read_text().splitlines() if "execve(" in ln]
+    assert len(execs) == 1 and sys.executable in execs[0], execs

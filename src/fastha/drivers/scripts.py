@@ -43,7 +43,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import grp
 import logging
@@ -211,7 +210,10 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def _mount(source: str, target: str, fstype: str, data: str = "") -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    # The libc already loaded, not ctypes.util.find_library("c"): that runs
+    # `ldconfig -p`, and where it fails (it segfaults in the UML guest) gcc, ld and
+    # objdump, on the loop thread: the first script's start stalled 2-14 s there.
+    libc = ctypes.CDLL(None, use_errno=True)
     if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, data.encode()) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")
