@@ -192,6 +192,7 @@ def test_lower_priority_advert_never_restarts_a_preempting_backups_timer() -> No
     for k in range(1, 4):
         assert m.handle(AdvertReceived("192.0.2.20", 100, 100), T0 + k * S) == ()
         assert down_deadline(m) == deadline
+        assert m.lower_advert_ignored  # keepalived logs "... - discarding"
     acts = m.handle(TimerExpired(TimerKind.MASTER_DOWN, deadline), deadline)
     assert m.state == State.MASTER
     assert SendAdvert(200) in acts
@@ -208,6 +209,7 @@ def test_nopreempt_backup_accepts_lower_priority_master() -> None:
     before = down_deadline(m)
     m.handle(AdvertReceived("192.0.2.20", 100, 100), T0 + S)
     assert down_deadline(m) == T0 + S + m.down_interval_ns != before
+    assert not m.lower_advert_ignored
 
 
 def test_preempt_delay_holds_then_preempts() -> None:

@@ -308,6 +308,7 @@ class Machine(MachineView):
         # Master_Down_Timer running, so it becomes master when the timer fires.
         prio = self._effective_priority
         verdict, self._master = backup_rx(self._params, prio, self._master, ev, now_ns)
+        self._lower_ignored = verdict is BackupRx.PREEMPT
         if verdict is BackupRx.ACCEPT:
             self._wantstate = State.BACKUP
             self._timers.arm(TimerKind.MASTER_DOWN, now_ns + self.down_interval_ns, 0, out)

@@ -29,6 +29,7 @@ class MachineView:
         "_effective_priority",
         "_faults",
         "_gate",
+        "_lower_ignored",
         "_master",
         "_params",
         "_started",
@@ -57,6 +58,7 @@ class MachineView:
         self._faults = Faults()
         # Set by a sync group (JoinSyncGroup): may this member become master now?
         self._gate: Callable[[MachineView], bool] | None = None
+        self._lower_ignored = False
 
     @property
     def params(self) -> InstanceParams:
@@ -104,6 +106,13 @@ class MachineView:
     @property
     def vips_set(self) -> bool:
         return self._vips_set
+
+    @property
+    def lower_advert_ignored(self) -> bool:
+        """The last advert a BACKUP was fed had a lower priority and was discarded, the
+        backup preempting (keepalived logs "received lower priority (N) advert from X
+        - discarding"); read right after feeding it."""
+        return self._lower_ignored
 
     @property
     def armed_timers(self) -> dict[TimerKind, tuple[int, int]]:

@@ -22,7 +22,7 @@ from fastha.runtime.vrrp.ipsec_ah import IpsecAh
 from fastha.runtime.vrrp.jobs import JobQueue
 from fastha.runtime.vrrp.notify import Notifier
 from fastha.runtime.vrrp.timers import InstanceTimers
-from fastha.runtime.vrrp.transition_log import log_transition
+from fastha.runtime.vrrp.transition_log import log_lower_priority, log_transition
 from fastha.runtime.vrrp.vips import Vips
 from fastha.vrrp.actions import (
     Action,
@@ -86,10 +86,6 @@ class Instance:
         self.group: SyncGroup | None = None
         self.vmac: str | None = None  # use_vmac: the macvlan this instance sends from
 
-    @property
-    def vips_installed(self) -> bool:
-        return self.vips.installed
-
     def _build_codec(self) -> None:
         """The advert template and the receive-side expectations, from the spec."""
         p = self.machine.params
@@ -129,7 +125,9 @@ class Instance:
     def on_packet(self, payload: memoryview, src: str, dst: str, ttl: int, ifindex: int) -> None:
         event = self.rx.receive(payload, src, dst, ttl)
         if event is not None:
+            was = self.machine.state
             self.feed(event)
+            log_lower_priority(self.name, event, was, self.machine, None)
 
     # -- the machine --------------------------------------------------------------------
 
@@ -237,6 +235,7 @@ class Instance:
             self._garp_follows = None
             self.jobs.put(lambda: self.announcer.announce(self.spec, repeat, vips, started))
         elif isinstance(action, Notify):
+            log_lower_priority(self.name, self.event, self.machine.state, self.machine, action)
             self.notifier.instance(self.name, self.spec.notify, action)
         elif isinstance(action, GroupNotify):
             self.ctx_group_action(action)
@@ -303,4 +302,4 @@ class Instance:
 
     def status(self) -> dict[str, Any]:
         """keepalived's JSON signal entry (fastha.runtime.vrrp.instance_status)."""
-        return instance_status(self.name, self.spec, self.machine, self.vips_installed, self.vmac)
+        return instance_status(self.name, self.spec, self.machine, self.vips.installed, self.vmac)

@@ -44,7 +44,7 @@ class RouteReaction:
                 hit = next((r for r in spec.routes if route_matches(gone, r, virtual=True)), None)
             if hit is None:
                 continue
-            if inst.machine.state == State.MASTER and inst.vips_installed:
+            if inst.machine.state == State.MASTER and inst.vips.installed:
                 inst.feed(VipDeleted(str(hit)))
             return
         self._restore_static(gone)

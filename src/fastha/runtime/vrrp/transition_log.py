@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 
 from fastha.runtime.vrrp.notify import STATE_NAMES
-from fastha.vrrp.actions import StateChanged
+from fastha.vrrp.actions import Notify, NotifyKind, StateChanged
 from fastha.vrrp.events import AdvertReceived, Event
+from fastha.vrrp.machine_view import MachineView
 from fastha.vrrp.states import State
 
 log = logging.getLogger("fastha.vrrp")
@@ -56,3 +57,31 @@ def log_transition(
     if sent_prio0:
         log.debug("(%s) sent 0 priority", name)  # keepalived: with -D
     log.debug("(%s) %s -> %s: %s", name, action.old.name, new.name, action.reason)
+
+
+def log_lower_priority(
+    name: str, event: Event | None, was: State, m: MachineView, notify: Notify | None
+) -> None:
+    """keepalived's lines for a lower-priority advert: a preempting BACKUP discards it
+    (vrrp.c vrrp_state_backup), a MASTER re-asserts (vrrp_state_master_rx, logged
+    before its advert and GARPs: here at the MASTER_RX_LOWER_PRI notify, which comes
+    with them)."""
+    if type(event) is not AdvertReceived:
+        return
+    if notify is None:
+        if was == State.BACKUP and m.lower_advert_ignored:
+            log.info(
+                "(%s) received lower priority (%d) advert from %s - discarding",
+                name,
+                event.priority,
+                event.src,
+            )
+    elif notify.kind is NotifyKind.MASTER_RX_LOWER_PRI:
+        log.info(
+            "(%s) Received advert from %s with lower priority %d, ours %d%s",
+            name,
+            event.src,
+            event.priority,
+            m.effective_priority,
+            "" if m.params.lower_prio_no_advert else ", forcing new election",
+        )

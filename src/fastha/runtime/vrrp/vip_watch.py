@@ -43,7 +43,7 @@ class VipWatch:
             return
         text = str(address)
         for inst in list(self.ctx.instances.values()):
-            if inst.machine.state != State.MASTER or not inst.vips_installed:
+            if inst.machine.state != State.MASTER or not inst.vips.installed:
                 continue
             dev = inst.spec.tracked_vip(text)
             # An interface taken down drops its IPv6 addresses: that is a link event
