@@ -10,6 +10,7 @@ an exception escaping a probe is a bug, and the scheduler still counts it as a f
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import ssl
 from collections.abc import Awaitable, Callable
@@ -78,6 +79,18 @@ ProbeFn = Callable[[Any, ProbeContext], Awaitable[Outcome]]
 # cancel while the probe runs, or None when it already called done.
 ProbeDone = Callable[[Outcome, int], None]
 StartFn = Callable[[Any, ProbeContext, ProbeDone, int], Pending | None]
+
+
+async def awaited(start: Callable[..., Pending | None], spec: Any, ctx: ProbeContext) -> Outcome:
+    """The coroutine form of a callback probe (its ``probe``): the outcome ``start``
+    hands to ``done``; cancelled, the probe in flight is cancelled too."""
+    fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+    pending = start(spec, ctx, lambda outcome, _now: fut.set_result(outcome))
+    try:
+        return await fut
+    finally:
+        if pending is not None and not fut.done():
+            pending.cancel()
 
 
 # kind -> module, imported at the first probe of that kind: a checker with TCP_CHECKs

@@ -41,7 +41,6 @@ The request, byte for byte as keepalived sends it:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -57,7 +56,7 @@ import regex
 from fastha.check.health import Outcome
 from fastha.check.spec import HttpSpec, UrlSpec
 from fastha.config.model_lvs import HttpProtocol
-from fastha.probes import ProbeContext, ProbeDone
+from fastha.probes import ProbeContext, ProbeDone, awaited
 from fastha.probes._net import ConnectDone, Connecting, describe_error, open_socket
 from fastha.wire.timer import monotonic_ns
 
@@ -577,10 +576,4 @@ def start(
 
 
 async def probe(spec: HttpSpec, ctx: ProbeContext) -> Outcome:
-    fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    pending = start(spec, ctx, lambda outcome, _now: fut.set_result(outcome))
-    try:
-        return await fut
-    finally:
-        if pending is not None and not fut.done():
-            pending.cancel()
+    return await awaited(start, spec, ctx)

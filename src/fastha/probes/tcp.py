@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 from fastha.check.health import Outcome
 from fastha.check.spec import TcpSpec
-from fastha.probes import ProbeContext, ProbeDone
+from fastha.probes import ProbeContext, ProbeDone, awaited
 from fastha.probes._net import Connecting, describe_error, open_socket
 from fastha.wire.timer import monotonic_ns
 
@@ -44,10 +43,4 @@ def start(
 
 
 async def probe(spec: TcpSpec, ctx: ProbeContext) -> Outcome:
-    fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    pending = start(spec, ctx, lambda outcome, _now: fut.set_result(outcome))
-    try:
-        return await fut
-    finally:
-        if pending is not None and not fut.done():
-            pending.cancel()
+    return await awaited(start, spec, ctx)
