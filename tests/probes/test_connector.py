@@ -413,7 +413,10 @@ def test_http_check_syscalls_per_probe(tmp_path: Path) -> None:
     assert reads <= done * 1.5 + 40, calls  # http.server sends header and body apart
     # one to watch the connect, then one per read awaited
     epoll_ctl, epoll_ctl_failed = calls.get("epoll_ctl", (0, 0))
-    assert epoll_ctl <= done + reads + 40 and epoll_ctl_failed < done // 10, calls["epoll_ctl"]
+    # A loaded host adds re-arms for recvs that found nothing yet (and a few failing
+    # removals of probes that timed out): 10 % slack; the old code failed 1 per check.
+    assert epoll_ctl <= 1.1 * (done + reads) + 40, calls["epoll_ctl"]
+    assert epoll_ctl_failed < done // 10, calls["epoll_ctl"]
     for k in ("ioctl", "getpid", "getsockopt", "setsockopt", "getsockname", "getpeername"):
         assert calls.get(k, (0, 0))[0] < done // 2, (k, calls.get(k))
     # everything but the loop's waits and the timer: at most 9 per check

@@ -119,18 +119,25 @@ def test_checker_and_ipvs_series(tmp_path: Path) -> None:
             except OSError:
                 pass
         print(f"connections through the virtual server: {made}")
-        # The counters are the kernel's: compare with ipvsadm's after a quiet moment
-        # (the page is cached for a second, and probes go to the real server directly).
-        time.sleep(1.2)
-        page = samples(scrape())
-        stats = ipvsadm("-Ln", "--stats", "--exact")
-        m = re.search(r"TCP\s+10\.30\.9\.1:80\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", stats)
-        assert m, stats
-        conns, inpkts, outpkts, inbytes, outbytes = (int(x) for x in m.groups())
-        vip = {k: page[f"fastha_lvs_vip_{k}_total"][0][1]
-               for k in ("conn", "in_packets", "out_packets", "in_bytes", "out_bytes")}  # fmt: skip
-        assert vip == {"conn": conns, "in_packets": inpkts, "out_packets": outpkts,
-                       "in_bytes": inbytes, "out_bytes": outbytes}, stats  # fmt: skip
+        # The counters are the kernel's, refreshed by its estimator every 2 s: the page
+        # (cached for a second) and ipvsadm agree once both have read the same refresh.
+        last: list[object] = []
+
+        def agree() -> bool:
+            page = samples(scrape())
+            stats = ipvsadm("-Ln", "--stats", "--exact")
+            m = re.search(r"TCP\s+10\.30\.9\.1:80\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", stats)
+            assert m, stats
+            kernel = dict(zip(("conn", "in_packets", "out_packets", "in_bytes", "out_bytes"),
+                              (int(x) for x in m.groups()), strict=True))  # fmt: skip  # as the regex's groups
+            vip = {k: page[f"fastha_lvs_vip_{k}_total"][0][1] for k in kernel}
+            last[:] = [vip, stats]
+            return made > 0 and kernel["conn"] >= made and vip == kernel
+
+        deadline = time.monotonic() + 15
+        while not agree():
+            assert time.monotonic() < deadline, f"page VIP counters never ipvsadm's: {last}"
+            time.sleep(0.3)
     finally:
         proc.terminate()
         try:

@@ -89,13 +89,15 @@ class Vips:
         # Our own deletions are no VIP deleted by hand (runtime/vrrp/vip_watch), also
         # when the instance is master again before the last ack is in.
         self.installed = False
+        # Before the deletions, as keepalived's vrrp_handle_ipaddress logs it: a line
+        # written after them could follow the next advert's (a slow rtnl lock).
+        log.info("(%s) removing VIPs.", self.name)
         for rule in spec.rules:
             await nl.delete_rule(rule)
         for route in spec.routes:
             await nl.delete_route(route)
         for vip in (*spec.vips, *spec.excluded):
             await nl.delete_address(vip)
-        log.info("(%s) removing VIPs.", self.name)
         self.ctx.update_arp_watches()
 
     async def swap(self, old: InstanceSpec, new: InstanceSpec) -> list[Any]:
