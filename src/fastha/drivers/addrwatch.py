@@ -41,7 +41,7 @@ RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 _HDR = nlsocket.NLMSG_HDR
-_IFA = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
+IFADDRMSG = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 AddressCallback = Callable[[Address, bool], None]
@@ -50,15 +50,15 @@ AddressCallback = Callable[[Address, bool], None]
 def parse_addr_message(msg: bytes) -> tuple[int, Address, int] | None:
     """(RTM_NEWADDR or RTM_DELADDR, the local address, ifindex) of one whole netlink
     message, or None when it is not an address message. ValueError when malformed."""
-    found = nlsocket.head(msg, (RTM_NEWADDR, RTM_DELADDR), _IFA.size)
+    found = nlsocket.head(msg, (RTM_NEWADDR, RTM_DELADDR), IFADDRMSG.size)
     if found is None:
         return None
     length, mtype = found
-    family, _plen, _flags, _scope, index = _IFA.unpack_from(msg, _HDR.size)
+    family, _plen, _flags, _scope, index = IFADDRMSG.unpack_from(msg, _HDR.size)
     size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
     if size is None:
         return None
-    attrs = nlsocket.attributes(msg, _HDR.size + _IFA.size, length)
+    attrs = nlsocket.attributes(msg, _HDR.size + IFADDRMSG.size, length)
     # IFA_LOCAL is the address itself (IFA_ADDRESS is the peer on point-to-point links);
     # IPv6 sends only IFA_ADDRESS.
     raw = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))

@@ -25,6 +25,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from fastha.drivers import vmac
 from fastha.drivers.pyroute2_lean import deferred
+from fastha.drivers.rtnl_raw import INFINITY_LIFE_TIME, ifa_flags
 from fastha.drivers.vmac import vmac_address as vmac_address  # re-exported
 from fastha.vrrp.addresses import VirtualAddress, VirtualRoute, VirtualRule, scope_number
 
@@ -33,15 +34,10 @@ with deferred():  # its ssl and unittest.mock, never used here: see pyroute2_lea
 
 log = logging.getLogger(__name__)
 
-# <linux/if_addr.h>
-IFA_F_NODAD = 0x02
-IFA_F_HOMEADDRESS = 0x10
-IFA_F_NOPREFIXROUTE = 0x200
 # <linux/if.h>
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 RTMGRP_LINK = 0x1
-INFINITY_LIFE_TIME = 0xFFFFFFFF
 
 _GONE = (errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENOENT, errno.ENODEV)
 
@@ -212,11 +208,7 @@ class Netlink:
             req["scope"] = scope_number(vip.scope)
         if vip.label:
             req["label"] = vip.label
-        flags = (
-            (IFA_F_NODAD if vip.nodad else 0)
-            | (IFA_F_HOMEADDRESS if vip.home else 0)
-            | (IFA_F_NOPREFIXROUTE if vip.noprefixroute else 0)
-        )
+        flags = ifa_flags(vip)
         if flags:
             req["flags"] = flags
         if vip.preferred_lft is not None:

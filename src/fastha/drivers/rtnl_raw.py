@@ -33,21 +33,26 @@ import struct
 from collections.abc import Callable, Sequence
 
 from fastha.drivers import nlsocket
+from fastha.drivers.addrwatch import (
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFADDRMSG,
+    NETLINK_ROUTE,
+    NLM_F_REQUEST,
+    RTM_NEWADDR,
+)
 from fastha.drivers.nlsocket import NLMSG_ERROR
 from fastha.vrrp.addresses import VirtualAddress, scope_number
 
 log = logging.getLogger(__name__)
 
-NETLINK_ROUTE = 0
-RTM_NEWADDR = 20
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x4, 0x200, 0x400
 # <linux/if_addr.h>
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 3, 4, 6, 8
+IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 3, 4, 6, 8
 IFA_F_NODAD, IFA_F_HOMEADDRESS, IFA_F_NOPREFIXROUTE = 0x02, 0x10, 0x200
 INFINITY_LIFE_TIME = 0xFFFFFFFF
 
 _HDR = nlsocket.NLMSG_HDR
-_IFA = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
 _NLA = nlsocket.NLA_HDR
 _ERR = struct.Struct("=i")  # nlmsgerr.error, after the ack's own header
 _SEQ = struct.Struct("=I")
@@ -58,6 +63,15 @@ ACK_WAIT_S = 1.0  # the kernel queues an ack inside send(2); only a lost one wai
 def _nla(kind: int, payload: bytes) -> bytes:
     n = _NLA.size + len(payload)
     return _NLA.pack(n, kind) + payload + bytes(-n % 4)
+
+
+def ifa_flags(vip: VirtualAddress) -> int:
+    """The IFA_F_* flags of ``vip``'s options (nodad, home, noprefixroute)."""
+    return (
+        (IFA_F_NODAD if vip.nodad else 0)
+        | (IFA_F_HOMEADDRESS if vip.home else 0)
+        | (IFA_F_NOPREFIXROUTE if vip.noprefixroute else 0)
+    )
 
 
 def newaddr(vip: VirtualAddress, ifindex: int, seq: int = 0) -> bytes:
@@ -81,18 +95,14 @@ def newaddr(vip: VirtualAddress, ifindex: int, seq: int = 0) -> bytes:
         attrs.append(_nla(IFA_BROADCAST, socket.inet_pton(family, vip.broadcast)))
     if vip.label:
         attrs.append(_nla(IFA_LABEL, vip.label.encode() + b"\0"))
-    flags = (
-        (IFA_F_NODAD if vip.nodad else 0)
-        | (IFA_F_HOMEADDRESS if vip.home else 0)
-        | (IFA_F_NOPREFIXROUTE if vip.noprefixroute else 0)
-    )
+    flags = ifa_flags(vip)
     if flags:
         attrs.append(_nla(IFA_FLAGS, struct.pack("=I", flags)))
     if vip.preferred_lft is not None:
         info = struct.pack("=IIII", vip.preferred_lft, INFINITY_LIFE_TIME, 0, 0)
         attrs.append(_nla(IFA_CACHEINFO, info))
     scope = scope_number(vip.scope) or 0
-    body = _IFA.pack(family, vip.plen, 0, scope, ifindex) + b"".join(attrs)
+    body = IFADDRMSG.pack(family, vip.plen, 0, scope, ifindex) + b"".join(attrs)
     kind = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
     return _HDR.pack(_HDR.size + len(body), RTM_NEWADDR, kind, seq, 0) + body
 

@@ -3,10 +3,9 @@
 Deadlines live in the precise timer's compiled heap (one timerfd for all checks, served
 on a 1 ms grid); when a check is due its probe starts -- TCP_CHECK, HTTP_GET and SSL_GET
 as callbacks on the probes' `Connector` (no Task per check), the others as a task -- and,
-when it ends, the
-outcome goes through
-`Health.feed` and the next deadline is set from the end of the probe, as keepalived
-does: `delay_before_retry` while retrying, else `delay_loop`. The first probe of each
+when it ends, the outcome goes through `Health.feed` and the next deadline is set from
+the end of the probe, as keepalived does: `delay_before_retry` while retrying, else
+`delay_loop`. The first probe of each
 check waits a random share of its `warmup` (keepalived spreads checks the same way).
 
     sched = Scheduler(health, ctx, on_actions=apply)   # apply(list[Action])

@@ -22,7 +22,11 @@ from fastha.runtime.vrrp.ipsec_ah import IpsecAh
 from fastha.runtime.vrrp.jobs import JobQueue
 from fastha.runtime.vrrp.notify import Notifier
 from fastha.runtime.vrrp.timers import InstanceTimers
-from fastha.runtime.vrrp.transition_log import log_lower_priority, log_transition
+from fastha.runtime.vrrp.transition_log import (
+    log_lower_discarded,
+    log_master_rx_lower,
+    log_transition,
+)
 from fastha.runtime.vrrp.vips import Vips
 from fastha.vrrp.actions import (
     Action,
@@ -127,7 +131,7 @@ class Instance:
         if event is not None:
             was = self.machine.state
             self.feed(event)
-            log_lower_priority(self.name, event, was, self.machine, None)
+            log_lower_discarded(self.name, event, was, self.machine)
 
     # -- the machine --------------------------------------------------------------------
 
@@ -235,7 +239,7 @@ class Instance:
             self._garp_follows = None
             self.jobs.put(lambda: self.announcer.announce(self.spec, repeat, vips, started))
         elif isinstance(action, Notify):
-            log_lower_priority(self.name, self.event, self.machine.state, self.machine, action)
+            log_master_rx_lower(self.name, self.event, self.machine, action)
             self.notifier.instance(self.name, self.spec.notify, action)
         elif isinstance(action, GroupNotify):
             self.ctx_group_action(action)

@@ -18,22 +18,25 @@ Job = Callable[[], Awaitable[None]]
 
 
 class JobQueue:
-    __slots__ = ("busy", "jobs", "loop", "name", "tail", "worker")
+    __slots__ = ("jobs", "loop", "name", "tail", "worker")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         self.loop = loop
         self.name = name
         self.jobs: list[Job] = []
         self.worker: asyncio.Task[None] | None = None
-        self.busy = 0  # jobs queued or running
         self.tail: Job | None = None  # the last job put, while it has not finished
 
     def put(self, job: Job) -> None:
         self.jobs.append(job)
-        self.busy += 1
         self.tail = job
         if self.worker is None or self.worker.done():
             self.worker = self.loop.create_task(self._work(), name=f"vrrp-{self.name}")
+
+    @property
+    def busy(self) -> bool:
+        """Jobs queued or running."""
+        return bool(self.jobs) or (self.worker is not None and not self.worker.done())
 
     async def _work(self) -> None:
         """Runs the jobs in order, those queued meanwhile too; ends when none is left."""
@@ -45,7 +48,6 @@ class JobQueue:
             except Exception:
                 log.exception("(%s) address/GARP job failed", self.name)
             finally:
-                self.busy -= 1
                 if job is self.tail:
                     self.tail = None
         self.worker = None  # a finished task kept would hold its frame and name: 255 of them

@@ -59,24 +59,23 @@ def log_transition(
     log.debug("(%s) %s -> %s: %s", name, action.old.name, new.name, action.reason)
 
 
-def log_lower_priority(
-    name: str, event: Event | None, was: State, m: MachineView, notify: Notify | None
-) -> None:
-    """keepalived's lines for a lower-priority advert: a preempting BACKUP discards it
-    (vrrp.c vrrp_state_backup), a MASTER re-asserts (vrrp_state_master_rx, logged
-    before its advert and GARPs: here at the MASTER_RX_LOWER_PRI notify, which comes
-    with them)."""
-    if type(event) is not AdvertReceived:
-        return
-    if notify is None:
-        if was == State.BACKUP and m.lower_advert_ignored:
-            log.info(
-                "(%s) received lower priority (%d) advert from %s - discarding",
-                name,
-                event.priority,
-                event.src,
-            )
-    elif notify.kind is NotifyKind.MASTER_RX_LOWER_PRI:
+def log_lower_discarded(name: str, event: Event, was: State, m: MachineView) -> None:
+    """keepalived's line for a lower-priority advert a preempting BACKUP discards
+    (vrrp.c vrrp_state_backup)."""
+    if type(event) is AdvertReceived and was == State.BACKUP and m.lower_advert_ignored:
+        log.info(
+            "(%s) received lower priority (%d) advert from %s - discarding",
+            name,
+            event.priority,
+            event.src,
+        )
+
+
+def log_master_rx_lower(name: str, event: Event | None, m: MachineView, notify: Notify) -> None:
+    """keepalived's line for a lower-priority advert a MASTER re-asserts against
+    (vrrp_state_master_rx, before its advert and GARPs: here at the MASTER_RX_LOWER_PRI
+    notify, which comes with them)."""
+    if notify.kind is NotifyKind.MASTER_RX_LOWER_PRI and type(event) is AdvertReceived:
         log.info(
             "(%s) Received advert from %s with lower priority %d, ours %d%s",
             name,
