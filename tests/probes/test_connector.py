@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import shutil
 import socket
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +27,7 @@ from fastha.probes._net import Connector, ProbeTimeout
 from fastha.runtime.check import scheduler as scheduler_mod
 from fastha.runtime.check.scheduler import Scheduler
 from fastha.wire.timer import PreciseTimer
+from tests.support.strace import traced
 
 from .conftest import ep, run
 from .servers import BODY, FullBacklog, HttpServer, free_port
@@ -296,38 +295,17 @@ def _strace_checks(
 ) -> tuple[int, int, dict[str, tuple[int, int]]]:
     """Run the scheduler on ``conf_text`` in a child under ``strace -f -c`` until ``n``
     checks completed (start-up not counted): (completed, failed, strace's table)."""
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.fail("strace is not installed (Debian package strace)")
     cfg = tmp_path / "keepalived.conf"
     cfg.write_text(conf_text)
     script = tmp_path / "child.py"
     script.write_text(_STRACE_CHILD)
     report = tmp_path / "strace.txt"
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(cfg), str(n)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    tracer = None
-    try:
-        assert child.stdout is not None and child.stdin is not None
-        assert child.stdout.readline().strip() == "ready"
-        tracer = subprocess.Popen(
-            [strace, "-f", "-c", "-o", str(report), "-p", str(child.pid)],
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert tracer.stderr is not None
-        assert "attached" in tracer.stderr.readline()
-        child.stdin.write("go\n")
-        child.stdin.flush()
+    argv = [sys.executable, str(script), str(cfg), str(n)]
+    with traced(argv, ["-f", "-c", "-o", str(report)]) as (child, first):
+        assert first == "ready"
+        assert child.stdout is not None
         out = child.stdout.read()
         assert child.wait(120) == 0
-        tracer.wait(30)
-    finally:
-        for p in (child, tracer):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
     m = re.search(r"completed (\d+) failed (\d+)", out)
     assert m, out
     return int(m.group(1)), int(m.group(2)), _strace_counts(report.read_text())

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +20,7 @@ import pytest
 import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.support.strace import traced
 
 from fastha.wire.timer import (
     LATENESS_BUCKETS,
@@ -566,36 +565,15 @@ uvloop.run(main())
 def test_a_wakeup_costs_no_read_of_the_timerfd(tmp_path: Path) -> None:
     """200 ticks of a 1 ms periodic under strace: the timerfd is re-armed once per
     wakeup (timerfd_settime, which clears its count) and never read."""
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.fail("strace is not installed (Debian package strace)")
     script = tmp_path / "ticks.py"
     script.write_text(_STRACE_TICKS)
     log = tmp_path / "strace.txt"
-    child = subprocess.Popen(
-        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    tracer = None
-    try:
-        assert child.stdout is not None and child.stdin is not None
-        fd = int(child.stdout.readline())
-        tracer = subprocess.Popen(
-            [strace, "-e", "trace=read,timerfd_settime", "-o", str(log), "-p", str(child.pid)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert tracer.stderr is not None
-        assert "attached" in tracer.stderr.readline()
-        child.stdin.write("go\n")
-        child.stdin.flush()
+    trace = ["-e", "trace=read,timerfd_settime", "-o", str(log)]
+    with traced([sys.executable, str(script)], trace, HANG_S) as (child, first):
+        fd = int(first)
+        assert child.stdout is not None
         wakeups = int(child.stdout.readline())
         child.wait(HANG_S)
-        tracer.wait(HANG_S)
-    finally:
-        for p in (child, tracer):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
     text = log.read_text()
     reads = len(re.findall(rf"^read\({fd},", text, re.M))
     settimes = len(re.findall(rf"^timerfd_settime\({fd},", text, re.M))
