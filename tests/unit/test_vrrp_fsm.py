@@ -31,6 +31,7 @@ from fastha.vrrp.events import (
 from fastha.vrrp.fsm import Machine, compare_addresses
 from fastha.vrrp.params import InstanceParams
 from fastha.vrrp.states import TRANSITIONS, IllegalTransition, State, check_transition
+from fastha.vrrp.timers import PHASE_STEP_NS, phase_aligned
 from fastha.vrrp.timing import master_down_interval_ns, skew_time_min_ns, skew_time_ns
 
 pytestmark = pytest.mark.unit
@@ -154,7 +155,7 @@ def test_backup_becomes_master_when_down_timer_fires() -> None:
     assert acts[0] == StateChanged(State.BACKUP, State.MASTER, "master down timer expired")
     assert SendAdvert(100) in acts
     assert SendGratuitous(3) in acts
-    assert ArmTimer(TimerKind.ADVER, d + 50_000 + S, S) in acts
+    assert ArmTimer(TimerKind.ADVER, phase_aligned(d + 50_000 + S, S), S) in acts
     assert ArmTimer(TimerKind.GARP_DELAY, d + 50_000 + 5 * S, 0) in acts
     assert Notify(NotifyKind.MASTER, 100) in acts
 
@@ -456,7 +457,7 @@ def test_master_hearing_priority_zero_adverts_at_once_and_resets_grid() -> None:
     m = started_master(priority=100)
     now = T0 + 10 * S + 123
     acts = m.handle(AdvertReceived("192.0.2.20", 0, 100), now)
-    assert acts == (SendAdvert(100), ArmTimer(TimerKind.ADVER, now + S, S))
+    assert acts == (SendAdvert(100), ArmTimer(TimerKind.ADVER, now - 123 + S, S))
     assert m.state == State.MASTER
 
 
@@ -589,3 +590,25 @@ def test_election_between_two_routers_by_priority() -> None:
     b.handle(AdvertReceived("192.0.2.1", adv.priority, 100), da)
     assert (a.state, b.state) == (State.MASTER, State.BACKUP)
     assert down_deadline(b) == da + b.down_interval_ns
+
+
+# -- the advert grid's phase ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", [10 * MS, 30 * MS, S, 40 * S])
+@pytest.mark.parametrize("offset", [0, 1, 999_999, 1_000_000, 123_456_789])
+def test_advert_grid_starts_on_the_phase_step_never_late(interval: int, offset: int) -> None:
+    step = min(PHASE_STEP_NS, interval // 10)
+    first = phase_aligned(T0 + offset + interval, interval)
+    assert first % step == 0
+    assert T0 + offset + interval - step < first <= T0 + offset + interval
+
+
+def test_masters_taking_over_within_one_phase_step_share_their_advert_wakeups() -> None:
+    a, b = started_backup(priority=100), started_backup(priority=100)
+    da, db = down_deadline(a), down_deadline(b)
+    cell = da + 10 * MS - (da + 10 * MS) % PHASE_STEP_NS  # both take over inside one step
+    a.handle(TimerExpired(TimerKind.MASTER_DOWN, da), cell + 100_000)
+    b.handle(TimerExpired(TimerKind.MASTER_DOWN, db), cell + 800_000)
+    assert a.state == b.state == State.MASTER
+    assert a.armed_timers[TimerKind.ADVER] == b.armed_timers[TimerKind.ADVER] == (cell + S, S)
