@@ -1,7 +1,8 @@
 """The metrics endpoint of a real daemon (VRRP child, a track script) in a namespace:
 
 - every series the Grafana dashboard (contrib/grafana/fastha-dashboard.json) queries is
-  in a live scrape, except the checker/IPVS ones, which need ip_vs (tests/ipvs);
+  in a live scrape, except the checker/IPVS ones, which need ip_vs (tests/ipvs); the BFD
+  ones come from a session to a neighbour that never answers (Down);
 - a flood of idle and never-reading connections (issue 15 item 7) leaves the endpoint
   answering a normal scraper, and the daemon running as master with its VIP.
 """
@@ -36,6 +37,9 @@ global_defs {{
     router_id metrics
     enable_script_security
     script_user root
+}}
+bfd_instance bfd_peer {{
+    neighbor_ip 198.18.0.12
 }}
 vrrp_script chk {{
     script "/bin/true"
