@@ -45,3 +45,32 @@ def test_reload_prefers_the_snapshot_over_the_file(
     assert child_status.reload_config() is None
     os.unlink(snap)
     assert child_status.reload_config() is None
+
+
+def test_the_vrrp_and_bfd_children_get_the_model_without_its_lvs_part(tmp_path: Path) -> None:
+    result = load(str(CORPUS / "full_director.conf"), "lb-a")
+    assert result.ok and result.config.virtual_servers and result.config.vrrp_instances
+    path = str(tmp_path / "run" / child_status.SNAPSHOT_NAME)
+    child_status.write_snapshots(path, result.config)
+    assert child_status.snapshot_for(path, "check") == path
+    whole = child_status.read_snapshot(path)
+    assert whole == result.config
+    lean = child_status.read_snapshot(child_status.snapshot_for(path, "vrrp"))
+    assert child_status.snapshot_for(path, "bfd") == child_status.snapshot_for(path, "vrrp")
+    assert lean.virtual_servers == () and lean.virtual_server_groups == () and lean.ssl is None
+    assert lean == child_status.without_lvs(result.config)
+    assert lean.vrrp_instances == result.config.vrrp_instances
+    assert lean.global_defs == result.config.global_defs
+
+
+def test_a_snapshot_leaves_out_positions(tmp_path: Path) -> None:
+    result = load(str(CORPUS / "full_director.conf"), "lb-a")
+    assert result.ok
+    vi = result.config.vrrp_instances[0]
+    assert vi.positions  # where each keyword was: for validation, in the parent
+    path = str(tmp_path / child_status.SNAPSHOT_NAME)
+    child_status.write_snapshot(path, result.config)
+    back = child_status.read_snapshot(path)
+    assert not back.vrrp_instances[0].positions
+    assert not back.virtual_servers[0].real_servers[0].positions
+    assert back.vrrp_instances[0].where == vi.where  # each block keeps its own line

@@ -325,3 +325,27 @@ def test_the_version_is_still_there_when_asked_for() -> None:
 
     assert out.stdout == f"fastha, version {fastha.__version__}\n"
     assert fastha.__version__ and fastha.__version__ != "0.0.0+src"
+
+
+def test_the_vrrp_child_reads_a_director_config_without_the_lvs_model(tmp_path: Path) -> None:
+    """A config with virtual servers: the VRRP child's snapshot leaves them out, so the
+    child never unpickles a real server (nor loads config.model_lvs)."""
+    conf = Path(__file__).resolve().parents[1] / "golden" / "config" / "full_director.conf"
+    snapshot = tmp_path / "run" / "config.snapshot"
+    write = (
+        "from fastha.config.loader import load\n"
+        "from fastha.runtime.child_status import write_snapshots\n"
+        f"result = load({str(conf)!r}, 'lb-a')\n"
+        "assert result.config is not None and result.config.virtual_servers\n"
+        f"write_snapshots({str(snapshot)!r}, result.config)\n"
+    )
+    modules_after((), write)
+    read = (
+        "from fastha.runtime.notls import import_loops\n"
+        "import_loops(uvloop=True)\n"
+        "import fastha.runtime.vrrp.runner\n"
+        "from fastha.runtime.child_status import read_snapshot, snapshot_for\n"
+        f"config = read_snapshot(snapshot_for({str(snapshot)!r}, 'vrrp'))\n"
+        "assert config.vrrp_instances and not config.virtual_servers\n"
+    )
+    assert not loaded(modules_after((), read), ("fastha.config.model_lvs",))

@@ -144,7 +144,7 @@ class Children:
         env.pop("NOTIFY_SOCKET", None)  # systemd talks to the parent only
         env[child_status.ENV_SOCKET] = slot.socket_path
         env[child_status.ENV_CONFIG] = self.options.config_file
-        env[child_status.ENV_SNAPSHOT] = self.snapshot_path
+        env[child_status.ENV_SNAPSHOT] = child_status.snapshot_for(self.snapshot_path, slot.kind)
         if self.options.config_id is not None:
             env[child_status.ENV_CONFIG_ID] = self.options.config_id
         env[ENV_PARENT_PID] = str(os.getpid())

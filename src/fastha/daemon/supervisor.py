@@ -74,7 +74,7 @@ class Supervisor:
         return os.path.join(self.options.run_dir, child_status.SNAPSHOT_NAME)
 
     def write_snapshot(self, config: Any) -> None:
-        child_status.write_snapshot(self.snapshot_path, config)
+        child_status.write_snapshots(self.snapshot_path, config)
 
     # ---- process-wide setup, before the loop
 

@@ -5,8 +5,9 @@ The parent gives each child, in its environment:
 - `FASTHA_CHILD_SOCKET`: where to answer `status` and `dump` (the control protocol of
   `fastha.runtime.control`, root only). The parent proxies `fastha status` to it.
 - `FASTHA_CONFIG_SNAPSHOT`: the configuration the parent validated last, pickled to a
-  file in its run dir (`write_snapshot`, atomically, mode 0600; read back only from a
-  root-owned 0600 regular file in a root-owned directory, see `read_snapshot`). A child loads it at
+  file in its run dir (`write_snapshots`, atomically, mode 0600; the checker's whole,
+  the VRRP and BFD children's without the LVS part; read back only from a root-owned
+  0600 regular file in a root-owned directory, see `read_snapshot`). A child loads it at
   start and on SIGHUP instead of re-reading the file: the file may have changed again
   since the parent validated it (half-written, broken), and a child must only ever run
   what the parent accepted -- a respawned child too.
@@ -33,6 +34,7 @@ A handler may be a coroutine function. It runs on the child's loop, so it must b
 from __future__ import annotations
 
 import copyreg
+import dataclasses
 import io
 import logging
 import os
@@ -41,6 +43,7 @@ import types
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fastha.config.source import NO_POSITIONS, Where
 from fastha.drivers.files import read_private, write_atomic
 from fastha.runtime.control import ROOT_ONLY, Handler, JsonServer
 
@@ -64,13 +67,23 @@ def _mappingproxy(data: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
     return types.MappingProxyType(data)
 
 
+def _no_positions() -> Mapping[str, Where]:
+    return NO_POSITIONS
+
+
+def _reduce_mappingproxy(m: types.MappingProxyType[Any, Any]) -> tuple[Any, ...]:
+    # A model's `positions` (keyword -> file:line) serve validation, which the parent
+    # did: a child never reads them, and they were two thirds of a real server's bytes.
+    # (An empty mapping is the one shared empty mapping, whatever it stood for.)
+    if all(type(v) is Where for v in m.values()):
+        return (_no_positions, ())
+    return (_mappingproxy, (dict(m),))
+
+
 class _Pickler(pickle.Pickler):
     # The config model freezes its mappings in mappingproxy, which pickle refuses.
     dispatch_table = types.MappingProxyType(
-        {
-            **copyreg.dispatch_table,
-            types.MappingProxyType: lambda m: (_mappingproxy, (dict(m),)),
-        }
+        {**copyreg.dispatch_table, types.MappingProxyType: _reduce_mappingproxy}
     )
 
 
@@ -87,6 +100,24 @@ def write_snapshot(path: str, config: Any) -> None:
     data = dump_config(config)
     os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
     write_atomic(path, data, 0o600)
+
+
+def without_lvs(config: Config) -> Config:
+    """The model the VRRP and BFD children run: no virtual servers (nor groups, nor
+    SSL), which they never read; a director's thousands of real servers stay in the
+    parent and the checker."""
+    return dataclasses.replace(config, virtual_servers=(), virtual_server_groups=(), ssl=None)
+
+
+def snapshot_for(path: str, kind: str) -> str:
+    """The snapshot file a child of `kind` loads (`write_snapshots` writes both)."""
+    return path if kind == "check" else f"{path}.nolvs"
+
+
+def write_snapshots(path: str, config: Config) -> None:
+    """The checker's snapshot at `path`, and the VRRP and BFD children's beside it."""
+    write_snapshot(path, config)
+    write_snapshot(snapshot_for(path, "vrrp"), without_lvs(config))
 
 
 def read_snapshot(path: str) -> Any:
