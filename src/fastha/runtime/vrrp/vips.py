@@ -84,14 +84,20 @@ class Vips:
         log.info("(%s) setting VIPs.", self.name)
         self.ctx.update_arp_watches()  # after the VIPs: nothing delays them
 
-    async def remove(self, spec: InstanceSpec) -> None:
+    def log_removal(self) -> None:
+        """keepalived's line for a removal (vrrp.c vrrp_handle_ipaddress)."""
+        log.info("(%s) removing VIPs.", self.name)
+
+    async def remove(self, spec: InstanceSpec, logged: bool = False) -> None:
+        """``logged``: its line was written when it was queued (``log_removal``)."""
         nl = self.ctx.netlink
         # Our own deletions are no VIP deleted by hand (runtime/vrrp/vip_watch), also
         # when the instance is master again before the last ack is in.
         self.installed = False
         # Before the deletions, as keepalived's vrrp_handle_ipaddress logs it: a line
         # written after them could follow the next advert's (a slow rtnl lock).
-        log.info("(%s) removing VIPs.", self.name)
+        if not logged:
+            self.log_removal()
         for rule in spec.rules:
             await nl.delete_rule(rule)
         for route in spec.routes:
