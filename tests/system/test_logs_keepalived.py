@@ -31,6 +31,7 @@ permitted)`, unsolicited NA lines per address, `removing VIPs.` before the init 
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -176,15 +177,18 @@ def test_lower_priority_lines_match_keepalived(impl: str, tmp_path: Path) -> Non
     compare(tmp_path, impl, lower_priority_scenario, "- discarding", "forcing new election")
 
 
-def refused_send_scenario(topo: Topology, impl: str, _flag: Path) -> list[str]:
-    """The subject alone on a VRRPv3 IPv6 router: its startup (the VIPs a crashed run
-    may have left are removed before the init state's line), MASTER (an unsolicited NA
+def refused_send_scenario(
+    topo: Topology, impl: str, _flag: Path, *, unicast: bool = False
+) -> list[str]:
+    """The subject alone on a VRRPv3 IPv6 router (`unicast`: VRRPv2, IPv4, to a unicast
+    peer that never starts): its startup (the VIPs a crashed run may have left are
+    removed before the init state's line), MASTER (a gratuitous ARP / unsolicited NA
     line per address), then its adverts refused by the kernel for a while (an nftables
-    drop on its way out: sendmmsg fails with EPERM; each failure is logged by the
-    instance), and its stop."""
-    router = Router(version=3, family=6, advert_int=1)
-    spec = NodeSpec("subject", impl, 100)  # type: ignore[arg-type]
-    with VrrpCluster(topo, router, [spec], observer=False) as c:
+    drop on their way out: sendmmsg fails with EPERM, and the instance logs each
+    failure), and its stop."""
+    router = Router(version=2, unicast=True) if unicast else Router(version=3, family=6)
+    specs = [NodeSpec("subject", impl, 100), NodeSpec("peer", "keepalived", 50)]  # type: ignore[arg-type]
+    with VrrpCluster(topo, router, specs[: 2 if unicast else 1], observer=False) as c:
         subject = c["subject"]
         subject.peer.extra_args = ("-D",) if impl == "fastha" else ()
         c.start(subject)
@@ -197,12 +201,13 @@ def refused_send_scenario(topo: Topology, impl: str, _flag: Path) -> list[str]:
         return once_per_state(normalised(subject.peer.log()))
 
 
-@pytest.mark.parametrize("impl", ["keepalived", "fastha"])
-def test_refused_send_lines_match_keepalived(impl: str, tmp_path: Path) -> None:
-    compare(
-        tmp_path,
-        impl,
-        refused_send_scenario,
-        "send advert error 1 (Operation not permitted)",
-        "Sending/queueing Unsolicited Neighbour Adverts",
-    )
+# keepalived as the subject once: the unicast variant differs by its config only.
+@pytest.mark.parametrize(
+    ("impl", "unicast"), [("keepalived", False), ("fastha", False), ("fastha", True)]
+)
+def test_refused_send_lines_match_keepalived(impl: str, unicast: bool, tmp_path: Path) -> None:
+    if unicast:
+        ran = ("Cant send advert to 198.18.0.12 (Operation not permitted)", "gratuitous ARPs")
+    else:
+        ran = ("send advert error 1 (Operation not permitted)", "Unsolicited Neighbour Adverts")
+    compare(tmp_path, impl, functools.partial(refused_send_scenario, unicast=unicast), *ran)
