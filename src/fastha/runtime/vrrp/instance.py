@@ -210,10 +210,8 @@ class Instance:
             if action.new == State.MASTER:
                 self.ah.on_master()
             elif action.old == State.INIT and action.new in (State.BACKUP, State.FAULT):
-                # keepalived removes VIPs at startup (vrrp_init_state): a crashed run
-                # (kill -9) left them configured, and a backup holding them would
-                # answer ARP for them. Its line comes before the init state's.
-                self._remove_vips(log_now=True)
+                self.vips.log_removal()  # at startup (Vips.log_removal), line first
+                self.jobs.put(lambda: self.vips.remove(self.spec, logged=True))
             log_transition(
                 self.name,
                 action,
@@ -228,7 +226,8 @@ class Instance:
         elif isinstance(action, AddVips):
             self._add_vips()
         elif isinstance(action, RemoveVips):
-            self._remove_vips()
+            self.announcer.cancel()
+            self.jobs.put(lambda: self.vips.remove(self.spec))
         elif isinstance(action, SendGratuitous):
             repeat = action.repeat
             only = action.addresses
@@ -247,15 +246,6 @@ class Instance:
             self.notifier.instance(self.name, self.spec.notify, action)
         elif isinstance(action, GroupNotify):
             self.ctx_group_action(action)
-
-    def _remove_vips(self, log_now: bool = False) -> None:
-        """Queued behind the address jobs before it. Its line is written when the job
-        runs (keepalived logs it after the state line when leaving MASTER) or, with
-        `log_now`, at once."""
-        self.announcer.cancel()
-        if log_now:
-            self.vips.log_removal()
-        self.jobs.put(lambda: self.vips.remove(self.spec, logged=log_now))
 
     def _add_vips(self) -> None:
         """keepalived's order: the advert, the addresses, the gratuitous ARPs. With

@@ -85,7 +85,11 @@ class Vips:
         self.ctx.update_arp_watches()  # after the VIPs: nothing delays them
 
     def log_removal(self) -> None:
-        """keepalived's line for a removal (vrrp.c vrrp_handle_ipaddress)."""
+        """keepalived's line for a removal (vrrp.c vrrp_handle_ipaddress). A removal
+        leaving MASTER writes it when it runs, after the state's line, as keepalived;
+        the one at startup when it is queued, before the init state's line: keepalived
+        removes the VIPs then (vrrp_scheduler.c vrrp_init_state), as a crashed run
+        (kill -9) left them configured and a backup holding them would answer ARP."""
         log.info("(%s) removing VIPs.", self.name)
 
     async def remove(self, spec: InstanceSpec, logged: bool = False) -> None:
