@@ -26,7 +26,8 @@ enough for the comparison to mean something.
 Two more scenarios: a higher-priority subject meeting a lower-priority master
 (`lower_priority_scenario`), and a lone IPv6 master whose adverts the kernel refuses
 for a while (`refused_send_scenario`: `(VI_1): send advert error 1 (Operation not
-permitted)`, unsolicited NA lines per address, `removing VIPs.` before the init state).
+permitted)`, unsolicited NA lines per address, `removing VIPs.` before the init state,
+the lines for excluded addresses and virtual routes).
 """
 
 from __future__ import annotations
@@ -177,17 +178,29 @@ def test_lower_priority_lines_match_keepalived(impl: str, tmp_path: Path) -> Non
     compare(tmp_path, impl, lower_priority_scenario, "- discarding", "forcing new election")
 
 
+# An excluded address and a virtual route: their own lines (E-VIPs, Virtual Routes).
+EXCLUDED_AND_ROUTE = (
+    "virtual_ipaddress_excluded {",
+    "    fd00:198:18::200/64",
+    "}",
+    "virtual_routes {",
+    "    fd00:198:19::/64 dev eth0",
+    "}",
+)
+
+
 def refused_send_scenario(
     topo: Topology, impl: str, _flag: Path, *, unicast: bool = False
 ) -> list[str]:
-    """The subject alone on a VRRPv3 IPv6 router (`unicast`: VRRPv2, IPv4, to a unicast
-    peer that never starts): its startup (the VIPs a crashed run may have left are
-    removed before the init state's line), MASTER (a gratuitous ARP / unsolicited NA
-    line per address), then its adverts refused by the kernel for a while (an nftables
-    drop on their way out: sendmmsg fails with EPERM, and the instance logs each
-    failure), and its stop."""
+    """The subject alone on a VRRPv3 IPv6 router with an excluded address and a virtual
+    route (`unicast`: VRRPv2, IPv4, to a unicast peer that never starts, VIPs only): its
+    startup (what a crashed run may have left is removed before the init state's line:
+    routes, VIPs, E-VIPs), MASTER (a gratuitous ARP / unsolicited NA line per address),
+    then its adverts refused by the kernel for a while (an nftables drop on their way
+    out: sendmmsg fails with EPERM, and the instance logs each failure), and its stop."""
     router = Router(version=2, unicast=True) if unicast else Router(version=3, family=6)
-    specs = [NodeSpec("subject", impl, 100), NodeSpec("peer", "keepalived", 50)]  # type: ignore[arg-type]
+    extra = () if unicast else EXCLUDED_AND_ROUTE
+    specs = [NodeSpec("subject", impl, 100, extra=extra), NodeSpec("peer", "keepalived", 50)]  # type: ignore[arg-type]
     with VrrpCluster(topo, router, specs[: 2 if unicast else 1], observer=False) as c:
         subject = c["subject"]
         subject.peer.extra_args = ("-D",) if impl == "fastha" else ()

@@ -210,7 +210,7 @@ class Instance:
             if action.new == State.MASTER:
                 self.ah.on_master()
             elif action.old == State.INIT and action.new in (State.BACKUP, State.FAULT):
-                self.vips.log_removal()  # at startup (Vips.log_removal), line first
+                self.vips.log_removal(self.spec)  # at startup (Vips.log_removal)
                 self.jobs.put(lambda: self.vips.remove(self.spec, logged=True))
             log_transition(
                 self.name,
