@@ -263,8 +263,9 @@ class TxQueue:
     """Datagrams queued for one raw socket, sent with one sendmmsg(2) by flush().
 
     dests: each destination's packed struct sockaddr; control: a packed cmsg buffer
-    sent with every message (or empty); on_error(errno, dest) for a refused message
-    other than EAGAIN / ENOBUFS (those are only counted).
+    sent with every message (or empty); on_error(errno, dest, tag) for every message
+    the kernel refused (tag: the one add() was given), once the batch has left.
+    Counters: eagain, enobufs, errors (any other errno).
     """
 
     sent: int
@@ -285,11 +286,12 @@ class TxQueue:
     def destinations(self) -> int: ...
     @property
     def in_pass(self) -> bool: ...
-    def add(self, packet: bytes, dest: int) -> int:
-        """Queue packet for dests[dest]; returns how many messages are queued."""
+    def add(self, packet: bytes, dest: int, tag: object = None) -> int:
+        """Queue packet for dests[dest] (tag: reported with its error); returns how
+        many messages are queued."""
     def flush(self) -> int:
         """Send what is queued (sendmmsg, MSG_DONTWAIT); how many the kernel accepted."""
-    def send(self, packet: bytes, dest: int = 0) -> int:
+    def send(self, packet: bytes, dest: int = 0, tag: object = None) -> int:
         """Queue and flush at once."""
     def close(self) -> None:
         """Drop what is queued; later adds are refused and counted as errors."""
@@ -297,9 +299,11 @@ class TxQueue:
 @_pt_final
 class AdvertTx:
     """One instance's adverts on its socket's TxQueue, the send path in C: template,
-    IPv4 header (src given: ID, TTL, TOS 0xc0, no AH), one copy per destination."""
+    IPv4 header (src given: ID, TTL, TOS 0xc0, no AH), one copy per destination,
+    each queued with tag."""
 
     queue: TxQueue
+    tag: object
     ip_id: int
     def __init__(
         self,
@@ -309,6 +313,7 @@ class AdvertTx:
         dsts: _PTAny,
         ttl: int = 255,
         ip_id: int = 0,
+        tag: object = None,
     ) -> None: ...
     def send(self, priority: int) -> int:
         """Queue the advert for priority; copies sent now (0 while a pass holds them)."""

@@ -963,9 +963,11 @@ cdef class TxQueue:
 
     ``dests``: each destination's packed ``struct sockaddr`` (``sockaddr_in`` /
     ``sockaddr_in6`` bytes); ``control``: ancillary data sent with every message
-    (a packed cmsg buffer, e.g. IPV6_PKTINFO), or empty. ``on_error(errno, dest)`` is
-    called for a message refused with an error other than EAGAIN / ENOBUFS (those are
-    only counted). Counters: ``sent``, ``eagain``, ``enobufs``, ``errors``.
+    (a packed cmsg buffer, e.g. IPV6_PKTINFO), or empty. Each message carries a ``tag``
+    (whose it is: the socket is shared by instances, and a batch mixes their adverts);
+    ``on_error(errno, dest, tag)`` is called for every message the kernel refused, once
+    the batch has left. Counters: ``sent``, ``eagain``, ``enobufs``, ``errors`` (every
+    other error).
     """
 
     cdef int _fd
@@ -974,6 +976,7 @@ cdef class TxQueue:
     cdef object _on_error
     cdef list _held              # the queued packets (their buffers) until flush
     cdef list _where             # each queued packet's destination index
+    cdef list _tags              # each queued packet's tag (reported with its error)
     cdef _tx_mmsghdr* _msgs
     cdef iovec* _iov
     cdef Py_ssize_t _cap
@@ -987,6 +990,7 @@ cdef class TxQueue:
         self._fd = -1
         self._held = []
         self._where = []
+        self._tags = []
 
     def __init__(self, int fd, dests, control=b"", on_error=None, Py_ssize_t capacity=16):
         cdef bytes d
@@ -1037,9 +1041,11 @@ cdef class TxQueue:
         self._fd = -1
         self._held = []
         self._where = []
+        self._tags = []
 
-    cpdef int add(self, bytes packet, Py_ssize_t dest) except -1:
-        """Queue ``packet`` for ``dests[dest]``; returns how many messages are queued."""
+    cpdef int add(self, bytes packet, Py_ssize_t dest, object tag=None) except -1:
+        """Queue ``packet`` for ``dests[dest]``; returns how many messages are queued.
+        ``tag`` comes back with the message's error, if the kernel refuses it."""
         if self._fd < 0:
             self.errors += 1
             return 0
@@ -1047,6 +1053,7 @@ cdef class TxQueue:
             raise IndexError(f"no destination {dest}")
         self._held.append(packet)
         self._where.append(dest)
+        self._tags.append(tag)
         return len(self._held)
 
     cpdef int flush(self) except -1:
@@ -1064,6 +1071,7 @@ cdef class TxQueue:
             self.errors += n
             self._held = []
             self._where = []
+            self._tags = []
             return 0
         if n > self._cap:
             self._grow(n)
@@ -1083,9 +1091,10 @@ cdef class TxQueue:
             self._msgs[i].msg_hdr.msg_controllen = ctllen
             self._msgs[i].msg_hdr.msg_flags = 0
             self._msgs[i].msg_len = 0
-        held, where = self._held, self._where
+        held, where, tags = self._held, self._where, self._tags
         self._held = []
         self._where = []
+        self._tags = []
         failed = None
         while start < n:
             r = _tx_sendmmsg(self._fd, &self._msgs[start], <unsigned int>(n - start),
@@ -1104,20 +1113,20 @@ cdef class TxQueue:
                 self.enobufs += 1
             else:
                 self.errors += 1
-                if self._on_error is not None:
-                    if failed is None:
-                        failed = []
-                    failed.append((err, where[start]))
+            if self._on_error is not None:
+                if failed is None:
+                    failed = []
+                failed.append((err, where[start], tags[start]))
             start += 1
         self.sent += <unsigned long long>ok
         if failed is not None:  # reported once everything has left
-            for err, i in failed:
-                self._on_error(err, i)
+            for err, i, tag in failed:
+                self._on_error(err, i, tag)
         return ok
 
-    def send(self, bytes packet, Py_ssize_t dest=0):
+    def send(self, bytes packet, Py_ssize_t dest=0, tag=None):
         """Queue and flush at once: one message now (a send outside a timer pass)."""
-        self.add(packet, dest)
+        self.add(packet, dest, tag)
         return self.flush()
 
 
@@ -1130,18 +1139,20 @@ cdef class AdvertTx:
     leaves now or, inside a timer pass, with the pass's sendmmsg.
 
     ``src``: the packed IPv4 source for an IP_HDRINCL socket, None for none (IPv6);
-    ``dsts``: each destination's packed address, in the queue's order.
+    ``dsts``: each destination's packed address, in the queue's order; ``tag``: every
+    copy's tag on the queue (whose adverts they are, for a refused copy's report).
     """
 
     cdef AdvertTemplate _template
     cdef readonly TxQueue queue
+    cdef readonly object tag
     cdef bytes _src
     cdef tuple _dsts
     cdef int _ttl
     cdef public int ip_id
 
     def __init__(self, AdvertTemplate template not None, TxQueue queue not None, src, dsts,
-                 int ttl=VRRP_TTL, int ip_id=0):
+                 int ttl=VRRP_TTL, int ip_id=0, tag=None):
         cdef object d
         if not 0 <= ttl <= 255:
             raise ValueError(f"ttl must be 0..255, not {ttl}")
@@ -1153,6 +1164,7 @@ cdef class AdvertTx:
             raise ValueError("one packed destination per queue destination")
         self._ttl = ttl
         self.ip_id = ip_id
+        self.tag = tag
 
     cpdef int send(self, int priority) except -1:
         """The advert for `priority` to every destination; returns how many copies
@@ -1163,7 +1175,7 @@ cdef class AdvertTx:
         cdef Py_ssize_t i, m, n, ndst = len(self.queue._dests)
         if self._src is None:
             for i in range(ndst):
-                self.queue.add(msg, i)
+                self.queue.add(msg, i, self.tag)
             return self.queue._send_or_hold()
         self.ip_id = self.ip_id % 0xFFFF + 1
         m = PyBytes_GET_SIZE(msg)
@@ -1176,7 +1188,7 @@ cdef class AdvertTx:
             p[1] = 0xC0  # IPTOS_PREC_INTERNETCONTROL
             p[8] = <uint8_t>self._ttl
             memcpy(p + 20, PyBytes_AS_STRING(msg), m)
-            self.queue.add(out, i)
+            self.queue.add(out, i, self.tag)
         return self.queue._send_or_hold()
 
 

@@ -18,13 +18,21 @@ The scenario, on one VRRPv2 router (advert_int 1; a track_script on the subject)
 6. the subject stops (SIGTERM).
 
 The lines compared are every line naming the instance (`(VI_1)`), the script
-(`VRRP_Script(chk)`) or a link change (`Netlink reports`), in order, with the timestamp and process prefix removed. The
-`keepalived` parameter compares keepalived with itself: it proves the scenario is
-deterministic enough for the comparison to mean something.
+(`VRRP_Script(chk)`) or a link change (`Netlink reports`), in order, with the timestamp
+and process prefix removed, each once per state (`once_per_state`). The `keepalived`
+parameter compares keepalived with itself: it proves the scenario is deterministic
+enough for the comparison to mean something.
+
+Two more scenarios: a higher-priority subject meeting a lower-priority master
+(`lower_priority_scenario`), and a lone IPv6 master whose adverts the kernel refuses
+for a while (`refused_send_scenario`: `(VI_1): send advert error 1 (Operation not
+permitted)`, unsolicited NA lines per address, `removing VIPs.` before the init state,
+the lines for excluded addresses and virtual routes).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -45,9 +53,6 @@ WANTED = re.compile(r"\(VI_1\)|VRRP_Script\(chk\)|Netlink reports")
 NOT_REPRODUCED = [
     # keepalived's effective-priority bookkeeping at start, before any state.
     re.compile(r"^\(VI_1\) Changing effective priority from \d+ to \d+$"),
-    # keepalived logs the gratuitous ARP burst per address; fastha per burst (below).
-    re.compile(r"^\(VI_1\) Sending/queueing gratuitous ARPs on \S+ for \S+$"),
-    re.compile(r"^\(VI_1\) Sending/queueing gratuitous ARPs on \S+ for \d+ VIPs$"),
     # fastha's own detail (debug: shown with -D).
     re.compile(r"^\(VI_1\) .* -> .*: "),
     re.compile(r"^\(VI_1\) (waiting for the first result of .*|Stopped)$"),
@@ -70,6 +75,21 @@ def normalised(log: str) -> list[str]:
         if any(p.search(line) for p in NOT_REPRODUCED):
             continue
         out.append(line)
+    return out
+
+
+def once_per_state(lines: list[str]) -> list[str]:
+    """Each line once between two state lines: how many adverts are heard or refused,
+    or how many gratuitous ARP bursts go out (garp_master_delay, garp_lower_prio_repeat),
+    while in one state is timing."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        if re.search(r" Entering \w+ STATE", line):
+            seen = set()
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
     return out
 
 
@@ -101,7 +121,7 @@ def run_scenario(topo: Topology, impl: str, flag: Path) -> list[str]:
         c.wait_state(subject, "MASTER", TIMEOUT)
         time.sleep(0.5)  # let the last lines of the transition reach the log
         c.stop(subject)
-        return normalised(subject.peer.log())
+        return once_per_state(normalised(subject.peer.log()))
 
 
 def compare(
@@ -132,8 +152,7 @@ def lower_priority_scenario(topo: Topology, impl: str, _flag: Path) -> list[str]
     """The subject (150) starts after a keepalived peer (100) is master: a preempting
     BACKUP discarding the peer's adverts, then MASTER; then the peer stops hearing it
     (dropped on the peer's way in: the subject's sends still succeed), becomes master
-    too, and the subject, still MASTER, hears the lower priority. Repeats of one line
-    are counted once (how many adverts fall in each phase is timing)."""
+    too, and the subject, still MASTER, hears the lower priority."""
     router = Router(version=2, advert_int=1)
     specs = [NodeSpec("subject", impl, 150), NodeSpec("peer", "keepalived", 100)]  # type: ignore[arg-type]
     with VrrpCluster(topo, router, specs, observer=False) as c:
@@ -151,14 +170,57 @@ def lower_priority_scenario(topo: Topology, impl: str, _flag: Path) -> list[str]
         topo.run(peer.node, "nft", "delete", "table", "inet", "t")
         c.wait_state(peer, "BACKUP", TIMEOUT)
         c.stop(subject)
-        lines = normalised(subject.peer.log())
-    # From the first advert heard on: at init keepalived logs "removing VIPs." before
-    # "Entering BACKUP STATE (init)", fastha after it (a known difference, not this test's).
-    first = next((i for i, ln in enumerate(lines) if "lower priority" in ln), len(lines))
-    lines = lines[first:]
-    return [ln for i, ln in enumerate(lines) if i == 0 or ln != lines[i - 1]]
+        return once_per_state(normalised(subject.peer.log()))
 
 
 @pytest.mark.parametrize("impl", ["keepalived", "fastha"])
 def test_lower_priority_lines_match_keepalived(impl: str, tmp_path: Path) -> None:
     compare(tmp_path, impl, lower_priority_scenario, "- discarding", "forcing new election")
+
+
+# An excluded address and a virtual route: their own lines (E-VIPs, Virtual Routes).
+EXCLUDED_AND_ROUTE = (
+    "virtual_ipaddress_excluded {",
+    "    fd00:198:18::200/64",
+    "}",
+    "virtual_routes {",
+    "    fd00:198:19::/64 dev eth0",
+    "}",
+)
+
+
+def refused_send_scenario(
+    topo: Topology, impl: str, _flag: Path, *, unicast: bool = False
+) -> list[str]:
+    """The subject alone on a VRRPv3 IPv6 router with an excluded address and a virtual
+    route (`unicast`: VRRPv2, IPv4, to a unicast peer that never starts, VIPs only): its
+    startup (what a crashed run may have left is removed before the init state's line:
+    routes, VIPs, E-VIPs), MASTER (a gratuitous ARP / unsolicited NA line per address),
+    then its adverts refused by the kernel for a while (an nftables drop on their way
+    out: sendmmsg fails with EPERM, and the instance logs each failure), and its stop."""
+    router = Router(version=2, unicast=True) if unicast else Router(version=3, family=6)
+    extra = () if unicast else EXCLUDED_AND_ROUTE
+    specs = [NodeSpec("subject", impl, 100, extra=extra), NodeSpec("peer", "keepalived", 50)]  # type: ignore[arg-type]
+    with VrrpCluster(topo, router, specs[: 2 if unicast else 1], observer=False) as c:
+        subject = c["subject"]
+        subject.peer.extra_args = ("-D",) if impl == "fastha" else ()
+        c.start(subject)
+        c.wait_state(subject, "MASTER", TIMEOUT)
+        drop = "table inet t {\n chain o {\n type filter hook output priority 0\n meta l4proto 112 drop\n }\n}\n"
+        topo.run(subject.node, "nft", "-f", "-", input=drop)
+        time.sleep(2.5)  # two or three adverts refused
+        topo.run(subject.node, "nft", "delete", "table", "inet", "t")
+        c.stop(subject)
+        return once_per_state(normalised(subject.peer.log()))
+
+
+# keepalived as the subject once: the unicast variant differs by its config only.
+@pytest.mark.parametrize(
+    ("impl", "unicast"), [("keepalived", False), ("fastha", False), ("fastha", True)]
+)
+def test_refused_send_lines_match_keepalived(impl: str, unicast: bool, tmp_path: Path) -> None:
+    if unicast:
+        ran = ("Cant send advert to 198.18.0.12 (Operation not permitted)", "gratuitous ARPs")
+    else:
+        ran = ("send advert error 1 (Operation not permitted)", "Unsolicited Neighbour Adverts")
+    compare(tmp_path, impl, functools.partial(refused_send_scenario, unicast=unicast), *ran)

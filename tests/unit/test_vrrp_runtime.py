@@ -212,16 +212,17 @@ def test_notify_priority_changes_instance_group_global(tmp_path: Path) -> None:
 
 class _Sock:
     tx = None  # no send queue: the Python send path, whose messages are recorded here
+    ifindex = 0
 
     def __init__(self) -> None:
         self.each: list[list[bytes]] = []
         self.one: list[bytes] = []
 
-    def send_each(self, payloads: list[bytes], frame: object = None) -> int:
+    def send_each(self, payloads: list[bytes], frame: object = None, report: object = None) -> int:
         self.each.append(list(payloads))  # the VRRP messages, before any IP header
         return len(payloads)
 
-    def send(self, payload: bytes, frame: object = None) -> int:
+    def send(self, payload: bytes, frame: object = None, report: object = None) -> int:
         self.one.append(payload)
         return 1
 

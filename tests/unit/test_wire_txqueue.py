@@ -1,7 +1,7 @@
 """_wire.TxQueue (sendmmsg batches) and the precise timer's end-of-pass flush, on real
 UDP sockets over loopback: what is queued arrives, in order, once the pass ends; a
-refused message is counted and reported and the rest still leave; and the timer pass
-runs an entry that fell due while it ran instead of waking again for it."""
+refused message is counted and reported with its tag and the rest still leave; and the
+timer pass runs an entry that fell due while it ran instead of waking again for it."""
 
 from __future__ import annotations
 
@@ -85,20 +85,29 @@ def test_queued_messages_leave_at_flush_in_order(pair: tuple[socket.socket, sock
 def test_a_refused_message_is_counted_and_the_rest_still_leave(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
-    # Broadcast without SO_BROADCAST: the kernel refuses it with EACCES.
+    # Broadcast without SO_BROADCAST: the kernel refuses it with EACCES. Each refused
+    # message is reported with its own tag (whose it was: a batch mixes instances').
     tx, rx = pair
-    failed: list[tuple[int, int]] = []
+    failed: list[tuple[int, int, object]] = []
     bcast = sockaddr(socket.AF_INET, ("255.255.255.255", rx.getsockname()[1]))
-    q = TxQueue(tx.fileno(), [dest(rx), bcast], on_error=lambda e, d: failed.append((e, d)))
-    q.add(b"a", 0)
-    q.add(b"x", 1)
-    q.add(b"b", 0)
-    q.add(b"y", 1)
+    q = TxQueue(tx.fileno(), [dest(rx), bcast], on_error=lambda *a: failed.append(a))
+    q.add(b"a", 0, "VI_1")
+    q.add(b"x", 1, "VI_1")
+    q.add(b"b", 0, "VI_2")
+    q.add(b"y", 1, "VI_2")
     q.add(b"c", 0)
     assert q.flush() == 3
     assert (q.sent, q.errors, q.eagain, q.enobufs) == (3, 2, 0, 0)
-    assert failed == [(errno.EACCES, 1), (errno.EACCES, 1)]
+    assert failed == [(errno.EACCES, 1, "VI_1"), (errno.EACCES, 1, "VI_2")]
     assert [rx.recv(64) for _ in range(3)] == [b"a", b"b", b"c"]
+    # AdvertTx queues every copy with its tag; the batch it flushes reports each its own.
+    t = AdvertTemplate(3, 7, 100, 100, [bytes(4)], socket.AF_INET, bytes(4), bytes(4))
+    advert = AdvertTx(t, q, None, (), tag="VI_3")
+    assert advert.tag == "VI_3"
+    q.add(b"z", 1)  # untagged, queued ahead: leaves in the advert's batch
+    assert advert.send(100) == 1
+    assert failed[2:] == [(errno.EACCES, 1, None), (errno.EACCES, 1, "VI_3")]
+    assert rx.recv(256) == t.packet(100)
 
 
 @pytest.mark.unit

@@ -3,8 +3,10 @@
 uvloop's datagram endpoints reject raw sockets, so the fd is registered with
 ``loop.add_reader`` and drained in the callback. Sending is a plain non-blocking
 ``sendto`` called straight from the advert timer: it never awaits and never raises into
-the loop; EAGAIN / ENOBUFS are counted (RFC 5798 §6.4.3: a lost advert is just a lost
-advert, the next one is 1 interval away).
+the loop; a refused copy is counted (EAGAIN, ENOBUFS, other errors: RFC 5798 §6.4.3, a
+lost advert is just a lost advert, the next one is 1 interval away) and reported to
+the ``report`` its sender gave (``SendReport``: the instance, which logs it in
+keepalived's words), or logged here for a send without one.
 
 Receive hands the callback ``(payload, src, dst, ttl, ifindex)``. ``payload`` is a
 memoryview of the VRRP message (IPv4 header stripped) over a buffer reused for the
@@ -90,6 +92,9 @@ DEFAULT_RCVBUF = 1 << 20
 # Classic BPF (linux/filter.h): the opcodes the VRID filter uses.
 
 Framer = Callable[[bytes | bytearray | memoryview, bytes], bytes]
+# Whose a queued copy is: called with (errno, destination address) when the kernel
+# refuses the copy. A socket is shared by instances and a send batch mixes their adverts.
+SendReport = Callable[[int, str], None]
 
 
 class DeadlineSource(Protocol):
@@ -354,23 +359,32 @@ class VrrpSocket:
 
     # -- send -------------------------------------------------------------------------
 
-    def send(self, payload: bytes | bytearray | memoryview, frame: Framer | None = None) -> int:
+    def send(
+        self,
+        payload: bytes | bytearray | memoryview,
+        frame: Framer | None = None,
+        report: SendReport | None = None,
+    ) -> int:
         """Send one VRRP message to the group or to every unicast peer; never blocks,
         never raises. Returns how many copies left now (0 while they wait in the
         timer pass's batch).
 
-        ``frame`` (an IP_HDRINCL socket): each copy is ``frame(payload, packed_dst)``."""
+        ``frame`` (an IP_HDRINCL socket): each copy is ``frame(payload, packed_dst)``.
+        ``report``: told of each copy the kernel refuses (else it is logged here)."""
         tx = self._tx
         if tx is None:
             self.stats.unsent += 1
             return 0
         msg = payload if type(payload) is bytes else bytes(payload)
         for i in range(len(self._dests)):
-            tx.add(msg if frame is None else frame(msg, self._packed[i]), i)
+            tx.add(msg if frame is None else frame(msg, self._packed[i]), i, report)
         return self._flush(tx)
 
     def send_each(
-        self, payloads: Sequence[bytes | bytearray | memoryview], frame: Framer | None = None
+        self,
+        payloads: Sequence[bytes | bytearray | memoryview],
+        frame: Framer | None = None,
+        report: SendReport | None = None,
     ) -> int:
         """One message per destination, in ``unicast_peers`` order: a VRRPv3 message's
         checksum covers its destination address, so each peer gets its own bytes."""
@@ -380,7 +394,7 @@ class VrrpSocket:
             return 0
         for i, payload in enumerate(payloads):
             msg = payload if type(payload) is bytes else bytes(payload)
-            tx.add(msg if frame is None else frame(msg, self._packed[i]), i)
+            tx.add(msg if frame is None else frame(msg, self._packed[i]), i, report)
         return self._flush(tx)
 
     def _flush(self, tx: TxQueue) -> int:
@@ -396,11 +410,16 @@ class VrrpSocket:
         """Each destination's packed address, in the queue's order (IPv4)."""
         return self._packed
 
-    def _send_failed(self, err: int, dest: int) -> None:
+    def _send_failed(self, err: int, dest: int, report: SendReport | None) -> None:
+        """A copy the kernel refused (counted by the queue): to whoever sent it."""
+        dst = str(self._dests[dest][0])
+        if report is not None:
+            report(err, dst)
+            return
         log.warning(
             "vrrp_socket send failed dev=%s dst=%s: %s",
             self.config.ifname,
-            self._dests[dest][0],
+            dst,
             os.strerror(err),
         )
 

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from fastha.vrrp.fsm import Machine
 
 log = logging.getLogger("fastha.vrrp")
+# What a burst sends, in keepalived's log lines (vrrp.c vrrp_send_update).
+_ANNOUNCEMENTS = {
+    socket.AF_INET: "gratuitous ARPs",
+    socket.AF_INET6: "Unsolicited Neighbour Adverts",
+}
 
 
 def paced(
@@ -117,12 +122,6 @@ class Announcer:
         # keepalived's vrrp_send_link_update: the VIPs, then the excluded addresses.
         targets = (*spec.vips, *spec.excluded) if vips is None else vips
         frames = [self._frame(spec, vip) for vip in targets]
-        log.info(
-            "(%s) Sending/queueing gratuitous ARPs on %s for %d VIPs",
-            self.name,
-            spec.ifname,
-            len(frames),
-        )
         sends = paced(frames, max(1, repeat))
         # The unpaced head of the burst leaves now, right behind the addresses (this job
         # runs just after them), not one loop turn later from a task; the paced rest waits.
@@ -130,6 +129,17 @@ class Announcer:
         while now < len(sends) and not sends[now][2]:
             sends[now][0].send(sends[now][1])
             now += 1
+        if log.isEnabledFor(logging.DEBUG):  # its lines after the head: it goes first
+            for vip in targets:
+                # keepalived's vrrp_send_update: a line per address, with -D only (here
+                # at debug, which -D shows), for the first of the burst's repeats.
+                log.debug(
+                    "(%s) Sending/queueing %s on %s for %s",
+                    self.name,
+                    _ANNOUNCEMENTS[vip.family],
+                    vip.dev or spec.ifname,
+                    vip.address,
+                )
         if now >= len(sends):
             return
         task = self.ctx.loop.create_task(self._burst(sends[now:]), name=f"garp-{self.name}")

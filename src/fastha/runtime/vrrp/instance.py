@@ -71,7 +71,7 @@ class Instance:
         self.family = spec.family
         self.src = spec.src or primary_address
         self.ah = IpsecAh()
-        self.tx = AdvertSender(self.family, bool(spec.unicast_peers), self.ah)
+        self.tx = AdvertSender(self.name, self.family, bool(spec.unicast_peers), self.ah)
         self.rx = AdvertReceiver(self.name, self.family, spec, self.machine, self.ah)
         self._build_codec()
         self.sock: VrrpSocket | None = None
@@ -209,6 +209,9 @@ class Instance:
         elif isinstance(action, StateChanged):
             if action.new == State.MASTER:
                 self.ah.on_master()
+            elif action.old == State.INIT and action.new in (State.BACKUP, State.FAULT):
+                self.vips.log_removal(self.spec)  # at startup (Vips.log_removal)
+                self.jobs.put(lambda: self.vips.remove(self.spec, logged=True))
             log_transition(
                 self.name,
                 action,

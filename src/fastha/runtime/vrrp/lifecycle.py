@@ -15,7 +15,6 @@ from fastha.runtime.vrrp.from_config import InstanceSpec
 from fastha.runtime.vrrp.instance import Instance
 from fastha.runtime.vrrp.sockets import SocketPool
 from fastha.runtime.vrrp.vmac import Vmacs
-from fastha.vrrp.actions import RemoveVips
 from fastha.vrrp.events import LeaveSyncGroup, LinkChanged, Shutdown, Startup
 from fastha.vrrp.states import State
 from fastha.vrrp.trackers import TrackerSet
@@ -85,11 +84,7 @@ class Lifecycle:
         # instead of BACKUP -> FAULT -> BACKUP.
         for event in tracking.events():
             inst.feed(event)
-        inst.feed(Startup())
-        if inst.machine.state != State.MASTER:
-            # keepalived removes VIPs at startup: a crashed run (kill -9) left them
-            # configured, and a backup holding them would answer ARP for them.
-            inst.execute(RemoveVips())
+        inst.feed(Startup())  # not MASTER: the VIPs are removed (Instance.execute)
 
     async def remove(self, inst: Instance) -> None:
         """Stop one instance for good (reload): priority 0 if master, VIPs removed."""

@@ -25,6 +25,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastha.vrrp")
 
 
+def _listed(spec: InstanceSpec, setting: bool) -> list[str]:
+    """What keepalived names in its lines for adding (`setting`) or removing `spec`'s
+    addresses, routes and rules (vrrp.c vrrp_handle_ipaddress / _iproutes / _iprules),
+    in its order, each list only when it is not empty."""
+    lists = [
+        ("VIPs.", spec.vips),
+        ("E-VIPs.", spec.excluded),
+        ("Virtual Routes", spec.routes),
+        ("Virtual Rules", spec.rules),
+    ]
+    if not setting:  # rules first, then routes, then the addresses
+        lists = [lists[3], lists[2], lists[0], lists[1]]
+    return [what for what, items in lists if items]
+
+
 class Vips:
     def __init__(self, ctx: Context, name: str) -> None:
         self.ctx = ctx
@@ -81,17 +96,29 @@ class Vips:
         for rule in spec.rules:
             await nl.add_rule(rule)
         self.installed = True
-        log.info("(%s) setting VIPs.", self.name)
+        for what in _listed(spec, setting=True):
+            log.info("(%s) setting %s", self.name, what)
         self.ctx.update_arp_watches()  # after the VIPs: nothing delays them
 
-    async def remove(self, spec: InstanceSpec) -> None:
+    def log_removal(self, spec: InstanceSpec) -> None:
+        """keepalived's lines for a removal (vrrp.c vrrp_restore_interface). A removal
+        leaving MASTER writes them when it runs, after the state's line, as keepalived;
+        the one at startup when it is queued, before the init state's line: keepalived
+        removes the VIPs then (vrrp_scheduler.c vrrp_init_state), as a crashed run
+        (kill -9) left them configured and a backup holding them would answer ARP."""
+        for what in _listed(spec, setting=False):
+            log.info("(%s) removing %s", self.name, what)
+
+    async def remove(self, spec: InstanceSpec, logged: bool = False) -> None:
+        """``logged``: its line was written when it was queued (``log_removal``)."""
         nl = self.ctx.netlink
         # Our own deletions are no VIP deleted by hand (runtime/vrrp/vip_watch), also
         # when the instance is master again before the last ack is in.
         self.installed = False
         # Before the deletions, as keepalived's vrrp_handle_ipaddress logs it: a line
         # written after them could follow the next advert's (a slow rtnl lock).
-        log.info("(%s) removing VIPs.", self.name)
+        if not logged:
+            self.log_removal(spec)
         for rule in spec.rules:
             await nl.delete_rule(rule)
         for route in spec.routes:
