@@ -69,8 +69,6 @@ def _reloader(args: argparse.Namespace) -> Any:
 
 
 def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
-    from fastha.config.loader import load
-    from fastha.config.preprocess import default_config_id
     from fastha.runtime import child_status
 
     snapshot = os.environ.get(child_status.ENV_SNAPSHOT)
@@ -81,6 +79,10 @@ def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
         except child_status.SnapshotError as exc:
             log.error("%s; child not starting", exc)
             sys.exit(EXIT_FATAL)
+    # Here: with its parent's snapshot, a child never loads the parser (~1 MB of RSS).
+    from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
+
     result = load(args.file, args.config_id or default_config_id())
     for diag in result.errors:
         log.error("%s", diag)
@@ -215,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     die_with_parent()
-    # Before anything imports asyncio: only the checker speaks TLS (fastha.runtime.notls).
-    if args.kind != "check":
-        from fastha.runtime.notls import import_loops
+    # Before anything imports asyncio: no child's loop speaks TLS (fastha.runtime.notls);
+    # the checker's SSL_GET loads the real ssl at its first check (probes.http).
+    from fastha.runtime.notls import import_loops
 
-        import_loops(uvloop=args.kind in ("vrrp", "bfd"))
+    import_loops(uvloop=args.kind != "sleep")
     if args.kind in ("vrrp", "check", "bfd"):
         from fastha.runtime.proctitle import set_title
 
