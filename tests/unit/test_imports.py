@@ -34,6 +34,7 @@ NEVER = (
     "pyroute2.conntrack",
     "pyroute2.nftables",
     "fastha.bench",
+    "orjson",  # the control socket's: at its first request (runtime/control)
     "scapy",
     "rich",
     "matplotlib",
