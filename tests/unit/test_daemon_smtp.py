@@ -205,3 +205,47 @@ def test_checker_mail_bodies_in_keepalived_words() -> None:
     assert rs_mail_body(tcp, False) == "=> TCP CHECK failed on service <="
     misc = MiscSpec.__new__(MiscSpec)
     assert rs_mail_body(misc, True) == "=> MISC CHECK succeeded on service <="
+
+
+class Refusing(Inbox):
+    """Refuses one recipient, as a server that does not know it."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("pager@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_refused_command_is_logged_in_keepalived_words(caplog: pytest.LogCaptureFixture) -> None:
+    """A reply code other than the stage's: keepalived's line (core/smtp.c), QUIT, no mail."""
+    caplog.set_level(logging.INFO, "fastha.smtp")
+
+    async def go() -> tuple[bool, int, Refusing]:
+        inbox = Refusing()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTPProtocol(inbox, hostname="mx.test"), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            alerts = SmtpAlerts(replace(SETTINGS, port=port))
+            ok = await alerts.vrrp("VI_1", "MASTER")
+            assert alerts.failed == 1 and alerts.sent == 0
+        finally:
+            server.close()
+            await server.wait_closed()
+        return ok, port, inbox
+
+    ok, port, inbox = run(go)
+    assert ok is False and inbox.messages == []
+    line = f"Error processing RCPT cmd on SMTP server [127.0.0.1]:{port}. SMTP status code = 550"
+    assert line in caplog.text
+
+
+def test_a_line_starting_with_a_dot_arrives_whole() -> None:
+    """The data is dot-stuffed on the wire and arrives as written."""
+    got = received(SETTINGS, lambda a: a.other("x", ".starts with a dot\r\n."))
+    assert got["content"].endswith(b"\r\n\r\n.starts with a dot\r\n.\r\n")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,6 +225,54 @@ assert out.ok, out
 assert 'ssl' in sys.modules and '_ssl' in sys.modules
 """
     modules_after((), code)
+
+
+def test_an_smtp_alert_loads_no_tls_nor_email() -> None:
+    """A process started as the VRRP child sends an alert to a real SMTP server (aiosmtpd,
+    in this process) and stays without OpenSSL and the email package: the driver speaks
+    keepalived's plain SMTP itself (drivers/smtp)."""
+    import asyncio
+    import threading
+
+    from aiosmtpd.smtp import SMTP as SMTPProtocol
+
+    got: list[bytes] = []
+
+    class Inbox:
+        async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
+            got.append(envelope.original_content)
+            return "250 OK"
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(
+        loop.create_server(lambda: SMTPProtocol(Inbox()), "127.0.0.1", 0)
+    )
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    code = f"""
+from fastha.runtime.notls import import_loops
+assert import_loops(uvloop=True)  # as the VRRP child starts
+import fastha.runtime.vrrp.runner
+import uvloop
+from fastha.drivers.smtp import SmtpAlerts, SmtpSettings
+
+async def send():
+    alerts = SmtpAlerts(SmtpSettings(server='127.0.0.1', port={port}, emails=('a@x.test',)))
+    return await alerts.vrrp('VI_1', 'MASTER')
+
+assert uvloop.run(send()) is True
+"""
+    try:
+        modules = modules_after((), code)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+    assert len(got) == 1 and b"VI_1 - Entering MASTER state" in got[0]
+    assert not loaded(modules, (*TLS, "email", "aiosmtplib"))
 
 
 def test_a_loop_without_tls_refuses_tls_and_ssl_still_imports() -> None:
