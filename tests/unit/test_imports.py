@@ -172,6 +172,14 @@ def test_no_tls_at_start(process: str) -> None:
     assert not loaded(modules, TLS), f"the {process} process loads OpenSSL"
 
 
+def test_a_child_parses_its_command_line_without_argparse() -> None:
+    """argparse (with gettext and locale) is ~0.3 MB of RSS in each child: the children
+    read the parent's command line with getopt (runtime/child.parse_args)."""
+    modules = modules_of_entry("vrrp")
+    assert "getopt" in modules
+    assert not loaded(modules, ("argparse",))
+
+
 @pytest.fixture(scope="module")
 def http_and_https() -> Iterator[tuple[int, int]]:
     """An HTTP and an HTTPS server on loopback (the probes' test servers; a trustme
@@ -354,11 +362,11 @@ def test_the_vrrp_child_reads_its_snapshot_without_parser_or_lvs_model(tmp_path:
     read = (
         "from fastha.runtime.notls import import_loops\n"
         "import_loops(uvloop=True)\n"
-        "import argparse, os\n"
+        "import os, types\n"
         "import fastha.runtime.vrrp.runner\n"
         "from fastha.runtime import child, child_status\n"
         f"os.environ[child_status.ENV_SNAPSHOT] = {str(snapshot)!r}\n"
-        "args = argparse.Namespace(file='/nonexistent/keepalived.conf', config_id=None)\n"
+        "args = types.SimpleNamespace(file='/nonexistent/keepalived.conf', config_id=None)\n"
         "for config in child._load(args, vrrp=True), child_status.reload_config():\n"
         "    assert [b.name for b in config.bfd_instances] == ['b1'], config.bfd_instances\n"
         "    assert config.vrrp_instances[0].track_bfds\n"
