@@ -201,8 +201,9 @@ def http_and_https() -> Iterator[tuple[int, int]]:
 
 def test_the_checker_loads_openssl_at_its_first_ssl_get(http_and_https: tuple[int, int]) -> None:
     """In a process started as the checker (its loop without ssl), HTTP_GETs with a
-    digest pass and fail by it without OpenSSL (the digest's MD5 is CPython's own); the
-    first SSL_GET loads the real ssl and passes over real TLS."""
+    digest pass and fail by it without OpenSSL (the digest's MD5 is CPython's own) nor
+    the regex module (no url has a regex); the first SSL_GET loads the real ssl and
+    passes over real TLS."""
     from tests.probes.servers import BODY
 
     http, https = http_and_https
@@ -228,6 +229,7 @@ assert probe(spec({http}, {good!r})).ok
 bad = probe(spec({http}, '0' * 32))
 assert not bad.ok and 'MD5 digest error' in bad.reason, bad
 assert not [m for m in tls if m in sys.modules], [m for m in tls if m in sys.modules]
+assert 'regex' not in sys.modules  # no url has a regex
 out = probe(spec({https}, {good!r}, TlsSpec()))
 assert out.ok, out
 assert 'ssl' in sys.modules and '_ssl' in sys.modules
