@@ -185,6 +185,8 @@ def test_message_text_is_keepalived_s() -> None:
     ]
     assert envelope_address("a@b") == "a@b"
     assert envelope_address("A <a@b>") == "a@b"
+    assert envelope_address("a@b\rX-Injected: c") == "a@bX-Injected"
+    assert envelope_address("a@b> NOTIFY=NEVER") == "a@b"
 
 
 def test_checker_mail_bodies_in_keepalived_words() -> None:

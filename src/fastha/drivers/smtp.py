@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -78,12 +79,20 @@ def one_line(value: str) -> str:
     return value.translate(_NO_CRLF)
 
 
+# An address ends at the first character it cannot hold unquoted (RFC 5322's specials
+# other than "@" and ".", and blanks): what follows would be ESMTP parameters or a second
+# path of the config's making.
+_ADDRESS = re.compile(r'[^\s()<>\[\]:;,\\"]*')
+
+
 def envelope_address(address: str) -> str:
-    """keepalived's MAIL FROM/RCPT TO argument: `Name <a@b>` -> `a@b`."""
+    """keepalived's MAIL FROM/RCPT TO argument: `Name <a@b>` -> `a@b`, up to the first
+    character an unquoted address cannot hold."""
     address = one_line(address)
     if address.endswith(">") and "<" in address:
-        return address[address.rindex("<") + 1 : -1]
-    return address
+        address = address[address.rindex("<") + 1 : -1]
+    m = _ADDRESS.match(address)
+    return m.group() if m else ""
 
 
 def rfc822_date(now: float | None = None) -> str:
