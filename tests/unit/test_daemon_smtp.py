@@ -109,12 +109,13 @@ def test_vrrp_master_alert_as_keepalived_sends_it() -> None:
     assert msg["Subject"] == "[LB_A] VRRP Instance VI_1 - Entering MASTER state"
     assert msg["From"] == "Director A <lb-a@example.com>"
     assert msg["X-Mailer"] == "Keepalived"
-    assert msg["To"] == "ops@example.com,\r\n Pager <pager@example.com>"
-    assert b"\r\nTo: ops@example.com,\r\n Pager <pager@example.com>\r\n\r\n" in raw
+    assert msg["To"] == "ops@example.com, Pager <pager@example.com>"
+    assert b"\r\nTo: ops@example.com, Pager <pager@example.com>\r\n\r\n" in raw
     assert email.utils.parsedate_to_datetime(msg["Date"]) is not None
     # Header order and the body, byte for byte as keepalived's body_cmd().
     assert [k for k, _ in msg.items()] == ["Date", "From", "Subject", "X-Mailer", "To"]
-    assert raw.endswith(b"\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n")
+    # (the empty line after it: keepalived's SMTP_SEND_CMD, "\r\n.\r\n" after the body's)
+    assert raw.endswith(b"\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n\r\n")
 
 
 def test_group_and_real_server_alerts() -> None:
@@ -177,8 +178,7 @@ def test_message_text_is_keepalived_s() -> None:
         "From: Director A <lb-a@example.com>",
         "Subject: [LB_A] x",
         "X-Mailer: Keepalived",
-        "To: ops@example.com,",
-        " Pager <pager@example.com>",
+        "To: ops@example.com, Pager <pager@example.com>",
         "",
         "body",
         "",
@@ -250,4 +250,4 @@ def test_a_refused_command_is_logged_in_keepalived_words(caplog: pytest.LogCaptu
 def test_a_line_starting_with_a_dot_arrives_whole() -> None:
     """The data is dot-stuffed on the wire and arrives as written."""
     got = received(SETTINGS, lambda a: a.other("x", ".starts with a dot\r\n."))
-    assert got["content"].endswith(b"\r\n\r\n.starts with a dot\r\n.\r\n")
+    assert got["content"].endswith(b"\r\n\r\n.starts with a dot\r\n.\r\n\r\n")

@@ -7,10 +7,11 @@ one `RCPT TO:<addr>` per notification_email, `DATA`, then these headers and the 
     From: <notification_email_from>
     Subject: [<router_id>] VRRP Instance VI_1 - Entering MASTER state
     X-Mailer: Keepalived
-    To: a@example.com,
-     b@example.com
+    To: a@example.com, b@example.com
 
     => VRRP Instance is now owning VRRP VIPs <=
+
+and an empty line before the data's closing `.` (body_cmd: "%s\r\n" then "\r\n.\r\n").
 
 Subjects and bodies (vrrp_notify.c, check_*.c):
 
@@ -62,6 +63,7 @@ CHECK_FAILED = "=> CHECK failed on service <="
 TCP_CHECK_SUCCEED = "=> TCP CHECK succeed on service <="
 MAX_HEADERS_LENGTH = 256  # keepalived truncates the subject here
 MAX_BODY_LENGTH = 512  # and the body here (NUL included)
+MAX_TO_LENGTH = 1023  # the To: header's addresses (SMTP_BUFFER_MAX, NUL excluded)
 
 
 def format_endpoint(address: str, port: int, protocol: str = "tcp") -> str:
@@ -132,18 +134,30 @@ def settings_from_config(gdefs: Any) -> SmtpSettings | None:
     )
 
 
+def to_header(emails: tuple[str, ...]) -> str:
+    """keepalived's build_to_header_rcpt_addrs(): the addresses joined by ", " on one
+    line, as many as fit in its buffer (SMTP_BUFFER_MAX)."""
+    out = ""
+    for e in emails:
+        e = one_line(e)
+        joined = f"{out}, {e}" if out else e
+        if len(joined) > MAX_TO_LENGTH:
+            break
+        out = joined
+    return out
+
+
 def build_message(settings: SmtpSettings, subject: str, body: str, now: float | None = None) -> str:
     """The DATA part exactly as keepalived's body_cmd() writes it (before dot-stuffing)."""
     # Every header value comes from the config (router_id, names, addresses): one line.
     subject = one_line(subject)[: MAX_HEADERS_LENGTH - 1]
     body = body[: MAX_BODY_LENGTH - 1]
-    to = ",\r\n".join(f" {one_line(e)}" for e in settings.emails)
     return (
         f"Date: {rfc822_date(now)}\r\n"
         f"From: {one_line(settings.email_from)}\r\n"
         f"Subject: {subject}\r\n"
         "X-Mailer: Keepalived\r\n"
-        f"To:{to}\r\n"
+        f"To: {to_header(settings.emails)}\r\n"
         "\r\n"
         f"{body}\r\n"
     )
@@ -274,7 +288,7 @@ async def _exchange(s: SmtpSettings, message: bytes, where: str) -> bool:
         (f"MAIL FROM:<{envelope_address(s.email_from)}>\r\n".encode(), _MAIL),
         *((f"RCPT TO:<{envelope_address(e)}>\r\n".encode(), _RCPT) for e in s.emails),
         (b"DATA\r\n", _DATA),
-        (data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n", _BODY),
+        (data + b"\r\n.\r\n", _BODY),  # as SMTP_SEND_CMD: an empty line, then "."
     ]
     reader, writer = await asyncio.open_connection(s.server, s.port)
     try:
