@@ -291,6 +291,7 @@ async def _exchange(s: SmtpSettings, message: bytes, where: str) -> bool:
         (data + b"\r\n.\r\n", _BODY),  # as SMTP_SEND_CMD: an empty line, then "."
     ]
     reader, writer = await asyncio.open_connection(s.server, s.port)
+    log.info("Remote SMTP server %s connected.", where)
     try:
         accepted = True
         for command, (name, expected) in steps:
