@@ -46,7 +46,8 @@ two runs each, back to back (spread within 0.4 MB), --uml one; keepalived 13.0-1
 main (85de2c9) -> branch rss3 (the checker's loop without OpenSSL too, ssl at the first
 SSL_GET; orjson at the control socket's first request; no parser in a child with its
 parent's snapshot; getopt for the children's command line); each mode two runs, before
-and after back to back (the runs agree within 0.5 MB); keepalived 12.8-13.6 / 17.0-17.4 MB:
+and after back to back, at 2901d75 and again at bdd5559 (all within 0.5 MB of these);
+keepalived 12.8-13.6 / 17.0-17.4 MB:
 
     --vrrp-only, 1        24.0 + 30.3        =  54.3  ->  23.7 + 29.1        = 52.9
     --vrrp-only, 255      25.6 + 37.1        =  62.8  ->  25.2 + 36.0        = 61.2
