@@ -109,12 +109,13 @@ def test_vrrp_master_alert_as_keepalived_sends_it() -> None:
     assert msg["Subject"] == "[LB_A] VRRP Instance VI_1 - Entering MASTER state"
     assert msg["From"] == "Director A <lb-a@example.com>"
     assert msg["X-Mailer"] == "Keepalived"
-    assert msg["To"] == "ops@example.com,\r\n Pager <pager@example.com>"
-    assert b"\r\nTo: ops@example.com,\r\n Pager <pager@example.com>\r\n\r\n" in raw
+    assert msg["To"] == "ops@example.com, Pager <pager@example.com>"
+    assert b"\r\nTo: ops@example.com, Pager <pager@example.com>\r\n\r\n" in raw
     assert email.utils.parsedate_to_datetime(msg["Date"]) is not None
     # Header order and the body, byte for byte as keepalived's body_cmd().
     assert [k for k, _ in msg.items()] == ["Date", "From", "Subject", "X-Mailer", "To"]
-    assert raw.endswith(b"\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n")
+    # (the empty line after it: keepalived's SMTP_SEND_CMD, "\r\n.\r\n" after the body's)
+    assert raw.endswith(b"\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n\r\n")
 
 
 def test_group_and_real_server_alerts() -> None:
@@ -177,14 +178,15 @@ def test_message_text_is_keepalived_s() -> None:
         "From: Director A <lb-a@example.com>",
         "Subject: [LB_A] x",
         "X-Mailer: Keepalived",
-        "To: ops@example.com,",
-        " Pager <pager@example.com>",
+        "To: ops@example.com, Pager <pager@example.com>",
         "",
         "body",
         "",
     ]
     assert envelope_address("a@b") == "a@b"
     assert envelope_address("A <a@b>") == "a@b"
+    assert envelope_address("a@b\rX-Injected: c") == "a@bX-Injected"
+    assert envelope_address("a@b> NOTIFY=NEVER") == "a@b"
 
 
 def test_checker_mail_bodies_in_keepalived_words() -> None:
@@ -205,3 +207,47 @@ def test_checker_mail_bodies_in_keepalived_words() -> None:
     assert rs_mail_body(tcp, False) == "=> TCP CHECK failed on service <="
     misc = MiscSpec.__new__(MiscSpec)
     assert rs_mail_body(misc, True) == "=> MISC CHECK succeeded on service <="
+
+
+class Refusing(Inbox):
+    """Refuses one recipient, as a server that does not know it."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("pager@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_refused_command_is_logged_in_keepalived_words(caplog: pytest.LogCaptureFixture) -> None:
+    """A reply code other than the stage's: keepalived's line (core/smtp.c), QUIT, no mail."""
+    caplog.set_level(logging.INFO, "fastha.smtp")
+
+    async def go() -> tuple[bool, int, Refusing]:
+        inbox = Refusing()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTPProtocol(inbox, hostname="mx.test"), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            alerts = SmtpAlerts(replace(SETTINGS, port=port))
+            ok = await alerts.vrrp("VI_1", "MASTER")
+            assert alerts.failed == 1 and alerts.sent == 0
+        finally:
+            server.close()
+            await server.wait_closed()
+        return ok, port, inbox
+
+    ok, port, inbox = run(go)
+    assert ok is False and inbox.messages == []
+    line = f"Error processing RCPT cmd on SMTP server [127.0.0.1]:{port}. SMTP status code = 550"
+    assert line in caplog.text
+
+
+def test_a_line_starting_with_a_dot_arrives_whole() -> None:
+    """The data is dot-stuffed on the wire and arrives as written."""
+    got = received(SETTINGS, lambda a: a.other("x", ".starts with a dot\r\n."))
+    assert got["content"].endswith(b"\r\n\r\n.starts with a dot\r\n.\r\n\r\n")

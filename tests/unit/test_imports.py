@@ -12,10 +12,13 @@ version, still gets it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +35,7 @@ NEVER = (
     "pyroute2.conntrack",
     "pyroute2.nftables",
     "fastha.bench",
+    "orjson",  # the control socket's: at its first request (runtime/control)
     "scapy",
     "rich",
     "matplotlib",
@@ -157,22 +161,128 @@ def modules_of_entry(process: str) -> list[str]:
     return list(json.loads(out.stdout.splitlines()[-1]))
 
 
-@pytest.mark.parametrize("process", ["parent", "vrrp", "bfd"])
-def test_no_tls_in_a_process_that_never_speaks_it(process: str) -> None:
-    """The parent, the VRRP child and the BFD child run their event loop (asyncio, and
-    uvloop in the children) without OpenSSL: fastha.runtime.notls, started from the
-    real entry point before anything imports asyncio."""
+@pytest.mark.parametrize("process", sorted(ENTRIES))
+def test_no_tls_at_start(process: str) -> None:
+    """Every process runs its event loop (asyncio, and uvloop in the children) without
+    OpenSSL: fastha.runtime.notls, started from the real entry point before anything
+    imports asyncio. The checker loads it at its first SSL_GET (the next test)."""
     modules = modules_of_entry(process)
     loops = {"asyncio"} if process == "parent" else {"asyncio", "uvloop"}
     assert loops <= set(modules)
     assert not loaded(modules, TLS), f"the {process} process loads OpenSSL"
 
 
-def test_the_checker_keeps_tls() -> None:
-    """SSL_GET needs it: the checker's loop is imported with the real ssl (and the
-    check above tells loaded from not)."""
-    modules = modules_of_entry("checker")
-    assert {"asyncio", "ssl", "_ssl"} <= set(modules)
+def test_a_child_parses_its_command_line_without_argparse() -> None:
+    """argparse (with gettext and locale) is ~0.3 MB of RSS in each child: the children
+    read the parent's command line with getopt (runtime/child.parse_args)."""
+    modules = modules_of_entry("vrrp")
+    assert "getopt" in modules
+    assert not loaded(modules, ("argparse",))
+
+
+@pytest.fixture(scope="module")
+def http_and_https() -> Iterator[tuple[int, int]]:
+    """An HTTP and an HTTPS server on loopback (the probes' test servers; a trustme
+    certificate): their ports."""
+    import ssl
+
+    import trustme
+    from tests.probes.servers import HttpServer
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(ctx)
+    plain, tls = HttpServer(), HttpServer(tls=ctx)
+    try:
+        yield plain.port, tls.port
+    finally:
+        plain.close()
+        tls.close()
+
+
+def test_the_checker_loads_openssl_at_its_first_ssl_get(http_and_https: tuple[int, int]) -> None:
+    """In a process started as the checker (its loop without ssl), HTTP_GETs with a
+    digest pass and fail by it without OpenSSL (the digest's MD5 is CPython's own) nor
+    the regex module (no url has a regex); the first SSL_GET loads the real ssl and
+    passes over real TLS."""
+    from tests.probes.servers import BODY
+
+    http, https = http_and_https
+    good = hashlib.md5(BODY).hexdigest()
+    code = f"""
+from fastha.runtime.notls import import_loops
+assert import_loops(uvloop=True)  # as the checker starts
+import fastha.runtime.check.runner
+import ipaddress, uvloop
+from fastha.check.spec import Endpoint, HttpSpec, StatusRange, TlsSpec, UrlSpec
+from fastha.probes import ProbeContext, run_probe
+
+def spec(port, digest, tls=None):
+    ep = Endpoint(host=ipaddress.ip_address('127.0.0.1'), port=port, connect_timeout=5)
+    url = UrlSpec(path='/ok', status=(StatusRange(lo=200, hi=299),), digest=digest)
+    return HttpSpec(kind='SSL_GET' if tls else 'HTTP_GET', endpoint=ep, urls=(url,), tls=tls)
+
+def probe(s):
+    return uvloop.run(run_probe(s, ProbeContext()))
+
+tls = {TLS!r}
+assert probe(spec({http}, {good!r})).ok
+bad = probe(spec({http}, '0' * 32))
+assert not bad.ok and 'MD5 digest error' in bad.reason, bad
+assert not [m for m in tls if m in sys.modules], [m for m in tls if m in sys.modules]
+assert 'regex' not in sys.modules  # no url has a regex
+out = probe(spec({https}, {good!r}, TlsSpec()))
+assert out.ok, out
+assert 'ssl' in sys.modules and '_ssl' in sys.modules
+"""
+    modules_after((), code)
+
+
+def test_an_smtp_alert_loads_no_tls_nor_email() -> None:
+    """A process started as the VRRP child sends an alert to a real SMTP server (aiosmtpd,
+    in this process) and stays without OpenSSL and the email package: the driver speaks
+    keepalived's plain SMTP itself (drivers/smtp)."""
+    import asyncio
+    import threading
+
+    from aiosmtpd.smtp import SMTP as SMTPProtocol
+
+    got: list[bytes] = []
+
+    class Inbox:
+        async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
+            got.append(envelope.original_content)
+            return "250 OK"
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(
+        loop.create_server(lambda: SMTPProtocol(Inbox()), "127.0.0.1", 0)
+    )
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    code = f"""
+from fastha.runtime.notls import import_loops
+assert import_loops(uvloop=True)  # as the VRRP child starts
+import fastha.runtime.vrrp.runner
+import uvloop
+from fastha.drivers.smtp import SmtpAlerts, SmtpSettings
+
+async def send():
+    alerts = SmtpAlerts(SmtpSettings(server='127.0.0.1', port={port}, emails=('a@x.test',)))
+    return await alerts.vrrp('VI_1', 'MASTER')
+
+assert uvloop.run(send()) is True
+"""
+    try:
+        modules = modules_after((), code)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+    assert len(got) == 1 and b"VI_1 - Entering MASTER state" in got[0]
+    assert not loaded(modules, (*TLS, "email", "aiosmtplib"))
 
 
 def test_a_loop_without_tls_refuses_tls_and_ssl_still_imports() -> None:
@@ -235,9 +345,11 @@ vrrp_instance VI_1 {
 """
 
 
-def test_the_vrrp_child_reads_bfd_instances_without_the_lvs_model(tmp_path: Path) -> None:
+def test_the_vrrp_child_reads_its_snapshot_without_parser_or_lvs_model(tmp_path: Path) -> None:
     """A snapshot with a bfd_instance (track_bfd) and no virtual_server: the VRRP child
-    unpickles it without loading config.model_lvs (config.model_bfd holds BfdInstance)."""
+    unpickles it, at start and on reload, without loading config.model_lvs
+    (config.model_bfd holds BfdInstance) nor the parser (only a child without a parent
+    reads the file)."""
     conf = tmp_path / "keepalived.conf"
     conf.write_text(BFD_AND_VRRP)
     snapshot = tmp_path / "run" / "config.snapshot"
@@ -252,15 +364,19 @@ def test_the_vrrp_child_reads_bfd_instances_without_the_lvs_model(tmp_path: Path
     read = (
         "from fastha.runtime.notls import import_loops\n"
         "import_loops(uvloop=True)\n"
+        "import os, types\n"
         "import fastha.runtime.vrrp.runner\n"
-        "from fastha.runtime.child_status import read_snapshot\n"
-        f"config = read_snapshot({str(snapshot)!r})\n"
-        "assert [b.name for b in config.bfd_instances] == ['b1'], config.bfd_instances\n"
-        "assert config.vrrp_instances[0].track_bfds\n"
+        "from fastha.runtime import child, child_status\n"
+        f"os.environ[child_status.ENV_SNAPSHOT] = {str(snapshot)!r}\n"
+        "args = types.SimpleNamespace(file='/nonexistent/keepalived.conf', config_id=None)\n"
+        "for config in child._load(args, vrrp=True), child_status.reload_config():\n"
+        "    assert [b.name for b in config.bfd_instances] == ['b1'], config.bfd_instances\n"
+        "    assert config.vrrp_instances[0].track_bfds\n"
     )
     modules = modules_after((), read)
     assert "fastha.config.model_bfd" in modules
-    assert not loaded(modules, ("fastha.config.model_lvs",))
+    parser = ("fastha.config.loader", "fastha.config.parser", "fastha.config.preprocess")
+    assert not loaded(modules, ("fastha.config.model_lvs", *parser))
 
 
 def test_a_tcp_check_loads_no_other_probe() -> None:

@@ -464,7 +464,6 @@ def command(
             _refuse(f"--metrics: expected HOST:PORT, got {metrics_listen!r}")
 
     from fastha.config.diagnostics import ExitCode
-    from fastha.config.dump import dumps
     from fastha.config.loader import load
     from fastha.config.preprocess import default_config_id
 
@@ -506,6 +505,8 @@ def command(
         )
     config = result.config
     if dump_conf:
+        from fastha.config.dump import dumps  # (orjson: the parent has no other use for it)
+
         sys.stdout.buffer.write(dumps(config) + b"\n")
         sys.stdout.flush()
 

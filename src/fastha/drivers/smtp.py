@@ -7,10 +7,11 @@ one `RCPT TO:<addr>` per notification_email, `DATA`, then these headers and the 
     From: <notification_email_from>
     Subject: [<router_id>] VRRP Instance VI_1 - Entering MASTER state
     X-Mailer: Keepalived
-    To: a@example.com,
-     b@example.com
+    To: a@example.com, b@example.com
 
     => VRRP Instance is now owning VRRP VIPs <=
+
+and an empty line before the data's closing `.` (body_cmd: "%s\r\n" then "\r\n.\r\n").
 
 Subjects and bodies (vrrp_notify.c, check_*.c):
 
@@ -33,7 +34,9 @@ must not disturb the process sending it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -60,6 +63,7 @@ CHECK_FAILED = "=> CHECK failed on service <="
 TCP_CHECK_SUCCEED = "=> TCP CHECK succeed on service <="
 MAX_HEADERS_LENGTH = 256  # keepalived truncates the subject here
 MAX_BODY_LENGTH = 512  # and the body here (NUL included)
+MAX_TO_LENGTH = 1023  # the To: header's addresses (SMTP_BUFFER_MAX, NUL excluded)
 
 
 def format_endpoint(address: str, port: int, protocol: str = "tcp") -> str:
@@ -77,12 +81,20 @@ def one_line(value: str) -> str:
     return value.translate(_NO_CRLF)
 
 
+# An address ends at the first character it cannot hold unquoted (RFC 5322's specials
+# other than "@" and ".", and blanks): what follows would be ESMTP parameters or a second
+# path of the config's making.
+_ADDRESS = re.compile(r'[^\s()<>\[\]:;,\\"]*')
+
+
 def envelope_address(address: str) -> str:
-    """keepalived's MAIL FROM/RCPT TO argument: `Name <a@b>` -> `a@b`."""
+    """keepalived's MAIL FROM/RCPT TO argument: `Name <a@b>` -> `a@b`, up to the first
+    character an unquoted address cannot hold."""
     address = one_line(address)
     if address.endswith(">") and "<" in address:
-        return address[address.rindex("<") + 1 : -1]
-    return address
+        address = address[address.rindex("<") + 1 : -1]
+    m = _ADDRESS.match(address)
+    return m.group() if m else ""
 
 
 def rfc822_date(now: float | None = None) -> str:
@@ -122,18 +134,30 @@ def settings_from_config(gdefs: Any) -> SmtpSettings | None:
     )
 
 
+def to_header(emails: tuple[str, ...]) -> str:
+    """keepalived's build_to_header_rcpt_addrs(): the addresses joined by ", " on one
+    line, as many as fit in its buffer (SMTP_BUFFER_MAX)."""
+    out = ""
+    for e in emails:
+        e = one_line(e)
+        joined = f"{out}, {e}" if out else e
+        if len(joined) > MAX_TO_LENGTH:
+            break
+        out = joined
+    return out
+
+
 def build_message(settings: SmtpSettings, subject: str, body: str, now: float | None = None) -> str:
     """The DATA part exactly as keepalived's body_cmd() writes it (before dot-stuffing)."""
     # Every header value comes from the config (router_id, names, addresses): one line.
     subject = one_line(subject)[: MAX_HEADERS_LENGTH - 1]
     body = body[: MAX_BODY_LENGTH - 1]
-    to = ",\r\n".join(f" {one_line(e)}" for e in settings.emails)
     return (
         f"Date: {rfc822_date(now)}\r\n"
         f"From: {one_line(settings.email_from)}\r\n"
         f"Subject: {subject}\r\n"
         "X-Mailer: Keepalived\r\n"
-        f"To:{to}\r\n"
+        f"To: {to_header(settings.emails)}\r\n"
         "\r\n"
         f"{body}\r\n"
     )
@@ -199,35 +223,12 @@ class SmtpAlerts:
 
     async def deliver(self, subject: str, body: str) -> bool:
         """Send now; True when the server accepted it. Never raises (logged)."""
-        import aiosmtplib
-
         s = self.settings
         where = f"[{s.server}]:{s.port}"
         message = build_message(s, subject, body)
         try:
-            client = aiosmtplib.SMTP(
-                hostname=s.server,
-                port=s.port,
-                timeout=s.connect_timeout,
-                # One word (EHLO's argument): no CR/LF, nor blanks aiosmtplib refuses.
-                local_hostname="".join(one_line(s.helo_name or "").split()) or "localhost",
-                use_tls=False,
-                start_tls=False,
-            )
             async with asyncio.timeout(s.connect_timeout):
-                await client.connect()
-                try:
-                    await client.helo()
-                    await client.sendmail(
-                        envelope_address(s.email_from),
-                        [envelope_address(e) for e in s.emails],
-                        message.encode("utf-8"),
-                    )
-                finally:
-                    try:
-                        await client.quit()
-                    except Exception:
-                        client.close()
+                accepted = await _exchange(s, message.encode("utf-8"), where)
         except TimeoutError:
             self.failed += 1
             log.info("Timeout connecting SMTP server %s.", where)
@@ -235,6 +236,9 @@ class SmtpAlerts:
         except Exception as exc:
             self.failed += 1
             log.info("SMTP connection ERROR to %s: %s", where, exc)
+            return False
+        if not accepted:
+            self.failed += 1
             return False
         self.sent += 1
         log.debug("SMTP alert successfully sent.")
@@ -244,3 +248,70 @@ class SmtpAlerts:
         """Wait for alerts in flight (on stop: the 'Stopping' mails)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+# keepalived's SMTP_FSM (core/smtp.c): each stage's command and the code it expects.
+_GREETING, _HELO, _MAIL, _RCPT, _DATA, _BODY, _QUIT = (
+    ("(E)SMTP", 220), ("HELO", 250), ("MAIL", 250), ("RCPT", 250), ("DATA", 354),
+    ("BODY", 250), ("QUIT", 221),
+)  # fmt: skip  # one stage per pair, as the FSM table has them
+
+
+async def _reply(reader: asyncio.StreamReader) -> int:
+    """The code of the server's next reply (the last line of a multi-line one)."""
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionResetError("connection closed by the SMTP server")
+        if len(line) < 4 or line[3:4] != b"-":  # "250-..." continues; "250 ..." ends
+            try:
+                return int(line[:3])
+            except ValueError:
+                raise ConnectionError(f"not an SMTP reply: {line[:80]!r}") from None
+
+
+async def _exchange(s: SmtpSettings, message: bytes, where: str) -> bool:
+    """keepalived's SMTP dialogue, plain SMTP as it speaks it: the greeting, HELO,
+    MAIL FROM, one RCPT TO per address, DATA, the message, QUIT. A code other than the
+    stage's is logged in keepalived's words and ends the dialogue with QUIT (False).
+    Here rather than a client library: aiosmtplib brought email, hmac and ssl (OpenSSL)
+    into the process sending the first alert (~6.6 MB of RSS, issue 19)."""
+    # One word (HELO's argument): no CR/LF, nor blanks.
+    helo = "".join(one_line(s.helo_name or "").split()) or "localhost"
+    # The data as SMTP carries it: a line starting with "." gets one more (RFC 5321 4.5.2).
+    data = message.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    steps: list[tuple[bytes | None, tuple[str, int]]] = [
+        (None, _GREETING),
+        (f"HELO {helo}\r\n".encode(), _HELO),
+        (f"MAIL FROM:<{envelope_address(s.email_from)}>\r\n".encode(), _MAIL),
+        *((f"RCPT TO:<{envelope_address(e)}>\r\n".encode(), _RCPT) for e in s.emails),
+        (b"DATA\r\n", _DATA),
+        (data + b"\r\n.\r\n", _BODY),  # as SMTP_SEND_CMD: an empty line, then "."
+    ]
+    reader, writer = await asyncio.open_connection(s.server, s.port)
+    log.info("Remote SMTP server %s connected.", where)
+    try:
+        accepted = True
+        for command, (name, expected) in steps:
+            if command is not None:
+                writer.write(command)
+            code = await _reply(reader)
+            if code != expected:
+                log.info(
+                    "Error processing %s cmd on SMTP server %s. SMTP status code = %d",
+                    name,
+                    where,
+                    code,
+                )
+                accepted = False
+                break
+        writer.write(b"QUIT\r\n")
+        with contextlib.suppress(OSError):
+            await _reply(reader)  # 221; the mail is in (or refused) whatever it says
+        return accepted
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -42,16 +42,13 @@ The request, byte for byte as keepalived sends it:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import select
 import socket
-import ssl
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-
-import regex
+from typing import TYPE_CHECKING
 
 from fastha.check.health import Outcome
 from fastha.check.spec import HttpSpec, UrlSpec
@@ -59,6 +56,21 @@ from fastha.config.model_lvs import HttpProtocol
 from fastha.probes import ProbeContext, ProbeDone, awaited
 from fastha.probes._net import ConnectDone, Connecting, describe_error, open_socket
 from fastha.wire.timer import monotonic_ns
+
+if TYPE_CHECKING:
+    import ssl
+
+    import regex
+else:
+    ssl = None  # the module, bound by the first SSL_GET (_tls_module)
+    regex = None  # the module, bound by the first url with a regex (regex_of)
+
+# The digest's MD5 from CPython's own implementation: hashlib's maps OpenSSL's libcrypto
+# (~3.7 MB of RSS) for the same result, hardly faster (4 KiB: 6.1 vs 6.3 µs).
+try:
+    from _md5 import md5 as _new_md5  # type: ignore[import-not-found]  # CPython-private: no stub
+except ImportError:  # a Python built without it
+    from hashlib import md5 as _new_md5
 
 MAX_HEADER = 64 * 1024
 # Bytes asked of one recv: a loopback answer (header and a small page) in one read.
@@ -71,11 +83,13 @@ REGEX_LOOKBEHIND = 256
 # A match that takes longer fails the url (fail closed, regex_no_match too).
 REGEX_TIMEOUT_S = 0.5
 
+# regex_options -> the regex module's flag (its name: the module loads with the first
+# url that has a regex; ~1.4 MB of RSS that most HTTP_GETs never use).
 _RE_FLAGS = {
-    "caseless": regex.IGNORECASE,
-    "multiline": regex.MULTILINE,
-    "dotall": regex.DOTALL,
-    "extended": regex.VERBOSE,
+    "caseless": "IGNORECASE",
+    "multiline": "MULTILINE",
+    "dotall": "DOTALL",
+    "extended": "VERBOSE",
 }
 _regex_cache: dict[tuple[str, tuple[str, ...]], regex.Pattern[bytes]] = {}
 # One thread for every url's regex: however many servers send pathological bodies, the
@@ -90,13 +104,25 @@ def _regex_thread() -> ThreadPoolExecutor:
     return _regex_executor
 
 
+def _tls_module() -> None:
+    """``ssl`` here, at the first SSL_GET: OpenSSL (~4.5 MB of RSS) stays out of a
+    checker without one (its loop runs without TLS: fastha.runtime.notls)."""
+    global ssl
+    import ssl
+
+
 def regex_of(url: UrlSpec) -> regex.Pattern[bytes]:
+    """The url's compiled pattern (``regex.error`` when it does not compile)."""
+    global regex
     key = (url.regex or "", url.regex_options)
     pat = _regex_cache.get(key)
     if pat is None:
+        import regex
+
         flags = 0
         for o in url.regex_options:
-            flags |= _RE_FLAGS.get(o, 0)
+            if o in _RE_FLAGS:
+                flags |= getattr(regex, _RE_FLAGS[o])
         pat = _regex_cache[key] = regex.compile(key[0].encode(), flags)
     return pat
 
@@ -217,7 +243,7 @@ class _Response:
         self.status = -1
         self.length: int | None = None
         self.got = 0  # body bytes seen
-        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self.md5 = _new_md5(usedforsecurity=False) if md5 else None
         self.window = window
         self.error: BaseException | None = None
 
@@ -367,6 +393,7 @@ class _Get:
         spec = self.spec
         try:
             if spec.tls is not None:
+                _tls_module()  # (against a handshake: free)
                 self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
                 url = self.url
                 # An IP literal is never sent as SNI.

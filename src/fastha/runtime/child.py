@@ -25,10 +25,8 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import argparse
+import types
+from typing import Any, NoReturn
 
 log = logging.getLogger("fastha.daemon")
 
@@ -50,7 +48,7 @@ def die_with_parent(signum: int = signal.SIGKILL) -> None:
         sys.exit(0)
 
 
-def _logging(args: argparse.Namespace, name: str) -> None:
+def _logging(args: types.SimpleNamespace, name: str) -> None:
     from fastha.runtime import logs
 
     logs.configure(
@@ -62,15 +60,13 @@ def _logging(args: argparse.Namespace, name: str) -> None:
     )
 
 
-def _reloader(args: argparse.Namespace) -> Any:
+def _reloader(args: types.SimpleNamespace) -> Any:
     from fastha.runtime import child_status
 
     return lambda: child_status.reload_config(args.file, args.config_id)
 
 
-def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
-    from fastha.config.loader import load
-    from fastha.config.preprocess import default_config_id
+def _load(args: types.SimpleNamespace, *, vrrp: bool) -> Any:
     from fastha.runtime import child_status
 
     snapshot = os.environ.get(child_status.ENV_SNAPSHOT)
@@ -81,6 +77,10 @@ def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
         except child_status.SnapshotError as exc:
             log.error("%s; child not starting", exc)
             sys.exit(EXIT_FATAL)
+    # Here: with its parent's snapshot, a child never loads the parser (~1 MB of RSS).
+    from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
+
     result = load(args.file, args.config_id or default_config_id())
     for diag in result.errors:
         log.error("%s", diag)
@@ -91,7 +91,7 @@ def _load(args: argparse.Namespace, *, vrrp: bool) -> Any:
     return result.config
 
 
-def _vrrp(args: argparse.Namespace) -> int:
+def _vrrp(args: types.SimpleNamespace) -> int:
     _logging(args, "fastha_vrrp")
     config = _load(args, vrrp=True)
     from fastha.runtime.vrrp.runner import RunOptions, run_vrrp
@@ -106,7 +106,7 @@ def _vrrp(args: argparse.Namespace) -> int:
     return run_vrrp(config, options)
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: types.SimpleNamespace) -> int:
     _logging(args, "fastha_checker")
     config = _load(args, vrrp=False)
     from fastha.runtime.check.runner import CheckOptions, run_checker
@@ -118,7 +118,7 @@ def _check(args: argparse.Namespace) -> int:
     return int(run_checker(config, options))
 
 
-def _bfd(args: argparse.Namespace) -> int:
+def _bfd(args: types.SimpleNamespace) -> int:
     _logging(args, "fastha_bfd")
     # A VRRP child's reasons to stop (a missing interface...) are not the BFD child's.
     config = _load(args, vrrp=False)
@@ -127,7 +127,7 @@ def _bfd(args: argparse.Namespace) -> int:
     return run_bfd(config, BfdOptions(reload_config=_reloader(args)))
 
 
-async def _obey_signals(args: argparse.Namespace) -> int:
+async def _obey_signals(args: types.SimpleNamespace) -> int:
     """The stub: record signals, stop on TERM/INT, answer `status`."""
     import asyncio
 
@@ -190,36 +190,76 @@ async def _obey_signals(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+# The command line the parent writes (daemon/children.py): kind, then options. getopt
+# and not argparse: argparse with gettext and locale cost each child ~0.3 MB of RSS.
+KINDS = ("vrrp", "check", "bfd", "sleep")
+# option -> (attribute, takes a value); -f is required for every kind but `sleep`.
+_OPTIONS = {
+    "-f": ("file", True), "--use-file": ("file", True),
+    "-i": ("config_id", True), "--config-id": ("config_id", True),
+    "-l": ("log_console", False), "--log-console": ("log_console", False),
+    "-D": ("log_detail", False), "--log-detail": ("log_detail", False),
+    "-G": ("no_syslog", False), "--no-syslog": ("no_syslog", False),
+    "-S": ("log_facility", True), "--log-facility": ("log_facility", True),
+    # -V for the VRRP child, -I for the checker: leave what we installed on stop.
+    "--dont-release": ("dont_release", False),
+    "--json-file": ("json_file", True),
+    "--data-file": ("data_file", True),  # SIGUSR1 (the checker: *_check)
+    "--stats-file": ("stats_file", True),  # SIGUSR2
+}  # fmt: skip  # an option and its long form on one line
+# `sleep`: the test stand-in that does nothing but obey signals: --record FILE appends
+# each signal received there, --ignore-term tests the kill -9 path.
+_SLEEP_OPTIONS = {
+    "--role": ("role", True), "--record": ("record", True),
+    "--ignore-term": ("ignore_term", False),
+}  # fmt: skip  # as _OPTIONS
+USAGE = (
+    "usage: python -m fastha.runtime.child {vrrp,check,bfd} -f FILE [-i ID] [-l] [-D] [-G]"
+    " [-S FACILITY] [--dont-release] [--json-file F] [--data-file F] [--stats-file F]\n"
+    "       python -m fastha.runtime.child sleep [--role ROLE] [--record FILE] [--ignore-term]"
+)
 
-    parser = argparse.ArgumentParser(prog="python -m fastha.runtime.child")
-    sub = parser.add_subparsers(dest="kind", required=True)
-    for kind in ("vrrp", "check", "bfd"):
-        p = sub.add_parser(kind)
-        p.add_argument("-f", "--use-file", dest="file", required=True)
-        p.add_argument("-i", "--config-id", default=None)
-        p.add_argument("-l", "--log-console", action="store_true")
-        p.add_argument("-D", "--log-detail", action="store_true")
-        p.add_argument("-G", "--no-syslog", action="store_true")
-        p.add_argument("-S", "--log-facility", default=None)
-        # -V for the VRRP child, -I for the checker: leave what we installed on stop.
-        p.add_argument("--dont-release", action="store_true")
-        p.add_argument("--json-file", default=None)
-        p.add_argument("--data-file", default=None, help="SIGUSR1 (the checker: *_check)")
-        p.add_argument("--stats-file", default=None, help="SIGUSR2")
-    stub = sub.add_parser("sleep", help="test stand-in: does nothing but obey signals")
-    stub.add_argument("--role", default="vrrp")
-    stub.add_argument("--record", default=None, help="append each signal received here")
-    stub.add_argument("--ignore-term", action="store_true", help="to test the kill -9 path")
-    args = parser.parse_args(argv)
+
+def parse_args(argv: list[str]) -> types.SimpleNamespace:
+    """The child's command line; exit 2 with the usage on a bad one (as argparse)."""
+    import getopt
+
+    def bad(why: str) -> NoReturn:
+        print(f"{USAGE}\npython -m fastha.runtime.child: error: {why}", file=sys.stderr)
+        sys.exit(2)
+
+    if not argv or argv[0] not in KINDS:
+        bad(f"the first argument is one of {', '.join(KINDS)}")
+    kind, table = argv[0], _SLEEP_OPTIONS if argv[0] == "sleep" else _OPTIONS
+    args = types.SimpleNamespace(kind=kind, role="vrrp")
+    for name, takes in table.values():
+        if name != "role":
+            setattr(args, name, None if takes else False)
+    shorts = "".join(o[1] + (":" if v else "") for o, (_n, v) in table.items() if len(o) == 2)
+    longs = [o[2:] + ("=" if v else "") for o, (_n, v) in table.items() if len(o) > 2]
+    try:
+        options, rest = getopt.gnu_getopt(argv[1:], shorts, longs)
+    except getopt.GetoptError as exc:
+        bad(str(exc))
+    if rest:
+        bad(f"unrecognized arguments: {' '.join(rest)}")
+    for option, given in options:
+        name, takes = table[option]
+        setattr(args, name, given if takes else True)
+    if kind != "sleep" and args.file is None:
+        bad("the following arguments are required: -f/--use-file")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
 
     die_with_parent()
-    # Before anything imports asyncio: only the checker speaks TLS (fastha.runtime.notls).
-    if args.kind != "check":
-        from fastha.runtime.notls import import_loops
+    # Before anything imports asyncio: no child's loop speaks TLS (fastha.runtime.notls);
+    # the checker's SSL_GET loads the real ssl at its first check (probes.http).
+    from fastha.runtime.notls import import_loops
 
-        import_loops(uvloop=args.kind in ("vrrp", "bfd"))
+    import_loops(uvloop=args.kind != "sleep")
     if args.kind in ("vrrp", "check", "bfd"):
         from fastha.runtime.proctitle import set_title
 

@@ -164,9 +164,6 @@ def reload_config(path: str | None = None, config_id: str | None = None) -> Conf
     """The configuration for a reload: the new model, or None (errors logged, keep
     running the old one). The parent's snapshot when there is one ($FASTHA_CONFIG_SNAPSHOT),
     else the file re-read and validated here (errors with file:line)."""
-    from fastha.config.loader import load
-    from fastha.config.preprocess import default_config_id
-
     snapshot = os.environ.get(ENV_SNAPSHOT)
     if snapshot:
         try:
@@ -179,6 +176,10 @@ def reload_config(path: str | None = None, config_id: str | None = None) -> Conf
     if not path:
         log.error("Reload: no configuration file ($%s unset)", ENV_CONFIG)
         return None
+    # Here: a child with its parent's snapshot never loads the parser (~1 MB of RSS).
+    from fastha.config.loader import load
+    from fastha.config.preprocess import default_config_id
+
     if config_id is None:
         config_id = os.environ.get(ENV_CONFIG_ID) or default_config_id()
     result = load(path, config_id)

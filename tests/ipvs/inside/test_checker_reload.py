@@ -257,3 +257,62 @@ def test_checker_ha_suspend_follows_the_vip(servers, tmp_path: Path) -> None:
         assert stop(d.proc) == 0
     assert "Traceback" not in (tmp_path / "checker.log").read_text()
     ipvsadm("-C")
+
+
+def checker_pid(parent: int) -> int:
+    """The checker child of the daemon ``parent`` (its /proc/PID/comm)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+                if ppid == parent and (entry / "comm").read_text().strip() == "fastha: checker":
+                    return int(entry.name)
+    pytest.fail(f"no checker child of {parent}")
+
+
+def maps_openssl(pid: int) -> bool:
+    """Whether the process has OpenSSL's libssl mapped (what ``import ssl`` loads)."""
+    return "/libssl.so" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_checker_reload_adds_an_ssl_get(servers, tmp_path: Path) -> None:
+    """A checker started without SSL_GET runs without OpenSSL (runtime/notls); the
+    reload that adds one loads it then, in the same process, and the real server behind
+    real TLS (``alpha``: down until a check passes) enters the table."""
+    import hashlib
+    import ssl
+
+    import trustme
+
+    from tests.probes.servers import BODY, HttpServer
+
+    ipvsadm("-C")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    trustme.CA().issue_cert("198.18.2.5").configure_cert(ctx)
+    https = HttpServer("198.18.2.5", tls=ctx)
+    ssl_get = (
+        f"    real_server 198.18.2.5 {https.port} {{\n        SSL_GET {{\n"
+        f"            url {{\n                path /ok\n"
+        f"                digest {hashlib.md5(BODY).hexdigest()}\n            }}\n"
+        "            connect_timeout 2\n        }\n    }\n"
+    )  # fmt: skip
+    try:
+        with daemon(tmp_path, V2) as d:
+            wait_for("the TCP_CHECK's table", lambda t: "TCP  10.20.0.2:80" in t, d.proc)
+            d.wait_log("Checker started")
+            until(lambda: servers["a"].accepted > 0, "first probe")
+            pid = checker_pid(d.proc.pid)
+            assert not maps_openssl(pid)
+
+            seg = d.reload(V2 + vs("10.20.0.4", ssl_get, "    alpha\n"))
+            assert "Reload finished" in seg, seg
+            dest = f"198.18.2.5:{https.port}"
+            up = lambda t: dest in t.get("TCP  10.20.0.4:80", ("", {}))[1]  # noqa: E731
+            wait_for("the SSL_GET's real server up", up, d.proc)
+            assert checker_pid(d.proc.pid) == pid  # reloaded, not restarted
+            assert maps_openssl(pid)
+            assert any(r[0] == "/ok" for r in https.seen)
+            stop(d.proc)
+    finally:
+        https.close()
