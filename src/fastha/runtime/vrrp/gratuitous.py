@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastha.vrrp")
 # What a burst sends, in keepalived's log lines (vrrp.c vrrp_send_update).
-_ANNOUNCEMENTS = {
+_ANNOUNCEMENTS: dict[int, str] = {
     socket.AF_INET: "gratuitous ARPs",
     socket.AF_INET6: "Unsolicited Neighbour Adverts",
 }
