@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns import Topology
-from tests.support.vrrp_nodes import NodeSpec, Router, VrrpCluster, need_impl
-from tests.system.test_logs_keepalived import _PREFIX  # the log line's time and process
+from tests.support.vrrp_nodes import NodeSpec, Router, VrrpCluster
+from tests.system.test_logs_keepalived import _PREFIX, compare  # _PREFIX: time and process
 
 pytestmark = [pytest.mark.system, pytest.mark.keepalived]
 
@@ -111,15 +111,10 @@ def first_mail(topo: Topology, impl: str, record: Path) -> list[str]:
 
 @pytest.mark.parametrize("impl", ["keepalived", "fastha"])
 def test_the_first_alert_is_keepalived_s_byte_for_byte(impl: str, tmp_path: Path) -> None:
-    need_impl("keepalived")
-    need_impl(impl)  # type: ignore[arg-type]
-    mails: dict[str, list[str]] = {}
-    for run, who in (("oracle", "keepalived"), ("subject", impl)):
-        with Topology(tmp_path / run) as topo:
-            mails[run] = first_mail(topo, who, tmp_path / f"{run}.smtp")
-    oracle, got = mails["oracle"], mails["subject"]
-    assert "Subject: [LB_A] VRRP Instance VI_1 - Entering BACKUP state\r" in oracle, oracle
-    assert "Remote SMTP server [127.0.0.1]:2525 connected." in oracle, oracle
-    assert got == oracle, "\n".join(
-        ["keepalived 2.2.7 sent:", *map(repr, oracle), "", f"{impl} sent:", *map(repr, got)]
+    compare(
+        tmp_path,
+        impl,
+        first_mail,
+        "Subject: [LB_A] VRRP Instance VI_1 - Entering BACKUP state\r",
+        "Remote SMTP server [127.0.0.1]:2525 connected.",
     )
