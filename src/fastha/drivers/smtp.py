@@ -250,10 +250,11 @@ class SmtpAlerts:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
-# keepalived's SMTP_FSM (core/smtp.c): each stage's command and the code it expects.
-_GREETING, _HELO, _MAIL, _RCPT, _DATA, _BODY, _QUIT = (
+# keepalived's SMTP_FSM (core/smtp.c): each stage's command and the code it expects
+# (QUIT's answer is read and not judged: the mail is in or refused by then).
+_GREETING, _HELO, _MAIL, _RCPT, _DATA, _BODY = (
     ("(E)SMTP", 220), ("HELO", 250), ("MAIL", 250), ("RCPT", 250), ("DATA", 354),
-    ("BODY", 250), ("QUIT", 221),
+    ("BODY", 250),
 )  # fmt: skip  # one stage per pair, as the FSM table has them
 
 
